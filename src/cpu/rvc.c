@@ -51,10 +51,22 @@ static inline uint32_t sext(uint32_t x, unsigned n)
 /* Register fields: full 5-bit rd/rs1 at [11:7], rs2 at [6:2]; the 3-bit
  * rd'/rs1' at [9:7] and rd'/rs2' at [4:2] name x8..x15 ("Compressed
  * Instruction Formats", registers table). */
-static inline uint32_t rd_full(uint32_t c) { return bits(c, 11, 7); }
-static inline uint32_t rs2_full(uint32_t c) { return bits(c, 6, 2); }
-static inline uint32_t r_hi3(uint32_t c) { return 8 + bits(c, 9, 7); }
-static inline uint32_t r_lo3(uint32_t c) { return 8 + bits(c, 4, 2); }
+static inline uint32_t rd_full(uint32_t c)
+{
+    return bits(c, 11, 7);
+}
+static inline uint32_t rs2_full(uint32_t c)
+{
+    return bits(c, 6, 2);
+}
+static inline uint32_t r_hi3(uint32_t c)
+{
+    return 8 + bits(c, 9, 7);
+}
+static inline uint32_t r_lo3(uint32_t c)
+{
+    return 8 + bits(c, 4, 2);
+}
 
 /* 32-bit encoders; immediates are passed already sign/zero extended. */
 static inline uint32_t enc_r(uint32_t opc, uint32_t f3, uint32_t f7, uint32_t rd, uint32_t rs1,
@@ -164,8 +176,8 @@ static inline uint32_t ciw_off(uint32_t c)
 /* C.ADDI16SP nzimm[9] = insn[12], nzimm[4|6|8:7|5] = insn[6:2]. */
 static inline uint32_t addi16sp_imm(uint32_t c)
 {
-    uint32_t imm = field(c, 12, 12, 9) | field(c, 6, 6, 4) | field(c, 5, 5, 6) |
-                   field(c, 4, 3, 7) | field(c, 2, 2, 5);
+    uint32_t imm = field(c, 12, 12, 9) | field(c, 6, 6, 4) | field(c, 5, 5, 6) | field(c, 4, 3, 7) |
+                   field(c, 2, 2, 5);
     return sext(imm, 10);
 }
 
@@ -258,8 +270,7 @@ uint32_t rvc_expand(uint16_t insn)
     case 010: /* C.ADDI / C.NOP; rd=0 or imm=0 are HINTs, expand anyway. */
         return enc_i(OPC_OP_IMM, 0, rd_full(c), rd_full(c), ci_imm(c));
     case 011: /* C.ADDIW (RV64; C.JAL on RV32); rd=0 reserved, imm=0 is sext.w. */
-        if (!rd_full(c))
-            return 0;
+        if (!rd_full(c)) return 0;
         return enc_i(OPC_OP_IMM_32, 0, rd_full(c), rd_full(c), ci_imm(c));
     case 012: /* C.LI: addi rd, x0, imm; rd=0 is a HINT. */
         return enc_i(OPC_OP_IMM, 0, rd_full(c), REG_ZERO, ci_imm(c));
@@ -286,12 +297,10 @@ uint32_t rvc_expand(uint16_t insn)
     case 021: /* C.FLDSP: fld rd, uimm(x2); any rd incl. f0 is valid. */
         return enc_i(OPC_LOAD_FP, 3, rd_full(c), REG_SP, ci_ldsp_off(c));
     case 022: /* C.LWSP; rd=0 reserved. */
-        if (!rd_full(c))
-            return 0;
+        if (!rd_full(c)) return 0;
         return enc_i(OPC_LOAD, 2, rd_full(c), REG_SP, ci_lwsp_off(c));
     case 023: /* C.LDSP (RV64; C.FLWSP on RV32); rd=0 reserved. */
-        if (!rd_full(c))
-            return 0;
+        if (!rd_full(c)) return 0;
         return enc_i(OPC_LOAD, 3, rd_full(c), REG_SP, ci_ldsp_off(c));
     case 024:
         return expand_cr(c);
