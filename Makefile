@@ -1,0 +1,69 @@
+# kiln build. `make` builds build/kiln; `make run` boots the default guest;
+# `make test` runs every test; `make bench` runs the benchmarks.
+# SAN=1 builds everything with AddressSanitizer + UBSan into build/san/.
+
+PKGS     := libfdt
+CC       ?= gcc
+ifeq ($(SAN),1)
+OUT      := build/san
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+OPT      := -O1
+else
+OUT      := build
+SANFLAGS :=
+OPT      := -O2
+endif
+CFLAGS   := -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Wno-unused-parameter -Isrc -pthread \
+            $(SANFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDFLAGS  := -pthread $(SANFLAGS)
+LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+
+LIB_SRC  := $(shell find src -name '*.c' ! -path 'src/cli/*' | sort)
+CLI_SRC  := $(shell find src/cli -name '*.c' | sort)
+LIB_OBJ  := $(LIB_SRC:%.c=$(OUT)/obj/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(OUT)/obj/%.o)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
+
+.PHONY: all deps guest run test unit bench clean fuzz
+all: $(OUT)/kiln
+
+$(OUT)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(OUT)/libkiln.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(OUT)/kiln: $(CLI_OBJ) $(OUT)/libkiln.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(OUT)/tests/%: tests/unit/%.c $(OUT)/libkiln.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(OUT)/libkiln.a $(LDFLAGS) $(LDLIBS) -lcmocka
+
+unit: $(UNIT_BIN)
+
+deps:
+	@scripts/deps.sh
+
+guest: deps
+	@guest/build.sh
+
+run: deps all guest
+	@scripts/run-default.sh
+
+test: deps
+	@tests/run.sh
+
+bench: deps all guest
+	@bench/run.sh
+
+fuzz:
+	@tests/fuzz/build.sh
+
+clean:
+	rm -rf build
+
+-include $(shell find $(OUT)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,19 @@
+#!/bin/sh
+# Installs what kiln needs to build, test and benchmark, from Debian's archive.
+# Idempotent and quiet: does nothing when everything is already there.
+set -e
+PKGS="build-essential pkg-config libfdt-dev libcmocka-dev clang libclang-rt-14-dev \
+gcc-riscv64-linux-gnu binutils-riscv64-linux-gnu libc6-dev-riscv64-cross \
+opensbi qemu-system-misc qemu-user linux-source-6.1 bc flex bison libssl-dev libelf-dev \
+cpio device-tree-compiler dpkg-dev xz-utils e2fsprogs iproute2 python3"
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "kiln: installing build dependencies:$missing"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,520 @@
+/*
+ * The RV64GC interpreter: fetch, decode and execute one instruction at a time
+ * until the batch budget runs out. Compressed instructions are expanded to
+ * their 32-bit equivalents (rvc.c) so one decoder serves both.
+ */
+#include "cpu/exec.h"
+
+#include "cpu/csr.h"
+#include "cpu/fpu.h"
+#include "cpu/mmu.h"
+#include "cpu/rvc.h"
+#include "cpu/trap.h"
+#include "machine/vm.h"
+
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+static inline int64_t imm_i(uint32_t insn)
+{
+    return (int64_t)(int32_t)insn >> 20;
+}
+
+static inline int64_t imm_s(uint32_t insn)
+{
+    return ((int64_t)(int32_t)insn >> 25 << 5) | ((insn >> 7) & 0x1f);
+}
+
+static inline int64_t imm_b(uint32_t insn)
+{
+    return ((int64_t)(int32_t)insn >> 31 << 12) | ((insn >> 7 & 1) << 11) |
+           ((insn >> 25 & 0x3f) << 5) | ((insn >> 8 & 0xf) << 1);
+}
+
+static inline int64_t imm_u(uint32_t insn)
+{
+    return (int64_t)(int32_t)(insn & 0xfffff000u);
+}
+
+static inline int64_t imm_j(uint32_t insn)
+{
+    return ((int64_t)(int32_t)insn >> 31 << 20) | (insn & 0xff000) | ((insn >> 20 & 1) << 11) |
+           ((insn >> 21 & 0x3ff) << 1);
+}
+
+static inline int64_t sext32(uint64_t v)
+{
+    return (int64_t)(int32_t)v;
+}
+
+static inline bool fetch(struct hart *h, uint64_t pc, uint32_t *insn)
+{
+    struct tlb_entry *e = tlb_slot(h, TLB_EXEC, pc);
+    if (likely(e->tag == tlb_tag(pc, h->fetch_key) && (pc & (PAGE_SIZE - 1)) <= PAGE_SIZE - 4)) {
+        memcpy(insn, (const void *)(uintptr_t)(pc + e->addend), 4);
+        return true;
+    }
+    return mem_fetch_slow(h, pc, insn);
+}
+
+static uint64_t mulh_s(int64_t a, int64_t b)
+{
+    return (uint64_t)(((__int128)a * (__int128)b) >> 64);
+}
+
+static uint64_t mulh_u(uint64_t a, uint64_t b)
+{
+    return (uint64_t)(((unsigned __int128)a * (unsigned __int128)b) >> 64);
+}
+
+static uint64_t mulh_su(int64_t a, uint64_t b)
+{
+    return (uint64_t)(((__int128)a * (__int128)(unsigned __int128)b) >> 64);
+}
+
+/* OP and OP-32 with funct7 = 1: the M extension (unpriv chapter 7). Division never traps (7.2). */
+static uint64_t exec_muldiv(unsigned f3, uint64_t a, uint64_t b)
+{
+    switch (f3) {
+    case 0: return a * b;
+    case 1: return mulh_s((int64_t)a, (int64_t)b);
+    case 2: return mulh_su((int64_t)a, b);
+    case 3: return mulh_u(a, b);
+    case 4:
+        if (b == 0) return ~0ull;
+        if ((int64_t)a == INT64_MIN && (int64_t)b == -1) return a;
+        return (uint64_t)((int64_t)a / (int64_t)b);
+    case 5: return b == 0 ? ~0ull : a / b;
+    case 6:
+        if (b == 0) return a;
+        if ((int64_t)a == INT64_MIN && (int64_t)b == -1) return 0;
+        return (uint64_t)((int64_t)a % (int64_t)b);
+    default: return b == 0 ? a : a % b;
+    }
+}
+
+static bool exec_muldiv_w(unsigned f3, uint64_t a64, uint64_t b64, uint64_t *out)
+{
+    int32_t a = (int32_t)a64, b = (int32_t)b64;
+    uint32_t ua = (uint32_t)a64, ub = (uint32_t)b64;
+    switch (f3) {
+    case 0: *out = (uint64_t)sext32((uint32_t)(ua * ub)); return true;
+    case 4:
+        if (b == 0) *out = ~0ull;
+        else if (a == INT32_MIN && b == -1) *out = (uint64_t)(int64_t)a;
+        else *out = (uint64_t)(int64_t)(a / b);
+        return true;
+    case 5: *out = (uint64_t)sext32(ub == 0 ? ~0u : ua / ub); return true;
+    case 6:
+        if (b == 0) *out = (uint64_t)(int64_t)a;
+        else if (a == INT32_MIN && b == -1) *out = 0;
+        else *out = (uint64_t)(int64_t)(a % b);
+        return true;
+    case 7: *out = (uint64_t)sext32(ub == 0 ? ua : ua % ub); return true;
+    default: return false;
+    }
+}
+
+/* Returns 0 when done, 1 when it trapped, -1 when illegal. */
+static int exec_amo(struct hart *h, uint32_t insn, unsigned rd)
+{
+    unsigned f3 = (insn >> 12) & 7, f5 = insn >> 27;
+    uint64_t addr = h->x[(insn >> 15) & 31], src = h->x[(insn >> 20) & 31];
+    if (f3 != 2 && f3 != 3)
+        return -1;
+    unsigned size = f3 == 2 ? 4 : 8;
+    if (f5 == 2) { /* LR (unpriv 8.2) */
+        if ((insn >> 20) & 31)
+            return -1;
+        void *p = mem_atomic_ptr(h, addr, size, ACC_READ);
+        if (!p)
+            return 1;
+        uint64_t v = size == 4 ? (uint64_t)__atomic_load_n((uint32_t *)p, __ATOMIC_ACQUIRE)
+                               : __atomic_load_n((uint64_t *)p, __ATOMIC_ACQUIRE);
+        h->resv_valid = true;
+        h->resv_addr = addr;
+        h->resv_value = v;
+        h->x[rd] = size == 4 ? (uint64_t)sext32(v) : v;
+        return 0;
+    }
+    void *p = mem_atomic_ptr(h, addr, size, ACC_WRITE);
+    if (!p)
+        return 1;
+    if (f5 == 3) { /* SC: succeeds only if memory still holds what LR saw (CAS, tolerating ABA) */
+        bool ok = false;
+        if (h->resv_valid && h->resv_addr == addr) {
+            if (size == 4) {
+                uint32_t expect = (uint32_t)h->resv_value;
+                ok = __atomic_compare_exchange_n((uint32_t *)p, &expect, (uint32_t)src, false,
+                                                 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+            } else {
+                uint64_t expect = h->resv_value;
+                ok = __atomic_compare_exchange_n((uint64_t *)p, &expect, src, false,
+                                                 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+            }
+        }
+        h->resv_valid = false;
+        h->x[rd] = ok ? 0 : 1;
+        return 0;
+    }
+    uint64_t old;
+    if (size == 4) {
+        uint32_t *q = p, s = (uint32_t)src, o;
+        switch (f5) {
+        case 0x01: o = __atomic_exchange_n(q, s, __ATOMIC_SEQ_CST); break;
+        case 0x00: o = __atomic_fetch_add(q, s, __ATOMIC_SEQ_CST); break;
+        case 0x04: o = __atomic_fetch_xor(q, s, __ATOMIC_SEQ_CST); break;
+        case 0x0c: o = __atomic_fetch_and(q, s, __ATOMIC_SEQ_CST); break;
+        case 0x08: o = __atomic_fetch_or(q, s, __ATOMIC_SEQ_CST); break;
+        case 0x10: case 0x14: case 0x18: case 0x1c: {
+            o = __atomic_load_n(q, __ATOMIC_RELAXED);
+            uint32_t n;
+            do {
+                bool take_src = f5 == 0x10   ? (int32_t)s < (int32_t)o
+                                : f5 == 0x14 ? (int32_t)s > (int32_t)o
+                                : f5 == 0x18 ? s < o
+                                             : s > o;
+                n = take_src ? s : o;
+            } while (!__atomic_compare_exchange_n(q, &o, n, true, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED));
+            break;
+        }
+        default: return -1;
+        }
+        old = (uint64_t)sext32(o);
+    } else {
+        uint64_t *q = p, s = src, o;
+        switch (f5) {
+        case 0x01: o = __atomic_exchange_n(q, s, __ATOMIC_SEQ_CST); break;
+        case 0x00: o = __atomic_fetch_add(q, s, __ATOMIC_SEQ_CST); break;
+        case 0x04: o = __atomic_fetch_xor(q, s, __ATOMIC_SEQ_CST); break;
+        case 0x0c: o = __atomic_fetch_and(q, s, __ATOMIC_SEQ_CST); break;
+        case 0x08: o = __atomic_fetch_or(q, s, __ATOMIC_SEQ_CST); break;
+        case 0x10: case 0x14: case 0x18: case 0x1c: {
+            o = __atomic_load_n(q, __ATOMIC_RELAXED);
+            uint64_t n;
+            do {
+                bool take_src = f5 == 0x10   ? (int64_t)s < (int64_t)o
+                                : f5 == 0x14 ? (int64_t)s > (int64_t)o
+                                : f5 == 0x18 ? s < o
+                                             : s > o;
+                n = take_src ? s : o;
+            } while (!__atomic_compare_exchange_n(q, &o, n, true, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED));
+            break;
+        }
+        default: return -1;
+        }
+        old = o;
+    }
+    h->x[rd] = old;
+    return 0;
+}
+
+/* Zicsr (unpriv chapter 9): rd=x0 skips the read side effects of CSRRW; rs1=x0 skips the write of CSRRS/C. */
+static bool exec_csr(struct hart *h, uint32_t insn, unsigned rd)
+{
+    unsigned f3 = (insn >> 12) & 7, rs1 = (insn >> 15) & 31, csr = insn >> 20;
+    uint64_t src = (f3 & 4) ? rs1 : h->x[rs1];
+    unsigned op = f3 & 3;
+    bool writes = op == 1 || rs1 != 0;
+    uint64_t old = 0;
+    if (!csr_read(h, csr, &old, writes))
+        return false;
+    if (writes) {
+        uint64_t v = op == 1 ? src : op == 2 ? old | src : old & ~src;
+        if (!csr_write(h, csr, v))
+            return false;
+    }
+    h->x[rd] = old;
+    return true;
+}
+
+enum sys_result { SYS_NEXT, SYS_JUMPED, SYS_ILLEGAL, SYS_TRAPPED };
+
+static enum sys_result exec_system(struct hart *h, uint32_t insn, unsigned rd)
+{
+    if ((insn >> 12) & 7)
+        return exec_csr(h, insn, rd) ? SYS_NEXT : SYS_ILLEGAL;
+    if (rd != 0)
+        return SYS_ILLEGAL;
+    if ((insn >> 25) == 0x09) { /* SFENCE.VMA (4.2.1) */
+        if (h->priv == PRIV_U || (h->priv == PRIV_S && (h->mstatus & MSTATUS_TVM)))
+            return SYS_ILLEGAL;
+        hart_tlb_flush(h);
+        return SYS_NEXT;
+    }
+    switch (insn) {
+    case 0x00000073: /* ECALL */
+        hart_raise(h, EXC_ECALL_U + (uint64_t)h->priv, 0);
+        return SYS_TRAPPED;
+    case 0x00100073: /* EBREAK */
+        hart_raise(h, EXC_BREAKPOINT, h->pc);
+        return SYS_TRAPPED;
+    case 0x10200073: /* SRET: illegal in U, and in S when TSR=1 (3.1.6.5) */
+        if (h->priv == PRIV_U || (h->priv == PRIV_S && (h->mstatus & MSTATUS_TSR)))
+            return SYS_ILLEGAL;
+        hart_sret(h);
+        h->budget = 0;
+        return SYS_JUMPED;
+    case 0x30200073: /* MRET */
+        if (h->priv != PRIV_M)
+            return SYS_ILLEGAL;
+        hart_mret(h);
+        h->budget = 0;
+        return SYS_JUMPED;
+    case 0x10500073: /* WFI (3.3.3): U never, S only when TW=0 */
+        if (h->priv == PRIV_U || (h->priv == PRIV_S && (h->mstatus & MSTATUS_TW)))
+            return SYS_ILLEGAL;
+        h->pc += 4;
+        hart_wfi(h);
+        h->budget = 0;
+        return SYS_JUMPED;
+    default:
+        return SYS_ILLEGAL;
+    }
+}
+
+static bool fp_enabled(const struct hart *h)
+{
+    return (h->mstatus & MSTATUS_FS) != 0;
+}
+
+uint64_t hart_exec(struct hart *h)
+{
+    uint64_t done = 0;
+    uint64_t *x = h->x;
+    while (h->budget > 0) {
+        h->budget--;
+        done++;
+        uint64_t pc = h->pc;
+        uint32_t insn;
+        if (unlikely(!fetch(h, pc, &insn)))
+            continue;
+        uint64_t len = 4;
+        uint32_t raw = insn;
+        if ((insn & 3) != 3) {
+            raw = insn & 0xffff;
+            uint32_t half = insn & 0xffff;
+            insn = rvc_expand((uint16_t)half);
+            len = 2;
+            if (unlikely(!insn)) {
+                hart_raise(h, EXC_ILLEGAL_INSN, half);
+                continue;
+            }
+        }
+        uint64_t next = pc + len;
+        unsigned rd = (insn >> 7) & 31;
+        unsigned f3 = (insn >> 12) & 7;
+        uint64_t a = x[(insn >> 15) & 31];
+        uint64_t b = x[(insn >> 20) & 31];
+        switch (insn & 0x7f) {
+        case 0x37: /* LUI */
+            x[rd] = (uint64_t)imm_u(insn);
+            break;
+        case 0x17: /* AUIPC */
+            x[rd] = pc + (uint64_t)imm_u(insn);
+            break;
+        case 0x6f: /* JAL */
+            x[rd] = next;
+            next = pc + (uint64_t)imm_j(insn);
+            break;
+        case 0x67: /* JALR */
+            if (f3)
+                goto illegal;
+            x[rd] = next;
+            next = (a + (uint64_t)imm_i(insn)) & ~1ull;
+            break;
+        case 0x63: { /* BRANCH */
+            bool taken;
+            switch (f3) {
+            case 0: taken = a == b; break;
+            case 1: taken = a != b; break;
+            case 4: taken = (int64_t)a < (int64_t)b; break;
+            case 5: taken = (int64_t)a >= (int64_t)b; break;
+            case 6: taken = a < b; break;
+            case 7: taken = a >= b; break;
+            default: goto illegal;
+            }
+            if (taken)
+                next = pc + (uint64_t)imm_b(insn);
+            break;
+        }
+        case 0x03: { /* LOAD */
+            uint64_t addr = a + (uint64_t)imm_i(insn), v;
+            static const uint8_t sizes[8] = {1, 2, 4, 8, 1, 2, 4, 0};
+            unsigned size = sizes[f3];
+            if (!size)
+                goto illegal;
+            if (!mem_load(h, addr, size, &v))
+                continue;
+            switch (f3) {
+            case 0: v = (uint64_t)(int64_t)(int8_t)v; break;
+            case 1: v = (uint64_t)(int64_t)(int16_t)v; break;
+            case 2: v = (uint64_t)sext32(v); break;
+            default: break;
+            }
+            x[rd] = v;
+            break;
+        }
+        case 0x23: { /* STORE */
+            if (f3 > 3)
+                goto illegal;
+            if (!mem_store(h, a + (uint64_t)imm_s(insn), 1u << f3, b))
+                continue;
+            break;
+        }
+        case 0x13: { /* OP-IMM */
+            uint64_t imm = (uint64_t)imm_i(insn);
+            unsigned sh = (insn >> 20) & 63;
+            switch (f3) {
+            case 0: x[rd] = a + imm; break;
+            case 1:
+                if (insn >> 26)
+                    goto illegal;
+                x[rd] = a << sh;
+                break;
+            case 2: x[rd] = (int64_t)a < (int64_t)imm; break;
+            case 3: x[rd] = a < imm; break;
+            case 4: x[rd] = a ^ imm; break;
+            case 5:
+                if ((insn >> 26) == 0)
+                    x[rd] = a >> sh;
+                else if ((insn >> 26) == 0x10)
+                    x[rd] = (uint64_t)((int64_t)a >> sh);
+                else
+                    goto illegal;
+                break;
+            case 6: x[rd] = a | imm; break;
+            default: x[rd] = a & imm; break;
+            }
+            break;
+        }
+        case 0x1b: { /* OP-IMM-32 */
+            unsigned sh = (insn >> 20) & 31;
+            switch (f3) {
+            case 0: x[rd] = (uint64_t)sext32(a + (uint64_t)imm_i(insn)); break;
+            case 1:
+                if (insn >> 25)
+                    goto illegal;
+                x[rd] = (uint64_t)sext32((uint32_t)a << sh);
+                break;
+            case 5:
+                if ((insn >> 25) == 0)
+                    x[rd] = (uint64_t)sext32((uint32_t)a >> sh);
+                else if ((insn >> 25) == 0x20)
+                    x[rd] = (uint64_t)(int64_t)((int32_t)a >> sh);
+                else
+                    goto illegal;
+                break;
+            default: goto illegal;
+            }
+            break;
+        }
+        case 0x33: { /* OP */
+            unsigned f7 = insn >> 25;
+            if (f7 == 1) {
+                x[rd] = exec_muldiv(f3, a, b);
+                break;
+            }
+            if (f7 == 0) {
+                switch (f3) {
+                case 0: x[rd] = a + b; break;
+                case 1: x[rd] = a << (b & 63); break;
+                case 2: x[rd] = (int64_t)a < (int64_t)b; break;
+                case 3: x[rd] = a < b; break;
+                case 4: x[rd] = a ^ b; break;
+                case 5: x[rd] = a >> (b & 63); break;
+                case 6: x[rd] = a | b; break;
+                default: x[rd] = a & b; break;
+                }
+            } else if (f7 == 0x20 && f3 == 0) {
+                x[rd] = a - b;
+            } else if (f7 == 0x20 && f3 == 5) {
+                x[rd] = (uint64_t)((int64_t)a >> (b & 63));
+            } else {
+                goto illegal;
+            }
+            break;
+        }
+        case 0x3b: { /* OP-32 */
+            unsigned f7 = insn >> 25;
+            if (f7 == 1) {
+                uint64_t v;
+                if (!exec_muldiv_w(f3, a, b, &v))
+                    goto illegal;
+                x[rd] = v;
+                break;
+            }
+            if (f7 == 0 && f3 == 0)
+                x[rd] = (uint64_t)sext32(a + b);
+            else if (f7 == 0x20 && f3 == 0)
+                x[rd] = (uint64_t)sext32(a - b);
+            else if (f7 == 0 && f3 == 1)
+                x[rd] = (uint64_t)sext32((uint32_t)a << (b & 31));
+            else if (f7 == 0 && f3 == 5)
+                x[rd] = (uint64_t)sext32((uint32_t)a >> (b & 31));
+            else if (f7 == 0x20 && f3 == 5)
+                x[rd] = (uint64_t)(int64_t)((int32_t)a >> (b & 31));
+            else
+                goto illegal;
+            break;
+        }
+        case 0x0f: /* MISC-MEM: FENCE, FENCE.I */
+            if (f3 == 0) {
+                /* The host is TSO; only store->load ordering needs a real fence (RVWMO vs x86). */
+                if (h->vm->nharts > 1)
+                    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+            } else if (f3 != 1) {
+                goto illegal;
+            }
+            break;
+        case 0x2f: /* AMO */
+            switch (exec_amo(h, insn, rd)) {
+            case 0: break;
+            case 1: continue;
+            default: goto illegal;
+            }
+            break;
+        case 0x73: /* SYSTEM */
+            switch (exec_system(h, insn, rd)) {
+            case SYS_NEXT: break;
+            case SYS_ILLEGAL: goto illegal;
+            default: x[0] = 0; continue;
+            }
+            break;
+        case 0x07: { /* LOAD-FP */
+            if (!fp_enabled(h) || (f3 != 2 && f3 != 3))
+                goto illegal;
+            uint64_t v;
+            if (!mem_load(h, a + (uint64_t)imm_i(insn), f3 == 2 ? 4 : 8, &v))
+                continue;
+            /* Singles are NaN-boxed in the 64-bit register (unpriv 13.2). */
+            h->f[rd] = f3 == 2 ? (v | 0xffffffff00000000ull) : v;
+            h->mstatus |= MSTATUS_FS;
+            break;
+        }
+        case 0x27: { /* STORE-FP */
+            if (!fp_enabled(h) || (f3 != 2 && f3 != 3))
+                goto illegal;
+            if (!mem_store(h, a + (uint64_t)imm_s(insn), f3 == 2 ? 4 : 8, h->f[(insn >> 20) & 31]))
+                continue;
+            break;
+        }
+        case 0x43: case 0x47: case 0x4b: case 0x4f: case 0x53: /* FMADD..OP-FP */
+            if (!fp_enabled(h) || fpu_exec(h, insn) != 0)
+                goto illegal;
+            h->mstatus |= MSTATUS_FS;
+            break;
+        default:
+            goto illegal;
+        }
+        x[0] = 0;
+        h->pc = next;
+        h->instret++;
+        continue;
+    illegal:
+        x[0] = 0;
+        /* tval holds the faulting instruction bits, 16 of them for a compressed one (3.1.16). */
+        hart_raise(h, EXC_ILLEGAL_INSN, raw);
+    }
+    return done;
+}

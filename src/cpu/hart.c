@@ -1,0 +1,224 @@
+/* Hart life cycle, the run loop, timers, WFI and cross-thread interrupt delivery. */
+#include "cpu/hart.h"
+
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "cpu/exec.h"
+#include "cpu/mmu.h"
+#include "cpu/trap.h"
+#include "machine/gmem.h"
+#include "machine/vm.h"
+#include "util/log.h"
+
+/* Instructions per batch: bounds interrupt latency (~10-50 us) and the cost of polling timers. */
+#define HART_BATCH 4096
+/* Batches in a row in which every instruction trapped before we call the hart stuck. */
+#define STUCK_BATCHES 512
+
+#define MISA_EXT(c) (1ull << ((c) - 'A'))
+
+int hart_init(struct hart *h, struct vm *vm, unsigned id)
+{
+    memset(h, 0, sizeof(*h));
+    h->vm = vm;
+    h->id = id;
+    h->misa = (2ull << 62) | MISA_EXT('I') | MISA_EXT('M') | MISA_EXT('A') | MISA_EXT('F') |
+              MISA_EXT('D') | MISA_EXT('C') | MISA_EXT('S') | MISA_EXT('U');
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    int err = pthread_cond_init(&h->wfi_cond, &attr);
+    pthread_condattr_destroy(&attr);
+    if (err)
+        return -err;
+    err = pthread_mutex_init(&h->wfi_lock, NULL);
+    if (err) {
+        pthread_cond_destroy(&h->wfi_cond);
+        return -err;
+    }
+    hart_reset(h, VIRT_DRAM_BASE);
+    return 0;
+}
+
+void hart_destroy(struct hart *h)
+{
+    pthread_mutex_destroy(&h->wfi_lock);
+    pthread_cond_destroy(&h->wfi_cond);
+}
+
+void hart_reset(struct hart *h, uint64_t pc)
+{
+    memset(h->x, 0, sizeof(h->x));
+    memset(h->f, 0, sizeof(h->f));
+    h->fflags = h->frm = 0;
+    h->pc = pc;
+    h->mstatus = 0;
+    h->medeleg = h->mideleg = h->mie = h->mip = 0;
+    atomic_store(&h->mip_ext, 0);
+    h->mtvec = h->mscratch = h->mepc = h->mcause = h->mtval = 0;
+    h->mcounteren = h->menvcfg = h->mcountinhibit = 0;
+    memset(h->pmpcfg, 0, sizeof(h->pmpcfg));
+    memset(h->pmpaddr, 0, sizeof(h->pmpaddr));
+    h->stvec = h->sscratch = h->sepc = h->scause = h->stval = h->satp = 0;
+    h->scounteren = h->senvcfg = 0;
+    h->stimecmp = ~0ull;
+    atomic_store(&h->mtimecmp, ~0ull);
+    h->resv_valid = false;
+    h->trap_streak = 0;
+    h->priv = PRIV_M;
+    hart_tlb_flush(h);
+    mmu_update_keys(h);
+}
+
+void hart_tlb_flush(struct hart *h)
+{
+    /* All-ones never matches a real tag: va >> 12 has at most 52 significant bits. */
+    memset(h->tlb, 0xff, sizeof(h->tlb));
+}
+
+void hart_kick(struct hart *h)
+{
+    pthread_mutex_lock(&h->wfi_lock);
+    atomic_store(&h->kick, 1);
+    if (h->waiting)
+        pthread_cond_signal(&h->wfi_cond);
+    pthread_mutex_unlock(&h->wfi_lock);
+}
+
+void hart_set_irq(struct hart *h, unsigned irq, bool level)
+{
+    uint64_t bit = 1ull << irq;
+    uint64_t old = level ? atomic_fetch_or(&h->mip_ext, bit) : atomic_fetch_and(&h->mip_ext, ~bit);
+    if (level && !(old & bit))
+        hart_kick(h);
+}
+
+void hart_set_mtimecmp(struct hart *h, uint64_t value)
+{
+    atomic_store(&h->mtimecmp, value);
+    hart_kick(h);
+}
+
+/* MTIP follows mtime >= mtimecmp (3.2.1); with Sstc, STIP follows time >= stimecmp. */
+static void update_timers(struct hart *h, uint64_t now)
+{
+    uint64_t set = 0, clear = 0;
+    if (now >= atomic_load_explicit(&h->mtimecmp, memory_order_relaxed))
+        set |= 1ull << IRQ_MTI;
+    else
+        clear |= 1ull << IRQ_MTI;
+    if (h->menvcfg & (1ull << 63)) {
+        if (now >= h->stimecmp)
+            set |= 1ull << IRQ_STI;
+        else
+            clear |= 1ull << IRQ_STI;
+    } else {
+        clear |= 1ull << IRQ_STI;
+    }
+    uint64_t cur = atomic_load_explicit(&h->mip_ext, memory_order_relaxed);
+    if ((cur & set) != set)
+        atomic_fetch_or(&h->mip_ext, set);
+    if (cur & clear)
+        atomic_fetch_and(&h->mip_ext, ~clear);
+}
+
+static uint64_t next_deadline(const struct hart *h)
+{
+    uint64_t d = ~0ull;
+    if (h->mie & (1ull << IRQ_MTI))
+        d = atomic_load_explicit(&h->mtimecmp, memory_order_relaxed);
+    if ((h->menvcfg & (1ull << 63)) && (h->mie & (1ull << IRQ_STI)) && h->stimecmp < d)
+        d = h->stimecmp;
+    return d;
+}
+
+void hart_wfi(struct hart *h)
+{
+    struct vm *vm = h->vm;
+    for (;;) {
+        uint64_t now = vm_time_now(vm);
+        update_timers(h, now);
+        if ((hart_mip(h) & h->mie) || atomic_load(&vm->stop))
+            return;
+        uint64_t deadline = next_deadline(h);
+        /* Sleep at most 100 ms so a lost wake-up could never hang the guest. */
+        uint64_t max_ticks = VM_TIMEBASE_HZ / 10;
+        uint64_t wait_ticks = deadline > now ? deadline - now : 0;
+        if (wait_ticks > max_ticks)
+            wait_ticks = max_ticks;
+        uint64_t abs_ns = vm->time_origin_ns + (now + wait_ticks) * (1000000000ull / VM_TIMEBASE_HZ);
+        struct timespec ts = {.tv_sec = (time_t)(abs_ns / 1000000000ull),
+                              .tv_nsec = (long)(abs_ns % 1000000000ull)};
+        pthread_mutex_lock(&h->wfi_lock);
+        h->waiting = true;
+        while (!atomic_exchange(&h->kick, 0) && !atomic_load(&vm->stop)) {
+            if ((atomic_load(&h->mip_ext) | h->mip) & h->mie)
+                break;
+            if (pthread_cond_timedwait(&h->wfi_cond, &h->wfi_lock, &ts) == ETIMEDOUT)
+                break;
+        }
+        h->waiting = false;
+        pthread_mutex_unlock(&h->wfi_lock);
+    }
+}
+
+/* HTIF (riscv-tests): tohost = 1 passes, (n << 1) | 1 fails test n; device 1 cmd 1 prints a byte. */
+static void htif_poll(struct hart *h)
+{
+    struct vm *vm = h->vm;
+    uint64_t *tohost = gmem_ptr(vm, vm->htif_tohost, 8);
+    if (!tohost)
+        return;
+    uint64_t v = __atomic_load_n(tohost, __ATOMIC_ACQUIRE);
+    if (!v)
+        return;
+    unsigned dev = (unsigned)(v >> 56), cmd = (unsigned)(v >> 48) & 0xff;
+    uint64_t payload = v & ((1ull << 48) - 1);
+    if (dev == 0 && (payload & 1)) {
+        uint64_t code = payload >> 1;
+        if (code == 0)
+            vm_request_exit(vm, 0, "test passed");
+        else
+            vm_request_exit(vm, 1, "test %llu failed", (unsigned long long)code);
+    } else if (dev == 1 && cmd == 1) {
+        fputc((int)(payload & 0xff), stdout);
+        fflush(stdout);
+        uint64_t *fromhost = gmem_ptr(vm, vm->htif_fromhost, 8);
+        if (fromhost)
+            __atomic_store_n(fromhost, (v & ~((1ull << 48) - 1)) | 1, __ATOMIC_RELEASE);
+    }
+    __atomic_store_n(tohost, 0, __ATOMIC_RELEASE);
+}
+
+uint64_t hart_step(struct hart *h, uint64_t n)
+{
+    update_timers(h, vm_time_now(h->vm));
+    hart_check_interrupts(h);
+    h->budget = (int64_t)n;
+    return hart_exec(h);
+}
+
+void hart_run(struct hart *h)
+{
+    struct vm *vm = h->vm;
+    unsigned stuck = 0;
+    while (!atomic_load_explicit(&vm->stop, memory_order_relaxed)) {
+        update_timers(h, vm_time_now(vm));
+        hart_check_interrupts(h);
+        if (vm->htif_tohost)
+            htif_poll(h);
+        h->trap_streak = 0;
+        h->budget = HART_BATCH;
+        uint64_t n = hart_exec(h);
+        if (n >= 16 && h->trap_streak >= n) {
+            if (++stuck >= STUCK_BATCHES)
+                vm_request_exit(vm, 1, "hart %u stuck in a trap loop (pc 0x%llx, mcause 0x%llx, scause 0x%llx)",
+                                h->id, (unsigned long long)h->pc, (unsigned long long)h->mcause,
+                                (unsigned long long)h->scause);
+        } else {
+            stuck = 0;
+        }
+    }
+}

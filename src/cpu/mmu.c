@@ -1,0 +1,279 @@
+/*
+ * Sv39/Sv48 page walks and the slow paths of guest memory access
+ * (privileged spec 10.3 "Sv32" algorithm 10.3.2, extended by 10.4 Sv39 and 10.5 Sv48).
+ */
+#include "cpu/mmu.h"
+
+#include "cpu/trap.h"
+#include "machine/gmem.h"
+#include "machine/vm.h"
+
+#define PTE_V (1ull << 0)
+#define PTE_R (1ull << 1)
+#define PTE_W (1ull << 2)
+#define PTE_X (1ull << 3)
+#define PTE_U (1ull << 4)
+#define PTE_A (1ull << 6)
+#define PTE_D (1ull << 7)
+#define PTE_PPN_MASK ((1ull << 44) - 1)
+
+#define SATP_MODE_BARE 0
+#define SATP_MODE_SV39 8
+#define SATP_MODE_SV48 9
+
+static enum priv data_priv(const struct hart *h)
+{
+    /* MPRV makes M-mode loads and stores use MPP's translation (priv spec 3.1.6.3). */
+    if (h->priv == PRIV_M && (h->mstatus & MSTATUS_MPRV))
+        return (enum priv)((h->mstatus & MSTATUS_MPP) >> 11);
+    return h->priv;
+}
+
+static uint64_t key_for(const struct hart *h, enum priv p)
+{
+    if (p == PRIV_M || (h->satp >> 60) == SATP_MODE_BARE)
+        return TLB_KEY_BARE;
+    if (p == PRIV_U)
+        return TLB_KEY_U;
+    return (h->mstatus & MSTATUS_SUM) ? TLB_KEY_S_SUM : TLB_KEY_S;
+}
+
+void mmu_update_keys(struct hart *h)
+{
+    h->fetch_key = key_for(h, h->priv);
+    h->data_key = key_for(h, data_priv(h));
+}
+
+static int page_fault(enum access acc)
+{
+    return acc == ACC_EXEC ? EXC_INSN_PAGE_FAULT
+           : acc == ACC_WRITE ? EXC_STORE_PAGE_FAULT
+                              : EXC_LOAD_PAGE_FAULT;
+}
+
+static int access_fault(enum access acc)
+{
+    return acc == ACC_EXEC ? EXC_INSN_ACCESS : acc == ACC_WRITE ? EXC_STORE_ACCESS : EXC_LOAD_ACCESS;
+}
+
+static bool leaf_permits(const struct hart *h, uint64_t pte, enum priv p, enum access acc)
+{
+    /* priv spec 10.3.2 step 5 and 3.1.6.3 (SUM, MXR). */
+    if (pte & PTE_U) {
+        if (p == PRIV_S && (acc == ACC_EXEC || !(h->mstatus & MSTATUS_SUM)))
+            return false;
+    } else if (p == PRIV_U) {
+        return false;
+    }
+    switch (acc) {
+    case ACC_READ:
+        return (pte & PTE_R) || ((h->mstatus & MSTATUS_MXR) && (pte & PTE_X));
+    case ACC_WRITE:
+        return pte & PTE_W;
+    default:
+        return pte & PTE_X;
+    }
+}
+
+int mmu_translate(struct hart *h, uint64_t va, enum access acc, uint64_t *pa)
+{
+    enum priv p = acc == ACC_EXEC ? h->priv : data_priv(h);
+    unsigned mode = (unsigned)(h->satp >> 60);
+    if (p == PRIV_M || mode == SATP_MODE_BARE) {
+        *pa = va;
+        return 0;
+    }
+    int levels = mode == SATP_MODE_SV39 ? 3 : 4;
+    unsigned va_bits = 12 + 9 * (unsigned)levels;
+    /* Addresses must be sign-extended from the top VA bit (10.4). */
+    if ((uint64_t)((int64_t)(va << (64 - va_bits)) >> (64 - va_bits)) != va)
+        return page_fault(acc);
+
+restart:;
+    uint64_t table = (h->satp & PTE_PPN_MASK) << PAGE_SHIFT;
+    for (int level = levels - 1; level >= 0; level--) {
+        uint64_t idx = (va >> (PAGE_SHIFT + 9 * (unsigned)level)) & 0x1ff;
+        uint64_t *ptep = gmem_ptr(h->vm, table + idx * 8, 8);
+        if (!ptep)
+            return access_fault(acc);
+        uint64_t pte = __atomic_load_n(ptep, __ATOMIC_ACQUIRE);
+        /* Bits 63:54 are reserved without Svpbmt/Svnapot; W without R is reserved (10.3.1). */
+        if (!(pte & PTE_V) || (!(pte & PTE_R) && (pte & PTE_W)) || (pte >> 54))
+            return page_fault(acc);
+        uint64_t ppn = (pte >> 10) & PTE_PPN_MASK;
+        if (!(pte & (PTE_R | PTE_X))) {
+            table = ppn << PAGE_SHIFT;
+            continue;
+        }
+        if (!leaf_permits(h, pte, p, acc))
+            return page_fault(acc);
+        uint64_t off_bits = PAGE_SHIFT + 9 * (unsigned)level;
+        /* A misaligned superpage is a page fault (10.3.2 step 6). */
+        if (level > 0 && (ppn & ((1ull << (9 * (unsigned)level)) - 1)))
+            return page_fault(acc);
+        uint64_t need = PTE_A | (acc == ACC_WRITE ? PTE_D : 0);
+        if ((pte & need) != need) {
+            /* Hardware A/D update, atomic with respect to the PTE's value (10.3.2 step 7). */
+            uint64_t expected = pte;
+            if (!__atomic_compare_exchange_n(ptep, &expected, pte | need, false, __ATOMIC_ACQ_REL,
+                                             __ATOMIC_ACQUIRE))
+                goto restart;
+        }
+        uint64_t off_mask = (1ull << off_bits) - 1;
+        *pa = ((ppn << PAGE_SHIFT) & ~off_mask) | (va & off_mask);
+        return 0;
+    }
+    return page_fault(acc);
+}
+
+/* Translates and, for a RAM page, returns its host address (and fills the TLB). */
+static bool translate_page(struct hart *h, uint64_t va, enum access acc, uint64_t *pa, uint8_t **host)
+{
+    int exc = mmu_translate(h, va, acc, pa);
+    if (exc) {
+        hart_raise(h, (uint64_t)exc, va);
+        return false;
+    }
+    uint8_t *page = gmem_ptr(h->vm, *pa & ~(PAGE_SIZE - 1), PAGE_SIZE);
+    *host = NULL;
+    if (page) {
+        uint64_t key = acc == ACC_EXEC ? h->fetch_key : h->data_key;
+        struct tlb_entry *e = tlb_slot(h, (int)acc, va);
+        e->tag = tlb_tag(va, key);
+        e->addend = (uintptr_t)page - (va & ~(PAGE_SIZE - 1));
+        *host = page + (*pa & (PAGE_SIZE - 1));
+    }
+    return true;
+}
+
+static bool mmio_access(struct hart *h, uint64_t va, uint64_t pa, unsigned size, enum access acc,
+                        uint64_t *val)
+{
+    struct mmio_region *r = vm_mmio_find(h->vm, pa);
+    /* Device registers take naturally aligned accesses only; anything else is an access fault. */
+    if (!r || (pa & (size - 1)) || pa - r->base > r->size - size) {
+        hart_raise(h, acc == ACC_WRITE ? EXC_STORE_ACCESS : EXC_LOAD_ACCESS, va);
+        return false;
+    }
+    if (acc == ACC_WRITE)
+        r->ops->write(r->opaque, pa - r->base, *val, size);
+    else
+        *val = r->ops->read(r->opaque, pa - r->base, size);
+    return true;
+}
+
+/* An access that straddles two pages: translate both before touching either (no partial store). */
+static bool split_access(struct hart *h, uint64_t va, unsigned size, enum access acc, uint64_t *val)
+{
+    uint64_t first = PAGE_SIZE - (va & (PAGE_SIZE - 1));
+    uint64_t pa0, pa1;
+    uint8_t *h0, *h1;
+    if (!translate_page(h, va, acc, &pa0, &h0) || !translate_page(h, va + first, acc, &pa1, &h1))
+        return false;
+    if (!h0 || !h1) {
+        hart_raise(h, acc == ACC_WRITE ? EXC_STORE_ACCESS : EXC_LOAD_ACCESS, va);
+        return false;
+    }
+    uint8_t buf[8];
+    if (acc == ACC_WRITE) {
+        memcpy(buf, val, 8);
+        memcpy(h0, buf, first);
+        memcpy(h1, buf + first, size - first);
+    } else {
+        memset(buf, 0, sizeof(buf));
+        memcpy(buf, h0, first);
+        memcpy(buf + first, h1, size - first);
+        memcpy(val, buf, 8);
+    }
+    return true;
+}
+
+bool mem_load_slow(struct hart *h, uint64_t va, unsigned size, uint64_t *out)
+{
+    if ((va & (PAGE_SIZE - 1)) > PAGE_SIZE - size) {
+        *out = 0;
+        return split_access(h, va, size, ACC_READ, out);
+    }
+    uint64_t pa;
+    uint8_t *host;
+    if (!translate_page(h, va, ACC_READ, &pa, &host))
+        return false;
+    if (!host)
+        return mmio_access(h, va, pa, size, ACC_READ, out);
+    uint64_t v = 0;
+    memcpy(&v, host, size);
+    *out = v;
+    return true;
+}
+
+bool mem_store_slow(struct hart *h, uint64_t va, unsigned size, uint64_t val)
+{
+    if ((va & (PAGE_SIZE - 1)) > PAGE_SIZE - size)
+        return split_access(h, va, size, ACC_WRITE, &val);
+    uint64_t pa;
+    uint8_t *host;
+    if (!translate_page(h, va, ACC_WRITE, &pa, &host))
+        return false;
+    if (!host)
+        return mmio_access(h, va, pa, size, ACC_WRITE, &val);
+    memcpy(host, &val, size);
+    return true;
+}
+
+bool mem_fetch_slow(struct hart *h, uint64_t pc, uint32_t *insn)
+{
+    uint64_t pa;
+    uint8_t *host;
+    if (!translate_page(h, pc, ACC_EXEC, &pa, &host))
+        return false;
+    if (!host) {
+        hart_raise(h, EXC_INSN_ACCESS, pc);
+        return false;
+    }
+    uint16_t lo;
+    memcpy(&lo, host, 2);
+    if ((lo & 3) != 3 || (pc & (PAGE_SIZE - 1)) <= PAGE_SIZE - 4) {
+        uint32_t v = lo;
+        if ((lo & 3) == 3) {
+            uint16_t hi;
+            memcpy(&hi, host + 2, 2);
+            v |= (uint32_t)hi << 16;
+        }
+        *insn = v;
+        return true;
+    }
+    /* A 32-bit instruction straddling a page boundary: the fault, if any, names pc + 2's page. */
+    uint64_t pa2;
+    uint8_t *host2;
+    if (!translate_page(h, pc + 2, ACC_EXEC, &pa2, &host2))
+        return false;
+    if (!host2) {
+        hart_raise(h, EXC_INSN_ACCESS, pc + 2);
+        return false;
+    }
+    uint16_t hi;
+    memcpy(&hi, host2, 2);
+    *insn = lo | (uint32_t)hi << 16;
+    return true;
+}
+
+void *mem_atomic_ptr(struct hart *h, uint64_t va, unsigned size, enum access acc)
+{
+    /* AMOs and LR/SC must be naturally aligned (unpriv spec 8.4); misaligned raises the store/AMO cause. */
+    if (va & (size - 1)) {
+        hart_raise(h, acc == ACC_READ ? EXC_LOAD_MISALIGNED : EXC_STORE_MISALIGNED, va);
+        return NULL;
+    }
+    struct tlb_entry *e = tlb_slot(h, (int)acc, va);
+    if (e->tag == tlb_tag(va, h->data_key))
+        return (void *)(uintptr_t)(va + e->addend);
+    uint64_t pa;
+    uint8_t *host;
+    if (!translate_page(h, va, acc, &pa, &host))
+        return NULL;
+    if (!host) {
+        hart_raise(h, acc == ACC_READ ? EXC_LOAD_ACCESS : EXC_STORE_ACCESS, va);
+        return NULL;
+    }
+    return host;
+}

@@ -1,0 +1,95 @@
+#include "machine/vm.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "cpu/hart.h"
+#include "dev/plic.h"
+
+static uint64_t monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int vm_init(struct vm *vm, uint64_t ram_size)
+{
+    memset(vm, 0, sizeof(*vm));
+    vm->ram_base = VIRT_DRAM_BASE;
+    vm->ram_size = ram_size;
+    if (ram_size) {
+        /* MAP_NORESERVE: pages cost host memory only once the guest touches them. */
+        void *p = mmap(NULL, ram_size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p == MAP_FAILED)
+            return -errno;
+        vm->ram = p;
+    }
+    vm->time_origin_ns = monotonic_ns();
+    return 0;
+}
+
+void vm_destroy(struct vm *vm)
+{
+    if (vm->ram)
+        munmap(vm->ram, vm->ram_size);
+    vm->ram = NULL;
+}
+
+int vm_mmio_add(struct vm *vm, const char *name, uint64_t base, uint64_t size,
+                const struct mmio_ops *ops, void *opaque)
+{
+    if (vm->nmmio >= VM_MAX_MMIO)
+        return -ENOSPC;
+    if (size == 0 || base + size < base)
+        return -EINVAL;
+    for (unsigned i = 0; i < vm->nmmio; i++) {
+        const struct mmio_region *r = &vm->mmio[i];
+        if (base < r->base + r->size && r->base < base + size)
+            return -EEXIST;
+    }
+    vm->mmio[vm->nmmio++] = (struct mmio_region){name, base, size, ops, opaque};
+    return 0;
+}
+
+struct mmio_region *vm_mmio_find(struct vm *vm, uint64_t pa)
+{
+    for (unsigned i = 0; i < vm->nmmio; i++) {
+        struct mmio_region *r = &vm->mmio[i];
+        if (pa - r->base < r->size)
+            return r;
+    }
+    return NULL;
+}
+
+void vm_request_exit(struct vm *vm, int status, const char *fmt, ...)
+{
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&vm->stop, &expected, 1))
+        return;
+    vm->exit_status = status;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(vm->exit_reason, sizeof(vm->exit_reason), fmt, ap);
+    va_end(ap);
+    for (unsigned i = 0; i < vm->nharts; i++)
+        hart_kick(vm->harts[i]);
+}
+
+uint64_t vm_time_now(const struct vm *vm)
+{
+    uint64_t ns = monotonic_ns() - vm->time_origin_ns;
+    /* 10 MHz: one tick per 100 ns. */
+    return ns / (1000000000ull / VM_TIMEBASE_HZ);
+}
+
+void vm_set_irq(struct vm *vm, unsigned source, bool level)
+{
+    if (vm->plic)
+        plic_set_irq(vm->plic, source, level);
+}
