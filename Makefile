@@ -2,7 +2,8 @@
 # `make test` runs every test; `make bench` runs the benchmarks.
 # SAN=1 builds everything with AddressSanitizer + UBSan into build/san/.
 
-PKGS     := libfdt
+# Debian's libfdt-dev ships no pkg-config file, so it is linked by name.
+PKGS     :=
 CC       ?= gcc
 ifeq ($(SAN),1)
 OUT      := build/san
@@ -14,9 +15,9 @@ SANFLAGS :=
 OPT      := -O2
 endif
 CFLAGS   := -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Wno-unused-parameter -Isrc -pthread \
-            $(SANFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+            $(SANFLAGS)
 LDFLAGS  := -pthread $(SANFLAGS)
-LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+LDLIBS   := -lfdt -lm
 
 LIB_SRC  := $(shell find src -name '*.c' ! -path 'src/cli/*' | sort)
 CLI_SRC  := $(shell find src/cli -name '*.c' | sort)

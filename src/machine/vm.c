@@ -41,6 +41,13 @@ void vm_destroy(struct vm *vm)
     vm->ram = NULL;
 }
 
+void vm_ram_clear(struct vm *vm)
+{
+    /* Private anonymous pages read back as zero after MADV_DONTNEED, and stop counting in RSS. */
+    if (vm->ram && madvise(vm->ram, vm->ram_size, MADV_DONTNEED) != 0)
+        memset(vm->ram, 0, vm->ram_size);
+}
+
 int vm_mmio_add(struct vm *vm, const char *name, uint64_t base, uint64_t size,
                 const struct mmio_ops *ops, void *opaque)
 {

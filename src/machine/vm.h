@@ -79,6 +79,8 @@ struct vm {
 /* Allocate guest RAM (lazily backed by the host, so an idle big guest costs little). */
 int vm_init(struct vm *vm, uint64_t ram_size);
 void vm_destroy(struct vm *vm);
+/* Zeroes guest RAM and gives its pages back to the host. */
+void vm_ram_clear(struct vm *vm);
 
 int vm_mmio_add(struct vm *vm, const char *name, uint64_t base, uint64_t size,
                 const struct mmio_ops *ops, void *opaque);

@@ -1,0 +1,15 @@
+#ifndef KILN_CLI_CLI_H
+#define KILN_CLI_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Subcommands: argv[0] is the subcommand name. Return kiln's exit status. */
+int cli_run(int argc, char **argv);
+
+/* Parses "256M", "2G", "65536", "64K" into bytes. Returns false on a malformed or zero size. */
+bool cli_parse_size(const char *s, uint64_t *out);
+/* Directory of built guest artifacts: $KILN_CACHE or ~/.cache/kiln. */
+const char *cli_cache_dir(void);
+
+#endif

@@ -1,0 +1,38 @@
+/* kiln command line: `kiln run` boots a system VM. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+#define KILN_VERSION "0.1.0"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: kiln <command> [options]\n"
+               "\n"
+               "commands:\n"
+               "  run       boot a system VM (default: the built-in Linux guest)\n"
+               "\n"
+               "  kiln --version | kiln --help | kiln <command> --help\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {
+        printf("kiln %s (RV64GC system VM)\n", KILN_VERSION);
+        return 0;
+    }
+    if (!strcmp(cmd, "run"))
+        return cli_run(argc - 1, argv + 1);
+    fprintf(stderr, "kiln: unknown command '%s' (try 'kiln --help')\n", cmd);
+    return 2;
+}

@@ -1,0 +1,148 @@
+/* `kiln run`: boot one system VM in the foreground, QEMU-style flags. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "machine/board.h"
+#include "machine/vm.h"
+#include "util/log.h"
+
+#define DEFAULT_MEM (256ull << 20)
+#define MIN_MEM (2ull << 20)
+#define MAX_MEM (64ull << 30)
+#define DEFAULT_APPEND "console=ttyS0"
+#define DEBIAN_OPENSBI "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin"
+
+static void run_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: kiln run [options]\n"
+            "\n"
+            "Boots a RISC-V (RV64GC) virtual machine on QEMU virt's memory map.\n"
+            "Without --kernel/--firmware it boots the default guest built by 'make guest'.\n"
+            "\n"
+            "  --kernel FILE     S-mode kernel (Linux Image or ELF), started through the firmware\n"
+            "  --initrd FILE     initial ramdisk\n"
+            "  --append STR      kernel command line (default: \"" DEFAULT_APPEND "\")\n"
+            "  --firmware FILE   M-mode firmware, ELF or raw binary at 0x80000000\n"
+            "                    (default: OpenSBI fw_dynamic; with --firmware and no --kernel,\n"
+            "                    the firmware runs alone, e.g. a bare-metal test)\n"
+            "  --mem SIZE        guest RAM, e.g. 64M, 2G (default 256M)\n"
+            "  --cpus N          harts, one host thread each (default 1, max %d)\n"
+            "  --dump-dtb FILE   write the generated device tree to FILE and exit\n"
+            "  -v, --verbose     log more\n"
+            "  -h, --help        this help\n"
+            "\n"
+            "Console: the guest's serial port is on stdin/stdout. On a terminal, Ctrl-A x quits\n"
+            "and Ctrl-A h lists the other keys.\n",
+            VM_MAX_HARTS);
+}
+
+static bool readable(const char *path)
+{
+    return access(path, R_OK) == 0;
+}
+
+int cli_run(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"kernel", required_argument, NULL, 'k'},  {"initrd", required_argument, NULL, 'i'},
+        {"append", required_argument, NULL, 'a'},  {"firmware", required_argument, NULL, 'f'},
+        {"bios", required_argument, NULL, 'f'},    {"mem", required_argument, NULL, 'm'},
+        {"cpus", required_argument, NULL, 'c'},    {"smp", required_argument, NULL, 'c'},
+        {"dump-dtb", required_argument, NULL, 'd'}, {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+    };
+    struct board_config cfg = {
+        .mem = DEFAULT_MEM,
+        .cpus = 1,
+        .console_in = STDIN_FILENO,
+        .console_out = STDOUT_FILENO,
+    };
+    bool append_given = false;
+    opterr = 0;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, ":m:hv", opts, NULL)) != -1) {
+        switch (c) {
+        case 'k': cfg.kernel = optarg; break;
+        case 'i': cfg.initrd = optarg; break;
+        case 'a': cfg.append = optarg; append_given = true; break;
+        case 'f': cfg.firmware = optarg; break;
+        case 'd': cfg.dump_dtb = optarg; break;
+        case 'v': log_verbose = 1; break;
+        case 'm':
+            if (!cli_parse_size(optarg, &cfg.mem)) {
+                fprintf(stderr, "kiln: --mem '%s': not a size (examples: 64M, 2G)\n", optarg);
+                return 2;
+            }
+            if (cfg.mem < MIN_MEM || cfg.mem > MAX_MEM || (cfg.mem & 0xfff)) {
+                fprintf(stderr, "kiln: --mem '%s': must be a multiple of 4K between 2M and 64G\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case 'c': {
+            char *end;
+            long n = strtol(optarg, &end, 10);
+            if (*optarg == 0 || *end || n < 1 || n > VM_MAX_HARTS) {
+                fprintf(stderr, "kiln: --cpus '%s': must be a number from 1 to %d\n", optarg,
+                        VM_MAX_HARTS);
+                return 2;
+            }
+            cfg.cpus = (unsigned)n;
+            break;
+        }
+        case 'h': run_usage(stdout); return 0;
+        case ':':
+            fprintf(stderr, "kiln run: option '%s' needs a value\n", argv[optind - 1]);
+            return 2;
+        default:
+            fprintf(stderr, "kiln run: unknown option '%s' (try 'kiln run --help')\n",
+                    argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "kiln run: unexpected argument '%s' (try 'kiln run --help')\n", argv[optind]);
+        return 2;
+    }
+
+    static char def_kernel[4200], def_initrd[4200], def_fw[4200];
+    const char *cache = cli_cache_dir();
+    if (!cfg.firmware) {
+        snprintf(def_fw, sizeof(def_fw), "%s/guest/fw_dynamic.bin", cache);
+        cfg.firmware = readable(def_fw) ? def_fw : DEBIAN_OPENSBI;
+        if (!cfg.kernel) {
+            snprintf(def_kernel, sizeof(def_kernel), "%s/guest/Image", cache);
+            cfg.kernel = def_kernel;
+            if (!cfg.initrd) {
+                snprintf(def_initrd, sizeof(def_initrd), "%s/guest/initramfs.cpio.gz", cache);
+                cfg.initrd = def_initrd;
+            }
+            if (!readable(def_kernel)) {
+                fprintf(stderr, "kiln: the default guest is not built (%s is missing); run 'make guest' or pass --kernel\n",
+                        def_kernel);
+                return 1;
+            }
+        }
+    }
+    if (cfg.kernel && !append_given)
+        cfg.append = DEFAULT_APPEND;
+    const char *files[] = {cfg.firmware, cfg.kernel, cfg.initrd};
+    const char *what[] = {"--firmware", "--kernel", "--initrd"};
+    for (int i = 0; i < 3; i++) {
+        if (files[i] && !readable(files[i])) {
+            fprintf(stderr, "kiln: %s %s: %m\n", what[i], files[i]);
+            return 1;
+        }
+    }
+    if (cfg.initrd && !cfg.kernel) {
+        fprintf(stderr, "kiln: --initrd needs --kernel\n");
+        return 2;
+    }
+    return board_run(&cfg);
+}

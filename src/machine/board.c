@@ -1,0 +1,347 @@
+/*
+ * Assembles a system VM on QEMU virt's memory map, loads the boot images the
+ * way QEMU does for OpenSBI's fw_dynamic (docs/firmware/fw_dynamic.md), and
+ * runs one host thread per hart until the guest powers off or fails.
+ */
+#include "machine/board.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backend/console.h"
+#include "cpu/hart.h"
+#include "dev/clint.h"
+#include "dev/plic.h"
+#include "dev/rtc.h"
+#include "dev/syscon.h"
+#include "dev/uart.h"
+#include "machine/fdt.h"
+#include "machine/gmem.h"
+#include "machine/loader.h"
+#include "machine/vm.h"
+#include "util/log.h"
+
+/* Linux wants its Image 2 MiB aligned on RV64 (boot.rst); OpenSBI occupies the first 2 MiB. */
+#define KERNEL_OFFSET 0x200000ull
+#define DTB_MAX 0x10000ull
+
+/* OpenSBI fw_dynamic handoff (include/sbi/fw_dynamic.h): passed in a2. */
+#define FW_DYNAMIC_MAGIC 0x4942534full /* "OSBI" */
+#define FW_DYNAMIC_VERSION 2
+#define FW_NEXT_MODE_S 1
+
+struct board {
+    struct vm vm;
+    struct hart harts[VM_MAX_HARTS];
+    pthread_t threads[VM_MAX_HARTS];
+    struct console *console;
+    struct uart *uart;
+    struct syscon *syscon;
+    struct rtc *rtc;
+    uint64_t entry, a1, a2;
+};
+
+static void *hart_thread(void *arg)
+{
+    hart_run(arg);
+    return NULL;
+}
+
+static int write_file(const char *path, const void *buf, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    const char *p = buf;
+    while (len) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            int e = -errno;
+            close(fd);
+            return e;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return close(fd) ? -errno : 0;
+}
+
+/* Loads firmware, kernel, initrd; builds the DTB. Returns 0 or -1 with a message printed. */
+static int load_images(struct board *b, const struct board_config *cfg)
+{
+    struct vm *vm = &b->vm;
+    char err[256];
+    uint64_t ram_end = vm->ram_base + vm->ram_size;
+    uint64_t used_end = vm->ram_base;
+    b->entry = vm->ram_base;
+
+    if (cfg->firmware) {
+        if (loader_is_elf(cfg->firmware)) {
+            struct load_info info;
+            if (loader_load_elf(vm, cfg->firmware, &info, err, sizeof(err)) < 0) {
+                log_err("boot", "%s", err);
+                return -1;
+            }
+            b->entry = info.entry;
+            used_end = info.highest;
+            vm->htif_tohost = info.tohost;
+            vm->htif_fromhost = info.fromhost;
+        } else {
+            uint64_t size;
+            if (loader_load_raw(vm, cfg->firmware, vm->ram_base, &size, err, sizeof(err)) < 0) {
+                log_err("boot", "%s", err);
+                return -1;
+            }
+            used_end = vm->ram_base + size;
+        }
+    }
+
+    uint64_t kernel_addr = vm->ram_base + (cfg->firmware ? KERNEL_OFFSET : 0);
+    if (cfg->kernel) {
+        if (used_end > kernel_addr) {
+            log_err("boot", "firmware %s overlaps the kernel load address 0x%llx", cfg->firmware,
+                    (unsigned long long)kernel_addr);
+            return -1;
+        }
+        uint64_t size;
+        int r;
+        if (loader_is_elf(cfg->kernel)) {
+            struct load_info info;
+            r = loader_load_elf(vm, cfg->kernel, &info, err, sizeof(err));
+            kernel_addr = info.entry;
+            size = info.highest - info.lowest;
+        } else {
+            r = loader_load_linux_image(vm, cfg->kernel, kernel_addr, &size, err, sizeof(err));
+        }
+        if (r < 0) {
+            log_err("boot", "%s", err);
+            return -1;
+        }
+        used_end = kernel_addr + size;
+        if (!cfg->firmware)
+            b->entry = kernel_addr;
+    }
+
+    /* Device tree at the top of RAM, initrd right below it (as QEMU's loader does). */
+    if (ram_end - used_end < DTB_MAX + 0x1000) {
+        log_err("boot", "--mem %lluM is too small for the boot images",
+                (unsigned long long)(vm->ram_size >> 20));
+        return -1;
+    }
+    uint64_t dtb_addr = (ram_end - DTB_MAX) & ~0xfffull;
+    uint64_t info_addr = dtb_addr - 0x1000;
+    uint64_t initrd_start = 0, initrd_end = 0;
+    if (cfg->initrd) {
+        int fd = open(cfg->initrd, O_RDONLY | O_CLOEXEC);
+        off_t size = fd < 0 ? -1 : lseek(fd, 0, SEEK_END);
+        if (fd >= 0)
+            close(fd);
+        if (size < 0) {
+            log_err("boot", "initrd %s: %s", cfg->initrd, strerror(errno));
+            return -1;
+        }
+        if ((uint64_t)size > info_addr - used_end) {
+            log_err("boot", "initrd %s (%lld bytes) does not fit in --mem %lluM", cfg->initrd,
+                    (long long)size, (unsigned long long)(vm->ram_size >> 20));
+            return -1;
+        }
+        initrd_start = (info_addr - (uint64_t)size) & ~0xfffull;
+        uint64_t got;
+        if (loader_load_raw(vm, cfg->initrd, initrd_start, &got, err, sizeof(err)) < 0) {
+            log_err("boot", "%s", err);
+            return -1;
+        }
+        initrd_end = initrd_start + got;
+    }
+
+    struct fdt_config fc = {
+        .nharts = vm->nharts,
+        .ram_base = vm->ram_base,
+        .ram_size = vm->ram_size,
+        .bootargs = cfg->append,
+        .initrd_start = initrd_start,
+        .initrd_end = initrd_end,
+        .nvirtio = 0,
+        .has_rtc = true,
+    };
+    static uint8_t dtb[DTB_MAX];
+    int dtb_size = fdt_build(&fc, dtb, sizeof(dtb));
+    if (dtb_size < 0) {
+        log_err("boot", "cannot build the device tree: %s", strerror(-dtb_size));
+        return -1;
+    }
+    if (cfg->dump_dtb) {
+        int r = write_file(cfg->dump_dtb, dtb, (size_t)dtb_size);
+        if (r < 0) {
+            log_err("boot", "--dump-dtb %s: %s", cfg->dump_dtb, strerror(-r));
+            return -1;
+        }
+    }
+    gmem_write(vm, dtb_addr, dtb, (uint64_t)dtb_size);
+
+    uint64_t info[6] = {FW_DYNAMIC_MAGIC, FW_DYNAMIC_VERSION, kernel_addr, FW_NEXT_MODE_S, 0,
+                        ~0ull /* boot hart: any (lottery) */};
+    gmem_write(vm, info_addr, info, sizeof(info));
+    b->a1 = dtb_addr;
+    b->a2 = info_addr;
+    return 0;
+}
+
+static void boot_harts(struct board *b)
+{
+    for (unsigned i = 0; i < b->vm.nharts; i++) {
+        struct hart *h = &b->harts[i];
+        hart_reset(h, b->entry);
+        /* Boot protocol: a0 = hart id, a1 = device tree, a2 = fw_dynamic info (boot.rst, fw_dynamic.md). */
+        h->x[10] = i;
+        h->x[11] = b->a1;
+        h->x[12] = b->a2;
+    }
+}
+
+/*
+ * Waits for the VM to stop. SIGINT/SIGTERM/SIGHUP are blocked in every thread
+ * and collected here: the first asks the guest to stop, a second one stops at once.
+ */
+static void wait_for_exit(struct board *b, const sigset_t *sigs)
+{
+    struct vm *vm = &b->vm;
+    unsigned terms = 0;
+    while (!atomic_load(&vm->stop)) {
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        siginfo_t si;
+        int sig = sigtimedwait(sigs, &si, &ts);
+        if (sig <= 0)
+            continue;
+        if (++terms == 1 && sig == SIGTERM) {
+            log_err("vm", "SIGTERM: stopping the VM (send it again to force)");
+        }
+        vm_request_exit(vm, 128 + sig, "terminated by signal %d", sig);
+    }
+}
+
+static int run_once(struct board *b, const sigset_t *sigs)
+{
+    struct vm *vm = &b->vm;
+    boot_harts(b);
+    atomic_store(&vm->stop, 0);
+    atomic_store(&vm->reboot, 0);
+    vm->exit_status = 0;
+    vm->exit_reason[0] = 0;
+    unsigned started = 0;
+    for (; started < vm->nharts; started++) {
+        int e = pthread_create(&b->threads[started], NULL, hart_thread, &b->harts[started]);
+        if (e) {
+            vm_request_exit(vm, 1, "cannot start hart thread: %s", strerror(e));
+            break;
+        }
+    }
+    wait_for_exit(b, sigs);
+    for (unsigned i = 0; i < started; i++)
+        pthread_join(b->threads[i], NULL);
+    return vm->exit_status;
+}
+
+int board_run(const struct board_config *cfg)
+{
+    struct board *b = calloc(1, sizeof(*b));
+    if (!b) {
+        log_err("vm", "out of memory");
+        return 1;
+    }
+    int status = 1;
+    struct vm *vm = &b->vm;
+    int e = vm_init(vm, cfg->mem);
+    if (e < 0) {
+        log_err("vm", "cannot reserve %llu MiB of guest memory: %s",
+                (unsigned long long)(cfg->mem >> 20), strerror(-e));
+        free(b);
+        return 1;
+    }
+    for (unsigned i = 0; i < cfg->cpus; i++) {
+        if (hart_init(&b->harts[i], vm, i) < 0) {
+            log_err("vm", "cannot initialise hart %u", i);
+            goto out;
+        }
+        vm->harts[i] = &b->harts[i];
+        vm->nharts = i + 1;
+    }
+    if (!plic_create(vm) || !clint_create(vm)) {
+        log_err("vm", "cannot create interrupt controllers");
+        goto out;
+    }
+    b->syscon = syscon_create(vm);
+    b->rtc = rtc_create(vm);
+    if (!b->syscon || !b->rtc) {
+        log_err("vm", "cannot create board devices");
+        goto out;
+    }
+    if (load_images(b, cfg) < 0)
+        goto out;
+    if (cfg->dump_dtb) {
+        status = 0;
+        goto out;
+    }
+
+    /* Signals are handled by the main thread only (wait_for_exit). */
+    sigset_t sigs, old;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, &old);
+
+    b->console = console_create(vm, cfg->console_in, cfg->console_out);
+    if (!b->console)
+        goto out_sig;
+    b->uart = uart_create(vm, VIRT_UART0_BASE, VIRT_UART0_IRQ, console_output, b->console);
+    if (!b->uart) {
+        log_err("vm", "cannot create the UART");
+        goto out_sig;
+    }
+    console_attach_uart(b->console, b->uart);
+
+    for (;;) {
+        status = run_once(b, &sigs);
+        if (!atomic_load(&vm->reboot))
+            break;
+        /* Reboot: a machine with fresh RAM (returned to the host) and the same images. */
+        vm_ram_clear(vm);
+        if (load_images(b, cfg) < 0) {
+            status = 1;
+            break;
+        }
+    }
+    if (status != 0 && vm->exit_reason[0])
+        log_err("vm", "%s", vm->exit_reason);
+
+out_sig:
+    if (b->console)
+        console_destroy(b->console);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+out:
+    if (b->uart)
+        uart_destroy(b->uart);
+    if (b->rtc)
+        rtc_destroy(b->rtc);
+    if (b->syscon)
+        syscon_destroy(b->syscon);
+    if (vm->clint)
+        clint_destroy(vm->clint);
+    if (vm->plic)
+        plic_destroy(vm->plic);
+    for (unsigned i = 0; i < vm->nharts; i++)
+        hart_destroy(&b->harts[i]);
+    vm_destroy(vm);
+    free(b);
+    return status;
+}

@@ -1,0 +1,24 @@
+/* The kiln "virt" board: harts, devices, boot images and the run loop of one system VM. */
+#ifndef KILN_MACHINE_BOARD_H
+#define KILN_MACHINE_BOARD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define BOARD_MAX_DISKS 8
+
+struct board_config {
+    uint64_t mem;          /* bytes of guest RAM */
+    unsigned cpus;         /* harts */
+    const char *firmware;  /* M-mode firmware (ELF or raw); NULL = none */
+    const char *kernel;    /* S-mode payload loaded at 0x80200000; NULL = none */
+    const char *initrd;    /* NULL = none */
+    const char *append;    /* kernel command line; NULL = none */
+    const char *dump_dtb;  /* write the device tree here and exit */
+    int console_in, console_out;
+};
+
+/* Builds the VM, boots it and runs it to the end. Returns kiln's exit status. */
+int board_run(const struct board_config *cfg);
+
+#endif
