@@ -24,6 +24,8 @@
 #include "machine/vm.h"
 #include "util/log.h"
 
+#define RTC_MAX_SLEEP_NS (3600 * 1000000000ull)
+
 struct rtc {
     struct vm *vm;
     pthread_mutex_t lock;
@@ -80,8 +82,16 @@ static void *rtc_alarm_thread(void *arg)
             pthread_cond_wait(&r->cond, &r->lock);
             continue;
         }
-        /* Host realtime at which the guest clock reaches the alarm. */
-        uint64_t host = r->alarm_ns - r->offset_ns;
+        /*
+         * Host realtime at which the guest clock reaches the alarm, from the
+         * remaining delta so no guest value can wrap it into the past (which
+         * would spin). Capped: a far alarm is simply re-evaluated hourly.
+         */
+        uint64_t now = host_realtime_ns();
+        uint64_t delta = r->alarm_ns - (now + r->offset_ns);
+        if (delta > RTC_MAX_SLEEP_NS)
+            delta = RTC_MAX_SLEEP_NS;
+        uint64_t host = now + delta;
         struct timespec ts = {
             .tv_sec = (time_t)(host / 1000000000ull),
             .tv_nsec = (long)(host % 1000000000ull),
