@@ -17,16 +17,6 @@
 #include "machine/vm.h"
 #include "virtio/virtq.h"
 
-/* vm.c links against the hart and PLIC; a bare test VM has neither. Real ones win when linked. */
-__attribute__((weak)) void hart_kick(struct hart *h)
-{
-    (void)h;
-}
-__attribute__((weak)) void plic_set_irq(struct plic *p, unsigned source, bool level)
-{
-    (void)p, (void)source, (void)level;
-}
-
 #define RAM 0x80000000ull
 #define RAM_SIZE (1ull << 20)
 #define DESC (RAM + 0x1000)
