@@ -19,8 +19,13 @@ static uint64_t monotonic_ns(void)
 
 int vm_init(struct vm *vm, uint64_t ram_size)
 {
+    return vm_init_at(vm, VIRT_DRAM_BASE, ram_size);
+}
+
+int vm_init_at(struct vm *vm, uint64_t ram_base, uint64_t ram_size)
+{
     memset(vm, 0, sizeof(*vm));
-    vm->ram_base = VIRT_DRAM_BASE;
+    vm->ram_base = ram_base;
     vm->ram_size = ram_size;
     if (ram_size) {
         /* MAP_NORESERVE: pages cost host memory only once the guest touches them. */

@@ -74,10 +74,20 @@ struct vm {
     atomic_int reboot;
 
     uint64_t time_origin_ns; /* host monotonic time at mtime == 0 */
+
+    /*
+     * Process VMs (src/user/): every trap taken from U-mode is handed to this
+     * hook instead of the guest's trap vector; it emulates the kernel (system
+     * calls, signals) and sets h->pc itself. NULL for system VMs.
+     */
+    void (*user_trap)(struct hart *h, uint64_t cause, uint64_t tval);
+    void *user; /* the process VM's own state */
 };
 
-/* Allocate guest RAM (lazily backed by the host, so an idle big guest costs little). */
+/* Allocate guest RAM at VIRT_DRAM_BASE (lazily backed by the host, so an idle big guest costs little). */
 int vm_init(struct vm *vm, uint64_t ram_size);
+/* The same with RAM at a chosen guest-physical base. */
+int vm_init_at(struct vm *vm, uint64_t ram_base, uint64_t ram_size);
 void vm_destroy(struct vm *vm);
 /* Zeroes guest RAM and gives its pages back to the host. */
 void vm_ram_clear(struct vm *vm);
