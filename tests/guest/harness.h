@@ -224,6 +224,63 @@
 	csrs mstatus, t6;						\
 	csrwi fcsr, 0
 
+/* ---- floating point (F/D): operands and results as raw bit patterns ----
+ *
+ * fa0, fa1, fa3 get the 64-bit patterns a, b, c; fflags is cleared; `insn`
+ * runs and must leave its result in fa2 (FP_TEST_F, FP_TEST_I) or t2
+ * (FP_TEST_X). Test n checks the result; test nf (when non-zero) checks
+ * fflags afterwards. Singles must be passed NaN-boxed: see BOX(). */
+#define FFLAG_NV	0x10
+#define FFLAG_DZ	0x08
+#define FFLAG_OF	0x04
+#define FFLAG_UF	0x02
+#define FFLAG_NX	0x01
+#define FRM_RNE		0
+#define FRM_RTZ		1
+#define FRM_RDN		2
+#define FRM_RUP		3
+#define FRM_RMM		4
+
+#define BOX(x)		(0xffffffff00000000 | (x))
+
+#define FP_LOAD3(a, b, c)						\
+	li t0, a;							\
+	fmv.d.x fa0, t0;						\
+	li t0, b;							\
+	fmv.d.x fa1, t0;						\
+	li t0, c;							\
+	fmv.d.x fa3, t0;						\
+	fsflags zero
+
+#define FP_CHECK_FLAGS(nf, flags)					\
+	.if nf;								\
+	CHECK(nf, t3, flags);						\
+	.endif
+
+#define FP_TEST_F(n, nf, expect, flags, a, b, c, insn...)		\
+	FP_LOAD3(a, b, c);						\
+	insn;								\
+	frflags t3;							\
+	fmv.x.d t2, fa2;						\
+	CHECK(n, t2, expect);						\
+	FP_CHECK_FLAGS(nf, flags)
+
+#define FP_TEST_X(n, nf, expect, flags, a, b, insn...)			\
+	FP_LOAD3(a, b, 0);						\
+	insn;								\
+	frflags t3;							\
+	CHECK(n, t2, expect);						\
+	FP_CHECK_FLAGS(nf, flags)
+
+#define FP_TEST_I(n, nf, expect, flags, ia, insn...)			\
+	fsflags zero;							\
+	li t0, ia;							\
+	insn;								\
+	frflags t3;							\
+	fmv.x.d t2, fa2;						\
+	CHECK(n, t2, expect);						\
+	FP_CHECK_FLAGS(nf, flags)
+
 /* ---- program skeleton ---- */
 
 #ifdef MULTI_HART
