@@ -1,12 +1,20 @@
 /* NS16550A UART: register semantics, FIFO, interrupt identification and the
  * PLIC line it drives. */
+#define _GNU_SOURCE /* posix_openpt and friends */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backend/console.h"
 
 #include "dev/plic.h"
 #include "dev/uart.h"
@@ -291,6 +299,136 @@ static void test_two_uarts_independent(void **state)
     uart_destroy(u2);
 }
 
+/* ---- console backend feeding the UART ---- */
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Reads everything the guest can get within a timeout, draining the FIFO. */
+static size_t drain(struct fixture *f, uint8_t *buf, size_t want, int timeout_ms)
+{
+    size_t n = 0;
+    for (int t = 0; n < want && t < timeout_ms; t++) {
+        while (n < want && (rd(f, 5) & 0x01))
+            buf[n++] = rd(f, 0);
+        if (n < want)
+            sleep_ms(1);
+    }
+    return n;
+}
+
+static void test_console_pipe_backpressure(void **state)
+{
+    struct fixture *f = *state;
+    int in[2], out[2];
+    assert_int_equal(pipe(in), 0);
+    assert_int_equal(pipe(out), 0);
+    struct console *c = console_create(&f->vm, in[0], out[1]);
+    assert_non_null(c);
+    wr(f, 2, 0x01); /* FIFO on */
+
+    /* More than the FIFO holds: the console must wait, not drop. */
+    enum { N = 3 * UART_RX_FIFO_SIZE + 17 };
+    static uint8_t data[N], got[N];
+    for (size_t i = 0; i < N; i++)
+        data[i] = (uint8_t)(i * 13 + 1);
+    assert_int_equal(write(in[1], data, N), N);
+    sleep_ms(30); /* attach late: input waits for a UART */
+    console_attach_uart(c, f->u);
+    assert_int_equal(drain(f, got, N, 3000), N);
+    assert_memory_equal(got, data, N);
+
+    /* EOF stops reading but does not end the VM. */
+    close(in[1]);
+    sleep_ms(30);
+    assert_int_equal(atomic_load(&f->vm.stop), 0);
+
+    /* Guest output reaches out_fd. */
+    console_output(c, (const uint8_t *)"ok\r\n", 4);
+    char buf[8];
+    assert_int_equal(read(out[0], buf, sizeof(buf)), 4);
+    assert_memory_equal(buf, "ok\r\n", 4);
+
+    console_destroy(c);
+    close(in[0]);
+    close(out[0]);
+    close(out[1]);
+}
+
+static void test_console_destroy_while_blocked(void **state)
+{
+    struct fixture *f = *state;
+    int in[2], out[2];
+    assert_int_equal(pipe(in), 0);
+    assert_int_equal(pipe(out), 0);
+    struct console *c = console_create(&f->vm, in[0], out[1]);
+    assert_non_null(c);
+    console_attach_uart(c, f->u);
+    /* FIFO off: one byte fits, the rest keeps the thread in back-pressure. */
+    assert_int_equal(write(in[1], "abcdef", 6), 6);
+    sleep_ms(20);
+    console_destroy(c); /* must not hang */
+    c = console_create(&f->vm, in[0], out[1]); /* and then idle in poll() */
+    assert_non_null(c);
+    console_destroy(c);
+    for (int i = 0; i < 2; i++) {
+        close(in[i]);
+        close(out[i]);
+    }
+}
+
+static void test_console_tty_escapes(void **state)
+{
+    struct fixture *f = *state;
+    int m = posix_openpt(O_RDWR | O_NOCTTY);
+    if (m < 0)
+        skip();
+    assert_int_equal(grantpt(m), 0);
+    assert_int_equal(unlockpt(m), 0);
+    int s = open(ptsname(m), O_RDWR | O_NOCTTY);
+    assert_true(s >= 0);
+    struct termios before, during, after;
+    assert_int_equal(tcgetattr(s, &before), 0);
+    assert_true(before.c_lflag & ICANON);
+
+    int out[2];
+    assert_int_equal(pipe(out), 0);
+    struct console *c = console_create(&f->vm, s, out[1]);
+    assert_non_null(c);
+    console_attach_uart(c, f->u);
+    wr(f, 2, 0x01);
+    assert_int_equal(tcgetattr(s, &during), 0);
+    assert_false(during.c_lflag & (ICANON | ECHO | ISIG));
+
+    /* Ctrl-C goes to the guest; C-a C-a sends one C-a; C-a h is swallowed. */
+    assert_int_equal(write(m, "a\x03\x01\x01" "b\x01h" "c", 8), 8);
+    uint8_t got[5];
+    assert_int_equal(drain(f, got, 5, 2000), 5);
+    assert_memory_equal(got, "a\x03\x01" "bc", 5);
+    assert_int_equal(atomic_load(&f->vm.stop), 0);
+
+    /* C-a x quits. */
+    assert_int_equal(write(m, "\x01x", 2), 2);
+    for (int t = 0; t < 2000 && !atomic_load(&f->vm.stop); t++)
+        sleep_ms(1);
+    assert_int_equal(atomic_load(&f->vm.stop), 1);
+    assert_int_equal(f->vm.exit_status, 0);
+    assert_string_equal(f->vm.exit_reason, "quit from console");
+    assert_int_equal(rd(f, 5) & 0x01, 0); /* the escape never reached the guest */
+
+    console_destroy(c);
+    assert_int_equal(tcgetattr(s, &after), 0);
+    assert_int_equal(after.c_lflag, before.c_lflag);
+    assert_int_equal(after.c_iflag, before.c_iflag);
+    close(s);
+    close(m);
+    close(out[0]);
+    close(out[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -306,6 +444,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_loopback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_offsets_and_sizes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_uarts_independent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_console_pipe_backpressure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_console_destroy_while_blocked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_console_tty_escapes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
