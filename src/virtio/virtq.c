@@ -80,6 +80,11 @@ static int fail(struct virtq *q, const char *why)
     return -EINVAL;
 }
 
+void virtq_mark_broken(struct virtq *q, const char *why)
+{
+    fail(q, why);
+}
+
 static void read_desc(const uint8_t *table, uint32_t i, struct vdesc *d)
 {
     uint8_t raw[16];

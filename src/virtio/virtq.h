@@ -84,6 +84,9 @@ int virtq_check_rings(const struct virtq *q);
  */
 int virtq_pop(struct virtq *q, struct virtq_chain *chain);
 
+/* A device found a chain it cannot make sense of: stop using the queue until reset. */
+void virtq_mark_broken(struct virtq *q, const char *why);
+
 /* Copy from the readable part / into the writable part at offset. Return bytes copied. */
 size_t virtq_chain_read(const struct virtq_chain *c, uint64_t offset, void *dst, size_t len);
 size_t virtq_chain_write(const struct virtq_chain *c, uint64_t offset, const void *src, size_t len);
