@@ -1,0 +1,113 @@
+"""Drives a kiln guest through its serial console, the way a person at the terminal would.
+
+Used by the integration tests: start kiln with a pipe for stdin/stdout, wait for
+the shell prompt, type commands, read their output, and collect the exit status.
+"""
+import os
+import re
+import select
+import subprocess
+import sys
+import time
+
+KILN = os.environ.get("KILN", os.path.join(os.path.dirname(__file__), "../../build/kiln"))
+PROMPT = "~ # "
+
+
+class GuestError(Exception):
+    pass
+
+
+class Guest:
+    def __init__(self, *args, timeout=120):
+        self.cmd = [KILN, "run", *args]
+        self.proc = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, bufsize=0)
+        self.buf = ""
+        self.log = ""
+        self.timeout = timeout
+        self.t0 = time.monotonic()
+
+    def _read(self, deadline):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        r, _, _ = select.select([self.proc.stdout], [], [], min(left, 1.0))
+        if r:
+            data = os.read(self.proc.stdout.fileno(), 65536)
+            if not data:
+                return None
+            text = data.decode("utf-8", "replace").replace("\r", "")
+            self.buf += text
+            self.log += text
+        return True
+
+    def expect(self, pattern, timeout=None):
+        """Waits until pattern (a regex) appears in the output; returns the text before it."""
+        deadline = time.monotonic() + (timeout or self.timeout)
+        rx = re.compile(pattern)
+        while True:
+            m = rx.search(self.buf)
+            if m:
+                before = self.buf[:m.start()]
+                self.buf = self.buf[m.end():]
+                return before
+            r = self._read(deadline)
+            if r is None:
+                raise GuestError("kiln exited while waiting for %r; output:\n%s" % (pattern, self.tail()))
+            if r is False:
+                raise GuestError("timeout waiting for %r; output:\n%s" % (pattern, self.tail()))
+
+    def send(self, text):
+        self.proc.stdin.write(text.encode())
+        self.proc.stdin.flush()
+
+    def boot(self, timeout=None):
+        self.expect(re.escape(PROMPT), timeout or self.timeout)
+        return time.monotonic() - self.t0
+
+    def run(self, command, timeout=None):
+        """Runs one shell command; returns its output (without the echoed command line)."""
+        marker = "__kiln_done__"
+        self.send(command + "; echo " + marker + "\n")
+        out = self.expect(marker + r"\n" + re.escape(PROMPT), timeout)
+        lines = out.split("\n")
+        # Drop the echo of the typed command (the tty echoes it back).
+        lines = [l for l in lines if marker not in l]
+        return "\n".join(lines).strip()
+
+    def wait(self, timeout=None):
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while self.proc.poll() is None:
+            if self._read(deadline) is False:
+                self.kill()
+                raise GuestError("kiln did not exit in time; output:\n%s" % self.tail())
+        while self._read(time.monotonic() + 0.2):
+            pass
+        self.stderr = self.proc.stderr.read().decode("utf-8", "replace")
+        return self.proc.returncode
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def tail(self, n=40):
+        return "\n".join(self.log.split("\n")[-n:])
+
+
+class Report:
+    """Prints TAP-like lines "ok NAME" / "not ok NAME" that tests/run.sh counts."""
+
+    def __init__(self):
+        self.failed = 0
+
+    def check(self, name, cond, detail=""):
+        if cond:
+            print("ok " + name, flush=True)
+        else:
+            self.failed += 1
+            print("not ok " + name + (" -- " + detail if detail else ""), flush=True)
+
+    def exit(self):
+        sys.exit(1 if self.failed else 0)
