@@ -336,7 +336,7 @@ static const struct mmio_ops uart_ops = {
     .write = uart_mmio_write,
 };
 
-static void uart_reset(struct uart *u)
+static void reset_regs(struct uart *u)
 {
     /* Master reset values, datasheet table 10. */
     u->ier = 0;
@@ -349,7 +349,16 @@ static void uart_reset(struct uart *u)
     u->dlm = 0;
     u->msr = modem_inputs(u);
     u->thr_ipending = false;
-    rx_clear(u);
+}
+
+void uart_reset(struct uart *u)
+{
+    pthread_mutex_lock(&u->lock);
+    reset_regs(u);
+    /* Queued input survives: FIFO mode is off now, so the guest sees it one
+     * byte at a time until it re-enables the FIFO; nothing is dropped. */
+    update_irq(u);
+    pthread_mutex_unlock(&u->lock);
 }
 
 struct uart *uart_create(struct vm *vm, uint64_t base, unsigned irq, uart_out_fn out_fn,
@@ -368,7 +377,7 @@ struct uart *uart_create(struct vm *vm, uint64_t base, unsigned irq, uart_out_fn
         errno = err;
         return NULL;
     }
-    uart_reset(u);
+    reset_regs(u);
     err = vm_mmio_add(vm, "uart", base, UART_MMIO_SIZE, &uart_ops, u);
     if (err) {
         pthread_mutex_destroy(&u->lock);

@@ -33,6 +33,10 @@ struct uart *uart_create(struct vm *vm, uint64_t base, unsigned irq, uart_out_fn
 /* Frees the UART. The VM must no longer run (its MMIO window stays registered). */
 void uart_destroy(struct uart *u);
 
+/* Back to power-on state (datasheet table 10), e.g. on a guest reboot. Queued
+ * input is kept: it was typed for whatever runs next. Thread-safe. */
+void uart_reset(struct uart *u);
+
 /* Host side: queue received bytes. Thread-safe. Returns how many were accepted
  * (fewer than len when the receive FIFO is full; nothing is ever dropped). */
 size_t uart_receive(struct uart *u, const uint8_t *buf, size_t len);

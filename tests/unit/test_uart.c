@@ -299,6 +299,23 @@ static void test_two_uarts_independent(void **state)
     uart_destroy(u2);
 }
 
+static void test_reset_keeps_input(void **state)
+{
+    struct fixture *f = *state;
+    wr(f, 2, 0x01);
+    wr(f, 1, 0x01);
+    wr(f, 7, 0x42);
+    feed(f, "ab");
+    uart_reset(f->u);
+    assert_int_equal(rd(f, 7), 0);
+    assert_int_equal(rd(f, 1), 0);
+    assert_false(irq_line(f)); /* interrupts disabled again */
+    assert_int_equal(rd(f, 2), 0x01);
+    assert_int_equal(rd(f, 0), 'a');
+    assert_int_equal(rd(f, 0), 'b');
+    assert_int_equal(rd(f, 5), 0x60);
+}
+
 /* ---- console backend feeding the UART ---- */
 
 static void sleep_ms(long ms)
@@ -446,6 +463,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_loopback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_offsets_and_sizes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_uarts_independent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reset_keeps_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_console_pipe_backpressure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_console_destroy_while_blocked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_console_tty_escapes, setup, teardown),
