@@ -155,6 +155,11 @@
 	la s11, resume;							\
 	sd s11, TI_RESUME(s10)
 
+/* Cancel an armed TRAP_ARM whose trap did not happen. */
+#define TRAP_DISARM							\
+	la s10, trap_info;						\
+	sd zero, TI_RESUME(s10)
+
 /* After the resume label: fail n unless the recorded mcause is `cause`. */
 #define CHECK_CAUSE(n, cause)						\
 	la t5, trap_info;						\
@@ -180,6 +185,14 @@
 	ld t5, TI_EPC(t5);						\
 	la t4, lab;							\
 	CHECK_REGS(n, t5, t4)
+
+/* ...unless the privilege the trap came from (mstatus.MPP) is `prv`. */
+#define CHECK_FROM_PRIV(n, prv)						\
+	la t5, trap_info;						\
+	ld t5, TI_STATUS(t5);						\
+	srli t5, t5, 11;						\
+	andi t5, t5, 3;							\
+	CHECK(n, t5, prv)
 
 /* Fail n if no trap was recorded since the last TRAP_ARM. */
 #define CHECK_NO_TRAP(n)						\
