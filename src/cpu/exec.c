@@ -286,20 +286,33 @@ uint64_t hart_exec(struct hart *h)
         h->budget--;
         done++;
         uint64_t pc = h->pc;
-        uint32_t insn;
-        if (unlikely(!fetch(h, pc, &insn)))
-            continue;
-        uint64_t len = 4;
-        uint32_t raw = insn;
-        if ((insn & 3) != 3) {
-            raw = insn & 0xffff;
-            uint32_t half = insn & 0xffff;
-            insn = rvc_expand((uint16_t)half);
-            len = 2;
-            if (unlikely(!insn)) {
-                hart_raise(h, EXC_ILLEGAL_INSN, half);
+        uint32_t insn, raw;
+        uint64_t len;
+        struct icache_entry *ic = &h->icache[(pc >> 1) & (ICACHE_SIZE - 1)];
+        if (likely(ic->pc == pc && ic->key == h->fetch_key)) {
+            insn = ic->insn;
+            len = ic->len;
+            raw = insn; /* only used for illegal-instruction tval, see below */
+            if (len == 2)
+                raw = 0; /* recomputed on the slow path if this faults */
+        } else {
+            if (unlikely(!fetch(h, pc, &insn)))
                 continue;
+            len = 4;
+            raw = insn;
+            if ((insn & 3) != 3) {
+                raw = insn & 0xffff;
+                insn = rvc_expand((uint16_t)raw);
+                len = 2;
+                if (unlikely(!insn)) {
+                    hart_raise(h, EXC_ILLEGAL_INSN, raw);
+                    continue;
+                }
             }
+            ic->pc = pc;
+            ic->insn = insn;
+            ic->len = (uint16_t)len;
+            ic->key = (uint16_t)h->fetch_key;
         }
         uint64_t next = pc + len;
         unsigned rd = (insn >> 7) & 31;
@@ -463,7 +476,9 @@ uint64_t hart_exec(struct hart *h)
                 /* The host is TSO; only store->load ordering needs a real fence (RVWMO vs x86). */
                 if (h->vm->nharts > 1)
                     __atomic_thread_fence(__ATOMIC_SEQ_CST);
-            } else if (f3 != 1) {
+            } else if (f3 == 1) {
+                hart_tlb_flush(h); /* FENCE.I: later fetches must see earlier stores */
+            } else {
                 goto illegal;
             }
             break;
@@ -514,6 +529,12 @@ uint64_t hart_exec(struct hart *h)
     illegal:
         x[0] = 0;
         /* tval holds the faulting instruction bits, 16 of them for a compressed one (3.1.16). */
+        if (len == 2 && raw == 0) {
+            uint32_t again = 0;
+            if (!fetch(h, pc, &again))
+                continue;
+            raw = again & 0xffff;
+        }
         hart_raise(h, EXC_ILLEGAL_INSN, raw);
     }
     return done;

@@ -76,6 +76,8 @@ void hart_tlb_flush(struct hart *h)
 {
     /* All-ones never matches a real tag: va >> 12 has at most 52 significant bits. */
     memset(h->tlb, 0xff, sizeof(h->tlb));
+    /* pc is even, so an all-ones pc never matches. */
+    memset(h->icache, 0xff, sizeof(h->icache));
 }
 
 void hart_kick(struct hart *h)

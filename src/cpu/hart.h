@@ -85,6 +85,20 @@ struct tlb_entry {
 };
 enum { TLB_READ, TLB_WRITE, TLB_EXEC, TLB_KINDS };
 
+/*
+ * Decoded-instruction cache, direct-mapped by pc: the fetched and (for RVC)
+ * expanded instruction, tagged with pc and the translation key it was fetched
+ * under. Instruction fetch need not see stores until FENCE.I (unpriv 3.2
+ * "Zifencei"), so it is flushed on FENCE.I, SFENCE.VMA and satp writes.
+ */
+#define ICACHE_SIZE 8192
+struct icache_entry {
+    uint64_t pc;
+    uint32_t insn;
+    uint16_t len;
+    uint16_t key;
+};
+
 struct hart {
     uint64_t x[32];
     uint64_t pc;
@@ -147,6 +161,7 @@ struct hart {
     int64_t budget;
 
     struct tlb_entry tlb[TLB_KINDS][TLB_SIZE];
+    struct icache_entry icache[ICACHE_SIZE];
 };
 
 int hart_init(struct hart *h, struct vm *vm, unsigned id);
@@ -165,6 +180,7 @@ void hart_kick(struct hart *h);
 /* CLINT side: new mtimecmp value. Thread-safe. */
 void hart_set_mtimecmp(struct hart *h, uint64_t value);
 
+/* Forgets cached translations and decoded instructions (SFENCE.VMA, satp, FENCE.I). */
 void hart_tlb_flush(struct hart *h);
 
 #endif
