@@ -55,6 +55,7 @@
 #define MIP_SSIP	(1 << 1)
 #define MIP_MSIP	(1 << 3)
 #define MIP_STIP	(1 << 5)
+#define MIP_STIE	MIP_STIP
 #define MIP_MTIP	(1 << 7)
 #define MIP_SEIP	(1 << 9)
 #define MIP_MEIP	(1 << 11)
@@ -135,7 +136,8 @@
 /* ---- traps ----
  *
  * The harness' M-mode handler records mcause, mepc, mtval and mstatus into
- * `trap_info` and resumes in M-mode at the address armed by TRAP_ARM. An
+ * `trap_info` and resumes in M-mode, with mstatus.MIE clear, at the address
+ * armed by TRAP_ARM. An
  * unarmed trap fails the current test case (gp). Arming is one-shot.
  * trap_info layout: 0 cause, 8 epc, 16 tval, 24 status, 32 resume, 40 count.
  */
@@ -342,6 +344,8 @@ trap_entry:								\
 	csrw mepc, s10;							\
 	li s10, MSTATUS_MPP;	/* resume in M-mode */			\
 	csrs mstatus, s10;						\
+	li s10, MSTATUS_MPIE;	/* ...with MIE off */			\
+	csrc mstatus, s10;						\
 	mret;								\
 									\
 pass:									\
