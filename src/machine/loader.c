@@ -209,7 +209,13 @@ static int elf_load(struct vm *vm, const uint8_t *buf, size_t len, struct load_i
         if (ph.p_memsz == 0)
             continue;
         if (!gmem_ptr(vm, ph.p_paddr, ph.p_memsz)) {
+            /* A kernel linked in the upper half with 0-based LMAs is a vmlinux. */
+            bool vmlinux = (ph.p_vaddr >> 63) && ph.p_paddr < vm->ram_base;
             ram_range_err(vm, err, errlen, name, "segment", ph.p_paddr, ph.p_memsz);
+            if (vmlinux && err && errlen) {
+                size_t n = strlen(err);
+                snprintf(err + n, errlen - n, "; for a Linux vmlinux, boot its Image instead");
+            }
             return -ERANGE;
         }
         uint64_t end = ph.p_paddr + ph.p_memsz; /* cannot overflow: inside RAM */

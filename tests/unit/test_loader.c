@@ -252,6 +252,10 @@ static void test_segment_outside_ram(void **state)
     phdr(&e)->p_paddr = 0x1000; /* below RAM, like a stock vmlinux */
     expect_elf_error(f, &e, sizeof(e), "segment 0x1000 + 0x20 is outside guest RAM");
     make_elf(&e);
+    phdr(&e)->p_paddr = 0x2000; /* a stock vmlinux: linked high, 0-based LMAs */
+    expect_elf_error(f, &e, sizeof(e), "outside guest RAM (0x80000000-0x80100000); for a Linux "
+                                       "vmlinux, boot its Image instead");
+    make_elf(&e);
     phdr(&e)->p_paddr = ~0ull - 8; /* paddr + memsz wraps */
     expect_elf_error(f, &e, sizeof(e), "outside guest RAM");
     make_elf(&e);
