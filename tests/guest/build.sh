@@ -1,8 +1,8 @@
 #!/bin/sh
 # Cross-build every tests/guest/*.S and *.c into OUTDIR/NAME.elf.
 # Usage: tests/guest/build.sh OUTDIR
-# Only rebuilds an ELF older than its source, harness.h, link.ld or this
-# script. Stops with a non-zero exit on the first compile error.
+# Only rebuilds an ELF older than its source, a tests/guest/*.h header,
+# link.ld or this script. Stops with a non-zero exit on the first compile error.
 set -eu
 
 if [ $# -ne 1 ]; then
@@ -34,7 +34,7 @@ for src in "$dir"/*.S "$dir"/*.c; do
 	if [ ! -e "$elf" ]; then
 		stale=1
 	else
-		for dep in "$src" "$dir/harness.h" "$dir/link.ld" "$dir/build.sh"; do
+		for dep in "$src" "$dir"/*.h "$dir/link.ld" "$dir/build.sh"; do
 			if [ "$dep" -nt "$elf" ]; then
 				stale=1
 			fi
