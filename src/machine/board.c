@@ -234,6 +234,7 @@ static int run_once(struct board *b, const sigset_t *sigs)
     struct vm *vm = &b->vm;
     boot_harts(b);
     atomic_store(&vm->stop, 0);
+    atomic_store(&vm->exit_claimed, 0);
     atomic_store(&vm->reboot, 0);
     vm->exit_status = 0;
     vm->exit_reason[0] = 0;
@@ -316,6 +317,7 @@ int board_run(const struct board_config *cfg)
             break;
         /* Reboot: a machine with fresh RAM (returned to the host) and the same images. */
         vm_ram_clear(vm);
+        uart_reset(b->uart);
         if (load_images(b, cfg) < 0) {
             status = 1;
             break;

@@ -82,13 +82,15 @@ struct mmio_region *vm_mmio_find(struct vm *vm, uint64_t pa)
 void vm_request_exit(struct vm *vm, int status, const char *fmt, ...)
 {
     int expected = 0;
-    if (!atomic_compare_exchange_strong(&vm->stop, &expected, 1))
+    if (!atomic_compare_exchange_strong(&vm->exit_claimed, &expected, 1))
         return;
     vm->exit_status = status;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(vm->exit_reason, sizeof(vm->exit_reason), fmt, ap);
     va_end(ap);
+    /* Publish the reason before the stop flag, so whoever sees stop reads a complete reason. */
+    atomic_store(&vm->stop, 1);
     for (unsigned i = 0; i < vm->nharts; i++)
         hart_kick(vm->harts[i]);
 }

@@ -66,8 +66,9 @@ struct vm {
     uint64_t htif_tohost;
     uint64_t htif_fromhost;
 
-    /* Set once by whoever ends the run; harts poll it. */
+    /* Set once by whoever ends the run, after exit_status/exit_reason; harts poll it. */
     atomic_int stop;
+    atomic_int exit_claimed;
     int exit_status;
     char exit_reason[160];
     /* Set by a guest reboot request: the run loop restarts the machine instead of exiting. */
