@@ -302,6 +302,15 @@ struct virtio_mmio *virtio_blk_transport(struct virtio_blk *b)
     return b->t;
 }
 
+void virtio_blk_wait_idle(struct virtio_blk *b)
+{
+    pthread_mutex_lock(&b->lock);
+    /* A kick on an inactive device is dropped by reset, so only wait while active. */
+    while (b->busy || (b->active && b->kicked && !b->stop))
+        pthread_cond_wait(&b->cond, &b->lock);
+    pthread_mutex_unlock(&b->lock);
+}
+
 struct virtio_blk *virtio_blk_create(struct vm *vm, uint64_t base, unsigned irq, struct disk *disk)
 {
     struct virtio_blk *b = calloc(1, sizeof(*b));

@@ -61,5 +61,7 @@ void virtio_blk_destroy(struct virtio_blk *b);
 /* GET_ID string (NUL-padded to 20 bytes, truncated beyond). Default: the image's file name. */
 void virtio_blk_set_serial(struct virtio_blk *b, const char *serial);
 struct virtio_mmio *virtio_blk_transport(struct virtio_blk *b);
+/* Tests and fuzzers: wait until the worker has handled every kick made so far. */
+void virtio_blk_wait_idle(struct virtio_blk *b);
 
 #endif
