@@ -47,7 +47,7 @@ static uint32_t prop_u32(const char *path, const char *name)
     int len;
     const fdt32_t *p = prop(path, name, &len);
     assert_int_equal(len, 4);
-    return fdt32_to_cpu(*p);
+    return fdt32_ld(p);
 }
 
 static uint64_t prop_u64(const char *path, const char *name)
@@ -55,7 +55,7 @@ static uint64_t prop_u64(const char *path, const char *name)
     int len;
     const fdt64_t *p = prop(path, name, &len);
     assert_int_equal(len, 8);
-    return fdt64_to_cpu(*p);
+    return fdt64_ld(p); /* properties are only 4-byte aligned */
 }
 
 static void check_str(const char *path, const char *name, const char *want, int want_len)
@@ -73,8 +73,8 @@ static void check_reg(const char *path, uint64_t base, uint64_t size)
     int len;
     const fdt64_t *p = prop(path, "reg", &len);
     assert_int_equal(len, 16);
-    assert_true(fdt64_to_cpu(p[0]) == base);
-    assert_true(fdt64_to_cpu(p[1]) == size);
+    assert_true(fdt64_ld(&p[0]) == base);
+    assert_true(fdt64_ld(&p[1]) == size);
 }
 
 static bool has(const char *path, const char *name)
@@ -105,10 +105,10 @@ static void check_per_hart(const char *path, unsigned nharts, uint32_t a, uint32
     assert_int_equal(len, 16 * (int)nharts);
     for (unsigned i = 0; i < nharts; i++) {
         uint32_t ph = intc_phandle(i);
-        assert_int_equal(fdt32_to_cpu(p[4 * i + 0]), ph);
-        assert_int_equal(fdt32_to_cpu(p[4 * i + 1]), a);
-        assert_int_equal(fdt32_to_cpu(p[4 * i + 2]), ph);
-        assert_int_equal(fdt32_to_cpu(p[4 * i + 3]), b);
+        assert_int_equal(fdt32_ld(&p[4 * i + 0]), ph);
+        assert_int_equal(fdt32_ld(&p[4 * i + 1]), a);
+        assert_int_equal(fdt32_ld(&p[4 * i + 2]), ph);
+        assert_int_equal(fdt32_ld(&p[4 * i + 3]), b);
     }
 }
 
