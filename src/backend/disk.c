@@ -126,6 +126,11 @@ struct disk *disk_open(const char *path, bool readonly, enum disk_cache cache, c
         set_err(err, "disk %s: cannot lock: %s", path, strerror(-r));
         goto fail;
     }
+    struct stat st;
+    if (fstat(d->fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {
+        set_err(err, "disk %s: not a regular file or block device", path);
+        goto fail;
+    }
     off_t end = lseek(d->fd, 0, SEEK_END); /* works for block devices too, unlike st_size */
     if (end < 0) {
         int e = errno;

@@ -17,6 +17,8 @@
 #include "machine/vm.h"
 #include "util/log.h"
 
+#define MAX_RESET_REPORTS 8
+
 struct virtio_mmio {
     struct vm *vm;
     uint64_t base;
@@ -32,6 +34,7 @@ struct virtio_mmio {
     _Atomic uint64_t driver_features;
     _Atomic uint32_t status;
     _Atomic uint32_t config_gen;
+    _Atomic unsigned reset_reports; /* NEEDS_RESET log lines so far */
 
     pthread_mutex_t irq_lock;
     _Atomic uint32_t isr;
@@ -97,10 +100,18 @@ static void irq_clear(struct virtio_mmio *t)
 void virtio_mmio_needs_reset(struct virtio_mmio *t, const char *why)
 {
     uint32_t old = atomic_fetch_or(&t->status, VIRTIO_STATUS_NEEDS_RESET);
-    /* One line per reset cycle, however many requests the broken driver sends. */
-    if (!(old & VIRTIO_STATUS_NEEDS_RESET))
-        log_warn("virtio", "%s at %#llx: device needs reset: %s", dev_name(t->ops->device_id),
-                 (unsigned long long)t->base, why ? why : "unknown error");
+    /*
+     * One line per reset cycle, however many requests the broken driver sends,
+     * and a cap over the device's life so a reset/break loop cannot flood the log.
+     */
+    if (!(old & VIRTIO_STATUS_NEEDS_RESET)) {
+        unsigned n = atomic_fetch_add(&t->reset_reports, 1);
+        if (n < MAX_RESET_REPORTS)
+            log_warn("virtio", "%s at %#llx: device needs reset: %s%s",
+                     dev_name(t->ops->device_id), (unsigned long long)t->base,
+                     why ? why : "unknown error",
+                     n + 1 == MAX_RESET_REPORTS ? " (further reports suppressed)" : "");
+    }
     /* §2.1.2: a device setting DEVICE_NEEDS_RESET sends a configuration change notification. */
     virtio_mmio_raise(t, VIRTIO_ISR_CONFIG);
 }

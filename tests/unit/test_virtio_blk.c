@@ -463,6 +463,10 @@ static void test_lock_conflict(void **state)
     assert_null(disk_open("/nonexistent/kiln.img", false, DISK_CACHE_WRITEBACK, &err));
     assert_non_null(strstr(err, "/nonexistent/kiln.img"));
     free(err);
+    err = NULL;
+    assert_null(disk_open("/tmp", true, DISK_CACHE_WRITEBACK, &err));
+    assert_non_null(strstr(err, "not a regular file"));
+    free(err);
 }
 
 static void test_cache_modes(void **state)
