@@ -155,9 +155,11 @@ static bool mmio_access(struct hart *h, uint64_t va, uint64_t pa, unsigned size,
         hart_raise(h, acc == ACC_WRITE ? EXC_STORE_ACCESS : EXC_LOAD_ACCESS, va);
         return false;
     }
-    if (acc == ACC_WRITE)
+    if (acc == ACC_WRITE) {
         r->ops->write(r->opaque, pa - r->base, *val, size);
-    else
+        /* A device write may change interrupt lines or timers: re-evaluate before the next instruction. */
+        h->budget = 0;
+    } else
         *val = r->ops->read(r->opaque, pa - r->base, size);
     return true;
 }
