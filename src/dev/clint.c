@@ -119,6 +119,24 @@ static const struct mmio_ops clint_ops = {
     .write = clint_write,
 };
 
+void clint_reset(struct clint *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->lock);
+    /*
+     * mtimecmp has no defined reset value (privileged spec 3.2.1); use the
+     * maximum so no timer interrupt is pending before the guest programs one.
+     */
+    for (unsigned i = 0; i < c->nharts; i++) {
+        c->msip[i] = 0;
+        hart_set_irq(c->vm->harts[i], IRQ_MSI, false);
+        c->mtimecmp[i] = UINT64_MAX;
+        hart_set_mtimecmp(c->vm->harts[i], UINT64_MAX);
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
 struct clint *clint_create(struct vm *vm)
 {
     struct clint *c = calloc(1, sizeof(*c));
@@ -129,14 +147,7 @@ struct clint *clint_create(struct vm *vm)
     c->vm = vm;
     c->nharts = vm->nharts < VM_MAX_HARTS ? vm->nharts : VM_MAX_HARTS;
     pthread_mutex_init(&c->lock, NULL);
-    /*
-     * mtimecmp has no defined reset value (privileged spec 3.2.1); start at the
-     * maximum so no timer interrupt is pending before the guest programs one.
-     */
-    for (unsigned i = 0; i < c->nharts; i++) {
-        c->mtimecmp[i] = UINT64_MAX;
-        hart_set_mtimecmp(vm->harts[i], UINT64_MAX);
-    }
+    clint_reset(c);
     int err = vm_mmio_add(vm, "clint", VIRT_CLINT_BASE, VIRT_CLINT_SIZE, &clint_ops, c);
     if (err) {
         log_err("clint", "cannot map at %#llx: error %d", VIRT_CLINT_BASE, err);

@@ -17,5 +17,7 @@ struct clint;
 
 struct clint *clint_create(struct vm *vm); /* maps itself at VIRT_CLINT_BASE, sets vm->clint */
 void clint_destroy(struct clint *c);
+/* Machine reset: msip to 0, mtimecmp to UINT64_MAX (also pushed to the harts). */
+void clint_reset(struct clint *c);
 
 #endif

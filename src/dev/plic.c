@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cpu/hart.h"
 #include "machine/vm.h"
@@ -258,6 +259,23 @@ struct plic *plic_create(struct vm *vm)
     }
     vm->plic = p;
     return p;
+}
+
+void plic_reset(struct plic *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->lock);
+    memset(p->priority, 0, sizeof(p->priority));
+    memset(p->claimed, 0, sizeof(p->claimed));
+    for (unsigned i = 0; i < p->nctx; i++) {
+        memset(p->ctx[i].enable, 0, sizeof(p->ctx[i].enable));
+        p->ctx[i].threshold = 0;
+    }
+    /* Devices keep driving their lines across a reset: those still up stay pending. */
+    memcpy(p->pending, p->level, sizeof(p->pending));
+    plic_update(p);
+    pthread_mutex_unlock(&p->lock);
 }
 
 /*

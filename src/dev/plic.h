@@ -15,5 +15,7 @@ struct plic;
 struct plic *plic_create(struct vm *vm); /* maps itself at VIRT_PLIC_BASE, sets vm->plic */
 void plic_destroy(struct plic *p);
 void plic_set_irq(struct plic *p, unsigned source, bool level); /* thread-safe */
+/* Machine reset: priorities, enables, thresholds, claims to 0; input lines are kept. */
+void plic_reset(struct plic *p);
 
 #endif

@@ -220,6 +220,22 @@ fail:
     return NULL;
 }
 
+void rtc_reset(struct rtc *r)
+{
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->lock);
+    r->alarm_armed = false;
+    r->irq_pending = false;
+    r->irq_enabled = false;
+    r->alarm_ns = 0;
+    r->alarm_high = 0;
+    r->set_high = 0;
+    rtc_update_irq(r);
+    pthread_cond_signal(&r->cond);
+    pthread_mutex_unlock(&r->lock);
+}
+
 void rtc_destroy(struct rtc *r)
 {
     if (!r)

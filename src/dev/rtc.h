@@ -23,6 +23,8 @@ struct rtc;
 
 /* Maps itself at VIRT_RTC_BASE and starts the alarm thread. NULL on failure. */
 struct rtc *rtc_create(struct vm *vm);
+/* Machine reset: alarm disarmed, interrupt cleared and disabled; the guest-set time is kept (it is a clock). */
+void rtc_reset(struct rtc *r);
 /* Stops the alarm thread. Call only while tearing the VM down (the window stays mapped). */
 void rtc_destroy(struct rtc *r);
 

@@ -137,6 +137,20 @@ static void test_mtime(void **state)
     assert_true(rd(f, 0xbff8, 8) > d);
 }
 
+static void test_reset(void **state)
+{
+    struct fixture *f = *state;
+    wr(f, 4, 1, 4);
+    wr(f, 0x4008, 1234, 8);
+    assert_true(msi(f, 1));
+    clint_reset(f->clint);
+    assert_false(msi(f, 1));
+    assert_int_equal(rd(f, 4, 4), 0);
+    assert_true(rd(f, 0x4008, 8) == UINT64_MAX);
+    assert_true(atomic_load(&f->harts[1].mtimecmp) == UINT64_MAX);
+    clint_reset(NULL);
+}
+
 static void test_hostile(void **state)
 {
     struct fixture *f = *state;
@@ -179,6 +193,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_msip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mtimecmp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mtime, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -258,6 +258,32 @@ static void test_hostile(void **state)
     assert_false(line(f, 1, IRQ_SEI));
 }
 
+static void test_reset(void **state)
+{
+    struct fixture *f = *state;
+    set_prio(f, 6, 3);
+    set_prio(f, 8, 3);
+    enable(f, 0, 6, true);
+    enable(f, 0, 8, true);
+    threshold(f, 1, 4);
+    plic_set_irq(f->plic, 6, true);
+    plic_set_irq(f->plic, 8, true);
+    assert_int_equal(claim(f, 0), 6); /* 6 is claimed, 8 pending */
+    plic_set_irq(f->plic, 8, false);
+    plic_reset(f->plic);
+    assert_false(line(f, 0, IRQ_MEI));
+    assert_int_equal(rd(f, 4 * 6), 0);
+    assert_int_equal(rd(f, 0x2000), 0);
+    assert_int_equal(rd(f, 0x201000), 0);
+    /* 6 is still asserted: pending again after reset, and no longer held as claimed. */
+    assert_int_equal(rd(f, 0x1000), 1u << 6);
+    set_prio(f, 6, 1);
+    enable(f, 0, 6, true);
+    assert_true(line(f, 0, IRQ_MEI));
+    assert_int_equal(claim(f, 0), 6);
+    plic_reset(NULL);
+}
+
 /* Two VMs in one process must not share PLIC state. */
 static void test_two_vms(void **state)
 {
@@ -373,6 +399,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_contexts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_vms, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -179,6 +179,24 @@ static void test_alarm_cancel(void **state)
     assert_int_equal(rd(f, RTC_ALARM_STATUS), 1);
 }
 
+static void test_reset(void **state)
+{
+    struct fixture *f = *state;
+    wr(f, RTC_IRQ_ENABLED, 1);
+    uint64_t when = guest_time(f) - 1;
+    wr(f, RTC_ALARM_HIGH, (uint32_t)(when >> 32));
+    wr(f, RTC_ALARM_LOW, (uint32_t)when);
+    assert_true(irq(f));
+    wr(f, RTC_ALARM_HIGH, 0xffffffff);
+    wr(f, RTC_ALARM_LOW, 0);
+    assert_int_equal(rd(f, RTC_ALARM_STATUS), 1);
+    rtc_reset(f->rtc);
+    assert_false(irq(f));
+    assert_int_equal(rd(f, RTC_ALARM_STATUS), 0);
+    assert_int_equal(rd(f, RTC_IRQ_ENABLED), 0);
+    rtc_reset(NULL);
+}
+
 static void test_hostile(void **state)
 {
     struct fixture *f = *state;
@@ -211,6 +229,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_alarm_past_fires_now, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alarm_future, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alarm_cancel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
