@@ -7,6 +7,9 @@
  * 11.9 classify) and ch. 12 "D" (12.2 NaN boxing of narrower values).
  *
  * Strategy:
+ *  - RNE add/sub/mul/div/sqrt (the hot path): computed directly, with NX
+ *    derived from an exact error term instead of the slow MXCSR round trip
+ *    (fast_flags_*); anything unusual falls through to the next case.
  *  - RNE/RTZ/RDN/RUP: the host (IEEE 754) computes the exact RISC-V result and
  *    flags; we only replace NaN results by the canonical NaN (11.3) and add
  *    the one flag rule the host may not follow (FMA inf*0+qNaN, 11.6).
@@ -379,9 +382,113 @@ static uint64_t rmm_d(struct hart *h, int op, uint64_t ab, uint64_t bb, uint64_t
 
 /* ---- arithmetic: FADD FSUB FMUL FDIV FSQRT F[N]MADD F[N]MSUB (unpriv 11.6) ---- */
 
+/*
+ * RNE fast path. Reading and clearing MXCSR costs more than the operation
+ * itself, so in round-to-nearest (the host thread's default mode, see the
+ * top of the file) we compute the result directly and derive the flags
+ * ourselves when that is provably exact: a finite result in RNE cannot have
+ * overflowed, NV/DZ give NaN/inf, UF needs a tiny inexact result (ruled out
+ * by the magnitude checks; subnormal sums are always exact), so only NX is
+ * left, and it is decided with an exact error term: TwoSum for add/sub, the
+ * product or remainder via a fused multiply-add (exact if nothing is near
+ * the underflow range) for mul/div/sqrt, or plain double arithmetic for
+ * singles. Returns the RISC-V flags (0 or NX), or -1 when unsure: the caller
+ * then takes the host-flag path.
+ */
+static int fast_flags_s(int op, float a, float b, float r)
+{
+    if (!isfinite(r))
+        return -1;
+    if (op <= OP_SUB) {
+        float bb = op == OP_SUB ? -b : b;
+        float bv = r - a, av = r - bv, e = (a - av) + (bb - bv);
+        return isfinite(e) ? (e != 0 ? FFLAG_NX : 0) : -1;
+    }
+    if (!(fabsf(r) > FLT_MIN))
+        return -1;
+    double exact; /* products of singles are exact in double */
+    switch (op) {
+    case OP_MUL:
+        exact = (double)a * b;
+        return (double)r != exact ? FFLAG_NX : 0;
+    case OP_DIV:
+        exact = (double)r * b;
+        return exact != a ? FFLAG_NX : 0;
+    default:
+        exact = (double)r * r;
+        return exact != a ? FFLAG_NX : 0;
+    }
+}
+
+static int fast_flags_d(int op, double a, double b, double r)
+{
+    if (!isfinite(r))
+        return -1;
+    if (op <= OP_SUB) {
+        double bb = op == OP_SUB ? -b : b;
+        double bv = r - a, av = r - bv, e = (a - av) + (bb - bv);
+        return isfinite(e) ? (e != 0 ? FFLAG_NX : 0) : -1;
+    }
+    /* Keeps every error term's bits above 2^-1074, so the fma is exact. */
+    if (!(fabs(r) >= 0x1p-960))
+        return -1;
+    switch (op) {
+    case OP_MUL:
+        return __builtin_fma(a, b, -r) != 0 ? FFLAG_NX : 0;
+    case OP_DIV: /* a - r*b, whose bits lie above min(lsb(a), lsb(r) + lsb(b)) */
+        if (!(fabs(a) >= 0x1p-960))
+            return -1;
+        return __builtin_fma(-r, b, a) != 0 ? FFLAG_NX : 0;
+    default: /* a - r*r: also needs a itself away from the subnormals */
+        if (!(a >= 0x1p-960))
+            return -1;
+        return __builtin_fma(-r, r, a) != 0 ? FFLAG_NX : 0;
+    }
+}
+
+static inline float rne_s(int op, float a, float b)
+{
+    switch (op) {
+    case OP_ADD:
+        return a + b;
+    case OP_SUB:
+        return a - b;
+    case OP_MUL:
+        return a * b;
+    case OP_DIV:
+        return a / b;
+    default:
+        return __builtin_sqrtf(a);
+    }
+}
+
+static inline double rne_d(int op, double a, double b)
+{
+    switch (op) {
+    case OP_ADD:
+        return a + b;
+    case OP_SUB:
+        return a - b;
+    case OP_MUL:
+        return a * b;
+    case OP_DIV:
+        return a / b;
+    default:
+        return __builtin_sqrt(a);
+    }
+}
+
 /* Unused operands are passed as +0 (bits 0). */
 static uint32_t arith_s(struct hart *h, int op, int rm, uint32_t ab, uint32_t bb, uint32_t cb)
 {
+    if (likely(rm == RM_RNE && op != OP_FMA)) {
+        float a = f32(ab), b = f32(bb), r = rne_s(op, a, b);
+        int fl = fast_flags_s(op, a, b, r);
+        if (likely(fl >= 0)) {
+            h->fflags |= fl;
+            return f32_bits(r);
+        }
+    }
     if (unlikely(rm == RM_RMM))
         return rmm_s(h, op, ab, bb, cb);
 
@@ -423,6 +530,14 @@ static uint32_t arith_s(struct hart *h, int op, int rm, uint32_t ab, uint32_t bb
 
 static uint64_t arith_d(struct hart *h, int op, int rm, uint64_t ab, uint64_t bb, uint64_t cb)
 {
+    if (likely(rm == RM_RNE && op != OP_FMA)) {
+        double a = f64(ab), b = f64(bb), r = rne_d(op, a, b);
+        int fl = fast_flags_d(op, a, b, r);
+        if (likely(fl >= 0)) {
+            h->fflags |= fl;
+            return f64_bits(r);
+        }
+    }
     if (unlikely(rm == RM_RMM))
         return rmm_d(h, op, ab, bb, cb);
 

@@ -17,7 +17,9 @@ struct hart;
  * Reads/writes h->f[], h->x[] (never h->x[0]), h->fflags (accrues), h->frm.
  * Does not touch mstatus.FS: the caller checks FS != Off before and marks it
  * Dirty after.
- * Leaves the host thread's floating-point environment in round-to-nearest.
+ * Expects the calling thread's host FP environment to be the C default
+ * (round-to-nearest, no flush-to-zero), and leaves it that way; host
+ * exception flags are clobbered.
  */
 int fpu_exec(struct hart *h, uint32_t insn);
 

@@ -659,6 +659,9 @@ static void test_fma(void **state)
     assert_int_equal(d3(h, FMADD, RMM, db(1.0), db(1.0), db(0x1p-53)), 0x3ff0000000000001ull);
     assert_int_equal(d3(h, FMADD, RTZ, db(1.0), db(1.0), db(-0x1p-60)), 0x3fefffffffffffffull);
     FLAGS(h, FFLAG_NX);
+    /* 1 + 2^-80 is inexact even though the 64-bit intermediate would truncate to 1 */
+    assert_int_equal(d3(h, FMADD, RMM, db(1.0), db(1.0), db(0x1p-80)), db(1.0));
+    FLAGS(h, FFLAG_NX);
     /* inf * 0 raises NV even with a quiet NaN addend */
     assert_int_equal(s3(h, FMADD, RNE, 0x7f800000, 0, S_CANON), S_CANON);
     FLAGS(h, FFLAG_NV);
