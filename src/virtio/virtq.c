@@ -123,7 +123,12 @@ static int walk_chain(struct virtq *q, uint16_t head, struct virtq_chain *c)
     for (;;) {
         if (i >= table_n)
             return fail(q, "descriptor index out of range");
-        /* Without a loop a chain visits each table entry at most once (§2.7.5.1). */
+        /*
+         * Without a loop a chain visits each table entry at most once, so more
+         * hops than entries is a loop. For the ring's table this is exactly
+         * §2.7.5.3.1 "no chain longer than the Queue Size"; an indirect table
+         * may be longer (Linux sizes them by seg_max), bounded by its own length.
+         */
         if (++hops > table_n)
             return fail(q, "descriptor chain loops");
         struct vdesc d;
