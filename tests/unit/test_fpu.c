@@ -254,6 +254,16 @@ static void test_exception_flags(void **state)
     FLAGS(h, FFLAG_UF | FFLAG_NX);
     assert_int_equal(s2(h, F_MUL, RNE, 0x00800000, fb(0.5f)), 0x00400000);
     FLAGS(h, 0);
+    /* flags left in the host by other code do not leak into fflags */
+    feraiseexcept(FE_INVALID | FE_INEXACT | FE_OVERFLOW);
+    assert_int_equal(d2(h, F_DIV, RTZ, db(1.0), db(4.0)), db(0.25));
+    assert_int_equal(d3(h, FMADD, RNE, db(1.0), db(4.0), db(1.0)), db(5.0));
+    FLAGS(h, 0);
+    /* sqrt of a subnormal is inexact (its remainder is below 2^-1074) */
+    h->f[RS1] = 0x000fffffffffffffull;
+    assert_int_equal(fpu_exec(h, op_fp(F_SQRT, D, 0, RS1, RNE, RD)), 0);
+    assert_int_equal(h->f[RD], 0x1fffffffffffffffull);
+    FLAGS(h, FFLAG_NX);
     /* flags accrue */
     h->fflags = FFLAG_DZ;
     s2(h, F_DIV, RNE, fb(1.0f), fb(3.0f));
