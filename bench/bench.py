@@ -41,6 +41,7 @@ CPU_PROGS = [
     ("memcpy", "8 MiB copied 32 times (256 MiB), S-mode Sv39 4 KiB pages"),
     ("sha256", "SHA-256 of 4 MiB, twice"),
     ("crc32", "CRC-32 (table) of 4 MiB, 4 times"),
+    ("fmatmul", "96x96 double matrix multiply, 16 times (28 M flops)"),
 ]
 
 
