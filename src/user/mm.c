@@ -1,0 +1,361 @@
+#include "user/mm.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "machine/gmem.h"
+
+#define PPN_MASK ((1ull << 44) - 1)
+#define PROT_BITS (MM_PTE_R | MM_PTE_W | MM_PTE_X)
+#define LEAF_FLAGS (MM_PTE_V | MM_PTE_U | MM_PTE_A | MM_PTE_D | MM_PTE_MAP)
+
+static uint64_t pte_pa(uint64_t pte)
+{
+    return ((pte >> 10) & PPN_MASK) << 12;
+}
+
+static bool has_frame(uint64_t pte)
+{
+    return (pte & MM_PTE_V) || (pte & MM_PTE_FRAME);
+}
+
+/* Pages count against --mem when writable (they may be written any time) or when they hold a frame. */
+static uint64_t charge(uint64_t pte)
+{
+    return (pte & MM_PTE_MAP) && ((pte & MM_PTE_W) || has_frame(pte));
+}
+
+static uint64_t prot_bits(int prot)
+{
+    uint64_t b = 0;
+    /* W without R is reserved in a PTE (priv spec 10.3.1): write-only pages are also readable, as on Linux. */
+    if (prot & (MM_PROT_READ | MM_PROT_WRITE))
+        b |= MM_PTE_R;
+    if (prot & MM_PROT_WRITE)
+        b |= MM_PTE_W;
+    if (prot & MM_PROT_EXEC)
+        b |= MM_PTE_X;
+    return b;
+}
+
+static void pte_store(uint64_t *p, uint64_t v)
+{
+    __atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+static bool user_range(uint64_t va, uint64_t len)
+{
+    return !((va | len) & (MM_PAGE - 1)) && len && va >= MM_USER_MIN && va < MM_USER_TOP &&
+           len <= MM_USER_TOP - va;
+}
+
+int mm_init(struct mm *mm, struct vm *vm, uint64_t base, uint64_t size)
+{
+    memset(mm, 0, sizeof(*mm));
+    mm->vm = vm;
+    int err = pmem_init(&mm->pm, vm, base, size);
+    if (err)
+        return err;
+    mm->root = pmem_alloc(&mm->pm);
+    if (!mm->root) {
+        pmem_destroy(&mm->pm);
+        return -ENOMEM;
+    }
+    /* Keep ~1.5% of frames (at least 64) for page tables so a full commit can still be mapped. */
+    uint64_t reserve = mm->pm.nframes / 64 + 64;
+    mm->commit_limit = mm->pm.nframes > reserve ? mm->pm.nframes - reserve : 0;
+    pthread_mutex_init(&mm->lock, NULL);
+    return 0;
+}
+
+void mm_destroy(struct mm *mm)
+{
+    pmem_destroy(&mm->pm);
+    pthread_mutex_destroy(&mm->lock);
+}
+
+uint64_t mm_satp(const struct mm *mm)
+{
+    return (9ull << 60) | (mm->root >> 12);
+}
+
+/*
+ * The leaf PTE of va. Without create, NULL when an intermediate table is
+ * missing, and *skip (if not NULL) is the first address past the hole.
+ */
+static uint64_t *pte_ptr(struct mm *mm, uint64_t va, bool create, uint64_t *skip)
+{
+    uint64_t table = mm->root;
+    for (int level = 3; level > 0; level--) {
+        unsigned shift = 12 + 9 * (unsigned)level;
+        uint64_t *e = gmem_ptr(mm->vm, table + ((va >> shift) & 0x1ff) * 8, 8);
+        if (!e)
+            return NULL;
+        if (!(*e & MM_PTE_V)) {
+            if (!create) {
+                if (skip)
+                    *skip = ((va >> shift) + 1) << shift;
+                return NULL;
+            }
+            uint64_t pa = pmem_alloc(&mm->pm);
+            if (!pa)
+                return NULL;
+            pte_store(e, ((pa >> 12) << 10) | MM_PTE_V);
+        }
+        table = pte_pa(*e);
+    }
+    return gmem_ptr(mm->vm, table + ((va >> 12) & 0x1ff) * 8, 8);
+}
+
+static uint64_t pte_get(struct mm *mm, uint64_t va)
+{
+    uint64_t *p = pte_ptr(mm, va, false, NULL);
+    return p ? *p : 0;
+}
+
+static void release(struct mm *mm, uint64_t *p)
+{
+    uint64_t old = *p;
+    if (!(old & MM_PTE_MAP))
+        return;
+    mm->commit -= charge(old);
+    if (has_frame(old))
+        pmem_free(&mm->pm, pte_pa(old));
+    pte_store(p, 0);
+}
+
+int mm_map(struct mm *mm, uint64_t va, uint64_t len, int prot)
+{
+    if (!user_range(va, len))
+        return -EINVAL;
+    uint64_t bits = prot_bits(prot);
+    uint64_t fresh = MM_PTE_MAP | bits;
+    pthread_mutex_lock(&mm->lock);
+    uint64_t need = charge(fresh) * (len / MM_PAGE), give = 0;
+    for (uint64_t a = va; a < va + len; a += MM_PAGE)
+        give += charge(pte_get(mm, a));
+    int err = 0;
+    if (mm->commit - give + need > mm->commit_limit) {
+        err = -ENOMEM;
+        goto out;
+    }
+    for (uint64_t a = va; a < va + len; a += MM_PAGE) {
+        uint64_t *p = pte_ptr(mm, a, true, NULL);
+        if (!p) {
+            err = -ENOMEM;
+            break;
+        }
+        release(mm, p);
+        pte_store(p, fresh);
+        mm->commit += charge(fresh);
+    }
+    atomic_fetch_add(&mm->tlb_gen, 1);
+out:
+    pthread_mutex_unlock(&mm->lock);
+    return err;
+}
+
+int mm_unmap(struct mm *mm, uint64_t va, uint64_t len)
+{
+    if (!user_range(va, len))
+        return -EINVAL;
+    pthread_mutex_lock(&mm->lock);
+    for (uint64_t a = va; a < va + len && a >= va;) {
+        uint64_t skip = a + MM_PAGE;
+        uint64_t *p = pte_ptr(mm, a, false, &skip);
+        if (p)
+            release(mm, p);
+        a = skip;
+    }
+    if (va + len > mm->mmap_top && va + len <= MM_USER_TOP)
+        mm->mmap_top = va + len; /* let the next search reuse the hole */
+    atomic_fetch_add(&mm->tlb_gen, 1);
+    pthread_mutex_unlock(&mm->lock);
+    return 0;
+}
+
+static uint64_t with_prot(uint64_t old, uint64_t bits)
+{
+    uint64_t pa = pte_pa(old);
+    if (!bits)
+        return has_frame(old) ? (MM_PTE_MAP | MM_PTE_FRAME | ((pa >> 12) << 10)) : MM_PTE_MAP;
+    if (has_frame(old))
+        return LEAF_FLAGS | bits | ((pa >> 12) << 10);
+    return MM_PTE_MAP | bits;
+}
+
+int mm_protect(struct mm *mm, uint64_t va, uint64_t len, int prot)
+{
+    if (!user_range(va, len))
+        return -EINVAL;
+    uint64_t bits = prot_bits(prot);
+    pthread_mutex_lock(&mm->lock);
+    int err = 0;
+    uint64_t need = 0, give = 0;
+    for (uint64_t a = va; a < va + len; a += MM_PAGE) {
+        uint64_t old = pte_get(mm, a);
+        if (!(old & MM_PTE_MAP)) {
+            err = -ENOMEM;
+            goto out;
+        }
+        give += charge(old);
+        need += charge(with_prot(old, bits));
+    }
+    if (mm->commit - give + need > mm->commit_limit) {
+        err = -ENOMEM;
+        goto out;
+    }
+    for (uint64_t a = va; a < va + len; a += MM_PAGE) {
+        uint64_t *p = pte_ptr(mm, a, false, NULL);
+        uint64_t nv = with_prot(*p, bits);
+        mm->commit += charge(nv) - charge(*p);
+        pte_store(p, nv);
+    }
+    atomic_fetch_add(&mm->tlb_gen, 1);
+out:
+    pthread_mutex_unlock(&mm->lock);
+    return err;
+}
+
+/* Lowest mapped address in [va, va + len), or 0 if none. Caller holds the lock. */
+static uint64_t first_mapped(struct mm *mm, uint64_t va, uint64_t len)
+{
+    for (uint64_t a = va; a < va + len && a >= va;) {
+        uint64_t skip = a + MM_PAGE;
+        uint64_t *p = pte_ptr(mm, a, false, &skip);
+        if (p && (*p & MM_PTE_MAP))
+            return a;
+        a = skip;
+    }
+    return 0;
+}
+
+bool mm_range_free(struct mm *mm, uint64_t va, uint64_t len)
+{
+    if (!user_range(va, len))
+        return false;
+    pthread_mutex_lock(&mm->lock);
+    bool free = first_mapped(mm, va, len) == 0;
+    pthread_mutex_unlock(&mm->lock);
+    return free;
+}
+
+uint64_t mm_find_free(struct mm *mm, uint64_t hint, uint64_t len)
+{
+    if (!len || (len & (MM_PAGE - 1)) || len > MM_USER_TOP)
+        return 0;
+    if (hint && user_range(hint, len) && mm_range_free(mm, hint, len))
+        return hint;
+    pthread_mutex_lock(&mm->lock);
+    uint64_t top = mm->mmap_top, found = 0;
+    while (top >= MM_USER_MIN + len) {
+        uint64_t cand = top - len;
+        uint64_t hit = first_mapped(mm, cand, len);
+        if (!hit) {
+            found = cand;
+            mm->mmap_top = cand;
+            break;
+        }
+        top = hit;
+    }
+    pthread_mutex_unlock(&mm->lock);
+    return found;
+}
+
+int mm_page_prot(struct mm *mm, uint64_t va)
+{
+    pthread_mutex_lock(&mm->lock);
+    uint64_t pte = va < MM_USER_TOP ? pte_get(mm, va) : 0;
+    pthread_mutex_unlock(&mm->lock);
+    if (!(pte & MM_PTE_MAP))
+        return -1;
+    if (!(pte & MM_PTE_V) && (pte & MM_PTE_FRAME))
+        return 0;
+    return ((pte & MM_PTE_R) ? MM_PROT_READ : 0) | ((pte & MM_PTE_W) ? MM_PROT_WRITE : 0) |
+           ((pte & MM_PTE_X) ? MM_PROT_EXEC : 0);
+}
+
+void *mm_host(struct mm *mm, uint64_t va, enum mm_access acc, int *err)
+{
+    static const uint64_t need[] = {[MM_READ] = MM_PTE_R, [MM_WRITE] = MM_PTE_W, [MM_EXEC] = MM_PTE_X};
+    int e = -EFAULT;
+    void *host = NULL;
+    if (va >= MM_USER_TOP)
+        goto out;
+    pthread_mutex_lock(&mm->lock);
+    uint64_t *p = pte_ptr(mm, va, false, NULL);
+    if (!p || !(*p & MM_PTE_MAP) || !(*p & need[acc]))
+        goto unlock;
+    if (!(*p & MM_PTE_V)) {
+        /* Demand-zero page (a page with a frame and a protection is always valid). */
+        uint64_t pa = pmem_alloc(&mm->pm);
+        if (!pa) {
+            e = -ENOMEM;
+            goto unlock;
+        }
+        uint64_t old = *p;
+        uint64_t nv = LEAF_FLAGS | (old & PROT_BITS) | ((pa >> 12) << 10);
+        mm->commit += charge(nv) - charge(old);
+        pte_store(p, nv);
+    }
+    host = gmem_ptr(mm->vm, pte_pa(*p) + (va & (MM_PAGE - 1)), 1);
+unlock:
+    pthread_mutex_unlock(&mm->lock);
+out:
+    if (!host && err)
+        *err = e;
+    return host;
+}
+
+int mm_copy_in(struct mm *mm, void *dst, uint64_t va, size_t len)
+{
+    uint8_t *d = dst;
+    while (len) {
+        size_t n = MM_PAGE - (va & (MM_PAGE - 1));
+        if (n > len)
+            n = len;
+        const void *s = mm_host(mm, va, MM_READ, NULL);
+        if (!s)
+            return -EFAULT;
+        memcpy(d, s, n);
+        d += n, va += n, len -= n;
+    }
+    return 0;
+}
+
+int mm_copy_out(struct mm *mm, uint64_t va, const void *src, size_t len)
+{
+    const uint8_t *s = src;
+    while (len) {
+        size_t n = MM_PAGE - (va & (MM_PAGE - 1));
+        if (n > len)
+            n = len;
+        void *d = mm_host(mm, va, MM_WRITE, NULL);
+        if (!d)
+            return -EFAULT;
+        memcpy(d, s, n);
+        s += n, va += n, len -= n;
+    }
+    return 0;
+}
+
+long mm_copy_str(struct mm *mm, char *dst, uint64_t va, size_t max)
+{
+    size_t got = 0;
+    while (got < max) {
+        size_t n = MM_PAGE - (va & (MM_PAGE - 1));
+        if (n > max - got)
+            n = max - got;
+        const char *s = mm_host(mm, va, MM_READ, NULL);
+        if (!s)
+            return -EFAULT;
+        const char *z = memchr(s, 0, n);
+        if (z) {
+            memcpy(dst + got, s, (size_t)(z - s) + 1);
+            return (long)(got + (size_t)(z - s));
+        }
+        memcpy(dst + got, s, n);
+        got += n, va += n;
+    }
+    return -ENAMETOOLONG;
+}

@@ -1,0 +1,95 @@
+/*
+ * The address space of a process VM: a real Sv48 page table kept in guest
+ * RAM (the hart's MMU enforces it), demand-zero paging, commit accounting so
+ * that --mem is a hard limit (mmap fails with -ENOMEM, as with Linux's
+ * overcommit_memory=2), and copy-in/copy-out of guest buffers page by page.
+ *
+ * Every leaf PTE describes one guest page. Hardware-valid pages have V|U|A|D
+ * and their R/W/X. A mapped page that is not valid (PROT_NONE, or not yet
+ * touched) keeps V clear and records itself in the RSW bits: MM_PTE_MAP, its
+ * protection in the R/W/X positions (ignored by the MMU while V is clear) and
+ * MM_PTE_FRAME if it still owns a frame (PROT_NONE over touched memory).
+ */
+#ifndef KILN_USER_MM_H
+#define KILN_USER_MM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "user/pmem.h"
+
+struct vm;
+
+#define MM_PAGE 4096ull
+/* Sv48 lower half: user addresses are below 2^47. */
+#define MM_USER_TOP (1ull << 47)
+/* Like vm.mmap_min_addr: the first 64 KiB are never mapped, so NULL dereferences fault. */
+#define MM_USER_MIN 0x10000ull
+
+#define MM_PROT_READ 1
+#define MM_PROT_WRITE 2
+#define MM_PROT_EXEC 4
+
+#define MM_PTE_V (1ull << 0)
+#define MM_PTE_R (1ull << 1)
+#define MM_PTE_W (1ull << 2)
+#define MM_PTE_X (1ull << 3)
+#define MM_PTE_U (1ull << 4)
+#define MM_PTE_A (1ull << 6)
+#define MM_PTE_D (1ull << 7)
+#define MM_PTE_MAP (1ull << 8)   /* RSW: page belongs to a mapping */
+#define MM_PTE_FRAME (1ull << 9) /* RSW: an invalid page that still owns its frame */
+
+enum mm_access { MM_READ, MM_WRITE, MM_EXEC };
+
+struct mm {
+    pthread_mutex_t lock;
+    struct vm *vm;
+    struct pmem pm;
+    uint64_t root;         /* guest-physical address of the Sv48 root table */
+    uint64_t commit;       /* pages charged: writable or owning a frame */
+    uint64_t commit_limit; /* frames minus a reserve for page tables */
+    uint64_t brk_start, brk_end; /* program break: [brk_start, brk_end) */
+    uint64_t mmap_top;     /* top-down cursor for mmap without an address */
+    atomic_uint tlb_gen;   /* bumped when a translation is removed or narrowed */
+};
+
+/* Uses guest RAM [base, base + size) of vm for frames and page tables. */
+int mm_init(struct mm *mm, struct vm *vm, uint64_t base, uint64_t size);
+void mm_destroy(struct mm *mm);
+/* satp value selecting this address space (Sv48, ASID 0). */
+uint64_t mm_satp(const struct mm *mm);
+
+/*
+ * Maps [va, va + len) demand-zero with prot (MM_PROT_*), replacing what was
+ * there. va and len page aligned. -ENOMEM when the commit limit would be
+ * exceeded (nothing changed then), -EINVAL for a range outside user space.
+ */
+int mm_map(struct mm *mm, uint64_t va, uint64_t len, int prot);
+int mm_unmap(struct mm *mm, uint64_t va, uint64_t len);
+/* -ENOMEM if some page of the range is unmapped (Linux mprotect). */
+int mm_protect(struct mm *mm, uint64_t va, uint64_t len, int prot);
+/* True when no page of the range is mapped. */
+bool mm_range_free(struct mm *mm, uint64_t va, uint64_t len);
+/* A free range of len bytes: at hint if free, else below the mmap cursor. 0 if none. */
+uint64_t mm_find_free(struct mm *mm, uint64_t hint, uint64_t len);
+/* Protection of the page holding va, or -1 if unmapped. */
+int mm_page_prot(struct mm *mm, uint64_t va);
+
+/*
+ * Host pointer to the byte at va, valid up to the end of its page, when the
+ * page is mapped with a protection allowing acc; demand pages are populated.
+ * NULL otherwise, with *err (if not NULL) = -EFAULT or -ENOMEM.
+ */
+void *mm_host(struct mm *mm, uint64_t va, enum mm_access acc, int *err);
+
+/* Copies between host buffers and guest memory, page by page. 0 or -EFAULT. */
+int mm_copy_in(struct mm *mm, void *dst, uint64_t va, size_t len);
+int mm_copy_out(struct mm *mm, uint64_t va, const void *src, size_t len);
+/* Copies a NUL-terminated string of at most max bytes (NUL included). Length, -EFAULT or -ENAMETOOLONG. */
+long mm_copy_str(struct mm *mm, char *dst, uint64_t va, size_t max);
+
+#endif
