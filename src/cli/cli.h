@@ -6,6 +6,7 @@
 
 /* Subcommands: argv[0] is the subcommand name. Return kiln's exit status. */
 int cli_run(int argc, char **argv);
+int cli_exec(int argc, char **argv);
 
 /* Parses "256M", "2G", "65536", "64K" into bytes. Returns false on a malformed or zero size. */
 bool cli_parse_size(const char *s, uint64_t *out);

@@ -12,6 +12,7 @@ static void usage(FILE *f)
                "\n"
                "commands:\n"
                "  run       boot a system VM (default: the built-in Linux guest)\n"
+               "  exec      run one riscv64 Linux program in its own process VM\n"
                "\n"
                "  kiln --version | kiln --help | kiln <command> --help\n");
 }
@@ -33,6 +34,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "run"))
         return cli_run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "exec"))
+        return cli_exec(argc - 1, argv + 1);
     fprintf(stderr, "kiln: unknown command '%s' (try 'kiln --help')\n", cmd);
     return 2;
 }
