@@ -50,9 +50,12 @@ int disk_cache_parse(const char *s, enum disk_cache *out)
 const char *disk_cache_name(enum disk_cache c)
 {
     switch (c) {
-    case DISK_CACHE_WRITEBACK: return "writeback";
-    case DISK_CACHE_NONE: return "none";
-    case DISK_CACHE_UNSAFE: return "unsafe";
+    case DISK_CACHE_WRITEBACK:
+        return "writeback";
+    case DISK_CACHE_NONE:
+        return "none";
+    case DISK_CACHE_UNSAFE:
+        return "unsafe";
     }
     return "?";
 }
@@ -60,12 +63,10 @@ const char *disk_cache_name(enum disk_cache c)
 static void set_err(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void set_err(char **err, const char *fmt, ...)
 {
-    if (!err)
-        return;
+    if (!err) return;
     va_list ap;
     va_start(ap, fmt);
-    if (vasprintf(err, fmt, ap) < 0)
-        *err = NULL;
+    if (vasprintf(err, fmt, ap) < 0) *err = NULL;
     va_end(ap);
 }
 
@@ -78,22 +79,17 @@ static int lock_image(int fd, bool readonly)
         .l_start = 0,
         .l_len = 0,
     };
-    if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
-        return 0;
-    if (errno == EAGAIN || errno == EACCES)
-        return -EAGAIN;
-    if (errno != EINVAL)
-        return -errno;
+    if (fcntl(fd, F_OFD_SETLK, &fl) == 0) return 0;
+    if (errno == EAGAIN || errno == EACCES) return -EAGAIN;
+    if (errno != EINVAL) return -errno;
     /* No OFD locks (old kernel): flock() is also per open file description. */
-    if (flock(fd, (readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0)
-        return 0;
+    if (flock(fd, (readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0) return 0;
     return errno == EWOULDBLOCK ? -EAGAIN : -errno;
 }
 
 struct disk *disk_open(const char *path, bool readonly, enum disk_cache cache, char **err)
 {
-    if (err)
-        *err = NULL;
+    if (err) *err = NULL;
     struct disk *d = calloc(1, sizeof(*d));
     if (!d) {
         set_err(err, "disk %s: out of memory", path);
@@ -145,8 +141,9 @@ struct disk *disk_open(const char *path, bool readonly, enum disk_cache cache, c
     if (cache == DISK_CACHE_NONE) {
         d->fd_direct = open(path, flags | O_DIRECT);
         if (d->fd_direct < 0)
-            log_warn("disk", "%s: O_DIRECT not supported here (%s); cache=none falls back to the "
-                             "host page cache",
+            log_warn("disk",
+                     "%s: O_DIRECT not supported here (%s); cache=none falls back to the "
+                     "host page cache",
                      path, strerror(errno));
     }
     return d;
@@ -158,12 +155,9 @@ fail:
 
 void disk_close(struct disk *d)
 {
-    if (!d)
-        return;
-    if (d->fd_direct >= 0)
-        close(d->fd_direct);
-    if (d->fd >= 0)
-        close(d->fd); /* drops the OFD lock */
+    if (!d) return;
+    if (d->fd_direct >= 0) close(d->fd_direct);
+    if (d->fd >= 0) close(d->fd); /* drops the OFD lock */
     free(d->path);
     free(d);
 }
@@ -185,8 +179,7 @@ const char *disk_path(const struct disk *d)
 
 static bool direct_ok(const struct disk *d, const struct iovec *iov, int n, uint64_t off)
 {
-    if (d->fd_direct < 0 || off % DIRECT_ALIGN)
-        return false;
+    if (d->fd_direct < 0 || off % DIRECT_ALIGN) return false;
     for (int i = 0; i < n; i++)
         if ((uintptr_t)iov[i].iov_base % DIRECT_ALIGN || iov[i].iov_len % DIRECT_ALIGN)
             return false;
@@ -196,8 +189,7 @@ static bool direct_ok(const struct disk *d, const struct iovec *iov, int n, uint
 /* Loops over short transfers; the iovec array is copied because it is consumed. */
 static int rw_all(struct disk *d, const struct iovec *iov_in, int n, uint64_t off, bool write)
 {
-    if (n < 0 || n > IOV_MAX)
-        return -EINVAL;
+    if (n < 0 || n > IOV_MAX) return -EINVAL;
     struct iovec iov[n > 0 ? n : 1];
     memcpy(iov, iov_in, sizeof(iov[0]) * (size_t)n);
     int fd = direct_ok(d, iov, n, off) ? d->fd_direct : d->fd;
@@ -207,16 +199,13 @@ static int rw_all(struct disk *d, const struct iovec *iov_in, int n, uint64_t of
             p++, n--;
             continue;
         }
-        if (off > (uint64_t)INT64_MAX)
-            return -EINVAL;
+        if (off > (uint64_t)INT64_MAX) return -EINVAL;
         ssize_t r = write ? pwritev(fd, p, n, (off_t)off) : preadv(fd, p, n, (off_t)off);
         if (r < 0) {
-            if (errno == EINTR)
-                continue;
+            if (errno == EINTR) continue;
             return -errno;
         }
-        if (r == 0)
-            return -EIO; /* end of file: the image shrank under us */
+        if (r == 0) return -EIO; /* end of file: the image shrank under us */
         off += (uint64_t)r;
         size_t left = (size_t)r;
         while (n > 0 && left >= p->iov_len) {
@@ -238,19 +227,16 @@ int disk_preadv(struct disk *d, const struct iovec *iov, int iovcnt, uint64_t of
 
 int disk_pwritev(struct disk *d, const struct iovec *iov, int iovcnt, uint64_t offset)
 {
-    if (d->readonly)
-        return -EROFS;
+    if (d->readonly) return -EROFS;
     return rw_all(d, iov, iovcnt, offset, true);
 }
 
 int disk_flush(struct disk *d)
 {
-    if (d->readonly || d->cache == DISK_CACHE_UNSAFE)
-        return 0;
+    if (d->readonly || d->cache == DISK_CACHE_UNSAFE) return 0;
     /* O_DIRECT skips the page cache but not the drive's cache: fdatasync in both modes. */
     while (fdatasync(d->fd) < 0) {
-        if (errno != EINTR)
-            return -errno;
+        if (errno != EINTR) return -errno;
     }
     return 0;
 }
@@ -270,33 +256,25 @@ static int punch(struct disk *d, uint64_t off, uint64_t len)
 
 int disk_discard(struct disk *d, uint64_t offset, uint64_t len)
 {
-    if (d->readonly)
-        return -EROFS;
-    if (!range_ok(d, offset, len))
-        return -EINVAL;
-    if (len == 0)
-        return 0;
+    if (d->readonly) return -EROFS;
+    if (!range_ok(d, offset, len)) return -EINVAL;
+    if (len == 0) return 0;
     int r = punch(d, offset, len);
     /* Discard is a hint (virtio 1.2 §5.2.6.2 "MAY deallocate"): no hole support is fine. */
-    if (r == -EOPNOTSUPP || r == -ENOSYS || r == -EINVAL)
-        return 0;
+    if (r == -EOPNOTSUPP || r == -ENOSYS || r == -EINVAL) return 0;
     return r;
 }
 
 int disk_write_zeroes(struct disk *d, uint64_t offset, uint64_t len)
 {
-    if (d->readonly)
-        return -EROFS;
-    if (!range_ok(d, offset, len))
-        return -EINVAL;
-    if (len == 0)
-        return 0;
+    if (d->readonly) return -EROFS;
+    if (!range_ok(d, offset, len)) return -EINVAL;
+    if (len == 0) return 0;
     int r = punch(d, offset, len);
-    if (r == 0)
-        return 0;
-    if (r != -EOPNOTSUPP && r != -ENOSYS && r != -EINVAL)
-        return r;
-    if (fallocate(d->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)len) == 0)
+    if (r == 0) return 0;
+    if (r != -EOPNOTSUPP && r != -ENOSYS && r != -EINVAL) return r;
+    if (fallocate(d->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)len) ==
+        0)
         return 0;
     /* Neither (e.g. a block device without discard): write zeroes by hand. */
     static const uint8_t zero[65536];
@@ -304,8 +282,7 @@ int disk_write_zeroes(struct disk *d, uint64_t offset, uint64_t len)
         size_t n = len < sizeof(zero) ? (size_t)len : sizeof(zero);
         struct iovec iov = {(void *)zero, n};
         r = rw_all(d, &iov, 1, offset, true);
-        if (r < 0)
-            return r;
+        if (r < 0) return r;
         offset += n;
         len -= n;
     }

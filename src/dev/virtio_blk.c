@@ -80,15 +80,12 @@ static uint8_t do_rw(struct virtio_blk *b, const struct virtq_chain *c, bool wri
 {
     uint64_t len = write ? c->read_len - BLK_HDR : c->write_len - 1;
     /* §5.2.6: data is a multiple of 512 bytes. */
-    if (len % SECTOR || !sectors_ok(b, sector, len / SECTOR))
-        return VIRTIO_BLK_S_IOERR;
+    if (len % SECTOR || !sectors_ok(b, sector, len / SECTOR)) return VIRTIO_BLK_S_IOERR;
     if (write && disk_readonly(b->disk))
         return VIRTIO_BLK_S_IOERR; /* §5.2.6.2: F_RO -> IOERR, no data written */
-    if (len == 0)
-        return VIRTIO_BLK_S_OK;
+    if (len == 0) return VIRTIO_BLK_S_OK;
     int n = virtq_chain_iov(c, !write, write ? BLK_HDR : 0, len, b->iov, VIRTQ_MAX_SEGS);
-    if (n < 0)
-        return VIRTIO_BLK_S_IOERR;
+    if (n < 0) return VIRTIO_BLK_S_IOERR;
     uint64_t off = sector * SECTOR;
     int r = write ? disk_pwritev(b->disk, b->iov, n, off) : disk_preadv(b->disk, b->iov, n, off);
     if (r < 0) {
@@ -104,15 +101,12 @@ static uint8_t do_discard(struct virtio_blk *b, const struct virtq_chain *c, boo
 {
     if (!negotiated(b, zeroes ? VIRTIO_BLK_F_WRITE_ZEROES : VIRTIO_BLK_F_DISCARD))
         return VIRTIO_BLK_S_UNSUPP;
-    if (disk_readonly(b->disk))
-        return VIRTIO_BLK_S_IOERR;
+    if (disk_readonly(b->disk)) return VIRTIO_BLK_S_IOERR;
     uint64_t len = c->read_len - BLK_HDR;
-    if (len == 0 || len % 16 || len / 16 > VIRTIO_BLK_MAX_DISCARD_SEG)
-        return VIRTIO_BLK_S_IOERR;
+    if (len == 0 || len % 16 || len / 16 > VIRTIO_BLK_MAX_DISCARD_SEG) return VIRTIO_BLK_S_IOERR;
     for (uint64_t i = 0; i < len / 16; i++) {
         uint8_t raw[16];
-        if (virtq_chain_read(c, BLK_HDR + 16 * i, raw, 16) != 16)
-            return VIRTIO_BLK_S_IOERR;
+        if (virtq_chain_read(c, BLK_HDR + 16 * i, raw, 16) != 16) return VIRTIO_BLK_S_IOERR;
         uint64_t sector;
         uint32_t num, flags;
         memcpy(&sector, raw, 8);
@@ -122,14 +116,12 @@ static uint8_t do_discard(struct virtio_blk *b, const struct virtq_chain *c, boo
         num = le32toh(num);
         flags = le32toh(flags);
         /* §5.2.6.2: unknown flags, or unmap on a discard -> UNSUPP. */
-        if ((flags & ~1u) || (!zeroes && (flags & 1u)))
-            return VIRTIO_BLK_S_UNSUPP;
+        if ((flags & ~1u) || (!zeroes && (flags & 1u))) return VIRTIO_BLK_S_UNSUPP;
         if (num > VIRTIO_BLK_MAX_DISCARD_SECTORS || !sectors_ok(b, sector, num))
             return VIRTIO_BLK_S_IOERR;
         uint64_t off = sector * SECTOR, bytes = (uint64_t)num * SECTOR;
         int r = zeroes ? disk_write_zeroes(b->disk, off, bytes) : disk_discard(b->disk, off, bytes);
-        if (r < 0)
-            return VIRTIO_BLK_S_IOERR;
+        if (r < 0) return VIRTIO_BLK_S_IOERR;
     }
     return VIRTIO_BLK_S_OK;
 }
@@ -198,8 +190,7 @@ static void blk_drain(struct virtio_blk *b)
     unsigned since_notify = 0;
     for (;;) {
         int r = virtq_pop(q, &b->chain);
-        if (r == 0)
-            break;
+        if (r == 0) break;
         if (r < 0) {
             virtio_mmio_needs_reset(b->t, q->error);
             break;
@@ -217,12 +208,10 @@ static void blk_drain(struct virtio_blk *b)
         }
         if (++since_notify >= NOTIFY_BATCH) {
             since_notify = 0;
-            if (virtq_should_notify(q))
-                virtio_mmio_raise(b->t, VIRTIO_ISR_VRING);
+            if (virtq_should_notify(q)) virtio_mmio_raise(b->t, VIRTIO_ISR_VRING);
         }
     }
-    if (since_notify && virtq_should_notify(q))
-        virtio_mmio_raise(b->t, VIRTIO_ISR_VRING);
+    if (since_notify && virtq_should_notify(q)) virtio_mmio_raise(b->t, VIRTIO_ISR_VRING);
 }
 
 static void *blk_worker(void *arg)
@@ -232,8 +221,7 @@ static void *blk_worker(void *arg)
     for (;;) {
         while (!b->stop && !(b->kicked && b->active))
             pthread_cond_wait(&b->cond, &b->lock);
-        if (b->stop)
-            break;
+        if (b->stop) break;
         b->kicked = false;
         b->busy = true;
         pthread_mutex_unlock(&b->lock);
@@ -329,8 +317,8 @@ struct virtio_blk *virtio_blk_create(struct vm *vm, uint64_t base, unsigned irq,
     virtio_blk_set_serial(b, slash ? slash + 1 : path);
 
     bool ro = disk_readonly(disk);
-    uint64_t features = 1ull << VIRTIO_BLK_F_SEG_MAX | 1ull << VIRTIO_BLK_F_BLK_SIZE |
-                        1ull << VIRTIO_BLK_F_FLUSH;
+    uint64_t features =
+        1ull << VIRTIO_BLK_F_SEG_MAX | 1ull << VIRTIO_BLK_F_BLK_SIZE | 1ull << VIRTIO_BLK_F_FLUSH;
     if (ro)
         features |= 1ull << VIRTIO_BLK_F_RO;
     else
@@ -368,8 +356,7 @@ struct virtio_blk *virtio_blk_create(struct vm *vm, uint64_t base, unsigned irq,
     }
     b->thread_started = true;
     b->t = virtio_mmio_create(vm, base, irq, &b->ops, b);
-    if (!b->t)
-        goto fail;
+    if (!b->t) goto fail;
     return b;
 
 fail:
@@ -379,8 +366,7 @@ fail:
 
 void virtio_blk_destroy(struct virtio_blk *b)
 {
-    if (!b)
-        return;
+    if (!b) return;
     if (b->thread_started) {
         pthread_mutex_lock(&b->lock);
         b->stop = true;

@@ -28,8 +28,7 @@ static size_t fill_random(uint8_t *p, size_t len)
     while (done < len) {
         ssize_t n = getrandom(p + done, len - done, 0);
         if (n < 0) {
-            if (errno == EINTR)
-                continue;
+            if (errno == EINTR) continue;
             break;
         }
         done += (size_t)n;
@@ -44,8 +43,7 @@ static void rng_notify(void *dev, unsigned queue)
     bool pushed = false;
     for (;;) {
         int got = virtq_pop(q, &r->chain);
-        if (got == 0)
-            break;
+        if (got == 0) break;
         if (got < 0) {
             virtio_mmio_needs_reset(r->t, q->error);
             break;
@@ -55,12 +53,10 @@ static void rng_notify(void *dev, unsigned queue)
         for (unsigned i = r->chain.nread; i < r->chain.nseg && written < RNG_MAX_PER_REQUEST; i++) {
             struct virtq_seg *s = &r->chain.seg[i];
             size_t want = s->len;
-            if (want > RNG_MAX_PER_REQUEST - written)
-                want = RNG_MAX_PER_REQUEST - written;
+            if (want > RNG_MAX_PER_REQUEST - written) want = RNG_MAX_PER_REQUEST - written;
             size_t n = fill_random(s->base, want);
             written += (uint32_t)n;
-            if (n < want)
-                break;
+            if (n < want) break;
         }
         if (virtq_push(q, &r->chain, written) < 0) {
             virtio_mmio_needs_reset(r->t, q->error);
@@ -68,8 +64,7 @@ static void rng_notify(void *dev, unsigned queue)
         }
         pushed = true;
     }
-    if (pushed && virtq_should_notify(q))
-        virtio_mmio_raise(r->t, VIRTIO_ISR_VRING);
+    if (pushed && virtq_should_notify(q)) virtio_mmio_raise(r->t, VIRTIO_ISR_VRING);
 }
 
 static const struct virtio_dev_ops rng_ops = {
@@ -98,8 +93,7 @@ struct virtio_rng *virtio_rng_create(struct vm *vm, uint64_t base, unsigned irq)
 
 void virtio_rng_destroy(struct virtio_rng *r)
 {
-    if (!r)
-        return;
+    if (!r) return;
     virtio_mmio_destroy(r->t);
     free(r);
 }

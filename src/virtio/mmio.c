@@ -45,11 +45,16 @@ struct virtio_mmio {
 static const char *dev_name(uint32_t id)
 {
     switch (id) {
-    case 1: return "virtio-net";
-    case 2: return "virtio-blk";
-    case 3: return "virtio-console";
-    case 4: return "virtio-rng";
-    default: return "virtio";
+    case 1:
+        return "virtio-net";
+    case 2:
+        return "virtio-blk";
+    case 3:
+        return "virtio-console";
+    case 4:
+        return "virtio-rng";
+    default:
+        return "virtio";
     }
 }
 
@@ -62,8 +67,7 @@ static uint64_t offered_features(const struct virtio_mmio *t)
 static uint16_t queue_max(const struct virtio_mmio *t)
 {
     unsigned m = t->ops->queue_max;
-    if (m > VIRTQ_MAX_SIZE)
-        m = VIRTQ_MAX_SIZE;
+    if (m > VIRTQ_MAX_SIZE) m = VIRTQ_MAX_SIZE;
     return (uint16_t)m;
 }
 
@@ -84,8 +88,7 @@ static void irq_ack(struct virtio_mmio *t, uint32_t bits)
 {
     pthread_mutex_lock(&t->irq_lock);
     /* §4.2.2 InterruptACK: the line stays up while any cause is unacknowledged. */
-    if ((atomic_fetch_and(&t->isr, ~bits) & ~bits) == 0)
-        vm_set_irq(t->vm, t->irq, false);
+    if ((atomic_fetch_and(&t->isr, ~bits) & ~bits) == 0) vm_set_irq(t->vm, t->irq, false);
     pthread_mutex_unlock(&t->irq_lock);
 }
 
@@ -107,9 +110,8 @@ void virtio_mmio_needs_reset(struct virtio_mmio *t, const char *why)
     if (!(old & VIRTIO_STATUS_NEEDS_RESET)) {
         unsigned n = atomic_fetch_add(&t->reset_reports, 1);
         if (n < MAX_RESET_REPORTS)
-            log_warn("virtio", "%s at %#llx: device needs reset: %s%s",
-                     dev_name(t->ops->device_id), (unsigned long long)t->base,
-                     why ? why : "unknown error",
+            log_warn("virtio", "%s at %#llx: device needs reset: %s%s", dev_name(t->ops->device_id),
+                     (unsigned long long)t->base, why ? why : "unknown error",
                      n + 1 == MAX_RESET_REPORTS ? " (further reports suppressed)" : "");
     }
     /* §2.1.2: a device setting DEVICE_NEEDS_RESET sends a configuration change notification. */
@@ -140,8 +142,7 @@ struct virtq *virtio_mmio_queue(struct virtio_mmio *t, unsigned i)
 /* §2.4 device reset: the device first lets go of the queues, then all state returns to zero. */
 static void device_reset(struct virtio_mmio *t)
 {
-    if (t->ops->reset)
-        t->ops->reset(t->dev);
+    if (t->ops->reset) t->ops->reset(t->dev);
     for (unsigned i = 0; i < t->nq; i++)
         virtq_reset(&t->q[i]);
     t->dev_features_sel = 0;
@@ -192,25 +193,24 @@ static void write_status(struct virtio_mmio *t, uint32_t value)
     }
     /* Only this function clears bits, and it runs under t->lock; needs_reset may set one. */
     uint32_t cur = old;
-    while (!atomic_compare_exchange_weak(&t->status, &cur, want | (cur & VIRTIO_STATUS_NEEDS_RESET)))
+    while (
+        !atomic_compare_exchange_weak(&t->status, &cur, want | (cur & VIRTIO_STATUS_NEEDS_RESET)))
         ;
-    if (activate && t->ops->activate)
-        t->ops->activate(t->dev);
+    if (activate && t->ops->activate) t->ops->activate(t->dev);
 }
 
 static void write_queue_ready(struct virtio_mmio *t, struct virtq *q, uint32_t value)
 {
     if (value == 0) {
-        /* Taking a queue away from a live device needs VIRTIO_F_RING_RESET, which we don't offer. */
-        if (!(atomic_load(&t->status) & VIRTIO_STATUS_DRIVER_OK))
-            q->ready = false;
+        /* Taking a queue away from a live device needs VIRTIO_F_RING_RESET, which we don't offer.
+         */
+        if (!(atomic_load(&t->status) & VIRTIO_STATUS_DRIVER_OK)) q->ready = false;
         return;
     }
-    if (q->ready)
-        return;
+    if (q->ready) return;
     if (!virtq_size_valid(q->num)) {
-        log_debug("virtio", "%s: queue %u: refusing ready with size %u", dev_name(t->ops->device_id),
-                  t->queue_sel, q->num);
+        log_debug("virtio", "%s: queue %u: refusing ready with size %u",
+                  dev_name(t->ops->device_id), t->queue_sel, q->num);
         return;
     }
     if (virtq_check_rings(q) < 0) {
@@ -246,8 +246,7 @@ static uint32_t reg_read(struct virtio_mmio *t, uint64_t off)
     case VIRTIO_MMIO_VENDOR_ID:
         return VIRTIO_MMIO_VENDOR;
     case VIRTIO_MMIO_DEVICE_FEATURES:
-        if (t->dev_features_sel > 1)
-            return 0;
+        if (t->dev_features_sel > 1) return 0;
         return (uint32_t)(offered_features(t) >> (32 * t->dev_features_sel));
     case VIRTIO_MMIO_QUEUE_NUM_MAX:
         return q ? queue_max(t) : 0; /* 0: queue not available (§4.2.2) */
@@ -282,8 +281,7 @@ static void reg_write(struct virtio_mmio *t, uint64_t off, uint32_t v)
         t->drv_features_sel = v;
         break;
     case VIRTIO_MMIO_DRIVER_FEATURES:
-        if (t->drv_features_sel > 1 || (atomic_load(&t->status) & VIRTIO_STATUS_FEATURES_OK))
-            break;
+        if (t->drv_features_sel > 1 || (atomic_load(&t->status) & VIRTIO_STATUS_FEATURES_OK)) break;
         {
             uint64_t f = atomic_load(&t->driver_features);
             set_half(&f, t->drv_features_sel == 1, v);
@@ -294,12 +292,10 @@ static void reg_write(struct virtio_mmio *t, uint64_t off, uint32_t v)
         t->queue_sel = v;
         break;
     case VIRTIO_MMIO_QUEUE_NUM:
-        if (q_setup)
-            q->num = (v <= queue_max(t) && virtq_size_valid(v)) ? (uint16_t)v : 0;
+        if (q_setup) q->num = (v <= queue_max(t) && virtq_size_valid(v)) ? (uint16_t)v : 0;
         break;
     case VIRTIO_MMIO_QUEUE_READY:
-        if (q)
-            write_queue_ready(t, q, v);
+        if (q) write_queue_ready(t, q, v);
         break;
     case VIRTIO_MMIO_QUEUE_NOTIFY:
         /* Before DRIVER_OK, or for a queue that isn't live, a kick means nothing. */
@@ -315,18 +311,15 @@ static void reg_write(struct virtio_mmio *t, uint64_t off, uint32_t v)
         break;
     case VIRTIO_MMIO_QUEUE_DESC_LOW:
     case VIRTIO_MMIO_QUEUE_DESC_HIGH:
-        if (q_setup)
-            set_half(&q->desc, off == VIRTIO_MMIO_QUEUE_DESC_HIGH, v);
+        if (q_setup) set_half(&q->desc, off == VIRTIO_MMIO_QUEUE_DESC_HIGH, v);
         break;
     case VIRTIO_MMIO_QUEUE_DRIVER_LOW:
     case VIRTIO_MMIO_QUEUE_DRIVER_HIGH:
-        if (q_setup)
-            set_half(&q->avail, off == VIRTIO_MMIO_QUEUE_DRIVER_HIGH, v);
+        if (q_setup) set_half(&q->avail, off == VIRTIO_MMIO_QUEUE_DRIVER_HIGH, v);
         break;
     case VIRTIO_MMIO_QUEUE_DEVICE_LOW:
     case VIRTIO_MMIO_QUEUE_DEVICE_HIGH:
-        if (q_setup)
-            set_half(&q->used, off == VIRTIO_MMIO_QUEUE_DEVICE_HIGH, v);
+        if (q_setup) set_half(&q->used, off == VIRTIO_MMIO_QUEUE_DEVICE_HIGH, v);
         break;
     default:
         break; /* read-only and reserved registers */
@@ -345,8 +338,7 @@ uint64_t virtio_mmio_read(void *opaque, uint64_t offset, unsigned size)
     uint64_t val = 0;
     if (offset >= VIRTIO_MMIO_CONFIG) {
         uint64_t off = offset - VIRTIO_MMIO_CONFIG;
-        if (!config_access_ok(t, off, size) || !t->ops->config_read)
-            return 0;
+        if (!config_access_ok(t, off, size) || !t->ops->config_read) return 0;
         uint8_t buf[8] = {0};
         pthread_mutex_lock(&t->lock);
         t->ops->config_read(t->dev, (uint32_t)off, buf, size);
@@ -357,8 +349,7 @@ uint64_t virtio_mmio_read(void *opaque, uint64_t offset, unsigned size)
         return val;
     }
     /* §4.2.2.2: control registers are 32 bits wide and aligned; anything else reads 0. */
-    if (size != 4 || (offset & 3))
-        return 0;
+    if (size != 4 || (offset & 3)) return 0;
     pthread_mutex_lock(&t->lock);
     val = reg_read(t, offset);
     pthread_mutex_unlock(&t->lock);
@@ -370,8 +361,7 @@ void virtio_mmio_write(void *opaque, uint64_t offset, uint64_t value, unsigned s
     struct virtio_mmio *t = opaque;
     if (offset >= VIRTIO_MMIO_CONFIG) {
         uint64_t off = offset - VIRTIO_MMIO_CONFIG;
-        if (!config_access_ok(t, off, size) || !t->ops->config_write)
-            return;
+        if (!config_access_ok(t, off, size) || !t->ops->config_write) return;
         uint8_t buf[8];
         for (unsigned i = 0; i < size; i++)
             buf[i] = (uint8_t)(value >> (8 * i));
@@ -380,8 +370,7 @@ void virtio_mmio_write(void *opaque, uint64_t offset, uint64_t value, unsigned s
         pthread_mutex_unlock(&t->lock);
         return;
     }
-    if (size != 4 || (offset & 3))
-        return;
+    if (size != 4 || (offset & 3)) return;
     pthread_mutex_lock(&t->lock);
     reg_write(t, offset, (uint32_t)value);
     pthread_mutex_unlock(&t->lock);
@@ -404,8 +393,7 @@ struct virtio_mmio *virtio_mmio_create(struct vm *vm, uint64_t base, unsigned ir
         return NULL;
     }
     struct virtio_mmio *t = calloc(1, sizeof(*t));
-    if (!t)
-        return NULL;
+    if (!t) return NULL;
     t->vm = vm;
     t->base = base;
     t->irq = irq;
@@ -430,8 +418,7 @@ struct virtio_mmio *virtio_mmio_create(struct vm *vm, uint64_t base, unsigned ir
 
 void virtio_mmio_destroy(struct virtio_mmio *t)
 {
-    if (!t)
-        return;
+    if (!t) return;
     /*
      * vm.h has no vm_mmio_remove(); drop our window by hand so the bus never
      * calls a freed transport. Only safe while no hart runs (VM teardown, tests).

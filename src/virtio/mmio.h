@@ -82,7 +82,8 @@ struct virtio_dev_ops {
     void (*config_read)(void *dev, uint32_t offset, void *buf, unsigned size);
     void (*config_write)(void *dev, uint32_t offset, const void *buf, unsigned size);
     uint32_t config_size;
-    /* The driver kicked queue `queue` (ready, DRIVER_OK set). On the hart thread that wrote QueueNotify. */
+    /* The driver kicked queue `queue` (ready, DRIVER_OK set). On the hart thread that wrote
+     * QueueNotify. */
     void (*queue_notify)(void *dev, unsigned queue);
     /* Device reset (Status := 0): must stop touching the queues before returning. */
     void (*reset)(void *dev);
@@ -103,9 +104,11 @@ struct virtq *virtio_mmio_queue(struct virtio_mmio *t, unsigned i);
 
 /* Sets InterruptStatus bits (VIRTIO_ISR_*) and asserts the PLIC line. Thread-safe. */
 void virtio_mmio_raise(struct virtio_mmio *t, unsigned isr_bits);
-/* Sets DEVICE_NEEDS_RESET, raises a config-change interrupt, logs one line per reset cycle. Thread-safe. */
+/* Sets DEVICE_NEEDS_RESET, raises a config-change interrupt, logs one line per reset cycle.
+ * Thread-safe. */
 void virtio_mmio_needs_reset(struct virtio_mmio *t, const char *why);
-/* Config space changed (e.g. capacity): bump ConfigGeneration, raise a config interrupt. Thread-safe. */
+/* Config space changed (e.g. capacity): bump ConfigGeneration, raise a config interrupt.
+ * Thread-safe. */
 void virtio_mmio_config_changed(struct virtio_mmio *t);
 /* Features the driver accepted (valid once FEATURES_OK is set). Thread-safe. */
 uint64_t virtio_mmio_driver_features(struct virtio_mmio *t);

@@ -62,12 +62,11 @@ bool virtq_size_valid(unsigned n)
 
 int virtq_check_rings(const struct virtq *q)
 {
-    if (!virtq_size_valid(q->num))
-        return -EINVAL;
+    if (!virtq_size_valid(q->num)) return -EINVAL;
     /* Alignment: virtio 1.2 §2.7 "Alignment requirements"; also what makes our atomics legal. */
-    if ((q->desc & 15) || (q->avail & 1) || (q->used & 3))
-        return -EINVAL;
-    if (!gmem_ptr(q->vm, q->desc, 16ull * q->num) || !gmem_ptr(q->vm, q->avail, avail_size(q->num)) ||
+    if ((q->desc & 15) || (q->avail & 1) || (q->used & 3)) return -EINVAL;
+    if (!gmem_ptr(q->vm, q->desc, 16ull * q->num) ||
+        !gmem_ptr(q->vm, q->avail, avail_size(q->num)) ||
         !gmem_ptr(q->vm, q->used, used_size(q->num)))
         return -EINVAL;
     return 0;
@@ -117,36 +116,29 @@ static int walk_chain(struct virtq *q, uint16_t head, struct virtq_chain *c)
     c->nread = 0;
     c->read_len = 0;
     c->write_len = 0;
-    if (!table)
-        return fail(q, "descriptor table outside guest RAM");
+    if (!table) return fail(q, "descriptor table outside guest RAM");
 
     for (;;) {
-        if (i >= table_n)
-            return fail(q, "descriptor index out of range");
+        if (i >= table_n) return fail(q, "descriptor index out of range");
         /*
          * Without a loop a chain visits each table entry at most once, so more
          * hops than entries is a loop. For the ring's table this is exactly
          * §2.7.5.3.1 "no chain longer than the Queue Size"; an indirect table
          * may be longer (Linux sizes them by seg_max), bounded by its own length.
          */
-        if (++hops > table_n)
-            return fail(q, "descriptor chain loops");
+        if (++hops > table_n) return fail(q, "descriptor chain loops");
         struct vdesc d;
         read_desc(table, i, &d);
 
         if (d.flags & VIRTQ_DESC_F_INDIRECT) {
             /* §2.7.5.3.1 driver requirements, enforced device-side. */
-            if (!q->indirect)
-                return fail(q, "indirect descriptor without VIRTIO_F_INDIRECT_DESC");
-            if (in_indirect)
-                return fail(q, "nested indirect descriptor");
-            if (d.flags & VIRTQ_DESC_F_NEXT)
-                return fail(q, "indirect descriptor with NEXT set");
+            if (!q->indirect) return fail(q, "indirect descriptor without VIRTIO_F_INDIRECT_DESC");
+            if (in_indirect) return fail(q, "nested indirect descriptor");
+            if (d.flags & VIRTQ_DESC_F_NEXT) return fail(q, "indirect descriptor with NEXT set");
             if (d.len == 0 || d.len % 16 != 0 || d.len / 16 > VIRTQ_MAX_SIZE)
                 return fail(q, "bad indirect table length");
             table = gmem_ptr(q->vm, d.addr, d.len);
-            if (!table)
-                return fail(q, "indirect table outside guest RAM");
+            if (!table) return fail(q, "indirect table outside guest RAM");
             /* The WRITE flag of the descriptor naming the table is ignored (§2.7.5.3.2). */
             table_n = d.len / 16;
             in_indirect = true;
@@ -160,11 +152,9 @@ static int walk_chain(struct virtq *q, uint16_t head, struct virtq_chain *c)
             bool w = d.flags & VIRTQ_DESC_F_WRITE;
             if (!w && c->nseg > c->nread)
                 return fail(q, "readable descriptor after a writable one");
-            if (c->nseg >= VIRTQ_MAX_SEGS)
-                return fail(q, "too many segments in chain");
+            if (c->nseg >= VIRTQ_MAX_SEGS) return fail(q, "too many segments in chain");
             uint8_t *p = gmem_ptr(q->vm, d.addr, d.len);
-            if (!p)
-                return fail(q, "buffer outside guest RAM");
+            if (!p) return fail(q, "buffer outside guest RAM");
             c->seg[c->nseg++] = (struct virtq_seg){p, d.len, w};
             if (w) {
                 c->write_len += d.len;
@@ -173,44 +163,35 @@ static int walk_chain(struct virtq *q, uint16_t head, struct virtq_chain *c)
                 c->read_len += d.len;
             }
         }
-        if (!(d.flags & VIRTQ_DESC_F_NEXT))
-            return 0;
+        if (!(d.flags & VIRTQ_DESC_F_NEXT)) return 0;
         i = d.next;
     }
 }
 
 int virtq_pop(struct virtq *q, struct virtq_chain *c)
 {
-    if (!q->ready || !virtq_size_valid(q->num))
-        return 0;
-    if (q->broken)
-        return -EINVAL;
-    if (q->avail & 1)
-        return fail(q, "available ring misaligned");
+    if (!q->ready || !virtq_size_valid(q->num)) return 0;
+    if (q->broken) return -EINVAL;
+    if (q->avail & 1) return fail(q, "available ring misaligned");
     uint8_t *avail = gmem_ptr(q->vm, q->avail, avail_size(q->num));
-    if (!avail)
-        return fail(q, "available ring outside guest RAM");
+    if (!avail) return fail(q, "available ring outside guest RAM");
 
     /* Acquire: the ring entry and descriptors the driver wrote before idx must be visible. */
     uint16_t aidx = load16(avail + 2, __ATOMIC_ACQUIRE);
     if (aidx == q->last_avail_idx) {
-        if (!q->event_idx)
-            return 0;
+        if (!q->event_idx) return 0;
         /*
          * §2.7.10: tell the driver to notify us once it adds past what we have
          * consumed, then look again: a buffer added before the driver saw the
          * new avail_event would otherwise never be kicked.
          */
-        if (q->used & 3)
-            return fail(q, "used ring misaligned");
+        if (q->used & 3) return fail(q, "used ring misaligned");
         uint8_t *used = gmem_ptr(q->vm, q->used, used_size(q->num));
-        if (!used)
-            return fail(q, "used ring outside guest RAM");
+        if (!used) return fail(q, "used ring outside guest RAM");
         store16(used + 4 + 8ull * q->num, q->last_avail_idx, __ATOMIC_RELAXED);
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
         aidx = load16(avail + 2, __ATOMIC_ACQUIRE);
-        if (aidx == q->last_avail_idx)
-            return 0;
+        if (aidx == q->last_avail_idx) return 0;
     }
     /* The driver can never have more than num buffers outstanding (§2.7.6). */
     if ((uint16_t)(aidx - q->last_avail_idx) > q->num)
@@ -219,8 +200,7 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c)
     uint16_t slot = q->last_avail_idx & (q->num - 1);
     uint16_t head = load16(avail + 4 + 2ull * slot, __ATOMIC_RELAXED);
     int r = walk_chain(q, head, c);
-    if (r < 0)
-        return r;
+    if (r < 0) return r;
     q->last_avail_idx++;
     return 1;
 }
@@ -236,8 +216,7 @@ size_t virtq_chain_read(const struct virtq_chain *c, uint64_t offset, void *dst,
             continue;
         }
         size_t n = s->len - offset;
-        if (n > len - done)
-            n = len - done;
+        if (n > len - done) n = len - done;
         memcpy(out + done, s->base + offset, n);
         done += n;
         offset = 0;
@@ -256,8 +235,7 @@ size_t virtq_chain_write(const struct virtq_chain *c, uint64_t offset, const voi
             continue;
         }
         size_t n = s->len - offset;
-        if (n > len - done)
-            n = len - done;
+        if (n > len - done) n = len - done;
         memcpy(s->base + offset, in + done, n);
         done += n;
         offset = 0;
@@ -271,8 +249,7 @@ int virtq_chain_iov(const struct virtq_chain *c, bool writable, uint64_t offset,
     unsigned first = writable ? c->nread : 0;
     unsigned end = writable ? c->nseg : c->nread;
     uint64_t total = writable ? c->write_len : c->read_len;
-    if (offset > total || len > total - offset)
-        return -EINVAL;
+    if (offset > total || len > total - offset) return -EINVAL;
     unsigned n = 0;
     for (unsigned i = first; i < end && len > 0; i++) {
         const struct virtq_seg *s = &c->seg[i];
@@ -280,11 +257,9 @@ int virtq_chain_iov(const struct virtq_chain *c, bool writable, uint64_t offset,
             offset -= s->len;
             continue;
         }
-        if (n >= max)
-            return -EINVAL;
+        if (n >= max) return -EINVAL;
         uint64_t take = s->len - offset;
-        if (take > len)
-            take = len;
+        if (take > len) take = len;
         iov[n].iov_base = s->base + offset;
         iov[n].iov_len = take;
         n++;
@@ -296,15 +271,13 @@ int virtq_chain_iov(const struct virtq_chain *c, bool writable, uint64_t offset,
 
 int virtq_push(struct virtq *q, const struct virtq_chain *c, uint32_t written)
 {
-    if (!virtq_size_valid(q->num))
-        return -EINVAL;
+    if (!virtq_size_valid(q->num)) return -EINVAL;
     uint8_t *used = (q->used & 3) ? NULL : gmem_ptr(q->vm, q->used, used_size(q->num));
     if (!used) {
         fail(q, "used ring outside guest RAM or misaligned");
         return -EFAULT;
     }
-    if (written > c->write_len)
-        written = (uint32_t)c->write_len;
+    if (written > c->write_len) written = (uint32_t)c->write_len;
     /* §2.7.8: element first, then publish it with a release store of idx. */
     uint32_t *elem = (uint32_t *)(used + 4 + 8ull * (q->used_idx & (q->num - 1)));
     __atomic_store_n(&elem[0], htole32(c->head), __ATOMIC_RELAXED);
@@ -316,11 +289,9 @@ int virtq_push(struct virtq *q, const struct virtq_chain *c, uint32_t written)
 
 bool virtq_should_notify(struct virtq *q)
 {
-    if (!virtq_size_valid(q->num) || (q->avail & 1))
-        return true;
+    if (!virtq_size_valid(q->num) || (q->avail & 1)) return true;
     const uint8_t *avail = gmem_ptr(q->vm, q->avail, avail_size(q->num));
-    if (!avail)
-        return true; /* rings are broken anyway; a spurious interrupt is harmless */
+    if (!avail) return true; /* rings are broken anyway; a spurious interrupt is harmless */
 
     /*
      * The used idx store must be globally visible before we read the driver's
@@ -339,8 +310,7 @@ bool virtq_should_notify(struct virtq *q)
     bool valid = q->signalled_valid;
     q->signalled_used = now;
     q->signalled_valid = true;
-    if (!valid)
-        return true;
+    if (!valid) return true;
     /* §2.7.10: interrupt iff used_event lies in [old, now), modulo 2^16. */
     uint16_t used_event = load16(avail + 4 + 2ull * q->num, __ATOMIC_RELAXED);
     return (uint16_t)(now - used_event - 1) < (uint16_t)(now - old);

@@ -55,8 +55,8 @@ struct virtq {
     struct vm *vm;
     uint16_t num; /* queue size; 0 = not configured */
     bool ready;
-    bool event_idx; /* VIRTIO_F_EVENT_IDX negotiated */
-    bool indirect;  /* VIRTIO_F_INDIRECT_DESC negotiated */
+    bool event_idx;             /* VIRTIO_F_EVENT_IDX negotiated */
+    bool indirect;              /* VIRTIO_F_INDIRECT_DESC negotiated */
     uint64_t desc, avail, used; /* guest physical addresses */
 
     uint16_t last_avail_idx; /* next avail entry to pop */
@@ -74,7 +74,8 @@ void virtq_reset(struct virtq *q);
 
 /* True if n is a valid split queue size (virtio 1.2 §2.7). */
 bool virtq_size_valid(unsigned n);
-/* Ring placement check: all three areas inside RAM and aligned (virtio 1.2 §2.7 table). 0 or -EINVAL. */
+/* Ring placement check: all three areas inside RAM and aligned (virtio 1.2 §2.7 table). 0 or
+ * -EINVAL. */
 int virtq_check_rings(const struct virtq *q);
 
 /*

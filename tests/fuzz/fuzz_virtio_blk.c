@@ -29,8 +29,7 @@
 int vm_mmio_add(struct vm *vm, const char *name, uint64_t base, uint64_t size,
                 const struct mmio_ops *ops, void *opaque)
 {
-    if (vm->nmmio >= VM_MAX_MMIO)
-        return -1;
+    if (vm->nmmio >= VM_MAX_MMIO) return -1;
     vm->mmio[vm->nmmio++] = (struct mmio_region){name, base, size, ops, opaque};
     return 0;
 }
@@ -49,19 +48,16 @@ static void init(void)
 {
     char path[] = "/tmp/kiln-fuzz-blk-XXXXXX";
     int fd = mkstemp(path);
-    if (fd < 0 || ftruncate(fd, IMG_SIZE) < 0)
-        abort();
+    if (fd < 0 || ftruncate(fd, IMG_SIZE) < 0) abort();
     close(fd);
     disk = disk_open(path, false, DISK_CACHE_UNSAFE, NULL);
     unlink(path); /* the open descriptor keeps it alive; nothing left behind */
-    if (!disk)
-        abort();
+    if (!disk) abort();
     vm.ram = calloc(1, RAM_SIZE);
     vm.ram_base = RAM_BASE;
     vm.ram_size = RAM_SIZE;
     blk = virtio_blk_create(&vm, VIRT_VIRTIO_BASE, VIRT_VIRTIO_IRQ, disk);
-    if (!blk)
-        abort();
+    if (!blk) abort();
     t = virtio_blk_transport(blk);
 }
 
@@ -79,7 +75,8 @@ static void bring_up(const uint8_t *h)
     w(VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)feat);
     w(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
     w(VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)(feat >> 32));
-    w(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
+    w(VIRTIO_MMIO_STATUS,
+      VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
     w(VIRTIO_MMIO_QUEUE_SEL, 0);
     w(VIRTIO_MMIO_QUEUE_NUM, 1u << (h[3] % 9));
     w(VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)RAM_BASE + (h[4] << 8 | h[5]));
@@ -95,18 +92,15 @@ static void bring_up(const uint8_t *h)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (!blk)
-        init();
-    if (size < HDR)
-        return 0;
+    if (!blk) init();
+    if (size < HDR) return 0;
     /* Start from reset: this also waits for the worker to let go of the queue. */
     w(VIRTIO_MMIO_STATUS, 0);
     virtio_blk_wait_idle(blk);
 
     unsigned nops = data[10] % 16;
     size_t ops_len = (size_t)nops * OP;
-    if (size < HDR + ops_len)
-        return 0;
+    if (size < HDR + ops_len) return 0;
     memset(vm.ram, 0, RAM_SIZE);
     size_t img = size - HDR - ops_len;
     memcpy(vm.ram, data + HDR + ops_len, img < RAM_SIZE ? img : RAM_SIZE);

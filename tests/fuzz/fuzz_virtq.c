@@ -35,9 +35,12 @@ static uint64_t ring_addr(const uint8_t *p, unsigned sel)
     uint64_t off = get16(p);
     switch (sel & 3) {
     case 0:
-    case 1: return RAM_BASE + off;
-    case 2: return RAM_BASE + RAM_SIZE - (off & 0xff);
-    default: return off * 0x100000001ull; /* anywhere */
+    case 1:
+        return RAM_BASE + off;
+    case 2:
+        return RAM_BASE + RAM_SIZE - (off & 0xff);
+    default:
+        return off * 0x100000001ull; /* anywhere */
     }
 }
 
@@ -48,8 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         vm.ram_base = RAM_BASE;
         vm.ram_size = RAM_SIZE;
     }
-    if (size < HDR)
-        return 0;
+    if (size < HDR) return 0;
     memset(vm.ram, 0, RAM_SIZE);
     memcpy(vm.ram, data + HDR, size - HDR < RAM_SIZE ? size - HDR : RAM_SIZE);
 
@@ -70,22 +72,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* Bounded: a queue can hold at most num chains; the avail idx is in guest RAM and fixed. */
     for (int round = 0; round < 64; round++) {
         int r = virtq_pop(&q, &chain);
-        if (r <= 0)
-            break;
+        if (r <= 0) break;
         /* Every segment must be inside RAM: touching it under ASan proves it. */
         for (unsigned i = 0; i < chain.nseg; i++) {
             const struct virtq_seg *s = &chain.seg[i];
-            if (s->base < vm.ram || s->base + s->len > vm.ram + RAM_SIZE || s->len == 0)
-                abort();
-            if (i < chain.nread ? s->writable : !s->writable)
-                abort();
+            if (s->base < vm.ram || s->base + s->len > vm.ram + RAM_SIZE || s->len == 0) abort();
+            if (i < chain.nread ? s->writable : !s->writable) abort();
         }
         size_t got = virtq_chain_read(&chain, data[round % size] * 3u, scratch, sizeof(scratch));
         size_t put = virtq_chain_write(&chain, data[(round + 1) % size], scratch, got);
         int n = virtq_chain_iov(&chain, round & 1, 1, chain.write_len / 2, iov, VIRTQ_MAX_SEGS);
         (void)n;
-        if (virtq_push(&q, &chain, (uint32_t)put + data[(round + 2) % size]) < 0)
-            break;
+        if (virtq_push(&q, &chain, (uint32_t)put + data[(round + 2) % size]) < 0) break;
         (void)virtq_should_notify(&q);
     }
     return 0;

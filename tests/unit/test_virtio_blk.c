@@ -3,11 +3,14 @@
  * talking to the device through its MMIO registers and rings in fake guest
  * memory, while the device's worker thread does the I/O.
  */
+/* cmocka needs these first, in this order. */
+/* clang-format off */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+/* clang-format on */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -81,8 +84,8 @@ static void driver_init(struct fx *f)
     wreg(f, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)feat);
     wreg(f, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
     wreg(f, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)(feat >> 32));
-    wreg(f, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-                                    VIRTIO_STATUS_FEATURES_OK);
+    wreg(f, VIRTIO_MMIO_STATUS,
+         VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
     assert_true(reg(f, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK);
     wreg(f, VIRTIO_MMIO_QUEUE_SEL, 0);
     assert_true(reg(f, VIRTIO_MMIO_QUEUE_NUM_MAX) >= QN);
@@ -92,8 +95,9 @@ static void driver_init(struct fx *f)
     wreg(f, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)USED);
     wreg(f, VIRTIO_MMIO_QUEUE_READY, 1);
     assert_int_equal(reg(f, VIRTIO_MMIO_QUEUE_READY), 1);
-    wreg(f, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-                                    VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+    wreg(f, VIRTIO_MMIO_STATUS,
+         VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
+             VIRTIO_STATUS_DRIVER_OK);
 }
 
 static void make_image(struct fx *f, const char *tag)
@@ -156,7 +160,8 @@ static bool submit(struct fx *f, const struct seg *s, unsigned n)
 {
     for (unsigned i = 0; i < n; i++) {
         uint8_t d[16];
-        uint16_t flags = (s[i].write ? VIRTQ_DESC_F_WRITE : 0) | (i + 1 < n ? VIRTQ_DESC_F_NEXT : 0);
+        uint16_t flags =
+            (s[i].write ? VIRTQ_DESC_F_WRITE : 0) | (i + 1 < n ? VIRTQ_DESC_F_NEXT : 0);
         uint16_t next = (uint16_t)(i + 1);
         memcpy(d, &s[i].gpa, 8);
         memcpy(d + 8, &s[i].len, 4);
@@ -171,10 +176,8 @@ static bool submit(struct fx *f, const struct seg *s, unsigned n)
     __atomic_store_n((uint16_t *)gmem_ptr(&f->vm, AVAIL + 2, 2), f->avail_idx, __ATOMIC_RELEASE);
     wreg(f, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
     for (int i = 0; i < 5000; i++) {
-        if (used_idx(f) != before)
-            return true;
-        if (reg(f, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET)
-            return false;
+        if (used_idx(f) != before) return true;
+        if (reg(f, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET) return false;
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }
@@ -203,7 +206,10 @@ static uint8_t status_byte(struct fx *f)
 static uint8_t rq(struct fx *f, uint32_t type, uint64_t sector, uint64_t data, uint32_t len)
 {
     put_hdr(f, type, sector);
-    struct seg s[3] = {{HDR, 16, false}, {data, len, type == VIRTIO_BLK_T_IN || type == VIRTIO_BLK_T_GET_ID || type > 0xff}, {STATUS, 1, true}};
+    struct seg s[3] = {
+        {HDR, 16, false},
+        {data, len, type == VIRTIO_BLK_T_IN || type == VIRTIO_BLK_T_GET_ID || type > 0xff},
+        {STATUS, 1, true}};
     if (len) {
         assert_true(submit(f, s, 3));
     } else {
@@ -248,8 +254,8 @@ static void test_write_read_back(void **state)
     fill(f, DATA, 700, 1);
     fill(f, DATA + 0x5000, 836, 2);
     put_hdr(f, VIRTIO_BLK_T_OUT, 100);
-    struct seg w[] = {{HDR, 16, false}, {DATA, 700, false}, {DATA + 0x5000, 836, false},
-                      {STATUS, 1, true}};
+    struct seg w[] = {
+        {HDR, 16, false}, {DATA, 700, false}, {DATA + 0x5000, 836, false}, {STATUS, 1, true}};
     assert_true(submit(f, w, 4));
     assert_int_equal(status_byte(f), VIRTIO_BLK_S_OK);
     assert_true(reg(f, VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_ISR_VRING);
@@ -267,8 +273,10 @@ static void test_write_read_back(void **state)
     /* Read it back into other buffers, with a different split. */
     memset(gmem_ptr(&f->vm, DATA + 0x20000, 0x10000), 0, 0x10000);
     put_hdr(f, VIRTIO_BLK_T_IN, 100);
-    struct seg r[] = {{HDR, 16, false}, {DATA + 0x20000, 1000, true},
-                      {DATA + 0x28000, 536, true}, {STATUS, 1, true}};
+    struct seg r[] = {{HDR, 16, false},
+                      {DATA + 0x20000, 1000, true},
+                      {DATA + 0x28000, 536, true},
+                      {STATUS, 1, true}};
     assert_true(submit(f, r, 4));
     assert_int_equal(status_byte(f), VIRTIO_BLK_S_OK);
     assert_memory_equal(gmem_ptr(&f->vm, DATA + 0x20000, 1000), want, 1000);
@@ -283,8 +291,8 @@ static void test_write_read_back(void **state)
     assert_int_equal(rq(f, VIRTIO_BLK_T_OUT, 2048, DATA, 1 << 20), VIRTIO_BLK_S_OK);
     memset(gmem_ptr(&f->vm, DATA + (1 << 20), 1 << 20), 0, 1 << 20);
     assert_int_equal(rq(f, VIRTIO_BLK_T_IN, 2048, DATA + (1 << 20), 1 << 20), VIRTIO_BLK_S_OK);
-    assert_memory_equal(gmem_ptr(&f->vm, DATA, 1 << 20), gmem_ptr(&f->vm, DATA + (1 << 20), 1 << 20),
-                        1 << 20);
+    assert_memory_equal(gmem_ptr(&f->vm, DATA, 1 << 20),
+                        gmem_ptr(&f->vm, DATA + (1 << 20), 1 << 20), 1 << 20);
 }
 
 static void test_status_in_data_buffer(void **state)
@@ -498,20 +506,67 @@ static void test_cache_modes(void **state)
                         gmem_ptr(&f->vm, DATA + 0x10003, 1024), 1024);
 }
 
+#define NREQ 5
+static void test_many_in_flight(void **state)
+{
+    struct fx *f = *state;
+    /* NREQ write requests (3 descriptors each, queue of 16) posted at once, one kick; then NREQ
+     * reads, checked one by one. */
+    for (int pass = 0; pass < 2; pass++) {
+        bool rd = pass == 1;
+        uint16_t before = used_idx(f);
+        for (unsigned r = 0; r < NREQ; r++) {
+            uint64_t hdr = HDR + 0x20 * r, st = STATUS + r, buf = DATA + 0x2000ull * r;
+            uint32_t type = rd ? VIRTIO_BLK_T_IN : VIRTIO_BLK_T_OUT;
+            uint64_t sector = 300 + 4 * r;
+            uint8_t h[16] = {0};
+            memcpy(h, &type, 4);
+            memcpy(h + 8, &sector, 8);
+            gmem_write(&f->vm, hdr, h, 16);
+            if (rd)
+                memset(gmem_ptr(&f->vm, buf + 0x10000, 2048), 0, 2048);
+            else
+                fill(f, buf, 2048, (uint8_t)(r * 31));
+            const struct seg s[3] = {
+                {hdr, 16, false}, {rd ? buf + 0x10000 : buf, 2048, rd}, {st, 1, true}};
+            for (unsigned i = 0; i < 3; i++) {
+                unsigned di = 3 * r + i;
+                uint8_t d[16];
+                uint16_t flags =
+                    (s[i].write ? VIRTQ_DESC_F_WRITE : 0) | (i < 2 ? VIRTQ_DESC_F_NEXT : 0);
+                uint16_t next = (uint16_t)(di + 1);
+                memcpy(d, &s[i].gpa, 8);
+                memcpy(d + 8, &s[i].len, 4);
+                memcpy(d + 12, &flags, 2);
+                memcpy(d + 14, &next, 2);
+                gmem_write(&f->vm, DESC + 16 * di, d, 16);
+            }
+            uint16_t head = (uint16_t)(3 * r);
+            gmem_write(&f->vm, AVAIL + 4 + 2 * (f->avail_idx % QN), &head, 2);
+            f->avail_idx++;
+        }
+        __atomic_store_n((uint16_t *)gmem_ptr(&f->vm, AVAIL + 2, 2), f->avail_idx,
+                         __ATOMIC_RELEASE);
+        wreg(f, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+        virtio_blk_wait_idle(f->blk);
+        assert_int_equal((uint16_t)(used_idx(f) - before), NREQ);
+        for (unsigned r = 0; r < NREQ; r++) {
+            assert_int_equal(*(uint8_t *)gmem_ptr(&f->vm, STATUS + r, 1), VIRTIO_BLK_S_OK);
+            if (rd)
+                assert_memory_equal(gmem_ptr(&f->vm, DATA + 0x2000ull * r + 0x10000, 2048),
+                                    gmem_ptr(&f->vm, DATA + 0x2000ull * r, 2048), 2048);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
-        T(test_config),
-        T(test_write_read_back),
-        T(test_status_in_data_buffer),
-        T(test_out_of_range),
-        T(test_flush_get_id_unsupp),
-        T(test_discard_write_zeroes),
-        T(test_read_only),
-        T(test_malformed),
-        T(test_lock_conflict),
-        T(test_cache_modes),
+        T(test_config),       T(test_write_read_back),     T(test_status_in_data_buffer),
+        T(test_out_of_range), T(test_flush_get_id_unsupp), T(test_discard_write_zeroes),
+        T(test_read_only),    T(test_malformed),           T(test_lock_conflict),
+        T(test_cache_modes),  T(test_many_in_flight),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

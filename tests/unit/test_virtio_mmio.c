@@ -3,11 +3,14 @@
  * feature negotiation, queue setup rules, config space bounds, reset,
  * interrupts (observed through the real PLIC's pending bits).
  */
+/* cmocka needs these first, in this order. */
+/* clang-format off */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+/* clang-format on */
 
 #include <stdlib.h>
 #include <string.h>
@@ -401,8 +404,7 @@ static void test_every_offset(void **state)
     static const unsigned sizes[] = {1, 2, 4, 8};
     for (uint64_t off = 0; off < VIRTIO_MMIO_SIZE; off++)
         for (unsigned s = 0; s < 4; s++)
-            if (off + sizes[s] <= VIRTIO_MMIO_SIZE)
-                (void)rd(f, off, sizes[s]);
+            if (off + sizes[s] <= VIRTIO_MMIO_SIZE) (void)rd(f, off, sizes[s]);
     for (uint64_t off = 0; off < VIRTIO_MMIO_SIZE; off++)
         for (unsigned s = 0; s < 4; s++)
             if (off + sizes[s] <= VIRTIO_MMIO_SIZE)
@@ -437,18 +439,12 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
-        T(test_reset_values),
-        T(test_features),
-        T(test_notify_rules),
-        T(test_queue_setup_while_ready),
-        T(test_bad_queue_num),
-        T(test_rings_outside_ram),
-        T(test_config_space),
-        T(test_status_zero_resets),
-        T(test_interrupts),
-        T(test_needs_reset_logged_once),
-        T(test_every_offset),
-        cmocka_unit_test(test_two_vms),
+        T(test_reset_values),  T(test_features),
+        T(test_notify_rules),  T(test_queue_setup_while_ready),
+        T(test_bad_queue_num), T(test_rings_outside_ram),
+        T(test_config_space),  T(test_status_zero_resets),
+        T(test_interrupts),    T(test_needs_reset_logged_once),
+        T(test_every_offset),  cmocka_unit_test(test_two_vms),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

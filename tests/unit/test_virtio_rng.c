@@ -2,11 +2,14 @@
  * virtio-rng: the test is the driver; random bytes must land in the
  * device-writable buffers of the chain, readable ones stay untouched.
  */
+/* cmocka needs these first, in this order. */
+/* clang-format off */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+/* clang-format on */
 
 #include <stdlib.h>
 #include <string.h>
@@ -53,16 +56,17 @@ static int setup(void **state)
     wreg(f, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
     wreg(f, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
     wreg(f, VIRTIO_MMIO_DRIVER_FEATURES, 1); /* VERSION_1 */
-    wreg(f, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-                                    VIRTIO_STATUS_FEATURES_OK);
+    wreg(f, VIRTIO_MMIO_STATUS,
+         VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
     wreg(f, VIRTIO_MMIO_QUEUE_SEL, 0);
     wreg(f, VIRTIO_MMIO_QUEUE_NUM, QN);
     wreg(f, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)DESC);
     wreg(f, VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)AVAIL);
     wreg(f, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)USED);
     wreg(f, VIRTIO_MMIO_QUEUE_READY, 1);
-    wreg(f, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-                                    VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+    wreg(f, VIRTIO_MMIO_STATUS,
+         VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
+             VIRTIO_STATUS_DRIVER_OK);
     assert_true(reg(f, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DRIVER_OK);
     *state = f;
     return 0;
@@ -100,8 +104,7 @@ static void kick(struct fx *f)
 static bool all_zero(const uint8_t *p, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (p[i])
-            return false;
+        if (p[i]) return false;
     return true;
 }
 

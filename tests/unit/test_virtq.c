@@ -3,11 +3,14 @@
  * test plays the driver, lays out rings and descriptor chains with gaps
  * between buffers, and checks what the device side makes of them.
  */
+/* cmocka needs these first, in this order. */
+/* clang-format off */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+/* clang-format on */
 
 #include <errno.h>
 #include <stdlib.h>
@@ -293,7 +296,8 @@ static void test_write_before_read(void **state)
 static void test_zero_length(void **state)
 {
     struct fx *f = *state;
-    /* Zero-length buffers (even at a bogus address, even "writable" before readable) are ignored. */
+    /* Zero-length buffers (even at a bogus address, even "writable" before readable) are ignored.
+     */
     desc(f, 0, 0, 0, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 1);
     desc(f, 1, BUF, 16, VIRTQ_DESC_F_NEXT, 2);
     desc(f, 2, ~0ull, 0, VIRTQ_DESC_F_WRITE, 0);
@@ -484,7 +488,7 @@ static void test_event_idx(void **state)
     const uint64_t used_event = AVAIL + 4 + 2 * 16;
     const uint64_t avail_event = USED + 4 + 8 * 16;
 
-    push_one(f); /* used idx 1 */
+    push_one(f);                             /* used idx 1 */
     assert_true(virtq_should_notify(&f->q)); /* first decision always notifies */
     w16(f, used_event, 3);                   /* "interrupt me when entry 3 is used" */
     push_one(f);                             /* used idx 2: entry 1 */
