@@ -1,0 +1,408 @@
+/*
+ * virtio-net (virtio 1.2 §5.1): receiveq 0, transmitq 1, no control queue.
+ *
+ * Transmit runs on the hart that kicks the queue (under the transport lock,
+ * like virtio-rng): each chain is copied out of guest memory and handed to
+ * the backend, whose send() never blocks.
+ *
+ * Receive runs on the backend's thread: a frame is copied into the guest's rx
+ * buffers at once if there are any, else held in a short FIFO until the
+ * driver posts buffers (its rx kick flushes the FIFO), else dropped. rx_lock
+ * serialises the backend thread, rx kicks and reset, so exactly one thread
+ * touches the receive queue at a time; the transport lock is never taken
+ * under rx_lock (transport lock → rx_lock is the only order).
+ *
+ * With VIRTIO_NET_F_MRG_RXBUF a frame may span several buffers (§5.1.6.4):
+ * they are popped, filled, and only then pushed, first one first, with
+ * num_buffers written into the first buffer's header before anything is
+ * published. If the buffers run out part way, last_avail_idx is rewound:
+ * popping only reads the rings, so the driver cannot tell.
+ */
+#include "dev/virtio_net.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/net.h"
+#include "util/log.h"
+#include "virtio/mmio.h"
+#include "virtio/virtq.h"
+
+#define HDR VIRTIO_NET_HDR_SIZE
+#define ETH_HLEN 14
+/* Most buffers one received frame may take with MRG_RXBUF: 64 KiB frames in >= 1 KiB buffers. */
+#define RX_MAX_BUFS 64
+#define TX_NOTIFY_BATCH 32
+
+enum { RX_DONE, RX_NOBUF, RX_BROKEN };
+
+struct pending {
+    uint8_t *data;
+    size_t len;
+};
+
+struct virtio_net {
+    struct vm *vm;
+    struct net_backend *be;
+    struct virtio_mmio *t;
+    struct virtio_dev_ops ops;
+    uint8_t config[VIRTIO_NET_CFG_SIZE];
+    bool backend_started;
+
+    pthread_mutex_t rx_lock;
+    bool active; /* DRIVER_OK and not reset: the rx path may use the queue */
+    bool mrg;    /* MRG_RXBUF negotiated */
+    bool broken; /* a malformed chain was seen: drop everything until reset */
+    struct pending pend[VIRTIO_NET_RX_PENDING];
+    unsigned pend_head, pend_count;
+    struct virtq_chain rx_first, rx_chain; /* rx_lock */
+    uint16_t rx_heads[RX_MAX_BUFS];
+    uint32_t rx_lens[RX_MAX_BUFS];
+
+    struct virtq_chain tx_chain; /* transport lock */
+    uint8_t tx_buf[NET_MAX_FRAME];
+
+    struct virtio_net_stats stats; /* __atomic */
+};
+
+static void count(uint64_t *c)
+{
+    __atomic_fetch_add(c, 1, __ATOMIC_RELAXED);
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+    v = htole16(v);
+    memcpy(p, &v, 2);
+}
+
+static void mark_broken(struct virtio_net *n, struct virtq *q, const char *why)
+{
+    if (!q->broken)
+        virtq_mark_broken(q, why);
+    n->broken = true;
+    virtio_mmio_needs_reset(n->t, why);
+}
+
+/*
+ * Copy one frame into the rx queue. RX_DONE: delivered, or dropped because
+ * the posted buffers can never hold it; RX_NOBUF: not enough buffers yet;
+ * RX_BROKEN: the driver broke the queue. Called with rx_lock held, active.
+ */
+static int rx_put(struct virtio_net *n, struct virtq *q, const uint8_t *frame, size_t len,
+                  unsigned *pushed)
+{
+    uint16_t start = q->last_avail_idx;
+    uint64_t total = HDR + (uint64_t)len, off = 0;
+    unsigned nbuf = 0, maxbuf = n->mrg ? RX_MAX_BUFS : 1;
+
+    while (off < total) {
+        if (nbuf == maxbuf) {
+            /* §5.1.6.3.1 asks the driver for buffers big enough; these are not. */
+            q->last_avail_idx = start;
+            count(&n->stats.rx_dropped);
+            log_debug("virtio-net", "rx: %zu-byte frame does not fit the posted buffers, dropped",
+                      len);
+            return RX_DONE;
+        }
+        struct virtq_chain *c = nbuf == 0 ? &n->rx_first : &n->rx_chain;
+        int r = virtq_pop(q, c);
+        if (r == 0) {
+            q->last_avail_idx = start;
+            return RX_NOBUF;
+        }
+        if (r < 0) {
+            mark_broken(n, q, q->error);
+            return RX_BROKEN;
+        }
+        /* §5.1.6.3: receive buffers are device-writable only, each at least a header long. */
+        if (c->nread) {
+            mark_broken(n, q, "rx buffer has device-readable descriptors");
+            return RX_BROKEN;
+        }
+        if (c->write_len < HDR) {
+            mark_broken(n, q, "rx buffer shorter than virtio_net_hdr");
+            return RX_BROKEN;
+        }
+        uint64_t take = total - off < c->write_len ? total - off : c->write_len;
+        if (nbuf == 0)
+            virtq_chain_write(c, HDR, frame, take - HDR); /* header written last, below */
+        else
+            virtq_chain_write(c, 0, frame + (off - HDR), take);
+        n->rx_heads[nbuf] = c->head;
+        n->rx_lens[nbuf] = (uint32_t)take;
+        nbuf++;
+        off += take;
+    }
+
+    /* §5.1.6.4: flags 0 and GSO_NONE (no offloads offered); num_buffers 1 without MRG_RXBUF. */
+    uint8_t hdr[HDR] = {0};
+    put16(hdr + VIRTIO_NET_HDR_NUM_BUFFERS, (uint16_t)nbuf);
+    virtq_chain_write(&n->rx_first, 0, hdr, HDR);
+
+    for (unsigned i = 0; i < nbuf; i++) {
+        struct virtq_chain *c = &n->rx_first;
+        if (i > 0) { /* only head and write_len matter to virtq_push */
+            c = &n->rx_chain;
+            c->head = n->rx_heads[i];
+            c->write_len = n->rx_lens[i];
+        }
+        if (virtq_push(q, c, n->rx_lens[i]) < 0) {
+            mark_broken(n, q, q->error);
+            return RX_BROKEN;
+        }
+    }
+    *pushed += nbuf;
+    count(&n->stats.rx_frames);
+    return RX_DONE;
+}
+
+static void drop_pending(struct virtio_net *n)
+{
+    while (n->pend_count) {
+        free(n->pend[n->pend_head].data);
+        n->pend_head = (n->pend_head + 1) % VIRTIO_NET_RX_PENDING;
+        n->pend_count--;
+        count(&n->stats.rx_dropped);
+    }
+    n->pend_head = 0;
+}
+
+/* Deliver held frames in order. rx_lock held. Returns false if buffers ran out or the queue broke. */
+static bool rx_flush(struct virtio_net *n, struct virtq *q, unsigned *pushed)
+{
+    while (n->pend_count) {
+        struct pending *p = &n->pend[n->pend_head];
+        int r = rx_put(n, q, p->data, p->len, pushed);
+        if (r == RX_BROKEN) {
+            drop_pending(n);
+            return false;
+        }
+        if (r == RX_NOBUF)
+            return false;
+        free(p->data);
+        n->pend_head = (n->pend_head + 1) % VIRTIO_NET_RX_PENDING;
+        n->pend_count--;
+    }
+    return true;
+}
+
+static void rx_signal(struct virtio_net *n, struct virtq *q, unsigned pushed)
+{
+    if (pushed && virtq_should_notify(q))
+        virtio_mmio_raise(n->t, VIRTIO_ISR_VRING);
+}
+
+/* Backend thread: one frame from the outside world. */
+static void net_rx(void *opaque, const uint8_t *frame, size_t len)
+{
+    struct virtio_net *n = opaque;
+    if (len < ETH_HLEN || len > NET_MAX_FRAME) {
+        count(&n->stats.rx_dropped);
+        return;
+    }
+    pthread_mutex_lock(&n->rx_lock);
+    if (!n->active || n->broken) {
+        pthread_mutex_unlock(&n->rx_lock);
+        count(&n->stats.rx_dropped);
+        return;
+    }
+    struct virtq *q = virtio_mmio_queue(n->t, VIRTIO_NET_RXQ);
+    unsigned pushed = 0;
+    int r = RX_NOBUF;
+    if (rx_flush(n, q, &pushed))
+        r = rx_put(n, q, frame, len, &pushed);
+    if (r == RX_NOBUF && !n->broken) {
+        uint8_t *copy = n->pend_count < VIRTIO_NET_RX_PENDING ? malloc(len) : NULL;
+        if (copy) {
+            memcpy(copy, frame, len);
+            n->pend[(n->pend_head + n->pend_count) % VIRTIO_NET_RX_PENDING] =
+                (struct pending){.data = copy, .len = len};
+            n->pend_count++;
+        } else {
+            count(&n->stats.rx_dropped);
+        }
+    } else if (r == RX_BROKEN) {
+        count(&n->stats.rx_dropped);
+    }
+    rx_signal(n, q, pushed);
+    pthread_mutex_unlock(&n->rx_lock);
+}
+
+/* Hart thread, transport lock held: the driver posted rx buffers or sent frames. */
+static void tx_drain(struct virtio_net *n)
+{
+    struct virtq *q = virtio_mmio_queue(n->t, VIRTIO_NET_TXQ);
+    unsigned since_notify = 0;
+    for (;;) {
+        struct virtq_chain *c = &n->tx_chain;
+        int r = virtq_pop(q, c);
+        if (r == 0)
+            break;
+        if (r < 0) {
+            mark_broken(n, q, q->error);
+            break;
+        }
+        /* §5.1.6.2: a transmit buffer is the header then the frame, all device-readable. */
+        if (c->nseg != c->nread) {
+            mark_broken(n, q, "tx buffer has device-writable descriptors");
+            break;
+        }
+        if (c->read_len < HDR) {
+            mark_broken(n, q, "tx buffer shorter than virtio_net_hdr");
+            break;
+        }
+        uint64_t len = c->read_len - HDR;
+        if (len < ETH_HLEN || len > NET_MAX_FRAME) {
+            count(&n->stats.tx_dropped); /* not an Ethernet frame we can pass on; not a ring error */
+        } else {
+            /* No offloads were offered, so the header carries nothing to act on. */
+            virtq_chain_read(c, HDR, n->tx_buf, len);
+            if (net_backend_send(n->be, n->tx_buf, len) < 0)
+                count(&n->stats.tx_dropped);
+            else
+                count(&n->stats.tx_frames);
+        }
+        if (virtq_push(q, c, 0) < 0) {
+            mark_broken(n, q, q->error);
+            break;
+        }
+        if (++since_notify >= TX_NOTIFY_BATCH) {
+            since_notify = 0;
+            if (virtq_should_notify(q))
+                virtio_mmio_raise(n->t, VIRTIO_ISR_VRING);
+        }
+    }
+    if (since_notify && virtq_should_notify(q))
+        virtio_mmio_raise(n->t, VIRTIO_ISR_VRING);
+}
+
+static void net_notify(void *dev, unsigned queue)
+{
+    struct virtio_net *n = dev;
+    if (queue == VIRTIO_NET_TXQ) {
+        if (!n->broken)
+            tx_drain(n);
+        return;
+    }
+    if (queue != VIRTIO_NET_RXQ)
+        return;
+    pthread_mutex_lock(&n->rx_lock);
+    if (n->active && !n->broken) {
+        struct virtq *q = virtio_mmio_queue(n->t, VIRTIO_NET_RXQ);
+        unsigned pushed = 0;
+        rx_flush(n, q, &pushed);
+        rx_signal(n, q, pushed);
+    }
+    pthread_mutex_unlock(&n->rx_lock);
+}
+
+static void net_activate(void *dev)
+{
+    struct virtio_net *n = dev;
+    pthread_mutex_lock(&n->rx_lock);
+    n->mrg = virtio_mmio_driver_features(n->t) & (1ull << VIRTIO_NET_F_MRG_RXBUF);
+    n->active = true;
+    pthread_mutex_unlock(&n->rx_lock);
+}
+
+/* When this returns the backend thread is out of the rx queue and won't come back until activate. */
+static void net_reset(void *dev)
+{
+    struct virtio_net *n = dev;
+    pthread_mutex_lock(&n->rx_lock);
+    n->active = false;
+    n->broken = false;
+    n->mrg = false;
+    drop_pending(n);
+    pthread_mutex_unlock(&n->rx_lock);
+}
+
+static void net_config_read(void *dev, uint32_t offset, void *buf, unsigned size)
+{
+    struct virtio_net *n = dev;
+    memcpy(buf, n->config + offset, size);
+}
+
+static void net_config_write(void *dev, uint32_t offset, const void *buf, unsigned size)
+{
+    /* §5.1.4: mac is writable only with VIRTIO_NET_F_CTRL_MAC_ADDR-less legacy drivers; ignore. */
+    (void)dev, (void)offset, (void)buf, (void)size;
+}
+
+struct virtio_mmio *virtio_net_transport(struct virtio_net *n)
+{
+    return n->t;
+}
+
+void virtio_net_get_stats(struct virtio_net *n, struct virtio_net_stats *out)
+{
+    out->rx_frames = __atomic_load_n(&n->stats.rx_frames, __ATOMIC_RELAXED);
+    out->rx_dropped = __atomic_load_n(&n->stats.rx_dropped, __ATOMIC_RELAXED);
+    out->tx_frames = __atomic_load_n(&n->stats.tx_frames, __ATOMIC_RELAXED);
+    out->tx_dropped = __atomic_load_n(&n->stats.tx_dropped, __ATOMIC_RELAXED);
+}
+
+struct virtio_net *virtio_net_create(struct vm *vm, uint64_t base, unsigned irq,
+                                     struct net_backend *be, const uint8_t mac[6])
+{
+    struct virtio_net *n = calloc(1, sizeof(*n));
+    if (!n) {
+        log_err("virtio-net", "out of memory");
+        return NULL;
+    }
+    n->vm = vm;
+    n->be = be;
+    pthread_mutex_init(&n->rx_lock, NULL);
+
+    /* struct virtio_net_config (§5.1.4); max_virtqueue_pairs/mtu are read only with MQ/MTU. */
+    memcpy(n->config + VIRTIO_NET_CFG_MAC, mac, 6);
+    put16(n->config + VIRTIO_NET_CFG_STATUS, VIRTIO_NET_S_LINK_UP);
+    put16(n->config + VIRTIO_NET_CFG_MAX_VQ_PAIRS, 1);
+    put16(n->config + VIRTIO_NET_CFG_MTU, 1500);
+
+    n->ops = (struct virtio_dev_ops){
+        .device_id = 1,
+        .features = 1ull << VIRTIO_NET_F_MAC | 1ull << VIRTIO_NET_F_STATUS |
+                    1ull << VIRTIO_NET_F_MRG_RXBUF,
+        .num_queues = 2,
+        .queue_max = VIRTIO_NET_QUEUE_SIZE,
+        .config_read = net_config_read,
+        .config_write = net_config_write,
+        .config_size = VIRTIO_NET_CFG_SIZE,
+        .queue_notify = net_notify,
+        .reset = net_reset,
+        .activate = net_activate,
+    };
+    n->t = virtio_mmio_create(vm, base, irq, &n->ops, n);
+    if (!n->t)
+        goto fail;
+    int r = net_backend_start(be, net_rx, n);
+    if (r < 0) {
+        log_err("virtio-net", "cannot start the %s network backend: %s", be->ops->kind,
+                strerror(-r));
+        goto fail;
+    }
+    n->backend_started = true;
+    return n;
+
+fail:
+    virtio_net_destroy(n);
+    return NULL;
+}
+
+void virtio_net_destroy(struct virtio_net *n)
+{
+    if (!n)
+        return;
+    if (n->backend_started)
+        net_backend_stop(n->be); /* no rx callback after this */
+    virtio_mmio_destroy(n->t);
+    drop_pending(n);
+    pthread_mutex_destroy(&n->rx_lock);
+    free(n);
+}
