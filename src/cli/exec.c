@@ -67,6 +67,66 @@ static void skel_make(struct skeleton *sk, const char *g, bool file)
     }
 }
 
+/* Copies (or hard-links) the program to dst. */
+static int skel_put_program(const char *prog, const char *dst)
+{
+    if (link(prog, dst) == 0)
+        return 0;
+    int in = open(prog, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return -1;
+    int out = open(dst, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0755);
+    if (out < 0) {
+        close(in);
+        return -1;
+    }
+    char buf[65536];
+    ssize_t n;
+    int rc = 0;
+    while ((n = read(in, buf, sizeof(buf))) > 0)
+        if (write(out, buf, (size_t)n) != n)
+            rc = -1;
+    close(in);
+    close(out);
+    return rc;
+}
+
+/*
+ * A multi-call busybox as PROGRAM: its shell looks applets up in PATH, so the
+ * skeleton gets /bin/busybox (a link or copy of the program) and one hard link
+ * per applet listed in busybox.links beside it (what guest/build.sh leaves).
+ */
+static void skel_busybox(struct skeleton *sk, const char *prog)
+{
+    const char *base = strrchr(prog, '/');
+    base = base ? base + 1 : prog;
+    if (strcmp(base, "busybox"))
+        return;
+    char bin[GPATH_MAX], links[GPATH_MAX];
+    snprintf(bin, sizeof(bin), "%s/bin", sk->root);
+    mkdir(bin, 0755);
+    snprintf(bin, sizeof(bin), "%s/bin/busybox", sk->root);
+    if (skel_put_program(prog, bin))
+        return;
+    snprintf(links, sizeof(links), "%.*s/busybox.links", (int)(base - prog), prog);
+    FILE *f = fopen(links, "re");
+    if (!f)
+        return;
+    char line[256];
+    while (fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\n")] = 0;
+        const char *name = strrchr(line, '/');
+        name = name ? name + 1 : line;
+        if (!*name || strchr(name, '.'))
+            continue;
+        char dst[GPATH_MAX + 300];
+        snprintf(dst, sizeof(dst), "%s/bin/%s", sk->root, name);
+        if (link(bin, dst) < 0 && errno != EEXIST)
+            break;
+    }
+    fclose(f);
+}
+
 static int skel_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st, (void)ftw;
@@ -117,10 +177,6 @@ int cli_exec(int argc, char **argv)
         if (!strcmp(a, "--net")) {
             net = true;
             reexec[nre++] = argv[i];
-            continue;
-        }
-        if (!strcmp(a, "--argv")) {
-            explicit_argv = true;
             continue;
         }
         if (!strcmp(a, "--own-skeleton")) {
@@ -175,11 +231,9 @@ int cli_exec(int argc, char **argv)
         return 2;
     }
     const char *prog = argv[i];
+    /* From execve (with --prog-fd): "PATH --argv ARGV0 ARGS..." when argv[0] differs from PATH. */
+    explicit_argv = prog_fd >= 0 && i + 1 < argc && !strcmp(argv[i + 1], "--argv");
     char **gargv = explicit_argv ? argv + i + 2 : argv + i;
-    if (explicit_argv && i + 1 >= argc) {
-        fprintf(stderr, "kiln exec: internal: --argv without arguments\n");
-        return 2;
-    }
 
     /* Quick checks with one clear line before building anything. */
     if (prog_fd < 0) {
@@ -239,6 +293,7 @@ int cli_exec(int argc, char **argv)
                 return 1;
             }
             sk.own = true;
+            skel_busybox(&sk, prog);
         }
         unsigned n = mt->n;
         for (unsigned m = 0; m < n; m++)
