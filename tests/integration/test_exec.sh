@@ -6,6 +6,7 @@
 set -u
 cd "$(dirname "$0")/../.."
 KILN=${KILN:-build/kiln}
+case $KILN in /*) ;; *) KILN=$PWD/$KILN ;; esac
 CACHE=${KILN_CACHE:-$HOME/.cache/kiln}
 OUT=build/user-tests
 SYSROOT=/usr/riscv64-linux-gnu
@@ -113,7 +114,7 @@ read: OK" --dir "$tmp/ro:/data:ro" "$OUT/rofs" /data
 [ -f "$tmp/ro/existing" ] && [ ! -e "$tmp/ro/new.txt" ] && ok dir-ro-untouched || nok dir-ro-untouched
 
 # The current directory is not visible unless mapped.
-(cd "$tmp/w1" && echo x >seen && "$OLDPWD/$KILN" exec "$OLDPWD/$OUT/escape" /nonexistent >/dev/null 2>&1; echo $? >"$tmp/cwd.rc")
+(cd "$tmp/w1" && echo data >existing && "$KILN" exec "$OLDPWD/$OUT/rofs" "$tmp/w1" >/dev/null 2>&1; echo $? >"$tmp/cwd.rc"; rm -f existing)
 [ "$(cat "$tmp/cwd.rc")" = 2 ] && ok cwd-not-mapped || nok cwd-not-mapped "chdir to an unmapped dir worked"
 
 # No network without --net.
