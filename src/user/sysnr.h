@@ -1,5 +1,6 @@
 /* riscv64 Linux system call numbers (asm-generic/unistd.h with __ARCH_WANT_NEW_STAT, SET_GET_RLIMIT, SYS_CLONE3).
- * Generated from the riscv64-linux-gnu uapi headers by tests/user/gen-sysnr.sh. */
+ * Generated once from the riscv64-linux-gnu uapi headers (every __NR_x printed by a
+ * riscv64 program built against <asm/unistd.h>); the numbers are ABI and never change. */
 #ifndef KILN_USER_SYSNR_H
 #define KILN_USER_SYSNR_H
 
