@@ -6,6 +6,12 @@
 
 /* Subcommands: argv[0] is the subcommand name. Return kiln's exit status. */
 int cli_run(int argc, char **argv);
+int cli_daemon(int argc, char **argv);
+int cli_monitor(int argc, char **argv);
+/* create, ls, start, stop, kill, pause, resume, info, console, log, set, rm */
+int cli_vmctl(int argc, char **argv);
+/* Daemon state: $KILN_STATE_DIR, else $XDG_DATA_HOME/kiln or ~/.local/share/kiln. */
+const char *cli_state_dir(void);
 int cli_exec(int argc, char **argv);
 
 /* Parses "256M", "2G", "65536", "64K" into bytes. Returns false on a malformed or zero size. */

@@ -12,6 +12,9 @@ static void usage(FILE *f)
                "\n"
                "commands:\n"
                "  run       boot a system VM (default: the built-in Linux guest)\n"
+               "  create, ls, start, stop, kill, pause, resume, info, console, log, set, rm\n"
+               "            manage VMs through the daemon (started on demand; docs/daemon.md)\n"
+               "  daemon    run the VM daemon in the foreground\n"
                "  exec      run one riscv64 Linux program in its own process VM\n"
                "\n"
                "  kiln --version | kiln --help | kiln <command> --help\n");
@@ -34,6 +37,16 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "run"))
         return cli_run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "daemon"))
+        return cli_daemon(argc - 1, argv + 1);
+    if (!strcmp(cmd, "monitor"))
+        return cli_monitor(argc - 1, argv + 1);
+    static const char *const vmcmds[] = {"create", "ls", "start", "stop", "kill", "pause", "resume",
+                                         "info", "console", "log", "set", "rm"};
+    for (size_t i = 0; i < sizeof(vmcmds) / sizeof(vmcmds[0]); i++) {
+        if (!strcmp(cmd, vmcmds[i]))
+            return cli_vmctl(argc - 1, argv + 1);
+    }
     if (!strcmp(cmd, "exec"))
         return cli_exec(argc - 1, argv + 1);
     fprintf(stderr, "kiln: unknown command '%s' (try 'kiln --help')\n", cmd);

@@ -1,0 +1,53 @@
+/* `kiln daemon` (kilnd) and `kiln monitor` (its per-VM helper): see docs/daemon.md. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "daemon/daemon.h"
+
+int cli_daemon(int argc, char **argv)
+{
+    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        printf("usage: kiln daemon\n"
+               "\n"
+               "Runs the VM daemon in the foreground. It keeps VM definitions in\n"
+               "$KILN_STATE_DIR/kiln.db (default ~/.local/share/kiln) and serves the API\n"
+               "(docs/api.md) on $KILN_STATE_DIR/kiln.sock. The VM commands (kiln create, ls,\n"
+               "start, ...) start it on demand. SIGTERM ends it; running VMs keep running\n"
+               "and the next daemon re-adopts them.\n");
+        return 0;
+    }
+    if (argc > 1) {
+        fprintf(stderr, "kiln daemon: unexpected argument '%s'\n", argv[1]);
+        return 2;
+    }
+    return daemon_main(cli_state_dir());
+}
+
+int cli_monitor(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"dir", required_argument, NULL, 'd'},
+        {"cgroup", required_argument, NULL, 'g'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *dir = NULL, *cg = NULL;
+    opterr = 0;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': dir = optarg; break;
+        case 'g': cg = optarg; break;
+        default:
+            fprintf(stderr, "kiln monitor: internal command of kiln daemon; bad option\n");
+            return 2;
+        }
+    }
+    if (!dir) {
+        fprintf(stderr, "usage: kiln monitor --dir VMDIR [--cgroup PROCS] -- RUN-ARGS...\n");
+        return 2;
+    }
+    return monitor_main(dir, cg, argc - optind, argv + optind);
+}
