@@ -17,7 +17,7 @@ endif
 CFLAGS   := -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Wno-unused-parameter -Isrc -pthread \
             $(SANFLAGS) $(shell pkg-config --cflags slirp glib-2.0)
 LDFLAGS  := -pthread $(SANFLAGS)
-LDLIBS   := -lfdt -lm $(shell pkg-config --libs slirp glib-2.0)
+LDLIBS   := -lfdt -lm $(shell pkg-config --libs slirp glib-2.0) -ljson-c -lsqlite3
 
 LIB_SRC  := $(shell find src -name '*.c' ! -path 'src/cli/*' | sort)
 CLI_SRC  := $(shell find src/cli -name '*.c' | sort)
