@@ -32,6 +32,9 @@ static void run_usage(FILE *f)
             "                    the firmware runs alone, e.g. a bare-metal test)\n"
             "  --mem SIZE        guest RAM, e.g. 64M, 2G (default 256M)\n"
             "  --cpus N          harts, one host thread each (default 1, max %d)\n"
+            "  --disk PATH[,ro][,cache=writeback|none|unsafe]\n"
+            "                    a raw disk image as virtio-blk (vda, vdb, ... in order)\n"
+            "  --no-rng          no virtio-rng device\n"
             "  --dump-dtb FILE   write the generated device tree to FILE and exit\n"
             "  -v, --verbose     log more\n"
             "  -h, --help        this help\n"
@@ -54,6 +57,8 @@ int cli_run(int argc, char **argv)
         {"bios", required_argument, NULL, 'f'},    {"mem", required_argument, NULL, 'm'},
         {"cpus", required_argument, NULL, 'c'},    {"smp", required_argument, NULL, 'c'},
         {"dump-dtb", required_argument, NULL, 'd'}, {"verbose", no_argument, NULL, 'v'},
+        {"disk", required_argument, NULL, 'D'},    {"drive", required_argument, NULL, 'D'},
+        {"no-rng", no_argument, NULL, 'R'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     struct board_config cfg = {
@@ -74,6 +79,20 @@ int cli_run(int argc, char **argv)
         case 'f': cfg.firmware = optarg; break;
         case 'd': cfg.dump_dtb = optarg; break;
         case 'v': log_verbose = 1; break;
+        case 'R': cfg.no_rng = true; break;
+        case 'D': {
+            char err[256];
+            if (cfg.ndisks >= BOARD_MAX_DISKS) {
+                fprintf(stderr, "kiln: at most %d --disk options\n", BOARD_MAX_DISKS);
+                return 2;
+            }
+            if (board_parse_disk(optarg, &cfg.disks[cfg.ndisks], err, sizeof(err)) < 0) {
+                fprintf(stderr, "kiln: %s\n", err);
+                return 2;
+            }
+            cfg.ndisks++;
+            break;
+        }
         case 'm':
             if (!cli_parse_size(optarg, &cfg.mem)) {
                 fprintf(stderr, "kiln: --mem '%s': not a size (examples: 64M, 2G)\n", optarg);

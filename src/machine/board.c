@@ -16,12 +16,16 @@
 #include <unistd.h>
 
 #include "backend/console.h"
+#include "backend/disk.h"
 #include "cpu/hart.h"
 #include "dev/clint.h"
 #include "dev/plic.h"
+#include "dev/pvpanic.h"
 #include "dev/rtc.h"
 #include "dev/syscon.h"
 #include "dev/uart.h"
+#include "dev/virtio_blk.h"
+#include "dev/virtio_rng.h"
 #include "machine/fdt.h"
 #include "machine/gmem.h"
 #include "machine/loader.h"
@@ -45,6 +49,11 @@ struct board {
     struct uart *uart;
     struct syscon *syscon;
     struct rtc *rtc;
+    struct pvpanic *pvpanic;
+    struct disk *disks[BOARD_MAX_DISKS];
+    struct virtio_blk *blks[BOARD_MAX_DISKS];
+    struct virtio_rng *rng;
+    unsigned nvirtio; /* virtio-mmio slots in use */
     uint64_t entry, a1, a2;
 };
 
@@ -170,8 +179,9 @@ static int load_images(struct board *b, const struct board_config *cfg)
         .bootargs = cfg->append,
         .initrd_start = initrd_start,
         .initrd_end = initrd_end,
-        .nvirtio = 0,
+        .nvirtio = b->nvirtio,
         .has_rtc = true,
+        .has_pvpanic = true,
     };
     static uint8_t dtb[DTB_MAX];
     int dtb_size = fdt_build(&fc, dtb, sizeof(dtb));
@@ -193,6 +203,88 @@ static int load_images(struct board *b, const struct board_config *cfg)
     gmem_write(vm, info_addr, info, sizeof(info));
     b->a1 = dtb_addr;
     b->a2 = info_addr;
+    return 0;
+}
+
+static uint64_t virtio_slot_base(unsigned slot)
+{
+    return VIRT_VIRTIO_BASE + slot * VIRT_VIRTIO_STRIDE;
+}
+
+/* virtio-mmio slots in QEMU's order of the command line: disks first, so the first disk is vda. */
+static int create_virtio(struct board *b, const struct board_config *cfg)
+{
+    struct vm *vm = &b->vm;
+    for (unsigned i = 0; i < cfg->ndisks; i++) {
+        const struct board_disk *d = &cfg->disks[i];
+        char *err = NULL;
+        b->disks[i] = disk_open(d->path, d->readonly, (enum disk_cache)d->cache, &err);
+        if (!b->disks[i]) {
+            log_err("disk", "%s", err ? err : d->path);
+            free(err);
+            return -1;
+        }
+        unsigned slot = b->nvirtio++;
+        b->blks[i] = virtio_blk_create(vm, virtio_slot_base(slot), VIRT_VIRTIO_IRQ + slot, b->disks[i]);
+        if (!b->blks[i]) {
+            log_err("disk", "%s: cannot create the virtio-blk device", d->path);
+            return -1;
+        }
+    }
+    if (!cfg->no_rng) {
+        unsigned slot = b->nvirtio++;
+        b->rng = virtio_rng_create(vm, virtio_slot_base(slot), VIRT_VIRTIO_IRQ + slot);
+        if (!b->rng) {
+            log_err("vm", "cannot create the virtio-rng device");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int board_parse_disk(const char *spec, struct board_disk *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    out->cache = DISK_CACHE_WRITEBACK;
+    const char *comma = strchr(spec, ',');
+    size_t plen = comma ? (size_t)(comma - spec) : strlen(spec);
+    if (plen == 0 || plen >= sizeof(out->path)) {
+        snprintf(err, errlen, "--disk '%s': expected PATH[,ro][,cache=writeback|none|unsafe]", spec);
+        return -1;
+    }
+    memcpy(out->path, spec, plen);
+    while (comma) {
+        const char *opt = comma + 1;
+        comma = strchr(opt, ',');
+        size_t len = comma ? (size_t)(comma - opt) : strlen(opt);
+        char buf[64];
+        if (len >= sizeof(buf)) {
+            snprintf(err, errlen, "--disk '%s': option too long", spec);
+            return -1;
+        }
+        memcpy(buf, opt, len);
+        buf[len] = 0;
+        enum disk_cache c;
+        if (!strcmp(buf, "ro") || !strcmp(buf, "readonly")) {
+            out->readonly = true;
+        } else if (!strcmp(buf, "rw")) {
+            out->readonly = false;
+        } else if (!strncmp(buf, "cache=", 6)) {
+            if (disk_cache_parse(buf + 6, &c) < 0) {
+                snprintf(err, errlen, "--disk '%s': cache must be writeback, none or unsafe", spec);
+                return -1;
+            }
+            out->cache = (int)c;
+        } else if (!strcmp(buf, "format=raw")) {
+            /* raw is the only format */
+        } else if (!strncmp(buf, "format=", 7)) {
+            snprintf(err, errlen, "--disk '%s': only format=raw is supported", spec);
+            return -1;
+        } else {
+            snprintf(err, errlen, "--disk '%s': unknown option '%s'", spec, buf);
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -282,10 +374,13 @@ int board_run(const struct board_config *cfg)
     }
     b->syscon = syscon_create(vm);
     b->rtc = rtc_create(vm);
-    if (!b->syscon || !b->rtc) {
+    b->pvpanic = pvpanic_create(vm);
+    if (!b->syscon || !b->rtc || !b->pvpanic) {
         log_err("vm", "cannot create board devices");
         goto out;
     }
+    if (create_virtio(b, cfg) < 0)
+        goto out;
     if (load_images(b, cfg) < 0)
         goto out;
     if (cfg->dump_dtb) {
@@ -318,6 +413,9 @@ int board_run(const struct board_config *cfg)
         /* Reboot: a machine with fresh RAM (returned to the host) and the same images. */
         vm_ram_clear(vm);
         uart_reset(b->uart);
+        plic_reset(vm->plic);
+        clint_reset(vm->clint);
+        rtc_reset(b->rtc);
         if (load_images(b, cfg) < 0) {
             status = 1;
             break;
@@ -325,16 +423,29 @@ int board_run(const struct board_config *cfg)
     }
     if (status != 0 && vm->exit_reason[0])
         log_err("vm", "%s", vm->exit_reason);
+    /* A process exit status keeps 8 bits: never let a failure code wrap to 0. */
+    if (status > 255)
+        status = 255;
 
 out_sig:
     if (b->console)
         console_destroy(b->console);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 out:
+    for (unsigned i = 0; i < BOARD_MAX_DISKS; i++) {
+        if (b->blks[i])
+            virtio_blk_destroy(b->blks[i]);
+        if (b->disks[i])
+            disk_close(b->disks[i]);
+    }
+    if (b->rng)
+        virtio_rng_destroy(b->rng);
     if (b->uart)
         uart_destroy(b->uart);
     if (b->rtc)
         rtc_destroy(b->rtc);
+    if (b->pvpanic)
+        pvpanic_destroy(b->pvpanic);
     if (b->syscon)
         syscon_destroy(b->syscon);
     if (vm->clint)

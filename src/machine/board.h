@@ -3,9 +3,17 @@
 #define KILN_MACHINE_BOARD_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
-#define BOARD_MAX_DISKS 8
+#define BOARD_MAX_DISKS 6
+#define BOARD_MAX_NETS 2
+
+struct board_disk {
+    char path[4096];
+    bool readonly;
+    int cache; /* enum disk_cache */
+};
 
 struct board_config {
     uint64_t mem;          /* bytes of guest RAM */
@@ -16,7 +24,13 @@ struct board_config {
     const char *append;    /* kernel command line; NULL = none */
     const char *dump_dtb;  /* write the device tree here and exit */
     int console_in, console_out;
+    struct board_disk disks[BOARD_MAX_DISKS];
+    unsigned ndisks;
+    bool no_rng;
 };
+
+/* Parses "PATH[,ro][,cache=writeback|none|unsafe][,format=raw]". Returns 0, or -1 with a message in err. */
+int board_parse_disk(const char *spec, struct board_disk *out, char *err, size_t errlen);
 
 /* Builds the VM, boots it and runs it to the end. Returns kiln's exit status. */
 int board_run(const struct board_config *cfg);

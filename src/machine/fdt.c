@@ -21,7 +21,8 @@
  * because ISA spec 20191213 split them from I. No Sstc: the CPU does not
  * advertise stimecmp here, so Linux uses the SBI timer.
  */
-#define FDT_ISA "rv64imafdc_zicsr_zifencei"
+/* Sstc lets Linux program stimecmp itself instead of trapping to OpenSBI per timer event. */
+#define FDT_ISA "rv64imafdc_zicsr_zifencei_sstc"
 /* The MMU implements Sv39 and Sv48; the binding names the largest mode (bindings/riscv/cpus.yaml). */
 #define FDT_MMU "riscv,sv48"
 
@@ -187,6 +188,14 @@ static int build_soc(void *fdt, const struct fdt_config *cfg)
         TRY(prop_plic_irq(fdt, VIRT_RTC_IRQ));
         TRY(prop_reg(fdt, VIRT_RTC_BASE, RTC_SIZE));
         TRY(fdt_property_string(fdt, "compatible", "google,goldfish-rtc"));
+        TRY(fdt_end_node(fdt));
+    }
+
+    /* QEMU's pvpanic-mmio (bindings: misc/qemu,pvpanic-mmio): the guest reports its panics here. */
+    if (cfg->has_pvpanic) {
+        TRY(begin_node_at(fdt, "pvpanic", VIRT_PVPANIC_BASE));
+        TRY(prop_reg(fdt, VIRT_PVPANIC_BASE, VIRT_PVPANIC_SIZE));
+        TRY(fdt_property_string(fdt, "compatible", "qemu,pvpanic-mmio"));
         TRY(fdt_end_node(fdt));
     }
 

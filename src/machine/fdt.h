@@ -19,6 +19,7 @@ struct fdt_config {
     uint64_t initrd_start, initrd_end; /* 0,0 = none */
     unsigned nvirtio; /* virtio-mmio slots to describe: slot i at VIRT_VIRTIO_BASE + i*0x1000, irq VIRT_VIRTIO_IRQ+i */
     bool has_rtc;
+    bool has_pvpanic;
 };
 
 /*

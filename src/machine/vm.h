@@ -15,6 +15,9 @@
 /* QEMU virt board memory map (hw/riscv/virt.c), so bare-metal code for it runs unchanged. */
 #define VIRT_TEST_BASE 0x00100000ull
 #define VIRT_RTC_BASE 0x00101000ull
+/* Not on QEMU's virt board: a free page next to the RTC for the pvpanic device. */
+#define VIRT_PVPANIC_BASE 0x00102000ull
+#define VIRT_PVPANIC_SIZE 0x1000ull
 #define VIRT_CLINT_BASE 0x02000000ull
 #define VIRT_CLINT_SIZE 0x00010000ull
 #define VIRT_PLIC_BASE 0x0c000000ull
@@ -104,7 +107,8 @@ void vm_request_exit(struct vm *vm, int status, const char *fmt, ...)
 /* Current mtime, in VM_TIMEBASE_HZ ticks. */
 uint64_t vm_time_now(const struct vm *vm);
 
-#endif
-
 /* Drive PLIC interrupt source `source` (1..). A no-op on a VM without a PLIC. Thread-safe. */
 void vm_set_irq(struct vm *vm, unsigned source, bool level);
+
+#endif
+
