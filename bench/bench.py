@@ -452,13 +452,13 @@ def main():
     ap.add_argument("--quick", action="store_true", help="fewer rounds (about 2 minutes)")
     ap.add_argument("--write-docs", action="store_true", help="regenerate docs/benchmarks.md")
     ap.add_argument("--only", choices=("cpu", "boot"), help="run one benchmark")
-    ap.add_argument("--cpu-reps", type=int, help="rounds of the CPU programs (default 5, quick 2)")
-    ap.add_argument("--boot-runs", type=int, help="boots per VMM (default 10, quick 3)")
+    ap.add_argument("--cpu-reps", type=int, help="rounds of the CPU programs (default 5, quick 3)")
+    ap.add_argument("--boot-runs", type=int, help="boots per VMM (default 10, quick 4)")
     ap.add_argument("--timeout", type=float, default=300, help="per-run timeout, s")
     ap.add_argument("--command", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    cpu_reps = args.cpu_reps or (2 if args.quick else 5)
-    boot_runs = args.boot_runs or (3 if args.quick else 10)
+    cpu_reps = args.cpu_reps or (3 if args.quick else 5)
+    boot_runs = args.boot_runs or (4 if args.quick else 10)
     command = args.command or ("bench/bench.py " + " ".join(sys.argv[1:]))
 
     if not os.access(KILN, os.X_OK):
