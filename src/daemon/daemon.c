@@ -584,6 +584,12 @@ static void h_start(struct daemon *d, struct reply *r, struct vm_rec *v)
         argv[a++] = v->args[i];
     argv[a] = NULL;
 
+    /* The monitor writes these afresh; an old vm.pid would name a dead process. */
+    static const char *const stale[] = {"vm.pid", "exit.json"};
+    for (size_t i = 0; i < 2; i++) {
+        pathf(log, sizeof(log), "%s/%s", dir, stale[i]);
+        unlink(log);
+    }
     snprintf(log, sizeof(log), "%s/monitor.log", dir);
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
@@ -933,6 +939,7 @@ static void host_json(struct daemon *d, struct reply *r)
     if (!d->cg.version)
         json_object_object_add(o, "cpu_limit_why", json_object_new_string(d->cg.why));
     json_object_object_add(o, "api", json_object_new_string("v1"));
+    json_object_object_add(o, "daemon_pid", json_object_new_int((int)getpid()));
     r->status = 200;
     r->json = o;
 }
@@ -1119,6 +1126,17 @@ send:
     send_reply(fd, &r);
 done:
     shutdown(fd, SHUT_WR);
+    if (r.status >= 400) {
+        /*
+         * Closing a Unix socket with unread input makes the peer's recv() fail with
+         * ECONNRESET before it reads the answer: discard a bounded amount first.
+         */
+        struct timeval dt = {0, 200000};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &dt, sizeof(dt));
+        char sink[4096];
+        for (int i = 0; i < 64 && read(fd, sink, sizeof(sink)) > 0; i++)
+            ;
+    }
     close(fd);
     json_object_put(r.json);
     free(r.raw);

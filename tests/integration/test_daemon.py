@@ -1,0 +1,416 @@
+#!/usr/bin/env python3
+"""The VM daemon (issue #5): definitions, supervision, API errors, console, restart, CPU caps.
+
+Env: KILN (build/kiln), KILN_CACHE (guest cache), KILN_DAEMON_N (VMs at once, default 20).
+Uses a temporary KILN_STATE_DIR and bare-metal firmware built here; the default guest is
+booted too when $KILN_CACHE/guest/Image exists.
+"""
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+KILN = os.path.abspath(os.environ.get("KILN", "build/kiln"))
+CACHE = os.environ.get("KILN_CACHE", os.path.expanduser("~/.cache/kiln"))
+N = int(os.environ.get("KILN_DAEMON_N", "20"))
+TMP = tempfile.mkdtemp(prefix="kiln-daemon-")
+STATE = os.path.join(TMP, "state")
+ENV = dict(os.environ, KILN_STATE_DIR=STATE)
+SOCK = os.path.join(STATE, "kiln.sock")
+failures = 0
+
+
+def check(name, cond, detail=""):
+    global failures
+    if cond:
+        print("ok " + name, flush=True)
+    else:
+        failures += 1
+        print("not ok " + name + (" -- " + str(detail)[-1500:] if detail else ""), flush=True)
+    return cond
+
+
+def skip(name, why):
+    print("ok %s # skip %s" % (name, why), flush=True)
+
+
+def kiln(*args, timeout=60, env=None):
+    p = subprocess.run([KILN] + list(args), env=env or ENV, capture_output=True, text=True,
+                       timeout=timeout, stdin=subprocess.DEVNULL)
+    return p.returncode, p.stdout, p.stderr
+
+
+def http(method, path, body=None, raw=None, timeout=30):
+    """One request on the API socket; returns (status, parsed JSON or raw bytes)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(SOCK)
+    if raw is None:
+        data = b"" if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+        raw = ("%s %s HTTP/1.1\r\nHost: kiln\r\nContent-Length: %d\r\n\r\n" % (method, path, len(data))).encode() + data
+    s.sendall(raw)
+    out = b""
+    while True:
+        try:
+            chunk = s.recv(65536)
+        except socket.timeout:
+            break
+        if not chunk:
+            break
+        out += chunk
+    s.close()
+    head, _, body = out.partition(b"\r\n\r\n")
+    try:
+        status = int(head.split(b" ")[1])
+    except (IndexError, ValueError):
+        return 0, out
+    try:
+        return status, json.loads(body)
+    except ValueError:
+        return status, body
+
+
+def vm(name):
+    return http("GET", "/v1/vms/" + name)[1]
+
+
+def wait_for(pred, timeout, step=0.1):
+    end = time.time() + timeout
+    while time.time() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
+
+
+def build_firmware():
+    cc = shutil.which("riscv64-linux-gnu-gcc")
+    if not cc:
+        return None
+    progs = {
+        "loop": "_start: j _start\n",
+        "hello": """_start:
+    li t0, 0x10000000
+    la t1, msg
+1:  lbu t2, 0(t1)
+    beqz t2, 2f
+    sb t2, 0(t0)
+    addi t1, t1, 1
+    j 1b
+2:  wfi
+    j 2b
+msg: .string "hello from bare firmware\\n"
+""",
+    }
+    out = {}
+    for name, src in progs.items():
+        s = os.path.join(TMP, name + ".S")
+        with open(s, "w") as f:
+            f.write(".globl _start\n" + src)
+        e = os.path.join(TMP, name + ".elf")
+        subprocess.run([cc, "-nostdlib", "-static", "-no-pie", "-Wl,-N", "-Wl,-Ttext=0x80000000",
+                        "-Wl,--build-id=none", "-Wl,--no-warn-rwx-segments", "-o", e, s], check=True,
+                       capture_output=True)
+        out[name] = e
+    return out
+
+
+def daemon_pid():
+    st, h = http("GET", "/v1/host")
+    return h.get("daemon_pid") if st == 200 else None
+
+
+def main():
+    fw = build_firmware()
+    if not fw:
+        print("no riscv64-linux-gnu-gcc for the test firmware")
+        return 77
+    hello, loop = fw["hello"], fw["loop"]
+
+    # --- create, start, list, console output
+    rc, out, err = kiln("create", "hello1", "--mem", "64M", "--firmware", hello)
+    check("create hello1", rc == 0 and "hello1" in out, err)
+    check("daemon started on demand, socket mode 0600",
+          os.path.exists(SOCK) and (os.stat(SOCK).st_mode & 0o777) == 0o600)
+    rc, out, err = kiln("create", "busy", "--mem", "64M", "--firmware", loop)
+    check("create busy", rc == 0, err)
+    rc, out, err = kiln("ls", "--json")
+    lst = json.loads(out) if rc == 0 else []
+    check("ls --json lists both as defined",
+          sorted((v["name"], v["state"]) for v in lst) == [("busy", "defined"), ("hello1", "defined")], out)
+    for n in ("hello1", "busy"):
+        rc, out, err = kiln("start", n)
+        check("start " + n, rc == 0 and "running" in out, out + err)
+    rc, out, err = kiln("ls", "--json")
+    lst = {v["name"]: v for v in json.loads(out)} if rc == 0 else {}
+    check("ls shows both running with a pid",
+          all(lst.get(n, {}).get("state") == "running" and lst[n].get("pid") for n in ("hello1", "busy")), out)
+    got = wait_for(lambda: b"hello from bare firmware" in (http("GET", "/v1/vms/hello1/console")[1] or b""), 10)
+    check("console snapshot shows the guest's output", got)
+    v = vm("busy")
+    check("info has live metrics (cpu time, rss, uptime)",
+          all(k in v for k in ("cpu_time_s", "rss_bytes", "uptime_s")) and v["rss_bytes"] > 0, v)
+
+    # --- console attach over the API socket (HTTP Upgrade): replay of recent output
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(5)
+    s.connect(SOCK)
+    s.sendall(b"GET /v1/vms/hello1/console HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: kiln-console\r\n\r\n")
+    buf = b""
+    end = time.time() + 5
+    while b"hello from bare firmware" not in buf and time.time() < end:
+        try:
+            c = s.recv(4096)
+        except socket.timeout:
+            break
+        if not c:
+            break
+        buf += c
+    s.close()
+    check("console upgrade: 101 then the guest's output",
+          buf.startswith(b"HTTP/1.1 101") and b"hello from bare firmware" in buf, buf[:300])
+
+    # --- bad requests: 4xx, one-line JSON error, nothing created, nothing crashes
+    host = http("GET", "/v1/host")[1]
+    big_mem = "%dG" % (host["mem"] // (1 << 30) + 2) if host["mem"] < (62 << 30) else "1T"
+    bad = [
+        ("malformed JSON", "POST", "/v1/vms", b'{"name": "x", ', 400),
+        ("body not an object", "POST", "/v1/vms", b'[1,2]', 400),
+        ("missing name", "POST", "/v1/vms", {"mem": "64M"}, 400),
+        ("bad name", "POST", "/v1/vms", {"name": "../etc"}, 400),
+        ("invalid size", "POST", "/v1/vms", {"name": "bad1", "mem": "12Q"}, 400),
+        ("size not 4K aligned", "POST", "/v1/vms", {"name": "bad1", "mem": 3000000}, 400),
+        ("mem above the host", "POST", "/v1/vms", {"name": "bad1", "mem": big_mem}, 400),
+        ("cpus above the host", "POST", "/v1/vms", {"name": "bad1", "cpus": host["cpus"] + 1}, 400),
+        ("cpus zero", "POST", "/v1/vms", {"name": "bad1", "cpus": 0}, 400),
+        ("cpu_cap negative", "POST", "/v1/vms", {"name": "bad1", "cpu_cap": -5}, 400),
+        ("unknown field", "POST", "/v1/vms", {"name": "bad1", "memory": "64M"}, 400),
+        ("missing kernel file", "POST", "/v1/vms", {"name": "bad1", "kernel": "/nonexistent/Image"}, 400),
+        ("args not strings", "POST", "/v1/vms", {"name": "bad1", "args": [1]}, 400),
+        ("duplicate name", "POST", "/v1/vms", {"name": "busy"}, 409),
+        ("unknown VM", "GET", "/v1/vms/nope", None, 404),
+        ("start unknown VM", "POST", "/v1/vms/nope/start", None, 404),
+        ("start of a running VM", "POST", "/v1/vms/busy/start", None, 409),
+        ("rm of a running VM", "DELETE", "/v1/vms/busy", None, 409),
+        ("resume of a running VM", "POST", "/v1/vms/busy/resume", None, 409),
+        ("unknown action", "POST", "/v1/vms/busy/explode", None, 404),
+        ("wrong method", "PUT", "/v1/vms", None, 405),
+        ("patch unknown field", "PATCH", "/v1/vms/busy", {"cpus": 2}, 400),
+        ("patch bad cap", "PATCH", "/v1/vms/busy", {"cpu_cap": "lots"}, 400),
+        ("unversioned path", "GET", "/vms", None, 404),
+    ]
+    for name, method, path, body, want in bad:
+        st, b = http(method, path, body)
+        check("bad request: %s -> %d" % (name, want),
+              st == want and isinstance(b, dict) and isinstance(b.get("error"), str), (st, b))
+    raw = [
+        ("garbage request line", b"GARBAGE\r\n\r\n", 400),
+        ("bare LF", b"GET /v1/vms HTTP/1.1\nHost: x\n\n", 400),
+        ("obs-fold header", b"GET /v1/vms HTTP/1.1\r\nA: b\r\n c\r\n\r\n", 400),
+        ("huge Content-Length", b"POST /v1/vms HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n", 413),
+        ("two Content-Lengths", b"POST /v1/vms HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}", 400),
+        ("chunked body", b"POST /v1/vms HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 501),
+        ("HTTP/2.0", b"GET /v1/vms HTTP/2.0\r\n\r\n", 400),
+        ("oversized head", b"GET /v1/vms HTTP/1.1\r\nX: " + b"a" * 9000 + b"\r\n\r\n", 431),
+    ]
+    for name, data, want in raw:
+        st, b = http(None, None, raw=data)
+        check("bad request: %s -> %d" % (name, want), st == want and isinstance(b, dict) and "error" in b, (st, b))
+    st, lst = http("GET", "/v1/vms")
+    check("after bad requests: daemon alive, nothing half-created",
+          st == 200 and sorted(v["name"] for v in lst) == ["busy", "hello1"], lst)
+    check("no VM directory left for refused creates", not os.path.exists(os.path.join(STATE, "vms", "bad1")))
+
+    # --- CPU cap 25% vs 100% on the busy VM
+    v = vm("busy")
+    if v["cpu_limit"]["backend"] == "none":
+        skip("cpu cap changes the CPU share", v["cpu_limit"].get("why"))
+    else:
+        def share(seconds=3.0):
+            a = vm("busy")["cpu_time_s"]
+            t = time.time()
+            time.sleep(seconds)
+            return (vm("busy")["cpu_time_s"] - a) / (time.time() - t)
+        st, _ = http("PATCH", "/v1/vms/busy", {"cpu_cap": 25})
+        time.sleep(0.5)
+        capped = share()
+        st2, _ = http("PATCH", "/v1/vms/busy", {"cpu_cap": 100})
+        time.sleep(0.5)
+        full = share()
+        print("# busy VM CPU share: cap 25%% -> %.2f CPU, cap 100%% -> %.2f CPU (%s)"
+              % (capped, full, v["cpu_limit"]["backend"]), flush=True)
+        check("cpu cap 25% vs 100% changes the CPU share",
+              st == 200 and st2 == 200 and capped < 0.32 and full > 1.6 * capped, (capped, full))
+
+    # --- pause / resume
+    rc, out, err = kiln("pause", "busy")
+    a = vm("busy")["cpu_time_s"]
+    time.sleep(1)
+    b = vm("busy")
+    check("pause stops the VM's CPU use", rc == 0 and b["state"] == "paused" and b["cpu_time_s"] - a < 0.05,
+          (out, err, a, b.get("cpu_time_s")))
+    rc, out, err = kiln("resume", "busy")
+    check("resume", rc == 0 and vm("busy")["state"] == "running", out + err)
+
+    # --- SIGKILL of one VM's process: the others keep running, the daemon says why
+    pid_h, pid_b = vm("hello1")["pid"], vm("busy")["pid"]
+    os.kill(pid_h, signal.SIGKILL)
+    v = wait_for(lambda: (lambda v: v if v["state"] != "running" else None)(vm("hello1")), 5)
+    check("killed VM is reported crashed with its signal",
+          v and v["state"] == "crashed" and v.get("last_exit", {}).get("signal") == 9, v)
+    v = vm("busy")
+    check("the other VM keeps running", v["state"] == "running" and v["pid"] == pid_b, v)
+
+    # --- daemon restart: definitions kept, running VMs re-adopted
+    dp = daemon_pid()
+    if dp:
+        os.kill(dp, signal.SIGTERM)
+        wait_for(lambda: not os.path.exists("/proc/%d" % dp), 5)
+    rc, out, err = kiln("ls", "--json")
+    lst = {v["name"]: v for v in json.loads(out)} if rc == 0 else {}
+    check("daemon restart keeps definitions", set(lst) == {"busy", "hello1"}, out + err)
+    check("daemon restart re-adopts the running VM",
+          lst.get("busy", {}).get("state") == "running" and lst["busy"].get("pid") == pid_b, lst.get("busy"))
+    check("daemon restart keeps the crash record", lst.get("hello1", {}).get("state") == "crashed", lst.get("hello1"))
+    check("a new daemon runs", daemon_pid() not in (None, dp))
+    got = wait_for(lambda: (lambda st_b: st_b[0] == 200 and len(st_b[1]) >= 0)(http("GET", "/v1/vms/busy/console")), 3)
+    check("re-adopted VM's console is reachable", got)
+
+    # --- restart the crashed VM (start from crashed is allowed)
+    rc, out, err = kiln("start", "hello1")
+    check("start again after a crash", rc == 0 and vm("hello1")["state"] == "running", out + err)
+
+    # --- another user is refused
+    if os.geteuid() == 0 and shutil.which("useradd") and shutil.which("runuser"):
+        try:
+            pwd.getpwnam("kilntest")
+        except KeyError:
+            subprocess.run(["useradd", "-M", "-s", "/bin/sh", "kilntest"], capture_output=True)
+        # Open the path and socket mode for a moment so the peer-credential check is what refuses.
+        modes = [(p, os.stat(p).st_mode & 0o777) for p in (TMP, STATE, SOCK)]
+        for p, _ in modes[:2]:
+            os.chmod(p, 0o711)
+        os.chmod(SOCK, 0o666)
+        code = ("import socket; s=socket.socket(socket.AF_UNIX); s.connect(%r);"
+                "s.sendall(b'GET /v1/vms HTTP/1.1\\r\\n\\r\\n'); print(s.recv(4096).decode(errors='replace'))" % SOCK)
+        py = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+        p = subprocess.run(["runuser", "-u", "kilntest", "--", py, "-c", code],
+                           capture_output=True, text=True, timeout=30)
+        check("another user's client gets 403 (SO_PEERCRED)", "403" in p.stdout.split("\r\n")[0], p.stdout + p.stderr)
+        for p_, m in modes:
+            os.chmod(p_, m)
+        p = subprocess.run(["runuser", "-u", "kilntest", "--", "env", "KILN_STATE_DIR=" + STATE, KILN, "ls"],
+                           capture_output=True, text=True, timeout=30)
+        check("another user's kiln ls is refused", p.returncode != 0 and "busy" not in p.stdout, p.stdout + p.stderr)
+    else:
+        skip("another user is refused", "needs root, useradd and runuser")
+
+    # --- the default guest, when built
+    image = os.path.join(CACHE, "guest", "Image")
+    if os.path.exists(image):
+        rc, out, err = kiln("create", "linux", "--mem", "128M")
+        rc2, out2, err2 = kiln("start", "linux")
+        check("default guest VM starts", rc == 0 and rc2 == 0, err + err2)
+        t0 = time.time()
+        got = wait_for(lambda: b"kiln-init: ready" in (http("GET", "/v1/vms/linux/console")[1] or b""), 300, 1)
+        check("default guest boots; its console output reaches the daemon", got)
+        if got:
+            print("# default guest ready after %.1f s under the daemon" % (time.time() - t0), flush=True)
+            # Type a command through the console stream and read its answer.
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(10)
+            s.connect(SOCK)
+            s.sendall(b"GET /v1/vms/linux/console HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: kiln-console\r\n\r\n")
+            time.sleep(0.5)
+            s.sendall(b"echo kiln-$((6*7))\n")
+            buf = b""
+            end = time.time() + 30
+            while b"kiln-42" not in buf and time.time() < end:
+                try:
+                    c = s.recv(4096)
+                except socket.timeout:
+                    break
+                if not c:
+                    break
+                buf += c
+            s.close()
+            check("console attach is bidirectional (guest shell answers)", b"kiln-42" in buf, buf[-300:])
+        rc, out, err = kiln("stop", "linux", timeout=60)
+        check("stop the default guest", rc == 0 and vm("linux")["state"] == "stopped", out + err)
+        kiln("rm", "linux")
+    else:
+        skip("default guest VM", "no " + image)
+
+    # --- N VMs at once
+    t0 = time.time()
+    ok_n = 0
+    for i in range(N):
+        name = "many%02d" % i
+        st, _ = http("POST", "/v1/vms", {"name": name, "mem": "64M", "firmware": hello})
+        st2, _ = http("POST", "/v1/vms/%s/start" % name)
+        ok_n += st == 201 and st2 == 200
+    t_start = time.time() - t0
+    lst = http("GET", "/v1/vms")[1]
+    running = [v for v in lst if v["name"].startswith("many") and v["state"] == "running"]
+    rss = sum(v.get("rss_bytes", 0) for v in running)
+    greeted = wait_for(lambda: sum(b"hello from bare firmware" in (http("GET", "/v1/vms/many%02d/console" % i)[1] or b"")
+                                   for i in range(N)) == N, 20, 0.5)
+    print("# %d VMs: created+started in %.2f s, total RSS %.1f MiB" % (N, t_start, rss / 2**20), flush=True)
+    check("%d VMs at once: all running" % N, ok_n == N and len(running) == N, (ok_n, len(running)))
+    check("%d VMs at once: each console shows its output" % N, greeted)
+    t0 = time.time()
+    for i in range(N):
+        http("POST", "/v1/vms/many%02d/stop" % i)
+    print("# %d VMs stopped in %.2f s" % (N, time.time() - t0), flush=True)
+    lst = http("GET", "/v1/vms")[1]
+    check("%d VMs stopped" % N, all(v["state"] == "stopped" for v in lst if v["name"].startswith("many")))
+    for i in range(N):
+        http("DELETE", "/v1/vms/many%02d" % i)
+
+    # --- stop, rm
+    rc, out, err = kiln("stop", "busy")
+    v = vm("busy")
+    check("stop: graceful, state stopped", rc == 0 and v["state"] == "stopped", (out, err, v))
+    rc, out, err = kiln("kill", "hello1")
+    check("kill: state stopped with SIGKILL",
+          rc == 0 and vm("hello1")["state"] == "stopped" and vm("hello1")["last_exit"]["signal"] == 9, out + err)
+    rc, out, err = kiln("rm", "busy")
+    st, _ = http("GET", "/v1/vms/busy")
+    check("rm removes the VM", rc == 0 and st == 404 and not os.path.exists(os.path.join(STATE, "vms", "busy")))
+    rc, out, err = kiln("stop", "busy")
+    check("stop of an unknown VM fails with a message", rc != 0 and "busy" in err, err)
+    return 0
+
+
+def cleanup():
+    try:
+        for v in http("GET", "/v1/vms", timeout=5)[1]:
+            if v.get("pid"):
+                http("POST", "/v1/vms/%s/kill" % v["name"], timeout=10)
+        dp = daemon_pid()
+        if dp:
+            os.kill(dp, signal.SIGTERM)
+    except (OSError, ValueError, TypeError):
+        pass
+    time.sleep(0.3)
+    shutil.rmtree(TMP, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    try:
+        rc = main()
+    except Exception as e:  # report, then clean up: a stray daemon must not outlive the test
+        import traceback
+        traceback.print_exc()
+        check("test ran to the end", False, repr(e))
+        rc = 1
+    finally:
+        cleanup()
+    sys.exit(rc if rc else (1 if failures else 0))
