@@ -164,7 +164,7 @@ static void test_input_waits_for_buffers(void **state)
     gmem_read(&f->vm, BUF + 0x100, b, 2);
     assert_string_equal(a, "abcd");
     assert_string_equal(b, "ef");
-    uint32_t len;
+    uint32_t len = 0;
     gmem_read(&f->vm, USED(VIRTIO_CONSOLE_RXQ) + 4 + 8 + 4, &len, 4);
     assert_int_equal(len, 2);
 }

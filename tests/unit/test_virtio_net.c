@@ -301,7 +301,7 @@ static void test_rx_single_buffer(void **state)
     make_frame(frame, sizeof(frame), 9);
     f->be.rx(f->be.opaque, frame, sizeof(frame));
     assert_int_equal(used_idx(f, VIRTIO_NET_RXQ), 1);
-    uint32_t id, len;
+    uint32_t id = 0, len = 0;
     used_elem(f, VIRTIO_NET_RXQ, 0, &id, &len);
     assert_int_equal(id, 0);
     assert_int_equal(len, 12 + 60);
@@ -367,7 +367,7 @@ static void test_rx_mergeable(void **state)
     uint8_t got[1536];
     size_t off = 0;
     for (uint16_t i = 0; i < 3; i++) {
-        uint32_t id, len;
+        uint32_t id = 0, len = 0;
         used_elem(f, VIRTIO_NET_RXQ, i, &id, &len);
         assert_int_equal(id, i);
         gmem_read(&f->vm, g[i], got + off, len);
@@ -824,7 +824,7 @@ static void test_device_over_slirp(void **state)
     }
     assert_int_equal(used_idx(f, VIRTIO_NET_RXQ), 1);
     uint8_t got[12 + 64];
-    uint32_t id, len;
+    uint32_t id = 0, len = 0;
     used_elem(f, VIRTIO_NET_RXQ, 0, &id, &len);
     assert_true(len >= 12 + 42);
     gmem_read(&f->vm, rxb, got, len < sizeof(got) ? len : sizeof(got));
