@@ -6,6 +6,7 @@
 #include "cpu/exec.h"
 
 #include "cpu/csr.h"
+#include "cpu/decode.h"
 #include "cpu/fpu.h"
 #include "cpu/mmu.h"
 #include "cpu/rvc.h"
@@ -14,33 +15,6 @@
 
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
-
-static inline int64_t imm_i(uint32_t insn)
-{
-    return (int64_t)(int32_t)insn >> 20;
-}
-
-static inline int64_t imm_s(uint32_t insn)
-{
-    return ((int64_t)(int32_t)insn >> 25 << 5) | ((insn >> 7) & 0x1f);
-}
-
-static inline int64_t imm_b(uint32_t insn)
-{
-    return ((int64_t)(int32_t)insn >> 31 << 12) | ((insn >> 7 & 1) << 11) |
-           ((insn >> 25 & 0x3f) << 5) | ((insn >> 8 & 0xf) << 1);
-}
-
-static inline int64_t imm_u(uint32_t insn)
-{
-    return (int64_t)(int32_t)(insn & 0xfffff000u);
-}
-
-static inline int64_t imm_j(uint32_t insn)
-{
-    return ((int64_t)(int32_t)insn >> 31 << 20) | (insn & 0xff000) | ((insn >> 20 & 1) << 11) |
-           ((insn >> 21 & 0x3ff) << 1);
-}
 
 static inline int64_t sext32(uint64_t v)
 {
@@ -278,6 +252,50 @@ static bool fp_enabled(const struct hart *h)
     return (h->mstatus & MSTATUS_FS) != 0;
 }
 
+/* Fills a decode-cache entry for pc. Returns false when the fetch trapped. */
+static bool decode_fill(struct hart *h, uint64_t pc, struct icache_entry *ic)
+{
+    uint32_t insn;
+    if (unlikely(!fetch(h, pc, &insn)))
+        return false;
+    unsigned len = 4;
+    if ((insn & 3) != 3) {
+        uint32_t raw = insn & 0xffff;
+        insn = rvc_expand((uint16_t)raw);
+        len = 2;
+        if (unlikely(!insn)) {
+            /* tval holds the faulting instruction bits, 16 of them for a compressed one (3.1.16). */
+            hart_raise(h, EXC_ILLEGAL_INSN, raw);
+            return false;
+        }
+    }
+    struct decoded d = decode_insn(insn);
+    ic->pc = pc;
+    ic->insn = insn;
+    ic->imm = d.imm;
+    ic->key = (uint16_t)h->fetch_key;
+    ic->op = d.op;
+    ic->len = (uint8_t)len;
+    ic->rd = d.rd;
+    ic->rs1 = d.rs1;
+    ic->rs2 = d.rs2;
+    ic->aux = d.aux;
+    return true;
+}
+
+static void raise_illegal(struct hart *h, uint64_t pc, const struct icache_entry *ic)
+{
+    uint32_t raw = ic->insn;
+    if (ic->len == 2) {
+        /* Report the original 16 bits of a compressed instruction (3.1.16). */
+        uint32_t again = 0;
+        if (!fetch(h, pc, &again))
+            return;
+        raw = again & 0xffff;
+    }
+    hart_raise(h, EXC_ILLEGAL_INSN, raw);
+}
+
 uint64_t hart_exec(struct hart *h)
 {
     uint64_t done = 0;
@@ -286,236 +304,147 @@ uint64_t hart_exec(struct hart *h)
         h->budget--;
         done++;
         uint64_t pc = h->pc;
-        uint32_t insn, raw;
-        uint64_t len;
         struct icache_entry *ic = &h->icache[(pc >> 1) & (ICACHE_SIZE - 1)];
-        if (likely(ic->pc == pc && ic->key == h->fetch_key)) {
-            insn = ic->insn;
-            len = ic->len;
-            raw = insn; /* only used for illegal-instruction tval, see below */
-            if (len == 2)
-                raw = 0; /* recomputed on the slow path if this faults */
-        } else {
-            if (unlikely(!fetch(h, pc, &insn)))
+        if (unlikely(ic->pc != pc || ic->key != h->fetch_key)) {
+            if (!decode_fill(h, pc, ic))
                 continue;
-            len = 4;
-            raw = insn;
-            if ((insn & 3) != 3) {
-                raw = insn & 0xffff;
-                insn = rvc_expand((uint16_t)raw);
-                len = 2;
-                if (unlikely(!insn)) {
-                    hart_raise(h, EXC_ILLEGAL_INSN, raw);
-                    continue;
-                }
-            }
-            ic->pc = pc;
-            ic->insn = insn;
-            ic->len = (uint16_t)len;
-            ic->key = (uint16_t)h->fetch_key;
         }
-        uint64_t next = pc + len;
-        unsigned rd = (insn >> 7) & 31;
-        unsigned f3 = (insn >> 12) & 7;
-        uint64_t a = x[(insn >> 15) & 31];
-        uint64_t b = x[(insn >> 20) & 31];
-        switch (insn & 0x7f) {
-        case 0x37: /* LUI */
-            x[rd] = (uint64_t)imm_u(insn);
-            break;
-        case 0x17: /* AUIPC */
-            x[rd] = pc + (uint64_t)imm_u(insn);
-            break;
-        case 0x6f: /* JAL */
+        uint64_t next = pc + ic->len;
+        unsigned rd = ic->rd;
+        uint64_t a = x[ic->rs1];
+        uint64_t b = x[ic->rs2];
+        int64_t imm = ic->imm;
+        uint64_t v;
+        switch (ic->op) {
+        case OP_LUI: x[rd] = (uint64_t)imm; break;
+        case OP_AUIPC: x[rd] = pc + (uint64_t)imm; break;
+        case OP_JAL:
             x[rd] = next;
-            next = pc + (uint64_t)imm_j(insn);
+            next = pc + (uint64_t)imm;
             break;
-        case 0x67: /* JALR */
-            if (f3)
-                goto illegal;
+        case OP_JALR:
             x[rd] = next;
-            next = (a + (uint64_t)imm_i(insn)) & ~1ull;
+            next = (a + (uint64_t)imm) & ~1ull;
             break;
-        case 0x63: { /* BRANCH */
-            bool taken;
-            switch (f3) {
-            case 0: taken = a == b; break;
-            case 1: taken = a != b; break;
-            case 4: taken = (int64_t)a < (int64_t)b; break;
-            case 5: taken = (int64_t)a >= (int64_t)b; break;
-            case 6: taken = a < b; break;
-            case 7: taken = a >= b; break;
-            default: goto illegal;
-            }
-            if (taken)
-                next = pc + (uint64_t)imm_b(insn);
+        case OP_BEQ: if (a == b) next = pc + (uint64_t)imm; break;
+        case OP_BNE: if (a != b) next = pc + (uint64_t)imm; break;
+        case OP_BLT: if ((int64_t)a < (int64_t)b) next = pc + (uint64_t)imm; break;
+        case OP_BGE: if ((int64_t)a >= (int64_t)b) next = pc + (uint64_t)imm; break;
+        case OP_BLTU: if (a < b) next = pc + (uint64_t)imm; break;
+        case OP_BGEU: if (a >= b) next = pc + (uint64_t)imm; break;
+        case OP_LB:
+            if (!mem_load(h, a + (uint64_t)imm, 1, &v)) continue;
+            x[rd] = (uint64_t)(int64_t)(int8_t)v;
             break;
-        }
-        case 0x03: { /* LOAD */
-            uint64_t addr = a + (uint64_t)imm_i(insn), v;
-            static const uint8_t sizes[8] = {1, 2, 4, 8, 1, 2, 4, 0};
-            unsigned size = sizes[f3];
-            if (!size)
-                goto illegal;
-            if (!mem_load(h, addr, size, &v))
-                continue;
-            switch (f3) {
-            case 0: v = (uint64_t)(int64_t)(int8_t)v; break;
-            case 1: v = (uint64_t)(int64_t)(int16_t)v; break;
-            case 2: v = (uint64_t)sext32(v); break;
-            default: break;
-            }
+        case OP_LH:
+            if (!mem_load(h, a + (uint64_t)imm, 2, &v)) continue;
+            x[rd] = (uint64_t)(int64_t)(int16_t)v;
+            break;
+        case OP_LW:
+            if (!mem_load(h, a + (uint64_t)imm, 4, &v)) continue;
+            x[rd] = (uint64_t)sext32(v);
+            break;
+        case OP_LD:
+            if (!mem_load(h, a + (uint64_t)imm, 8, &v)) continue;
             x[rd] = v;
             break;
-        }
-        case 0x23: { /* STORE */
-            if (f3 > 3)
+        case OP_LBU:
+            if (!mem_load(h, a + (uint64_t)imm, 1, &v)) continue;
+            x[rd] = v;
+            break;
+        case OP_LHU:
+            if (!mem_load(h, a + (uint64_t)imm, 2, &v)) continue;
+            x[rd] = v;
+            break;
+        case OP_LWU:
+            if (!mem_load(h, a + (uint64_t)imm, 4, &v)) continue;
+            x[rd] = v;
+            break;
+        case OP_SB: if (!mem_store(h, a + (uint64_t)imm, 1, b)) continue; break;
+        case OP_SH: if (!mem_store(h, a + (uint64_t)imm, 2, b)) continue; break;
+        case OP_SW: if (!mem_store(h, a + (uint64_t)imm, 4, b)) continue; break;
+        case OP_SD: if (!mem_store(h, a + (uint64_t)imm, 8, b)) continue; break;
+        case OP_ADDI: x[rd] = a + (uint64_t)imm; break;
+        case OP_SLLI: x[rd] = a << imm; break;
+        case OP_SLTI: x[rd] = (int64_t)a < imm; break;
+        case OP_SLTIU: x[rd] = a < (uint64_t)imm; break;
+        case OP_XORI: x[rd] = a ^ (uint64_t)imm; break;
+        case OP_SRLI: x[rd] = a >> imm; break;
+        case OP_SRAI: x[rd] = (uint64_t)((int64_t)a >> imm); break;
+        case OP_ORI: x[rd] = a | (uint64_t)imm; break;
+        case OP_ANDI: x[rd] = a & (uint64_t)imm; break;
+        case OP_ADDIW: x[rd] = (uint64_t)sext32(a + (uint64_t)imm); break;
+        case OP_SLLIW: x[rd] = (uint64_t)sext32((uint32_t)a << imm); break;
+        case OP_SRLIW: x[rd] = (uint64_t)sext32((uint32_t)a >> imm); break;
+        case OP_SRAIW: x[rd] = (uint64_t)(int64_t)((int32_t)a >> imm); break;
+        case OP_ADD: x[rd] = a + b; break;
+        case OP_SUB: x[rd] = a - b; break;
+        case OP_SLL: x[rd] = a << (b & 63); break;
+        case OP_SLT: x[rd] = (int64_t)a < (int64_t)b; break;
+        case OP_SLTU: x[rd] = a < b; break;
+        case OP_XOR: x[rd] = a ^ b; break;
+        case OP_SRL: x[rd] = a >> (b & 63); break;
+        case OP_SRA: x[rd] = (uint64_t)((int64_t)a >> (b & 63)); break;
+        case OP_OR: x[rd] = a | b; break;
+        case OP_AND: x[rd] = a & b; break;
+        case OP_MULDIV: x[rd] = exec_muldiv(ic->aux, a, b); break;
+        case OP_ADDW: x[rd] = (uint64_t)sext32(a + b); break;
+        case OP_SUBW: x[rd] = (uint64_t)sext32(a - b); break;
+        case OP_SLLW: x[rd] = (uint64_t)sext32((uint32_t)a << (b & 31)); break;
+        case OP_SRLW: x[rd] = (uint64_t)sext32((uint32_t)a >> (b & 31)); break;
+        case OP_SRAW: x[rd] = (uint64_t)(int64_t)((int32_t)a >> (b & 31)); break;
+        case OP_MULDIVW:
+            if (!exec_muldiv_w(ic->aux, a, b, &v))
                 goto illegal;
-            if (!mem_store(h, a + (uint64_t)imm_s(insn), 1u << f3, b))
-                continue;
+            x[rd] = v;
             break;
-        }
-        case 0x13: { /* OP-IMM */
-            uint64_t imm = (uint64_t)imm_i(insn);
-            unsigned sh = (insn >> 20) & 63;
-            switch (f3) {
-            case 0: x[rd] = a + imm; break;
-            case 1:
-                if (insn >> 26)
-                    goto illegal;
-                x[rd] = a << sh;
-                break;
-            case 2: x[rd] = (int64_t)a < (int64_t)imm; break;
-            case 3: x[rd] = a < imm; break;
-            case 4: x[rd] = a ^ imm; break;
-            case 5:
-                if ((insn >> 26) == 0)
-                    x[rd] = a >> sh;
-                else if ((insn >> 26) == 0x10)
-                    x[rd] = (uint64_t)((int64_t)a >> sh);
-                else
-                    goto illegal;
-                break;
-            case 6: x[rd] = a | imm; break;
-            default: x[rd] = a & imm; break;
-            }
+        case OP_FENCE:
+            /* The host is TSO; only store->load ordering needs a real fence (RVWMO vs x86). */
+            if (h->vm->nharts > 1)
+                __atomic_thread_fence(__ATOMIC_SEQ_CST);
             break;
-        }
-        case 0x1b: { /* OP-IMM-32 */
-            unsigned sh = (insn >> 20) & 31;
-            switch (f3) {
-            case 0: x[rd] = (uint64_t)sext32(a + (uint64_t)imm_i(insn)); break;
-            case 1:
-                if (insn >> 25)
-                    goto illegal;
-                x[rd] = (uint64_t)sext32((uint32_t)a << sh);
-                break;
-            case 5:
-                if ((insn >> 25) == 0)
-                    x[rd] = (uint64_t)sext32((uint32_t)a >> sh);
-                else if ((insn >> 25) == 0x20)
-                    x[rd] = (uint64_t)(int64_t)((int32_t)a >> sh);
-                else
-                    goto illegal;
-                break;
-            default: goto illegal;
-            }
-            break;
-        }
-        case 0x33: { /* OP */
-            unsigned f7 = insn >> 25;
-            if (f7 == 1) {
-                x[rd] = exec_muldiv(f3, a, b);
-                break;
-            }
-            if (f7 == 0) {
-                switch (f3) {
-                case 0: x[rd] = a + b; break;
-                case 1: x[rd] = a << (b & 63); break;
-                case 2: x[rd] = (int64_t)a < (int64_t)b; break;
-                case 3: x[rd] = a < b; break;
-                case 4: x[rd] = a ^ b; break;
-                case 5: x[rd] = a >> (b & 63); break;
-                case 6: x[rd] = a | b; break;
-                default: x[rd] = a & b; break;
-                }
-            } else if (f7 == 0x20 && f3 == 0) {
-                x[rd] = a - b;
-            } else if (f7 == 0x20 && f3 == 5) {
-                x[rd] = (uint64_t)((int64_t)a >> (b & 63));
-            } else {
-                goto illegal;
-            }
-            break;
-        }
-        case 0x3b: { /* OP-32 */
-            unsigned f7 = insn >> 25;
-            if (f7 == 1) {
-                uint64_t v;
-                if (!exec_muldiv_w(f3, a, b, &v))
-                    goto illegal;
-                x[rd] = v;
-                break;
-            }
-            if (f7 == 0 && f3 == 0)
-                x[rd] = (uint64_t)sext32(a + b);
-            else if (f7 == 0x20 && f3 == 0)
-                x[rd] = (uint64_t)sext32(a - b);
-            else if (f7 == 0 && f3 == 1)
-                x[rd] = (uint64_t)sext32((uint32_t)a << (b & 31));
-            else if (f7 == 0 && f3 == 5)
-                x[rd] = (uint64_t)sext32((uint32_t)a >> (b & 31));
-            else if (f7 == 0x20 && f3 == 5)
-                x[rd] = (uint64_t)(int64_t)((int32_t)a >> (b & 31));
-            else
-                goto illegal;
-            break;
-        }
-        case 0x0f: /* MISC-MEM: FENCE, FENCE.I */
-            if (f3 == 0) {
-                /* The host is TSO; only store->load ordering needs a real fence (RVWMO vs x86). */
-                if (h->vm->nharts > 1)
-                    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-            } else if (f3 == 1) {
-                hart_tlb_flush(h); /* FENCE.I: later fetches must see earlier stores */
-            } else {
-                goto illegal;
-            }
-            break;
-        case 0x2f: /* AMO */
-            switch (exec_amo(h, insn, rd)) {
+        case OP_FENCE_I:
+            /* Later fetches must see earlier stores: drop decoded instructions (and the TLB). */
+            h->pc = next;
+            h->instret++;
+            x[0] = 0;
+            hart_tlb_flush(h);
+            continue;
+        case OP_AMO:
+            switch (exec_amo(h, ic->insn, rd)) {
             case 0: break;
             case 1: continue;
             default: goto illegal;
             }
             break;
-        case 0x73: /* SYSTEM */
+        case OP_SYSTEM: {
+            uint32_t insn = ic->insn;
             switch (exec_system(h, insn, rd)) {
             case SYS_NEXT: break;
             case SYS_ILLEGAL: goto illegal;
             default: x[0] = 0; continue;
             }
             break;
-        case 0x07: { /* LOAD-FP */
-            if (!fp_enabled(h) || (f3 != 2 && f3 != 3))
+        }
+        case OP_FLW:
+        case OP_FLD:
+            if (!fp_enabled(h))
                 goto illegal;
-            uint64_t v;
-            if (!mem_load(h, a + (uint64_t)imm_i(insn), f3 == 2 ? 4 : 8, &v))
+            if (!mem_load(h, a + (uint64_t)imm, ic->op == OP_FLW ? 4 : 8, &v))
                 continue;
             /* Singles are NaN-boxed in the 64-bit register (unpriv 13.2). */
-            h->f[rd] = f3 == 2 ? (v | 0xffffffff00000000ull) : v;
+            h->f[rd] = ic->op == OP_FLW ? (v | 0xffffffff00000000ull) : v;
             h->mstatus |= MSTATUS_FS;
             break;
-        }
-        case 0x27: { /* STORE-FP */
-            if (!fp_enabled(h) || (f3 != 2 && f3 != 3))
+        case OP_FSW:
+        case OP_FSD:
+            if (!fp_enabled(h))
                 goto illegal;
-            if (!mem_store(h, a + (uint64_t)imm_s(insn), f3 == 2 ? 4 : 8, h->f[(insn >> 20) & 31]))
+            if (!mem_store(h, a + (uint64_t)imm, ic->op == OP_FSW ? 4 : 8, h->f[ic->rs2]))
                 continue;
             break;
-        }
-        case 0x43: case 0x47: case 0x4b: case 0x4f: case 0x53: /* FMADD..OP-FP */
-            if (!fp_enabled(h) || fpu_exec(h, insn) != 0)
+        case OP_FP:
+            if (!fp_enabled(h) || fpu_exec(h, ic->insn) != 0)
                 goto illegal;
             h->mstatus |= MSTATUS_FS;
             break;
@@ -528,14 +457,7 @@ uint64_t hart_exec(struct hart *h)
         continue;
     illegal:
         x[0] = 0;
-        /* tval holds the faulting instruction bits, 16 of them for a compressed one (3.1.16). */
-        if (len == 2 && raw == 0) {
-            uint32_t again = 0;
-            if (!fetch(h, pc, &again))
-                continue;
-            raw = again & 0xffff;
-        }
-        hart_raise(h, EXC_ILLEGAL_INSN, raw);
+        raise_illegal(h, pc, ic);
     }
     return done;
 }

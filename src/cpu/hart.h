@@ -94,9 +94,10 @@ enum { TLB_READ, TLB_WRITE, TLB_EXEC, TLB_KINDS };
 #define ICACHE_SIZE 8192
 struct icache_entry {
     uint64_t pc;
-    uint32_t insn;
-    uint16_t len;
+    uint32_t insn; /* 32-bit form (RVC expanded) */
+    int32_t imm;
     uint16_t key;
+    uint8_t op, len, rd, rs1, rs2, aux; /* see cpu/decode.h */
 };
 
 struct hart {

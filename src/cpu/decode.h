@@ -1,0 +1,37 @@
+/*
+ * Decoding RV64 instructions once into a flat operation code with operands
+ * extracted, so the interpreter's hot loop is one jump per instruction.
+ */
+#ifndef KILN_CPU_DECODE_H
+#define KILN_CPU_DECODE_H
+
+#include <stdint.h>
+
+enum op {
+    OP_ILLEGAL,
+    OP_LUI, OP_AUIPC, OP_JAL, OP_JALR,
+    OP_BEQ, OP_BNE, OP_BLT, OP_BGE, OP_BLTU, OP_BGEU,
+    OP_LB, OP_LH, OP_LW, OP_LD, OP_LBU, OP_LHU, OP_LWU,
+    OP_SB, OP_SH, OP_SW, OP_SD,
+    OP_ADDI, OP_SLLI, OP_SLTI, OP_SLTIU, OP_XORI, OP_SRLI, OP_SRAI, OP_ORI, OP_ANDI,
+    OP_ADDIW, OP_SLLIW, OP_SRLIW, OP_SRAIW,
+    OP_ADD, OP_SUB, OP_SLL, OP_SLT, OP_SLTU, OP_XOR, OP_SRL, OP_SRA, OP_OR, OP_AND,
+    OP_MULDIV, /* the M extension's OP group; f3 in `aux` */
+    OP_ADDW, OP_SUBW, OP_SLLW, OP_SRLW, OP_SRAW,
+    OP_MULDIVW,
+    OP_FENCE, OP_FENCE_I, OP_AMO, OP_SYSTEM,
+    OP_FLW, OP_FLD, OP_FSW, OP_FSD, OP_FP,
+    OP_COUNT
+};
+
+struct decoded {
+    uint8_t op;
+    uint8_t rd, rs1, rs2;
+    uint8_t aux; /* funct3 for the grouped ops */
+    int32_t imm;
+};
+
+/* Decodes a 32-bit instruction (compressed ones already expanded). Unknown encodings give OP_ILLEGAL. */
+struct decoded decode_insn(uint32_t insn);
+
+#endif
