@@ -793,9 +793,10 @@ out:
 static int connect_unix(const char *path)
 {
     struct sockaddr_un a = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof(a.sun_path))
+    size_t plen = strlen(path);
+    if (plen >= sizeof(a.sun_path))
         return -ENAMETOOLONG;
-    snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+    memcpy(a.sun_path, path, plen + 1);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
