@@ -162,7 +162,7 @@ LINUX_KEY=$(hash_inputs "linux-source-6.1 $LINUX_VER" "gcc $GCC_VER" \
 BUSYBOX_KEY=$(hash_inputs "busybox $BUSYBOX_VER" "gcc $GCC_VER" \
 	"binutils $BINUTILS_VER" "libc $LIBC_VER" -- "$HERE/busybox.config" "$HERE/build.sh")
 INITRAMFS_KEY=$(hash_inputs "busybox-key $BUSYBOX_KEY" "linux-source-6.1 $LINUX_VER" -- \
-	"$HERE/init" "$HERE/udhcpc.script" "$HERE/build.sh")
+	"$HERE/init" "$HERE/telinit" "$HERE/udhcpc.script" "$HERE/build.sh")
 
 need_linux=1 need_busybox=1 need_initramfs=1
 [ "$(stored_key linux)" = "$LINUX_KEY" ] && [ -s "$OUT/Image" ] && need_linux=0
@@ -364,6 +364,7 @@ if [ $need_initramfs = 1 ]; then
 		echo "nod /dev/null 0666 0 0 c 1 3"
 		echo "file /bin/busybox $OUT/busybox 0755 0 0"
 		echo "file /init $HERE/init 0755 0 0"
+		echo "file /sbin/telinit $HERE/telinit 0755 0 0"
 		echo "file /etc/udhcpc.script $HERE/udhcpc.script 0755 0 0"
 		echo "file /etc/passwd $R/passwd 0644 0 0"
 		echo "file /etc/group $R/group 0644 0 0"
