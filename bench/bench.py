@@ -418,6 +418,29 @@ def boot_table(res):
 
 
 # ---------------------------------------------------------------------------
+# Process VMs: bench/exec.sh (another engineer's) prints its own markdown table.
+
+
+def bench_exec(quick, timeout):
+    script = os.path.join(BENCH, "exec.sh")
+    if not os.access(script, os.X_OK):
+        return "Not measured yet (`bench/exec.sh` does not exist).\n"
+    env = dict(os.environ, KILN=KILN)
+    if quick:
+        env.setdefault("RUNS", "5")
+    log("exec: bench/exec.sh")
+    try:
+        p = subprocess.run([script], cwd=ROOT, env=env, stdout=subprocess.PIPE, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return "Not measured: `bench/exec.sh` did not finish within %.0f s.\n" % timeout
+    if p.returncode != 0:
+        log("bench: bench/exec.sh failed with exit status %d" % p.returncode)
+        return "Not measured: `bench/exec.sh` failed (exit status %d).\n" % p.returncode
+    return "Produced by `bench/exec.sh`%s (its own method: medians, runs not interleaved):\n\n%s\n" % (
+        " with `RUNS=%s`" % env["RUNS"] if "RUNS" in env else "", p.stdout.decode("utf-8", "replace").strip())
+
+
+# ---------------------------------------------------------------------------
 # Report
 
 
@@ -451,7 +474,7 @@ def main():
     ap = argparse.ArgumentParser(description="kiln vs QEMU benchmarks (see docs/benchmarks.md)")
     ap.add_argument("--quick", action="store_true", help="fewer rounds (about 2 minutes)")
     ap.add_argument("--write-docs", action="store_true", help="regenerate docs/benchmarks.md")
-    ap.add_argument("--only", choices=("cpu", "boot"), help="run one benchmark")
+    ap.add_argument("--only", choices=("cpu", "boot", "exec"), help="run one benchmark")
     ap.add_argument("--cpu-reps", type=int, help="rounds of the CPU programs (default 5, quick 3)")
     ap.add_argument("--boot-runs", type=int, help="boots per VMM (default 10, quick 4)")
     ap.add_argument("--timeout", type=float, default=300, help="per-run timeout, s")
@@ -494,6 +517,10 @@ def main():
                 log("bench: boot skipped: " + why)
         else:
             fields["BOOT_TABLE"] = "Not run (`--only %s`).\n" % args.only
+        if args.only in (None, "exec"):
+            fields["EXEC_SECTION"] = bench_exec(args.quick, args.timeout)
+        else:
+            fields["EXEC_SECTION"] = "Not run (`--only %s`).\n" % args.only
     except BenchError as e:
         log("\nBENCHMARK FAILED: %s" % e)
         status = 1
