@@ -283,8 +283,16 @@ busybox_source() {
 	fi
 	rm -rf "$BBSRC" "$BBOBJ" "$WORK/busybox-src.version" "$WORK/busybox-dl"
 	mkdir -p "$WORK/busybox-dl"
-	# Pin the version the key was computed from.
-	(cd "$WORK/busybox-dl" && run apt-get source -qq "busybox=$BUSYBOX_VER")
+	# Pin the version the key was computed from. If apt's source index is
+	# missing (an earlier update failed), refresh it once and retry.
+	if ! (cd "$WORK/busybox-dl" && apt-get source -qq "busybox=$BUSYBOX_VER") >>"$LOG" 2>&1; then
+		sudo=""
+		[ "$(id -u)" -eq 0 ] || sudo=sudo
+		run $sudo apt-get update -qq
+		rm -rf "$WORK/busybox-dl"
+		mkdir -p "$WORK/busybox-dl"
+		(cd "$WORK/busybox-dl" && run apt-get source -qq "busybox=$BUSYBOX_VER")
+	fi
 	dir=$(find "$WORK/busybox-dl" -mindepth 1 -maxdepth 1 -type d -name 'busybox-*' | head -n 1)
 	[ -n "$dir" ] && [ -f "$dir/Makefile" ] || die "apt-get source busybox left no source tree (see $LOG)"
 	mv "$dir" "$BBSRC"
