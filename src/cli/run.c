@@ -34,6 +34,10 @@ static void run_usage(FILE *f)
             "  --cpus N          harts, one host thread each (default 1, max %d)\n"
             "  --disk PATH[,ro][,cache=writeback|none|unsafe]\n"
             "                    a raw disk image as virtio-blk (vda, vdb, ... in order)\n"
+            "  --net user[,hostfwd=tcp:127.0.0.1:HOSTPORT-:GUESTPORT]...[,mac=MAC]\n"
+            "  --net tap:IFNAME[,mac=MAC]\n"
+            "                    a virtio-net NIC on user-mode networking (libslirp) or a tap device\n"
+            "  --hvc-out FILE    write the virtio console (hvc0) output to FILE\n"
             "  --no-rng          no virtio-rng device\n"
             "  --dump-dtb FILE   write the generated device tree to FILE and exit\n"
             "  -v, --verbose     log more\n"
@@ -58,7 +62,8 @@ int cli_run(int argc, char **argv)
         {"cpus", required_argument, NULL, 'c'},    {"smp", required_argument, NULL, 'c'},
         {"dump-dtb", required_argument, NULL, 'd'}, {"verbose", no_argument, NULL, 'v'},
         {"disk", required_argument, NULL, 'D'},    {"drive", required_argument, NULL, 'D'},
-        {"no-rng", no_argument, NULL, 'R'},
+        {"no-rng", no_argument, NULL, 'R'},        {"net", required_argument, NULL, 'N'},
+        {"hvc-out", required_argument, NULL, 'H'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     struct board_config cfg = {
@@ -80,6 +85,14 @@ int cli_run(int argc, char **argv)
         case 'd': cfg.dump_dtb = optarg; break;
         case 'v': log_verbose = 1; break;
         case 'R': cfg.no_rng = true; break;
+        case 'H': cfg.hvc_out = optarg; break;
+        case 'N':
+            if (cfg.nnets >= BOARD_MAX_NETS) {
+                fprintf(stderr, "kiln: at most %d --net options\n", BOARD_MAX_NETS);
+                return 2;
+            }
+            cfg.nets[cfg.nnets++] = optarg;
+            break;
         case 'D': {
             char err[256];
             if (cfg.ndisks >= BOARD_MAX_DISKS) {

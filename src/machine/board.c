@@ -7,7 +7,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +20,7 @@
 
 #include "backend/console.h"
 #include "backend/disk.h"
+#include "backend/net.h"
 #include "cpu/hart.h"
 #include "dev/clint.h"
 #include "dev/plic.h"
@@ -25,6 +29,8 @@
 #include "dev/syscon.h"
 #include "dev/uart.h"
 #include "dev/virtio_blk.h"
+#include "dev/virtio_console.h"
+#include "dev/virtio_net.h"
 #include "dev/virtio_rng.h"
 #include "machine/fdt.h"
 #include "machine/gmem.h"
@@ -53,6 +59,10 @@ struct board {
     struct disk *disks[BOARD_MAX_DISKS];
     struct virtio_blk *blks[BOARD_MAX_DISKS];
     struct virtio_rng *rng;
+    struct net_backend *net_be[BOARD_MAX_NETS];
+    struct virtio_net *nets[BOARD_MAX_NETS];
+    struct virtio_console *hvc;
+    int hvc_fd;
     unsigned nvirtio; /* virtio-mmio slots in use */
     uint64_t entry, a1, a2;
 };
@@ -231,6 +241,43 @@ static int create_virtio(struct board *b, const struct board_config *cfg)
             return -1;
         }
     }
+    for (unsigned i = 0; i < cfg->nnets; i++) {
+        struct net_config nc;
+        char err[256];
+        if (net_parse_spec(cfg->nets[i], &nc, err, sizeof(err)) < 0) {
+            log_err("net", "--net %s: %s", cfg->nets[i], err);
+            return -1;
+        }
+        /* Each further NIC gets the next MAC, as QEMU numbers its default MACs. */
+        nc.mac[5] = (uint8_t)(nc.mac[5] + i);
+        b->net_be[i] = net_backend_create(vm, &nc, err, sizeof(err));
+        if (!b->net_be[i]) {
+            log_err("net", "--net %s: %s", cfg->nets[i], err);
+            return -1;
+        }
+        unsigned slot = b->nvirtio++;
+        b->nets[i] = virtio_net_create(vm, virtio_slot_base(slot), VIRT_VIRTIO_IRQ + slot, b->net_be[i], nc.mac);
+        if (!b->nets[i]) {
+            log_err("net", "cannot create the virtio-net device");
+            return -1;
+        }
+    }
+    b->hvc_fd = -1;
+    if (cfg->hvc_out) {
+        b->hvc_fd = open(cfg->hvc_out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (b->hvc_fd < 0) {
+            log_err("vm", "--hvc-out %s: %s", cfg->hvc_out, strerror(errno));
+            return -1;
+        }
+    }
+    {
+        unsigned slot = b->nvirtio++;
+        b->hvc = virtio_console_create(vm, virtio_slot_base(slot), VIRT_VIRTIO_IRQ + slot, -1, b->hvc_fd);
+        if (!b->hvc) {
+            log_err("vm", "cannot create the virtio-console device");
+            return -1;
+        }
+    }
     if (!cfg->no_rng) {
         unsigned slot = b->nvirtio++;
         b->rng = virtio_rng_create(vm, virtio_slot_base(slot), VIRT_VIRTIO_IRQ + slot);
@@ -302,26 +349,30 @@ static void boot_harts(struct board *b)
 
 /*
  * Waits for the VM to stop. SIGINT/SIGTERM/SIGHUP are blocked in every thread
- * and collected here: the first asks the guest to stop, a second one stops at once.
+ * and arrive here through a signalfd; the VM's exit eventfd wakes us the moment
+ * a hart or device ends the run.
  */
-static void wait_for_exit(struct board *b, const sigset_t *sigs)
+static void wait_for_exit(struct board *b, int sig_fd)
 {
     struct vm *vm = &b->vm;
-    unsigned terms = 0;
     while (!atomic_load(&vm->stop)) {
-        struct timespec ts = {0, 50 * 1000 * 1000};
-        siginfo_t si;
-        int sig = sigtimedwait(sigs, &si, &ts);
-        if (sig <= 0)
+        struct pollfd fds[2] = {{.fd = sig_fd, .events = POLLIN}, {.fd = vm->exit_fd, .events = POLLIN}};
+        if (poll(fds, 2, 1000) <= 0)
             continue;
-        if (++terms == 1 && sig == SIGTERM) {
-            log_err("vm", "SIGTERM: stopping the VM (send it again to force)");
+        if (fds[1].revents & POLLIN) {
+            uint64_t v;
+            ssize_t n = read(vm->exit_fd, &v, sizeof(v));
+            (void)n;
         }
-        vm_request_exit(vm, 128 + sig, "terminated by signal %d", sig);
+        if (fds[0].revents & POLLIN) {
+            struct signalfd_siginfo si;
+            if (read(sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+                vm_request_exit(vm, 128 + (int)si.ssi_signo, "terminated by signal %u", si.ssi_signo);
+        }
     }
 }
 
-static int run_once(struct board *b, const sigset_t *sigs)
+static int run_once(struct board *b, int sig_fd)
 {
     struct vm *vm = &b->vm;
     boot_harts(b);
@@ -338,7 +389,7 @@ static int run_once(struct board *b, const sigset_t *sigs)
             break;
         }
     }
-    wait_for_exit(b, sigs);
+    wait_for_exit(b, sig_fd);
     for (unsigned i = 0; i < started; i++)
         pthread_join(b->threads[i], NULL);
     return vm->exit_status;
@@ -351,7 +402,9 @@ int board_run(const struct board_config *cfg)
         log_err("vm", "out of memory");
         return 1;
     }
+    b->hvc_fd = -1;
     int status = 1;
+    int sig_fd = -1;
     struct vm *vm = &b->vm;
     int e = vm_init(vm, cfg->mem);
     if (e < 0) {
@@ -395,6 +448,12 @@ int board_run(const struct board_config *cfg)
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, &old);
+    sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC);
+    vm->exit_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (sig_fd < 0 || vm->exit_fd < 0) {
+        log_err("vm", "cannot create event descriptors: %s", strerror(errno));
+        goto out_sig;
+    }
 
     b->console = console_create(vm, cfg->console_in, cfg->console_out);
     if (!b->console)
@@ -407,7 +466,7 @@ int board_run(const struct board_config *cfg)
     console_attach_uart(b->console, b->uart);
 
     for (;;) {
-        status = run_once(b, &sigs);
+        status = run_once(b, sig_fd);
         if (!atomic_load(&vm->reboot))
             break;
         /* Reboot: a machine with fresh RAM (returned to the host) and the same images. */
@@ -430,6 +489,11 @@ int board_run(const struct board_config *cfg)
 out_sig:
     if (b->console)
         console_destroy(b->console);
+    if (sig_fd >= 0)
+        close(sig_fd);
+    if (vm->exit_fd >= 0)
+        close(vm->exit_fd);
+    vm->exit_fd = -1;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 out:
     for (unsigned i = 0; i < BOARD_MAX_DISKS; i++) {
@@ -440,6 +504,15 @@ out:
     }
     if (b->rng)
         virtio_rng_destroy(b->rng);
+    for (unsigned i = 0; i < BOARD_MAX_NETS; i++) {
+        if (b->nets[i])
+            virtio_net_destroy(b->nets[i]);
+        net_backend_destroy(b->net_be[i]);
+    }
+    if (b->hvc)
+        virtio_console_destroy(b->hvc);
+    if (b->hvc_fd >= 0)
+        close(b->hvc_fd);
     if (b->uart)
         uart_destroy(b->uart);
     if (b->rtc)

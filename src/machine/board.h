@@ -27,6 +27,9 @@ struct board_config {
     struct board_disk disks[BOARD_MAX_DISKS];
     unsigned ndisks;
     bool no_rng;
+    const char *nets[BOARD_MAX_NETS]; /* --net specs (src/backend/net.h) */
+    unsigned nnets;
+    const char *hvc_out; /* file receiving the virtio-console (hvc0) output; NULL = discard */
 };
 
 /* Parses "PATH[,ro][,cache=writeback|none|unsafe][,format=raw]". Returns 0, or -1 with a message in err. */

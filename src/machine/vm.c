@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cpu/hart.h"
 #include "dev/plic.h"
@@ -25,6 +26,7 @@ int vm_init(struct vm *vm, uint64_t ram_size)
 int vm_init_at(struct vm *vm, uint64_t ram_base, uint64_t ram_size)
 {
     memset(vm, 0, sizeof(*vm));
+    vm->exit_fd = -1;
     vm->ram_base = ram_base;
     vm->ram_size = ram_size;
     if (ram_size) {
@@ -91,6 +93,11 @@ void vm_request_exit(struct vm *vm, int status, const char *fmt, ...)
     va_end(ap);
     /* Publish the reason before the stop flag, so whoever sees stop reads a complete reason. */
     atomic_store(&vm->stop, 1);
+    if (vm->exit_fd >= 0) {
+        uint64_t one = 1;
+        ssize_t n = write(vm->exit_fd, &one, sizeof(one));
+        (void)n;
+    }
     for (unsigned i = 0; i < vm->nharts; i++)
         hart_kick(vm->harts[i]);
 }

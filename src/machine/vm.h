@@ -72,6 +72,7 @@ struct vm {
     /* Set once by whoever ends the run, after exit_status/exit_reason; harts poll it. */
     atomic_int stop;
     atomic_int exit_claimed;
+    int exit_fd; /* eventfd written when the run ends (or -1): wakes the main thread at once */
     int exit_status;
     char exit_reason[160];
     /* Set by a guest reboot request: the run loop restarts the machine instead of exiting. */
