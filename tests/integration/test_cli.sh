@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Bad input to `kiln run` gets one clear line on stderr and a non-zero status, never a crash.
+set -u
+KILN=${KILN:-build/kiln}
+CACHE=${KILN_CACHE:-$HOME/.cache/kiln}/guest
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+
+# expect_error NAME PATTERN -- ARGS...: status in 1..127, exactly one stderr line matching PATTERN.
+expect_error() {
+    local name=$1 pattern=$2
+    shift 3
+    "$KILN" "$@" </dev/null >"$T/out" 2>"$T/err"
+    local rc=$? lines
+    lines=$(wc -l <"$T/err")
+    if [ "$rc" -ge 1 ] && [ "$rc" -lt 128 ] && [ "$lines" -eq 1 ] && grep -qiE "$pattern" "$T/err"; then
+        echo "ok $name"
+    else
+        echo "not ok $name -- status $rc, stderr: $(head -c 300 "$T/err")"
+    fi
+}
+
+expect_error "unknown flag" "unknown option" -- run --frobnicate
+expect_error "unknown command" "unknown command" -- frob
+expect_error "flag without value" "needs a value" -- run --mem
+expect_error "bad size suffix" "not a size" -- run --mem 12Q
+expect_error "zero size" "not a size" -- run --mem 0
+expect_error "size too small" "between" -- run --mem 1K
+expect_error "size too big" "between" -- run --mem 1T
+expect_error "cpus zero" "cpus" -- run --cpus 0
+expect_error "cpus too many" "cpus" -- run --cpus 33
+expect_error "cpus not a number" "cpus" -- run --cpus two
+expect_error "missing kernel" "no such file" -- run --kernel "$T/nope"
+expect_error "missing initrd" "no such file" -- run --kernel "$CACHE/Image" --initrd "$T/nope"
+expect_error "missing firmware" "no such file" -- run --firmware "$T/nope"
+head -c 100000 /dev/urandom >"$T/junk"
+expect_error "corrupt kernel" "not a RISC-V Linux Image|magic" -- run --kernel "$T/junk"
+printf '\177ELF\002\001\001' >"$T/badelf"
+head -c 200 /dev/urandom >>"$T/badelf"
+expect_error "corrupt firmware ELF" "firmware|ELF|header" -- run --firmware "$T/badelf"
+expect_error "memory too small for the images" "too small|does not fit|outside guest RAM|more than guest RAM" -- run --mem 4M
+expect_error "missing disk" "no such file|disk" -- run --disk "$T/nope.img"
+expect_error "bad disk option" "unknown option" -- run --disk "$T/x.img,frob"
+expect_error "bad disk cache" "cache" -- run --disk "$T/x.img,cache=maybe"
+expect_error "bad net spec" "net" -- run --net bogus
+expect_error "bad hostfwd" "port|hostfwd" -- run --net user,hostfwd=tcp:127.0.0.1:99999-:22
+expect_error "initrd without kernel" "needs --kernel" -- run --firmware "$CACHE/fw_dynamic.bin" --initrd "$T/junk"
+
+# Two kiln processes cannot write the same disk image.
+truncate -s 16M "$T/locked.img"
+"$KILN" run --disk "$T/locked.img" </dev/null >/dev/null 2>&1 &
+pid=$!
+sleep 1
+expect_error "disk locked by another kiln" "in use" -- run --disk "$T/locked.img"
+kill $pid 2>/dev/null
+wait $pid 2>/dev/null
+
+# Good input that ends at once.
+if "$KILN" --version | grep -q '^kiln '; then echo "ok --version"; else echo "not ok --version"; fi
+if "$KILN" run --help | grep -q -- '--mem'; then echo "ok run --help"; else echo "not ok run --help"; fi
+if "$KILN" run --cpus 2 --dump-dtb "$T/k.dtb" && dtc -I dtb -O dts "$T/k.dtb" 2>/dev/null | grep -q 'cpu@1'; then
+    echo "ok --dump-dtb writes a valid device tree"
+else
+    echo "not ok --dump-dtb writes a valid device tree"
+fi
