@@ -39,12 +39,18 @@ static void run_usage(FILE *f)
             "                    a virtio-net NIC on user-mode networking (libslirp) or a tap device\n"
             "  --hvc-out FILE    write the virtio console (hvc0) output to FILE\n"
             "  --no-rng          no virtio-rng device\n"
+            "  --no-balloon      no virtio-balloon device\n"
+            "  --control PATH    serve the control socket (JSON lines: stats, balloon,\n"
+            "                    powerdown, quit) at PATH, mode 0600 (docs/balloon.md)\n"
             "  --dump-dtb FILE   write the generated device tree to FILE and exit\n"
             "  -v, --verbose     log more\n"
             "  -h, --help        this help\n"
             "\n"
             "Console: the guest's serial port is on stdin/stdout. On a terminal, Ctrl-A x quits\n"
-            "and Ctrl-A h lists the other keys.\n",
+            "and Ctrl-A h lists the other keys.\n"
+            "\n"
+            "SIGTERM asks the guest to power off (serial SysRq s, u, o); a second SIGTERM, or\n"
+            "30 s without an exit, stops it at once (status 143). SIGINT stops it at once.\n",
             VM_MAX_HARTS);
 }
 
@@ -64,6 +70,7 @@ int cli_run(int argc, char **argv)
         {"disk", required_argument, NULL, 'D'},    {"drive", required_argument, NULL, 'D'},
         {"no-rng", no_argument, NULL, 'R'},        {"net", required_argument, NULL, 'N'},
         {"hvc-out", required_argument, NULL, 'H'},
+        {"control", required_argument, NULL, 'C'}, {"no-balloon", no_argument, NULL, 'B'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     struct board_config cfg = {
@@ -86,6 +93,8 @@ int cli_run(int argc, char **argv)
         case 'v': log_verbose = 1; break;
         case 'R': cfg.no_rng = true; break;
         case 'H': cfg.hvc_out = optarg; break;
+        case 'C': cfg.control = optarg; break;
+        case 'B': cfg.no_balloon = true; break;
         case 'N':
             if (cfg.nnets >= BOARD_MAX_NETS) {
                 fprintf(stderr, "kiln: at most %d --net options\n", BOARD_MAX_NETS);

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "machine/vm.h"
 
@@ -58,6 +59,7 @@ enum {
 
 #define LSR_DR 0x01
 #define LSR_OE 0x02
+#define LSR_BI 0x10 /* break interrupt: the character at the FIFO's head came with a break */
 #define LSR_THRE 0x20
 #define LSR_TEMT 0x40
 
@@ -79,6 +81,7 @@ struct uart {
     pthread_mutex_t lock;
 
     uint8_t rx[UART_RX_FIFO_SIZE];
+    bool rx_brk[UART_RX_FIFO_SIZE]; /* that entry is the 0 byte of a received break */
     unsigned rx_head, rx_count;
 
     uint8_t ier, lcr, mcr, msr, scr, fcr;
@@ -111,15 +114,19 @@ static uint8_t lsr_value(const struct uart *u)
 {
     /* The transmitter drains instantly: THR and the shift register are always empty. */
     uint8_t lsr = LSR_THRE | LSR_TEMT | u->lsr_err;
-    if (u->rx_count)
+    if (u->rx_count) {
         lsr |= LSR_DR;
+        /* In FIFO mode BI belongs to its character and shows while it is at the head (8.6.3). */
+        if (u->rx_brk[u->rx_head])
+            lsr |= LSR_BI;
+    }
     return lsr;
 }
 
 /* Highest-priority pending interrupt, datasheet table 9. */
 static uint8_t pending_iid(const struct uart *u)
 {
-    if ((u->ier & IER_ELSI) && (u->lsr_err & LSR_OE))
+    if ((u->ier & IER_ELSI) && ((u->lsr_err & LSR_OE) || (u->rx_count && u->rx_brk[u->rx_head])))
         return IIR_RLSI;
     if ((u->ier & IER_ERBFI) && u->rx_count) {
         /*
@@ -148,11 +155,17 @@ static void update_irq(struct uart *u)
     }
 }
 
-static void rx_push(struct uart *u, uint8_t c)
+static void rx_push_flag(struct uart *u, uint8_t c, bool brk)
 {
     unsigned tail = (u->rx_head + u->rx_count) % UART_RX_FIFO_SIZE;
     u->rx[tail] = c;
+    u->rx_brk[tail] = brk;
     u->rx_count++;
+}
+
+static void rx_push(struct uart *u, uint8_t c)
+{
+    rx_push_flag(u, c, false);
 }
 
 static uint8_t rx_pop(struct uart *u)
@@ -160,6 +173,7 @@ static uint8_t rx_pop(struct uart *u)
     if (!u->rx_count)
         return 0;
     uint8_t c = u->rx[u->rx_head];
+    u->rx_brk[u->rx_head] = false;
     u->rx_head = (u->rx_head + 1) % UART_RX_FIFO_SIZE;
     u->rx_count--;
     return c;
@@ -167,6 +181,7 @@ static uint8_t rx_pop(struct uart *u)
 
 static void rx_clear(struct uart *u)
 {
+    memset(u->rx_brk, 0, sizeof(u->rx_brk));
     u->rx_head = 0;
     u->rx_count = 0;
 }
@@ -418,4 +433,41 @@ bool uart_can_receive(struct uart *u)
     bool room = u->rx_count < rx_capacity(u);
     pthread_mutex_unlock(&u->lock);
     return room;
+}
+
+int uart_send_sysrq(struct uart *u, uint8_t key)
+{
+    int r = 0;
+    pthread_mutex_lock(&u->lock);
+    if (rx_capacity(u) - u->rx_count >= 2) {
+        rx_push_flag(u, 0, true);
+        rx_push(u, key);
+    } else {
+        r = -EAGAIN;
+    }
+    update_irq(u);
+    pthread_mutex_unlock(&u->lock);
+    return r;
+}
+
+int uart_send_break(struct uart *u)
+{
+    int r = 0;
+    pthread_mutex_lock(&u->lock);
+    /* A break is received as a 0 character with BI set (datasheet 8.6.3, LSR bit 4). */
+    if (u->rx_count < rx_capacity(u))
+        rx_push_flag(u, 0, true);
+    else
+        r = -EAGAIN;
+    update_irq(u);
+    pthread_mutex_unlock(&u->lock);
+    return r;
+}
+
+bool uart_rx_enabled(struct uart *u)
+{
+    pthread_mutex_lock(&u->lock);
+    bool on = (u->ier & IER_ERBFI) != 0;
+    pthread_mutex_unlock(&u->lock);
+    return on;
 }

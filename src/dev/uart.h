@@ -43,6 +43,20 @@ size_t uart_receive(struct uart *u, const uint8_t *buf, size_t len);
 /* True when the receive FIFO has room for at least one byte. Thread-safe. */
 bool uart_can_receive(struct uart *u);
 
+/*
+ * Host side: a line break, as a terminal's BREAK key sends: one 0 character
+ * with LSR.BI set, raising the receiver line status (if enabled) and data
+ * interrupts. Linux's 8250 driver takes a break followed by a key as magic
+ * SysRq on the console. Returns 0, or -EAGAIN when the receive FIFO is full.
+ * Thread-safe.
+ */
+int uart_send_break(struct uart *u);
+/* A break and then `key` (magic SysRq on a Linux console), both or neither: -EAGAIN when the
+ * FIFO has no room for two characters. Thread-safe. */
+int uart_send_sysrq(struct uart *u, uint8_t key);
+/* True when the guest has enabled the received-data interrupt (a driver reads input). */
+bool uart_rx_enabled(struct uart *u);
+
 /* Guest side, exported for unit tests: the MMIO handlers registered on the bus. */
 uint64_t uart_mmio_read(void *opaque, uint64_t offset, unsigned size);
 void uart_mmio_write(void *opaque, uint64_t offset, uint64_t value, unsigned size);

@@ -28,10 +28,12 @@
 #include "dev/rtc.h"
 #include "dev/syscon.h"
 #include "dev/uart.h"
+#include "dev/virtio_balloon.h"
 #include "dev/virtio_blk.h"
 #include "dev/virtio_console.h"
 #include "dev/virtio_net.h"
 #include "dev/virtio_rng.h"
+#include "machine/control.h"
 #include "machine/fdt.h"
 #include "machine/gmem.h"
 #include "machine/loader.h"
@@ -46,6 +48,22 @@
 #define FW_DYNAMIC_MAGIC 0x4942534full /* "OSBI" */
 #define FW_DYNAMIC_VERSION 2
 #define FW_NEXT_MODE_S 1
+
+/* Graceful powerdown through the console's magic SysRq (docs/balloon.md): sync, remount
+ * read-only, power off, with a pause between keys for the guest to act on each. */
+#define POWERDOWN_KEYS "suo"
+#define POWERDOWN_GAP_MS 500
+/* SIGTERM: how long the guest may take to power off before kiln stops it (status 143). */
+#define SIGTERM_GRACE_MS 30000
+/* The smallest guest a balloon request may leave. */
+#define BALLOON_MIN_MIB 16
+
+struct powerdown {
+    bool active;
+    unsigned next_key;   /* index into POWERDOWN_KEYS */
+    uint64_t next_ms;    /* when to send it (monotonic) */
+    uint64_t deadline_ms; /* 0 = none; else stop at once (143) then */
+};
 
 struct board {
     struct vm vm;
@@ -64,6 +82,10 @@ struct board {
     struct virtio_console *hvc;
     int hvc_fd;
     unsigned nvirtio; /* virtio-mmio slots in use */
+    struct virtio_balloon *balloon;
+    struct control *control;
+    int powerdown_fd; /* eventfd: the control thread asks the main thread for a powerdown */
+    struct powerdown pd;
     uint64_t entry, a1, a2;
 };
 
@@ -286,6 +308,19 @@ static int create_virtio(struct board *b, const struct board_config *cfg)
             return -1;
         }
     }
+    /* The balloon last: it must not move any other device's slot. */
+    if (!cfg->no_balloon) {
+        if (b->nvirtio >= FDT_MAX_VIRTIO) {
+            log_warn("vm", "no virtio slot left for the balloon: memory cannot be resized");
+        } else {
+            unsigned slot = b->nvirtio++;
+            b->balloon = virtio_balloon_create(vm, virtio_slot_base(slot), VIRT_VIRTIO_IRQ + slot);
+            if (!b->balloon) {
+                log_err("vm", "cannot create the virtio-balloon device");
+                return -1;
+            }
+        }
+    }
     return 0;
 }
 
@@ -347,35 +382,169 @@ static void boot_harts(struct board *b)
     }
 }
 
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void powerdown_start(struct board *b, uint64_t grace_ms)
+{
+    uint64_t now = now_ms();
+    if (!b->pd.active) {
+        b->pd.active = true;
+        b->pd.next_key = 0;
+        b->pd.next_ms = now;
+    }
+    if (grace_ms && !b->pd.deadline_ms)
+        b->pd.deadline_ms = now + grace_ms;
+}
+
+/* Sends the keys that are due; returns how long until the next one (ms), or -1. */
+static int powerdown_step(struct board *b)
+{
+    struct powerdown *pd = &b->pd;
+    uint64_t now = now_ms();
+    if (pd->deadline_ms && now >= pd->deadline_ms) {
+        vm_request_exit(&b->vm, 128 + SIGTERM, "the guest did not power off within %d s of SIGTERM",
+                        SIGTERM_GRACE_MS / 1000);
+        return -1;
+    }
+    if (pd->active && pd->next_key < sizeof(POWERDOWN_KEYS) - 1 && now >= pd->next_ms) {
+        uint8_t key = (uint8_t)POWERDOWN_KEYS[pd->next_key];
+        /* BREAK then the key: Linux's 8250 console takes it as SysRq (uart_handle_break). A full
+         * receive FIFO (someone pasting) only delays it. */
+        if (uart_send_sysrq(b->uart, key) == 0) {
+            pd->next_key++;
+            pd->next_ms = now + POWERDOWN_GAP_MS;
+        } else {
+            pd->next_ms = now + 50;
+        }
+    }
+    uint64_t wake = UINT64_MAX;
+    if (pd->active && pd->next_key < sizeof(POWERDOWN_KEYS) - 1)
+        wake = pd->next_ms;
+    if (pd->deadline_ms && pd->deadline_ms < wake)
+        wake = pd->deadline_ms;
+    if (wake == UINT64_MAX)
+        return -1;
+    return wake <= now ? 0 : (int)(wake - now);
+}
+
 /*
  * Waits for the VM to stop. SIGINT/SIGTERM/SIGHUP are blocked in every thread
  * and arrive here through a signalfd; the VM's exit eventfd wakes us the moment
- * a hart or device ends the run.
+ * a hart or device ends the run. SIGTERM first asks the guest to power off
+ * (serial SysRq); a second one, or SIGTERM_GRACE_MS without an exit, stops it.
  */
 static void wait_for_exit(struct board *b, int sig_fd)
 {
     struct vm *vm = &b->vm;
     while (!atomic_load(&vm->stop)) {
-        struct pollfd fds[2] = {{.fd = sig_fd, .events = POLLIN}, {.fd = vm->exit_fd, .events = POLLIN}};
-        if (poll(fds, 2, 1000) <= 0)
+        struct pollfd fds[3] = {{.fd = sig_fd, .events = POLLIN},
+                                {.fd = vm->exit_fd, .events = POLLIN},
+                                {.fd = b->powerdown_fd, .events = POLLIN}};
+        int timeout = powerdown_step(b);
+        if (atomic_load(&vm->stop))
+            break;
+        if (timeout < 0 || timeout > 1000)
+            timeout = 1000;
+        if (poll(fds, 3, timeout) <= 0)
             continue;
         if (fds[1].revents & POLLIN) {
             uint64_t v;
             ssize_t n = read(vm->exit_fd, &v, sizeof(v));
             (void)n;
         }
+        if (fds[2].revents & POLLIN) {
+            uint64_t v;
+            if (read(b->powerdown_fd, &v, sizeof(v)) == (ssize_t)sizeof(v))
+                powerdown_start(b, 0);
+        }
         if (fds[0].revents & POLLIN) {
             struct signalfd_siginfo si;
-            if (read(sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-                vm_request_exit(vm, 128 + (int)si.ssi_signo, "terminated by signal %u", si.ssi_signo);
+            if (read(sig_fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+                continue;
+            if (si.ssi_signo == SIGTERM && !b->pd.deadline_ms && b->uart && uart_rx_enabled(b->uart)) {
+                fprintf(stderr, "kiln: SIGTERM: asking the guest to power off (send again to stop at once)\n");
+                powerdown_start(b, SIGTERM_GRACE_MS);
+                continue;
+            }
+            /* SIGINT, SIGHUP, a second SIGTERM, or a guest that reads no serial input. */
+            vm_request_exit(vm, 128 + (int)si.ssi_signo, "terminated by signal %u", si.ssi_signo);
         }
     }
+}
+
+/* ---- control socket (machine/control.h) ---- */
+
+static int ctl_stats(void *ctx, struct control_stats *out)
+{
+    struct board *b = ctx;
+    out->ram_bytes = b->vm.ram_size;
+    out->rss_bytes = control_self_rss();
+    if (b->balloon) {
+        struct virtio_balloon_stats bs;
+        virtio_balloon_get_stats(b->balloon, &bs);
+        out->balloon = true;
+        out->balloon_driver = bs.driver_ok;
+        out->balloon_target_bytes = (uint64_t)bs.target_pages << VIRTIO_BALLOON_PFN_SHIFT;
+        out->balloon_actual_bytes = (uint64_t)bs.actual_pages << VIRTIO_BALLOON_PFN_SHIFT;
+        if (out->balloon_actual_bytes > out->ram_bytes)
+            out->balloon_actual_bytes = out->ram_bytes; /* the guest writes actual */
+        out->inflated_pages = bs.inflated_pages;
+        out->deflated_pages = bs.deflated_pages;
+        out->reported_bytes = bs.reported_bytes;
+        out->bad_pfns = bs.bad_pfns;
+    }
+    return 0;
+}
+
+static int ctl_balloon(void *ctx, uint64_t target_mib, char *err, size_t errlen)
+{
+    struct board *b = ctx;
+    uint64_t ram_mib = b->vm.ram_size >> 20;
+    if (!b->balloon) {
+        snprintf(err, errlen, "this VM has no balloon device");
+        return -1;
+    }
+    if (target_mib < BALLOON_MIN_MIB || target_mib > ram_mib) {
+        snprintf(err, errlen, "target_mib must be between %d and %llu (the VM's RAM)", BALLOON_MIN_MIB,
+                 (unsigned long long)ram_mib);
+        return -1;
+    }
+    uint64_t pages = (b->vm.ram_size - (target_mib << 20)) >> VIRTIO_BALLOON_PFN_SHIFT;
+    virtio_balloon_set_target(b->balloon, (uint32_t)pages);
+    return 0;
+}
+
+static int ctl_powerdown(void *ctx, char *err, size_t errlen)
+{
+    struct board *b = ctx;
+    if (!b->uart || !uart_rx_enabled(b->uart)) {
+        snprintf(err, errlen, "the guest reads no serial input, so it cannot be asked to power off; use quit");
+        return -1;
+    }
+    uint64_t one = 1;
+    if (write(b->powerdown_fd, &one, sizeof(one)) != (ssize_t)sizeof(one)) {
+        snprintf(err, errlen, "cannot wake the main thread: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void ctl_quit(void *ctx)
+{
+    struct board *b = ctx;
+    vm_request_exit(&b->vm, 0, "stopped through the control socket");
 }
 
 static int run_once(struct board *b, int sig_fd)
 {
     struct vm *vm = &b->vm;
     boot_harts(b);
+    memset(&b->pd, 0, sizeof(b->pd));
     atomic_store(&vm->stop, 0);
     atomic_store(&vm->exit_claimed, 0);
     atomic_store(&vm->reboot, 0);
@@ -403,6 +572,7 @@ int board_run(const struct board_config *cfg)
         return 1;
     }
     b->hvc_fd = -1;
+    b->powerdown_fd = -1;
     int status = 1;
     int sig_fd = -1;
     struct vm *vm = &b->vm;
@@ -450,7 +620,8 @@ int board_run(const struct board_config *cfg)
     pthread_sigmask(SIG_BLOCK, &sigs, &old);
     sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC);
     vm->exit_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (sig_fd < 0 || vm->exit_fd < 0) {
+    b->powerdown_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (sig_fd < 0 || vm->exit_fd < 0 || b->powerdown_fd < 0) {
         log_err("vm", "cannot create event descriptors: %s", strerror(errno));
         goto out_sig;
     }
@@ -464,6 +635,19 @@ int board_run(const struct board_config *cfg)
         goto out_sig;
     }
     console_attach_uart(b->console, b->uart);
+
+    if (cfg->control) {
+        static const struct control_ops ops_tmpl = {
+            .stats = ctl_stats, .balloon = ctl_balloon, .powerdown = ctl_powerdown, .quit = ctl_quit};
+        struct control_ops ops = ops_tmpl;
+        ops.ctx = b;
+        char err[256];
+        b->control = control_start(cfg->control, &ops, err, sizeof(err));
+        if (!b->control) {
+            log_err("control", "%s", err);
+            goto out_sig;
+        }
+    }
 
     for (;;) {
         status = run_once(b, sig_fd);
@@ -487,6 +671,12 @@ int board_run(const struct board_config *cfg)
         status = 255;
 
 out_sig:
+    /* First: its callbacks use the devices below. */
+    control_stop(b->control);
+    b->control = NULL;
+    if (b->powerdown_fd >= 0)
+        close(b->powerdown_fd);
+    b->powerdown_fd = -1;
     if (b->console)
         console_destroy(b->console);
     if (sig_fd >= 0)
@@ -504,6 +694,8 @@ out:
     }
     if (b->rng)
         virtio_rng_destroy(b->rng);
+    if (b->balloon)
+        virtio_balloon_destroy(b->balloon);
     for (unsigned i = 0; i < BOARD_MAX_NETS; i++) {
         if (b->nets[i])
             virtio_net_destroy(b->nets[i]);

@@ -30,6 +30,8 @@ struct board_config {
     const char *nets[BOARD_MAX_NETS]; /* --net specs (src/backend/net.h) */
     unsigned nnets;
     const char *hvc_out; /* file receiving the virtio-console (hvc0) output; NULL = discard */
+    const char *control; /* control socket path (machine/control.h); NULL = none */
+    bool no_balloon;
 };
 
 /* Parses "PATH[,ro][,cache=writeback|none|unsafe][,format=raw]". Returns 0, or -1 with a message in err. */
