@@ -22,6 +22,7 @@
 #include "backend/disk.h"
 #include "backend/net.h"
 #include "cpu/hart.h"
+#include "cpu/trap.h"
 #include "dev/clint.h"
 #include "dev/plic.h"
 #include "dev/pvpanic.h"
@@ -432,6 +433,21 @@ static int powerdown_step(struct board *b)
     return wake <= now ? 0 : (int)(wake - now);
 }
 
+/* SIGUSR1: a snapshot of every hart on stderr, for debugging a guest that seems stuck. */
+static void dump_harts(struct board *b)
+{
+    for (unsigned i = 0; i < b->vm.nharts; i++) {
+        const struct hart *h = &b->harts[i];
+        log_err("vm", "hart %u: pc=0x%016llx priv=%d mstatus=0x%llx mip=0x%llx mie=0x%llx mcause=0x%llx "
+                "scause=0x%llx stvec=0x%llx satp=0x%llx instret=%llu",
+                i, (unsigned long long)h->pc, (int)h->priv, (unsigned long long)h->mstatus,
+                (unsigned long long)hart_mip(h), (unsigned long long)h->mie,
+                (unsigned long long)h->mcause, (unsigned long long)h->scause,
+                (unsigned long long)h->stvec, (unsigned long long)h->satp,
+                (unsigned long long)h->instret);
+    }
+}
+
 /*
  * Waits for the VM to stop. SIGINT/SIGTERM/SIGHUP are blocked in every thread
  * and arrive here through a signalfd; the VM's exit eventfd wakes us the moment
@@ -466,6 +482,10 @@ static void wait_for_exit(struct board *b, int sig_fd)
             struct signalfd_siginfo si;
             if (read(sig_fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
                 continue;
+            if (si.ssi_signo == SIGUSR1) {
+                dump_harts(b);
+                continue;
+            }
             if (si.ssi_signo == SIGTERM && !b->pd.deadline_ms && b->uart && uart_rx_enabled(b->uart)) {
                 fprintf(stderr, "kiln: SIGTERM: asking the guest to power off (send again to stop at once)\n");
                 powerdown_start(b, SIGTERM_GRACE_MS);
@@ -617,6 +637,7 @@ int board_run(const struct board_config *cfg)
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGHUP);
+    sigaddset(&sigs, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &sigs, &old);
     sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC);
     vm->exit_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
