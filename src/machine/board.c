@@ -596,11 +596,23 @@ int board_run(const struct board_config *cfg)
     int status = 1;
     int sig_fd = -1;
     struct vm *vm = &b->vm;
+    /*
+     * Signals are handled by the main thread only (wait_for_exit): block them
+     * before any device starts a thread, since new threads inherit the mask.
+     */
+    sigset_t sigs, old;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGHUP);
+    sigaddset(&sigs, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &sigs, &old);
     int e = vm_init(vm, cfg->mem);
     if (e < 0) {
         log_err("vm", "cannot reserve %llu MiB of guest memory: %s",
                 (unsigned long long)(cfg->mem >> 20), strerror(-e));
         free(b);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
         return 1;
     }
     for (unsigned i = 0; i < cfg->cpus; i++) {
@@ -631,14 +643,6 @@ int board_run(const struct board_config *cfg)
         goto out;
     }
 
-    /* Signals are handled by the main thread only (wait_for_exit). */
-    sigset_t sigs, old;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGHUP);
-    sigaddset(&sigs, SIGUSR1);
-    pthread_sigmask(SIG_BLOCK, &sigs, &old);
     sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC);
     vm->exit_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     b->powerdown_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -705,7 +709,6 @@ out_sig:
     if (vm->exit_fd >= 0)
         close(vm->exit_fd);
     vm->exit_fd = -1;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
 out:
     for (unsigned i = 0; i < BOARD_MAX_DISKS; i++) {
         if (b->blks[i])
@@ -742,5 +745,6 @@ out:
         hart_destroy(&b->harts[i]);
     vm_destroy(vm);
     free(b);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     return status;
 }
