@@ -557,7 +557,7 @@ struct control *control_start(const char *path, const struct control_ops *ops, c
     if (!lstat(path, &st) && S_ISSOCK(st.st_mode))
         unlink(path);
     /* 0600 from the start: no window in which another user could connect. */
-    mode_t old = umask(077);
+    mode_t old = umask(0177);
     int r = bind(ctl->lfd, (struct sockaddr *)&a, sizeof(a));
     umask(old);
     if (r || listen(ctl->lfd, 8)) {
