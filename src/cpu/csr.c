@@ -44,6 +44,15 @@ uint64_t csr_sstatus_mask(void)
     return SSTATUS_MASK;
 }
 
+uint64_t csr_rmw_base(const struct hart *h, unsigned csr, uint64_t read)
+{
+    if (csr == CSR_MIP)
+        return h->mip;
+    if (csr == CSR_SIP)
+        return h->mip & h->mideleg;
+    return read;
+}
+
 static uint64_t status_read(const struct hart *h)
 {
     uint64_t s = h->mstatus | (2ull << 32) | (2ull << 34); /* UXL = SXL = 64-bit */
@@ -269,10 +278,15 @@ bool csr_write(struct hart *h, unsigned csr, uint64_t val)
     case CSR_MEPC: h->mepc = val & ~1ull; return true;
     case CSR_MCAUSE: h->mcause = val; return true;
     case CSR_MTVAL: h->mtval = val; return true;
-    case CSR_MIP:
-        h->mip = (h->mip & ~MIP_WRITABLE) | (val & MIP_WRITABLE);
+    case CSR_MIP: {
+        /* With Sstc enabled, STIP reflects stimecmp and is read-only (Sstc spec 2.1). */
+        uint64_t writable = MIP_WRITABLE;
+        if (h->menvcfg & MENVCFG_STCE)
+            writable &= ~(1ull << IRQ_STI);
+        h->mip = (h->mip & ~writable) | (val & writable);
         h->budget = 0;
         return true;
+    }
     case CSR_MTINST:
     case CSR_MTVAL2:
     case CSR_MSECCFG:

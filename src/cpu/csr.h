@@ -17,5 +17,7 @@ bool csr_read(struct hart *h, unsigned csr, uint64_t *val, bool will_write);
 bool csr_write(struct hart *h, unsigned csr, uint64_t val);
 
 uint64_t csr_sstatus_mask(void);
+/* The value CSRRS/CSRRC modify: `read` for most CSRs, the software-owned bits for mip/sip. */
+uint64_t csr_rmw_base(const struct hart *h, unsigned csr, uint64_t read);
 
 #endif

@@ -194,7 +194,13 @@ static bool exec_csr(struct hart *h, uint32_t insn, unsigned rd)
     if (!csr_read(h, csr, &old, writes))
         return false;
     if (writes) {
-        uint64_t v = op == 1 ? src : op == 2 ? old | src : old & ~src;
+        /*
+         * CSRRS/CSRRC on mip/sip modify the software-writable bits only: the
+         * lines driven by devices and timers (SEIP, Sstc's STIP) read as set
+         * but must not be latched by the write back (priv 3.1.9).
+         */
+        uint64_t base = csr_rmw_base(h, csr, old);
+        uint64_t v = op == 1 ? src : op == 2 ? base | src : base & ~src;
         if (!csr_write(h, csr, v))
             return false;
     }
