@@ -526,7 +526,7 @@ static void usage_vm(FILE *f)
                "                   [--append STR] [--firmware FILE] [--cpu-cap PCT] [-- RUN-ARGS]\n"
                "       kiln start|stop|kill|pause|resume|rm NAME\n"
                "       kiln info NAME [--json]   kiln console NAME   kiln log NAME\n"
-               "       kiln set NAME --cpu-cap PCT\n"
+               "       kiln set NAME [--cpu-cap PCT] [--mem SIZE]\n"
                "       kiln ls [--json]\n");
 }
 
@@ -569,24 +569,49 @@ int cli_vmctl(int argc, char **argv)
     }
     if (!strcmp(cmd, "set")) {
         json_object *o = json_object_new_object();
-        if (argc != 4 || strcmp(argv[2], "--cpu-cap")) {
-            fprintf(stderr, "usage: kiln set NAME --cpu-cap PCT   (0 removes the cap)\n");
+        bool cap = false, mem = false;
+        for (int i = 2; i < argc; i += 2) {
+            if (i + 1 >= argc || (strcmp(argv[i], "--cpu-cap") && strcmp(argv[i], "--mem"))) {
+                fprintf(stderr, "usage: kiln set NAME [--cpu-cap PCT] [--mem SIZE]\n"
+                                "  --cpu-cap PCT  percent of one host CPU (0 removes the cap)\n"
+                                "  --mem SIZE     a running VM: let the guest have SIZE (balloon), at most\n"
+                                "                 its defined memory; a stopped VM: its defined memory\n");
+                json_object_put(o);
+                return 2;
+            }
+            if (!strcmp(argv[i], "--mem")) {
+                json_object_object_add(o, "mem", json_object_new_string(argv[i + 1]));
+                mem = true;
+                continue;
+            }
+            char *end;
+            long n = strtol(argv[i + 1], &end, 10);
+            if (!*argv[i + 1] || (*end && strcmp(end, "%"))) {
+                fprintf(stderr, "kiln set: --cpu-cap '%s' is not a number\n", argv[i + 1]);
+                json_object_put(o);
+                return 2;
+            }
+            json_object_object_add(o, "cpu_cap", json_object_new_int64(n));
+            cap = true;
+        }
+        if (!cap && !mem) {
+            fprintf(stderr, "usage: kiln set NAME [--cpu-cap PCT] [--mem SIZE]\n");
             json_object_put(o);
             return 2;
         }
-        char *end;
-        long n = strtol(argv[3], &end, 10);
-        if (!*argv[3] || (*end && strcmp(end, "%"))) {
-            fprintf(stderr, "kiln set: --cpu-cap '%s' is not a number\n", argv[3]);
-            json_object_put(o);
-            return 2;
-        }
-        json_object_object_add(o, "cpu_cap", json_object_new_int64(n));
         vm_path(path, sizeof(path), name, NULL);
         json_object *v = api_json("PATCH", path, o, &rc);
         json_object_put(o);
-        if (v)
+        if (v && cap)
             printf("%s: cpu cap %lld%%\n", name, (long long)jget_int(v, "cpu_cap", 0));
+        if (v && mem) {
+            json_object *b;
+            if (json_object_object_get_ex(v, "balloon", &b) && b)
+                printf("%s: the guest is to have %lld MiB (balloon target; now %lld MiB)\n", name,
+                       (long long)jget_int(b, "target_mib", 0), (long long)jget_int(b, "guest_mib", 0));
+            else
+                printf("%s: mem %lld MiB\n", name, (long long)(jget_int(v, "mem", 0) >> 20));
+        }
         json_object_put(v);
         return rc;
     }

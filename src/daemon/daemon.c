@@ -40,6 +40,8 @@
 #define KILL_WAIT_MS 5000
 #define VM_MIN_MEM (2ull << 20)
 #define VM_MAX_MEM (64ull << 30)
+/* The smallest guest PATCH mem may balloon a running VM down to (kiln run's own limit). */
+#define BALLOON_MIN_MEM (16ull << 20)
 #define VM_MAX_CPUS 32 /* VM_MAX_HARTS of kiln run */
 #define IO_TIMEOUT_S 10
 
@@ -216,6 +218,51 @@ static void supervise_locked(struct daemon *d)
     }
 }
 
+/* ---- the VM's control socket (kiln run --control, src/machine/control.h) ---- */
+
+static int connect_unix(const char *path);
+static int write_all(int fd, const void *buf, size_t len);
+
+/*
+ * One request line to a running VM's control socket; the answer (one JSON line) parsed
+ * into *out. Short timeouts: callers hold the daemon lock. 0, or -errno (-EPROTO: no answer).
+ */
+static int vm_control(struct daemon *d, const struct vm_rec *v, const char *req, int timeout_ms,
+                      json_object **out)
+{
+    char dir[PATH_MAX], path[PATH_MAX + 16];
+    *out = NULL;
+    vm_dir(d, v->name, dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/control.sock", dir);
+    int fd = connect_unix(path);
+    if (fd < 0)
+        return fd;
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    int e = write_all(fd, req, strlen(req));
+    char buf[2048];
+    size_t len = 0;
+    while (!e && len + 1 < sizeof(buf)) {
+        ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            e = n < 0 ? -errno : -EPROTO;
+            break;
+        }
+        len += (size_t)n;
+        if (memchr(buf, '\n', len))
+            break;
+    }
+    close(fd);
+    if (e)
+        return e;
+    buf[len] = 0;
+    *out = json_tokener_parse(buf);
+    return *out ? 0 : -EPROTO;
+}
+
 /* ---- JSON views ---- */
 
 static json_object *jstr_or_null(const char *s)
@@ -253,6 +300,22 @@ static json_object *vm_json(struct daemon *d, struct vm_rec *v)
                                json_object_new_double((double)ps.cpu_ticks / (double)(tck > 0 ? tck : 100)));
         int64_t rss = proc_rss(v->vm_pid);
         json_object_object_add(o, "rss_bytes", json_object_new_int64(rss > 0 ? rss : 0));
+        /* Balloon state from kiln run itself; a paused VM cannot answer. */
+        json_object *st = NULL, *bal = NULL;
+        if (v->state == VMS_RUNNING && !vm_control(d, v, "{\"cmd\":\"stats\"}\n", 500, &st) &&
+            json_object_object_get_ex(st, "balloon", &bal) && json_object_is_type(bal, json_type_object)) {
+            json_object *b = json_object_new_object();
+            static const char *const keys[] = {"target_mib", "actual_mib", "guest_mib", "reported_bytes"};
+            for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+                json_object *x;
+                if (json_object_object_get_ex(bal, keys[i], &x))
+                    json_object_object_add(b, keys[i], json_object_new_int64(json_object_get_int64(x)));
+            }
+            json_object_object_add(o, "balloon", b);
+        } else {
+            json_object_object_add(o, "balloon", NULL);
+        }
+        json_object_put(st);
     } else {
         json_object_object_add(o, "pid", NULL);
     }
@@ -580,6 +643,16 @@ static void h_start(struct daemon *d, struct reply *r, struct vm_rec *v)
         argv[a++] = "--firmware";
         argv[a++] = v->firmware;
     }
+    /* The control socket (balloon, graceful powerdown); sun_path limits its length. */
+    char ctl[PATH_MAX + 16];
+    snprintf(ctl, sizeof(ctl), "%s/control.sock", dir);
+    if (strlen(ctl) < sizeof(((struct sockaddr_un *)0)->sun_path)) {
+        argv[a++] = "--control";
+        argv[a++] = ctl;
+    } else {
+        log_warn("daemon", "VM '%s': %s is too long for a socket: no balloon or graceful stop",
+                 v->name, ctl);
+    }
     for (int i = 0; i < v->nargs; i++)
         argv[a++] = v->args[i];
     argv[a] = NULL;
@@ -688,10 +761,22 @@ static void h_stop(struct daemon *d, struct reply *r, struct vm_rec *v, bool for
     pid_t pid = v->vm_pid, mpid = v->monitor_pid;
     uint64_t mstart = v->monitor_start;
     bool vm_ok = pid > 0 && proc_alive(pid, v->vm_start);
-    if (vm_ok) {
-        /* kiln run stops the VM on SIGTERM (a guest poweroff path comes with the API's agent). */
-        kill(pid, force ? SIGKILL : SIGTERM);
+    if (vm_ok && force) {
+        kill(pid, SIGKILL);
+    } else if (vm_ok) {
+        /*
+         * Graceful first: the guest is asked to power off through the control socket
+         * (serial SysRq s, u, o). Without that socket, or when kiln run says the guest
+         * cannot be asked (no serial driver), SIGTERM: kiln run then powers it off the
+         * same way, or stops it at once.
+         */
         kill(pid, SIGCONT); /* a paused VM must run to act on it */
+        json_object *ans = NULL, *ok = NULL;
+        bool asked = !vm_control(d, v, "{\"cmd\":\"powerdown\"}\n", 2000, &ans) &&
+                     json_object_object_get_ex(ans, "ok", &ok) && json_object_get_boolean(ok);
+        json_object_put(ans);
+        if (!asked)
+            kill(pid, SIGTERM);
     }
     pthread_mutex_unlock(&d->lock);
     int limit = force ? KILL_WAIT_MS : timeout_s * 1000;
@@ -757,7 +842,8 @@ static void h_patch(struct daemon *d, struct reply *r, struct vm_rec *v, const c
     if (!o)
         return;
     unsigned cap = v->cpu_cap;
-    bool set_cap = false;
+    bool set_cap = false, set_mem = false;
+    uint64_t mem = v->mem;
     json_object_object_foreach(o, key, val)
     {
         if (!strcmp(key, "cpu_cap")) {
@@ -765,13 +851,50 @@ static void h_patch(struct daemon *d, struct reply *r, struct vm_rec *v, const c
                 goto out;
             set_cap = true;
         } else if (!strcmp(key, "mem")) {
-            /* Needs a virtio-balloon in the guest: see docs/daemon.md "Resource changes". */
-            err_reply(r, 501, "changing mem of a VM is not implemented yet (needs the balloon device)");
-            goto out;
+            if (parse_mem(val, &mem)) {
+                err_reply(r, 400, "mem must be a size such as \"128M\" or a number of bytes");
+                goto out;
+            }
+            set_mem = true;
         } else {
             err_reply(r, 400, "unknown or unchangeable field '%s'", key);
             goto out;
         }
+    }
+    bool live = v->state == VMS_RUNNING || v->state == VMS_PAUSED;
+    if (set_mem && live) {
+        /* A running VM: the balloon gives the guest `mem`, at most what it was started with. */
+        if (v->state == VMS_PAUSED) {
+            err_reply(r, 409, "VM '%s' is paused: resume it to change its memory", v->name);
+            goto out;
+        }
+        if (mem > v->mem || mem < BALLOON_MIN_MEM) {
+            err_reply(r, 400, "mem of a running VM must be between %llu MiB and its defined %llu MiB",
+                      (unsigned long long)(BALLOON_MIN_MEM >> 20), (unsigned long long)(v->mem >> 20));
+            goto out;
+        }
+        char req[96];
+        snprintf(req, sizeof(req), "{\"cmd\":\"balloon\",\"target_mib\":%llu}\n",
+                 (unsigned long long)(mem >> 20));
+        json_object *ans = NULL, *x = NULL;
+        int e = vm_control(d, v, req, 2000, &ans);
+        if (e) {
+            err_reply(r, 409, "VM '%s' has no working control socket (%s): was it started by an older kiln?",
+                      v->name, strerror(-e));
+            json_object_put(ans);
+            goto out;
+        }
+        if (json_object_object_get_ex(ans, "error", &x)) {
+            err_reply(r, 400, "%s", json_object_get_string(x));
+            json_object_put(ans);
+            goto out;
+        }
+        json_object_put(ans);
+    } else if (set_mem) {
+        /* A VM that does not run: this is its definition. */
+        if (check_mem(r, mem))
+            goto out;
+        v->mem = mem;
     }
     if (set_cap && (v->state == VMS_RUNNING || v->state == VMS_PAUSED) && d->cg.version) {
         int e = cg_vm_set_cap(&d->cg, v->name, cap);

@@ -7,6 +7,7 @@ booted too when $KILN_CACHE/guest/Image exists.
 """
 import json
 import os
+import re
 import pwd
 import shutil
 import signal
@@ -315,7 +316,7 @@ def main():
 
     # --- the default guest, when built
     if os.path.exists(image):
-        rc, out, err = kiln("create", "linux", "--mem", "128M")
+        rc, out, err = kiln("create", "linux", "--mem", "256M")
         rc2, out2, err2 = kiln("start", "linux")
         check("default guest VM starts", rc == 0 and rc2 == 0, err + err2)
         t0 = time.time()
@@ -342,8 +343,68 @@ def main():
                 buf += c
             s.close()
             check("console attach is bidirectional (guest shell answers)", b"kiln-42" in buf, buf[-300:])
+
+            # --- memory of a running VM through the balloon (kiln set --mem)
+            tag = [0]
+
+            def guest_free_mib():
+                # A fresh tag each time: the console replays earlier output first.
+                tag[0] += 1
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.settimeout(10)
+                s.connect(SOCK)
+                s.sendall(b"GET /v1/vms/linux/console HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: kiln-console\r\n\r\n")
+                time.sleep(0.3)
+                s.sendall(b"free -m | sed -n 's/^Mem: *[0-9]* *[0-9]* *\\([0-9]*\\).*/FREE%d=\\1=/p'\n" % tag[0])
+                buf = b""
+                end = time.time() + 30
+                m = None
+                while time.time() < end:
+                    try:
+                        c = s.recv(4096)
+                    except socket.timeout:
+                        break
+                    if not c:
+                        break
+                    buf += c
+                    m = re.findall(rb"FREE%d=(\d+)=" % tag[0], buf)
+                    if m:
+                        break
+                s.close()
+                return int(m[-1]) if m else -1
+
+            v = vm("linux")
+            check("GET reports the balloon of a running VM",
+                  isinstance(v.get("balloon"), dict) and v["balloon"].get("guest_mib") == 256, v.get("balloon"))
+            free0 = guest_free_mib()
+            rss0 = v.get("rss_bytes", 0)
+            rc, out, err = kiln("set", "linux", "--mem", "96M")
+            got = wait_for(lambda: (vm("linux").get("balloon") or {}).get("guest_mib", 999) <= 96, 60, 0.5)
+            free1 = guest_free_mib()
+            v = vm("linux")
+            print("# kiln set --mem 96M: guest free %d -> %d MiB, RSS %.0f -> %.0f MiB, balloon %s" %
+                  (free0, free1, rss0 / 2**20, v.get("rss_bytes", 0) / 2**20, v.get("balloon")), flush=True)
+            check("kiln set --mem 96M balloons the running guest down",
+                  rc == 0 and got and 0 <= free1 < 96 and free0 - free1 > 100, (out, err, free0, free1, v.get("balloon")))
+            check("RSS does not grow when ballooning", v.get("rss_bytes", 0) <= rss0 + (16 << 20),
+                  (rss0, v.get("rss_bytes")))
+            rc, out, err = kiln("set", "linux", "--mem", "512M")
+            check("kiln set --mem above the defined memory fails", rc != 0 and "256" in err, out + err)
+            st, body = http("PATCH", "/v1/vms/linux", {"mem": "1M"})
+            check("PATCH mem below the minimum is 400", st == 400, body)
+            rc, out, err = kiln("set", "linux", "--mem", "256M")
+            got = wait_for(lambda: (vm("linux").get("balloon") or {}).get("guest_mib", 0) == 256, 60, 0.5)
+            free2 = guest_free_mib()
+            check("kiln set --mem 256M gives the memory back", rc == 0 and got and free2 > free1 + 100,
+                  (out, err, free2))
+        t0 = time.time()
         rc, out, err = kiln("stop", "linux", timeout=60)
-        check("stop the default guest", rc == 0 and vm("linux")["state"] == "stopped", out + err)
+        v = vm("linux")
+        print("# stop of the default guest took %.1f s" % (time.time() - t0), flush=True)
+        check("stop the default guest", rc == 0 and v["state"] == "stopped", out + err)
+        check("stop powers the guest off gracefully (exit 0, no signal)",
+              (v.get("last_exit") or {}).get("code") == 0 and not (v.get("last_exit") or {}).get("signal")
+              and time.time() - t0 < 10, v.get("last_exit"))
         kiln("rm", "linux")
     else:
         skip("default guest VM", "no " + image)
