@@ -169,6 +169,22 @@ def sigterm_case():
     finally:
         g.kill()
 
+    # A guest that ignores SysRq: SIGTERM's 30 s grace ends in an immediate stop (143).
+    g = Guest("--mem", "128M")
+    try:
+        g.boot(timeout=300)
+        g.run("echo 0 > /proc/sys/kernel/sysrq")
+        t0 = time.monotonic()
+        g.proc.send_signal(signal.SIGTERM)
+        rc = g.wait(60)
+        took = time.monotonic() - t0
+        rep.check("SIGTERM to a guest that ignores SysRq: 143 after the 30 s grace",
+                  rc == 143 and 29 <= took <= 40, "exit %s after %.1f s" % (rc, took))
+    except GuestError as e:
+        rep.check("SysRq off: guest boots", False, str(e)[-2000:])
+    finally:
+        g.kill()
+
 
 balloon_case()
 sigterm_case()
