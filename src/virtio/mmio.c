@@ -168,7 +168,13 @@ static void write_status(struct virtio_mmio *t, uint32_t value)
         return;
     }
     uint32_t old = atomic_load(&t->status);
-    uint32_t want = (value & ~VIRTIO_STATUS_NEEDS_RESET) | (old & VIRTIO_STATUS_NEEDS_RESET);
+    /*
+     * Only a reset clears status bits (§2.1.2, §3.1.1): a driver writing a
+     * smaller value must not take DRIVER_OK or FEATURES_OK back, which would
+     * reopen queue setup and feature writes while the device's threads use
+     * the queues, and activate the device a second time.
+     */
+    uint32_t want = (value & ~VIRTIO_STATUS_NEEDS_RESET) | old;
     bool activate = false;
 
     if ((want & VIRTIO_STATUS_FEATURES_OK) && !(old & VIRTIO_STATUS_FEATURES_OK)) {
@@ -191,7 +197,7 @@ static void write_status(struct virtio_mmio *t, uint32_t value)
         else
             want &= ~VIRTIO_STATUS_DRIVER_OK; /* a version-1 device needs FEATURES_OK first */
     }
-    /* Only this function clears bits, and it runs under t->lock; needs_reset may set one. */
+    /* Runs under t->lock; needs_reset may set NEEDS_RESET concurrently, so merge it in. */
     uint32_t cur = old;
     while (
         !atomic_compare_exchange_weak(&t->status, &cur, want | (cur & VIRTIO_STATUS_NEEDS_RESET)))

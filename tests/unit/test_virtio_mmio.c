@@ -435,6 +435,43 @@ static void test_two_vms(void **state)
     vm_destroy(&b);
 }
 
+/*
+ * Status bits are cleared only by a reset (virtio 1.2 §2.1.2). A driver that
+ * drops DRIVER_OK by writing a smaller value must not get the queues back
+ * into setup mode (QueueReady=0, new QueueNum/addresses) while the device's
+ * threads still use them, nor a second activate() or a feature change.
+ */
+static void test_status_bits_sticky(void **state)
+{
+    struct fx *f = *state;
+    negotiate(f, GOOD);
+    setup_queue(f, 0, 16);
+    driver_ok(f);
+    assert_int_equal(f->dev.activates, 1);
+
+    /* Clear DRIVER_OK and FEATURES_OK without a reset. */
+    w32(f, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+    assert_true(r32(f, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DRIVER_OK);
+    assert_true(r32(f, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK);
+
+    /* The live queue stays as it was. */
+    w32(f, VIRTIO_MMIO_QUEUE_SEL, 0);
+    w32(f, VIRTIO_MMIO_QUEUE_READY, 0);
+    assert_int_equal(r32(f, VIRTIO_MMIO_QUEUE_READY), 1);
+    w32(f, VIRTIO_MMIO_QUEUE_NUM, 64);
+    assert_int_equal(virtio_mmio_queue(f->t, 0)->num, 16);
+
+    /* Features cannot change under the device either. */
+    w32(f, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+    w32(f, VIRTIO_MMIO_DRIVER_FEATURES, 0);
+    assert_int_equal(virtio_mmio_driver_features(f->t), GOOD);
+
+    /* Setting DRIVER_OK again is not a second activation. */
+    driver_ok(f);
+    assert_int_equal(f->dev.activates, 1);
+    assert_true(virtio_mmio_queue(f->t, 0)->event_idx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -444,7 +481,8 @@ int main(void)
         T(test_bad_queue_num), T(test_rings_outside_ram),
         T(test_config_space),  T(test_status_zero_resets),
         T(test_interrupts),    T(test_needs_reset_logged_once),
-        T(test_every_offset),  cmocka_unit_test(test_two_vms),
+        T(test_every_offset),  T(test_status_bits_sticky),
+        cmocka_unit_test(test_two_vms),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
