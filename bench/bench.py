@@ -13,10 +13,12 @@ import datetime
 import json
 import os
 import platform
+import random
 import re
 import select
 import shlex
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -441,6 +443,482 @@ def bench_exec(quick, timeout):
 
 
 # ---------------------------------------------------------------------------
+# Disk, network (issue #4) and density (issue #5): a guest driven through its
+# serial console, host CPU time of the VMM process from /proc/PID/stat.
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+DISK_MIB = 256          # size of the raw disk image
+GUEST_PORT = 5001       # guest's nc -l port for host -> guest
+
+
+def proc_cpu_s(pid):
+    """utime + stime of a whole process (all threads), seconds."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def proc_rss_kb(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Guest(Console):
+    """A booted default guest with a shell on the console: run() types one
+    command and returns its output, the host seconds it took and the VMM's
+    host CPU seconds over it."""
+
+    def vmm_pid(self):
+        try:
+            with open("/proc/%d/task/%d/children" % (self.proc.pid, self.proc.pid)) as f:
+                kids = f.read().split()
+            return int(kids[0]) if kids else None
+        except OSError:
+            return None
+
+    def cpu_s(self):
+        pid = self.vmm_pid()
+        return proc_cpu_s(pid) if pid else None
+
+    def start_cmd(self, cmd):
+        # The marker is typed as DO""NE: the tty's echo of the command line
+        # never contains the marker itself.
+        self.buf = ""
+        self.mark = len(self.log)
+        self.cpu0 = self.cpu_s()
+        self.t0cmd = time.perf_counter()
+        self.send("%s; echo DO\"\"NE$?\n" % cmd)
+
+    def finish_cmd(self, timeout, check=True):
+        self.expect("\nDONE", timeout)
+        self.expect("\n", 10)
+        t = time.perf_counter() - self.t0cmd
+        cpu = self.cpu_s()
+        out = self.log[self.mark:]
+        m = re.search(r"\nDONE(\d+)", out)
+        rc = int(m.group(1)) if m else -1
+        out = out[:m.start()] if m else out
+        if check and rc != 0:
+            raise BenchError("guest command failed (status %d): %s\ncommand: %s\nconsole tail:\n%s"
+                             % (rc, self.lastcmd, shlex.join(self.cmd), self.tail()))
+        return out, t, (cpu - self.cpu0) if cpu is not None and self.cpu0 is not None else None
+
+    def run(self, cmd, timeout, check=True):
+        self.lastcmd = cmd
+        self.start_cmd(cmd)
+        return self.finish_cmd(timeout, check)
+
+    def poweroff(self, timeout):
+        try:
+            self.buf = ""
+            self.send("poweroff\n")
+            t, rc = self.wait_exit(timeout)
+        finally:
+            self.kill()
+        return rc
+
+
+def io_guest_cmd(vmm, g, initrd, disk=None, hostfwd=None, mem="256M"):
+    if vmm == "kiln":
+        cmd = [KILN, "run", "--mem", mem, "--cpus", "1", "--firmware", g["firmware"],
+               "--kernel", g["kernel"], "--initrd", initrd, "--append", "console=ttyS0"]
+        if disk:
+            cmd += ["--disk", disk + ",cache=writeback"]
+        if hostfwd is not None:
+            cmd += ["--net", "user,hostfwd=tcp:127.0.0.1:%d-:%d" % (hostfwd, GUEST_PORT)]
+        return cmd
+    cmd = [QEMU, "-M", "virt", "-m", mem, "-smp", "1", "-nographic", "-bios", g["firmware"],
+           "-kernel", g["kernel"], "-initrd", initrd, "-append", "console=ttyS0"]
+    if disk:
+        cmd += ["-drive", "file=%s,format=raw,if=none,id=d0,cache=writeback" % disk,
+                "-device", "virtio-blk-device,drive=d0"]
+    if hostfwd is not None:
+        cmd += ["-netdev", "user,id=n0,hostfwd=tcp:127.0.0.1:%d-:%d" % (hostfwd, GUEST_PORT),
+                "-device", "virtio-net-device,netdev=n0"]
+    return cmd
+
+
+def build_io(g):
+    out = os.path.join(OUT, "io")
+    subprocess.run([os.path.join(BENCH, "io", "build.sh"), out, g["initrd"]], check=True)
+    return out
+
+
+def boot_guest(cmd, timeout):
+    c = Guest(cmd)
+    try:
+        c.expect(PROMPT, timeout)
+    except BaseException:
+        c.kill()
+        raise
+    return c
+
+
+DD_RE = re.compile(r"(\d+) bytes \([^)]*\) copied, ([\d.]+) seconds")
+RR_RE = re.compile(r"randread: n=(\d+) bytes=(\d+) secs=([\d.]+) iops=(\d+) sum=([0-9a-f]+)")
+
+
+def disk_round(vmm, g, io, img, mib, nrand, timeout):
+    c = boot_guest(io_guest_cmd(vmm, g, os.path.join(io, "initramfs-bench.cpio.gz"), disk=img), timeout)
+    res = {}
+    try:
+        for key, cmd in (("write", "dd if=/dev/zero of=/dev/vda bs=1M count=%d conv=fsync" % mib),
+                         ("drop", "sync; echo 3 > /proc/sys/vm/drop_caches"),
+                         ("read", "dd if=/dev/vda of=/dev/null bs=1M count=%d" % mib),
+                         ("randread", "randread /dev/vda %d" % nrand)):
+            out, t, cpu = c.run(cmd, timeout)
+            if key == "drop":
+                continue
+            if key == "randread":
+                m = RR_RE.search(out)
+                if not m:
+                    raise BenchError("%s: no randread line in:\n%s" % (vmm, out))
+                nbytes, secs = int(m.group(2)), float(m.group(3))
+                res[key] = {"iops": int(m.group(1)) / secs, "secs": secs, "host_s": t, "cpu": cpu,
+                            "bytes": nbytes, "sum": m.group(5)}
+            else:
+                m = DD_RE.search(out)
+                if not m:
+                    raise BenchError("%s: no dd summary in:\n%s" % (vmm, out))
+                nbytes, secs = int(m.group(1)), float(m.group(2))
+                res[key] = {"mbs": nbytes / secs / 1e6, "secs": secs, "host_s": t, "cpu": cpu, "bytes": nbytes}
+        rc = c.poweroff(timeout)
+    finally:
+        c.kill()
+    if rc != 0:
+        raise BenchError("%s: exit status %d after poweroff%s" % (vmm, rc, c.stderr()))
+    return res
+
+
+def make_disk(path, mib):
+    """A raw image full of pseudo-random bytes (not sparse: every block is real)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    rnd = random.Random(4)
+    chunk = rnd.randbytes(1 << 20)
+    with open(path, "wb") as f:
+        for i in range(mib):
+            f.write(chunk[i:] + chunk[:i])
+
+
+def bench_disk(rounds, mib, nrand, timeout):
+    g, missing = guest_files()
+    if missing:
+        return None, "default guest not built (missing %s; run `make guest`)" % ", ".join(missing)
+    io = build_io(g)
+    img = os.path.join(io, "disk.img")
+    make_disk(img, DISK_MIB)
+    res = {"kiln": [], "qemu": [], "mib": mib, "nrand": nrand}
+    for r in range(rounds):
+        for vmm in (("kiln", "qemu") if r % 2 == 0 else ("qemu", "kiln")):
+            res[vmm].append(disk_round(vmm, g, io, img, mib, nrand, timeout))
+        k, q = res["kiln"][-1], res["qemu"][-1]
+        if k["randread"]["sum"] != q["randread"]["sum"]:
+            raise BenchError("disk: randread checksums differ: kiln %s, QEMU %s"
+                             % (k["randread"]["sum"], q["randread"]["sum"]))
+        log("disk round %d/%d  kiln write %.1f read %.1f MB/s %.0f IOPS  qemu write %.1f read %.1f MB/s %.0f IOPS"
+            % (r + 1, rounds, k["write"]["mbs"], k["read"]["mbs"], k["randread"]["iops"],
+               q["write"]["mbs"], q["read"]["mbs"], q["randread"]["iops"]))
+    os.unlink(img)
+    return res, None
+
+
+def cpu_per_gib(x):
+    return x["cpu"] / (x["bytes"] / float(1 << 30)) if x["cpu"] is not None else None
+
+
+def pair_rows(res, rows_spec, digits_default=1):
+    rows = ["| measurement | kiln | QEMU | kiln / QEMU |", "|---|---|---|---|"]
+    for label, fn, digits in rows_spec:
+        k = [fn(x) for x in res["kiln"]]
+        q = [fn(x) for x in res["qemu"]]
+        if None in k or None in q:
+            continue
+        ratios = [a / b for a, b in zip(k, q) if b > 0]
+        rows.append("| %s | %s | %s | %s |" % (label, fmt_s(k, digits), fmt_s(q, digits), fmt_ratio(ratios)))
+    return rows
+
+
+def disk_table(res):
+    rows = pair_rows(res, [
+        ("sequential write, MB/s (higher is better)", lambda x: x["write"]["mbs"], 1),
+        ("sequential read, MB/s (higher is better)", lambda x: x["read"]["mbs"], 1),
+        ("4 KiB random read, IOPS (higher is better)", lambda x: x["randread"]["iops"], 0),
+        ("host CPU per GiB written, s", lambda x: cpu_per_gib(x["write"]), 1),
+        ("host CPU per GiB read, s", lambda x: cpu_per_gib(x["read"]), 1),
+        ("host CPU per GiB random-read, s", lambda x: cpu_per_gib(x["randread"]), 0),
+    ])
+    return "\n".join(rows) + "\n\nrandread checksum (same on kiln and QEMU in every round): `%s`\n" % (
+        res["kiln"][0]["randread"]["sum"])
+
+
+# -- network
+
+
+class Sink(threading.Thread):
+    """Host side of guest -> host: accepts one connection on 127.0.0.1, reads
+    until `want` bytes arrived, then closes it (which ends the guest's nc)."""
+
+    def __init__(self, want, timeout):
+        super().__init__(daemon=True)
+        self.want = want
+        self.timeout = timeout
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(1)
+        self.port = self.sock.getsockname()[1]
+        self.got = 0
+        self.t_accept = self.t_last = None
+        self.error = None
+
+    def run(self):
+        try:
+            self.sock.settimeout(self.timeout)
+            conn, _ = self.sock.accept()
+            self.t_accept = time.perf_counter()
+            conn.settimeout(self.timeout)
+            while self.got < self.want:
+                data = conn.recv(1 << 20)
+                if not data:
+                    break
+                self.got += len(data)
+            self.t_last = time.perf_counter()
+            conn.close()
+        except OSError as e:
+            self.error = e
+        finally:
+            self.sock.close()
+
+
+def send_to_guest(port, nbytes, timeout):
+    """Host -> guest through the hostfwd: connect, send, half-close, wait for
+    the guest to close. Retries while the guest's nc is not listening yet
+    (user-mode networking accepts on the host side first, then resets)."""
+    chunk = b"\0" * (1 << 16)
+    last = None
+    for attempt in range(10):
+        s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        t0 = time.perf_counter()
+        try:
+            sent = 0
+            while sent < nbytes:
+                sent += s.send(chunk[:min(len(chunk), nbytes - sent)])
+            s.shutdown(socket.SHUT_WR)
+            while s.recv(65536):
+                pass
+            return time.perf_counter() - t0
+        except OSError as e:
+            last = e
+            time.sleep(1)
+        finally:
+            s.close()
+    raise BenchError("host -> guest: could not send after 10 attempts: %s" % last)
+
+
+def net_round(vmm, g, io, mib, timeout):
+    port = free_port()
+    c = boot_guest(io_guest_cmd(vmm, g, os.path.join(io, "initramfs-bench.cpio.gz"), hostfwd=port), timeout)
+    nbytes = mib << 20
+    res = {}
+    try:
+        c.run("i=0; until ip -4 addr show eth0 | grep -q inet; do i=$((i+1)); [ $i -gt 60 ] && exit 1; "
+              "sleep 1; done", timeout)
+        # guest -> host
+        sink = Sink(nbytes, timeout)
+        sink.start()
+        out, t, cpu = c.run("dd if=/dev/zero bs=64k count=%d 2>/dev/null | nc 10.0.2.2 %d"
+                            % (nbytes >> 16, sink.port), timeout, check=False)
+        sink.join(timeout)
+        if sink.error or sink.got != nbytes or sink.t_accept is None:
+            raise BenchError("%s: guest -> host got %d of %d bytes (%s)\nconsole tail:\n%s"
+                             % (vmm, sink.got, nbytes, sink.error, c.tail()))
+        secs = sink.t_last - sink.t_accept
+        res["tx"] = {"mbs": nbytes / secs / 1e6, "secs": secs, "host_s": t, "cpu": cpu, "bytes": nbytes}
+        # host -> guest
+        c.lastcmd = "nc -l -p %d </dev/null | wc -c" % GUEST_PORT
+        c.start_cmd(c.lastcmd)
+        time.sleep(1.0)
+        secs = send_to_guest(port, nbytes, timeout)
+        out, t, cpu = c.finish_cmd(timeout)
+        got = [int(l) for l in out.split("\n") if l.strip().isdigit()]
+        if not got or got[-1] != nbytes:
+            raise BenchError("%s: host -> guest: guest counted %s of %d bytes\nconsole tail:\n%s"
+                             % (vmm, got, nbytes, c.tail()))
+        res["rx"] = {"mbs": nbytes / secs / 1e6, "secs": secs, "host_s": t, "cpu": cpu, "bytes": nbytes}
+        rc = c.poweroff(timeout)
+    finally:
+        c.kill()
+    if rc != 0:
+        raise BenchError("%s: exit status %d after poweroff%s" % (vmm, rc, c.stderr()))
+    return res
+
+
+def bench_net(rounds, mib, timeout):
+    g, missing = guest_files()
+    if missing:
+        return None, "default guest not built (missing %s; run `make guest`)" % ", ".join(missing)
+    io = build_io(g)
+    res = {"kiln": [], "qemu": [], "mib": mib}
+    for r in range(rounds):
+        for vmm in (("kiln", "qemu") if r % 2 == 0 else ("qemu", "kiln")):
+            res[vmm].append(net_round(vmm, g, io, mib, timeout))
+        k, q = res["kiln"][-1], res["qemu"][-1]
+        log("net round %d/%d  kiln tx %.1f rx %.1f MB/s  qemu tx %.1f rx %.1f MB/s"
+            % (r + 1, rounds, k["tx"]["mbs"], k["rx"]["mbs"], q["tx"]["mbs"], q["rx"]["mbs"]))
+    return res, None
+
+
+def net_table(res):
+    return "\n".join(pair_rows(res, [
+        ("TCP guest → host, MB/s (higher is better)", lambda x: x["tx"]["mbs"], 1),
+        ("TCP host → guest, MB/s (higher is better)", lambda x: x["rx"]["mbs"], 1),
+        ("host CPU per GiB guest → host, s", lambda x: cpu_per_gib(x["tx"]), 1),
+        ("host CPU per GiB host → guest, s", lambda x: cpu_per_gib(x["rx"]), 1),
+    ])) + "\n"
+
+
+# -- density
+
+
+def density_cmd(vmm, g):
+    if vmm == "kiln":
+        return [KILN, "run", "--mem", "64M", "--cpus", "1", "--firmware", g["firmware"],
+                "--kernel", g["kernel"], "--initrd", g["initrd"], "--append", "console=ttyS0"]
+    return [QEMU, "-M", "virt", "-m", "64M", "-smp", "1", "-nographic", "-bios", g["firmware"],
+            "-kernel", g["kernel"], "-initrd", g["initrd"], "-append", "console=ttyS0"]
+
+
+def density_once(vmm, g, k, idle, timeout):
+    """K idle VMs at once: launch all, wait for every `kiln-init: ready` and
+    prompt, settle 2 s, then sample CPU and RSS over `idle` seconds."""
+    cmd = density_cmd(vmm, g)
+    procs, bufs, ready, prompt = [], [], [None] * k, [None] * k
+    t0 = time.perf_counter()
+    try:
+        for i in range(k):
+            procs.append(subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                          stderr=subprocess.DEVNULL, bufsize=0, start_new_session=True))
+            bufs.append("")
+        t_launched = time.perf_counter() - t0
+        fds = {p.stdout.fileno(): i for i, p in enumerate(procs)}
+        deadline = t0 + timeout
+        while None in prompt:
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                n = sum(x is not None for x in ready)
+                raise BenchError("density %s K=%d: only %d of %d VMs ready after %.0f s\ncommand: %s\n"
+                                 "console tail of a slow one:\n%s"
+                                 % (vmm, k, n, k, timeout, shlex.join(cmd),
+                                    bufs[prompt.index(None)][-1500:]))
+            r, _, _ = select.select(list(fds), [], [], min(left, 1.0))
+            now = time.perf_counter() - t0
+            for fd in r:
+                i = fds[fd]
+                data = os.read(fd, 65536)
+                if not data:
+                    raise BenchError("density %s K=%d: VM %d exited (status %s)\nconsole tail:\n%s"
+                                     % (vmm, k, i, procs[i].wait(), bufs[i][-1500:]))
+                bufs[i] = (bufs[i] + data.decode("utf-8", "replace").replace("\r", ""))[-4096:]
+                if ready[i] is None and READY in bufs[i]:
+                    ready[i] = now
+                if ready[i] is not None and prompt[i] is None and PROMPT in bufs[i].split(READY, 1)[-1]:
+                    prompt[i] = now
+        t_all = max(ready)
+
+        def drain(t):
+            end = time.perf_counter() + t
+            while True:
+                left = end - time.perf_counter()
+                if left <= 0:
+                    return
+                r, _, _ = select.select(list(fds), [], [], left)
+                for fd in r:
+                    os.read(fd, 65536)
+
+        drain(2.0)
+        pids = [p.pid for p in procs]
+        c0 = [proc_cpu_s(p) for p in pids]
+        w0 = time.perf_counter()
+        drain(idle)
+        c1 = [proc_cpu_s(p) for p in pids]
+        w = time.perf_counter() - w0
+        rss = [proc_rss_kb(p) for p in pids]
+        if None in c0 or None in c1 or None in rss:
+            raise BenchError("density %s K=%d: a VM exited while idle" % (vmm, k))
+    finally:
+        for p in procs:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for p in procs:
+            p.wait()
+    cpu_pct = 100.0 * (sum(c1) - sum(c0)) / w
+    return {"k": k, "launched": t_launched, "all_ready": t_all, "rate": k / t_all,
+            "ready": ready, "idle_cpu_pct": cpu_pct, "idle_cpu_pct_per_vm": cpu_pct / k,
+            "rss_kb": sum(rss), "rss_kb_per_vm": sum(rss) / k, "idle_s": w}
+
+
+def bench_density(ks, idle, timeout):
+    g, missing = guest_files()
+    if missing:
+        return None, "default guest not built (missing %s; run `make guest`)" % ", ".join(missing)
+    res = {"ks": ks, "idle": idle, "kiln": {}, "qemu": {}}
+    for j, k in enumerate(ks):
+        for vmm in (("kiln", "qemu") if j % 2 == 0 else ("qemu", "kiln")):
+            x = density_once(vmm, g, k, idle, timeout + 15 * k)
+            res[vmm][k] = x
+            log("density K=%-3d %-4s all ready %.1f s (%.2f VMs/s), idle CPU %.1f%% (%.2f%%/VM), RSS %.0f MiB "
+                "(%.1f MiB/VM)" % (k, vmm, x["all_ready"], x["rate"], x["idle_cpu_pct"],
+                                   x["idle_cpu_pct_per_vm"], x["rss_kb"] / 1024.0, x["rss_kb_per_vm"] / 1024.0))
+    return res, None
+
+
+def density_table(res):
+    rows = ["| K VMs | VMM | launch → all `kiln-init: ready`, s | VMs / s | idle host CPU, % of a core (total) "
+            "| idle CPU per VM, % | RSS total, MiB | RSS per VM, MiB |",
+            "|---|---|---|---|---|---|---|---|"]
+    for k in res["ks"]:
+        for vmm, name in (("kiln", "kiln"), ("qemu", "QEMU")):
+            x = res[vmm][k]
+            rows.append("| %d | %s | %.1f | %.2f | %.1f | %.2f | %.0f | %.1f |"
+                        % (k, name, x["all_ready"], x["rate"], x["idle_cpu_pct"], x["idle_cpu_pct_per_vm"],
+                           x["rss_kb"] / 1024.0, x["rss_kb_per_vm"] / 1024.0))
+    rows.append("")
+    rows.append("kiln / QEMU at each K (lower is better for kiln):")
+    rows.append("")
+    rows.append("| K VMs | time to all ready | idle CPU | RSS |")
+    rows.append("|---|---|---|---|")
+
+    def ratio(a, b):
+        return "%.2f" % (a / b) if b > 0 else ("n/a (QEMU 0)" if a > 0 else "1.00 (both 0)")
+
+    for k in res["ks"]:
+        a, b = res["kiln"][k], res["qemu"][k]
+        rows.append("| %d | %s | %s | %s |" % (k, ratio(a["all_ready"], b["all_ready"]),
+                                               ratio(a["idle_cpu_pct"], b["idle_cpu_pct"]),
+                                               ratio(a["rss_kb"], b["rss_kb"])))
+    return "\n".join(rows) + "\n"
+
+
+# ---------------------------------------------------------------------------
 # Report
 
 
@@ -474,7 +952,15 @@ def main():
     ap = argparse.ArgumentParser(description="kiln vs QEMU benchmarks (see docs/benchmarks.md)")
     ap.add_argument("--quick", action="store_true", help="fewer rounds (about 2 minutes)")
     ap.add_argument("--write-docs", action="store_true", help="regenerate docs/benchmarks.md")
-    ap.add_argument("--only", choices=("cpu", "boot", "exec"), help="run one benchmark")
+    ap.add_argument("--only", choices=("cpu", "boot", "exec", "disk", "net", "density"),
+                    help="run one benchmark")
+    ap.add_argument("--full", action="store_true", help="also density with K=20 VMs")
+    ap.add_argument("--io-rounds", type=int, help="disk and network rounds per VMM (default 3, quick 1)")
+    ap.add_argument("--disk-mib", type=int, default=128, help="MiB per sequential dd (default 128)")
+    ap.add_argument("--randread", type=int, default=4000, help="4 KiB random reads (default 4000)")
+    ap.add_argument("--net-mib", type=int, default=32, help="MiB per TCP transfer (default 32)")
+    ap.add_argument("--density", help="comma-separated K values (default 1,5,10; --full 1,5,10,20; quick 1,5)")
+    ap.add_argument("--idle", type=float, default=10, help="density idle window, s (default 10)")
     ap.add_argument("--cpu-reps", type=int, help="rounds of the CPU programs (default 5, quick 3)")
     ap.add_argument("--boot-runs", type=int, help="boots per VMM (default 10, quick 4)")
     ap.add_argument("--timeout", type=float, default=300, help="per-run timeout, s")
@@ -483,6 +969,11 @@ def main():
     cpu_reps = args.cpu_reps or (3 if args.quick else 5)
     boot_runs = args.boot_runs or (4 if args.quick else 10)
     command = args.command or ("bench/bench.py " + " ".join(sys.argv[1:]))
+    io_rounds = args.io_rounds or (1 if args.quick else 3)
+    if args.density:
+        ks = [int(x) for x in args.density.split(",")]
+    else:
+        ks = [1, 5] if args.quick else ([1, 5, 10, 20] if args.full else [1, 5, 10])
 
     if not os.access(KILN, os.X_OK):
         raise SystemExit("bench: %s not found; run `make` first" % KILN)
@@ -498,7 +989,10 @@ def main():
     t_start = time.perf_counter()
     fields = {"DATE": date, "COMMAND": command, "HOST_CPU": host["cpu"], "HOST_CPUS": str(host["cpus"]),
               "HOST_KERNEL": host["kernel"], "QEMU_VERSION": host["qemu"], "KILN_COMMIT": host["kiln"],
-              "LOAD": host["load"], "CPU_REPS": str(cpu_reps), "BOOT_RUNS": str(boot_runs)}
+              "LOAD": host["load"], "CPU_REPS": str(cpu_reps), "BOOT_RUNS": str(boot_runs),
+              "IO_ROUNDS": str(io_rounds), "DISK_MIB": str(args.disk_mib), "DISK_IMG_MIB": str(DISK_MIB),
+              "RANDREAD": str(args.randread), "NET_MIB": str(args.net_mib),
+              "DENSITY_KS": ", ".join(map(str, ks)), "IDLE": "%g" % args.idle}
     results = {"host": host, "date": date, "command": command}
     status = 0
 
@@ -521,6 +1015,19 @@ def main():
             fields["EXEC_SECTION"] = bench_exec(args.quick, args.timeout)
         else:
             fields["EXEC_SECTION"] = "Not run (`--only %s`).\n" % args.only
+        for name, run, table in (
+                ("disk", lambda: bench_disk(io_rounds, args.disk_mib, args.randread, args.timeout), disk_table),
+                ("net", lambda: bench_net(io_rounds, args.net_mib, args.timeout), net_table),
+                ("density", lambda: bench_density(ks, args.idle, args.timeout), density_table)):
+            key = name.upper() + "_TABLE"
+            if args.only in (None, name):
+                r, why = run()
+                results[name] = r
+                fields[key] = table(r) if r else "Not measured: %s.\n" % why
+                if why:
+                    log("bench: %s skipped: %s" % (name, why))
+            else:
+                fields[key] = "Not run (`--only %s`).\n" % args.only
     except BenchError as e:
         log("\nBENCHMARK FAILED: %s" % e)
         status = 1
