@@ -228,7 +228,8 @@ static void write_queue_ready(struct virtio_mmio *t, struct virtq *q, uint32_t v
     q->signalled_valid = false;
     q->broken = false;
     q->error = NULL;
-    q->ready = true;
+    /* Release: a device thread that sees ready (acquire in virtq_pop) sees the layout above. */
+    __atomic_store_n(&q->ready, true, __ATOMIC_RELEASE);
 }
 
 static void set_half(uint64_t *field, bool high, uint32_t value)

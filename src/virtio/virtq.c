@@ -44,6 +44,17 @@ static void store16(uint8_t *p, uint16_t v, int order)
     __atomic_store_n((uint16_t *)p, htole16(v), order);
 }
 
+/* One load of a layout field, which the compiler may not repeat (see virtq_pop). */
+static uint16_t snap16(const uint16_t *p)
+{
+    return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+static uint64_t snap64(const uint64_t *p)
+{
+    return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
 void virtq_init(struct virtq *q, struct vm *vm)
 {
     memset(q, 0, sizeof(*q));
@@ -103,10 +114,11 @@ static void read_desc(const uint8_t *table, uint32_t i, struct vdesc *d)
 }
 
 /* Walks the chain starting at head (virtio 1.2 §2.7.5, §2.7.5.3 indirect descriptors). */
-static int walk_chain(struct virtq *q, uint16_t head, struct virtq_chain *c)
+static int walk_chain(struct virtq *q, uint64_t desc, uint32_t num, uint16_t head,
+                      struct virtq_chain *c)
 {
-    const uint8_t *table = gmem_ptr(q->vm, q->desc, 16ull * q->num);
-    uint32_t table_n = q->num;
+    const uint8_t *table = gmem_ptr(q->vm, desc, 16ull * num);
+    uint32_t table_n = num;
     bool in_indirect = false;
     uint32_t i = head;
     uint32_t hops = 0;
@@ -168,12 +180,22 @@ static int walk_chain(struct virtq *q, uint16_t head, struct virtq_chain *c)
     }
 }
 
+/*
+ * The queue's layout (num, desc, avail, used) is read once per call into
+ * locals and everything is checked and computed from those: a transport that
+ * let a register write through while another thread pops could otherwise
+ * make us validate one size and index with another. ready is published with
+ * a release store once the layout is final (see virtio/mmio.c).
+ */
 int virtq_pop(struct virtq *q, struct virtq_chain *c)
 {
-    if (!q->ready || !virtq_size_valid(q->num)) return 0;
+    if (!__atomic_load_n(&q->ready, __ATOMIC_ACQUIRE)) return 0;
+    const uint16_t num = snap16(&q->num);
+    const uint64_t desc = snap64(&q->desc), avail_gpa = snap64(&q->avail), used_gpa = snap64(&q->used);
+    if (!virtq_size_valid(num)) return 0;
     if (q->broken) return -EINVAL;
-    if (q->avail & 1) return fail(q, "available ring misaligned");
-    uint8_t *avail = gmem_ptr(q->vm, q->avail, avail_size(q->num));
+    if (avail_gpa & 1) return fail(q, "available ring misaligned");
+    uint8_t *avail = gmem_ptr(q->vm, avail_gpa, avail_size(num));
     if (!avail) return fail(q, "available ring outside guest RAM");
 
     /* Acquire: the ring entry and descriptors the driver wrote before idx must be visible. */
@@ -185,21 +207,21 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c)
          * consumed, then look again: a buffer added before the driver saw the
          * new avail_event would otherwise never be kicked.
          */
-        if (q->used & 3) return fail(q, "used ring misaligned");
-        uint8_t *used = gmem_ptr(q->vm, q->used, used_size(q->num));
+        if (used_gpa & 3) return fail(q, "used ring misaligned");
+        uint8_t *used = gmem_ptr(q->vm, used_gpa, used_size(num));
         if (!used) return fail(q, "used ring outside guest RAM");
-        store16(used + 4 + 8ull * q->num, q->last_avail_idx, __ATOMIC_RELAXED);
+        store16(used + 4 + 8ull * num, q->last_avail_idx, __ATOMIC_RELAXED);
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
         aidx = load16(avail + 2, __ATOMIC_ACQUIRE);
         if (aidx == q->last_avail_idx) return 0;
     }
     /* The driver can never have more than num buffers outstanding (§2.7.6). */
-    if ((uint16_t)(aidx - q->last_avail_idx) > q->num)
+    if ((uint16_t)(aidx - q->last_avail_idx) > num)
         return fail(q, "available index moved by more than the queue size");
 
-    uint16_t slot = q->last_avail_idx & (q->num - 1);
+    uint16_t slot = q->last_avail_idx & (num - 1);
     uint16_t head = load16(avail + 4 + 2ull * slot, __ATOMIC_RELAXED);
-    int r = walk_chain(q, head, c);
+    int r = walk_chain(q, desc, num, head, c);
     if (r < 0) return r;
     q->last_avail_idx++;
     return 1;
@@ -271,15 +293,17 @@ int virtq_chain_iov(const struct virtq_chain *c, bool writable, uint64_t offset,
 
 int virtq_push(struct virtq *q, const struct virtq_chain *c, uint32_t written)
 {
-    if (!virtq_size_valid(q->num)) return -EINVAL;
-    uint8_t *used = (q->used & 3) ? NULL : gmem_ptr(q->vm, q->used, used_size(q->num));
+    const uint16_t num = snap16(&q->num);
+    const uint64_t used_gpa = snap64(&q->used);
+    if (!virtq_size_valid(num)) return -EINVAL;
+    uint8_t *used = (used_gpa & 3) ? NULL : gmem_ptr(q->vm, used_gpa, used_size(num));
     if (!used) {
         fail(q, "used ring outside guest RAM or misaligned");
         return -EFAULT;
     }
     if (written > c->write_len) written = (uint32_t)c->write_len;
     /* §2.7.8: element first, then publish it with a release store of idx. */
-    uint32_t *elem = (uint32_t *)(used + 4 + 8ull * (q->used_idx & (q->num - 1)));
+    uint32_t *elem = (uint32_t *)(used + 4 + 8ull * (q->used_idx & (num - 1)));
     __atomic_store_n(&elem[0], htole32(c->head), __ATOMIC_RELAXED);
     __atomic_store_n(&elem[1], htole32(written), __ATOMIC_RELAXED);
     q->used_idx++;
@@ -289,8 +313,10 @@ int virtq_push(struct virtq *q, const struct virtq_chain *c, uint32_t written)
 
 bool virtq_should_notify(struct virtq *q)
 {
-    if (!virtq_size_valid(q->num) || (q->avail & 1)) return true;
-    const uint8_t *avail = gmem_ptr(q->vm, q->avail, avail_size(q->num));
+    const uint16_t num = snap16(&q->num);
+    const uint64_t avail_gpa = snap64(&q->avail);
+    if (!virtq_size_valid(num) || (avail_gpa & 1)) return true;
+    const uint8_t *avail = gmem_ptr(q->vm, avail_gpa, avail_size(num));
     if (!avail) return true; /* rings are broken anyway; a spurious interrupt is harmless */
 
     /*
@@ -312,6 +338,6 @@ bool virtq_should_notify(struct virtq *q)
     q->signalled_valid = true;
     if (!valid) return true;
     /* §2.7.10: interrupt iff used_event lies in [old, now), modulo 2^16. */
-    uint16_t used_event = load16(avail + 4 + 2ull * q->num, __ATOMIC_RELAXED);
+    uint16_t used_event = load16(avail + 4 + 2ull * num, __ATOMIC_RELAXED);
     return (uint16_t)(now - used_event - 1) < (uint16_t)(now - old);
 }
