@@ -950,7 +950,7 @@ def render(template, fields):
 
 def main():
     ap = argparse.ArgumentParser(description="kiln vs QEMU benchmarks (see docs/benchmarks.md)")
-    ap.add_argument("--quick", action="store_true", help="fewer rounds (about 2 minutes)")
+    ap.add_argument("--quick", action="store_true", help="fewer rounds (about 5 minutes)")
     ap.add_argument("--write-docs", action="store_true", help="regenerate docs/benchmarks.md")
     ap.add_argument("--only", choices=("cpu", "boot", "exec", "disk", "net", "density"),
                     help="run one benchmark")
@@ -958,7 +958,7 @@ def main():
     ap.add_argument("--io-rounds", type=int, help="disk and network rounds per VMM (default 3, quick 1)")
     ap.add_argument("--disk-mib", type=int, default=128, help="MiB per sequential dd (default 128)")
     ap.add_argument("--randread", type=int, default=4000, help="4 KiB random reads (default 4000)")
-    ap.add_argument("--net-mib", type=int, default=32, help="MiB per TCP transfer (default 32)")
+    ap.add_argument("--net-mib", type=int, default=16, help="MiB per TCP transfer (default 16)")
     ap.add_argument("--density", help="comma-separated K values (default 1,5,10; --full 1,5,10,20; quick 1,5)")
     ap.add_argument("--idle", type=float, default=10, help="density idle window, s (default 10)")
     ap.add_argument("--cpu-reps", type=int, help="rounds of the CPU programs (default 5, quick 3)")
