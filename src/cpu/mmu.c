@@ -224,6 +224,16 @@ bool mem_store_slow(struct hart *h, uint64_t va, unsigned size, uint64_t val)
 
 bool mem_fetch_slow(struct hart *h, uint64_t pc, uint32_t *insn)
 {
+    /*
+     * IALIGN is 16 (C extension): an odd pc cannot be fetched (unpriv spec 1.5).
+     * Branches and xRET never produce one, but a pc set from guest data can,
+     * and at a page's last byte the 2-byte read below would cross into the
+     * next host page, past guest RAM at its end.
+     */
+    if (pc & 1) {
+        hart_raise(h, EXC_INSN_MISALIGNED, pc);
+        return false;
+    }
     uint64_t pa;
     uint8_t *host;
     if (!translate_page(h, pc, ACC_EXEC, &pa, &host))
