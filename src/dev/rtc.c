@@ -61,14 +61,19 @@ static void rtc_update_irq(struct rtc *r)
     vm_set_irq(r->vm, VIRT_RTC_IRQ, r->irq_pending && r->irq_enabled);
 }
 
-/* Fire the alarm if it is due. Lock held. */
-static void rtc_check_alarm(struct rtc *r)
+/* Fire the alarm if it is due at guest time `now`. Lock held. */
+static void rtc_check_alarm_at(struct rtc *r, uint64_t now)
 {
-    if (r->alarm_armed && rtc_now(r) >= r->alarm_ns) {
+    if (r->alarm_armed && now >= r->alarm_ns) {
         r->alarm_armed = false;
         r->irq_pending = true;
         rtc_update_irq(r);
     }
+}
+
+static void rtc_check_alarm(struct rtc *r)
+{
+    rtc_check_alarm_at(r, rtc_now(r));
 }
 
 static void *rtc_alarm_thread(void *arg)
@@ -77,7 +82,13 @@ static void *rtc_alarm_thread(void *arg)
 
     pthread_mutex_lock(&r->lock);
     while (!r->quit) {
-        rtc_check_alarm(r);
+        /*
+         * One clock reading for both the check and the sleep: with two, an
+         * alarm falling due between them made the delta below wrap and hit
+         * the hour-long cap, so the alarm fired up to an hour late.
+         */
+        uint64_t now = host_realtime_ns();
+        rtc_check_alarm_at(r, now + r->offset_ns);
         if (!r->alarm_armed) {
             pthread_cond_wait(&r->cond, &r->lock);
             continue;
@@ -87,8 +98,7 @@ static void *rtc_alarm_thread(void *arg)
          * remaining delta so no guest value can wrap it into the past (which
          * would spin). Capped: a far alarm is simply re-evaluated hourly.
          */
-        uint64_t now = host_realtime_ns();
-        uint64_t delta = r->alarm_ns - (now + r->offset_ns);
+        uint64_t delta = r->alarm_ns - (now + r->offset_ns); /* > 0: not due at `now` */
         if (delta > RTC_MAX_SLEEP_NS)
             delta = RTC_MAX_SLEEP_NS;
         uint64_t host = now + delta;
