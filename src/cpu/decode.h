@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 enum op {
+    OP_NONE, /* a decode-cache slot not filled yet */
     OP_ILLEGAL,
     OP_LUI, OP_AUIPC, OP_JAL, OP_JALR,
     OP_BEQ, OP_BNE, OP_BLT, OP_BGE, OP_BLTU, OP_BGEU,

@@ -5,6 +5,8 @@
  */
 #include "cpu/exec.h"
 
+#include <stdlib.h>
+
 #include "cpu/csr.h"
 #include "cpu/decode.h"
 #include "cpu/fpu.h"
@@ -258,44 +260,105 @@ static bool fp_enabled(const struct hart *h)
     return (h->mstatus & MSTATUS_FS) != 0;
 }
 
-/* Fills a decode-cache entry for pc. Returns false when the fetch trapped. */
-static bool decode_fill(struct hart *h, uint64_t pc, struct icache_entry *ic)
+/* Decodes the (already fetched, RVC-expanded) instruction into a slot. */
+static void fill_slot(struct decoded_insn *d, uint32_t insn, unsigned len)
 {
-    uint32_t insn;
-    if (unlikely(!fetch(h, pc, &insn)))
+    struct decoded dec = decode_insn(insn);
+    d->insn = insn;
+    d->imm = dec.imm;
+    d->len = (uint8_t)len;
+    d->rd = dec.rd;
+    d->rs1 = dec.rs1;
+    d->rs2 = dec.rs2;
+    d->aux = dec.aux;
+    d->op = dec.op; /* last: a filled slot is one with op != OP_NONE */
+}
+
+/* Makes pc's page the current code page. Returns false when the fetch trapped. */
+static bool enter_code_page(struct hart *h, uint64_t pc)
+{
+    uint64_t pa;
+    uint8_t *host = mem_exec_page(h, pc, &pa);
+    if (!host)
         return false;
-    unsigned len = 4;
-    if ((insn & 3) != 3) {
-        uint32_t raw = insn & 0xffff;
-        insn = rvc_expand((uint16_t)raw);
-        len = 2;
-        if (unlikely(!insn)) {
-            /* tval holds the faulting instruction bits, 16 of them for a compressed one (3.1.16). */
-            hart_raise(h, EXC_ILLEGAL_INSN, raw);
+    uint64_t idx = (pa - h->vm->ram_base) >> PAGE_SHIFT;
+    if (idx >= h->ncode_pages) { /* RAM the table does not cover (cannot happen): no caching */
+        hart_raise(h, EXC_INSN_ACCESS, pc);
+        return false;
+    }
+    struct code_page *cp = h->code_pages[idx];
+    if (!cp) {
+        cp = calloc(1, sizeof(*cp));
+        if (!cp) {
+            vm_request_exit(h->vm, 1, "out of host memory for decoded code");
+            h->budget = 0;
             return false;
         }
+        cp->gen = h->code_gen;
+        h->code_pages[idx] = cp;
+    } else if (cp->gen != h->code_gen) {
+        memset(cp->slot, 0, sizeof(cp->slot));
+        cp->gen = h->code_gen;
     }
-    struct decoded d = decode_insn(insn);
-    ic->pc = pc;
-    ic->insn = insn;
-    ic->imm = d.imm;
-    ic->key = (uint16_t)h->fetch_key;
-    ic->op = d.op;
-    ic->len = (uint8_t)len;
-    ic->rd = d.rd;
-    ic->rs1 = d.rs1;
-    ic->rs2 = d.rs2;
-    ic->aux = d.aux;
+    h->cur_code = cp;
+    h->cur_code_host = host;
+    h->cur_code_va = pc & ~(PAGE_SIZE - 1);
     return true;
 }
 
-static void raise_illegal(struct hart *h, uint64_t pc, const struct icache_entry *ic)
+/*
+ * The decoded instruction at pc (on the current code page). Returns NULL when
+ * the fetch trapped. An instruction straddling two pages is decoded into
+ * *scratch every time instead of being cached.
+ */
+static const struct decoded_insn *lookup_slow(struct hart *h, uint64_t pc,
+                                              struct decoded_insn *scratch)
 {
-    uint32_t raw = ic->insn;
-    if (ic->len == 2) {
+    if (pc & 1) {
+        /* Only reachable through a host-made pc (process VMs' signal frames): never read an odd slot. */
+        hart_raise(h, EXC_INSN_MISALIGNED, pc);
+        return NULL;
+    }
+    if ((pc & ~(PAGE_SIZE - 1)) != h->cur_code_va && !enter_code_page(h, pc))
+        return NULL;
+    unsigned off = (unsigned)(pc & (PAGE_SIZE - 1));
+    struct decoded_insn *d = &h->cur_code->slot[off >> 1];
+    if (d->op != OP_NONE)
+        return d;
+    uint16_t lo;
+    memcpy(&lo, h->cur_code_host + off, 2);
+    uint32_t insn = lo;
+    unsigned len = 2;
+    if ((lo & 3) == 3) {
+        len = 4;
+        if (off == PAGE_SIZE - 2) {
+            if (!mem_fetch_slow(h, pc, &insn))
+                return NULL;
+            d = scratch;
+        } else {
+            uint16_t hi;
+            memcpy(&hi, h->cur_code_host + off + 2, 2);
+            insn |= (uint32_t)hi << 16;
+        }
+    } else {
+        insn = rvc_expand(lo);
+        if (!insn) {
+            /* tval holds the faulting instruction bits, 16 of them for a compressed one (3.1.16). */
+            hart_raise(h, EXC_ILLEGAL_INSN, lo);
+            return NULL;
+        }
+    }
+    fill_slot(d, insn, len);
+    return d;
+}
+
+static void raise_illegal(struct hart *h, uint64_t pc, const struct decoded_insn *d)
+{
+    uint32_t raw = d->insn;
+    if (d->len == 2) {
         /* Report the original 16 bits of a compressed instruction (3.1.16). */
         uint32_t again = 0;
-        if (!fetch(h, pc, &again))
+        if (!mem_fetch_slow(h, pc, &again))
             return;
         raw = again & 0xffff;
     }
@@ -310,9 +373,15 @@ uint64_t hart_exec(struct hart *h)
         h->budget--;
         done++;
         uint64_t pc = h->pc;
-        struct icache_entry *ic = &h->icache[(pc >> 1) & (ICACHE_SIZE - 1)];
-        if (unlikely(ic->pc != pc || ic->key != h->fetch_key)) {
-            if (!decode_fill(h, pc, ic))
+        const struct decoded_insn *ic;
+        struct decoded_insn scratch;
+        /* Keeping bit 0 in the page compare sends an odd pc to the slow path. */
+        if (likely((pc & ~(PAGE_SIZE - 2)) == h->cur_code_va) &&
+            likely(h->cur_code->slot[(pc & (PAGE_SIZE - 1)) >> 1].op != OP_NONE)) {
+            ic = &h->cur_code->slot[(pc & (PAGE_SIZE - 1)) >> 1];
+        } else {
+            ic = lookup_slow(h, pc, &scratch);
+            if (!ic)
                 continue;
         }
         uint64_t next = pc + ic->len;
@@ -410,11 +479,11 @@ uint64_t hart_exec(struct hart *h)
                 __atomic_thread_fence(__ATOMIC_SEQ_CST);
             break;
         case OP_FENCE_I:
-            /* Later fetches must see earlier stores: drop decoded instructions (and the TLB). */
+            /* Later fetches must see earlier stores: drop decoded instructions. */
             h->pc = next;
             h->instret++;
             x[0] = 0;
-            hart_tlb_flush(h);
+            hart_code_flush(h);
             continue;
         case OP_AMO:
             switch (exec_amo(h, ic->insn, rd)) {

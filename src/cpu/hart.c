@@ -2,6 +2,7 @@
 #include "cpu/hart.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -38,12 +39,26 @@ int hart_init(struct hart *h, struct vm *vm, unsigned id)
         pthread_cond_destroy(&h->wfi_cond);
         return -err;
     }
+    /* Pointers only: untouched parts of this table cost no host memory. */
+    h->ncode_pages = vm->ram_size >> 12;
+    if (h->ncode_pages) {
+        h->code_pages = calloc(h->ncode_pages, sizeof(*h->code_pages));
+        if (!h->code_pages) {
+            pthread_mutex_destroy(&h->wfi_lock);
+            pthread_cond_destroy(&h->wfi_cond);
+            return -ENOMEM;
+        }
+    }
     hart_reset(h, VIRT_DRAM_BASE);
     return 0;
 }
 
 void hart_destroy(struct hart *h)
 {
+    for (uint64_t i = 0; h->code_pages && i < h->ncode_pages; i++)
+        free(h->code_pages[i]);
+    free(h->code_pages);
+    h->code_pages = NULL;
     pthread_mutex_destroy(&h->wfi_lock);
     pthread_cond_destroy(&h->wfi_cond);
 }
@@ -69,6 +84,7 @@ void hart_reset(struct hart *h, uint64_t pc)
     h->trap_streak = 0;
     h->priv = PRIV_M;
     hart_tlb_flush(h);
+    hart_code_flush(h);
     mmu_update_keys(h);
 }
 
@@ -76,8 +92,13 @@ void hart_tlb_flush(struct hart *h)
 {
     /* All-ones never matches a real tag: va >> 12 has at most 52 significant bits. */
     memset(h->tlb, 0xff, sizeof(h->tlb));
-    /* pc is even, so an all-ones pc never matches. */
-    memset(h->icache, 0xff, sizeof(h->icache));
+    h->cur_code_va = ~0ull; /* the page must be translated again */
+}
+
+void hart_code_flush(struct hart *h)
+{
+    h->code_gen++;
+    h->cur_code_va = ~0ull;
 }
 
 void hart_kick(struct hart *h)

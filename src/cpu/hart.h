@@ -86,18 +86,21 @@ struct tlb_entry {
 enum { TLB_READ, TLB_WRITE, TLB_EXEC, TLB_KINDS };
 
 /*
- * Decoded-instruction cache, direct-mapped by pc: the fetched and (for RVC)
- * expanded instruction, tagged with pc and the translation key it was fetched
- * under. Instruction fetch need not see stores until FENCE.I (unpriv 3.2
- * "Zifencei"), so it is flushed on FENCE.I, SFENCE.VMA and satp writes.
+ * Decoded-instruction cache, per guest-physical code page: each 2-byte slot of
+ * a page that has been executed holds its instruction decoded (cpu/decode.h).
+ * Keyed by physical address, it survives SFENCE.VMA, satp writes and context
+ * switches; FENCE.I invalidates it (instruction fetch need not see stores
+ * before FENCE.I, unpriv "Zifencei").
  */
-#define ICACHE_SIZE 8192
-struct icache_entry {
-    uint64_t pc;
+struct decoded_insn {
     uint32_t insn; /* 32-bit form (RVC expanded) */
     int32_t imm;
-    uint16_t key;
-    uint8_t op, len, rd, rs1, rs2, aux; /* see cpu/decode.h */
+    uint8_t op, len, rd, rs1, rs2, aux; /* op 0: not decoded yet */
+    uint16_t pad;
+};
+struct code_page {
+    uint64_t gen; /* hart's code_gen when the slots were last valid */
+    struct decoded_insn slot[2048];
 };
 
 struct hart {
@@ -162,7 +165,14 @@ struct hart {
     int64_t budget;
 
     struct tlb_entry tlb[TLB_KINDS][TLB_SIZE];
-    struct icache_entry icache[ICACHE_SIZE];
+
+    /* Decoded code pages, indexed by RAM page number; allocated on first execution. */
+    struct code_page **code_pages;
+    uint64_t ncode_pages;
+    uint64_t code_gen;      /* bumped by FENCE.I: every code page is stale */
+    uint64_t cur_code_va;   /* virtual page being executed; ~0 = none */
+    struct code_page *cur_code;
+    uint8_t *cur_code_host; /* host address of that page */
 };
 
 int hart_init(struct hart *h, struct vm *vm, unsigned id);
@@ -181,7 +191,9 @@ void hart_kick(struct hart *h);
 /* CLINT side: new mtimecmp value. Thread-safe. */
 void hart_set_mtimecmp(struct hart *h, uint64_t value);
 
-/* Forgets cached translations and decoded instructions (SFENCE.VMA, satp, FENCE.I). */
+/* Forgets cached translations (SFENCE.VMA, satp, MXR). */
 void hart_tlb_flush(struct hart *h);
+/* Forgets decoded instructions (FENCE.I, or code written by the host into guest RAM). */
+void hart_code_flush(struct hart *h);
 
 #endif

@@ -40,6 +40,7 @@ static uint64_t key_for(const struct hart *h, enum priv p)
 
 void mmu_update_keys(struct hart *h)
 {
+    h->cur_code_va = ~0ull; /* fetch permissions may differ now */
     h->fetch_key = key_for(h, h->priv);
     h->data_key = key_for(h, data_priv(h));
 }
@@ -288,4 +289,16 @@ void *mem_atomic_ptr(struct hart *h, uint64_t va, unsigned size, enum access acc
         return NULL;
     }
     return host;
+}
+
+uint8_t *mem_exec_page(struct hart *h, uint64_t pc, uint64_t *pa)
+{
+    uint8_t *host;
+    if (!translate_page(h, pc, ACC_EXEC, pa, &host))
+        return NULL;
+    if (!host) {
+        hart_raise(h, EXC_INSN_ACCESS, pc);
+        return NULL;
+    }
+    return host - (pc & (PAGE_SIZE - 1));
 }

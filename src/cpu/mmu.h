@@ -46,6 +46,8 @@ int mmu_translate(struct hart *h, uint64_t va, enum access acc, uint64_t *pa);
 bool mem_load_slow(struct hart *h, uint64_t va, unsigned size, uint64_t *out);
 bool mem_store_slow(struct hart *h, uint64_t va, unsigned size, uint64_t val);
 bool mem_fetch_slow(struct hart *h, uint64_t pc, uint32_t *insn);
+/* Host address of the RAM page holding pc, translated for execution; NULL with the trap raised. */
+uint8_t *mem_exec_page(struct hart *h, uint64_t pc, uint64_t *pa);
 
 /* Host pointer for an aligned access wholly inside one RAM page (atomics), or NULL with the trap raised. */
 void *mem_atomic_ptr(struct hart *h, uint64_t va, unsigned size, enum access acc);

@@ -6,7 +6,7 @@
 void hart_set_priv(struct hart *h, enum priv p)
 {
     h->priv = p;
-    mmu_update_keys(h);
+    mmu_update_keys(h); /* also makes the next fetch re-translate its page */
 }
 
 uint64_t hart_mip(const struct hart *h)

@@ -88,6 +88,7 @@ static void proc_trap(struct hart *h, uint64_t cause, uint64_t tval)
     if (gen != t->tlb_gen) {
         t->tlb_gen = gen;
         hart_tlb_flush(h);
+        hart_code_flush(h); /* frames may now hold other code */
     }
     if (t->exited || atomic_load(&t->p->vm.stop))
         h->budget = 0;
@@ -103,6 +104,7 @@ static void *thread_main(void *arg)
         if (gen != t->tlb_gen) {
             t->tlb_gen = gen;
             hart_tlb_flush(h);
+            hart_code_flush(h); /* frames may now hold other code */
         }
         if (atomic_load_explicit(&t->sigpending, memory_order_relaxed) ||
             atomic_load_explicit(&p->host_pending, memory_order_relaxed))
