@@ -48,6 +48,21 @@ def mem_check(want_mib):
 boot_and_check("64M", 1, "64M", mem_check(64))
 boot_and_check("2G", 1, "2G", mem_check(2048))
 
+# `reboot` restarts the guest in the same kiln process; poweroff afterwards still exits 0.
+g = Guest("--mem", "128M")
+try:
+    g.boot(timeout=300)
+    g.send("reboot\n")
+    g.expect("kiln-init: ready", 300)
+    g.boot(timeout=120)
+    rep.check("guest reboots to a shell again", g.run("echo back") == "back")
+    g.send("poweroff\n")
+    rep.check("poweroff after reboot exits 0", g.wait(60) == 0)
+except GuestError as e:
+    rep.check("reboot", False, str(e)[-2000:])
+finally:
+    g.kill()
+
 # A forced kernel panic must end kiln with a non-zero status and a one-line reason.
 g = Guest("--mem", "128M")
 try:
