@@ -732,6 +732,16 @@ def send_to_guest(port, nbytes, timeout):
     raise BenchError("host -> guest: could not send after 10 attempts: %s" % last)
 
 
+def guest_tcpext(c, timeout):
+    """The guest's TcpExt counters (/proc/net/netstat): out-of-order arrivals
+    there mean the VMM or slirp lost a frame on the way in."""
+    out = c.run("grep TcpExt: /proc/net/netstat", timeout)[0]
+    ls = [l.split() for l in out.split("\n") if l.startswith("TcpExt:")]
+    if len(ls) < 2:
+        return {}
+    return dict(zip(ls[-2][1:], (int(v) for v in ls[-1][1:] if v.lstrip("-").isdigit())))
+
+
 def net_round(vmm, g, io, mib, timeout):
     port = free_port()
     c = boot_guest(io_guest_cmd(vmm, g, os.path.join(io, "initramfs-bench.cpio.gz"), hostfwd=port), timeout)
@@ -752,6 +762,7 @@ def net_round(vmm, g, io, mib, timeout):
         secs = sink.t_last - sink.t_accept
         res["tx"] = {"mbs": nbytes / secs / 1e6, "secs": secs, "host_s": t, "cpu": cpu, "bytes": nbytes}
         # host -> guest
+        ext0 = guest_tcpext(c, timeout)
         c.lastcmd = "nc -l -p %d </dev/null | wc -c" % GUEST_PORT
         c.start_cmd(c.lastcmd)
         time.sleep(1.0)
@@ -761,7 +772,9 @@ def net_round(vmm, g, io, mib, timeout):
         if not got or got[-1] != nbytes:
             raise BenchError("%s: host -> guest: guest counted %s of %d bytes\nconsole tail:\n%s"
                              % (vmm, got, nbytes, c.tail()))
-        res["rx"] = {"mbs": nbytes / secs / 1e6, "secs": secs, "host_s": t, "cpu": cpu, "bytes": nbytes}
+        ext1 = guest_tcpext(c, timeout)
+        res["rx"] = {"mbs": nbytes / secs / 1e6, "secs": secs, "host_s": t, "cpu": cpu, "bytes": nbytes,
+                     "guest_ofo": ext1.get("TCPOFOQueue", 0) - ext0.get("TCPOFOQueue", 0)}
         rc = c.poweroff(timeout)
     finally:
         c.kill()
@@ -780,8 +793,11 @@ def bench_net(rounds, mib, timeout):
         for vmm in (("kiln", "qemu") if r % 2 == 0 else ("qemu", "kiln")):
             res[vmm].append(net_round(vmm, g, io, mib, timeout))
         k, q = res["kiln"][-1], res["qemu"][-1]
-        log("net round %d/%d  kiln tx %.1f rx %.1f MB/s  qemu tx %.1f rx %.1f MB/s"
-            % (r + 1, rounds, k["tx"]["mbs"], k["rx"]["mbs"], q["tx"]["mbs"], q["rx"]["mbs"]))
+        log("net round %d/%d  kiln tx %.1f rx %.1f MB/s (rx %.1f s wall, %.1f s CPU, %d out-of-order)  "
+            "qemu tx %.1f rx %.1f MB/s (rx %.1f s wall, %.1f s CPU, %d out-of-order)"
+            % (r + 1, rounds, k["tx"]["mbs"], k["rx"]["mbs"], k["rx"]["secs"], k["rx"]["cpu"] or 0,
+               k["rx"]["guest_ofo"], q["tx"]["mbs"], q["rx"]["mbs"], q["rx"]["secs"], q["rx"]["cpu"] or 0,
+               q["rx"]["guest_ofo"]))
     return res, None
 
 
