@@ -10,6 +10,12 @@
  * the transport resets the queue. `kicked` is a level, not a count: however
  * many notifications arrive during a drain, the worker drains once more, and a
  * chain is only ever popped once because only the worker pops.
+ *
+ * Limits (bytes/s and IOPS, token_bucket.h): the worker pops a chain, works
+ * out its cost, and if either bucket says wait it sleeps on `cond` with that
+ * timeout before doing the I/O. reset, destroy and a limit change broadcast
+ * `cond`, so a throttled worker never holds them up; on reset the popped
+ * chain is simply abandoned (the queue is being reset anyway).
  */
 #include "dev/virtio_blk.h"
 
@@ -19,9 +25,11 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "backend/disk.h"
 #include "util/log.h"
+#include "util/token_bucket.h"
 #include "virtio/mmio.h"
 #include "virtio/virtq.h"
 
@@ -47,11 +55,20 @@ struct virtio_blk {
     bool active;
     bool busy;
     bool stop;
+    bool limits_changed; /* lock: wakes a throttled worker to look again */
+
+    struct token_bucket bps, iops;
+    struct virtio_blk_stats stats; /* counters __atomic; limits from the buckets */
 
     /* Worker-owned scratch. */
     struct virtq_chain chain;
     struct iovec iov[VIRTQ_MAX_SEGS];
 };
+
+static void count(uint64_t *c, uint64_t n)
+{
+    __atomic_fetch_add(c, n, __ATOMIC_RELAXED);
+}
 
 static void put32(uint8_t *p, uint32_t v)
 {
@@ -155,12 +172,17 @@ static int blk_request(struct virtio_blk *b, const struct virtq_chain *c, uint32
     switch (type) {
     case VIRTIO_BLK_T_IN:
         status = do_rw(b, c, false, sector);
+        count(&b->stats.reads, 1);
+        if (status == VIRTIO_BLK_S_OK) count(&b->stats.read_bytes, c->write_len - 1);
         break;
     case VIRTIO_BLK_T_OUT:
         status = do_rw(b, c, true, sector);
+        count(&b->stats.writes, 1);
+        if (status == VIRTIO_BLK_S_OK) count(&b->stats.write_bytes, c->read_len - BLK_HDR);
         break;
     case VIRTIO_BLK_T_FLUSH:
         status = disk_flush(b->disk) < 0 ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
+        count(&b->stats.flushes, 1);
         break;
     case VIRTIO_BLK_T_GET_ID: {
         uint64_t room = c->write_len - 1;
@@ -178,10 +200,59 @@ static int blk_request(struct virtio_blk *b, const struct virtq_chain *c, uint32
         status = VIRTIO_BLK_S_UNSUPP;
         break;
     }
+    if (status != VIRTIO_BLK_S_OK) count(&b->stats.errors, 1);
     virtq_chain_write(c, c->write_len - 1, &status, 1);
     /* Used length: the writable part up to and including the status byte (§2.7.8). */
     *written = c->write_len > UINT32_MAX ? UINT32_MAX : (uint32_t)c->write_len;
     return 0;
+}
+
+/* What a request costs against the byte bucket: its data, for reads and writes only. */
+static uint64_t blk_cost_bytes(const struct virtq_chain *c)
+{
+    uint32_t type;
+    if (c->read_len < BLK_HDR || c->write_len < 1 || virtq_chain_read(c, 0, &type, 4) != 4)
+        return 0; /* malformed: blk_request refuses it without touching the disk */
+    type = le32toh(type);
+    if (type == VIRTIO_BLK_T_IN) return c->write_len - 1;
+    if (type == VIRTIO_BLK_T_OUT) return c->read_len - BLK_HDR;
+    return 0;
+}
+
+/*
+ * Waits until both buckets admit the request, then charges them. Returns
+ * false, having charged nothing, if the device was reset or is being
+ * destroyed meanwhile. Worker thread only.
+ */
+static bool blk_throttle(struct virtio_blk *b, uint64_t bytes)
+{
+    bool waited = false;
+    pthread_mutex_lock(&b->lock);
+    for (;;) {
+        if (b->stop || !b->active) {
+            pthread_mutex_unlock(&b->lock);
+            return false;
+        }
+        b->limits_changed = false;
+        uint64_t now = tb_now();
+        uint64_t w1 = tb_delay(&b->bps, bytes, now), w2 = tb_delay(&b->iops, 1, now);
+        uint64_t w = w1 > w2 ? w1 : w2;
+        if (w == 0) {
+            tb_charge(&b->bps, bytes, now);
+            tb_charge(&b->iops, 1, now);
+            break;
+        }
+        if (!waited) count(&b->stats.throttled, 1);
+        waited = true;
+        /* cond runs on CLOCK_MONOTONIC (see create); wake at least every 10 s regardless. */
+        uint64_t until = now + (w < 10 * TB_NSEC ? w : 10 * TB_NSEC);
+        struct timespec ts = {.tv_sec = (time_t)(until / TB_NSEC), .tv_nsec = (long)(until % TB_NSEC)};
+        while (!b->stop && b->active && !b->limits_changed && tb_now() < until) {
+            if (pthread_cond_timedwait(&b->cond, &b->lock, &ts) == ETIMEDOUT) break;
+        }
+    }
+    pthread_mutex_unlock(&b->lock);
+    return true;
 }
 
 static void blk_drain(struct virtio_blk *b)
@@ -195,6 +266,7 @@ static void blk_drain(struct virtio_blk *b)
             virtio_mmio_needs_reset(b->t, q->error);
             break;
         }
+        if (!blk_throttle(b, blk_cost_bytes(&b->chain))) break;
         uint32_t written = 0;
         const char *why = NULL;
         if (blk_request(b, &b->chain, &written, &why) < 0) {
@@ -261,6 +333,7 @@ static void blk_reset(void *dev)
     pthread_mutex_lock(&b->lock);
     b->active = false;
     b->kicked = false;
+    pthread_cond_broadcast(&b->cond); /* a throttled worker gives up its wait */
     while (b->busy)
         pthread_cond_wait(&b->cond, &b->lock);
     pthread_mutex_unlock(&b->lock);
@@ -290,6 +363,30 @@ struct virtio_mmio *virtio_blk_transport(struct virtio_blk *b)
     return b->t;
 }
 
+void virtio_blk_set_limits(struct virtio_blk *b, uint64_t bps, uint64_t iops)
+{
+    uint64_t now = tb_now();
+    tb_set(&b->bps, bps, 0, now);
+    tb_set(&b->iops, iops, 0, now);
+    pthread_mutex_lock(&b->lock);
+    b->limits_changed = true;
+    pthread_cond_broadcast(&b->cond);
+    pthread_mutex_unlock(&b->lock);
+}
+
+void virtio_blk_get_stats(struct virtio_blk *b, struct virtio_blk_stats *out)
+{
+    out->reads = __atomic_load_n(&b->stats.reads, __ATOMIC_RELAXED);
+    out->writes = __atomic_load_n(&b->stats.writes, __ATOMIC_RELAXED);
+    out->flushes = __atomic_load_n(&b->stats.flushes, __ATOMIC_RELAXED);
+    out->read_bytes = __atomic_load_n(&b->stats.read_bytes, __ATOMIC_RELAXED);
+    out->write_bytes = __atomic_load_n(&b->stats.write_bytes, __ATOMIC_RELAXED);
+    out->errors = __atomic_load_n(&b->stats.errors, __ATOMIC_RELAXED);
+    out->throttled = __atomic_load_n(&b->stats.throttled, __ATOMIC_RELAXED);
+    out->bps_limit = tb_rate(&b->bps);
+    out->iops_limit = tb_rate(&b->iops);
+}
+
 void virtio_blk_wait_idle(struct virtio_blk *b)
 {
     pthread_mutex_lock(&b->lock);
@@ -310,7 +407,13 @@ struct virtio_blk *virtio_blk_create(struct vm *vm, uint64_t base, unsigned irq,
     b->disk = disk;
     b->capacity = disk_size(disk) / SECTOR;
     pthread_mutex_init(&b->lock, NULL);
-    pthread_cond_init(&b->cond, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&b->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    tb_init(&b->bps, 0, 0, tb_now());
+    tb_init(&b->iops, 0, 0, tb_now());
 
     const char *path = disk_path(disk);
     const char *slash = strrchr(path, '/');
@@ -377,5 +480,7 @@ void virtio_blk_destroy(struct virtio_blk *b)
     virtio_mmio_destroy(b->t);
     pthread_cond_destroy(&b->cond);
     pthread_mutex_destroy(&b->lock);
+    tb_destroy(&b->bps);
+    tb_destroy(&b->iops);
     free(b);
 }

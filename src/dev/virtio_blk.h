@@ -61,6 +61,21 @@ void virtio_blk_destroy(struct virtio_blk *b);
 /* GET_ID string (NUL-padded to 20 bytes, truncated beyond). Default: the image's file name. */
 void virtio_blk_set_serial(struct virtio_blk *b, const char *serial);
 struct virtio_mmio *virtio_blk_transport(struct virtio_blk *b);
+struct virtio_blk_stats {
+    uint64_t reads, writes, flushes; /* requests by type */
+    uint64_t read_bytes, write_bytes; /* data moved by successful reads and writes */
+    uint64_t errors;                  /* requests answered with a status other than OK */
+    uint64_t throttled;               /* requests that had to wait for a limit */
+    uint64_t bps_limit, iops_limit;   /* current limits; 0 = unlimited */
+};
+
+/*
+ * Limits the disk to bps bytes/s and iops requests/s (0 = unlimited), each
+ * with a one-second burst. Any thread, any time; a throttled request looks at
+ * the new limits at once.
+ */
+void virtio_blk_set_limits(struct virtio_blk *b, uint64_t bps, uint64_t iops);
+void virtio_blk_get_stats(struct virtio_blk *b, struct virtio_blk_stats *out);
 /* Tests and fuzzers: wait until the worker has handled every kick made so far. */
 void virtio_blk_wait_idle(struct virtio_blk *b);
 

@@ -559,6 +559,121 @@ static void test_many_in_flight(void **state)
     }
 }
 
+static double secs_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* Post one read of len bytes at DATA (descriptors 0..2) and kick, without waiting. */
+static void post_read(struct fx *f, uint32_t len)
+{
+    put_hdr(f, VIRTIO_BLK_T_IN, 0);
+    struct seg s[3] = {{HDR, 16, false}, {DATA, len, true}, {STATUS, 1, true}};
+    for (unsigned i = 0; i < 3; i++) {
+        uint8_t d[16];
+        uint16_t flags = (s[i].write ? VIRTQ_DESC_F_WRITE : 0) | (i < 2 ? VIRTQ_DESC_F_NEXT : 0);
+        uint16_t next = (uint16_t)(i + 1);
+        memcpy(d, &s[i].gpa, 8);
+        memcpy(d + 8, &s[i].len, 4);
+        memcpy(d + 12, &flags, 2);
+        memcpy(d + 14, &next, 2);
+        gmem_write(&f->vm, DESC + 16 * i, d, 16);
+    }
+    uint16_t head = 0;
+    gmem_write(&f->vm, AVAIL + 4 + 2 * (f->avail_idx % QN), &head, 2);
+    f->avail_idx++;
+    __atomic_store_n((uint16_t *)gmem_ptr(&f->vm, AVAIL + 2, 2), f->avail_idx, __ATOMIC_RELEASE);
+    wreg(f, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+}
+
+static void test_bps_limit(void **state)
+{
+    struct fx *f = *state;
+    struct virtio_blk_stats st;
+    virtio_blk_set_limits(f->blk, 1 << 20, 0); /* 1 MiB/s, 1 MiB burst */
+    virtio_blk_get_stats(f->blk, &st);
+    assert_int_equal(st.bps_limit, 1 << 20);
+    assert_int_equal(st.iops_limit, 0);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    /* The burst covers the first MiB; the next 1.5 MiB need 1.5 s of refill. */
+    assert_int_equal(rq(f, VIRTIO_BLK_T_IN, 0, DATA, 1 << 20), VIRTIO_BLK_S_OK);
+    assert_true(secs_since(&t0) < 0.5);
+    assert_int_equal(rq(f, VIRTIO_BLK_T_IN, 0, DATA, 1 << 20), VIRTIO_BLK_S_OK);
+    assert_true(secs_since(&t0) >= 0.8 * 1.0);
+    assert_int_equal(rq(f, VIRTIO_BLK_T_IN, 0, DATA, 1 << 19), VIRTIO_BLK_S_OK);
+    double took = secs_since(&t0);
+    assert_true(took >= 0.8 * 1.5);
+    assert_true(took < 4.0);
+    virtio_blk_get_stats(f->blk, &st);
+    assert_int_equal(st.reads, 3);
+    assert_int_equal(st.read_bytes, (2 << 20) + (1 << 19));
+    assert_int_equal(st.throttled, 2);
+}
+
+static void test_iops_limit(void **state)
+{
+    struct fx *f = *state;
+    virtio_blk_set_limits(f->blk, 0, 20); /* 20 requests/s, burst 20 */
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < 30; i++)
+        assert_int_equal(rq(f, VIRTIO_BLK_T_IN, 0, DATA, 512), VIRTIO_BLK_S_OK);
+    double took = secs_since(&t0);
+    assert_true(took >= 0.8 * 0.5); /* 10 beyond the burst at 20/s */
+    assert_true(took < 3.0);
+    /* Lifting the limit: back to full speed. */
+    virtio_blk_set_limits(f->blk, 0, 0);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(rq(f, VIRTIO_BLK_T_IN, 0, DATA, 512), VIRTIO_BLK_S_OK);
+    assert_true(secs_since(&t0) < 1.0);
+}
+
+/* A worker waiting on a limit wakes at once for a limit change, a reset and destroy. */
+static void test_throttled_wakeups(void **state)
+{
+    struct fx *f = *state;
+    virtio_blk_set_limits(f->blk, 512, 0); /* 512 B/s: the second MiB would take ~34 minutes */
+    assert_int_equal(rq(f, VIRTIO_BLK_T_IN, 0, DATA, 1 << 20), VIRTIO_BLK_S_OK);
+    uint16_t before = used_idx(f);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    post_read(f, 4096);
+    struct timespec ts = {0, 100 * 1000000};
+    nanosleep(&ts, NULL);
+    assert_int_equal(used_idx(f), before);
+    virtio_blk_set_limits(f->blk, 0, 0);
+    virtio_blk_wait_idle(f->blk);
+    assert_int_equal((uint16_t)(used_idx(f) - before), 1);
+    assert_true(secs_since(&t0) < 1.0);
+
+    /* Reset while throttled: returns promptly, the request is dropped with the queue. */
+    virtio_blk_set_limits(f->blk, 512, 0);
+    assert_int_equal(rq(f, VIRTIO_BLK_T_IN, 0, DATA, 1 << 20), VIRTIO_BLK_S_OK);
+    post_read(f, 4096);
+    nanosleep(&ts, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    wreg(f, VIRTIO_MMIO_STATUS, 0);
+    assert_true(secs_since(&t0) < 1.0);
+    /* The device still works after re-initialisation (the limit stays). */
+    virtio_blk_set_limits(f->blk, 0, 0);
+    driver_init(f);
+    assert_int_equal(rq(f, VIRTIO_BLK_T_IN, 0, DATA, 4096), VIRTIO_BLK_S_OK);
+
+    /* Destroy while throttled (teardown) must not hang either. */
+    virtio_blk_set_limits(f->blk, 512, 0);
+    assert_int_equal(rq(f, VIRTIO_BLK_T_IN, 0, DATA, 1 << 20), VIRTIO_BLK_S_OK);
+    post_read(f, 4096);
+    nanosleep(&ts, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    detach(f);
+    assert_true(secs_since(&t0) < 1.0);
+    attach(f, false); /* for teardown */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -567,6 +682,7 @@ int main(void)
         T(test_out_of_range), T(test_flush_get_id_unsupp), T(test_discard_write_zeroes),
         T(test_read_only),    T(test_malformed),           T(test_lock_conflict),
         T(test_cache_modes),  T(test_many_in_flight),
+        T(test_bps_limit),    T(test_iops_limit),          T(test_throttled_wakeups),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
