@@ -67,11 +67,12 @@ struct net_config {
     uint8_t mac[6];              /* the guest's MAC; NET_DEFAULT_MAC unless mac= */
     unsigned nhostfwd;           /* NET_USER */
     struct net_hostfwd hostfwd[NET_MAX_HOSTFWD];
+    uint64_t bps;                /* bytes/s limit, each direction; 0 = unlimited */
 };
 
 /*
- * Parses `user[,hostfwd=tcp:127.0.0.1:HOSTPORT-:GUESTPORT]...[,mac=52:54:00:12:34:56]`
- * or `tap:IFNAME[,mac=...]`. hostfwd is `(tcp|udp):[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT`.
+ * Parses `user[,hostfwd=tcp:127.0.0.1:HOSTPORT-:GUESTPORT]...[,mac=52:54:00:12:34:56][,bps=N]`
+ * or `tap:IFNAME[,mac=...][,bps=N]`; bps takes K, M, G suffixes (powers of 1024). hostfwd is `(tcp|udp):[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT`.
  * Returns 0, or -EINVAL with a one-line reason in err (always NUL-terminated when errlen > 0).
  */
 int net_parse_spec(const char *spec, struct net_config *out, char *err, size_t errlen);

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "util/log.h"
+#include "util/token_bucket.h"
 
 /* ---- --net SPEC parser ---- */
 
@@ -178,7 +179,7 @@ int net_parse_spec(const char *spec, struct net_config *out, char *err, size_t e
                     (int)(n > 40 ? 40 : n), p);
     }
 
-    bool have_mac = false;
+    bool have_mac = false, have_bps = false;
     for (p += n; *p; p += n) {
         p++; /* the ',' */
         n = strcspn(p, ",");
@@ -194,6 +195,20 @@ int net_parse_spec(const char *spec, struct net_config *out, char *err, size_t e
             if (parse_mac(v, vn, out->mac, err, errlen) < 0)
                 return -EINVAL;
             have_mac = true;
+        } else if (kn == 3 && !memcmp(p, "bps", 3) && eq) {
+            char num[32];
+            if (have_bps)
+                return fail(err, errlen, "bps= given twice");
+            if (vn >= sizeof(num))
+                vn = sizeof(num) - 1; /* too long to be valid: still refused below */
+            memcpy(num, v, vn);
+            num[vn] = 0;
+            if (vn == sizeof(num) - 1 || tb_parse_limit(num, true, &out->bps) < 0)
+                return fail(err, errlen,
+                            "bad bps '%.*s': expected bytes per second, e.g. bps=1M (K, M, G "
+                            "suffixes; 0 = unlimited)",
+                            (int)(vn > 40 ? 40 : vn), v);
+            have_bps = true;
         } else if (kn == 7 && !memcmp(p, "hostfwd", 7) && eq) {
             if (out->kind != NET_USER)
                 return fail(err, errlen, "hostfwd= only applies to user networking");
@@ -205,7 +220,7 @@ int net_parse_spec(const char *spec, struct net_config *out, char *err, size_t e
         } else {
             return fail(err, errlen, "unknown option '%.*s' in network spec (expected %s)",
                         (int)(kn > 40 ? 40 : kn), p,
-                        out->kind == NET_USER ? "hostfwd= or mac=" : "mac=");
+                        out->kind == NET_USER ? "hostfwd=, mac= or bps=" : "mac= or bps=");
         }
     }
     return 0;

@@ -17,6 +17,14 @@
  * num_buffers written into the first buffer's header before anything is
  * published. If the buffers run out part way, last_avail_idx is rewound:
  * popping only reads the rings, so the driver cannot tell.
+ *
+ * Rate limit (token_bucket.h, one bucket per direction): a tx chain over the
+ * budget is un-popped the same way and the timer thread re-kicks the tx queue
+ * (virtio_mmio_kick) when the bucket has refilled, so no hart ever sleeps. A
+ * received frame over the budget joins the held-frames FIFO and the timer
+ * thread flushes it later. Locks: the timer thread takes the transport lock
+ * or rx_lock with nothing held; tx (transport lock) and rx (rx_lock) take
+ * timer_lock last to schedule it.
  */
 #include "dev/virtio_net.h"
 
@@ -26,9 +34,11 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "backend/net.h"
 #include "util/log.h"
+#include "util/token_bucket.h"
 #include "virtio/mmio.h"
 #include "virtio/virtq.h"
 
@@ -67,11 +77,36 @@ struct virtio_net {
     uint8_t tx_buf[NET_MAX_FRAME];
 
     struct virtio_net_stats stats; /* __atomic */
+
+    struct token_bucket tx_tb, rx_tb;
+    pthread_t timer;
+    bool timer_started;
+    pthread_mutex_t timer_lock;
+    pthread_cond_t timer_cond; /* CLOCK_MONOTONIC */
+    bool timer_stop;
+    uint64_t tx_due, rx_due; /* tb_now() time to retry; 0 = nothing waiting */
 };
 
 static void count(uint64_t *c)
 {
     __atomic_fetch_add(c, 1, __ATOMIC_RELAXED);
+}
+
+static void count_n(uint64_t *c, uint64_t n)
+{
+    __atomic_fetch_add(c, n, __ATOMIC_RELAXED);
+}
+
+/* Ask the timer thread to retry a direction `wait` ns from now. */
+static void schedule(struct virtio_net *n, uint64_t *due, uint64_t wait)
+{
+    uint64_t when = tb_now() + (wait ? wait : 1);
+    pthread_mutex_lock(&n->timer_lock);
+    if (*due == 0 || when < *due) {
+        *due = when;
+        pthread_cond_signal(&n->timer_cond);
+    }
+    pthread_mutex_unlock(&n->timer_lock);
 }
 
 static void put16(uint8_t *p, uint16_t v)
@@ -158,6 +193,7 @@ static int rx_put(struct virtio_net *n, struct virtq *q, const uint8_t *frame, s
     }
     *pushed += nbuf;
     count(&n->stats.rx_frames);
+    count_n(&n->stats.rx_bytes, len);
     return RX_DONE;
 }
 
@@ -172,12 +208,30 @@ static void drop_pending(struct virtio_net *n)
     n->pend_head = 0;
 }
 
-/* Deliver held frames in order. rx_lock held. Returns false if buffers ran out or the queue broke. */
+/* True if a frame of len bytes may go to the guest now; else the timer thread will retry rx. */
+static bool rx_admit(struct virtio_net *n, size_t len)
+{
+    uint64_t w = tb_delay(&n->rx_tb, len, tb_now());
+    if (w == 0)
+        return true;
+    count(&n->stats.throttled);
+    schedule(n, &n->rx_due, w);
+    return false;
+}
+
+/*
+ * Deliver held frames in order. rx_lock held. Returns false if buffers ran
+ * out, the limit says wait, or the queue broke.
+ */
 static bool rx_flush(struct virtio_net *n, struct virtq *q, unsigned *pushed)
 {
     while (n->pend_count) {
         struct pending *p = &n->pend[n->pend_head];
+        if (!rx_admit(n, p->len))
+            return false;
         int r = rx_put(n, q, p->data, p->len, pushed);
+        if (r == RX_DONE)
+            tb_charge(&n->rx_tb, p->len, tb_now());
         if (r == RX_BROKEN) {
             drop_pending(n);
             return false;
@@ -214,8 +268,11 @@ static void net_rx(void *opaque, const uint8_t *frame, size_t len)
     struct virtq *q = virtio_mmio_queue(n->t, VIRTIO_NET_RXQ);
     unsigned pushed = 0;
     int r = RX_NOBUF;
-    if (rx_flush(n, q, &pushed))
+    if (rx_flush(n, q, &pushed) && rx_admit(n, len)) {
         r = rx_put(n, q, frame, len, &pushed);
+        if (r == RX_DONE)
+            tb_charge(&n->rx_tb, len, tb_now());
+    }
     if (r == RX_NOBUF && !n->broken) {
         uint8_t *copy = n->pend_count < VIRTIO_NET_RX_PENDING ? malloc(len) : NULL;
         if (copy) {
@@ -240,6 +297,7 @@ static void tx_drain(struct virtio_net *n)
     unsigned since_notify = 0;
     for (;;) {
         struct virtq_chain *c = &n->tx_chain;
+        uint16_t start = q->last_avail_idx;
         int r = virtq_pop(q, c);
         if (r == 0)
             break;
@@ -257,6 +315,15 @@ static void tx_drain(struct virtio_net *n)
             break;
         }
         uint64_t len = c->read_len - HDR;
+        uint64_t wait = tb_delay(&n->tx_tb, len, tb_now());
+        if (wait) {
+            /* Over the limit: leave the chain in the ring for the timer thread's re-kick. */
+            q->last_avail_idx = start;
+            count(&n->stats.throttled);
+            schedule(n, &n->tx_due, wait);
+            break;
+        }
+        tb_charge(&n->tx_tb, len, tb_now());
         if (len < ETH_HLEN || len > NET_MAX_FRAME) {
             count(&n->stats.tx_dropped); /* not an Ethernet frame we can pass on; not a ring error */
         } else {
@@ -264,8 +331,10 @@ static void tx_drain(struct virtio_net *n)
             virtq_chain_read(c, HDR, n->tx_buf, len);
             if (net_backend_send(n->be, n->tx_buf, len) < 0)
                 count(&n->stats.tx_dropped);
-            else
+            else {
                 count(&n->stats.tx_frames);
+                count_n(&n->stats.tx_bytes, len);
+            }
         }
         if (virtq_push(q, c, 0) < 0) {
             mark_broken(n, q, q->error);
@@ -342,9 +411,71 @@ struct virtio_mmio *virtio_net_transport(struct virtio_net *n)
 void virtio_net_get_stats(struct virtio_net *n, struct virtio_net_stats *out)
 {
     out->rx_frames = __atomic_load_n(&n->stats.rx_frames, __ATOMIC_RELAXED);
+    out->rx_bytes = __atomic_load_n(&n->stats.rx_bytes, __ATOMIC_RELAXED);
     out->rx_dropped = __atomic_load_n(&n->stats.rx_dropped, __ATOMIC_RELAXED);
     out->tx_frames = __atomic_load_n(&n->stats.tx_frames, __ATOMIC_RELAXED);
+    out->tx_bytes = __atomic_load_n(&n->stats.tx_bytes, __ATOMIC_RELAXED);
     out->tx_dropped = __atomic_load_n(&n->stats.tx_dropped, __ATOMIC_RELAXED);
+    out->throttled = __atomic_load_n(&n->stats.throttled, __ATOMIC_RELAXED);
+    out->bps_limit = tb_rate(&n->tx_tb);
+}
+
+void virtio_net_set_limit(struct virtio_net *n, uint64_t bps)
+{
+    uint64_t now = tb_now();
+    tb_set(&n->tx_tb, bps, 0, now);
+    tb_set(&n->rx_tb, bps, 0, now);
+    /* Whatever waits for the old limit goes again under the new one. */
+    pthread_mutex_lock(&n->timer_lock);
+    if (n->tx_due)
+        n->tx_due = now;
+    if (n->rx_due)
+        n->rx_due = now;
+    pthread_cond_signal(&n->timer_cond);
+    pthread_mutex_unlock(&n->timer_lock);
+}
+
+/* Resumes throttled directions when their bucket has refilled. */
+static void *net_timer(void *arg)
+{
+    struct virtio_net *n = arg;
+    pthread_mutex_lock(&n->timer_lock);
+    while (!n->timer_stop) {
+        uint64_t due = n->tx_due;
+        if (n->rx_due && (!due || n->rx_due < due))
+            due = n->rx_due;
+        if (!due) {
+            pthread_cond_wait(&n->timer_cond, &n->timer_lock);
+            continue;
+        }
+        uint64_t now = tb_now();
+        if (now < due) {
+            struct timespec ts = {.tv_sec = (time_t)(due / TB_NSEC), .tv_nsec = (long)(due % TB_NSEC)};
+            pthread_cond_timedwait(&n->timer_cond, &n->timer_lock, &ts);
+            continue;
+        }
+        bool tx = n->tx_due && n->tx_due <= now, rx = n->rx_due && n->rx_due <= now;
+        if (tx)
+            n->tx_due = 0;
+        if (rx)
+            n->rx_due = 0;
+        pthread_mutex_unlock(&n->timer_lock);
+        if (tx)
+            virtio_mmio_kick(n->t, VIRTIO_NET_TXQ);
+        if (rx) {
+            pthread_mutex_lock(&n->rx_lock);
+            if (n->active && !n->broken) {
+                struct virtq *q = virtio_mmio_queue(n->t, VIRTIO_NET_RXQ);
+                unsigned pushed = 0;
+                rx_flush(n, q, &pushed);
+                rx_signal(n, q, pushed);
+            }
+            pthread_mutex_unlock(&n->rx_lock);
+        }
+        pthread_mutex_lock(&n->timer_lock);
+    }
+    pthread_mutex_unlock(&n->timer_lock);
+    return NULL;
 }
 
 struct virtio_net *virtio_net_create(struct vm *vm, uint64_t base, unsigned irq,
@@ -358,6 +489,14 @@ struct virtio_net *virtio_net_create(struct vm *vm, uint64_t base, unsigned irq,
     n->vm = vm;
     n->be = be;
     pthread_mutex_init(&n->rx_lock, NULL);
+    pthread_mutex_init(&n->timer_lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&n->timer_cond, &ca);
+    pthread_condattr_destroy(&ca);
+    tb_init(&n->tx_tb, 0, 0, tb_now());
+    tb_init(&n->rx_tb, 0, 0, tb_now());
 
     /* struct virtio_net_config (§5.1.4); max_virtqueue_pairs/mtu are read only with MQ/MTU. */
     memcpy(n->config + VIRTIO_NET_CFG_MAC, mac, 6);
@@ -381,7 +520,13 @@ struct virtio_net *virtio_net_create(struct vm *vm, uint64_t base, unsigned irq,
     n->t = virtio_mmio_create(vm, base, irq, &n->ops, n);
     if (!n->t)
         goto fail;
-    int r = net_backend_start(be, net_rx, n);
+    int r = pthread_create(&n->timer, NULL, net_timer, n);
+    if (r != 0) {
+        log_err("virtio-net", "cannot start the timer thread: %s", strerror(r));
+        goto fail;
+    }
+    n->timer_started = true;
+    r = net_backend_start(be, net_rx, n);
     if (r < 0) {
         log_err("virtio-net", "cannot start the %s network backend: %s", be->ops->kind,
                 strerror(-r));
@@ -401,8 +546,19 @@ void virtio_net_destroy(struct virtio_net *n)
         return;
     if (n->backend_started)
         net_backend_stop(n->be); /* no rx callback after this */
+    if (n->timer_started) {
+        pthread_mutex_lock(&n->timer_lock);
+        n->timer_stop = true;
+        pthread_cond_signal(&n->timer_cond);
+        pthread_mutex_unlock(&n->timer_lock);
+        pthread_join(n->timer, NULL); /* it may kick the transport: join before freeing that */
+    }
     virtio_mmio_destroy(n->t);
     drop_pending(n);
     pthread_mutex_destroy(&n->rx_lock);
+    pthread_mutex_destroy(&n->timer_lock);
+    pthread_cond_destroy(&n->timer_cond);
+    tb_destroy(&n->tx_tb);
+    tb_destroy(&n->rx_tb);
     free(n);
 }

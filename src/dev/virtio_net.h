@@ -38,8 +38,10 @@ struct virtio_mmio;
 #define VIRTIO_NET_RX_PENDING 128
 
 struct virtio_net_stats {
-    uint64_t rx_frames, rx_dropped;
-    uint64_t tx_frames, tx_dropped;
+    uint64_t rx_frames, rx_bytes, rx_dropped;
+    uint64_t tx_frames, tx_bytes, tx_dropped;
+    uint64_t throttled; /* times a frame had to wait for the limit (either direction) */
+    uint64_t bps_limit; /* 0 = unlimited */
 };
 
 /*
@@ -53,5 +55,12 @@ struct virtio_net *virtio_net_create(struct vm *vm, uint64_t base, unsigned irq,
 void virtio_net_destroy(struct virtio_net *n);
 struct virtio_mmio *virtio_net_transport(struct virtio_net *n);
 void virtio_net_get_stats(struct virtio_net *n, struct virtio_net_stats *out);
+/*
+ * Limits each direction to bps bytes/s of frame data (0 = unlimited), with a
+ * one-second burst. Any thread, any time. Over the limit, transmit stops
+ * taking chains and resumes from the device's timer thread; received frames
+ * wait in the held-frames FIFO (VIRTIO_NET_RX_PENDING), then are dropped.
+ */
+void virtio_net_set_limit(struct virtio_net *n, uint64_t bps);
 
 #endif

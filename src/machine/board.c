@@ -40,6 +40,7 @@
 #include "machine/loader.h"
 #include "machine/vm.h"
 #include "util/log.h"
+#include "util/token_bucket.h"
 
 /* Linux wants its Image 2 MiB aligned on RV64 (boot.rst); OpenSBI occupies the first 2 MiB. */
 #define KERNEL_OFFSET 0x200000ull
@@ -77,6 +78,7 @@ struct board {
     struct pvpanic *pvpanic;
     struct disk *disks[BOARD_MAX_DISKS];
     struct virtio_blk *blks[BOARD_MAX_DISKS];
+    unsigned ndisks, nnets; /* devices created (the control thread reads them after boot) */
     struct virtio_rng *rng;
     struct net_backend *net_be[BOARD_MAX_NETS];
     struct virtio_net *nets[BOARD_MAX_NETS];
@@ -263,6 +265,9 @@ static int create_virtio(struct board *b, const struct board_config *cfg)
             log_err("disk", "%s: cannot create the virtio-blk device", d->path);
             return -1;
         }
+        if (d->bps || d->iops)
+            virtio_blk_set_limits(b->blks[i], d->bps, d->iops);
+        b->ndisks = i + 1;
     }
     for (unsigned i = 0; i < cfg->nnets; i++) {
         struct net_config nc;
@@ -284,6 +289,9 @@ static int create_virtio(struct board *b, const struct board_config *cfg)
             log_err("net", "cannot create the virtio-net device");
             return -1;
         }
+        if (nc.bps)
+            virtio_net_set_limit(b->nets[i], nc.bps);
+        b->nnets = i + 1;
     }
     b->hvc_fd = -1;
     if (cfg->hvc_out) {
@@ -358,6 +366,22 @@ int board_parse_disk(const char *spec, struct board_disk *out, char *err, size_t
                 return -1;
             }
             out->cache = (int)c;
+        } else if (!strncmp(buf, "bps=", 4)) {
+            if (tb_parse_limit(buf + 4, true, &out->bps) < 0) {
+                snprintf(err, errlen,
+                         "--disk '%s': bps must be bytes per second, e.g. bps=4M (K, M, G suffixes; "
+                         "0 = unlimited)",
+                         spec);
+                return -1;
+            }
+        } else if (!strncmp(buf, "iops=", 5)) {
+            if (tb_parse_limit(buf + 5, false, &out->iops) < 0) {
+                snprintf(err, errlen,
+                         "--disk '%s': iops must be a whole number of requests per second (0 = "
+                         "unlimited)",
+                         spec);
+                return -1;
+            }
         } else if (!strcmp(buf, "format=raw")) {
             /* raw is the only format */
         } else if (!strncmp(buf, "format=", 7)) {
@@ -518,6 +542,57 @@ static int ctl_stats(void *ctx, struct control_stats *out)
         out->reported_bytes = bs.reported_bytes;
         out->bad_pfns = bs.bad_pfns;
     }
+    for (unsigned i = 0; i < b->ndisks && i < CONTROL_MAX_DISKS; i++) {
+        struct virtio_blk_stats st;
+        virtio_blk_get_stats(b->blks[i], &st);
+        out->disks[i].reads = st.reads;
+        out->disks[i].writes = st.writes;
+        out->disks[i].flushes = st.flushes;
+        out->disks[i].read_bytes = st.read_bytes;
+        out->disks[i].write_bytes = st.write_bytes;
+        out->disks[i].errors = st.errors;
+        out->disks[i].throttled = st.throttled;
+        out->disks[i].bps_limit = st.bps_limit;
+        out->disks[i].iops_limit = st.iops_limit;
+        out->ndisks = i + 1;
+    }
+    for (unsigned i = 0; i < b->nnets && i < CONTROL_MAX_NETS; i++) {
+        struct virtio_net_stats st;
+        virtio_net_get_stats(b->nets[i], &st);
+        out->nets[i].rx_frames = st.rx_frames;
+        out->nets[i].rx_bytes = st.rx_bytes;
+        out->nets[i].rx_dropped = st.rx_dropped;
+        out->nets[i].tx_frames = st.tx_frames;
+        out->nets[i].tx_bytes = st.tx_bytes;
+        out->nets[i].tx_dropped = st.tx_dropped;
+        out->nets[i].throttled = st.throttled;
+        out->nets[i].bps_limit = st.bps_limit;
+        out->nnets = i + 1;
+    }
+    return 0;
+}
+
+static int ctl_limits(void *ctx, const struct control_limits *l, char *err, size_t errlen)
+{
+    struct board *b = ctx;
+    if (l->is_net) {
+        if (l->index >= b->nnets) {
+            snprintf(err, errlen, "no network device %llu (this VM has %u)",
+                     (unsigned long long)l->index, b->nnets);
+            return -1;
+        }
+        virtio_net_set_limit(b->nets[l->index], l->bps);
+        return 0;
+    }
+    if (l->index >= b->ndisks) {
+        snprintf(err, errlen, "no disk %llu (this VM has %u)", (unsigned long long)l->index,
+                 b->ndisks);
+        return -1;
+    }
+    struct virtio_blk_stats st;
+    virtio_blk_get_stats(b->blks[l->index], &st);
+    virtio_blk_set_limits(b->blks[l->index], l->has_bps ? l->bps : st.bps_limit,
+                          l->has_iops ? l->iops : st.iops_limit);
     return 0;
 }
 
@@ -663,7 +738,8 @@ int board_run(const struct board_config *cfg)
 
     if (cfg->control) {
         static const struct control_ops ops_tmpl = {
-            .stats = ctl_stats, .balloon = ctl_balloon, .powerdown = ctl_powerdown, .quit = ctl_quit};
+            .stats = ctl_stats, .balloon = ctl_balloon, .powerdown = ctl_powerdown, .quit = ctl_quit,
+            .limits = ctl_limits};
         struct control_ops ops = ops_tmpl;
         ops.ctx = b;
         char err[256];

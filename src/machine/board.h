@@ -13,6 +13,7 @@ struct board_disk {
     char path[4096];
     bool readonly;
     int cache; /* enum disk_cache */
+    uint64_t bps, iops; /* limits; 0 = unlimited */
 };
 
 struct board_config {
@@ -34,7 +35,10 @@ struct board_config {
     bool no_balloon;
 };
 
-/* Parses "PATH[,ro][,cache=writeback|none|unsafe][,format=raw]". Returns 0, or -1 with a message in err. */
+/*
+ * Parses "PATH[,ro][,cache=writeback|none|unsafe][,format=raw][,bps=N[K|M|G]][,iops=N]".
+ * Returns 0, or -1 with a message in err.
+ */
 int board_parse_disk(const char *spec, struct board_disk *out, char *err, size_t errlen);
 
 /* Builds the VM, boots it and runs it to the end. Returns kiln's exit status. */

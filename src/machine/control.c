@@ -218,9 +218,10 @@ static int jvalue(struct jp *j, struct jvalue *v)
 int control_parse(const char *line, size_t len, struct control_req *req, char *err, size_t errlen)
 {
     struct jp j = {.p = line, .end = line + len, .err = err, .errlen = errlen};
-    bool have_cmd = false, have_target = false;
+    bool have_cmd = false, have_target = false, have_disk = false, have_net = false;
     char cmd[STR_MAX] = "";
-    uint64_t target = 0;
+    uint64_t target = 0, index = 0;
+    struct control_limits lim = {0};
     memset(req, 0, sizeof(*req));
 
     jws(&j);
@@ -260,8 +261,25 @@ int control_parse(const char *line, size_t len, struct control_req *req, char *e
                     return jfail(&j, "'target_mib' must be a non-negative integer");
                 target = v.u;
                 have_target = true;
+            } else if (!strcmp(key, "disk") || !strcmp(key, "net") || !strcmp(key, "bps") ||
+                       !strcmp(key, "iops")) {
+                bool *have = key[0] == 'd' ? &have_disk
+                             : key[0] == 'n' ? &have_net
+                             : key[0] == 'b' ? &lim.has_bps
+                                             : &lim.has_iops;
+                if (*have)
+                    return jfail(&j, "duplicate field '%s'", key);
+                if (v.kind != J_INT || v.neg || v.big)
+                    return jfail(&j, "'%s' must be a non-negative integer", key);
+                *have = true;
+                if (key[0] == 'd' || key[0] == 'n')
+                    index = v.u;
+                else if (key[0] == 'b')
+                    lim.bps = v.u;
+                else
+                    lim.iops = v.u;
             } else {
-                return jfail(&j, "unknown field (known: cmd, target_mib)");
+                return jfail(&j, "unknown field (known: cmd, target_mib, disk, net, bps, iops)");
             }
             jws(&j);
             if (j.p < j.end && *j.p == ',') {
@@ -288,14 +306,29 @@ int control_parse(const char *line, size_t len, struct control_req *req, char *e
         req->cmd = CONTROL_POWERDOWN;
     else if (!strcmp(cmd, "quit"))
         req->cmd = CONTROL_QUIT;
+    else if (!strcmp(cmd, "limits"))
+        req->cmd = CONTROL_LIMITS;
     else
-        return jfail(&j, "unknown cmd (known: stats, balloon, powerdown, quit)");
+        return jfail(&j, "unknown cmd (known: stats, balloon, powerdown, quit, limits)");
     if (req->cmd == CONTROL_BALLOON) {
         if (!have_target)
             return jfail(&j, "balloon needs 'target_mib'");
         req->target_mib = target;
     } else if (have_target) {
         return jfail(&j, "'target_mib' only goes with cmd balloon");
+    }
+    if (req->cmd == CONTROL_LIMITS) {
+        if (have_disk == have_net)
+            return jfail(&j, "limits needs exactly one of 'disk' or 'net' (a device index)");
+        if (!lim.has_bps && !lim.has_iops)
+            return jfail(&j, "limits needs 'bps' and/or 'iops'");
+        if (have_net && lim.has_iops)
+            return jfail(&j, "a network device has no 'iops' limit, only 'bps'");
+        lim.is_net = have_net;
+        lim.index = index;
+        req->limits = lim;
+    } else if (have_disk || have_net || lim.has_bps || lim.has_iops) {
+        return jfail(&j, "'disk', 'net', 'bps' and 'iops' only go with cmd limits");
     }
     return 0;
 }
@@ -385,7 +418,34 @@ size_t control_handle_line(const struct control_ops *ops, const char *line, size
         } else {
             sb_add(&b, ",\"balloon\":null");
         }
-        sb_add(&b, "}");
+        sb_add(&b, ",\"disks\":[");
+        for (unsigned i = 0; i < s.ndisks && i < CONTROL_MAX_DISKS; i++) {
+            sb_add(&b,
+                   "%s{\"reads\":%llu,\"writes\":%llu,\"flushes\":%llu,\"read_bytes\":%llu,"
+                   "\"write_bytes\":%llu,\"errors\":%llu,\"throttled\":%llu,\"bps\":%llu,"
+                   "\"iops\":%llu}",
+                   i ? "," : "", (unsigned long long)s.disks[i].reads,
+                   (unsigned long long)s.disks[i].writes, (unsigned long long)s.disks[i].flushes,
+                   (unsigned long long)s.disks[i].read_bytes,
+                   (unsigned long long)s.disks[i].write_bytes,
+                   (unsigned long long)s.disks[i].errors, (unsigned long long)s.disks[i].throttled,
+                   (unsigned long long)s.disks[i].bps_limit,
+                   (unsigned long long)s.disks[i].iops_limit);
+        }
+        sb_add(&b, "],\"nets\":[");
+        for (unsigned i = 0; i < s.nnets && i < CONTROL_MAX_NETS; i++) {
+            sb_add(&b,
+                   "%s{\"rx_frames\":%llu,\"rx_bytes\":%llu,\"rx_dropped\":%llu,"
+                   "\"tx_frames\":%llu,\"tx_bytes\":%llu,\"tx_dropped\":%llu,"
+                   "\"throttled\":%llu,\"bps\":%llu}",
+                   i ? "," : "", (unsigned long long)s.nets[i].rx_frames,
+                   (unsigned long long)s.nets[i].rx_bytes, (unsigned long long)s.nets[i].rx_dropped,
+                   (unsigned long long)s.nets[i].tx_frames, (unsigned long long)s.nets[i].tx_bytes,
+                   (unsigned long long)s.nets[i].tx_dropped,
+                   (unsigned long long)s.nets[i].throttled,
+                   (unsigned long long)s.nets[i].bps_limit);
+        }
+        sb_add(&b, "]}");
         break;
     }
     case CONTROL_BALLOON:
@@ -399,6 +459,13 @@ size_t control_handle_line(const struct control_ops *ops, const char *line, size
         if (!ops->powerdown)
             return error_line(out, outlen, "powerdown is not available");
         if (ops->powerdown(ops->ctx, err, sizeof(err)))
+            return error_line(out, outlen, err);
+        sb_add(&b, "{\"ok\":true}");
+        break;
+    case CONTROL_LIMITS:
+        if (!ops->limits)
+            return error_line(out, outlen, "limits are not available");
+        if (ops->limits(ops->ctx, &req.limits, err, sizeof(err)))
             return error_line(out, outlen, err);
         sb_add(&b, "{\"ok\":true}");
         break;
@@ -451,7 +518,7 @@ static bool client_reply(struct control_client *c, const char *s, size_t n)
 
 static void client_input(struct control *ctl, struct control_client *c)
 {
-    char in[4096], out[1024];
+    char in[4096], out[CONTROL_ANSWER_MAX];
     ssize_t n = recv(c->fd, in, sizeof(in), MSG_DONTWAIT);
     if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
         client_drop(c);

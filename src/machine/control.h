@@ -6,6 +6,8 @@
  *   {"cmd":"balloon","target_mib":N}  let the guest have N MiB (virtio-balloon)
  *   {"cmd":"powerdown"}               ask the guest to power off (serial SysRq)
  *   {"cmd":"quit"}                    stop the VM at once
+ *   {"cmd":"limits","disk":I,"bps":N,"iops":N}  disk I's limits (0 = unlimited; omitted = unchanged)
+ *   {"cmd":"limits","net":I,"bps":N}            NIC I's limit, each direction
  *
  * Every answer is one line: {"ok":true,...} or {"error":"..."}. Requests are
  * user-controlled input; the parser (control_parse) is a small strict parser of
@@ -20,12 +22,27 @@
 
 /* A request line longer than this is refused (and the rest of it skipped). */
 #define CONTROL_LINE_MAX 4096
+/* Room for the longest answer (stats with every disk and NIC). */
+#define CONTROL_ANSWER_MAX 8192
 
-enum control_cmd { CONTROL_STATS, CONTROL_BALLOON, CONTROL_POWERDOWN, CONTROL_QUIT };
+enum control_cmd { CONTROL_STATS, CONTROL_BALLOON, CONTROL_POWERDOWN, CONTROL_QUIT, CONTROL_LIMITS };
+
+/* Devices `stats` reports (at least the board's BOARD_MAX_DISKS / BOARD_MAX_NETS). */
+#define CONTROL_MAX_DISKS 8
+#define CONTROL_MAX_NETS 4
+
+/* CONTROL_LIMITS: exactly one of is_net / !is_net; has_* says which limits change. */
+struct control_limits {
+    bool is_net;
+    uint64_t index;
+    bool has_bps, has_iops;
+    uint64_t bps, iops;
+};
 
 struct control_req {
     enum control_cmd cmd;
     uint64_t target_mib; /* CONTROL_BALLOON */
+    struct control_limits limits; /* CONTROL_LIMITS */
 };
 
 /*
@@ -43,6 +60,15 @@ struct control_stats {
     uint64_t balloon_actual_bytes; /* what the guest says it gave back */
     uint64_t inflated_pages, deflated_pages, reported_bytes, bad_pfns;
     int64_t rss_bytes; /* VmRSS of this process, -1 if unknown */
+    unsigned ndisks, nnets;
+    struct {
+        uint64_t reads, writes, flushes, read_bytes, write_bytes, errors, throttled;
+        uint64_t bps_limit, iops_limit; /* 0 = unlimited */
+    } disks[CONTROL_MAX_DISKS];
+    struct {
+        uint64_t rx_frames, rx_bytes, rx_dropped, tx_frames, tx_bytes, tx_dropped, throttled;
+        uint64_t bps_limit; /* 0 = unlimited */
+    } nets[CONTROL_MAX_NETS];
 };
 
 /* What the server calls; each on the control thread. Return 0, or -1 with a message in err. */
@@ -52,11 +78,13 @@ struct control_ops {
     int (*balloon)(void *ctx, uint64_t target_mib, char *err, size_t errlen);
     int (*powerdown)(void *ctx, char *err, size_t errlen);
     void (*quit)(void *ctx);
+    int (*limits)(void *ctx, const struct control_limits *l, char *err, size_t errlen);
 };
 
 /*
  * Handles one request line; writes the one-line answer (with its '\n') into
- * out. Returns the answer's length (always < outlen; outlen must be >= 64).
+ * out. Returns the answer's length (always < outlen; outlen must be >= 64;
+ * CONTROL_ANSWER_MAX holds any answer).
  */
 size_t control_handle_line(const struct control_ops *ops, const char *line, size_t len, char *out,
                            size_t outlen);

@@ -423,6 +423,16 @@ struct virtio_mmio *virtio_mmio_create(struct vm *vm, uint64_t base, unsigned ir
     return t;
 }
 
+void virtio_mmio_kick(struct virtio_mmio *t, unsigned queue)
+{
+    pthread_mutex_lock(&t->lock);
+    /* The same checks as a QueueNotify write: a reset queue is left alone. */
+    if (queue < t->nq && t->q[queue].ready && (atomic_load(&t->status) & VIRTIO_STATUS_DRIVER_OK) &&
+        t->ops->queue_notify)
+        t->ops->queue_notify(t->dev, queue);
+    pthread_mutex_unlock(&t->lock);
+}
+
 void virtio_mmio_destroy(struct virtio_mmio *t)
 {
     if (!t) return;

@@ -115,6 +115,14 @@ uint64_t virtio_mmio_driver_features(struct virtio_mmio *t);
 /* Current device status byte. Thread-safe. */
 uint32_t virtio_mmio_status(struct virtio_mmio *t);
 
+/*
+ * Calls the device's queue_notify(queue) under the transport lock, as if the
+ * driver had kicked the queue (if it is live). For a device's own threads,
+ * e.g. to resume a rate-limited queue; never under a lock the device's
+ * callbacks take.
+ */
+void virtio_mmio_kick(struct virtio_mmio *t, unsigned queue);
+
 /* Direct register access, for tests and fuzzers (the bus calls these through mmio_ops). */
 uint64_t virtio_mmio_read(void *opaque, uint64_t offset, unsigned size);
 void virtio_mmio_write(void *opaque, uint64_t offset, uint64_t value, unsigned size);

@@ -45,6 +45,45 @@ static void test_parse_good(void **state)
     assert_int_equal(r.target_mib, UINT64_MAX);
 }
 
+static void test_parse_limits(void **state)
+{
+    struct control_req r;
+    assert_int_equal(parse("{\"cmd\":\"limits\",\"disk\":1,\"bps\":4194304,\"iops\":100}", &r), 0);
+    assert_int_equal(r.cmd, CONTROL_LIMITS);
+    assert_false(r.limits.is_net);
+    assert_int_equal(r.limits.index, 1);
+    assert_true(r.limits.has_bps && r.limits.has_iops);
+    assert_int_equal(r.limits.bps, 4194304);
+    assert_int_equal(r.limits.iops, 100);
+    assert_int_equal(parse("{\"cmd\":\"limits\",\"disk\":0,\"iops\":0}", &r), 0);
+    assert_false(r.limits.has_bps);
+    assert_true(r.limits.has_iops);
+    assert_int_equal(parse("{\"net\":0,\"bps\":0,\"cmd\":\"limits\"}", &r), 0);
+    assert_true(r.limits.is_net);
+    assert_true(r.limits.has_bps);
+    assert_int_equal(r.limits.bps, 0);
+    static const char *bad[] = {
+        "{\"cmd\":\"limits\"}",
+        "{\"cmd\":\"limits\",\"disk\":0}",
+        "{\"cmd\":\"limits\",\"bps\":1}",
+        "{\"cmd\":\"limits\",\"disk\":0,\"net\":0,\"bps\":1}",
+        "{\"cmd\":\"limits\",\"net\":0,\"iops\":1}",
+        "{\"cmd\":\"limits\",\"disk\":-1,\"bps\":1}",
+        "{\"cmd\":\"limits\",\"disk\":0,\"bps\":\"4M\"}",
+        "{\"cmd\":\"limits\",\"disk\":0,\"bps\":1.5}",
+        "{\"cmd\":\"limits\",\"disk\":0,\"bps\":1,\"bps\":2}",
+        "{\"cmd\":\"limits\",\"disk\":0,\"bps\":18446744073709551616}",
+        "{\"cmd\":\"stats\",\"bps\":1}",
+        "{\"cmd\":\"balloon\",\"target_mib\":1,\"disk\":0}",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char err[160] = "";
+        if (control_parse(bad[i], strlen(bad[i]), &r, err, sizeof(err)) != -1)
+            fail_msg("accepted: %s", bad[i]);
+        assert_true(err[0] != 0);
+    }
+}
+
 static void test_parse_hostile(void **state)
 {
     static const char *bad[] = {
@@ -257,6 +296,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_good),
         cmocka_unit_test(test_parse_hostile),
+        cmocka_unit_test(test_parse_limits),
         cmocka_unit_test(test_handle),
         cmocka_unit_test(test_server),
     };
