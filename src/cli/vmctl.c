@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "util/token_bucket.h"
 
 #define DAEMON_WAIT_MS 5000
 #define DETACH_KEY 0x1d /* Ctrl-] */
@@ -526,7 +527,7 @@ static void usage_vm(FILE *f)
                "                   [--append STR] [--firmware FILE] [--cpu-cap PCT] [-- RUN-ARGS]\n"
                "       kiln start|stop|kill|pause|resume|rm NAME\n"
                "       kiln info NAME [--json]   kiln console NAME   kiln log NAME\n"
-               "       kiln set NAME [--cpu-cap PCT] [--mem SIZE]\n"
+               "       kiln set NAME [--cpu-cap PCT] [--mem SIZE] [--disk-bps N] [--disk-iops N] [--net-bps N]\n"
                "       kiln ls [--json]\n");
 }
 
@@ -568,16 +569,43 @@ int cli_vmctl(int argc, char **argv)
         return rc;
     }
     if (!strcmp(cmd, "set")) {
+        static const char set_usage[] =
+            "usage: kiln set NAME [--cpu-cap PCT] [--mem SIZE] [--disk-bps N] [--disk-iops N]\n"
+            "                     [--net-bps N]\n"
+            "  --cpu-cap PCT   percent of one host CPU (0 removes the cap)\n"
+            "  --mem SIZE      a running VM: let the guest have SIZE (balloon), at most\n"
+            "                  its defined memory; a stopped VM: its defined memory\n"
+            "  --disk-bps N    bytes/s for each disk, e.g. 4M (K, M, G suffixes; 0 = unlimited)\n"
+            "  --disk-iops N   requests/s for each disk (0 = unlimited)\n"
+            "  --net-bps N     bytes/s each way for each NIC, e.g. 1M (0 = unlimited)\n"
+            "  A running VM gets new limits at once; a stopped one keeps them for its next start.\n";
+        static const char *const lim_opts[] = {"--disk-bps", "--disk-iops", "--net-bps"};
+        static const char *const lim_keys[] = {"disk_bps", "disk_iops", "net_bps"};
         json_object *o = json_object_new_object();
-        bool cap = false, mem = false;
+        bool cap = false, mem = false, lim = false;
         for (int i = 2; i < argc; i += 2) {
-            if (i + 1 >= argc || (strcmp(argv[i], "--cpu-cap") && strcmp(argv[i], "--mem"))) {
-                fprintf(stderr, "usage: kiln set NAME [--cpu-cap PCT] [--mem SIZE]\n"
-                                "  --cpu-cap PCT  percent of one host CPU (0 removes the cap)\n"
-                                "  --mem SIZE     a running VM: let the guest have SIZE (balloon), at most\n"
-                                "                 its defined memory; a stopped VM: its defined memory\n");
+            int li = -1;
+            for (int k = 0; k < 3; k++)
+                if (!strcmp(argv[i], lim_opts[k]))
+                    li = k;
+            if (i + 1 >= argc ||
+                (li < 0 && strcmp(argv[i], "--cpu-cap") && strcmp(argv[i], "--mem"))) {
+                fputs(set_usage, stderr);
                 json_object_put(o);
                 return 2;
+            }
+            if (li >= 0) {
+                uint64_t n;
+                if (tb_parse_limit(argv[i + 1], li != 1, &n) < 0 || n > INT64_MAX) {
+                    fprintf(stderr, "kiln set: %s '%s' is not %s\n", argv[i], argv[i + 1],
+                            li != 1 ? "a number of bytes per second such as 4M (K, M, G suffixes)"
+                                    : "a whole number of requests per second");
+                    json_object_put(o);
+                    return 2;
+                }
+                json_object_object_add(o, lim_keys[li], json_object_new_int64((int64_t)n));
+                lim = true;
+                continue;
             }
             if (!strcmp(argv[i], "--mem")) {
                 json_object_object_add(o, "mem", json_object_new_string(argv[i + 1]));
@@ -594,8 +622,8 @@ int cli_vmctl(int argc, char **argv)
             json_object_object_add(o, "cpu_cap", json_object_new_int64(n));
             cap = true;
         }
-        if (!cap && !mem) {
-            fprintf(stderr, "usage: kiln set NAME [--cpu-cap PCT] [--mem SIZE]\n");
+        if (!cap && !mem && !lim) {
+            fputs(set_usage, stderr);
             json_object_put(o);
             return 2;
         }
@@ -604,6 +632,10 @@ int cli_vmctl(int argc, char **argv)
         json_object_put(o);
         if (v && cap)
             printf("%s: cpu cap %lld%%\n", name, (long long)jget_int(v, "cpu_cap", 0));
+        if (v && lim)
+            printf("%s: disk %lld bytes/s, %lld IOPS; net %lld bytes/s (0 = unlimited)\n", name,
+                   (long long)jget_int(v, "disk_bps", 0), (long long)jget_int(v, "disk_iops", 0),
+                   (long long)jget_int(v, "net_bps", 0));
         if (v && mem) {
             json_object *b;
             if (json_object_object_get_ex(v, "balloon", &b) && b)

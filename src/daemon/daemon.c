@@ -32,7 +32,9 @@
 #include "daemon/cgroup.h"
 #include "daemon/procinfo.h"
 #include "daemon/store.h"
+#include "machine/control.h"
 #include "util/log.h"
+#include "util/token_bucket.h"
 
 #define SUPERVISE_MS 200
 #define START_WAIT_MS 5000
@@ -286,6 +288,9 @@ static json_object *vm_json(struct daemon *d, struct vm_rec *v)
         json_object_array_add(args, json_object_new_string(v->args[i]));
     json_object_object_add(o, "args", args);
     json_object_object_add(o, "cpu_cap", json_object_new_int((int)v->cpu_cap));
+    json_object_object_add(o, "disk_bps", json_object_new_int64((int64_t)v->disk_bps));
+    json_object_object_add(o, "disk_iops", json_object_new_int64((int64_t)v->disk_iops));
+    json_object_object_add(o, "net_bps", json_object_new_int64((int64_t)v->net_bps));
     json_object_object_add(o, "created_at", json_object_new_int64(v->created_at));
 
     bool live = v->state == VMS_RUNNING || v->state == VMS_PAUSED;
@@ -653,8 +658,24 @@ static void h_start(struct daemon *d, struct reply *r, struct vm_rec *v)
         log_warn("daemon", "VM '%s': %s is too long for a socket: no balloon or graceful stop",
                  v->name, ctl);
     }
-    for (int i = 0; i < v->nargs; i++)
-        argv[a++] = v->args[i];
+    /* The defined limits ride on every --disk / --net spec (kiln run parses them there). */
+    char *owned[VM_MAX_ARGS];
+    int nowned = 0;
+    for (int i = 0; i < v->nargs; i++) {
+        const char *prev = i ? v->args[i - 1] : "";
+        char *x = NULL;
+        int n = 0;
+        if (!strcmp(prev, "--disk") && (v->disk_bps || v->disk_iops))
+            n = asprintf(&x, "%s,bps=%llu,iops=%llu", v->args[i], (unsigned long long)v->disk_bps,
+                         (unsigned long long)v->disk_iops);
+        else if (!strcmp(prev, "--net") && v->net_bps)
+            n = asprintf(&x, "%s,bps=%llu", v->args[i], (unsigned long long)v->net_bps);
+        if (n < 0)
+            x = NULL;
+        if (x)
+            owned[nowned++] = x;
+        argv[a++] = x ? x : v->args[i];
+    }
     argv[a] = NULL;
 
     /* The monitor writes these afresh; an old vm.pid would name a dead process. */
@@ -681,6 +702,8 @@ static void h_start(struct daemon *d, struct reply *r, struct vm_rec *v)
     pid_t mpid;
     extern char **environ;
     int e = posix_spawn(&mpid, "/proc/self/exe", &fa, &at, (char *const *)argv, environ);
+    while (nowned)
+        free(owned[--nowned]);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
     if (e) {
@@ -836,17 +859,89 @@ static void h_delete(struct daemon *d, struct reply *r, struct vm_rec *v)
     r->json = json_object_new_object();
 }
 
+/* A limit: an integer, or (bytes/s only) a string with a K/M/G suffix. */
+static int parse_limit(json_object *val, bool suffixes, uint64_t *out)
+{
+    if (json_object_is_type(val, json_type_int)) {
+        int64_t n = json_object_get_int64(val);
+        if (n < 0)
+            return -1;
+        *out = (uint64_t)n;
+        return 0;
+    }
+    if (json_object_is_type(val, json_type_string))
+        return tb_parse_limit(json_object_get_string(val), suffixes, out);
+    return -1;
+}
+
+/*
+ * Sends the changed limits of a running VM to every disk / NIC through its
+ * control socket ("no disk N" ends the walk). 0, or -1 with the reply set.
+ */
+static int apply_limits(struct daemon *d, struct reply *r, struct vm_rec *v, const bool set[3],
+                        const uint64_t lim[3])
+{
+    for (int net = 0; net < 2; net++) {
+        if (net ? !set[2] : !(set[0] || set[1]))
+            continue;
+        for (int i = 0; i < CONTROL_MAX_DISKS; i++) {
+            char req[160];
+            if (net)
+                snprintf(req, sizeof(req), "{\"cmd\":\"limits\",\"net\":%d,\"bps\":%llu}\n", i,
+                         (unsigned long long)lim[2]);
+            else if (set[0] && set[1])
+                snprintf(req, sizeof(req), "{\"cmd\":\"limits\",\"disk\":%d,\"bps\":%llu,\"iops\":%llu}\n",
+                         i, (unsigned long long)lim[0], (unsigned long long)lim[1]);
+            else
+                snprintf(req, sizeof(req), "{\"cmd\":\"limits\",\"disk\":%d,\"%s\":%llu}\n", i,
+                         set[0] ? "bps" : "iops", (unsigned long long)(set[0] ? lim[0] : lim[1]));
+            json_object *ans = NULL, *x = NULL;
+            int e = vm_control(d, v, req, 2000, &ans);
+            if (e) {
+                err_reply(r, 409, "VM '%s' has no working control socket (%s)", v->name, strerror(-e));
+                json_object_put(ans);
+                return -1;
+            }
+            bool err = json_object_object_get_ex(ans, "error", &x);
+            bool nodev = err && !strncmp(json_object_get_string(x), "no ", 3);
+            if (err && !nodev) {
+                err_reply(r, 400, "%s", json_object_get_string(x));
+                json_object_put(ans);
+                return -1;
+            }
+            json_object_put(ans);
+            if (nodev)
+                break; /* past the last device (a VM without any is fine) */
+        }
+    }
+    return 0;
+}
+
 static void h_patch(struct daemon *d, struct reply *r, struct vm_rec *v, const char *body, size_t len)
 {
     json_object *o = parse_body(r, body, len);
     if (!o)
         return;
     unsigned cap = v->cpu_cap;
-    bool set_cap = false, set_mem = false;
+    bool set_cap = false, set_mem = false, set_lim[3] = {false, false, false};
     uint64_t mem = v->mem;
+    uint64_t lim[3] = {v->disk_bps, v->disk_iops, v->net_bps};
+    static const char *const lim_keys[3] = {"disk_bps", "disk_iops", "net_bps"};
     json_object_object_foreach(o, key, val)
     {
-        if (!strcmp(key, "cpu_cap")) {
+        int li = -1;
+        for (int k = 0; k < 3; k++)
+            if (!strcmp(key, lim_keys[k]))
+                li = k;
+        if (li >= 0) {
+            if (parse_limit(val, li != 1, &lim[li])) {
+                err_reply(r, 400,
+                          "%s must be a non-negative number%s (0 = unlimited)", key,
+                          li != 1 ? " of bytes per second, or a string such as \"4M\"" : " of requests per second");
+                goto out;
+            }
+            set_lim[li] = true;
+        } else if (!strcmp(key, "cpu_cap")) {
             if (check_cap(r, val, &cap))
                 goto out;
             set_cap = true;
@@ -903,7 +998,13 @@ static void h_patch(struct daemon *d, struct reply *r, struct vm_rec *v, const c
             goto out;
         }
     }
+    if ((set_lim[0] || set_lim[1] || set_lim[2]) && live &&
+        apply_limits(d, r, v, set_lim, lim))
+        goto out;
     v->cpu_cap = cap;
+    v->disk_bps = lim[0];
+    v->disk_iops = lim[1];
+    v->net_bps = lim[2];
     store_save(d->store, v);
     r->status = 200;
     r->json = vm_json(d, v);

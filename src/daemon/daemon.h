@@ -28,6 +28,7 @@ struct vm_rec {
     char **args;                               /* extra `kiln run` arguments */
     int nargs;
     unsigned cpu_cap; /* percent of one host CPU; 0 = no cap */
+    uint64_t disk_bps, disk_iops, net_bps; /* I/O limits of every disk / NIC; 0 = unlimited */
     int64_t created_at;
     /* state */
     enum vm_state state;

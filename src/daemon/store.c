@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <json-c/json.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -25,8 +26,49 @@ static const char schema[] =
     " cpu_cap INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL,"
     " state TEXT NOT NULL,"
     " monitor_pid INTEGER, monitor_start INTEGER, vm_pid INTEGER, vm_start INTEGER,"
-    " started_at INTEGER, exit_code INTEGER, exit_signal INTEGER, exit_reason TEXT);"
+    " started_at INTEGER, exit_code INTEGER, exit_signal INTEGER, exit_reason TEXT,"
+    " disk_bps INTEGER NOT NULL DEFAULT 0, disk_iops INTEGER NOT NULL DEFAULT 0,"
+    " net_bps INTEGER NOT NULL DEFAULT 0);"
     "PRAGMA journal_mode=WAL;";
+
+/*
+ * Columns added after the first release: a store created by an older kiln
+ * gets them here (CREATE TABLE IF NOT EXISTS leaves an existing table alone).
+ * SQLite has no ADD COLUMN IF NOT EXISTS, so look at table_info first.
+ */
+static const char *const added_columns[][2] = {
+    {"disk_bps", "INTEGER NOT NULL DEFAULT 0"},
+    {"disk_iops", "INTEGER NOT NULL DEFAULT 0"},
+    {"net_bps", "INTEGER NOT NULL DEFAULT 0"},
+};
+
+static bool has_column(sqlite3 *db, const char *col)
+{
+    sqlite3_stmt *st = NULL;
+    bool found = false;
+    if (sqlite3_prepare_v2(db, "PRAGMA table_info(vms)", -1, &st, NULL) != SQLITE_OK)
+        return false;
+    while (!found && sqlite3_step(st) == SQLITE_ROW) {
+        const unsigned char *name = sqlite3_column_text(st, 1);
+        found = name && !strcmp((const char *)name, col);
+    }
+    sqlite3_finalize(st);
+    return found;
+}
+
+static int migrate(sqlite3 *db, char **err)
+{
+    for (size_t i = 0; i < sizeof(added_columns) / sizeof(added_columns[0]); i++) {
+        if (has_column(db, added_columns[i][0]))
+            continue;
+        char sql[128];
+        snprintf(sql, sizeof(sql), "ALTER TABLE vms ADD COLUMN %s %s", added_columns[i][0],
+                 added_columns[i][1]);
+        if (sqlite3_exec(db, sql, NULL, NULL, err) != SQLITE_OK)
+            return -1;
+    }
+    return 0;
+}
 
 int store_open(const char *path, struct store **out)
 {
@@ -37,7 +79,7 @@ int store_open(const char *path, struct store **out)
     if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK)
         goto fail;
     sqlite3_busy_timeout(s->db, 2000);
-    if (sqlite3_exec(s->db, schema, NULL, NULL, &err) != SQLITE_OK)
+    if (sqlite3_exec(s->db, schema, NULL, NULL, &err) != SQLITE_OK || migrate(s->db, &err))
         goto fail;
     *out = s;
     return 0;
@@ -70,7 +112,8 @@ int store_save(struct store *s, const struct vm_rec *v)
     static const char sql[] =
         "INSERT OR REPLACE INTO vms (name, mem, cpus, kernel, initrd, append, firmware, args,"
         " cpu_cap, created_at, state, monitor_pid, monitor_start, vm_pid, vm_start, started_at,"
-        " exit_code, exit_signal, exit_reason) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+        " exit_code, exit_signal, exit_reason, disk_bps, disk_iops, net_bps)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
     sqlite3_stmt *st = NULL;
     int ret = -EIO;
     json_object *args = json_object_new_array();
@@ -99,6 +142,9 @@ int store_save(struct store *s, const struct vm_rec *v)
     sqlite3_bind_int(st, 17, v->exit_code);
     sqlite3_bind_int(st, 18, v->exit_signal);
     bind_text(st, 19, v->exit_reason);
+    sqlite3_bind_int64(st, 20, (sqlite3_int64)v->disk_bps);
+    sqlite3_bind_int64(st, 21, (sqlite3_int64)v->disk_iops);
+    sqlite3_bind_int64(st, 22, (sqlite3_int64)v->net_bps);
     if (sqlite3_step(st) == SQLITE_DONE)
         ret = 0;
 out:
@@ -163,7 +209,7 @@ int store_load(struct store *s, struct vm_rec **out)
     static const char sql[] =
         "SELECT name, mem, cpus, kernel, initrd, append, firmware, args, cpu_cap, created_at,"
         " state, monitor_pid, monitor_start, vm_pid, vm_start, started_at, exit_code,"
-        " exit_signal, exit_reason FROM vms ORDER BY created_at, name";
+        " exit_signal, exit_reason, disk_bps, disk_iops, net_bps FROM vms ORDER BY created_at, name";
     sqlite3_stmt *st = NULL;
     struct vm_rec *head = NULL, **tail = &head;
     int ret = -EIO, rc;
@@ -200,6 +246,9 @@ int store_load(struct store *s, struct vm_rec **out)
         v->exit_code = sqlite3_column_int(st, 16);
         v->exit_signal = sqlite3_column_int(st, 17);
         v->exit_reason = col_strdup(st, 18);
+        v->disk_bps = (uint64_t)sqlite3_column_int64(st, 19);
+        v->disk_iops = (uint64_t)sqlite3_column_int64(st, 20);
+        v->net_bps = (uint64_t)sqlite3_column_int64(st, 21);
     }
     if (rc != SQLITE_DONE)
         goto fail;
