@@ -118,7 +118,7 @@ for t in tests/integration/test_*; do
     fi
 done
 
-say "== fuzz (short runs; see docs/fuzzing.md for long ones)"
+say "== fuzz (short runs; see docs/security.md for long ones)"
 if [ -x tests/fuzz/build.sh ] && tests/fuzz/build.sh >"$LOG/fuzz-build.log" 2>&1; then
     for f in build/fuzz/fuzz_*; do
         [ -x "$f" ] || continue
