@@ -14,6 +14,7 @@
 #define KILN_BACKEND_NET_H
 
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -36,6 +37,8 @@ struct net_backend;
 typedef void (*net_rx_fn)(void *opaque, const uint8_t *frame, size_t len);
 
 struct net_backend_ops {
+    /* Optional: the device has room again after rx_paused was set (any thread). */
+    void (*rx_resume)(struct net_backend *be);
     const char *kind;
     /* Queue one frame for the outside world; 0, or -errno if dropped. Never blocks. */
     int (*send)(struct net_backend *be, const uint8_t *frame, size_t len);
@@ -48,6 +51,13 @@ struct net_backend_ops {
 
 struct net_backend {
     const struct net_backend_ops *ops;
+    /*
+     * Set by the device while its guest-side receive backlog is long: the
+     * backend stops reading from the outside world (so TCP peers see flow
+     * control instead of losses that make them back off), and resumes when
+     * ops->rx_resume() is called.
+     */
+    atomic_bool rx_paused;
 };
 
 enum net_kind { NET_USER, NET_TAP };

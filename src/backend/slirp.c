@@ -171,7 +171,8 @@ static int add_poll(int fd, int events, void *opaque)
         s->cap_pfd = cap;
     }
     short ev = 0;
-    if (events & SLIRP_POLL_IN)
+    /* While the guest's receive backlog is long, leave host sockets unread (flow control). */
+    if ((events & SLIRP_POLL_IN) && (fd == s->wake || !atomic_load(&s->be.rx_paused)))
         ev |= POLLIN;
     if (events & SLIRP_POLL_OUT)
         ev |= POLLOUT;
@@ -273,6 +274,13 @@ static void *slirp_loop(void *arg)
 
 /* ---- net_backend_ops ---- */
 
+static void sl_rx_resume(struct net_backend *be)
+{
+    struct slirp_be *s = (struct slirp_be *)be;
+    uint64_t one = 1;
+    (void)!write(s->wake, &one, sizeof(one)); /* poll again, with POLLIN on the sockets */
+}
+
 static int sl_send(struct net_backend *be, const uint8_t *frame, size_t len)
 {
     struct slirp_be *s = (struct slirp_be *)be;
@@ -346,6 +354,7 @@ static const struct net_backend_ops slirp_ops = {
     .send = sl_send,
     .start = sl_start,
     .stop = sl_stop,
+    .rx_resume = sl_rx_resume,
     .destroy = sl_destroy,
 };
 

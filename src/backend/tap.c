@@ -245,7 +245,10 @@ static void *tap_reader(void *arg)
     struct tap *t = arg;
     struct pollfd pfd[2] = {{.fd = t->wake, .events = POLLIN}, {.fd = t->fd, .events = POLLIN}};
     for (;;) {
-        if (poll(pfd, 2, -1) < 0) {
+        /* While the guest's receive backlog is long, leave frames in the kernel's tap queue. */
+        bool paused = atomic_load(&t->be.rx_paused);
+        pfd[1].events = paused ? 0 : POLLIN;
+        if (poll(pfd, 2, paused ? 5 : -1) < 0) {
             if (errno == EINTR)
                 continue;
             log_err("net", "tap %s: poll: %s", t->ifname, strerror(errno));
@@ -258,7 +261,7 @@ static void *tap_reader(void *arg)
             break;
         }
         /* Drain what is there: one read() is one frame. */
-        for (int i = 0; i < 64; i++) {
+        for (int i = 0; i < 64 && !paused && !atomic_load(&t->be.rx_paused); i++) {
             ssize_t r = read(t->fd, t->buf, sizeof(t->buf));
             if (r < 0) {
                 if (errno != EAGAIN && errno != EINTR)

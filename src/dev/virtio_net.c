@@ -197,6 +197,26 @@ static int rx_put(struct virtio_net *n, struct virtq *q, const uint8_t *frame, s
     return RX_DONE;
 }
 
+/* Backlog marks for pausing the backend's reads (struct net_backend.rx_paused). */
+#define RX_PAUSE_AT (VIRTIO_NET_RX_PENDING / 2)
+#define RX_RESUME_AT (VIRTIO_NET_RX_PENDING / 8)
+
+/* rx_lock held: pause or resume the backend according to the backlog. */
+static void rx_update_pause(struct virtio_net *n)
+{
+    struct net_backend *be = n->be;
+    if (!be)
+        return;
+    bool paused = atomic_load(&be->rx_paused);
+    if (!paused && n->pend_count >= RX_PAUSE_AT) {
+        atomic_store(&be->rx_paused, true);
+    } else if (paused && n->pend_count <= RX_RESUME_AT) {
+        atomic_store(&be->rx_paused, false);
+        if (be->ops->rx_resume)
+            be->ops->rx_resume(be);
+    }
+}
+
 static void drop_pending(struct virtio_net *n)
 {
     while (n->pend_count) {
@@ -206,6 +226,7 @@ static void drop_pending(struct virtio_net *n)
         count(&n->stats.rx_dropped);
     }
     n->pend_head = 0;
+    rx_update_pause(n);
 }
 
 /* True if a frame of len bytes may go to the guest now; else the timer thread will retry rx. */
@@ -241,6 +262,7 @@ static bool rx_flush(struct virtio_net *n, struct virtq *q, unsigned *pushed)
         free(p->data);
         n->pend_head = (n->pend_head + 1) % VIRTIO_NET_RX_PENDING;
         n->pend_count--;
+        rx_update_pause(n);
     }
     return true;
 }
@@ -280,6 +302,7 @@ static void net_rx(void *opaque, const uint8_t *frame, size_t len)
             n->pend[(n->pend_head + n->pend_count) % VIRTIO_NET_RX_PENDING] =
                 (struct pending){.data = copy, .len = len};
             n->pend_count++;
+            rx_update_pause(n);
         } else {
             count(&n->stats.rx_dropped);
         }

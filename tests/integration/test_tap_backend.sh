@@ -18,7 +18,7 @@ trap cleanup EXIT
 
 # Only the backend sources: the helper must not depend on the rest of libkiln building.
 if gcc -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter -Isrc -pthread $(pkg-config --cflags slirp) \
-    tests/integration/tap_helper.c src/backend/tap.c src/backend/slirp.c src/util/log.c \
+    tests/integration/tap_helper.c src/backend/tap.c src/backend/slirp.c src/util/log.c src/util/token_bucket.c \
     -o "$OUT" $(pkg-config --libs slirp glib-2.0) 2>build/tests/tap_helper.log; then
     echo "ok tap_helper_builds"
 else
