@@ -91,13 +91,52 @@ static bool exec_muldiv_w(unsigned f3, uint64_t a64, uint64_t b64, uint64_t *out
     }
 }
 
+/* AMO funct5 values (unpriv 8.4); LR = 0x02, SC = 0x03. */
+static bool amo_funct5_valid(unsigned f5)
+{
+    switch (f5) {
+    case 0x00: case 0x01: case 0x02: case 0x03: case 0x04: case 0x08: case 0x0c:
+    case 0x10: case 0x14: case 0x18: case 0x1c:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* One body for both widths: T is the unsigned type, S the signed one. Returns the old value. */
+#define DEFINE_AMO(name, T, S)                                                                     \
+    static T name(void *p, unsigned f5, T s)                                                       \
+    {                                                                                              \
+        T *q = p, o, n;                                                                            \
+        switch (f5) {                                                                              \
+        case 0x01: return __atomic_exchange_n(q, s, __ATOMIC_SEQ_CST);                             \
+        case 0x00: return __atomic_fetch_add(q, s, __ATOMIC_SEQ_CST);                              \
+        case 0x04: return __atomic_fetch_xor(q, s, __ATOMIC_SEQ_CST);                              \
+        case 0x0c: return __atomic_fetch_and(q, s, __ATOMIC_SEQ_CST);                              \
+        case 0x08: return __atomic_fetch_or(q, s, __ATOMIC_SEQ_CST);                               \
+        default: /* 0x10 MIN, 0x14 MAX, 0x18 MINU, 0x1c MAXU */                                    \
+            o = __atomic_load_n(q, __ATOMIC_RELAXED);                                              \
+            do {                                                                                   \
+                bool take_src = f5 == 0x10   ? (S)s < (S)o                                         \
+                                : f5 == 0x14 ? (S)s > (S)o                                         \
+                                : f5 == 0x18 ? s < o                                               \
+                                             : s > o;                                              \
+                n = take_src ? s : o;                                                              \
+            } while (!__atomic_compare_exchange_n(q, &o, n, true, __ATOMIC_SEQ_CST,                \
+                                                  __ATOMIC_RELAXED));                              \
+            return o;                                                                              \
+        }                                                                                          \
+    }
+DEFINE_AMO(amo_w, uint32_t, int32_t)
+DEFINE_AMO(amo_d, uint64_t, int64_t)
+
 /* Returns 0 when done, 1 when it trapped, -1 when illegal. */
 static int exec_amo(struct hart *h, uint32_t insn, unsigned rd)
 {
     unsigned f3 = (insn >> 12) & 7, f5 = insn >> 27;
     uint64_t addr = h->x[(insn >> 15) & 31], src = h->x[(insn >> 20) & 31];
-    if (f3 != 2 && f3 != 3)
-        return -1;
+    if ((f3 != 2 && f3 != 3) || !amo_funct5_valid(f5))
+        return -1; /* illegal before any memory access */
     unsigned size = f3 == 2 ? 4 : 8;
     if (f5 == 2) { /* LR (unpriv 8.2) */
         if ((insn >> 20) & 31)
@@ -133,55 +172,12 @@ static int exec_amo(struct hart *h, uint32_t insn, unsigned rd)
         h->x[rd] = ok ? 0 : 1;
         return 0;
     }
-    uint64_t old;
     if (size == 4) {
-        uint32_t *q = p, s = (uint32_t)src, o;
-        switch (f5) {
-        case 0x01: o = __atomic_exchange_n(q, s, __ATOMIC_SEQ_CST); break;
-        case 0x00: o = __atomic_fetch_add(q, s, __ATOMIC_SEQ_CST); break;
-        case 0x04: o = __atomic_fetch_xor(q, s, __ATOMIC_SEQ_CST); break;
-        case 0x0c: o = __atomic_fetch_and(q, s, __ATOMIC_SEQ_CST); break;
-        case 0x08: o = __atomic_fetch_or(q, s, __ATOMIC_SEQ_CST); break;
-        case 0x10: case 0x14: case 0x18: case 0x1c: {
-            o = __atomic_load_n(q, __ATOMIC_RELAXED);
-            uint32_t n;
-            do {
-                bool take_src = f5 == 0x10   ? (int32_t)s < (int32_t)o
-                                : f5 == 0x14 ? (int32_t)s > (int32_t)o
-                                : f5 == 0x18 ? s < o
-                                             : s > o;
-                n = take_src ? s : o;
-            } while (!__atomic_compare_exchange_n(q, &o, n, true, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED));
-            break;
-        }
-        default: return -1;
-        }
-        old = (uint64_t)sext32(o);
+        uint32_t o = amo_w(p, f5, (uint32_t)src);
+        h->x[rd] = (uint64_t)sext32(o);
     } else {
-        uint64_t *q = p, s = src, o;
-        switch (f5) {
-        case 0x01: o = __atomic_exchange_n(q, s, __ATOMIC_SEQ_CST); break;
-        case 0x00: o = __atomic_fetch_add(q, s, __ATOMIC_SEQ_CST); break;
-        case 0x04: o = __atomic_fetch_xor(q, s, __ATOMIC_SEQ_CST); break;
-        case 0x0c: o = __atomic_fetch_and(q, s, __ATOMIC_SEQ_CST); break;
-        case 0x08: o = __atomic_fetch_or(q, s, __ATOMIC_SEQ_CST); break;
-        case 0x10: case 0x14: case 0x18: case 0x1c: {
-            o = __atomic_load_n(q, __ATOMIC_RELAXED);
-            uint64_t n;
-            do {
-                bool take_src = f5 == 0x10   ? (int64_t)s < (int64_t)o
-                                : f5 == 0x14 ? (int64_t)s > (int64_t)o
-                                : f5 == 0x18 ? s < o
-                                             : s > o;
-                n = take_src ? s : o;
-            } while (!__atomic_compare_exchange_n(q, &o, n, true, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED));
-            break;
-        }
-        default: return -1;
-        }
-        old = o;
+        h->x[rd] = amo_d(p, f5, src);
     }
-    h->x[rd] = old;
     return 0;
 }
 
