@@ -31,6 +31,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,7 +67,7 @@ struct virtio_net {
     pthread_mutex_t rx_lock;
     bool active; /* DRIVER_OK and not reset: the rx path may use the queue */
     bool mrg;    /* MRG_RXBUF negotiated */
-    bool broken; /* a malformed chain was seen: drop everything until reset */
+    atomic_bool broken; /* a malformed chain was seen: drop everything until reset; tx and rx threads both read it */
     struct pending pend[VIRTIO_NET_RX_PENDING];
     unsigned pend_head, pend_count;
     struct virtq_chain rx_first, rx_chain; /* rx_lock */
