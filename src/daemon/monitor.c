@@ -275,7 +275,6 @@ static void child_exec(const char *slave, int errw, const char *cgroup_procs, ch
         if (fd >= 0)
             close(fd);
     }
-    signal(SIGPIPE, SIG_DFL);
     signal(SIGHUP, SIG_DFL);
     execv("/proc/self/exe", argv);
     static const char msg[] = "kiln: monitor: cannot exec kiln run\n";
