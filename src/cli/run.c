@@ -123,8 +123,9 @@ int cli_run(int argc, char **argv)
                 return 2;
             }
             if (cfg.mem < MIN_MEM || cfg.mem > MAX_MEM || (cfg.mem & 0xfff)) {
-                fprintf(stderr, "kiln: --mem '%s': must be a multiple of 4K between 2M and 64G\n",
-                        optarg);
+                char hint[64];
+                fprintf(stderr, "kiln: --mem '%s': must be a multiple of 4K between 2M and 64G%s\n",
+                        optarg, cli_size_hint(optarg, hint, sizeof(hint)));
                 return 2;
             }
             break;

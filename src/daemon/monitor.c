@@ -35,6 +35,7 @@
 
 #define RING_SIZE (64 << 10)
 #define MAX_CLIENTS 16
+#define MON_ESCAPE_CHAR 0x01 /* CONSOLE_ESCAPE_CHAR of kiln run (src/backend/console.h) */
 
 struct mon_client {
     int fd;
@@ -125,6 +126,36 @@ static void stderr_bytes(struct monitor *m, const char *p, size_t n)
     }
 }
 
+/*
+ * Console input for the guest's serial port. kiln run reads the pty as a
+ * terminal and would take Ctrl-A as its escape prefix (Ctrl-A x quits the
+ * VM), so every Ctrl-A is doubled: kiln run turns the pair back into one byte
+ * for the guest. Whatever a console client sends is thus typed, never obeyed;
+ * stopping a VM is the API's job (docs/console.md).
+ */
+static void pty_write_literal(struct monitor *m, const char *p, size_t n)
+{
+    char out[2 * 4096];
+    while (n) {
+        size_t len = 0, used = 0;
+        for (; used < n && len + 2 <= sizeof(out); used++) {
+            out[len++] = p[used];
+            if (p[used] == MON_ESCAPE_CHAR)
+                out[len++] = MON_ESCAPE_CHAR;
+        }
+        for (size_t off = 0; off < len;) {
+            ssize_t w = write(m->master, out + off, len - off);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0)
+                return;
+            off += (size_t)w;
+        }
+        p += used;
+        n -= used;
+    }
+}
+
 static void client_command(struct monitor *m, struct mon_client *c)
 {
     char buf[64];
@@ -134,15 +165,7 @@ static void client_command(struct monitor *m, struct mon_client *c)
         return;
     }
     if (c->console) {
-        /* Console input goes to the guest's serial port. */
-        for (ssize_t off = 0; off < n;) {
-            ssize_t w = write(m->master, buf + off, (size_t)(n - off));
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0)
-                break;
-            off += w;
-        }
+        pty_write_literal(m, buf, (size_t)n);
         return;
     }
     for (ssize_t i = 0; i < n; i++) {
@@ -160,8 +183,8 @@ static void client_command(struct monitor *m, struct mon_client *c)
             c->console = true;
             fcntl(c->fd, F_SETFL, O_NONBLOCK);
             /* Bytes after the command line are already console input. */
-            if (i + 1 < n && write(m->master, buf + i + 1, (size_t)(n - i - 1)) < 0)
-                break;
+            if (i + 1 < n)
+                pty_write_literal(m, buf + i + 1, (size_t)(n - i - 1));
         } else {
             drop_client(c);
         }
