@@ -425,7 +425,19 @@ def test_state_dir():
 
 # ---------------------------------------------------------------- kernels
 
-def test_bad_kernels():
+def test_bad_kernels(fw):
+    import struct
+    data = open(fw["chatter"], "rb").read()
+    phoff, = struct.unpack_from("<Q", data, 0x20)
+    phnum, = struct.unpack_from("<H", data, 0x38)
+    loads = [phoff + 56 * i for i in range(phnum) if struct.unpack_from("<I", data, phoff + 56 * i)[0] == 1]
+    p_offset, = struct.unpack_from("<Q", data, loads[0] + 8)
+    p_filesz, = struct.unpack_from("<Q", data, loads[0] + 32)
+    t = os.path.join(TMP, "fw.trunc")
+    with open(t, "wb") as f:  # cut inside the first segment's file data
+        f.write(data[:p_offset + p_filesz - 4])
+    rc, out, err = kiln("run", "--firmware", t, "--mem", "16M", timeout=30)
+    check("truncated ELF firmware is refused before boot", rc == 1 and "outside the file" in err, (rc, err[-300:]))
     image = os.path.join(CACHE, "Image")
     if not os.path.exists(image):
         skip("truncated kernel is refused before boot", "no default guest")
@@ -433,7 +445,7 @@ def test_bad_kernels():
     data = open(image, "rb").read()
     t = os.path.join(TMP, "Image.trunc")
     with open(t, "wb") as f:
-        f.write(data[:len(data) // 2])
+        f.write(data[:len(data) // 3])
     rc, out, err = kiln("run", "--kernel", t, "--mem", "128M", timeout=30)
     check("truncated kernel Image is refused before boot", rc == 1 and "truncated" in err, (rc, err[-300:]))
 
@@ -477,7 +489,7 @@ def main():
              ("relative_paths", lambda: test_relative_paths(fw)),
              ("last_exit", lambda: test_last_exit(fw)),
              ("api_strict", test_api_strict),
-             ("bad_kernels", test_bad_kernels)]
+             ("bad_kernels", lambda: test_bad_kernels(fw))]
     for name, fn in tests:
         if not only or name in only:
             fn()
