@@ -735,6 +735,7 @@ int board_run(const struct board_config *cfg)
         goto out_sig;
     }
     console_attach_uart(b->console, b->uart);
+    console_wait_for_driver(b->console, cfg->kernel != NULL);
 
     if (cfg->control) {
         static const struct control_ops ops_tmpl = {
