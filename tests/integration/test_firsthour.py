@@ -450,6 +450,136 @@ def test_bad_kernels(fw):
     check("truncated kernel Image is refused before boot", rc == 1 and "truncated" in err, (rc, err[-300:]))
 
 
+# ---------------------------------------------------------------- the default guest
+
+def have_guest():
+    return os.path.exists(os.path.join(CACHE, "Image"))
+
+
+def guest():
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import kiln_guest
+    kiln_guest.KILN = KILN
+    return kiln_guest
+
+
+def test_piped_input():
+    if not have_guest():
+        skip("input piped during boot reaches the shell", "no default guest")
+        return
+    p = subprocess.Popen([KILN, "run"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL)
+    try:  # all of the input at once, before the guest has even started
+        out, _ = p.communicate(b"uname -m\npoweroff\n", timeout=180)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, _ = p.communicate()
+    out = out.decode(errors="replace")
+    check("printf 'uname -m\\npoweroff\\n' | kiln run prints riscv64 and exits 0",
+          p.returncode == 0 and "\nriscv64" in out.replace("\r", ""), (p.returncode, out[-500:]))
+    # End of a piped stdin does not end the VM (docs/console.md): it runs until powered off.
+    proc = subprocess.Popen([KILN, "run"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL)
+    proc.stdin.write(b"echo still-$((40+2))\n")
+    proc.stdin.close()
+    out = b""
+    end = time.time() + 120
+    while b"still-42" not in out and time.time() < end:
+        r, _, _ = select.select([proc.stdout], [], [], 1)
+        if r:
+            c = os.read(proc.stdout.fileno(), 4096)
+            if not c:
+                break
+            out += c
+    time.sleep(1)
+    check("EOF on a piped stdin keeps the VM running", b"still-42" in out and proc.poll() is None,
+          (proc.poll(), out[-300:]))
+    proc.send_signal(signal.SIGTERM)
+    check("... and SIGTERM powers it off (exit 0)", proc.wait(timeout=60) == 0, proc.returncode)
+
+
+def test_hostfwd_hangups():
+    if not have_guest():
+        skip("hostfwd clients hanging up never kill the VM", "no default guest")
+        return
+    kg = guest()
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    g = kg.Guest("--net", "user,hostfwd=tcp:127.0.0.1:%d-:80" % port)
+    try:
+        g.boot()
+        g.run("i=0; while [ $i -lt 60 ] && ! ip -4 addr show eth0 | grep -q inet; do sleep 0.5; i=$((i+1)); done",
+              timeout=60)
+        g.run("mkdir -p /tmp/www && dd if=/dev/zero of=/tmp/www/big bs=1k count=512 2>/dev/null && "
+              "echo kiln-ok > /tmp/www/ok && httpd -p 80 -h /tmp/www")
+        for i in range(20):
+            try:
+                c = socket.create_connection(("127.0.0.1", port), timeout=10)
+                c.sendall(b"GET /big HTTP/1.0\r\n\r\n")
+                if i % 2:
+                    c.recv(1000)  # read a little of the reply, then go
+                    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                c.close()
+            except OSError:
+                pass  # kiln (and its forward) died under an earlier client
+        time.sleep(3)
+        body = b""
+        for _ in range(10):
+            try:
+                c = socket.create_connection(("127.0.0.1", port), timeout=10)
+                c.sendall(b"GET /ok HTTP/1.0\r\n\r\n")
+                while True:
+                    d = c.recv(4096)
+                    if not d:
+                        break
+                    body += d
+                c.close()
+                if b"kiln-ok" in body:
+                    break
+            except OSError:
+                time.sleep(1)
+        check("20 hostfwd clients closing early (with and without reading): the VM still serves",
+              g.proc.poll() is None and b"kiln-ok" in body, (g.proc.poll(), body[-200:]))
+        # --hvc-out is not used here; the shell still answers too.
+        if g.proc.poll() is not None:
+            check("... killed by signal %d" % -g.proc.returncode if g.proc.returncode < 0 else "... exited", False)
+            return
+        check("... and its shell still answers", g.run("echo alive-$((1+1))") == "alive-2")
+        g.send("poweroff\n")
+        check("... and it powers off with 0", g.wait(60) == 0, g.tail())
+    finally:
+        g.kill()
+
+
+def test_hvc_closed_pipe():
+    if not have_guest():
+        skip("--hvc-out to a closed pipe does not kill the VM", "no default guest")
+        return
+    kg = guest()
+    fifo = os.path.join(TMP, "hvc.fifo")
+    os.mkfifo(fifo)
+    g = kg.Guest("--hvc-out", fifo)
+    try:
+        rfd = os.open(fifo, os.O_RDONLY)  # kiln opens the writing end as it starts
+        g.boot()
+        g.run("echo first > /dev/hvc0")
+        got = os.read(rfd, 100)
+        os.close(rfd)  # the reader goes away
+        try:
+            g.run("for i in 1 2 3 4 5; do echo more > /dev/hvc0; done; true", timeout=30)
+            out = g.run("echo alive-$((2+3))", timeout=30)
+        except kg.GuestError as e:
+            out = str(e)[-200:]
+        check("--hvc-out to a pipe whose reader left: the VM keeps running",
+              b"first" in got and out == "alive-5" and g.proc.poll() is None, (got, out, g.tail()))
+        g.send("poweroff\n")
+        g.wait(60)
+    finally:
+        g.kill()
+
+
 def daemon_pid():
     try:
         st, h = http("GET", "/v1/host")
@@ -489,7 +619,10 @@ def main():
              ("relative_paths", lambda: test_relative_paths(fw)),
              ("last_exit", lambda: test_last_exit(fw)),
              ("api_strict", test_api_strict),
-             ("bad_kernels", lambda: test_bad_kernels(fw))]
+             ("bad_kernels", lambda: test_bad_kernels(fw)),
+             ("piped_input", test_piped_input),
+             ("hostfwd_hangups", test_hostfwd_hangups),
+             ("hvc_closed_pipe", test_hvc_closed_pipe)]
     for name, fn in tests:
         if not only or name in only:
             fn()
