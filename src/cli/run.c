@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend/net.h"
 #include "cli/cli.h"
 #include "machine/board.h"
 #include "machine/vm.h"
@@ -101,6 +102,14 @@ int cli_run(int argc, char **argv)
             if (cfg.nnets >= BOARD_MAX_NETS) {
                 fprintf(stderr, "kiln: at most %d --net options\n", BOARD_MAX_NETS);
                 return 2;
+            }
+            { /* a malformed spec is a usage error (2), as for --disk */
+                static struct net_config nc;
+                char err[256];
+                if (net_parse_spec(optarg, &nc, err, sizeof(err)) < 0) {
+                    fprintf(stderr, "kiln: %s\n", err);
+                    return 2;
+                }
             }
             cfg.nets[cfg.nnets++] = optarg;
             break;
