@@ -208,8 +208,8 @@ static void print_help(void)
 {
     static const char help[] = "\r\n"
                                "kiln console escapes:\r\n"
-                               "  C-a x    quit kiln\r\n"
-                               "  C-a h    print this help\r\n"
+                               "  C-a x    quit kiln (stops the VM)\r\n"
+                               "  C-a h    print this help (also C-a ?)\r\n"
                                "  C-a C-a  send C-a to the guest\r\n";
     write_all(STDERR_FILENO, (const uint8_t *)help, sizeof(help) - 1);
 }
