@@ -29,6 +29,7 @@
 
 #define DETACH_KEY 0x1d /* Ctrl-] */
 #define ESCAPE_KEY 0x01 /* Ctrl-A */
+#define QUIET_MS 1000    /* after input ends: detach once the output pauses this long */
 
 static struct termios saved_tio;
 static bool tio_raw;
@@ -155,11 +156,15 @@ int cli_console(const char *name)
     while (!detached) {
         struct pollfd p[2] = {{.fd = in_open ? STDIN_FILENO : -1, .events = POLLIN},
                               {.fd = fd, .events = POLLIN}};
-        if (poll(p, 2, -1) < 0) {
+        /* After the end of our input: the guest's answer, then detach once it is quiet. */
+        int pr = poll(p, 2, in_open ? -1 : QUIET_MS);
+        if (pr < 0) {
             if (errno == EINTR)
                 continue;
             break;
         }
+        if (pr == 0)
+            break;
         if (p[1].revents) {
             ssize_t r = read(fd, buf, sizeof(buf));
             if (r < 0 && errno == EINTR)
@@ -173,8 +178,8 @@ int cli_console(const char *name)
             if (r < 0 && errno == EINTR)
                 continue;
             if (r <= 0) {
-                in_open = false; /* keep showing output until the VM or the daemon ends it */
-                shutdown(fd, SHUT_WR);
+                /* Not a half-close: the daemon would end the console at once. */
+                in_open = false;
                 continue;
             }
             size_t len = (size_t)r;

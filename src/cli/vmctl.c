@@ -55,8 +55,8 @@ static const char console_usage[] =
     "  Ctrl-A d, x, q    detach\n"
     "  Ctrl-A Ctrl-A     send Ctrl-A to the guest\n"
     "  Ctrl-A h, ?       list the keys\n"
-    "Input that is not a terminal is sent as it is; its end detaches once the VM's\n"
-    "output stops coming.\n";
+    "Input that is not a terminal is sent as it is, with no keys; after its end, kiln\n"
+    "console detaches once the output has paused for a second.\n";
 
 static const char stop_usage[] =
     "usage: kiln stop NAME [--timeout SECONDS]\n"

@@ -292,6 +292,9 @@ def test_console_detach(fw):
     v = vm("echo")
     check("console API: Ctrl-A x from a client reaches the guest and does not stop the VM",
           b"[\x01][x]" in got and v.get("state") == "running", (got[-100:], v.get("state")))
+    p = subprocess.run([KILN, "console", "echo"], input=b"z", env=ENV, capture_output=True, timeout=30)
+    check("piped kiln console types its input, shows the answer, then detaches",
+          p.returncode == 0 and b"[z]" in p.stdout and vm("echo").get("state") == "running", (p.returncode, p.stdout[-100:]))
     # Console clients hanging up, with and without reading, while the guest prints.
     kiln("create", "chat", "--mem", "16M", "--firmware", fw["chatter"])
     kiln("start", "chat")
