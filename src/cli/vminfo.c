@@ -57,7 +57,7 @@ static void print_exit(json_object *e)
     char how[64] = "";
     if (jget(e, "code", &c))
         snprintf(how, sizeof(how), "exit code %d", json_object_get_int(c));
-    else if (jget(e, "signal", &s))
+    else if (jget(e, "signal", &s) && !(reason && strstr(reason, "signal")))
         snprintf(how, sizeof(how), "signal %d", json_object_get_int(s));
     row("last exit", "%s%s%s", how, *how && reason ? ": " : "", reason ? reason : "");
 }
@@ -110,11 +110,15 @@ static void print_info(json_object *v)
             printf(" %s", json_object_get_string(json_object_array_get_idx(x, i)));
         putchar('\n');
     }
-    fmt_rate(jget_int(v, "disk_bps", 0), true, a, sizeof(a));
-    fmt_rate(jget_int(v, "disk_iops", 0), false, b, sizeof(b));
-    row("disk limits", "%s, %s", a, b);
+    int64_t dbps = jget_int(v, "disk_bps", 0), diops = jget_int(v, "disk_iops", 0);
+    fmt_rate(dbps, true, a, sizeof(a));
+    fmt_rate(diops, false, b, sizeof(b));
+    if (dbps || diops)
+        row("disk limits", "%s%s, %s%s", a, dbps ? "" : " bytes/s", b, diops ? "" : " IOPS");
+    else
+        row("disk limits", "none");
     fmt_rate(jget_int(v, "net_bps", 0), true, a, sizeof(a));
-    row("net limit", "%s each way", a);
+    row("net limit", jget_int(v, "net_bps", 0) ? "%s each way" : "none", a);
     fmt_time(jget_int(v, "created_at", 0), a, sizeof(a));
     row("created", "%s", a);
     if (pid) {
