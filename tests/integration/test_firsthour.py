@@ -106,6 +106,16 @@ FIRMWARE = {
     j 2b
 msg: .string "chatter\\n"
 """,
+    # Prints one line, then sleeps forever and never reads its input.
+    "quiet": """_start:
+    li t0, 0x10000000
+    li t1, 'Q'
+    sb t1, 0(t0)
+    li t1, 10
+    sb t1, 0(t0)
+1:  wfi
+    j 1b
+""",
     # Echoes every received byte as "[b]", polling the 16550's LSR data-ready bit.
     "echo": """_start:
     li t0, 0x10000000
@@ -305,6 +315,32 @@ def test_console_detach(fw):
         if i % 2:
             s.recv(100)
         s.close()
+    # A client typing far more than a guest that never reads can take: the monitor must go
+    # on serving (output ring, other clients) instead of blocking on the pty.
+    kiln("create", "quiet", "--mem", "16M", "--firmware", fw["quiet"])
+    kiln("start", "quiet")
+    flood = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    flood.connect(SOCK)
+    flood.sendall(b"GET /v1/vms/quiet/console HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: kiln-console\r\n\r\n")
+    flood.setblocking(False)
+    sent = 0
+    end = time.time() + 3
+    while time.time() < end and sent < (1 << 20):
+        try:
+            while flood.recv(65536):  # keep reading output, or the monitor drops a slow reader
+                pass
+        except BlockingIOError:
+            pass
+        try:
+            sent += flood.send(b"y" * 65536)
+        except BlockingIOError:
+            time.sleep(0.05)
+        except OSError:
+            break
+    rc, out, err = kiln("log", "quiet", timeout=20)
+    check("a console client flooding input does not block the VM's monitor (log still served)",
+          rc == 0 and out.startswith("Q"), (sent, rc, err, out[-100:]))
+    flood.close()
     p = subprocess.Popen([KILN, "console", "chat"], env=ENV, stdin=subprocess.DEVNULL,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     p.stdout.read(100)
