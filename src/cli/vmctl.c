@@ -97,6 +97,8 @@ static void usage_cmd(const char *cmd, FILE *f)
         fputs("usage: kiln kill NAME\nStops the VM at once (SIGKILL), without a guest shutdown.\n", f);
     else if (!strcmp(cmd, "pause") || !strcmp(cmd, "resume"))
         fprintf(f, "usage: kiln %s NAME\nFreezes (pause) or thaws (resume) the VM's process.\n", cmd);
+    else if (!strcmp(cmd, "ls"))
+        fputs("usage: kiln ls [--json]\nEvery VM with its state, size, pid, CPU cap, uptime and last exit.\n", f);
     else if (!strcmp(cmd, "rm"))
         fputs("usage: kiln rm NAME\nRemoves a VM that does not run, with its directory.\n", f);
     else
