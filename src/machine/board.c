@@ -255,7 +255,7 @@ static int create_virtio(struct board *b, const struct board_config *cfg)
         char *err = NULL;
         b->disks[i] = disk_open(d->path, d->readonly, (enum disk_cache)d->cache, &err);
         if (!b->disks[i]) {
-            log_err("disk", "%s", err ? err : d->path);
+            fprintf(stderr, "kiln: %s\n", err ? err : d->path); /* err starts "disk PATH" */
             free(err);
             return -1;
         }

@@ -51,6 +51,8 @@ KILN_STATE_DIR="$T/state" "$KILN" run --net bogus </dev/null >/dev/null 2>"$T/er
 "$KILN" run --disk "$T/x.img,frob" </dev/null >/dev/null 2>&1; disk_rc=$?
 if [ "$net_rc" -eq 2 ] && [ "$disk_rc" -eq 2 ]; then echo "ok bad --net and bad --disk both exit 2"; else
     echo "not ok bad --net and bad --disk both exit 2 -- net $net_rc, disk $disk_rc"; fi
+"$KILN" run --disk "$T/nope.img" </dev/null >/dev/null 2>"$T/err"
+if grep -q "disk: disk" "$T/err"; then echo "not ok disk errors do not stutter -- $(cat "$T/err")"; else echo "ok disk errors do not stutter"; fi
 expect_error "QEMU habit: --mem 256 suggests 256M" "did you mean 256M" -- run --mem 256
 KILN_STATE_DIR="$T/state" expect_error "stop --timeout abc is a usage error" "timeout 'abc'" -- stop vm --timeout abc
 KILN_STATE_DIR="$T/no/such/state" expect_error "a KILN_STATE_DIR without a parent is refused" "parent" -- ls
