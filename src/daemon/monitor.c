@@ -341,8 +341,10 @@ static void write_exit(struct monitor *m, int status)
         m->line[m->linelen] = 0;
         memcpy(m->reason, m->line, m->linelen + 1);
     }
-    if (m->reason[0])
-        json_object_object_add(o, "reason", json_object_new_string(m->reason));
+    /* kiln run's lines start "kiln: "; as a VM's reason that is noise ("kiln: VM x ...: kiln: ..."). */
+    const char *reason = strncmp(m->reason, "kiln: ", 6) ? m->reason : m->reason + 6;
+    if (reason[0])
+        json_object_object_add(o, "reason", json_object_new_string(reason));
     write_atomic(m->dir, "exit.json", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
     json_object_put(o);
 }
