@@ -282,6 +282,18 @@ def test_console_detach(fw):
     os.close(fd)
     v = vm("echo")
     check("console: Ctrl-A x detaches and the VM keeps running", done and v.get("state") == "running", (done, v))
+    # The terminal of a kiln console closing (SIGHUP) ends the console, not the VM.
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.environ.update(ENV)
+        os.execv(KILN, [KILN, "console", "echo"])
+    buf = b""
+    read_until(b"detach")
+    os.close(fd)
+    done = wait_for(lambda: os.waitpid(pid, os.WNOHANG)[0] == pid, 10)
+    time.sleep(0.5)
+    check("console: its terminal closing ends the console and leaves the VM running",
+          done and vm("echo").get("state") == "running", (done, vm("echo").get("state")))
     # A raw API client typing Ctrl-A x: the bytes are typed, never obeyed.
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(5)
