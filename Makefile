@@ -16,8 +16,8 @@ OPT      := -O2
 endif
 # pkg-config runs the first time a compile or link needs it, not when the Makefile is
 # read: on a fresh machine `make run` / `make test` install it (deps) before that.
-PKG_CFLAGS = $(eval PKG_CFLAGS := $$(shell pkg-config --cflags slirp glib-2.0))$(PKG_CFLAGS)
-PKG_LIBS   = $(eval PKG_LIBS := $$(shell pkg-config --libs slirp glib-2.0))$(PKG_LIBS)
+PKG_CFLAGS = $(eval PKG_CFLAGS := $$(shell pkg-config --cflags slirp glib-2.0 zlib))$(PKG_CFLAGS)
+PKG_LIBS   = $(eval PKG_LIBS := $$(shell pkg-config --libs slirp glib-2.0 zlib))$(PKG_LIBS)
 CFLAGS   = -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Wno-unused-parameter -Isrc -pthread \
             $(SANFLAGS) $(PKG_CFLAGS)
 LDFLAGS  := -pthread $(SANFLAGS)

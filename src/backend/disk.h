@@ -1,7 +1,9 @@
 /*
- * Raw disk image backend: a host file (or block device) read and written at
- * byte offsets. Synchronous: callers run it off the vCPU threads (virtio-blk
- * has a worker thread per disk).
+ * Disk image backend: a host file (or block device) holding a raw or qcow2
+ * image, read and written at guest byte offsets. The format is a driver
+ * behind one function table (disk_impl.h; disk_raw.c, qcow2.c), so devices
+ * never know it. Synchronous and single-threaded per disk: callers run it off
+ * the vCPU threads (virtio-blk has a worker thread per disk).
  *
  * Locking: the image is locked for the life of the struct disk with an OFD
  * lock (fcntl F_OFD_SETLK; flock() where OFD locks are missing), a write lock
@@ -22,7 +24,37 @@ enum disk_cache {
     DISK_CACHE_UNSAFE,    /* host page cache, flush is a no-op: fast, loses data on host crash */
 };
 
+enum disk_format {
+    DISK_FORMAT_AUTO, /* probe: qcow2 by its magic, else raw (sector 0 then guarded) */
+    DISK_FORMAT_RAW,
+    DISK_FORMAT_QCOW2,
+};
+
 struct disk;
+
+struct disk_opts {
+    bool readonly;
+    enum disk_cache cache;
+    enum disk_format format;
+    bool no_backing; /* qcow2: do not open the backing file (kiln img info) */
+};
+
+/* What `kiln img info` shows. */
+struct disk_info {
+    enum disk_format format;
+    uint64_t size;       /* virtual bytes */
+    uint64_t file_bytes; /* host bytes allocated */
+    uint32_t cluster_size;
+    int version;        /* qcow2 2 or 3 */
+    int refcount_bits;
+    bool dirty, corrupt, lazy_refcounts;
+    char backing[1024];     /* as stored; "" for none */
+    char backing_fmt[32];   /* as stored; "" when the image does not say */
+};
+
+/* "raw", "qcow2" (and "auto" when allow_auto) -> 0, else -EINVAL. */
+int disk_format_parse(const char *s, enum disk_format *out);
+const char *disk_format_name(enum disk_format f);
 
 /* "writeback", "none", "unsafe" -> 0, anything else -> -EINVAL. */
 int disk_cache_parse(const char *s, enum disk_cache *out);
@@ -34,7 +66,19 @@ const char *disk_cache_name(enum disk_cache c);
  * "disk foo.img is in use by another process".
  */
 struct disk *disk_open(const char *path, bool readonly, enum disk_cache cache, char **err);
+/* Same, with an explicit format (or AUTO) and the other options. */
+struct disk *disk_open_opts(const char *path, const struct disk_opts *o, char **err);
 void disk_close(struct disk *d);
+void disk_get_info(struct disk *d, struct disk_info *out);
+
+/*
+ * Creates an image (kiln img create): raw is a sparse file of size bytes;
+ * qcow2 is version 3, 64 KiB clusters, 16-bit refcounts, optionally over a
+ * backing file (size 0 = the backing file's size). An existing file is
+ * overwritten unless another process has it open. 0 or -1 with *err set.
+ */
+int disk_create(const char *path, enum disk_format fmt, uint64_t size, const char *backing,
+                enum disk_format backing_fmt, char **err);
 
 uint64_t disk_size(const struct disk *d); /* bytes */
 bool disk_readonly(const struct disk *d);

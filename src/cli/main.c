@@ -17,6 +17,7 @@ static void usage(FILE *f)
                "            manage VMs through the daemon (started on demand; docs/daemon.md)\n"
                "  daemon    run the VM daemon in the foreground\n"
                "  exec      run one riscv64 Linux program in its own process VM\n"
+               "  img       create, inspect and convert raw and qcow2 disk images\n"
                "\n"
                "  kiln --version | kiln --help | kiln <command> --help\n");
 }
@@ -57,6 +58,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "exec"))
         return cli_exec(argc - 1, argv + 1);
+    if (!strcmp(cmd, "img"))
+        return cli_img(argc - 1, argv + 1);
     fprintf(stderr, "kiln: unknown command '%s' (try 'kiln --help')\n", cmd);
     return 2;
 }
