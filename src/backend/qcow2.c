@@ -155,9 +155,8 @@ static void put_be64(uint8_t *p, uint64_t v)
 
 bool qcow2_probe(const uint8_t *buf, size_t len)
 {
-    if (len < 8 || be32(buf) != QCOW2_MAGIC) return false;
-    uint32_t v = be32(buf + 4);
-    return v == 2 || v == 3;
+    /* The magic alone: a qcow2 image of another version is refused, not read as raw. */
+    return len >= 4 && be32(buf) == QCOW2_MAGIC;
 }
 
 /* A corruption found after open: logged once, the image becomes read-only for us. */
@@ -215,8 +214,9 @@ static int l2_load(struct qcow2 *q, uint64_t off, uint64_t **out)
         }
         if (s->used < victim->used) victim = s;
     }
-    if (off % q->cs || off + q->cs > q->end || off + q->cs > MAX_HOST_OFFSET)
-        return corrupt(q, "L2 table offset is unaligned or outside the file", off);
+    if (off % q->cs || off + q->cs > q->end || off + q->cs > MAX_HOST_OFFSET ||
+        overlaps_meta(q, off, q->cs))
+        return corrupt(q, "L2 table is unaligned, outside the file or over other metadata", off);
     /* Queued entries may sit in the victim: make them durable before it is dropped. */
     if (victim->off && q->nupd) {
         int r = commit_updates(q);
@@ -259,8 +259,9 @@ static int l2_entry(struct qcow2 *q, uint64_t gcl, uint64_t *e, uint64_t **table
 static int rb_load(struct qcow2 *q, uint64_t off)
 {
     if (q->rb_off == off) return 0;
-    if (off % q->cs || off + q->cs > q->end)
-        return corrupt(q, "refcount block offset is unaligned or outside the file", off);
+    if (off % q->cs || off + q->cs > q->end || overlaps_meta(q, off, q->cs))
+        return corrupt(q, "refcount block is unaligned, outside the file or over other metadata",
+                       off);
     q->rb_off = 0;
     int r = dfile_pread(q->f, q->rb, q->cs, off, true);
     if (r < 0) return r;
@@ -556,9 +557,16 @@ static int write_chunk(struct qcow2 *q, uint64_t gcl, uint64_t inoff, const stru
         t[idx] = ne;
         return queue_update(q, l2off + idx * 8, ne, normal ? 0 : e);
     }
-    if (normal && !zflag) /* in place: no metadata */
-        return host_write(q, iov, n, host + inoff, len);
+    if (normal && !zflag) { /* in place: no metadata */
+        if (!zero) return host_write(q, iov, n, host + inoff, len);
+        if (overlaps_meta(q, host + inoff, len))
+            return corrupt(q, "a write would overwrite metadata", host);
+        return dfile_zero(q->f, host + inoff, len);
+    }
 
+    /* The cluster first: a new refcount block on the way is built in clbuf. */
+    uint64_t target = normal ? host : 0;
+    if (!target && (r = alloc_cluster(q, &target)) < 0) return r;
     /* Whole new contents of the cluster: old contents (or zeroes), then the new bytes. */
     uint8_t *buf = q->clbuf;
     if (len < q->cs) {
@@ -573,8 +581,6 @@ static int write_chunk(struct qcow2 *q, uint64_t gcl, uint64_t inoff, const stru
         memset(buf + inoff, 0, len);
     else
         iov_to_buf(iov, n, buf + inoff);
-    uint64_t target = normal ? host : 0;
-    if (!target && (r = alloc_cluster(q, &target)) < 0) return r;
     if ((r = host_write_buf(q, buf, q->cs, target)) < 0) return r;
     uint64_t ne = target | ENTRY_COPIED;
     t[idx] = ne;
