@@ -253,7 +253,9 @@ static int create_virtio(struct board *b, const struct board_config *cfg)
     for (unsigned i = 0; i < cfg->ndisks; i++) {
         const struct board_disk *d = &cfg->disks[i];
         char *err = NULL;
-        b->disks[i] = disk_open(d->path, d->readonly, (enum disk_cache)d->cache, &err);
+        struct disk_opts o = {.readonly = d->readonly, .cache = (enum disk_cache)d->cache,
+                              .format = (enum disk_format)d->format};
+        b->disks[i] = disk_open_opts(d->path, &o, &err);
         if (!b->disks[i]) {
             fprintf(stderr, "kiln: %s\n", err ? err : d->path); /* err starts "disk PATH" */
             free(err);
@@ -382,11 +384,13 @@ int board_parse_disk(const char *spec, struct board_disk *out, char *err, size_t
                          spec);
                 return -1;
             }
-        } else if (!strcmp(buf, "format=raw")) {
-            /* raw is the only format */
         } else if (!strncmp(buf, "format=", 7)) {
-            snprintf(err, errlen, "--disk '%s': only format=raw is supported", spec);
-            return -1;
+            enum disk_format f;
+            if (disk_format_parse(buf + 7, &f) < 0) {
+                snprintf(err, errlen, "--disk '%s': format must be raw or qcow2", spec);
+                return -1;
+            }
+            out->format = (int)f;
         } else {
             snprintf(err, errlen, "--disk '%s': unknown option '%s'", spec, buf);
             return -1;

@@ -12,7 +12,8 @@
 struct board_disk {
     char path[4096];
     bool readonly;
-    int cache; /* enum disk_cache */
+    int cache;  /* enum disk_cache */
+    int format; /* enum disk_format; 0 = probe */
     uint64_t bps, iops; /* limits; 0 = unlimited */
 };
 
@@ -36,7 +37,7 @@ struct board_config {
 };
 
 /*
- * Parses "PATH[,ro][,cache=writeback|none|unsafe][,format=raw][,bps=N[K|M|G]][,iops=N]".
+ * Parses "PATH[,ro][,cache=writeback|none|unsafe][,format=raw|qcow2][,bps=N[K|M|G]][,iops=N]".
  * Returns 0, or -1 with a message in err.
  */
 int board_parse_disk(const char *spec, struct board_disk *out, char *err, size_t errlen);
