@@ -23,6 +23,7 @@ ar rcs "$OBJ/libkiln-fuzz.a" "${objs[@]}"
 for t in tests/fuzz/fuzz_*.c; do
     [ -e "$t" ] || continue
     name=$(basename "$t" .c)
-    $CC $FLAGS -fsanitize=fuzzer "$t" "$OBJ/libkiln-fuzz.a" -lfdt -lm -o "$OUT/$name"
+    # zlib: the disk backend's qcow2 driver (fuzz_qcow2, and every target linking disk.c)
+    $CC $FLAGS -fsanitize=fuzzer "$t" "$OBJ/libkiln-fuzz.a" -lfdt -lm -lz -o "$OUT/$name"
     echo "built $OUT/$name"
 done
