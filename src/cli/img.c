@@ -17,6 +17,7 @@
 #include "cli/cli.h"
 
 #define COPY_CHUNK (1u << 20)
+#define ZERO_BLOCK (64u << 10) /* kiln's qcow2 cluster: the unit worth leaving unallocated */
 
 static void img_usage(FILE *f)
 {
@@ -208,11 +209,26 @@ static int img_convert(int argc, char **argv)
                     strerror(-r));
             goto out;
         }
-        if (all_zero(buf, n)) continue; /* new images read as zeroes: leave it unallocated */
-        if ((r = disk_pwritev(dst, &iov, 1, off)) < 0) {
-            fprintf(stderr, "kiln img: %s: write at %llu: %s\n", out, (unsigned long long)off,
-                    strerror(-r));
-            goto out;
+        /* New images read as zeroes: write only the runs of blocks that are not all zero. */
+        for (size_t b = 0; b < n;) {
+            size_t bl = n - b < ZERO_BLOCK ? n - b : ZERO_BLOCK;
+            if (all_zero(buf + b, bl)) {
+                b += bl;
+                continue;
+            }
+            size_t e = b + bl;
+            while (e < n) {
+                size_t el = n - e < ZERO_BLOCK ? n - e : ZERO_BLOCK;
+                if (all_zero(buf + e, el)) break;
+                e += el;
+            }
+            struct iovec w = {buf + b, e - b};
+            if ((r = disk_pwritev(dst, &w, 1, off + b)) < 0) {
+                fprintf(stderr, "kiln img: %s: write at %llu: %s\n", out,
+                        (unsigned long long)(off + b), strerror(-r));
+                goto out;
+            }
+            b = e;
         }
     }
     if (disk_flush(dst) < 0) goto out;
