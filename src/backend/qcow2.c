@@ -337,6 +337,102 @@ static int refcount_add(struct qcow2 *q, uint64_t cl, int delta)
     return dfile_pwrite(q->f, q->rb + at, len, q->rb_off + at);
 }
 
+/* Does refcount block index r need a new block (none yet, or past the old table)? */
+static bool rb_missing(const struct qcow2 *q, uint64_t r)
+{
+    return r >= q->rt_entries || !q->rt[r];
+}
+
+/*
+ * The refcount table is full: a bigger one is written past the end of the file
+ * with the refcount blocks that cover it (and themselves), then the header is
+ * pointed at it in one 12-byte write (offset and cluster count together), then
+ * the old table's clusters are given back. A crash before the header write
+ * leaves the old table in force and the new clusters unreferenced (leaked, at
+ * worst); after it, the new table is already durable.
+ */
+static int grow_reftable(struct qcow2 *q)
+{
+    uint64_t per_cl = q->cs / 8, start = q->next_free;
+    uint64_t nt = 0, nb = 0, new_entries = 0;
+    /* Table clusters (nt) and new blocks (nb) such that everything covers itself. */
+    for (int iter = 0; iter < 64; iter++) {
+        uint64_t end = start + nt + nb;
+        uint64_t last_r = (end ? end - 1 : 0) / q->rb_entries;
+        uint64_t want = q->rt_entries * 2 > last_r + 1 ? q->rt_entries * 2 : last_r + 1;
+        uint64_t want_nt = (want + per_cl - 1) / per_cl;
+        uint64_t want_nb = 0;
+        for (uint64_t r = start / q->rb_entries; r <= last_r; r++)
+            want_nb += rb_missing(q, r);
+        if (nt && want_nt == nt && want_nb == nb) {
+            new_entries = nt * per_cl;
+            break;
+        }
+        nt = want_nt;
+        nb = want_nb;
+    }
+    if (!new_entries || nt * q->cs > MAX_REFTABLE_BYTES ||
+        (start + nt + nb) * q->cs > MAX_HOST_OFFSET) {
+        log_err("qcow2", "%s: the refcount table cannot grow any further", q->d->path);
+        return -ENOSPC;
+    }
+    uint64_t end = start + nt + nb;
+    uint64_t *rt = calloc(new_entries, 8);
+    uint8_t *blk = malloc(q->cs);
+    uint8_t *disk_rt = malloc(nt * q->cs);
+    int r = -ENOMEM;
+    if (!rt || !blk || !disk_rt) goto out;
+    memcpy(rt, q->rt, q->rt_entries * 8);
+    /* New blocks at start + nt.., each counting the new clusters it covers. */
+    uint64_t b = start + nt;
+    for (uint64_t ri = start / q->rb_entries; ri <= (end - 1) / q->rb_entries; ri++) {
+        if (!rb_missing(q, ri)) continue;
+        memset(blk, 0, q->cs);
+        for (uint64_t cl = start; cl < end; cl++) {
+            if (cl / q->rb_entries != ri) continue;
+            uint64_t at;
+            unsigned len;
+            rb_set(q, blk, cl % q->rb_entries, 1, &at, &len);
+        }
+        if ((r = host_write_buf(q, blk, q->cs, b * q->cs)) < 0) goto out;
+        rt[ri] = b * q->cs;
+        b++;
+    }
+    /* New clusters under existing blocks: counted there. */
+    for (uint64_t cl = start; cl < end; cl++) {
+        if (rb_missing(q, cl / q->rb_entries)) continue;
+        if ((r = refcount_add(q, cl, +1)) < 0) goto out;
+    }
+    for (uint64_t i = 0; i < new_entries; i++) {
+        uint64_t v = htobe64(rt[i]);
+        memcpy(disk_rt + i * 8, &v, 8);
+    }
+    memset(disk_rt + new_entries * 8, 0, nt * q->cs - new_entries * 8);
+    if ((r = host_write_buf(q, disk_rt, nt * q->cs, start * q->cs)) < 0) goto out;
+    if ((r = barrier(q)) < 0) goto out;
+    uint8_t hdr[12];
+    put_be64(hdr, start * q->cs);
+    put_be32(hdr + 8, (uint32_t)nt);
+    if ((r = dfile_pwrite(q->f, hdr, sizeof(hdr), 48)) < 0) goto out;
+    if ((r = barrier(q)) < 0) goto out;
+    uint64_t old_off = q->rt_off, old_cl = (q->rt_entries * 8 + q->cs - 1) / q->cs;
+    free(q->rt);
+    q->rt = rt;
+    rt = NULL;
+    q->rt_off = start * q->cs;
+    q->rt_entries = new_entries;
+    q->next_free = end;
+    q->rb_off = 0;
+    for (uint64_t i = 0; i < old_cl; i++) /* the old table: a leak at worst if this fails */
+        if (refcount_add(q, old_off / q->cs + i, -1) < 0) break;
+    r = 0;
+out:
+    free(rt);
+    free(blk);
+    free(disk_rt);
+    return r;
+}
+
 /* Crash ordering step 1: one new cluster with refcount 1, appended. Returns its offset. */
 static int alloc_cluster(struct qcow2 *q, uint64_t *out)
 {
@@ -345,9 +441,9 @@ static int alloc_cluster(struct qcow2 *q, uint64_t *out)
         if ((cl + 1) * q->cs > MAX_HOST_OFFSET) return -ENOSPC;
         uint64_t ri = cl / q->rb_entries;
         if (ri >= q->rt_entries) {
-            log_err("qcow2", "%s: the refcount table is full (growing it is not supported yet)",
-                    q->d->path);
-            return -ENOSPC;
+            int r = grow_reftable(q);
+            if (r < 0) return r;
+            continue;
         }
         if (!q->rt[ri]) {
             /* A new refcount block at cl, counting itself; then the table entry. */

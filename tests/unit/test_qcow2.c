@@ -216,6 +216,41 @@ static void test_qemu_layouts(void **state)
     }
 }
 
+/* Small clusters outgrow a one-cluster refcount table: it is moved to a bigger one. */
+static void test_reftable_grows(void **state)
+{
+    if (!have_qemu_img()) {
+        skip();
+        return;
+    }
+    static const char *const opts[] = {"cluster_size=512", "cluster_size=512,refcount_bits=64"};
+    for (unsigned k = 0; k < 2; k++) {
+        char img[256], cmd[512];
+        path_of(img, sizeof(img), "grow.qcow2");
+        snprintf(cmd, sizeof(cmd), "qemu-img create -q -f qcow2 -o %s '%s' 24M", opts[k], img);
+        assert_int_equal(system(cmd), 0);
+        struct disk *d = open_fmt(img, false, DISK_FORMAT_QCOW2);
+        assert_non_null(d);
+        static uint8_t chunk[65536];
+        for (uint64_t off = 0; off < (24 << 20); off += sizeof(chunk)) {
+            memset(chunk, (int)(off >> 16) + 1, sizeof(chunk));
+            struct iovec iov = {chunk, sizeof(chunk)};
+            assert_int_equal(disk_pwritev(d, &iov, 1, off), 0);
+        }
+        assert_int_equal(disk_flush(d), 0);
+        disk_close(d);
+        check_image(img);
+        d = open_fmt(img, true, DISK_FORMAT_QCOW2);
+        for (uint64_t off = 0; off < (24 << 20); off += sizeof(chunk)) {
+            struct iovec iov = {chunk, sizeof(chunk)};
+            assert_int_equal(disk_preadv(d, &iov, 1, off), 0);
+            assert_int_equal(chunk[0], (uint8_t)((off >> 16) + 1));
+            assert_int_equal(chunk[sizeof(chunk) - 1], (uint8_t)((off >> 16) + 1));
+        }
+        disk_close(d);
+    }
+}
+
 static void test_create_info(void **state)
 {
     char img[256];
@@ -450,7 +485,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
-        T(test_differential),  T(test_qemu_layouts), T(test_create_info),
+        T(test_differential),  T(test_qemu_layouts), T(test_reftable_grows), T(test_create_info),
         T(test_hostile_headers), T(test_bad_l2_at_runtime), T(test_backing_loops),
         T(test_probe_guard),   T(test_kill9_after_flush),
 #undef T
