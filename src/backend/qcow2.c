@@ -643,7 +643,8 @@ static int write_chunk(struct qcow2 *q, uint64_t gcl, uint64_t inoff, const stru
     uint64_t idx = gcl % q->l2_entries, e = t[idx];
     uint64_t host = e & L2_OFF_MASK;
     bool normal = !(e & ENTRY_COMPRESSED) && host && (e & ENTRY_COPIED);
-    bool zflag = q->version >= 3 && (e & ENTRY_ZERO);
+    /* Bit 0 is the zero flag only in a standard descriptor; in a compressed one it is offset. */
+    bool zflag = !(e & ENTRY_COMPRESSED) && q->version >= 3 && (e & ENTRY_ZERO);
     if (normal && host % q->cs) return corrupt(q, "data cluster offset is unaligned", host);
 
     if (zero && q->version >= 3 && len == q->cs) {
