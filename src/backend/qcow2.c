@@ -19,11 +19,15 @@
  *   1. a new cluster's refcount is written before anything points at it
  *      (a new refcount block is written, barrier, then the table entry);
  *   2. the data (or a new L2 table) is written into it;
- *   3. barrier; then the L2 entries (and L1 entries) that point at it;
+ *   3. barrier; then the L2 entries (and L1 entries) that point at it. These
+ *      are queued (the in-memory tables already have them) and written at the
+ *      guest's FLUSH, when 4096 are queued, or when their L2 table leaves the
+ *      cache: many allocating requests share one barrier, and a write the
+ *      guest has not flushed is at worst lost, its clusters leaked;
  *   4. a cluster no longer referenced is only given back (refcount
- *      decremented) at the next FLUSH, after the barrier that made the new
- *      L2 entries durable; a crash before that leaks it, never frees it early.
- * One request's clusters share one barrier. The guest's FLUSH is a barrier.
+ *      decremented) at a FLUSH, after the barrier that made the new L2
+ *      entries durable; a crash before that leaks it, never frees it early.
+ * A FLUSH is therefore: barrier, queued entries, barrier, then the frees.
  *
  * Allocation appends: the first free cluster is past the file's end and every
  * cluster with a refcount, found at open.
@@ -71,6 +75,7 @@
 #define MAX_HOST_OFFSET (1ull << 56)
 #define L2_CACHE_SLOTS 16
 #define MAX_PENDING_FREES 4096
+#define MAX_QUEUED_UPDATES 4096
 
 struct l2_slot {
     uint64_t off; /* 0 = empty */
@@ -702,8 +707,12 @@ static int write_range(struct qcow2 *q, const struct iovec *iov, int n, uint64_t
         if ((r = write_chunk(q, g / q->cs, inoff, q->slice, k, len, zero)) < 0) break;
         pos += len;
     }
-    /* Whatever was written is committed, even when a later chunk failed. */
-    int c = commit_updates(q);
+    /*
+     * The entries wait for the guest's FLUSH (or a full queue, or an L2 table leaving the
+     * cache): until then the request is not durable anyway, and the data written so far
+     * is only unreferenced space after a crash. One barrier then covers many requests.
+     */
+    int c = q->nupd >= MAX_QUEUED_UPDATES ? commit_updates(q) : 0;
     return r < 0 ? r : c;
 }
 
@@ -744,7 +753,8 @@ static int q_discard(struct disk *d, uint64_t off, uint64_t len)
 static int q_flush(struct disk *d)
 {
     struct qcow2 *q = d->priv;
-    int r = barrier(q);
+    int r = commit_updates(q); /* barrier, entries */
+    if (r == 0) r = barrier(q); /* the entries durable before any reference is dropped */
     if (r < 0 || q->broken) return r;
     unsigned n = q->nfrees;
     q->nfrees = 0;
