@@ -15,9 +15,9 @@ SANFLAGS :=
 OPT      := -O2
 endif
 CFLAGS   := -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Wno-unused-parameter -Isrc -pthread \
-            $(SANFLAGS) $(shell pkg-config --cflags slirp glib-2.0)
+            $(SANFLAGS) $(shell pkg-config --cflags slirp glib-2.0 libseccomp)
 LDFLAGS  := -pthread $(SANFLAGS)
-LDLIBS   := -lfdt -lm $(shell pkg-config --libs slirp glib-2.0) -ljson-c -lsqlite3
+LDLIBS   := -lfdt -lm $(shell pkg-config --libs slirp glib-2.0 libseccomp) -ljson-c -lsqlite3
 
 LIB_SRC  := $(shell find src -name '*.c' ! -path 'src/cli/*' | sort)
 CLI_SRC  := $(shell find src/cli -name '*.c' | sort)

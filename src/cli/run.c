@@ -3,9 +3,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "jail/jail.h"
 #include "machine/board.h"
 #include "machine/vm.h"
 #include "util/log.h"
@@ -45,6 +47,11 @@ static void run_usage(FILE *f)
             "  --control PATH    serve the control socket (JSON lines: stats, balloon,\n"
             "                    limits, powerdown, quit) at PATH, mode 0600 (docs/balloon.md)\n"
             "  --dump-dtb FILE   write the generated device tree to FILE and exit\n"
+            "  --user UID[:GID]  when started as root, the jailed VM runs as UID:GID\n"
+            "                    (default %d:%d, nobody:nogroup; docs/jail.md)\n"
+            "  --no-seccomp      jail without the seccomp filter (debugging)\n"
+            "  --no-jail         no jail at all: no namespaces, new root, uid change, rlimits\n"
+            "                    or seccomp (debugging)\n"
             "  -v, --verbose     log more\n"
             "  -h, --help        this help\n"
             "\n"
@@ -52,13 +59,57 @@ static void run_usage(FILE *f)
             "and Ctrl-A h lists the other keys.\n"
             "\n"
             "SIGTERM asks the guest to power off (serial SysRq s, u, o); a second SIGTERM, or\n"
-            "30 s without an exit, stops it at once (status 143). SIGINT stops it at once.\n",
-            VM_MAX_HARTS);
+            "30 s without an exit, stops it at once (status 143). SIGINT stops it at once.\n"
+            "A system call outside the jail's seccomp list stops kiln with status 159.\n",
+            VM_MAX_HARTS, JAIL_DEFAULT_UID, JAIL_DEFAULT_GID);
 }
 
 static bool readable(const char *path)
 {
     return access(path, R_OK) == 0;
+}
+
+static int run_lockdown(void *ctx)
+{
+    return jail_lockdown(ctx);
+}
+
+static void run_hart_enter(void *ctx, unsigned hart)
+{
+    jail_hart_enter(ctx, hart);
+}
+
+/*
+ * What the jail must leave the VM (docs/jail.md): the boot images, which a guest reboot
+ * reloads; /etc/resolv.conf, which libslirp reads to forward DNS; the host network for
+ * a NIC; a file-size limit no lower than any disk. Then the namespaces, while kiln has
+ * one thread.
+ */
+static int jail_setup(struct jail *j, struct board_config *cfg, bool user_given)
+{
+    if (j->off)
+        return 0;
+    if (user_given && geteuid() != 0)
+        fprintf(stderr, "kiln: --user only applies when kiln run starts as root; ignored\n");
+    jail_keep(j, cfg->firmware);
+    jail_keep(j, cfg->kernel);
+    jail_keep(j, cfg->initrd);
+    for (unsigned i = 0; i < cfg->nnets; i++) {
+        j->host_net = true;
+        if (!strncmp(cfg->nets[i], "user", 4))
+            j->sockets = true;
+    }
+    if (j->sockets && readable("/etc/resolv.conf"))
+        jail_keep(j, "/etc/resolv.conf");
+    for (unsigned i = 0; i < cfg->ndisks; i++) {
+        struct stat st;
+        if (!stat(cfg->disks[i].path, &st) && (uint64_t)st.st_size > j->fsize)
+            j->fsize = (uint64_t)st.st_size;
+    }
+    cfg->lockdown = run_lockdown;
+    cfg->hart_enter = run_hart_enter;
+    cfg->jail_ctx = j;
+    return jail_begin(j);
 }
 
 int cli_run(int argc, char **argv)
@@ -73,6 +124,8 @@ int cli_run(int argc, char **argv)
         {"no-rng", no_argument, NULL, 'R'},        {"net", required_argument, NULL, 'N'},
         {"hvc-out", required_argument, NULL, 'H'},
         {"control", required_argument, NULL, 'C'}, {"no-balloon", no_argument, NULL, 'B'},
+        {"user", required_argument, NULL, 'U'},    {"no-jail", no_argument, NULL, 'J'},
+        {"no-seccomp", no_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     struct board_config cfg = {
@@ -81,7 +134,9 @@ int cli_run(int argc, char **argv)
         .console_in = STDIN_FILENO,
         .console_out = STDOUT_FILENO,
     };
-    bool append_given = false;
+    bool append_given = false, user_given = false;
+    struct jail jail;
+    jail_init(&jail);
     opterr = 0;
     optind = 1;
     int c;
@@ -97,6 +152,15 @@ int cli_run(int argc, char **argv)
         case 'H': cfg.hvc_out = optarg; break;
         case 'C': cfg.control = optarg; break;
         case 'B': cfg.no_balloon = true; break;
+        case 'J': jail.off = true; break;
+        case 'S': jail.no_seccomp = true; break;
+        case 'U':
+            if (jail_parse_user(optarg, &jail.uid, &jail.gid) < 0) {
+                fprintf(stderr, "kiln: --user '%s': expected UID[:GID], numbers above 0\n", optarg);
+                return 2;
+            }
+            user_given = true;
+            break;
         case 'N':
             if (cfg.nnets >= BOARD_MAX_NETS) {
                 fprintf(stderr, "kiln: at most %d --net options\n", BOARD_MAX_NETS);
@@ -187,5 +251,7 @@ int cli_run(int argc, char **argv)
         fprintf(stderr, "kiln: --initrd needs --kernel\n");
         return 2;
     }
+    if (jail_setup(&jail, &cfg, user_given) < 0)
+        return 1;
     return board_run(&cfg);
 }

@@ -1,0 +1,233 @@
+/* The jail's sequence (jail.h): namespaces, root, identity, rlimits, seccomp. */
+#define _GNU_SOURCE
+#include "jail/jail.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <errno.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "jail/root.h"
+#include "jail/seccomp.h"
+#include "util/log.h"
+
+/* Descriptors a jailed `kiln run` may still open: above its highest one at lockdown. With user
+ * networking libslirp opens one host socket per guest connection. */
+#define NOFILE_SPARE 64
+#define NOFILE_SOCKETS 4096
+
+/*
+ * KILN_JAIL_SELFTEST=main|hart|exec makes that thread kind call a system call
+ * its filter forbids, right after the filter is in place: the tests use it to
+ * show the filter holds and what the user then sees (docs/jail.md).
+ */
+static void selftest(const char *kind)
+{
+    const char *t = getenv("KILN_JAIL_SELFTEST");
+    if (!t || strcmp(t, kind))
+        return;
+    if (!strcmp(kind, "hart"))
+        syscall(SYS_openat, AT_FDCWD, "/", 0); /* allowed to the main thread, not to a hart */
+    else
+        syscall(SYS_ptrace, 0 /* PTRACE_TRACEME */, 0, 0, 0);
+}
+
+void jail_init(struct jail *j)
+{
+    memset(j, 0, sizeof(*j));
+    j->uid = JAIL_DEFAULT_UID;
+    j->gid = JAIL_DEFAULT_GID;
+    j->fsize = JAIL_FSIZE_MIN;
+}
+
+int jail_parse_user(const char *s, uid_t *uid, gid_t *gid)
+{
+    char *end;
+    errno = 0;
+    unsigned long u = strtoul(s, &end, 10);
+    if (end == s || errno || u == 0 || u >= 0xffffffffu)
+        return -EINVAL;
+    unsigned long g = u;
+    if (*end == ':') {
+        const char *gs = end + 1;
+        g = strtoul(gs, &end, 10);
+        if (end == gs || errno || g == 0 || g >= 0xffffffffu)
+            return -EINVAL;
+    }
+    if (*end)
+        return -EINVAL;
+    *uid = (uid_t)u;
+    *gid = (gid_t)g;
+    return 0;
+}
+
+int jail_keep(struct jail *j, const char *path)
+{
+    if (!path)
+        return 0;
+    if (j->nkeep >= JAIL_MAX_KEEP)
+        return -E2BIG;
+    j->keep[j->nkeep++] = path;
+    return 0;
+}
+
+int jail_begin(struct jail *j)
+{
+    char err[256];
+    if (j->off)
+        return 0;
+    j->privileged = geteuid() == 0;
+    if (!j->privileged) {
+        log_debug("jail", "not root: no namespaces, no new root, no uid change");
+        return 0;
+    }
+    if (root_unshare(!j->host_net, err, sizeof(err)) < 0) {
+        log_err("jail", "%s (--no-jail runs without the jail)", err);
+        return -1;
+    }
+    j->in_ns = true;
+    return 0;
+}
+
+/* The highest open descriptor, so RLIMIT_NOFILE never cuts below one kiln holds. */
+static int highest_fd(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int hi = 2;
+    if (!d)
+        return 1023;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        int fd = atoi(e->d_name);
+        if (fd > hi)
+            hi = fd;
+    }
+    closedir(d);
+    return hi;
+}
+
+static int set_limit(int res, rlim_t v, const char *name)
+{
+    struct rlimit rl = {v, v};
+    struct rlimit cur;
+    /* Never raise a limit someone already lowered. */
+    if (!getrlimit(res, &cur) && cur.rlim_max != RLIM_INFINITY && cur.rlim_max < v)
+        rl.rlim_cur = rl.rlim_max = cur.rlim_max;
+    if (setrlimit(res, &rl)) {
+        log_err("jail", "setrlimit(%s): %s", name, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int drop_identity(uid_t uid, gid_t gid)
+{
+    /* glibc applies set*id to every thread of the process (setresuid(2), NOTES). Leaving uid 0
+     * clears the permitted and effective capabilities of each (capabilities(7)). */
+    if (setgroups(0, NULL) || setresgid(gid, gid, gid) || setresuid(uid, uid, uid)) {
+        log_err("jail", "cannot become uid %u gid %u: %s", (unsigned)uid, (unsigned)gid,
+                strerror(errno));
+        return -1;
+    }
+    if (geteuid() != uid || getegid() != gid || !setresuid(0, 0, 0)) {
+        log_err("jail", "uid %u gid %u did not stick", (unsigned)uid, (unsigned)gid);
+        return -1;
+    }
+    return 0;
+}
+
+int jail_lockdown(struct jail *j)
+{
+    char err[256];
+    if (j->off)
+        return 0;
+    int hi = highest_fd();
+    struct sc_opts o = {.sockets = j->sockets};
+    if (!j->no_seccomp) {
+        int r = sc_prepare();
+        r = r ? r : sc_compile(SC_HART, &o, &j->hart_prog);
+        if (r) {
+            log_err("jail", "cannot build the seccomp filters: %s", strerror(-r));
+            return -1;
+        }
+    }
+    if (j->in_ns) {
+        if (root_enter(j->keep, j->nkeep, err, sizeof(err)) < 0) {
+            log_err("jail", "%s (--no-jail runs without the jail)", err);
+            return -1;
+        }
+        if (drop_identity(j->uid, j->gid) < 0)
+            return -1;
+    }
+    /* A file-size limit turns into SIGXFSZ unless ignored; ignored, the write fails with EFBIG. */
+    signal(SIGXFSZ, SIG_IGN);
+    if (set_limit(RLIMIT_CORE, 0, "RLIMIT_CORE") ||
+        set_limit(RLIMIT_NOFILE, (rlim_t)hi + 1 + (j->sockets ? NOFILE_SOCKETS : NOFILE_SPARE),
+                  "RLIMIT_NOFILE") ||
+        set_limit(RLIMIT_FSIZE, j->fsize, "RLIMIT_FSIZE"))
+        return -1;
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) {
+        log_err("jail", "no_new_privs: %s", strerror(errno));
+        return -1;
+    }
+    if (!j->no_seccomp) {
+        int r = sc_load(SC_RUN, &o, true);
+        if (r) {
+            log_err("jail", "cannot load the seccomp filter: %s", strerror(-r));
+            return -1;
+        }
+        sc_set_thread_kind("main thread", -1);
+        selftest("main");
+    }
+    log_debug("jail", "locked down (%s, seccomp %s)",
+              j->in_ns ? "new namespaces and root, unprivileged" : "same namespaces and uid",
+              j->no_seccomp ? "off" : "on");
+    return 0;
+}
+
+void jail_hart_enter(struct jail *j, unsigned hart)
+{
+    if (j->off || j->no_seccomp)
+        return;
+    sc_set_thread_kind("hart", (int)hart);
+    int r = sc_install(&j->hart_prog);
+    if (r) {
+        log_err("jail", "hart %u: cannot install its seccomp filter: %s", hart, strerror(-r));
+        _exit(1);
+    }
+    selftest("hart");
+}
+
+int jail_enter_exec(const struct jail_exec_config *c)
+{
+    if (c->off)
+        return 0;
+    signal(SIGXFSZ, SIG_DFL);
+    if (set_limit(RLIMIT_CORE, 0, "RLIMIT_CORE") ||
+        (c->nproc && set_limit(RLIMIT_NPROC, c->nproc, "RLIMIT_NPROC")))
+        return -1;
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) {
+        log_err("jail", "no_new_privs: %s", strerror(errno));
+        return -1;
+    }
+    if (c->no_seccomp)
+        return 0;
+    struct sc_opts o = {.sockets = c->net, .host_execve = c->host_execve};
+    int r = sc_prepare();
+    r = r ? r : sc_load(SC_EXEC, &o, true);
+    if (r) {
+        log_err("jail", "cannot load the seccomp filter: %s", strerror(-r));
+        return -1;
+    }
+    sc_set_thread_kind("process VM", -1);
+    selftest("exec");
+    return 0;
+}
