@@ -106,6 +106,7 @@ static int jail_setup(struct jail *j, struct board_config *cfg, bool user_given)
         if (!stat(cfg->disks[i].path, &st) && (uint64_t)st.st_size > j->fsize)
             j->fsize = (uint64_t)st.st_size;
     }
+    j->control = cfg->control;
     cfg->lockdown = run_lockdown;
     cfg->hart_enter = run_hart_enter;
     cfg->jail_ctx = j;
@@ -253,5 +254,7 @@ int cli_run(int argc, char **argv)
     }
     if (jail_setup(&jail, &cfg, user_given) < 0)
         return 1;
-    return board_run(&cfg);
+    int status = board_run(&cfg);
+    jail_end(&jail);
+    return status;
 }

@@ -12,7 +12,9 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "jail/root.h"
@@ -79,24 +81,6 @@ int jail_keep(struct jail *j, const char *path)
     return 0;
 }
 
-int jail_begin(struct jail *j)
-{
-    char err[256];
-    if (j->off)
-        return 0;
-    j->privileged = geteuid() == 0;
-    if (!j->privileged) {
-        log_debug("jail", "not root: no namespaces, no new root, no uid change");
-        return 0;
-    }
-    if (root_unshare(!j->host_net, err, sizeof(err)) < 0) {
-        log_err("jail", "%s (--no-jail runs without the jail)", err);
-        return -1;
-    }
-    j->in_ns = true;
-    return 0;
-}
-
 /* The highest open descriptor, so RLIMIT_NOFILE never cuts below one kiln holds. */
 static int highest_fd(void)
 {
@@ -144,6 +128,94 @@ static int drop_identity(uid_t uid, gid_t gid)
     return 0;
 }
 
+/*
+ * The socket cleaner (jail.h), forked at start while kiln has one thread and before
+ * the namespaces, so it stays in the host's mount namespace. It keeps nothing but
+ * the pipe: at lockdown kiln sends the socket's identity, and EOF (every write end
+ * gone: kiln has ended, however it ended) tells it to remove the path if it is still
+ * a socket with that device and inode.
+ */
+struct sock_id {
+    dev_t dev;
+    ino_t ino;
+};
+
+static void cleaner_main(int fd, const char *path)
+{
+    struct sock_id id;
+    ssize_t n;
+    while ((n = read(fd, &id, sizeof(id))) < 0 && errno == EINTR)
+        ;
+    if (n != (ssize_t)sizeof(id))
+        _exit(0);
+    char c;
+    while (read(fd, &c, 1) < 0 && errno == EINTR)
+        ;
+    struct stat now;
+    if (!lstat(path, &now) && S_ISSOCK(now.st_mode) && now.st_ino == id.ino && now.st_dev == id.dev)
+        unlink(path);
+    _exit(0);
+}
+
+static int start_cleaner(struct jail *j, const char *path)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC))
+        return -errno;
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = -errno;
+        close(p[0]);
+        close(p[1]);
+        return e;
+    }
+    if (pid == 0) {
+        if (p[0] != 3 && dup2(p[0], 3) != 3)
+            _exit(1);
+        syscall(SYS_close_range, 0, 2, 0);
+        syscall(SYS_close_range, 4, ~0u, 0);
+        cleaner_main(3, path);
+    }
+    close(p[0]); /* p[1] stays open in kiln until it exits (close-on-exec, and kiln never execs) */
+    j->cleaner = pid;
+    j->cleaner_fd = p[1];
+    return 0;
+}
+
+/* Tells the cleaner which socket is kiln's, now that it is bound. */
+static void cleaner_arm(struct jail *j)
+{
+    struct stat st;
+    if (!j->cleaner || lstat(j->control, &st) || !S_ISSOCK(st.st_mode))
+        return;
+    struct sock_id id = {.dev = st.st_dev, .ino = st.st_ino};
+    if (write(j->cleaner_fd, &id, sizeof(id)) != (ssize_t)sizeof(id))
+        log_warn("jail", "%s will stay behind at exit: %s", j->control, strerror(errno));
+}
+
+int jail_begin(struct jail *j)
+{
+    char err[256];
+    if (j->off)
+        return 0;
+    j->privileged = geteuid() == 0;
+    if (!j->privileged) {
+        log_debug("jail", "not root: no namespaces, no new root, no uid change");
+        return 0;
+    }
+    if (j->control) {
+        int r = start_cleaner(j, j->control);
+        if (r)
+            log_warn("jail", "%s will stay behind at exit: %s", j->control, strerror(-r));
+    }
+    if (root_unshare(!j->host_net, err, sizeof(err)) < 0) {
+        log_err("jail", "%s (--no-jail runs without the jail)", err);
+        return -1;
+    }
+    j->in_ns = true;
+    return 0;
+}
+
 int jail_lockdown(struct jail *j)
 {
     char err[256];
@@ -151,6 +223,8 @@ int jail_lockdown(struct jail *j)
         return 0;
     int hi = highest_fd();
     struct sc_opts o = {.sockets = j->sockets};
+    cleaner_arm(j);
+    o.wait_pid = j->cleaner;
     if (!j->no_seccomp) {
         int r = sc_prepare();
         r = r ? r : sc_compile(SC_HART, &o, &j->hart_prog);
@@ -191,6 +265,16 @@ int jail_lockdown(struct jail *j)
               j->in_ns ? "new namespaces and root, unprivileged" : "same namespaces and uid",
               j->no_seccomp ? "off" : "on");
     return 0;
+}
+
+void jail_end(struct jail *j)
+{
+    if (!j->cleaner)
+        return;
+    close(j->cleaner_fd);
+    while (waitpid(j->cleaner, NULL, 0) < 0 && errno == EINTR)
+        ;
+    j->cleaner = 0;
 }
 
 void jail_hart_enter(struct jail *j, unsigned hart)

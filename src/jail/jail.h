@@ -13,6 +13,10 @@
  *      no supplementary groups, no capabilities;
  *   4. rlimits: no core dumps, a descriptor cap, a file-size cap;
  *   5. no_new_privs and a seccomp allow-list per thread kind (seccomp.h).
+ *
+ * A jailed kiln cannot remove its control socket from the host's filesystem,
+ * so (root only) a helper forked before the jail waits for kiln's end on a
+ * pipe and unlinks the socket then, if it is still the one kiln bound.
  */
 #ifndef KILN_JAIL_JAIL_H
 #define KILN_JAIL_JAIL_H
@@ -40,9 +44,12 @@ struct jail {
     const char *keep[JAIL_MAX_KEEP]; /* files re-read after set-up, kept read-only at their path */
     unsigned nkeep;
     uint64_t fsize;     /* RLIMIT_FSIZE */
+    const char *control; /* control socket, removed at exit by a helper outside the jail */
     /* state */
     bool privileged;    /* started as root: namespaces, pivot_root, uid drop */
     bool in_ns;
+    pid_t cleaner;      /* the socket cleaner, 0 if none */
+    int cleaner_fd;     /* its pipe's write end */
     struct sock_fprog hart_prog;
 };
 
@@ -57,6 +64,8 @@ int jail_keep(struct jail *j, const char *path);
 int jail_begin(struct jail *j);
 /* kiln run, once set-up is done and before the first hart starts. 0, or -1 with a message. */
 int jail_lockdown(struct jail *j);
+/* kiln run, after the VM ended: lets the socket cleaner finish before kiln exits. */
+void jail_end(struct jail *j);
 /* kiln run, first thing in each hart thread: its own stricter filter. */
 void jail_hart_enter(struct jail *j, unsigned hart);
 

@@ -256,6 +256,9 @@ static int add_run_rules(scmp_filter_ctx ctx, const struct sc_opts *o)
     /* Hart threads add their own, stricter filter on top (SC_HART). */
     r = r ? r : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(seccomp), 1,
                                  SCMP_A0(SCMP_CMP_EQ, SECCOMP_SET_MODE_FILTER));
+    if (!r && o->wait_pid > 0)
+        r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(wait4), 1,
+                             SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)o->wait_pid));
     if (!r && o->sockets) {
         r = ADD_LIST(ctx, sc_sockets);
         static const int families[] = {AF_INET, AF_INET6};

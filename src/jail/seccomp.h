@@ -26,6 +26,7 @@ enum sc_kind {
 struct sc_opts {
     bool sockets;      /* outbound sockets: slirp (run) or --net (exec) */
     bool host_execve;  /* exec: the host re-exec still used for a guest execve */
+    int wait_pid;      /* run: the one child kiln may wait for (jail.c's socket cleaner), 0 none */
 };
 
 /* Names the calling thread in the SIGSYS message ("hart 0", "main"); a static string. */
