@@ -1,0 +1,211 @@
+#!/usr/bin/env python3
+"""The jail around VM processes (issue 9, docs/jail.md): a jailed `kiln run` runs as an
+unprivileged uid with no capabilities, no_new_privs and seccomp on every thread (a second,
+stricter filter on hart threads), sees only its minimal root, and a forbidden system call
+stops it with the documented message and status; user networking keeps the host's
+loopback closed unless host-loopback=on; the daemon gives each VM memory and pids limits
+and reports an out-of-memory kill as a crash.
+
+Env: KILN (build/kiln), KILN_CACHE (guest cache).
+"""
+import http.server
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from kiln_guest import KILN, Guest, GuestError, Report
+
+rep = Report()
+tmp = tempfile.mkdtemp(prefix="kiln-jail-")
+CACHE = os.path.join(os.environ.get("KILN_CACHE", os.path.expanduser("~/.cache/kiln")), "guest")
+ROOT = os.geteuid() == 0
+SECCOMP_STATUS = 159
+MSG = re.compile(r"kiln: seccomp: forbidden system call \d+ \((\w+)\) in (.*?);")
+
+
+def skip(name, why):
+    print("ok %s # skip %s" % (name, why), flush=True)
+
+
+def status_fields(path):
+    out = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                out[k] = v.strip()
+    except OSError:
+        pass
+    return out
+
+
+def threads(pid):
+    """{tid: status fields} of every thread of pid."""
+    res = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        res[int(tid)] = status_fields("/proc/%d/task/%s/status" % (pid, tid))
+    return res
+
+
+def root_files(pid):
+    """Every path below /proc/PID/root except its /proc/self bind (the process's own files)."""
+    base = "/proc/%d/root" % pid
+    found = []
+    for d, dirs, files in os.walk(base):
+        rel = os.path.relpath(d, base)
+        if rel == "proc":
+            dirs[:] = []
+            found.append("/proc/" + ",".join(sorted(os.listdir(d))))
+            continue
+        for f in files:
+            found.append(os.path.normpath("/" + os.path.join(rel, f)))
+    return sorted(found)
+
+
+def selftest(kind):
+    env = dict(os.environ, KILN_JAIL_SELFTEST=kind)
+    p = subprocess.run([KILN, "run"], env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                       text=True, timeout=60)
+    return p.returncode, p.stderr
+
+
+def boot(args, body, name):
+    g = Guest(*args)
+    try:
+        g.boot(120)
+        body(g)
+        g.send("poweroff\n")
+        rc = g.wait(60)
+        rep.check(name + ": poweroff exits 0", rc == 0, "status %s\n%s" % (rc, g.stderr[-500:]))
+    except GuestError as e:
+        rep.check(name, False, str(e)[-1500:])
+    finally:
+        g.kill()
+
+
+# ---- the jailed process ----
+
+def jailed(g):
+    pid = g.proc.pid
+    time.sleep(0.5)
+    ts = threads(pid)
+    main = ts[pid]
+    if ROOT:
+        rep.check("jailed kiln run: uid/gid 65534", main.get("Uid", "").split() == ["65534"] * 4
+                  and main.get("Gid", "").split() == ["65534"] * 4, str(main.get("Uid")))
+        rep.check("jailed kiln run: no capabilities in any thread",
+                  all(t.get("CapEff") == "0000000000000000" and t.get("CapPrm") == "0000000000000000"
+                      for t in ts.values()), str([t.get("CapEff") for t in ts.values()]))
+        rep.check("jailed kiln run: one supplementary group list, empty",
+                  main.get("Groups", "x") == "", main.get("Groups"))
+        files = root_files(pid)
+        want = sorted([os.path.join(CACHE, "Image"), os.path.join(CACHE, "initramfs.cpio.gz"),
+                       os.path.join(CACHE, "fw_dynamic.bin")])
+        got = [f for f in files if not f.startswith("/proc/")]
+        rep.check("jailed kiln run: its root holds only the boot images and /proc/self",
+                  got == want and any(f.startswith("/proc/self") for f in files), str(files))
+        rep.check("jailed kiln run: no /etc, /dev or /tmp in its root",
+                  not any(os.path.exists("/proc/%d/root/%s" % (pid, d)) for d in ("etc", "dev", "tmp", "usr")))
+        rep.check("jailed kiln run: own mount, IPC and UTS namespaces",
+                  all(os.readlink("/proc/%d/ns/%s" % (pid, n)) != os.readlink("/proc/self/ns/" + n)
+                      for n in ("mnt", "ipc", "uts")))
+        rep.check("jailed kiln run: a VM without a NIC gets its own network namespace",
+                  os.readlink("/proc/%d/ns/net" % pid) != os.readlink("/proc/self/ns/net"))
+    else:
+        skip("jailed kiln run: uid, root and namespaces", "not root")
+    rep.check("jailed kiln run: NoNewPrivs and seccomp on every thread",
+              all(t.get("NoNewPrivs") == "1" and t.get("Seccomp") == "2" for t in ts.values()),
+              str([(t.get("Name"), t.get("NoNewPrivs"), t.get("Seccomp")) for t in ts.values()]))
+    nfilters = sorted(int(t.get("Seccomp_filters", "0")) for t in ts.values())
+    rep.check("jailed kiln run: hart threads carry a second filter",
+              nfilters.count(2) >= 1 and nfilters.count(1) >= 1, str(nfilters))
+    lim = open("/proc/%d/limits" % pid).read()
+    core = re.search(r"Max core file size\s+(\S+)\s+(\S+)", lim)
+    nofile = re.search(r"Max open files\s+(\S+)\s+(\S+)", lim)
+    rep.check("jailed kiln run: no core dumps, a descriptor cap",
+              core and core.groups() == ("0", "0") and nofile and int(nofile.group(2)) < 1024, lim)
+    # The guest still works: files, time, randomness.
+    out = g.run("echo jailed > /tmp/f && cat /tmp/f && head -c 8 /dev/hwrng | wc -c")
+    rep.check("jailed guest works (files, hwrng)", "jailed" in out and "8" in out, out)
+
+
+boot([], jailed, "jailed kiln run")
+
+if ROOT:
+    def other_user(g):
+        st = status_fields("/proc/%d/status" % g.proc.pid)
+        rep.check("--user 4321:4322 runs the VM as that uid/gid",
+                  st.get("Uid", "").split()[0] == "4321" and st.get("Gid", "").split()[0] == "4322", str(st.get("Uid")))
+    boot(["--user", "4321:4322"], other_user, "--user")
+
+    def unjailed(g):
+        st = status_fields("/proc/%d/status" % g.proc.pid)
+        rep.check("--no-jail: root, no seccomp, host root",
+                  st.get("Uid", "").split()[0] == "0" and st.get("Seccomp") == "0" and
+                  os.path.exists("/proc/%d/root/etc" % g.proc.pid), str(st))
+    boot(["--no-jail"], unjailed, "--no-jail")
+
+def noseccomp(g):
+    st = status_fields("/proc/%d/status" % g.proc.pid)
+    rep.check("--no-seccomp: no filter, still no_new_privs", st.get("Seccomp") == "0" and st.get("NoNewPrivs") == "1", str(st))
+boot(["--no-seccomp"], noseccomp, "--no-seccomp")
+
+# ---- a forbidden system call ----
+
+for kind, call, where in (("main", "ptrace", "main thread"), ("hart", "openat", "hart 0")):
+    rc, err = selftest(kind)
+    m = MSG.search(err)
+    rep.check("forbidden %s in the %s stops kiln with status %d and says so" % (call, where, SECCOMP_STATUS),
+              rc == SECCOMP_STATUS and m and m.group(1) == call and m.group(2) == where,
+              "status %s, stderr %r" % (rc, err[-300:]))
+
+# ---- user networking: the host's loopback ----
+
+
+class Hello(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"host-loopback-secret\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *a):
+        pass
+
+
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hello)
+port = server.server_address[1]
+threading.Thread(target=server.serve_forever, daemon=True).start()
+
+
+def fetch(g):
+    g.run("i=0; while [ $i -lt 60 ] && ! ip -4 addr show eth0 | grep -q inet; do sleep 0.5; i=$((i+1)); done",
+          timeout=60)
+    return g.run("wget -q -T 10 -O - http://10.0.2.2:%d/ 2>&1; echo rc=$?" % port, timeout=60)
+
+
+def closed(g):
+    out = fetch(g)
+    rep.check("user networking: a 127.0.0.1 listener is refused through 10.0.2.2 by default",
+              "host-loopback-secret" not in out and "rc=0" not in out, out)
+
+
+def opened(g):
+    out = fetch(g)
+    rep.check("user networking: host-loopback=on reaches the 127.0.0.1 listener",
+              "host-loopback-secret" in out and "rc=0" in out, out)
+
+
+boot(["--net", "user"], closed, "host loopback closed")
+boot(["--net", "user,host-loopback=on"], opened, "host loopback open")
+server.shutdown()
+
+rep.exit()
