@@ -208,4 +208,153 @@ boot(["--net", "user"], closed, "host loopback closed")
 boot(["--net", "user,host-loopback=on"], opened, "host loopback open")
 server.shutdown()
 
+# ---- the daemon: memory and pids limits, out-of-memory kills ----
+
+VMM_ALLOWANCE_MIB = 192  # src/daemon/cgroup.h, docs/jail.md
+PIDS_SPARE = 32
+
+
+class Daemon:
+    def __init__(self, tag, extra_env=None):
+        self.state = os.path.join(tmp, "state-" + tag)
+        self.env = dict(os.environ, KILN_STATE_DIR=self.state, **(extra_env or {}))
+        self.sock = os.path.join(self.state, "kiln.sock")
+
+    def kiln(self, *args):
+        p = subprocess.run([KILN] + list(args), env=self.env, capture_output=True, text=True,
+                           timeout=60, stdin=subprocess.DEVNULL)
+        return p.returncode, p.stdout + p.stderr
+
+    def get(self, name, path=None):
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(10)
+        s.connect(self.sock)
+        path = path or "/v1/vms/" + name
+        s.sendall(b"GET %s HTTP/1.1\r\nHost: kiln\r\nContent-Length: 0\r\n\r\n" % path.encode())
+        out = b""
+        while True:
+            c = s.recv(65536)
+            if not c:
+                break
+            out += c
+        s.close()
+        try:
+            return json.loads(out.partition(b"\r\n\r\n")[2])
+        except ValueError:
+            return {}
+
+    def console(self, name, command, want, timeout=60):
+        """Types command on the VM's console once its shell answers; returns what it printed."""
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(2)
+        s.connect(self.sock)
+        s.sendall(b"GET /v1/vms/%s/console HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: kiln-console\r\n\r\n" % name.encode())
+        buf, end, sent = b"", time.time() + timeout, False
+        while time.time() < end:
+            if not sent and b"~ # " in buf:
+                s.sendall(command.encode() + b"\n")
+                sent = True
+            elif not sent:
+                s.sendall(b"\n")
+            try:
+                c = s.recv(65536)
+            except socket.timeout:
+                c = b"."
+            if not c:
+                break
+            buf += c
+            if sent and want(buf):
+                break
+        s.close()
+        return buf
+
+    def stop(self):
+        try:
+            pid = self.get(None, "/v1/host").get("daemon_pid")
+        except OSError:
+            pid = 0
+        for d in os.listdir(os.path.join(self.state, "vms")) if os.path.isdir(os.path.join(self.state, "vms")) else []:
+            self.kiln("kill", d)
+        if pid:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except OSError:
+                pass
+
+
+def cgroup_of(pid, controller):
+    for line in open("/proc/%d/cgroup" % pid):
+        _, ctrls, path = line.strip().split(":", 2)
+        if controller in ctrls.split(","):
+            return "/sys/fs/cgroup/%s%s" % (controller, path)
+        if ctrls == "" and os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+            return "/sys/fs/cgroup" + path
+    return None
+
+
+def read(path):
+    try:
+        return open(path).read().strip()
+    except OSError:
+        return None
+
+
+def wait_for(pred, timeout):
+    end = time.time() + timeout
+    while time.time() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.2)
+    return pred()
+
+
+if not ROOT or not os.path.isdir("/sys/fs/cgroup/memory") and not os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+    skip("daemon VM cgroup limits", "needs root and a memory cgroup controller")
+else:
+    tag = str(os.getpid())
+    d = Daemon("limits")
+    name = "jail-lim-" + tag
+    try:
+        rc, out = d.kiln("create", name, "--mem", "128M", "--cpus", "2")
+        rc2, out2 = d.kiln("start", name)
+        pid = wait_for(lambda: d.get(name).get("pid"), 30)
+        rep.check("daemon starts a jailed VM", rc == 0 and rc2 == 0 and pid, out + out2)
+        if pid:
+            mem = cgroup_of(pid, "memory")
+            pids = cgroup_of(pid, "pids")
+            v1 = mem and os.path.exists(os.path.join(mem, "memory.limit_in_bytes"))
+            lim = read(os.path.join(mem, "memory.limit_in_bytes" if v1 else "memory.max")) if mem else None
+            rep.check("daemon VM: memory limit is RAM + %d MiB in its own cgroup" % VMM_ALLOWANCE_MIB,
+                      mem and mem.endswith("/kiln/" + name) and lim == str((128 + VMM_ALLOWANCE_MIB) << 20),
+                      "%s: %s" % (mem, lim))
+            pmax = read(os.path.join(pids, "pids.max")) if pids else None
+            rep.check("daemon VM: pids limit is harts + %d" % PIDS_SPARE,
+                      pids and pids.endswith("/kiln/" + name) and pmax == str(2 + PIDS_SPARE), "%s: %s" % (pids, pmax))
+            wait_for(lambda: status_fields("/proc/%d/status" % pid).get("Seccomp") == "2", 30)
+            st = status_fields("/proc/%d/status" % pid)
+            rep.check("daemon VM runs jailed (uid 65534, seccomp)",
+                      st.get("Uid", "").split()[:1] == ["65534"] and st.get("Seccomp") == "2", str(st))
+        d.kiln("kill", name)
+        wait_for(lambda: d.get(name).get("state") in ("stopped", "crashed"), 30)
+        d.kiln("rm", name)
+    finally:
+        d.stop()
+
+    # Out of memory: a small cgroup limit and a guest that fills its RAM.
+    oom_mib = 96
+    d = Daemon("oom", {"KILN_CGROUP_MEM_LIMIT_MIB": str(oom_mib)})
+    name = "jail-oom-" + tag
+    try:
+        d.kiln("create", name, "--mem", "256M")
+        d.kiln("start", name)
+        d.console(name, "dd if=/dev/zero of=/tmp/fill bs=1M count=220", lambda b: False, timeout=90)
+        v = wait_for(lambda: d.get(name) if d.get(name).get("state") == "crashed" else None, 60) or d.get(name)
+        text = json.dumps(v)
+        rep.check("daemon reports an out-of-memory kill as crashed with the cgroup limit",
+                  v.get("state") == "crashed" and "out of memory (cgroup limit %d MiB)" % oom_mib in text, text[-600:])
+        d.kiln("rm", name)
+    finally:
+        d.stop()
+
 rep.exit()
