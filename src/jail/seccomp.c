@@ -116,6 +116,12 @@ static const int sc_exec[] = {
     SCMP_SYS(msync), SCMP_SYS(mincore), SCMP_SYS(mlock), SCMP_SYS(munlock),
 };
 
+/* The host re-exec of kiln for a guest execve (until it runs in-process): the call and
+ * what the dynamic loader and libc start-up then make. */
+static const int sc_exec_reexec[] = {
+    SCMP_SYS(execve), SCMP_SYS(arch_prctl),
+};
+
 /* Ioctls on terminals and descriptors that a console or a process VM uses. */
 static const unsigned long sc_tty_ioctls[] = {
     TCGETS, TCSETS, TCSETSW, TCSETSF, TIOCGWINSZ, TIOCSWINSZ, TIOCGPGRP, TIOCSPGRP, TIOCGSID,
@@ -253,9 +259,9 @@ static int add_run_rules(scmp_filter_ctx ctx, const struct sc_opts *o)
     r = r ? r : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
                                  SCMP_A2(SCMP_CMP_MASKED_EQ,
                                          O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND | __O_TMPFILE, 0));
-    /* Hart threads add their own, stricter filter on top (SC_HART). */
-    r = r ? r : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(seccomp), 1,
-                                 SCMP_A0(SCMP_CMP_EQ, SECCOMP_SET_MODE_FILTER));
+    /* Hart threads add their own, stricter filter on top (SC_HART). A new filter can only
+     * narrow what the process may do (seccomp(2)), so seccomp itself is harmless. */
+    r = r ? r : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(seccomp), 0);
     if (!r && o->wait_pid > 0)
         r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(wait4), 1,
                              SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)o->wait_pid));
@@ -276,8 +282,7 @@ static int add_exec_rules(scmp_filter_ctx ctx, const struct sc_opts *o)
     /* Host forks (the guest's fork) and threads, never with a new namespace. */
     r = r ? r : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
                                  SCMP_A0(SCMP_CMP_MASKED_EQ, SC_CLONE_NS, 0));
-    r = r ? r : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(seccomp), 1,
-                                 SCMP_A0(SCMP_CMP_EQ, SECCOMP_SET_MODE_FILTER));
+    r = r ? r : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(seccomp), 0);
     if (!r && o->sockets) {
         r = ADD_LIST(ctx, sc_sockets);
         static const int families[] = {AF_INET, AF_INET6, AF_UNIX};
@@ -287,7 +292,7 @@ static int add_exec_rules(scmp_filter_ctx ctx, const struct sc_opts *o)
     }
     /* The host re-exec of kiln for a guest execve, until it runs in-process (issue 9). */
     if (!r && o->host_execve)
-        r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(execve), 0);
+        r = ADD_LIST(ctx, sc_exec_reexec);
     return r;
 }
 
