@@ -25,6 +25,9 @@
  * networking libslirp opens one host socket per guest connection. */
 #define NOFILE_SPARE 64
 #define NOFILE_SOCKETS 4096
+/* Host processes and threads a process VM may add to its user's count (RLIMIT_NPROC): the
+ * kernel counts every task of the real uid, so the cap is "what the user has now + this". */
+#define EXEC_NPROC_SPARE 512
 
 /*
  * KILN_JAIL_SELFTEST=main|hart|exec makes that thread kind call a system call
@@ -290,6 +293,29 @@ void jail_hart_enter(struct jail *j, unsigned hart)
     selftest("hart");
 }
 
+/* Tasks (processes and threads) the real uid owns now, from /proc. */
+static unsigned long user_tasks(uid_t uid)
+{
+    DIR *d = opendir("/proc");
+    unsigned long n = 0;
+    if (!d)
+        return 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char path[300];
+        struct stat st;
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%s/task", e->d_name);
+        /* /proc/PID is owned by the process's uid; its task/ links once per thread + 2. */
+        if (stat(path, &st) || st.st_uid != uid)
+            continue;
+        n += st.st_nlink > 2 ? (unsigned long)st.st_nlink - 2 : 1;
+    }
+    closedir(d);
+    return n;
+}
+
 int jail_enter_exec(const struct jail_exec_config *c)
 {
     /* kiln exec has no jail flags of its own yet: KILN_JAIL=off or no-seccomp turns it off
@@ -299,9 +325,12 @@ int jail_enter_exec(const struct jail_exec_config *c)
     bool no_seccomp = c->no_seccomp || (env && !strcmp(env, "no-seccomp"));
     if (off)
         return 0;
-    signal(SIGXFSZ, SIG_DFL);
+    /* The kernel does not apply RLIMIT_NPROC to root (setrlimit(2)); others get a fork cap. */
+    unsigned long nproc = c->nproc;
+    if (!nproc && getuid() != 0)
+        nproc = user_tasks(getuid()) + EXEC_NPROC_SPARE;
     if (set_limit(RLIMIT_CORE, 0, "RLIMIT_CORE") ||
-        (c->nproc && set_limit(RLIMIT_NPROC, c->nproc, "RLIMIT_NPROC")))
+        (nproc && set_limit(RLIMIT_NPROC, nproc, "RLIMIT_NPROC")))
         return -1;
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) {
         log_err("jail", "no_new_privs: %s", strerror(errno));

@@ -75,7 +75,7 @@ struct jail_exec_config {
     bool no_seccomp;   /* --no-seccomp */
     bool net;          /* --net: sockets */
     bool host_execve;  /* the guest's execve still re-executes kiln on the host */
-    unsigned long nproc; /* RLIMIT_NPROC; 0 = leave it */
+    unsigned long nproc; /* RLIMIT_NPROC; 0 = the user's tasks now + a spare (not root) */
 };
 /* kiln exec, after set-up and before guest code runs. 0, or -1 with a message. */
 int jail_enter_exec(const struct jail_exec_config *c);

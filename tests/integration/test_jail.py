@@ -69,6 +69,23 @@ def root_files(pid):
     return sorted(found)
 
 
+def read(path):
+    try:
+        return open(path).read().strip()
+    except OSError:
+        return None
+
+
+def wait_for(pred, timeout):
+    end = time.time() + timeout
+    while time.time() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.2)
+    return pred()
+
+
 def selftest(kind):
     env = dict(os.environ, KILN_JAIL_SELFTEST=kind)
     p = subprocess.run([KILN, "run"], env=env, stdin=subprocess.DEVNULL, capture_output=True,
@@ -165,6 +182,42 @@ for kind, call, where in (("main", "ptrace", "main thread"), ("hart", "openat", 
     rep.check("forbidden %s in the %s stops kiln with status %d and says so" % (call, where, SECCOMP_STATUS),
               rc == SECCOMP_STATUS and m and m.group(1) == call and m.group(2) == where,
               "status %s, stderr %r" % (rc, err[-300:]))
+
+# ---- kiln exec ----
+
+BUSYBOX = os.path.join(CACHE, "busybox")
+if os.path.exists(BUSYBOX):
+    exe_dir = os.path.join(tmp, "bin")
+    os.makedirs(exe_dir, exist_ok=True)
+    sleep_exe = os.path.join(exe_dir, "sleep")  # busybox picks its applet from argv[0]
+    with open(BUSYBOX, "rb") as src, open(sleep_exe, "wb") as dst:
+        dst.write(src.read())
+    os.chmod(sleep_exe, 0o755)
+
+    def exec_status(env_extra):
+        env = dict(os.environ, **env_extra)
+        p = subprocess.Popen([KILN, "exec", sleep_exe, "3"], env=env, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        st = wait_for(lambda: (lambda f: f if f.get("Seccomp") == "2" else None)(
+            status_fields("/proc/%d/status" % p.pid)), 10) or status_fields("/proc/%d/status" % p.pid)
+        lim = read("/proc/%d/limits" % p.pid) or ""
+        p.wait(30)
+        return st, lim
+
+    st, lim = exec_status({})
+    rep.check("kiln exec: no_new_privs, seccomp, no core dumps",
+              st.get("NoNewPrivs") == "1" and st.get("Seccomp") == "2" and
+              re.search(r"Max core file size\s+0\s+0", lim), "%s %s" % (st.get("Seccomp"), lim))
+    st, lim = exec_status({"KILN_JAIL": "off"})
+    rep.check("kiln exec: KILN_JAIL=off runs without the filter", st.get("Seccomp") == "0", str(st.get("Seccomp")))
+    p = subprocess.run([KILN, "exec", sleep_exe, "0"], env=dict(os.environ, KILN_JAIL_SELFTEST="exec"),
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    m = MSG.search(p.stderr)
+    rep.check("kiln exec: a forbidden ptrace stops it with status %d and says so" % SECCOMP_STATUS,
+              p.returncode == SECCOMP_STATUS and m and m.group(1) == "ptrace" and m.group(2) == "process VM",
+              "status %s, stderr %r" % (p.returncode, p.stderr[-300:]))
+else:
+    skip("kiln exec jail", "no busybox in " + CACHE)
 
 # ---- user networking: the host's loopback ----
 
@@ -290,23 +343,6 @@ def cgroup_of(pid, controller):
         if ctrls == "" and os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
             return "/sys/fs/cgroup" + path
     return None
-
-
-def read(path):
-    try:
-        return open(path).read().strip()
-    except OSError:
-        return None
-
-
-def wait_for(pred, timeout):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.2)
-    return pred()
 
 
 if not ROOT or not os.path.isdir("/sys/fs/cgroup/memory") and not os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
