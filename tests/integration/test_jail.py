@@ -261,6 +261,36 @@ boot(["--net", "user"], closed, "host loopback closed")
 boot(["--net", "user,host-loopback=on"], opened, "host loopback open")
 server.shutdown()
 
+# ---- a tap device, opened before the jail (in a throwaway network namespace) ----
+
+if ROOT and subprocess.run(["sh", "-c", "command -v ip"], capture_output=True).returncode == 0:
+    ns = "kiln-jail-%d" % os.getpid()
+    tap = ("kjt%d" % os.getpid())[:15]
+    setup = ["ip netns add %s" % ns, "ip -n %s tuntap add dev %s mode tap" % (ns, tap),
+             "ip -n %s addr add 192.168.77.1/24 dev %s" % (ns, tap), "ip -n %s link set %s up" % (ns, tap)]
+    ok = all(subprocess.run(c.split(), capture_output=True).returncode == 0 for c in setup)
+    if ok:
+        import kiln_guest
+        # kiln runs inside the namespace that holds the tap device: a wrapper as "the binary".
+        wrapper = os.path.join(tmp, "kiln-in-netns")
+        with open(wrapper, "w") as f:
+            f.write('#!/bin/sh\nexec ip netns exec %s %s "$@"\n' % (ns, KILN))
+        os.chmod(wrapper, 0o755)
+        saved, kiln_guest.KILN = kiln_guest.KILN, wrapper
+
+        def tap_ping(g):
+            out = g.run("ip addr add 192.168.77.2/24 dev eth0; ip link set eth0 up; "
+                        "ping -c 2 -W 5 192.168.77.1 >/dev/null 2>&1; echo rc=$?", timeout=60)
+            rep.check("jailed kiln run: tap networking works", "rc=0" in out, out)
+
+        boot(["--net", "tap:" + tap], tap_ping, "tap")
+        kiln_guest.KILN = saved
+    else:
+        skip("jailed kiln run: tap networking works", "cannot create a tap device in a network namespace")
+    subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+else:
+    skip("jailed kiln run: tap networking works", "needs root and iproute2")
+
 # ---- the daemon: memory and pids limits, out-of-memory kills ----
 
 VMM_ALLOWANCE_MIB = 192  # src/daemon/cgroup.h, docs/jail.md
@@ -357,6 +387,8 @@ else:
         pid = wait_for(lambda: d.get(name).get("pid"), 30)
         rep.check("daemon starts a jailed VM", rc == 0 and rc2 == 0 and pid, out + out2)
         if pid:
+            # vm.pid names the child right after fork; it joins its groups before it execs kiln run.
+            wait_for(lambda: status_fields("/proc/%d/status" % pid).get("Seccomp") == "2", 30)
             mem = cgroup_of(pid, "memory")
             pids = cgroup_of(pid, "pids")
             v1 = mem and os.path.exists(os.path.join(mem, "memory.limit_in_bytes"))
@@ -367,7 +399,6 @@ else:
             pmax = read(os.path.join(pids, "pids.max")) if pids else None
             rep.check("daemon VM: pids limit is harts + %d" % PIDS_SPARE,
                       pids and pids.endswith("/kiln/" + name) and pmax == str(2 + PIDS_SPARE), "%s: %s" % (pids, pmax))
-            wait_for(lambda: status_fields("/proc/%d/status" % pid).get("Seccomp") == "2", 30)
             st = status_fields("/proc/%d/status" % pid)
             rep.check("daemon VM runs jailed (uid 65534, seccomp)",
                       st.get("Uid", "").split()[:1] == ["65534"] and st.get("Seccomp") == "2", str(st))
