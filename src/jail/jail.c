@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -219,11 +220,19 @@ int jail_begin(struct jail *j)
     return 0;
 }
 
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
 int jail_lockdown(struct jail *j)
 {
     char err[256];
     if (j->off)
         return 0;
+    double t0 = now_ms();
     int hi = highest_fd();
     struct sc_opts o = {.sockets = j->sockets};
     cleaner_arm(j);
@@ -264,7 +273,7 @@ int jail_lockdown(struct jail *j)
         sc_set_thread_kind("main thread", -1);
         selftest("main");
     }
-    log_debug("jail", "locked down (%s, seccomp %s)",
+    log_debug("jail", "locked down in %.2f ms (%s, seccomp %s)", now_ms() - t0,
               j->in_ns ? "new namespaces and root, unprivileged" : "same namespaces and uid",
               j->no_seccomp ? "off" : "on");
     return 0;
