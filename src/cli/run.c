@@ -1,5 +1,6 @@
 /* `kiln run`: boot one system VM in the foreground, QEMU-style flags. */
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,9 +94,15 @@ static int jail_setup(struct jail *j, struct board_config *cfg, bool user_given)
         return 0;
     if (user_given && geteuid() != 0)
         fprintf(stderr, "kiln: --user only applies when kiln run starts as root; ignored\n");
-    jail_keep(j, cfg->firmware);
-    jail_keep(j, cfg->kernel);
-    jail_keep(j, cfg->initrd);
+    /* Absolute, canonical paths: the jail keeps each file at that path in its new root, whose
+     * working directory is "/" (a relative path would name another file after pivot_root). */
+    static char abs[3][PATH_MAX];
+    const char **imgs[] = {&cfg->firmware, &cfg->kernel, &cfg->initrd};
+    for (int i = 0; i < 3; i++) {
+        if (*imgs[i] && realpath(*imgs[i], abs[i]))
+            *imgs[i] = abs[i];
+        jail_keep(j, *imgs[i]);
+    }
     for (unsigned i = 0; i < cfg->nnets; i++) {
         j->host_net = true;
         if (!strncmp(cfg->nets[i], "user", 4))

@@ -252,6 +252,11 @@ int jail_lockdown(struct jail *j)
         }
         if (drop_identity(j->uid, j->gid) < 0)
             return -1;
+        /* The real uid is now the jail's: access(2) answers for it. */
+        for (unsigned i = 0; i < j->nkeep; i++)
+            if (access(j->keep[i], R_OK))
+                log_warn("jail", "uid %u cannot read %s: a guest reboot will fail (make it "
+                         "readable or pass --user)", (unsigned)j->uid, j->keep[i]);
     }
     /* A file-size limit turns into SIGXFSZ unless ignored; ignored, the write fails with EFBIG. */
     signal(SIGXFSZ, SIG_IGN);
