@@ -33,7 +33,7 @@ static const int sc_base[] = {
     SCMP_SYS(madvise), SCMP_SYS(futex), SCMP_SYS(sched_yield),
     SCMP_SYS(clock_gettime), SCMP_SYS(clock_nanosleep), SCMP_SYS(nanosleep), SCMP_SYS(gettimeofday),
     SCMP_SYS(rt_sigprocmask), SCMP_SYS(rt_sigreturn), SCMP_SYS(restart_syscall),
-    SCMP_SYS(getpid), SCMP_SYS(gettid), SCMP_SYS(getrandom),
+    SCMP_SYS(getpid), SCMP_SYS(gettid), SCMP_SYS(getrandom), SCMP_SYS(sigaltstack),
     SCMP_SYS(exit), SCMP_SYS(exit_group),
 };
 
@@ -54,7 +54,7 @@ static const int sc_run[] = {
     SCMP_SYS(eventfd2),
     SCMP_SYS(accept), SCMP_SYS(accept4), SCMP_SYS(recvfrom), SCMP_SYS(recvmsg),
     SCMP_SYS(sendto), SCMP_SYS(sendmsg), SCMP_SYS(shutdown), SCMP_SYS(getsockopt),
-    SCMP_SYS(set_robust_list), SCMP_SYS(rseq), SCMP_SYS(rt_sigaction), SCMP_SYS(sigaltstack),
+    SCMP_SYS(set_robust_list), SCMP_SYS(rseq), SCMP_SYS(rt_sigaction),
     SCMP_SYS(clock_getres), SCMP_SYS(sched_getaffinity), SCMP_SYS(getrusage),
     SCMP_SYS(unlink), /* control socket at exit; the jail's root is empty and read-only */
 };
@@ -107,7 +107,7 @@ static const int sc_exec[] = {
     SCMP_SYS(times), SCMP_SYS(getpriority), SCMP_SYS(sched_getaffinity), SCMP_SYS(sysinfo),
     SCMP_SYS(uname),
     /* signals and time */
-    SCMP_SYS(rt_sigaction), SCMP_SYS(sigaltstack), SCMP_SYS(rt_sigpending),
+    SCMP_SYS(rt_sigaction), SCMP_SYS(rt_sigpending),
     SCMP_SYS(rt_sigtimedwait), SCMP_SYS(rt_sigsuspend), SCMP_SYS(rt_sigqueueinfo),
     SCMP_SYS(rt_tgsigqueueinfo), SCMP_SYS(clock_getres), SCMP_SYS(setitimer),
     SCMP_SYS(getitimer), SCMP_SYS(alarm), SCMP_SYS(timer_create), SCMP_SYS(timer_settime),
@@ -127,6 +127,10 @@ static const unsigned long sc_tty_ioctls[] = {
     TCGETS, TCSETS, TCSETSW, TCSETSF, TIOCGWINSZ, TIOCSWINSZ, TIOCGPGRP, TIOCSPGRP, TIOCGSID,
     TCFLSH, TCXONC, TCSBRK, FIONREAD, FIONBIO, FIOCLEX, FIONCLEX,
 };
+
+/* The kernel's own O_TMPFILE bit: glibc's __O_TMPFILE also holds O_DIRECTORY, which a
+ * read-only open may well carry. */
+#define SC_O_TMPFILE 020000000
 
 /* clone flags that would make a new namespace: never, after the jail. */
 #define SC_CLONE_NS                                                                                \
@@ -188,6 +192,8 @@ static void sc_on_sigsys(int sig, siginfo_t *si, void *uc)
     n = put_str(m, n, cap, "; the process is stopped (docs/jail.md)\n");
     m[n] = 0;
     (void)!write(STDERR_FILENO, m, n);
+    /* The raw call: a sanitizer's _exit interceptor may make calls no list allows. */
+    syscall(SYS_exit_group, JAIL_EXIT_SECCOMP);
     _exit(JAIL_EXIT_SECCOMP);
 }
 
@@ -258,7 +264,7 @@ static int add_run_rules(scmp_filter_ctx ctx, const struct sc_opts *o)
     /* Reading files only (a reboot reloads the boot images; /proc/self/status for stats). */
     r = r ? r : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
                                  SCMP_A2(SCMP_CMP_MASKED_EQ,
-                                         O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND | __O_TMPFILE, 0));
+                                         O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND | SC_O_TMPFILE, 0));
     /* Hart threads add their own, stricter filter on top (SC_HART). A new filter can only
      * narrow what the process may do (seccomp(2)), so seccomp itself is harmless. */
     r = r ? r : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(seccomp), 0);
