@@ -90,7 +90,7 @@ static const int sc_exec[] = {
     SCMP_SYS(fallocate), SCMP_SYS(fsync), SCMP_SYS(fdatasync), SCMP_SYS(sync_file_range),
     SCMP_SYS(flock), SCMP_SYS(fadvise64), SCMP_SYS(sendfile), SCMP_SYS(copy_file_range),
     SCMP_SYS(splice), SCMP_SYS(memfd_create), SCMP_SYS(getcwd), SCMP_SYS(chdir),
-    SCMP_SYS(fchdir), SCMP_SYS(umask),
+    SCMP_SYS(fchdir), SCMP_SYS(umask), SCMP_SYS(sync), SCMP_SYS(syncfs),
     /* waiting */
     SCMP_SYS(poll), SCMP_SYS(ppoll), SCMP_SYS(select), SCMP_SYS(pselect6),
     SCMP_SYS(epoll_create1), SCMP_SYS(epoll_ctl), SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait),
@@ -125,7 +125,7 @@ static const int sc_exec_reexec[] = {
 /* Ioctls on terminals and descriptors that a console or a process VM uses. */
 static const unsigned long sc_tty_ioctls[] = {
     TCGETS, TCSETS, TCSETSW, TCSETSF, TIOCGWINSZ, TIOCSWINSZ, TIOCGPGRP, TIOCSPGRP, TIOCGSID,
-    TCFLSH, TCXONC, TCSBRK, FIONREAD, FIONBIO, FIOCLEX, FIONCLEX,
+    TCFLSH, TCXONC, TCSBRK, TIOCOUTQ, FIONREAD, FIONBIO, FIOCLEX, FIONCLEX,
 };
 
 /* The kernel's own O_TMPFILE bit: glibc's __O_TMPFILE also holds O_DIRECTORY, which a
