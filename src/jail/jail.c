@@ -35,10 +35,23 @@
  * its filter forbids, right after the filter is in place: the tests use it to
  * show the filter holds and what the user then sees (docs/jail.md).
  */
-static void selftest(const char *kind)
+static char env_selftest[8], env_jail[16];
+
+/*
+ * The two variables are read once at start-up, before any caller can clear the
+ * environment (kiln exec runs its host side with an empty one).
+ */
+__attribute__((constructor)) static void jail_read_env(void)
 {
     const char *t = getenv("KILN_JAIL_SELFTEST");
-    if (!t || strcmp(t, kind))
+    const char *j = getenv("KILN_JAIL");
+    snprintf(env_selftest, sizeof(env_selftest), "%s", t && strlen(t) < sizeof(env_selftest) ? t : "");
+    snprintf(env_jail, sizeof(env_jail), "%s", j && strlen(j) < sizeof(env_jail) ? j : "");
+}
+
+static void selftest(const char *kind)
+{
+    if (strcmp(env_selftest, kind))
         return;
     if (!strcmp(kind, "hart"))
         syscall(SYS_openat, AT_FDCWD, "/", 0); /* allowed to the main thread, not to a hart */
@@ -334,9 +347,8 @@ int jail_enter_exec(const struct jail_exec_config *c)
 {
     /* kiln exec has no jail flags of its own yet: KILN_JAIL=off or no-seccomp turns it off
      * for debugging (docs/jail.md). */
-    const char *env = getenv("KILN_JAIL");
-    bool off = c->off || (env && !strcmp(env, "off"));
-    bool no_seccomp = c->no_seccomp || (env && !strcmp(env, "no-seccomp"));
+    bool off = c->off || !strcmp(env_jail, "off");
+    bool no_seccomp = c->no_seccomp || !strcmp(env_jail, "no-seccomp");
     if (off)
         return 0;
     /* The kernel does not apply RLIMIT_NPROC to root (setrlimit(2)); others get a fork cap. */
