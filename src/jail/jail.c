@@ -174,7 +174,7 @@ static void cleaner_main(int fd, const char *path)
     _exit(0);
 }
 
-static int start_cleaner(struct jail *j, const char *path)
+static int start_cleaner(struct jail *j, const char *path, bool no_seccomp)
 {
     int p[2];
     if (pipe2(p, O_CLOEXEC))
@@ -191,6 +191,16 @@ static int start_cleaner(struct jail *j, const char *path)
             _exit(1);
         syscall(SYS_close_range, 0, 2, 0);
         syscall(SYS_close_range, 4, ~0u, 0);
+        /* Signals for kiln's process group (Ctrl-C, timeout(1), a shell's job control) are
+         * kiln's business; the cleaner must outlive kiln to do its job. */
+        static const int ignore[] = {SIGHUP,  SIGINT,  SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2,
+                                     SIGPIPE, SIGALRM, SIGTSTP, SIGTTIN, SIGTTOU};
+        for (size_t i = 0; i < sizeof(ignore) / sizeof(ignore[0]); i++)
+            signal(ignore[i], SIG_IGN);
+        /* It stays root, so it gets the narrowest filter of all (kiln has one thread here). */
+        struct sc_opts o = {0};
+        if (!no_seccomp && sc_load(SC_CLEANER, &o, false))
+            _exit(1);
         cleaner_main(3, path);
     }
     close(p[0]); /* p[1] stays open in kiln until it exits (close-on-exec, and kiln never execs) */
@@ -221,7 +231,7 @@ int jail_begin(struct jail *j)
         return 0;
     }
     if (j->control) {
-        int r = start_cleaner(j, j->control);
+        int r = start_cleaner(j, j->control, j->no_seccomp);
         if (r)
             log_warn("jail", "%s will stay behind at exit: %s", j->control, strerror(-r));
     }

@@ -122,6 +122,12 @@ static const int sc_exec_reexec[] = {
     SCMP_SYS(execve), SCMP_SYS(arch_prctl),
 };
 
+/* The socket cleaner (jail.c), a root process outside the jail: nothing else. */
+static const int sc_cleaner[] = {
+    SCMP_SYS(read), SCMP_SYS(newfstatat), SCMP_SYS(lstat), SCMP_SYS(fstat), SCMP_SYS(unlink),
+    SCMP_SYS(exit), SCMP_SYS(exit_group),
+};
+
 /* Ioctls on terminals and descriptors that a console or a process VM uses. */
 static const unsigned long sc_tty_ioctls[] = {
     TCGETS, TCSETS, TCSETSW, TCSETSF, TIOCGWINSZ, TIOCSWINSZ, TIOCGPGRP, TIOCSPGRP, TIOCGSID,
@@ -310,12 +316,18 @@ static scmp_filter_ctx sc_build(enum sc_kind kind, const struct sc_opts *o, int 
         return NULL;
     }
     int r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
-    r = r ? r : add_common_rules(ctx);
-    if (!r) {
-        switch (kind) {
-        case SC_HART: r = ADD_LIST(ctx, sc_hart); break;
-        case SC_RUN: r = add_run_rules(ctx, o); break;
-        case SC_EXEC: r = add_exec_rules(ctx, o); break;
+    if (!r && kind == SC_CLEANER) {
+        /* No SIGSYS handler there: the default action of SIGSYS ends it. */
+        r = ADD_LIST(ctx, sc_cleaner);
+    } else {
+        r = r ? r : add_common_rules(ctx);
+        if (!r) {
+            switch (kind) {
+            case SC_HART: r = ADD_LIST(ctx, sc_hart); break;
+            case SC_RUN: r = add_run_rules(ctx, o); break;
+            case SC_EXEC: r = add_exec_rules(ctx, o); break;
+            case SC_CLEANER: break;
+            }
         }
     }
     if (r) {

@@ -21,6 +21,7 @@ enum sc_kind {
     SC_RUN,  /* every thread of `kiln run` once set-up is done (main, devices, backends) */
     SC_HART, /* hart threads of `kiln run`, on top of SC_RUN */
     SC_EXEC, /* the host side of `kiln exec` (process VMs) */
+    SC_CLEANER, /* jail.c's socket cleaner: read its pipe, stat and unlink one path, exit */
 };
 
 struct sc_opts {
