@@ -179,6 +179,21 @@ def noseccomp(g):
     rep.check("--no-seccomp: no filter, still no_new_privs", st.get("Seccomp") == "0" and st.get("NoNewPrivs") == "1", str(st))
 boot(["--no-seccomp"], noseccomp, "--no-seccomp")
 
+# ---- the control socket leaves with kiln, even when its whole process group is signalled ----
+
+sock = os.path.join(tmp, "ctl.sock")
+p = subprocess.Popen([KILN, "run", "--control", sock], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                     stderr=subprocess.DEVNULL, start_new_session=True)
+up = wait_for(lambda: status_fields("/proc/%d/status" % p.pid).get("Seccomp") == "2" and os.path.exists(sock), 30)
+os.killpg(p.pid, signal.SIGINT)  # as Ctrl-C on a terminal: kiln and every process of its group
+try:
+    rc = p.wait(30)
+except subprocess.TimeoutExpired:
+    p.kill()
+    rc = None
+rep.check("control socket removed at exit after SIGINT to kiln's process group",
+          up and rc == 128 + signal.SIGINT and not os.path.exists(sock), "up %s, status %s" % (up, rc))
+
 # ---- a forbidden system call ----
 
 for kind, call, where in (("main", "ptrace", "main thread"), ("hart", "openat", "hart 0")):
