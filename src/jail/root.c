@@ -106,8 +106,9 @@ int root_enter(const char *const *keep, unsigned nkeep, char *err, size_t errlen
         }
         nfd++;
     }
-    /* Our own /proc/PID as /proc/self: statistics read /proc/self/status, nothing else of /proc. */
-    snprintf(self, sizeof(self), "/proc/%d", (int)getpid());
+    /* Our own /proc/PID as /proc/self: statistics read /proc/self/status, nothing else of /proc.
+     * Opening the magic link (not /proc/getpid()) names us even in a pid namespace of our own. */
+    snprintf(self, sizeof(self), "/proc/self");
     fds[nfd] = open(self, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (fds[nfd] < 0) {
         snprintf(err, errlen, "%s: %s", self, strerror(errno));
