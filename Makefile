@@ -15,9 +15,9 @@ SANFLAGS :=
 OPT      := -O2
 endif
 CFLAGS   := -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Wno-unused-parameter -Isrc -pthread \
-            $(SANFLAGS) $(shell pkg-config --cflags slirp glib-2.0 libseccomp)
+            $(SANFLAGS) $(shell pkg-config --cflags slirp glib-2.0)
 LDFLAGS  := -pthread $(SANFLAGS)
-LDLIBS   := -lfdt -lm $(shell pkg-config --libs slirp glib-2.0 libseccomp) -ljson-c -lsqlite3
+LDLIBS   := -lfdt -lm $(shell pkg-config --libs slirp glib-2.0) -ljson-c -lsqlite3
 
 LIB_SRC  := $(shell find src -name '*.c' ! -path 'src/cli/*' | sort)
 CLI_SRC  := $(shell find src/cli -name '*.c' | sort)
@@ -25,6 +25,8 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(OUT)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(OUT)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
+# The jail's seccomp filters (src/jail/, libseccomp-dev; its pkg-config adds no cflags).
+LDLIBS   += -lseccomp
 
 .PHONY: all deps guest run test unit bench clean fuzz
 all: $(OUT)/kiln

@@ -1,17 +1,15 @@
 /* `kiln run`: boot one system VM in the foreground, QEMU-style flags. */
 #include <getopt.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "jail/jail.h"
 #include "machine/board.h"
 #include "machine/vm.h"
 #include "util/log.h"
+#include "cli/run_jail.h"
 
 #define DEFAULT_MEM (256ull << 20)
 #define MIN_MEM (2ull << 20)
@@ -72,59 +70,11 @@ static bool readable(const char *path)
     return access(path, R_OK) == 0;
 }
 
-static int run_lockdown(void *ctx)
-{
-    return jail_lockdown(ctx);
-}
-
-static void run_hart_enter(void *ctx, unsigned hart)
-{
-    jail_hart_enter(ctx, hart);
-}
-
-/*
- * What the jail must leave the VM (docs/jail.md): the boot images, which a guest reboot
- * reloads; /etc/resolv.conf, which libslirp reads to forward DNS; the host network for
- * a NIC; a file-size limit no lower than any disk. Then the namespaces, while kiln has
- * one thread.
- */
-static int jail_setup(struct jail *j, struct board_config *cfg, bool user_given)
-{
-    if (j->off)
-        return 0;
-    if (user_given && geteuid() != 0)
-        fprintf(stderr, "kiln: --user only applies when kiln run starts as root; ignored\n");
-    /* Absolute, canonical paths: the jail keeps each file at that path in its new root, whose
-     * working directory is "/" (a relative path would name another file after pivot_root). */
-    static char abs[3][PATH_MAX];
-    const char **imgs[] = {&cfg->firmware, &cfg->kernel, &cfg->initrd};
-    for (int i = 0; i < 3; i++) {
-        if (*imgs[i] && realpath(*imgs[i], abs[i]))
-            *imgs[i] = abs[i];
-        jail_keep(j, *imgs[i]);
-    }
-    for (unsigned i = 0; i < cfg->nnets; i++) {
-        j->host_net = true;
-        if (!strncmp(cfg->nets[i], "user", 4))
-            j->sockets = true;
-    }
-    if (j->sockets && readable("/etc/resolv.conf"))
-        jail_keep(j, "/etc/resolv.conf");
-    for (unsigned i = 0; i < cfg->ndisks; i++) {
-        struct stat st;
-        if (!stat(cfg->disks[i].path, &st) && (uint64_t)st.st_size > j->fsize)
-            j->fsize = (uint64_t)st.st_size;
-    }
-    j->control = cfg->control;
-    cfg->lockdown = run_lockdown;
-    cfg->hart_enter = run_hart_enter;
-    cfg->jail_ctx = j;
-    return jail_begin(j);
-}
-
 int cli_run(int argc, char **argv)
 {
     static const struct option opts[] = {
+        {"user", required_argument, NULL, OPT_USER},   {"no-jail", no_argument, NULL, OPT_NO_JAIL},
+        {"no-seccomp", no_argument, NULL, OPT_NO_SECCOMP},
         {"kernel", required_argument, NULL, 'k'},  {"initrd", required_argument, NULL, 'i'},
         {"append", required_argument, NULL, 'a'},  {"firmware", required_argument, NULL, 'f'},
         {"bios", required_argument, NULL, 'f'},    {"mem", required_argument, NULL, 'm'},
@@ -134,19 +84,18 @@ int cli_run(int argc, char **argv)
         {"no-rng", no_argument, NULL, 'R'},        {"net", required_argument, NULL, 'N'},
         {"hvc-out", required_argument, NULL, 'H'},
         {"control", required_argument, NULL, 'C'}, {"no-balloon", no_argument, NULL, 'B'},
-        {"user", required_argument, NULL, 'U'},    {"no-jail", no_argument, NULL, 'J'},
-        {"no-seccomp", no_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
+    bool user_given = false;
+    struct jail jail;
+    jail_init(&jail);
     struct board_config cfg = {
         .mem = DEFAULT_MEM,
         .cpus = 1,
         .console_in = STDIN_FILENO,
         .console_out = STDOUT_FILENO,
     };
-    bool append_given = false, user_given = false;
-    struct jail jail;
-    jail_init(&jail);
+    bool append_given = false;
     opterr = 0;
     optind = 1;
     int c;
@@ -162,15 +111,6 @@ int cli_run(int argc, char **argv)
         case 'H': cfg.hvc_out = optarg; break;
         case 'C': cfg.control = optarg; break;
         case 'B': cfg.no_balloon = true; break;
-        case 'J': jail.off = true; break;
-        case 'S': jail.no_seccomp = true; break;
-        case 'U':
-            if (jail_parse_user(optarg, &jail.uid, &jail.gid) < 0) {
-                fprintf(stderr, "kiln: --user '%s': expected UID[:GID], numbers above 0\n", optarg);
-                return 2;
-            }
-            user_given = true;
-            break;
         case 'N':
             if (cfg.nnets >= BOARD_MAX_NETS) {
                 fprintf(stderr, "kiln: at most %d --net options\n", BOARD_MAX_NETS);
@@ -213,6 +153,15 @@ int cli_run(int argc, char **argv)
             cfg.cpus = (unsigned)n;
             break;
         }
+        case OPT_NO_JAIL: jail.off = true; break;
+        case OPT_NO_SECCOMP: jail.no_seccomp = true; break;
+        case OPT_USER:
+            if (jail_parse_user(optarg, &jail.uid, &jail.gid) < 0) {
+                fprintf(stderr, "kiln: --user '%s': expected UID[:GID], numbers above 0\n", optarg);
+                return 2;
+            }
+            user_given = true;
+            break;
         case 'h': run_usage(stdout); return 0;
         case ':':
             fprintf(stderr, "kiln run: option '%s' needs a value\n", argv[optind - 1]);
@@ -261,7 +210,7 @@ int cli_run(int argc, char **argv)
         fprintf(stderr, "kiln: --initrd needs --kernel\n");
         return 2;
     }
-    if (jail_setup(&jail, &cfg, user_given) < 0)
+    if (run_jail_setup(&jail, &cfg, user_given) < 0)
         return 1;
     int status = board_run(&cfg);
     jail_end(&jail);
