@@ -219,6 +219,23 @@ int sc_prepare(void)
 
 /* ---- building ---- */
 
+/*
+ * Full initializers (libseccomp's SCMP_An macros leave datum_b out). Every argument compared
+ * for equality here is an int or, for ioctl, an unsigned int in the kernel, so only its low 32
+ * bits count: the upper half of the register is not defined for them (x86-64 psABI 3.2.3).
+ */
+static struct scmp_arg_cmp arg_eq(unsigned arg, scmp_datum_t v)
+{
+    return (struct scmp_arg_cmp){
+        .arg = arg, .op = SCMP_CMP_MASKED_EQ, .datum_a = 0xffffffffu, .datum_b = v & 0xffffffffu};
+}
+
+/* (argument & mask) == v */
+static struct scmp_arg_cmp arg_masked(unsigned arg, scmp_datum_t mask, scmp_datum_t v)
+{
+    return (struct scmp_arg_cmp){.arg = arg, .op = SCMP_CMP_MASKED_EQ, .datum_a = mask, .datum_b = v};
+}
+
 static int add_list(scmp_filter_ctx ctx, const int *nrs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -240,12 +257,12 @@ static int add_common_rules(scmp_filter_ctx ctx)
     r = r ? r : seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
     /* Signals to kiln itself only (raise, abort, pthread_kill). */
     r = r ? r : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
-                                 SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
+                                 arg_eq(0, (scmp_datum_t)getpid()));
     /* Thread names, for the message above and debuggers. */
     r = r ? r : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
-                                 SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME));
+                                 arg_eq(0, PR_SET_NAME));
     r = r ? r : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
-                                 SCMP_A0(SCMP_CMP_EQ, PR_GET_NAME));
+                                 arg_eq(0, PR_GET_NAME));
     return r;
 }
 
@@ -253,7 +270,7 @@ static int add_ioctls(scmp_filter_ctx ctx)
 {
     for (size_t i = 0; i < sizeof(sc_tty_ioctls) / sizeof(sc_tty_ioctls[0]); i++) {
         int r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-                                 SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)sc_tty_ioctls[i]));
+                                 arg_eq(1, (scmp_datum_t)sc_tty_ioctls[i]));
         if (r)
             return r;
     }
@@ -266,23 +283,22 @@ static int add_run_rules(scmp_filter_ctx ctx, const struct sc_opts *o)
     r = r ? r : add_ioctls(ctx);
     /* Threads only: no fork, so no process outside the jail's accounting. */
     r = r ? r : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
-                                 SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD | SC_CLONE_NS, CLONE_THREAD));
+                                 arg_masked(0, CLONE_THREAD | SC_CLONE_NS, CLONE_THREAD));
     /* Reading files only (a reboot reloads the boot images; /proc/self/status for stats). */
     r = r ? r : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
-                                 SCMP_A2(SCMP_CMP_MASKED_EQ,
-                                         O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND | SC_O_TMPFILE, 0));
+                                 arg_masked(2, O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND | SC_O_TMPFILE, 0));
     /* Hart threads add their own, stricter filter on top (SC_HART). A new filter can only
      * narrow what the process may do (seccomp(2)), so seccomp itself is harmless. */
     r = r ? r : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(seccomp), 0);
     if (!r && o->wait_pid > 0)
         r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(wait4), 1,
-                             SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)o->wait_pid));
+                             arg_eq(0, (scmp_datum_t)o->wait_pid));
     if (!r && o->sockets) {
         r = ADD_LIST(ctx, sc_sockets);
         static const int families[] = {AF_INET, AF_INET6};
         for (size_t i = 0; !r && i < 2; i++)
             r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-                                 SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)families[i]));
+                                 arg_eq(0, (scmp_datum_t)families[i]));
     }
     return r;
 }
@@ -293,14 +309,14 @@ static int add_exec_rules(scmp_filter_ctx ctx, const struct sc_opts *o)
     r = r ? r : add_ioctls(ctx);
     /* Host forks (the guest's fork) and threads, never with a new namespace. */
     r = r ? r : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
-                                 SCMP_A0(SCMP_CMP_MASKED_EQ, SC_CLONE_NS, 0));
+                                 arg_masked(0, SC_CLONE_NS, 0));
     r = r ? r : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(seccomp), 0);
     if (!r && o->sockets) {
         r = ADD_LIST(ctx, sc_sockets);
         static const int families[] = {AF_INET, AF_INET6, AF_UNIX};
         for (size_t i = 0; !r && i < 3; i++)
             r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-                                 SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)families[i]));
+                                 arg_eq(0, (scmp_datum_t)families[i]));
     }
     /* The host re-exec of kiln for a guest execve, until it runs in-process (issue 9). */
     if (!r && o->host_execve)
