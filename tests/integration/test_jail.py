@@ -266,6 +266,10 @@ def fetch(g):
 
 
 def closed(g):
+    if ROOT:
+        files = [f for f in root_files(g.proc.pid) if not f.startswith("/proc/")]
+        rep.check("--net user: the jail's root adds only /etc/resolv.conf (DNS forwarding)",
+                  "/etc/resolv.conf" in files and len(files) == 4, str(files))
     out = fetch(g)
     rep.check("user networking: a 127.0.0.1 listener is refused through 10.0.2.2 by default",
               "host-loopback-secret" not in out and "rc=0" not in out, out)
