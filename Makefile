@@ -29,6 +29,8 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(OUT)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(OUT)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
+# The jail's seccomp filters (src/jail/, libseccomp-dev; its pkg-config adds no cflags).
+LDLIBS   += -lseccomp
 
 .PHONY: all deps guest run test unit bench clean fuzz
 all: $(OUT)/kiln

@@ -196,6 +196,11 @@ static void vm_finalize(struct daemon *d, struct vm_rec *v)
     } else {
         v->exit_reason = strdup("the VM's monitor process ended without recording an exit");
     }
+    char oom[96];
+    if (v->exit_signal == SIGKILL && cg_vm_oom_reason(&d->cg, v->name, oom, sizeof(oom)) > 0) {
+        free(v->exit_reason);
+        v->exit_reason = strdup(oom); /* the memory cgroup's OOM killer (docs/jail.md) */
+    }
     if (!v->exit_reason && v->exit_signal > 0) {
         char buf[96];
         snprintf(buf, sizeof(buf), "killed by signal %d (%s)", v->exit_signal, strsignal(v->exit_signal));
@@ -714,7 +719,7 @@ static void h_start(struct daemon *d, struct reply *r, struct vm_rec *v)
         err_reply(r, 500, "%s: %s", dir, strerror(errno));
         return;
     }
-    bool cg = d->cg.version && !cg_vm_setup(&d->cg, v->name, v->cpu_cap) &&
+    bool cg = d->cg.version && !cg_vm_setup(&d->cg, v->name, v->cpu_cap, v->mem, v->cpus) &&
               !cg_vm_procs_path(&d->cg, v->name, procs, sizeof(procs));
     snprintf(mem, sizeof(mem), "%lluK", (unsigned long long)(v->mem >> 10));
     snprintf(cpus, sizeof(cpus), "%u", v->cpus);

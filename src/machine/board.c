@@ -90,10 +90,16 @@ struct board {
     int powerdown_fd; /* eventfd: the control thread asks the main thread for a powerdown */
     struct powerdown pd;
     uint64_t entry, a1, a2;
+    void (*hart_enter)(void *ctx, unsigned hart);
+    void *jail_ctx;
 };
 
 static void *hart_thread(void *arg)
 {
+    struct hart *h = arg;
+    const struct board *b = (const struct board *)h->vm; /* the vm is the board's first member */
+    if (b->hart_enter)
+        b->hart_enter(b->jail_ctx, h->id);
     hart_run(arg);
     return NULL;
 }
@@ -750,6 +756,10 @@ int board_run(const struct board_config *cfg)
             goto out_sig;
         }
     }
+    b->hart_enter = cfg->hart_enter;
+    b->jail_ctx = cfg->jail_ctx;
+    if (cfg->lockdown && cfg->lockdown(cfg->jail_ctx))
+        goto out_sig;
 
     for (;;) {
         status = run_once(b, sig_fd);
