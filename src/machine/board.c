@@ -483,6 +483,7 @@ static void dump_harts(struct board *b)
  * and arrive here through a signalfd; the VM's exit eventfd wakes us the moment
  * a hart or device ends the run. SIGTERM first asks the guest to power off
  * (serial SysRq); a second one, or SIGTERM_GRACE_MS without an exit, stops it.
+ * SIGHUP (the terminal closed) is only noted: issue 15, a hang-up never ends a VM.
  */
 static void wait_for_exit(struct board *b, int sig_fd)
 {
@@ -516,12 +517,18 @@ static void wait_for_exit(struct board *b, int sig_fd)
                 dump_harts(b);
                 continue;
             }
+            if (si.ssi_signo == SIGHUP) {
+                /* A closed terminal must not end the VM (like nohup): it keeps
+                 * running with its console output discarded; SIGTERM stops it. */
+                fprintf(stderr, "kiln: SIGHUP: the terminal went away; the VM keeps running (SIGTERM powers it off)\n");
+                continue;
+            }
             if (si.ssi_signo == SIGTERM && !b->pd.deadline_ms && b->uart && uart_rx_enabled(b->uart)) {
                 fprintf(stderr, "kiln: SIGTERM: asking the guest to power off (send again to stop at once)\n");
                 powerdown_start(b, SIGTERM_GRACE_MS);
                 continue;
             }
-            /* SIGINT, SIGHUP, a second SIGTERM, or a guest that reads no serial input. */
+            /* SIGINT, a second SIGTERM, or a guest that reads no serial input. */
             vm_request_exit(vm, 128 + (int)si.ssi_signo, "terminated by signal %u", si.ssi_signo);
         }
     }
