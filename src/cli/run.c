@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cpu/jit/jit.h"
 #include "machine/board.h"
 #include "machine/vm.h"
 #include "util/log.h"
@@ -42,6 +43,9 @@ static void run_usage(FILE *f)
             "  --hvc-out FILE    write the virtio console (hvc0) output to FILE\n"
             "  --no-rng          no virtio-rng device\n"
             "  --no-balloon      no virtio-balloon device\n"
+            "  --jit MODE        on (translate hot code), off (interpret), verify (check every\n"
+            "                    translated block against the interpreter) (default: on)\n"
+            "  --jit-cache SIZE  translated code per hart, mapped lazily (default 16M)\n"
             "  --control PATH    serve the control socket (JSON lines: stats, balloon,\n"
             "                    limits, powerdown, quit) at PATH, mode 0600 (docs/balloon.md)\n"
             "  --dump-dtb FILE   write the generated device tree to FILE and exit\n"
@@ -73,6 +77,7 @@ int cli_run(int argc, char **argv)
         {"no-rng", no_argument, NULL, 'R'},        {"net", required_argument, NULL, 'N'},
         {"hvc-out", required_argument, NULL, 'H'},
         {"control", required_argument, NULL, 'C'}, {"no-balloon", no_argument, NULL, 'B'},
+        {"jit", required_argument, NULL, 'J'},     {"jit-cache", required_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     struct board_config cfg = {
@@ -82,6 +87,9 @@ int cli_run(int argc, char **argv)
         .console_out = STDOUT_FILENO,
     };
     bool append_given = false;
+    /* Harts take their JIT settings from here when board_run() creates them. */
+    struct jit_config *jit = jit_default_config();
+    jit->mode = JIT_ON;
     opterr = 0;
     optind = 1;
     int c;
@@ -97,6 +105,21 @@ int cli_run(int argc, char **argv)
         case 'H': cfg.hvc_out = optarg; break;
         case 'C': cfg.control = optarg; break;
         case 'B': cfg.no_balloon = true; break;
+        case 'J':
+            if (jit_parse_mode(optarg, &jit->mode) < 0) {
+                fprintf(stderr, "kiln: --jit '%s': must be on, off or verify\n", optarg);
+                return 2;
+            }
+            break;
+        case 'j': {
+            uint64_t sz;
+            if (!cli_parse_size(optarg, &sz) || sz < (1u << 20) || sz > (1ull << 30)) {
+                fprintf(stderr, "kiln: --jit-cache '%s': must be a size from 1M to 1G\n", optarg);
+                return 2;
+            }
+            jit->cache_size = (size_t)sz;
+            break;
+        }
         case 'N':
             if (cfg.nnets >= BOARD_MAX_NETS) {
                 fprintf(stderr, "kiln: at most %d --net options\n", BOARD_MAX_NETS);

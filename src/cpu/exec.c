@@ -10,6 +10,7 @@
 #include "cpu/csr.h"
 #include "cpu/decode.h"
 #include "cpu/fpu.h"
+#include "cpu/jit/jit.h"
 #include "cpu/mmu.h"
 #include "cpu/rvc.h"
 #include "cpu/trap.h"
@@ -49,7 +50,7 @@ static uint64_t mulh_su(int64_t a, uint64_t b)
 }
 
 /* OP and OP-32 with funct7 = 1: the M extension (unpriv chapter 7). Division never traps (7.2). */
-static uint64_t exec_muldiv(unsigned f3, uint64_t a, uint64_t b)
+uint64_t exec_muldiv(unsigned f3, uint64_t a, uint64_t b)
 {
     switch (f3) {
     case 0: return a * b;
@@ -69,7 +70,7 @@ static uint64_t exec_muldiv(unsigned f3, uint64_t a, uint64_t b)
     }
 }
 
-static bool exec_muldiv_w(unsigned f3, uint64_t a64, uint64_t b64, uint64_t *out)
+bool exec_muldiv_w(unsigned f3, uint64_t a64, uint64_t b64, uint64_t *out)
 {
     int32_t a = (int32_t)a64, b = (int32_t)b64;
     uint32_t ua = (uint32_t)a64, ub = (uint32_t)b64;
@@ -361,11 +362,20 @@ static void raise_illegal(struct hart *h, uint64_t pc, const struct decoded_insn
     hart_raise(h, EXC_ILLEGAL_INSN, raw);
 }
 
-uint64_t hart_exec(struct hart *h)
+/*
+ * The interpreter loop. until_jump (a constant in each caller, so the plain
+ * loop pays nothing for it) stops before the first instruction that does not
+ * follow the previous one in memory (taken branch, jump, trap, xRET): the JIT
+ * dispatcher interprets cold code one extended basic block at a time.
+ */
+static inline __attribute__((always_inline)) uint64_t interp(struct hart *h, bool until_jump)
 {
     uint64_t done = 0;
     uint64_t *x = h->x;
+    uint64_t seq = h->pc;
     while (h->budget > 0) {
+        if (until_jump && h->pc != seq)
+            break;
         h->budget--;
         done++;
         uint64_t pc = h->pc;
@@ -381,6 +391,7 @@ uint64_t hart_exec(struct hart *h)
                 continue;
         }
         uint64_t next = pc + ic->len;
+        seq = next;
         unsigned rd = ic->rd;
         uint64_t a = x[ic->rs1];
         uint64_t b = x[ic->rs2];
@@ -531,4 +542,21 @@ uint64_t hart_exec(struct hart *h)
         raise_illegal(h, pc, ic);
     }
     return done;
+}
+
+uint64_t hart_interp(struct hart *h)
+{
+    return interp(h, false);
+}
+
+uint64_t hart_interp_block(struct hart *h)
+{
+    return interp(h, true);
+}
+
+uint64_t hart_exec(struct hart *h)
+{
+    if (h->jit)
+        return jit_exec(h);
+    return interp(h, false);
 }

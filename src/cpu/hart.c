@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "cpu/exec.h"
+#include "cpu/jit/jit.h"
 #include "cpu/mmu.h"
 #include "cpu/trap.h"
 #include "machine/gmem.h"
@@ -50,11 +51,20 @@ int hart_init(struct hart *h, struct vm *vm, unsigned id)
         }
     }
     hart_reset(h, VIRT_DRAM_BASE);
+    /* Created here, on the thread that builds the VM: a hart thread then maps no memory of its own. */
+    if (jit_default_config()->mode != JIT_OFF) {
+        err = jit_attach(h, jit_default_config());
+        if (err < 0) {
+            hart_destroy(h);
+            return err;
+        }
+    }
     return 0;
 }
 
 void hart_destroy(struct hart *h)
 {
+    jit_detach(h);
     for (uint64_t i = 0; h->code_pages && i < h->ncode_pages; i++)
         free(h->code_pages[i]);
     free(h->code_pages);

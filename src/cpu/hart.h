@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 struct vm;
+struct jit;
 
 enum priv { PRIV_U = 0, PRIV_S = 1, PRIV_M = 3 };
 
@@ -173,6 +174,9 @@ struct hart {
     uint64_t cur_code_va;   /* virtual page being executed; ~0 = none */
     struct code_page *cur_code;
     uint8_t *cur_code_host; /* host address of that page */
+
+    /* The translator's state (cpu/jit/jit.h); NULL when this hart only interprets. */
+    struct jit *jit;
 };
 
 int hart_init(struct hart *h, struct vm *vm, unsigned id);

@@ -1,0 +1,562 @@
+/*
+ * The x86-64 backend: guest registers live in struct hart (r15 points at it),
+ * rax/rcx/rdx/rsi/rdi are scratch, and every guest instruction becomes a few
+ * host instructions with memory operands. Loads and stores probe the hart's
+ * software TLB inline (mmu.h); a miss, an MMIO page, or an access crossing the
+ * page leaves the block before the instruction, which the interpreter then
+ * completes, so exceptions are raised by exactly the interpreter's code.
+ * Encodings: Intel SDM vol. 2, chapter 2 (REX, ModRM, SIB) and the opcode maps.
+ */
+#include <stddef.h>
+#include <string.h>
+
+#include "cpu/exec.h"
+#include "cpu/jit/jit_internal.h"
+#include "cpu/mmu.h"
+
+#if defined(__x86_64__)
+
+enum { RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8, R9, R10, R11, R12, R13, R14, R15 };
+enum { CC_B = 2, CC_AE = 3, CC_E = 4, CC_NE = 5, CC_A = 7, CC_L = 0xc, CC_GE = 0xd };
+enum { ALU_ADD = 0, ALU_OR = 1, ALU_AND = 4, ALU_SUB = 5, ALU_XOR = 6, ALU_CMP = 7 };
+enum { SH_SHL = 4, SH_SHR = 5, SH_SAR = 7 };
+#define NO_INDEX (-1)
+
+_Static_assert(TLB_SIZE == 256, "the inline TLB index is one byte (movzx)");
+_Static_assert(sizeof(struct tlb_entry) == 16, "TLB entries are indexed with shl 4");
+
+#define X(i) ((int32_t)(offsetof(struct hart, x) + 8 * (unsigned)(i)))
+#define PC ((int32_t)offsetof(struct hart, pc))
+#define INSTRET ((int32_t)offsetof(struct hart, instret))
+#define BUDGET ((int32_t)offsetof(struct hart, budget))
+#define TLB(kind) ((int32_t)(offsetof(struct hart, tlb) + (size_t)(kind) * sizeof(struct tlb_entry) * TLB_SIZE))
+
+bool jit_be_supported(void)
+{
+    return true;
+}
+
+static void byte(struct jit_emit *e, unsigned b)
+{
+    if (e->p >= e->end) {
+        e->overflow = true;
+        return;
+    }
+    *e->p++ = (uint8_t)b;
+}
+
+static void imm32(struct jit_emit *e, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        byte(e, (v >> (8 * i)) & 0xff);
+}
+
+static void imm64(struct jit_emit *e, uint64_t v)
+{
+    imm32(e, (uint32_t)v);
+    imm32(e, (uint32_t)(v >> 32));
+}
+
+static bool fits8(int64_t v)
+{
+    return v >= -128 && v <= 127;
+}
+
+static bool fits32(int64_t v)
+{
+    return v >= INT32_MIN && v <= INT32_MAX;
+}
+
+static void rex(struct jit_emit *e, int w, int reg, int index, int base)
+{
+    unsigned r = 0x40 | (w ? 8 : 0) | ((reg & 8) ? 4 : 0) | ((index >= 0 && (index & 8)) ? 2 : 0) |
+                 ((base & 8) ? 1 : 0);
+    if (r != 0x40)
+        byte(e, r);
+}
+
+static void opcode(struct jit_emit *e, unsigned op)
+{
+    if (op > 0xff)
+        byte(e, op >> 8);
+    byte(e, op & 0xff);
+}
+
+/* op reg, [base + index + disp] (w: 64-bit operand size). */
+static void op_m(struct jit_emit *e, int w, unsigned op, int reg, int base, int index, int32_t disp)
+{
+    rex(e, w, reg, index, base);
+    opcode(e, op);
+    int mod = (disp == 0 && (base & 7) != RBP) ? 0 : fits8(disp) ? 1 : 2;
+    if (index == NO_INDEX && (base & 7) != RSP) {
+        byte(e, (unsigned)(mod << 6 | (reg & 7) << 3 | (base & 7)));
+    } else {
+        byte(e, (unsigned)(mod << 6 | (reg & 7) << 3 | RSP));
+        byte(e, (unsigned)(((index == NO_INDEX ? RSP : index) & 7) << 3 | (base & 7)));
+    }
+    if (mod == 1)
+        byte(e, (uint8_t)disp);
+    else if (mod == 2)
+        imm32(e, (uint32_t)disp);
+}
+
+/* op reg, rm with both registers. */
+static void op_r(struct jit_emit *e, int w, unsigned op, int reg, int rm)
+{
+    rex(e, w, reg, NO_INDEX, rm);
+    opcode(e, op);
+    byte(e, (unsigned)(0xc0 | (reg & 7) << 3 | (rm & 7)));
+}
+
+static void ld(struct jit_emit *e, int r, int32_t disp) { op_m(e, 1, 0x8b, r, R15, NO_INDEX, disp); }
+static void st(struct jit_emit *e, int r, int32_t disp) { op_m(e, 1, 0x89, r, R15, NO_INDEX, disp); }
+
+static void mov_rr(struct jit_emit *e, int w, int dst, int src) { op_r(e, w, 0x89, src, dst); }
+static void movsxd(struct jit_emit *e, int dst, int src) { op_r(e, 1, 0x63, dst, src); }
+
+static void mov_ri(struct jit_emit *e, int r, uint64_t v)
+{
+    if (v <= UINT32_MAX) { /* mov r32, imm32 zero-extends */
+        rex(e, 0, 0, NO_INDEX, r);
+        byte(e, 0xb8 + (r & 7));
+        imm32(e, (uint32_t)v);
+    } else if (fits32((int64_t)v)) {
+        op_r(e, 1, 0xc7, 0, r);
+        imm32(e, (uint32_t)v);
+    } else {
+        rex(e, 1, 0, NO_INDEX, r);
+        byte(e, 0xb8 + (r & 7));
+        imm64(e, v);
+    }
+}
+
+/* alu r, imm32 (sign-extended). */
+static void alu_ri(struct jit_emit *e, int ext, int w, int r, int32_t v)
+{
+    op_r(e, w, fits8(v) ? 0x83 : 0x81, ext, r);
+    if (fits8(v))
+        byte(e, (uint8_t)v);
+    else
+        imm32(e, (uint32_t)v);
+}
+
+/* alu qword [r15 + disp], imm32. */
+static void alu_mi(struct jit_emit *e, int ext, int32_t disp, int32_t v)
+{
+    op_m(e, 1, fits8(v) ? 0x83 : 0x81, ext, R15, NO_INDEX, disp);
+    if (fits8(v))
+        byte(e, (uint8_t)v);
+    else
+        imm32(e, (uint32_t)v);
+}
+
+/* add r, 64-bit constant (rcx is clobbered when it does not fit 32 bits). */
+static void add_const(struct jit_emit *e, int r, int64_t c)
+{
+    if (c == 0)
+        return;
+    if (fits32(c)) {
+        alu_ri(e, ALU_ADD, 1, r, (int32_t)c);
+    } else {
+        mov_ri(e, RCX, (uint64_t)c);
+        op_r(e, 1, 0x01, RCX, r);
+    }
+}
+
+static void shift_ri(struct jit_emit *e, int ext, int w, int r, unsigned n)
+{
+    op_r(e, w, 0xc1, ext, r);
+    byte(e, n);
+}
+
+static void shift_cl(struct jit_emit *e, int ext, int w, int r) { op_r(e, w, 0xd3, ext, r); }
+static void setcc(struct jit_emit *e, int cc, int r) { op_r(e, 0, 0x0f90 + (unsigned)cc, 0, r); }
+
+/* jcc rel32 to a side exit recorded for jit_be_finish. */
+static void exit_jcc(struct jit_emit *e, int cc, int32_t delta, unsigned count, uint8_t kind)
+{
+    if (cc < 0) {
+        byte(e, 0xe9);
+    } else {
+        byte(e, 0x0f);
+        byte(e, 0x80 + (unsigned)cc);
+    }
+    if (e->nexits < sizeof(e->exits) / sizeof(e->exits[0]))
+        e->exits[e->nexits++] = (struct jit_exit){
+            .patch = (uint32_t)(e->p - e->buf), .delta = delta, .count = (uint16_t)count, .back = kind};
+    else
+        e->overflow = true;
+    imm32(e, 0);
+}
+enum { EXIT_NEXT = 0, EXIT_INTERP = 1, EXIT_BACK = 2 };
+
+static void patch_rel32(struct jit_emit *e, uint32_t at, const uint8_t *target)
+{
+    if (at + 4 > (uint32_t)(e->end - e->buf))
+        return;
+    int32_t rel = (int32_t)(target - (e->buf + at + 4));
+    memcpy(e->buf + at, &rel, 4);
+}
+
+/* Stub: commit pc, instret and budget, return code to the dispatcher. */
+static void exit_stub(struct jit_emit *e, int32_t delta, unsigned count, int code)
+{
+    if (delta)
+        alu_mi(e, ALU_ADD, PC, delta);
+    if (count) {
+        alu_mi(e, ALU_ADD, INSTRET, (int32_t)count);
+        alu_mi(e, ALU_SUB, BUDGET, (int32_t)count);
+    }
+    mov_ri(e, RAX, (uint64_t)code);
+    byte(e, 0x41); /* pop r15 */
+    byte(e, 0x5f);
+    byte(e, 0xc3); /* ret */
+}
+
+void jit_be_prologue(struct jit_emit *e)
+{
+    byte(e, 0x41); /* push r15 (callee-saved; also aligns rsp to 16 for helper calls) */
+    byte(e, 0x57);
+    mov_rr(e, 1, R15, RDI);
+    e->body = (uint32_t)(e->p - e->buf);
+}
+
+/* dst := the `size`-byte value at [rax], zero- or sign-extended to 64 bits. */
+static void load_rax(struct jit_emit *e, int dst, unsigned size, bool sign)
+{
+    switch (size) {
+    case 1: op_m(e, sign, sign ? 0x0fbe : 0x0fb6, dst, RAX, NO_INDEX, 0); break;
+    case 2: op_m(e, sign, sign ? 0x0fbf : 0x0fb7, dst, RAX, NO_INDEX, 0); break;
+    case 4: op_m(e, sign, sign ? 0x63 : 0x8b, dst, RAX, NO_INDEX, 0); break;
+    default: op_m(e, 1, 0x8b, dst, RAX, NO_INDEX, 0); break;
+    }
+}
+
+static void store_rax(struct jit_emit *e, int src, unsigned size)
+{
+    switch (size) {
+    case 1: op_m(e, 0, 0x88, src, RAX, NO_INDEX, 0); break;
+    case 2: byte(e, 0x66); op_m(e, 0, 0x89, src, RAX, NO_INDEX, 0); break;
+    case 4: op_m(e, 0, 0x89, src, RAX, NO_INDEX, 0); break;
+    default: op_m(e, 1, 0x89, src, RAX, NO_INDEX, 0); break;
+    }
+}
+
+/*
+ * rax := host address of x[rs1] + imm through the TLB of `kind`, or leave the
+ * block before this instruction (the interpreter's mem_load/mem_store then
+ * take their slow path, with exact traps).
+ */
+static void tlb_addr(struct jit_emit *e, int kind, unsigned rs1, int32_t imm, unsigned size, uint32_t off)
+{
+    ld(e, RAX, X(rs1));
+    if (imm)
+        alu_ri(e, ALU_ADD, 1, RAX, imm);
+    mov_rr(e, 1, RCX, RAX);
+    shift_ri(e, SH_SHR, 1, RCX, PAGE_SHIFT);
+    op_r(e, 0, 0x0fb6, RDX, RCX); /* movzx edx, cl: the TLB index */
+    shift_ri(e, SH_SHL, 0, RDX, 4);
+    if (e->tlb_key) {
+        mov_ri(e, RSI, e->tlb_key);
+        op_r(e, 1, 0x09, RSI, RCX);
+    }
+    op_m(e, 1, 0x3b, RCX, R15, RDX, TLB(kind)); /* cmp rcx, tag */
+    exit_jcc(e, CC_NE, (int32_t)off, e->ninsns, EXIT_INTERP);
+    if (size > 1) {
+        mov_rr(e, 0, RCX, RAX);
+        alu_ri(e, ALU_AND, 0, RCX, (int32_t)(PAGE_SIZE - 1));
+        alu_ri(e, ALU_CMP, 0, RCX, (int32_t)(PAGE_SIZE - size));
+        exit_jcc(e, CC_A, (int32_t)off, e->ninsns, EXIT_INTERP);
+    }
+    op_m(e, 1, 0x03, RAX, R15, RDX, TLB(kind) + 8); /* add rax, addend */
+}
+
+/* verify mode: append {address, old value, size} to the hart's store log. */
+static void log_store(struct jit_emit *e, unsigned size)
+{
+    struct jit *j = e->jit;
+    mov_ri(e, RSI, (uint64_t)(uintptr_t)&j->log_n);
+    op_m(e, 1, 0x8b, RDI, RSI, NO_INDEX, 0); /* mov rdi, [rsi] */
+    shift_ri(e, SH_SHL, 1, RDI, 5);
+    _Static_assert(sizeof(struct jit_log) == 32, "log entries are indexed with shl 5");
+    int32_t base = (int32_t)((uintptr_t)&j->log[0] - (uintptr_t)&j->log_n);
+    op_m(e, 1, 0x8d, RDI, RSI, RDI, base);   /* lea rdi, [rsi + rdi + base] */
+    op_m(e, 1, 0x89, RAX, RDI, NO_INDEX, 0); /* addr */
+    load_rax(e, RDX, size, false);
+    op_m(e, 1, 0x89, RDX, RDI, NO_INDEX, 8); /* old */
+    op_m(e, 1, 0xc7, 0, RDI, NO_INDEX, 16);  /* size */
+    imm32(e, size);
+    op_m(e, 1, 0x83, ALU_ADD, RSI, NO_INDEX, 0); /* log_n++ */
+    byte(e, 1);
+}
+
+static void call_helper(struct jit_emit *e, const void *fn)
+{
+    mov_ri(e, RAX, (uint64_t)(uintptr_t)fn);
+    byte(e, 0xff); /* call rax */
+    byte(e, 0xd0);
+}
+
+static uint64_t helper_muldivw(unsigned f3, uint64_t a, uint64_t b)
+{
+    uint64_t v = 0;
+    exec_muldiv_w(f3, a, b, &v);
+    return v;
+}
+
+static bool alu_rr(struct jit_emit *e, const struct decoded *d)
+{
+    static const struct { uint8_t op, opc, w, cc, shift; } t[] = {
+        {OP_ADD, 0x03, 1, 0, 0},  {OP_SUB, 0x2b, 1, 0, 0},      {OP_AND, 0x23, 1, 0, 0},
+        {OP_OR, 0x0b, 1, 0, 0},   {OP_XOR, 0x33, 1, 0, 0},      {OP_SLT, 0x3b, 1, CC_L, 0},
+        {OP_SLTU, 0x3b, 1, CC_B, 0}, {OP_SLL, 0, 1, 0, SH_SHL}, {OP_SRL, 0, 1, 0, SH_SHR},
+        {OP_SRA, 0, 1, 0, SH_SAR}, {OP_ADDW, 0x03, 0, 0, 0},    {OP_SUBW, 0x2b, 0, 0, 0},
+        {OP_SLLW, 0, 0, 0, SH_SHL}, {OP_SRLW, 0, 0, 0, SH_SHR}, {OP_SRAW, 0, 0, 0, SH_SAR},
+    };
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        if (t[i].op != d->op)
+            continue;
+        if (!d->rd)
+            return true;
+        if (t[i].shift) {
+            ld(e, RCX, X(d->rs2));
+            op_m(e, t[i].w, 0x8b, RAX, R15, NO_INDEX, X(d->rs1));
+            shift_cl(e, t[i].shift, t[i].w, RAX); /* x86 masks the count to 5/6 bits, like RISC-V */
+        } else if (t[i].cc) {
+            op_r(e, 0, 0x31, RCX, RCX); /* xor ecx, ecx (before the flags are set) */
+            ld(e, RAX, X(d->rs1));
+            op_m(e, 1, 0x3b, RAX, R15, NO_INDEX, X(d->rs2));
+            setcc(e, t[i].cc, RCX);
+            st(e, RCX, X(d->rd));
+            return true;
+        } else {
+            op_m(e, t[i].w, 0x8b, RAX, R15, NO_INDEX, X(d->rs1));
+            op_m(e, t[i].w, t[i].opc, RAX, R15, NO_INDEX, X(d->rs2));
+        }
+        if (!t[i].w)
+            movsxd(e, RAX, RAX); /* *W results are sign-extended 32-bit values */
+        st(e, RAX, X(d->rd));
+        return true;
+    }
+    return false;
+}
+
+static bool alu_imm(struct jit_emit *e, const struct decoded *d)
+{
+    static const struct { uint8_t op, ext, w, cc, shift; } t[] = {
+        {OP_ADDI, ALU_ADD, 1, 0, 0},  {OP_XORI, ALU_XOR, 1, 0, 0},  {OP_ORI, ALU_OR, 1, 0, 0},
+        {OP_ANDI, ALU_AND, 1, 0, 0},  {OP_SLTI, 0, 1, CC_L, 0},     {OP_SLTIU, 0, 1, CC_B, 0},
+        {OP_SLLI, 0, 1, 0, SH_SHL},   {OP_SRLI, 0, 1, 0, SH_SHR},   {OP_SRAI, 0, 1, 0, SH_SAR},
+        {OP_ADDIW, ALU_ADD, 0, 0, 0}, {OP_SLLIW, 0, 0, 0, SH_SHL},  {OP_SRLIW, 0, 0, 0, SH_SHR},
+        {OP_SRAIW, 0, 0, 0, SH_SAR},
+    };
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        if (t[i].op != d->op)
+            continue;
+        if (!d->rd)
+            return true;
+        if (t[i].cc) {
+            op_r(e, 0, 0x31, RCX, RCX);
+            ld(e, RAX, X(d->rs1));
+            alu_ri(e, ALU_CMP, 1, RAX, d->imm);
+            setcc(e, t[i].cc, RCX);
+            st(e, RCX, X(d->rd));
+            return true;
+        }
+        op_m(e, t[i].w, 0x8b, RAX, R15, NO_INDEX, X(d->rs1));
+        if (t[i].shift) {
+            if (d->imm)
+                shift_ri(e, t[i].shift, t[i].w, RAX, (unsigned)d->imm);
+        } else if (d->imm || t[i].ext == ALU_AND) {
+            alu_ri(e, t[i].ext, t[i].w, RAX, d->imm);
+        }
+        if (!t[i].w)
+            movsxd(e, RAX, RAX);
+        st(e, RAX, X(d->rd));
+        return true;
+    }
+    return false;
+}
+
+static bool mem_op(struct jit_emit *e, const struct decoded *d, uint32_t off)
+{
+    static const struct { uint8_t op, size, sign, store; } t[] = {
+        {OP_LB, 1, 1, 0}, {OP_LH, 2, 1, 0}, {OP_LW, 4, 1, 0}, {OP_LD, 8, 0, 0},
+        {OP_LBU, 1, 0, 0}, {OP_LHU, 2, 0, 0}, {OP_LWU, 4, 0, 0},
+        {OP_SB, 1, 0, 1}, {OP_SH, 2, 0, 1}, {OP_SW, 4, 0, 1}, {OP_SD, 8, 0, 1},
+    };
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        if (t[i].op != d->op)
+            continue;
+        if (t[i].store) {
+            tlb_addr(e, TLB_WRITE, d->rs1, d->imm, t[i].size, off);
+            if (e->verify)
+                log_store(e, t[i].size);
+            ld(e, RCX, X(d->rs2));
+            store_rax(e, RCX, t[i].size);
+        } else {
+            tlb_addr(e, TLB_READ, d->rs1, d->imm, t[i].size, off);
+            load_rax(e, RCX, t[i].size, t[i].sign);
+            if (d->rd)
+                st(e, RCX, X(d->rd));
+        }
+        return true;
+    }
+    return false;
+}
+
+bool jit_be_insn(struct jit_emit *e, const struct decoded *d, uint32_t off)
+{
+    switch (d->op) {
+    case OP_LUI:
+        if (d->rd) {
+            op_m(e, 1, 0xc7, 0, R15, NO_INDEX, X(d->rd));
+            imm32(e, (uint32_t)d->imm);
+        }
+        return true;
+    case OP_AUIPC:
+        /* From the run-time pc: the same physical block may run at several virtual addresses. */
+        if (d->rd) {
+            ld(e, RAX, PC);
+            add_const(e, RAX, (int64_t)off + d->imm);
+            st(e, RAX, X(d->rd));
+        }
+        return true;
+    case OP_MULDIV:
+    case OP_MULDIVW: {
+        bool w = d->op == OP_MULDIVW;
+        if (w && d->aux >= 1 && d->aux <= 3)
+            return false; /* illegal: the interpreter raises it */
+        if (!d->rd)
+            return true;
+        if (d->aux == 0) {
+            op_m(e, !w, 0x8b, RAX, R15, NO_INDEX, X(d->rs1));
+            op_m(e, !w, 0x0faf, RAX, R15, NO_INDEX, X(d->rs2));
+        } else {
+            mov_ri(e, RDI, d->aux);
+            ld(e, RSI, X(d->rs1));
+            ld(e, RDX, X(d->rs2));
+            call_helper(e, w ? (const void *)helper_muldivw : (const void *)exec_muldiv);
+        }
+        if (w && d->aux == 0)
+            movsxd(e, RAX, RAX);
+        st(e, RAX, X(d->rd));
+        return true;
+    }
+    case OP_FENCE:
+        byte(e, 0x0f); /* mfence: RVWMO allows store->load reordering only where x86 TSO does */
+        byte(e, 0xae);
+        byte(e, 0xf0);
+        return true;
+    default:
+        return alu_rr(e, d) || alu_imm(e, d) || mem_op(e, d, off);
+    }
+}
+
+bool jit_be_branch(struct jit_emit *e, const struct decoded *d, uint32_t off, unsigned len)
+{
+    int cc;
+    switch (d->op) {
+    case OP_BEQ: cc = CC_E; break;
+    case OP_BNE: cc = CC_NE; break;
+    case OP_BLT: cc = CC_L; break;
+    case OP_BGE: cc = CC_GE; break;
+    case OP_BLTU: cc = CC_B; break;
+    case OP_BGEU: cc = CC_AE; break;
+    default: return false;
+    }
+    (void)len;
+    int64_t delta = (int64_t)off + d->imm;
+    ld(e, RAX, X(d->rs1));
+    op_m(e, 1, 0x3b, RAX, R15, NO_INDEX, X(d->rs2));
+    /* verify mode checks one pass at a time (and its store log holds one pass): no loops there. */
+    exit_jcc(e, cc, (int32_t)delta, e->ninsns + 1, delta == 0 && !e->verify ? EXIT_BACK : EXIT_NEXT);
+    return true;
+}
+
+bool jit_be_jump(struct jit_emit *e, const struct decoded *d, uint32_t off, unsigned len)
+{
+    if (d->op == OP_JAL) {
+        if (d->rd) {
+            ld(e, RAX, PC);
+            add_const(e, RAX, (int64_t)off + len);
+            st(e, RAX, X(d->rd));
+        }
+        exit_jcc(e, -1, (int32_t)((int64_t)off + d->imm), e->ninsns + 1, EXIT_NEXT);
+        return true;
+    }
+    if (d->op != OP_JALR)
+        return false;
+    ld(e, RAX, X(d->rs1)); /* read rs1 before rd is written: they may be the same register */
+    if (d->imm)
+        alu_ri(e, ALU_ADD, 1, RAX, d->imm);
+    alu_ri(e, ALU_AND, 1, RAX, -2);
+    if (d->rd) {
+        ld(e, RDX, PC);
+        alu_ri(e, ALU_ADD, 1, RDX, (int32_t)(off + len));
+        st(e, RDX, X(d->rd));
+    }
+    st(e, RAX, PC);
+    exit_jcc(e, -1, 0, e->ninsns + 1, EXIT_NEXT);
+    return true;
+}
+
+void jit_be_exit(struct jit_emit *e, uint32_t off, int code)
+{
+    exit_stub(e, (int32_t)off, e->ninsns, code);
+}
+
+void jit_be_finish(struct jit_emit *e)
+{
+    uint8_t *leave_at_start = NULL;
+    for (unsigned i = 0; i < e->nexits; i++) {
+        struct jit_exit *x = &e->exits[i];
+        patch_rel32(e, x->patch, e->p);
+        if (x->back != EXIT_BACK) {
+            exit_stub(e, x->delta, x->count, x->back == EXIT_INTERP ? JIT_EXIT_INTERP : JIT_EXIT_NEXT);
+            continue;
+        }
+        /*
+         * A loop on the block's own start: retire the iteration, and go round
+         * again while the batch has room for a whole pass (bounds interrupt
+         * latency and keeps instret exact); else leave with pc at the start.
+         */
+        alu_mi(e, ALU_ADD, INSTRET, x->count);
+        alu_mi(e, ALU_SUB, BUDGET, x->count);
+        op_m(e, 1, 0x83, ALU_CMP, R15, NO_INDEX, BUDGET); /* fits: ninsns <= JIT_MAX_INSNS < 128 */
+        byte(e, e->ninsns);
+        byte(e, 0x0f);
+        byte(e, 0x8d); /* jge body */
+        uint32_t at = (uint32_t)(e->p - e->buf);
+        imm32(e, 0);
+        patch_rel32(e, at, e->buf + e->body);
+        if (!leave_at_start) {
+            byte(e, 0xe9);
+            at = (uint32_t)(e->p - e->buf);
+            imm32(e, 0);
+            leave_at_start = e->p;
+            exit_stub(e, 0, 0, JIT_EXIT_NEXT);
+            patch_rel32(e, at, leave_at_start);
+        } else {
+            byte(e, 0xe9);
+            at = (uint32_t)(e->p - e->buf);
+            imm32(e, 0);
+            patch_rel32(e, at, leave_at_start);
+        }
+    }
+}
+
+#else /* no backend for this host: every hart interprets */
+
+bool jit_be_supported(void)
+{
+    return false;
+}
+void jit_be_prologue(struct jit_emit *e) { (void)e; }
+bool jit_be_insn(struct jit_emit *e, const struct decoded *d, uint32_t off) { return false; }
+bool jit_be_branch(struct jit_emit *e, const struct decoded *d, uint32_t off, unsigned len) { return false; }
+bool jit_be_jump(struct jit_emit *e, const struct decoded *d, uint32_t off, unsigned len) { return false; }
+void jit_be_exit(struct jit_emit *e, uint32_t off, int code) { (void)e; }
+void jit_be_finish(struct jit_emit *e) { (void)e; }
+
+#endif

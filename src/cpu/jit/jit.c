@@ -1,0 +1,251 @@
+/*
+ * The dispatcher: tiering between the interpreter and translated blocks.
+ * Cold code runs in the interpreter one extended basic block at a time; each
+ * block start's entries are counted in a per-hart table keyed by the host
+ * address of the code (that is, its guest-physical address) and the context
+ * (jit_context()). A start entered `threshold` times is translated.
+ *
+ * Self-modifying code: like the decode cache, translations follow the guest's
+ * FENCE.I (unpriv "Zifencei": fetches need not see stores before one). FENCE.I
+ * does not drop the cache: it bumps h->code_gen, and a block whose gen is old
+ * is compared with the guest bytes it was made from the next time it is
+ * entered; unchanged blocks stay, changed ones are dropped. Linux issues
+ * FENCE.I on every hart for each newly mapped executable page, so this keeps
+ * boot from re-translating everything.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu/exec.h"
+#include "cpu/jit/jit_internal.h"
+#include "cpu/mmu.h"
+#include "machine/vm.h"
+#include "util/log.h"
+
+static struct jit_config default_config = {
+    .mode = JIT_OFF,
+    .cache_size = JIT_DEFAULT_CACHE,
+    .threshold = JIT_DEFAULT_THRESHOLD,
+};
+
+struct jit_config *jit_default_config(void)
+{
+    return &default_config;
+}
+
+int jit_parse_mode(const char *s, enum jit_mode *out)
+{
+    if (!strcmp(s, "on"))
+        *out = JIT_ON;
+    else if (!strcmp(s, "off"))
+        *out = JIT_OFF;
+    else if (!strcmp(s, "verify"))
+        *out = JIT_VERIFY;
+    else
+        return -EINVAL;
+    return 0;
+}
+
+int jit_supported(void)
+{
+    return jit_be_supported();
+}
+
+int jit_attach(struct hart *h, const struct jit_config *cfg)
+{
+    if (cfg->mode == JIT_OFF || !jit_be_supported() || h->jit)
+        return 0;
+    struct jit *j = calloc(1, sizeof(*j));
+    if (!j)
+        return -ENOMEM;
+    j->cfg = *cfg;
+    if (!j->cfg.threshold)
+        j->cfg.threshold = 1;
+    int err = jit_cache_init(j, cfg->cache_size);
+    if (err < 0) {
+        free(j);
+        return err;
+    }
+    h->jit = j;
+    return 0;
+}
+
+void jit_detach(struct hart *h)
+{
+    struct jit *j = h->jit;
+    if (!j)
+        return;
+    log_debug("jit", "hart %u: %llu blocks translated in %.1f ms, %llu invalidated, %llu flushes, %llu KiB of code",
+              h->id, (unsigned long long)j->stats.translated, (double)j->stats.translate_ns / 1e6,
+              (unsigned long long)j->stats.invalidated, (unsigned long long)j->stats.flushes,
+              (unsigned long long)(j->stats.code_bytes >> 10));
+    jit_cache_destroy(j);
+    free(j);
+    h->jit = NULL;
+}
+
+struct jit_stats jit_get_stats(const struct hart *h)
+{
+    struct jit_stats s = {0};
+    if (h->jit)
+        s = h->jit->stats;
+    return s;
+}
+
+/* The block to run at h->pc, translating it if it just became hot; NULL to interpret. */
+static struct jit_block *find_block(struct hart *h, struct jit *j)
+{
+    uint64_t pc = h->pc;
+    const struct tlb_entry *t = tlb_slot(h, TLB_EXEC, pc);
+    /* An odd pc, or a page not in the fetch TLB yet: the interpreter raises or fills. */
+    if ((pc & 1) || t->tag != tlb_tag(pc, h->fetch_key))
+        return NULL;
+    const uint8_t *host = (const uint8_t *)(uintptr_t)(pc + t->addend);
+    uintptr_t key = (uintptr_t)host;
+    uint64_t ctx = jit_context(h);
+    struct jit_entry *en = &j->table[((key >> 1) ^ (key >> 13)) & (JIT_TABLE_SIZE - 1)];
+    if (en->hostpc != key || en->ctx != ctx) {
+        en->hostpc = key;
+        en->ctx = ctx;
+        en->count = 0;
+        en->blk = NULL;
+    }
+    struct jit_block *b = en->blk;
+    if (b) {
+        if (__builtin_expect(b->gen == h->code_gen, 1))
+            return b;
+        if (!memcmp(b->src, host, b->nbytes)) {
+            b->gen = h->code_gen;
+            return b;
+        }
+        j->stats.invalidated++;
+        en->blk = NULL;
+        en->count = 0;
+    }
+    if (++en->count < j->cfg.threshold)
+        return NULL;
+    b = jit_translate(h, host, pc); /* may flush the cache, and with it the table */
+    en->hostpc = key;
+    en->ctx = ctx;
+    en->count = 0;
+    en->blk = b;
+    return b;
+}
+
+static void report_divergence(struct hart *h, const struct jit_block *b, uint64_t pc, const uint64_t *jx,
+                              uint64_t jpc, uint64_t jinstret, const struct jit_log *bad)
+{
+    fprintf(stderr, "kiln: jit verify: hart %u, block at pc 0x%llx (%u instructions, priv %d) differs from the interpreter:\n",
+            h->id, (unsigned long long)pc, b->ninsns, (int)h->priv);
+    for (unsigned i = 0; i < 32; i++)
+        if (jx[i] != h->x[i])
+            fprintf(stderr, "  x%u: jit 0x%llx, interpreter 0x%llx\n", i, (unsigned long long)jx[i],
+                    (unsigned long long)h->x[i]);
+    if (jpc != h->pc)
+        fprintf(stderr, "  pc: jit 0x%llx, interpreter 0x%llx\n", (unsigned long long)jpc,
+                (unsigned long long)h->pc);
+    if (jinstret != h->instret)
+        fprintf(stderr, "  instret: jit %llu, interpreter %llu\n", (unsigned long long)jinstret,
+                (unsigned long long)h->instret);
+    if (bad)
+        fprintf(stderr, "  memory at host %p (%llu bytes): jit wrote 0x%llx\n", (void *)(uintptr_t)bad->addr,
+                (unsigned long long)bad->size, (unsigned long long)bad->now);
+    fprintf(stderr, "  block:");
+    for (unsigned off = 0; off < b->nbytes;) {
+        uint16_t lo;
+        memcpy(&lo, b->src + off, 2);
+        if ((lo & 3) == 3 && off + 4 <= b->nbytes) {
+            uint32_t w;
+            memcpy(&w, b->src + off, 4);
+            fprintf(stderr, " %08x", w);
+            off += 4;
+        } else {
+            fprintf(stderr, " %04x", lo);
+            off += 2;
+        }
+    }
+    fputc('\n', stderr);
+}
+
+/*
+ * verify mode: run the block, undo it (registers, pc, counters, and its
+ * stores from the log), run the interpreter for as many instructions, and
+ * compare. Another hart writing the same memory in between can make the two
+ * differ without a bug (a spin loop reading a flag): with several harts a
+ * difference is checked twice more from the same state before it is reported.
+ */
+static int verify_run(struct hart *h, struct jit *j, struct jit_block *b)
+{
+    uint64_t x0[32], pc0 = h->pc, instret0 = h->instret;
+    int64_t budget0 = h->budget;
+    memcpy(x0, h->x, sizeof(x0));
+    for (int attempt = 0;; attempt++) {
+        j->log_n = 0;
+        int r = b->fn(h);
+        uint64_t jx[32], jpc = h->pc, jinstret = h->instret;
+        int64_t jbudget = h->budget;
+        memcpy(jx, h->x, sizeof(jx));
+        uint64_t n = jinstret - instret0;
+        if (n == 0)
+            return r;
+        for (uint64_t i = 0; i < j->log_n; i++) {
+            struct jit_log *l = &j->log[i];
+            l->now = 0;
+            memcpy(&l->now, (void *)(uintptr_t)l->addr, l->size);
+        }
+        for (uint64_t i = j->log_n; i-- > 0;)
+            memcpy((void *)(uintptr_t)j->log[i].addr, &j->log[i].old, j->log[i].size);
+        memcpy(h->x, x0, sizeof(x0));
+        h->pc = pc0;
+        h->instret = instret0;
+        h->budget = (int64_t)n;
+        hart_interp(h);
+        const struct jit_log *bad = NULL;
+        for (uint64_t i = 0; i < j->log_n && !bad; i++) {
+            uint64_t v = 0;
+            memcpy(&v, (void *)(uintptr_t)j->log[i].addr, j->log[i].size);
+            if (v != j->log[i].now)
+                bad = &j->log[i];
+        }
+        if (!bad && h->pc == jpc && h->instret == jinstret && !memcmp(h->x, jx, sizeof(jx))) {
+            h->budget = jbudget;
+            return r;
+        }
+        if (h->vm->nharts < 2 || attempt == 2) {
+            report_divergence(h, b, pc0, jx, jpc, jinstret, bad);
+            vm_request_exit(h->vm, 1, "jit verify: translated block at pc 0x%llx differs from the interpreter",
+                            (unsigned long long)pc0);
+            h->budget = 0;
+            return JIT_EXIT_NEXT;
+        }
+        /* Undo the interpreter's run too (it stored where the block did, or the check failed anyway). */
+        for (uint64_t i = j->log_n; i-- > 0;)
+            memcpy((void *)(uintptr_t)j->log[i].addr, &j->log[i].old, j->log[i].size);
+        memcpy(h->x, x0, sizeof(x0));
+        h->pc = pc0;
+        h->instret = instret0;
+        h->budget = budget0;
+    }
+}
+
+uint64_t jit_exec(struct hart *h)
+{
+    struct jit *j = h->jit;
+    uint64_t done = 0;
+    while (h->budget > 0) {
+        struct jit_block *b = find_block(h, j);
+        if (b && h->budget >= b->ninsns) {
+            uint64_t before = h->instret;
+            int r = j->cfg.mode == JIT_VERIFY ? verify_run(h, j, b) : b->fn(h);
+            j->stats.block_runs++;
+            done += h->instret - before;
+            if (r == JIT_EXIT_INTERP && h->budget > 0)
+                done += hart_interp_block(h);
+            continue;
+        }
+        done += hart_interp_block(h);
+    }
+    return done;
+}
