@@ -46,6 +46,7 @@ static void run_usage(FILE *f)
             "  --jit MODE        on (translate hot code), off (interpret), verify (check every\n"
             "                    translated block against the interpreter) (default: on)\n"
             "  --jit-cache SIZE  translated code per hart, mapped lazily (default 16M)\n"
+            "  --jit-threshold N entries of a block before it is translated (default 32)\n"
             "  --control PATH    serve the control socket (JSON lines: stats, balloon,\n"
             "                    limits, powerdown, quit) at PATH, mode 0600 (docs/balloon.md)\n"
             "  --dump-dtb FILE   write the generated device tree to FILE and exit\n"
@@ -78,6 +79,7 @@ int cli_run(int argc, char **argv)
         {"hvc-out", required_argument, NULL, 'H'},
         {"control", required_argument, NULL, 'C'}, {"no-balloon", no_argument, NULL, 'B'},
         {"jit", required_argument, NULL, 'J'},     {"jit-cache", required_argument, NULL, 'j'},
+        {"jit-threshold", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     struct board_config cfg = {
@@ -118,6 +120,16 @@ int cli_run(int argc, char **argv)
                 return 2;
             }
             jit->cache_size = (size_t)sz;
+            break;
+        }
+        case 'T': {
+            char *end;
+            long n = strtol(optarg, &end, 10);
+            if (*optarg == 0 || *end || n < 1 || n > 1000000) {
+                fprintf(stderr, "kiln: --jit-threshold '%s': must be a number from 1 to 1000000\n", optarg);
+                return 2;
+            }
+            jit->threshold = (unsigned)n;
             break;
         }
         case 'N':

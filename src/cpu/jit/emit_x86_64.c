@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cpu/exec.h"
+#include "cpu/fpu.h"
 #include "cpu/jit/jit_internal.h"
 #include "cpu/mmu.h"
 
@@ -26,6 +27,8 @@ _Static_assert(TLB_SIZE == 256, "the inline TLB index is one byte (movzx)");
 _Static_assert(sizeof(struct tlb_entry) == 16, "TLB entries are indexed with shl 4");
 
 #define X(i) ((int32_t)(offsetof(struct hart, x) + 8 * (unsigned)(i)))
+#define F(i) ((int32_t)(offsetof(struct hart, f) + 8 * (unsigned)(i)))
+#define MSTATUS ((int32_t)offsetof(struct hart, mstatus))
 #define PC ((int32_t)offsetof(struct hart, pc))
 #define INSTRET ((int32_t)offsetof(struct hart, instret))
 #define BUDGET ((int32_t)offsetof(struct hart, budget))
@@ -405,9 +408,65 @@ static bool mem_op(struct jit_emit *e, const struct decoded *d, uint32_t off)
     return false;
 }
 
-bool jit_be_insn(struct jit_emit *e, const struct decoded *d, uint32_t off)
+/* mstatus.FS := Dirty, as the interpreter does after an FP load or operation (priv 3.1.6.6). */
+static void fs_dirty(struct jit_emit *e)
+{
+    alu_mi(e, ALU_OR, MSTATUS, (int32_t)MSTATUS_FS);
+}
+
+/* F/D loads and stores: only translated while FS != Off (part of the block's context). */
+static bool fp_mem(struct jit_emit *e, const struct decoded *d, uint32_t off)
 {
     switch (d->op) {
+    case OP_FLW:
+    case OP_FLD: {
+        unsigned size = d->op == OP_FLW ? 4 : 8;
+        tlb_addr(e, TLB_READ, d->rs1, d->imm, size, off);
+        load_rax(e, RCX, size, false);
+        if (size == 4) { /* NaN-boxed (unpriv 13.2) */
+            mov_ri(e, RDX, 0xffffffff00000000ull);
+            op_r(e, 1, 0x09, RDX, RCX);
+        }
+        st(e, RCX, F(d->rd));
+        fs_dirty(e);
+        return true;
+    }
+    case OP_FSW:
+    case OP_FSD: {
+        unsigned size = d->op == OP_FSW ? 4 : 8;
+        tlb_addr(e, TLB_WRITE, d->rs1, d->imm, size, off);
+        if (e->verify)
+            log_store(e, size);
+        ld(e, RCX, F(d->rs2));
+        store_rax(e, RCX, size);
+        return true;
+    }
+    default:
+        return false;
+    }
+}
+
+/* FP arithmetic through fpu.c (exact rounding and flags); an illegal one leaves for the interpreter. */
+static bool fp_op(struct jit_emit *e, const struct decoded *d, uint32_t off, uint32_t insn)
+{
+    mov_rr(e, 1, RDI, R15);
+    mov_ri(e, RSI, insn);
+    call_helper(e, (const void *)fpu_exec);
+    op_r(e, 0, 0x85, RAX, RAX); /* test eax, eax */
+    exit_jcc(e, CC_NE, (int32_t)off, e->ninsns, EXIT_INTERP);
+    fs_dirty(e);
+    return true;
+}
+
+bool jit_be_insn(struct jit_emit *e, const struct decoded *d, uint32_t off, uint32_t insn)
+{
+    if (d->op >= OP_FLW && d->op <= OP_FP && !e->fp)
+        return false; /* FS is Off: the interpreter raises illegal-instruction */
+    switch (d->op) {
+    case OP_FLW: case OP_FLD: case OP_FSW: case OP_FSD:
+        return fp_mem(e, d, off);
+    case OP_FP:
+        return fp_op(e, d, off, insn);
     case OP_LUI:
         if (d->rd) {
             op_m(e, 1, 0xc7, 0, R15, NO_INDEX, X(d->rd));
@@ -553,7 +612,7 @@ bool jit_be_supported(void)
     return false;
 }
 void jit_be_prologue(struct jit_emit *e) { (void)e; }
-bool jit_be_insn(struct jit_emit *e, const struct decoded *d, uint32_t off) { return false; }
+bool jit_be_insn(struct jit_emit *e, const struct decoded *d, uint32_t off, uint32_t insn) { return false; }
 bool jit_be_branch(struct jit_emit *e, const struct decoded *d, uint32_t off, unsigned len) { return false; }
 bool jit_be_jump(struct jit_emit *e, const struct decoded *d, uint32_t off, unsigned len) { return false; }
 void jit_be_exit(struct jit_emit *e, uint32_t off, int code) { (void)e; }

@@ -134,9 +134,38 @@ static struct jit_block *find_block(struct hart *h, struct jit *j)
     return b;
 }
 
-static void report_divergence(struct hart *h, const struct jit_block *b, uint64_t pc, const uint64_t *jx,
-                              uint64_t jpc, uint64_t jinstret, const struct jit_log *bad)
+/* What a translated block may change, besides memory. */
+struct arch_state {
+    uint64_t x[32], f[32], pc, instret, mstatus;
+    uint32_t fflags;
+};
+
+static void state_save(const struct hart *h, struct arch_state *s)
 {
+    memset(s, 0, sizeof(*s)); /* padding too: states are compared with memcmp */
+    memcpy(s->x, h->x, sizeof(s->x));
+    memcpy(s->f, h->f, sizeof(s->f));
+    s->pc = h->pc;
+    s->instret = h->instret;
+    s->mstatus = h->mstatus;
+    s->fflags = h->fflags;
+}
+
+static void state_load(struct hart *h, const struct arch_state *s)
+{
+    memcpy(h->x, s->x, sizeof(s->x));
+    memcpy(h->f, s->f, sizeof(s->f));
+    h->pc = s->pc;
+    h->instret = s->instret;
+    h->mstatus = s->mstatus;
+    h->fflags = s->fflags;
+}
+
+static void report_divergence(struct hart *h, const struct jit_block *b, const struct arch_state *s0,
+                              const struct arch_state *js, const struct jit_log *bad)
+{
+    const uint64_t *jx = js->x;
+    uint64_t pc = s0->pc, jpc = js->pc, jinstret = js->instret;
     fprintf(stderr, "kiln: jit verify: hart %u, block at pc 0x%llx (%u instructions, priv %d) differs from the interpreter:\n",
             h->id, (unsigned long long)pc, b->ninsns, (int)h->priv);
     for (unsigned i = 0; i < 32; i++)
@@ -149,6 +178,13 @@ static void report_divergence(struct hart *h, const struct jit_block *b, uint64_
     if (jinstret != h->instret)
         fprintf(stderr, "  instret: jit %llu, interpreter %llu\n", (unsigned long long)jinstret,
                 (unsigned long long)h->instret);
+    for (unsigned i = 0; i < 32; i++)
+        if (js->f[i] != h->f[i])
+            fprintf(stderr, "  f%u: jit 0x%llx, interpreter 0x%llx\n", i, (unsigned long long)js->f[i],
+                    (unsigned long long)h->f[i]);
+    if (js->fflags != h->fflags || js->mstatus != h->mstatus)
+        fprintf(stderr, "  fflags/mstatus: jit 0x%x/0x%llx, interpreter 0x%x/0x%llx\n", js->fflags,
+                (unsigned long long)js->mstatus, h->fflags, (unsigned long long)h->mstatus);
     if (bad)
         fprintf(stderr, "  memory at host %p (%llu bytes): jit wrote 0x%llx\n", (void *)(uintptr_t)bad->addr,
                 (unsigned long long)bad->size, (unsigned long long)bad->now);
@@ -178,16 +214,15 @@ static void report_divergence(struct hart *h, const struct jit_block *b, uint64_
  */
 static int verify_run(struct hart *h, struct jit *j, struct jit_block *b)
 {
-    uint64_t x0[32], pc0 = h->pc, instret0 = h->instret;
+    struct arch_state s0, js, is;
     int64_t budget0 = h->budget;
-    memcpy(x0, h->x, sizeof(x0));
+    state_save(h, &s0);
     for (int attempt = 0;; attempt++) {
         j->log_n = 0;
         int r = b->fn(h);
-        uint64_t jx[32], jpc = h->pc, jinstret = h->instret;
         int64_t jbudget = h->budget;
-        memcpy(jx, h->x, sizeof(jx));
-        uint64_t n = jinstret - instret0;
+        state_save(h, &js);
+        uint64_t n = js.instret - s0.instret;
         if (n == 0)
             return r;
         for (uint64_t i = 0; i < j->log_n; i++) {
@@ -197,11 +232,10 @@ static int verify_run(struct hart *h, struct jit *j, struct jit_block *b)
         }
         for (uint64_t i = j->log_n; i-- > 0;)
             memcpy((void *)(uintptr_t)j->log[i].addr, &j->log[i].old, j->log[i].size);
-        memcpy(h->x, x0, sizeof(x0));
-        h->pc = pc0;
-        h->instret = instret0;
+        state_load(h, &s0);
         h->budget = (int64_t)n;
         hart_interp(h);
+        state_save(h, &is);
         const struct jit_log *bad = NULL;
         for (uint64_t i = 0; i < j->log_n && !bad; i++) {
             uint64_t v = 0;
@@ -209,23 +243,21 @@ static int verify_run(struct hart *h, struct jit *j, struct jit_block *b)
             if (v != j->log[i].now)
                 bad = &j->log[i];
         }
-        if (!bad && h->pc == jpc && h->instret == jinstret && !memcmp(h->x, jx, sizeof(jx))) {
+        if (!bad && !memcmp(&is, &js, sizeof(is))) {
             h->budget = jbudget;
             return r;
         }
         if (h->vm->nharts < 2 || attempt == 2) {
-            report_divergence(h, b, pc0, jx, jpc, jinstret, bad);
+            report_divergence(h, b, &s0, &js, bad);
             vm_request_exit(h->vm, 1, "jit verify: translated block at pc 0x%llx differs from the interpreter",
-                            (unsigned long long)pc0);
+                            (unsigned long long)s0.pc);
             h->budget = 0;
             return JIT_EXIT_NEXT;
         }
         /* Undo the interpreter's run too (it stored where the block did, or the check failed anyway). */
         for (uint64_t i = j->log_n; i-- > 0;)
             memcpy((void *)(uintptr_t)j->log[i].addr, &j->log[i].old, j->log[i].size);
-        memcpy(h->x, x0, sizeof(x0));
-        h->pc = pc0;
-        h->instret = instret0;
+        state_load(h, &s0);
         h->budget = budget0;
     }
 }

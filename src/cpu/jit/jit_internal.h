@@ -75,6 +75,7 @@ struct jit_emit {
     uint8_t *buf, *p, *end; /* writable view */
     bool overflow;
     bool verify;
+    bool fp;            /* mstatus.FS != Off: F/D instructions may be translated */
     struct jit *jit;
     uint64_t tlb_key;   /* data_key << 60, or'ed into TLB tags */
     unsigned ninsns;    /* instructions translated so far */
@@ -86,8 +87,11 @@ struct jit_emit {
 /* ---- backend (one file per host ISA) ---- */
 bool jit_be_supported(void);
 void jit_be_prologue(struct jit_emit *e);
-/* A non-control instruction at byte offset off of the block. False (nothing emitted) if not handled. */
-bool jit_be_insn(struct jit_emit *e, const struct decoded *d, uint32_t off);
+/*
+ * A non-control instruction at byte offset off of the block (insn: its 32-bit
+ * form). False (nothing emitted) if not handled.
+ */
+bool jit_be_insn(struct jit_emit *e, const struct decoded *d, uint32_t off, uint32_t insn);
 /* A conditional branch: falls through, or leaves to off+imm (or loops when that is the block start). */
 bool jit_be_branch(struct jit_emit *e, const struct decoded *d, uint32_t off, unsigned len);
 /* jal/jalr: writes rd and leaves the block. */
@@ -101,7 +105,7 @@ void jit_be_finish(struct jit_emit *e);
 /* Everything besides the physical pc that changes what a block means. */
 static inline uint64_t jit_context(const struct hart *h)
 {
-    return (uint64_t)h->priv | h->data_key << 2;
+    return (uint64_t)h->priv | (uint64_t)((h->mstatus & MSTATUS_FS) != 0) << 2 | h->data_key << 3;
 }
 struct jit_block *jit_translate(struct hart *h, const uint8_t *host, uint64_t pc);
 int jit_cache_init(struct jit *j, size_t size);

@@ -54,6 +54,7 @@ struct jit_block *jit_translate(struct hart *h, const uint8_t *host, uint64_t pc
         .verify = j->cfg.mode == JIT_VERIFY,
         .jit = j,
         .tlb_key = h->data_key << 60,
+        .fp = (h->mstatus & MSTATUS_FS) != 0,
     };
     unsigned page_off = (unsigned)(pc & (PAGE_SIZE - 1));
     const uint8_t *page = host - page_off;
@@ -77,7 +78,7 @@ struct jit_block *jit_translate(struct hart *h, const uint8_t *host, uint64_t pc
             ended = ok;
             break;
         default:
-            ok = jit_be_insn(&e, &d, off);
+            ok = jit_be_insn(&e, &d, off, insn);
             break;
         }
         if (!ok) {
