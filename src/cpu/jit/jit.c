@@ -86,6 +86,12 @@ void jit_detach(struct hart *h)
     h->jit = NULL;
 }
 
+void jit_flush(struct hart *h)
+{
+    if (h->jit)
+        jit_cache_flush(h->jit);
+}
+
 struct jit_stats jit_get_stats(const struct hart *h)
 {
     struct jit_stats s = {0};

@@ -50,6 +50,9 @@ int jit_supported(void);
 int jit_attach(struct hart *h, const struct jit_config *cfg);
 void jit_detach(struct hart *h);
 
+/* Forgets every translation of h (tests reusing one hart for unrelated code). */
+void jit_flush(struct hart *h);
+
 /* Runs h->budget instructions like hart_interp(), entering translated code where it exists. */
 uint64_t jit_exec(struct hart *h);
 
