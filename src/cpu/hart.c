@@ -230,6 +230,7 @@ uint64_t hart_step(struct hart *h, uint64_t n)
     update_timers(h, vm_time_now(h->vm));
     hart_check_interrupts(h);
     h->budget = (int64_t)n;
+    h->budget_exact = true;
     return hart_exec(h);
 }
 
@@ -244,6 +245,7 @@ void hart_run(struct hart *h)
             htif_poll(h);
         h->trap_streak = 0;
         h->budget = HART_BATCH;
+        h->budget_exact = false;
         uint64_t n = hart_exec(h);
         if (n >= 16 && h->trap_streak >= n) {
             if (++stuck >= STUCK_BATCHES)

@@ -164,6 +164,11 @@ struct hart {
 
     /* Instructions left in the current batch; set to 0 to make the run loop look at interrupts. */
     int64_t budget;
+    /*
+     * hart_step() must not run past its count; hart_run()'s batches may be
+     * overrun by one translated block (they only bound interrupt latency).
+     */
+    bool budget_exact;
 
     struct tlb_entry tlb[TLB_KINDS][TLB_SIZE];
 

@@ -274,7 +274,7 @@ uint64_t jit_exec(struct hart *h)
     uint64_t done = 0;
     while (h->budget > 0) {
         struct jit_block *b = find_block(h, j);
-        if (b && h->budget >= b->ninsns) {
+        if (b && (h->budget >= b->ninsns || !h->budget_exact)) {
             uint64_t before = h->instret;
             int r = j->cfg.mode == JIT_VERIFY ? verify_run(h, j, b) : b->fn(h);
             j->stats.block_runs++;
