@@ -115,6 +115,64 @@ static void ld(struct jit_emit *e, int r, int32_t disp) { op_m(e, 1, 0x8b, r, R1
 static void st(struct jit_emit *e, int r, int32_t disp) { op_m(e, 1, 0x89, r, R15, NO_INDEX, disp); }
 
 static void mov_rr(struct jit_emit *e, int w, int dst, int src) { op_r(e, w, 0x89, src, dst); }
+
+/*
+ * Guest registers: the ones a block uses most live in host registers for the
+ * whole block (loaded by the prologue, written back by the common exit tail
+ * and around helper calls); the rest are memory operands on the hart.
+ */
+static const int8_t map_pool[] = {RBX, RBP, R12, R13, R14, R8, R9, R10, R11};
+#define NMAP ((int)sizeof(map_pool))
+
+static int hreg(const struct jit_emit *e, unsigned g)
+{
+    return g ? e->reg_map[g] : -1;
+}
+
+/* host register r := guest register g */
+static void get(struct jit_emit *e, int r, unsigned g)
+{
+    int hr = hreg(e, g);
+    if (hr >= 0)
+        op_r(e, 1, 0x8b, r, hr);
+    else
+        op_m(e, 1, 0x8b, r, R15, NO_INDEX, X(g));
+}
+
+/* op r, guest register g (an "op reg, r/m" opcode: mov, add, sub, and, or, xor, cmp, imul) */
+static void op_g(struct jit_emit *e, int w, unsigned op, int r, unsigned g)
+{
+    int hr = hreg(e, g);
+    if (hr >= 0)
+        op_r(e, w, op, r, hr);
+    else
+        op_m(e, w, op, r, R15, NO_INDEX, X(g));
+}
+
+/* guest register g := host register r (g != 0) */
+static void put(struct jit_emit *e, int r, unsigned g)
+{
+    int hr = hreg(e, g);
+    if (hr >= 0)
+        op_r(e, 1, 0x8b, hr, r);
+    else
+        op_m(e, 1, 0x89, r, R15, NO_INDEX, X(g));
+}
+
+/* The hart's x[] catches up with the host registers (before an exit or a helper that reads it). */
+static void regs_writeback(struct jit_emit *e)
+{
+    for (unsigned g = 1; g < 32; g++)
+        if (e->reg_map[g] >= 0 && (e->reg_written >> g & 1))
+            op_m(e, 1, 0x89, e->reg_map[g], R15, NO_INDEX, X(g));
+}
+
+static void regs_load(struct jit_emit *e)
+{
+    for (unsigned g = 1; g < 32; g++)
+        if (e->reg_map[g] >= 0)
+            op_m(e, 1, 0x8b, e->reg_map[g], R15, NO_INDEX, X(g));
+}
 static void movsxd(struct jit_emit *e, int dst, int src) { op_r(e, 1, 0x63, dst, src); }
 
 static void mov_ri(struct jit_emit *e, int r, uint64_t v)
@@ -201,8 +259,16 @@ static void patch_rel32(struct jit_emit *e, uint32_t at, const uint8_t *target)
     memcpy(e->buf + at, &rel, 4);
 }
 
-/* Stub: commit pc, instret and budget, return code to the dispatcher. */
-static void exit_stub(struct jit_emit *e, int32_t delta, unsigned count, int code)
+static void jmp_to(struct jit_emit *e, const uint8_t *target)
+{
+    byte(e, 0xe9);
+    uint32_t at = (uint32_t)(e->p - e->buf);
+    imm32(e, 0);
+    patch_rel32(e, at, target);
+}
+
+/* Stub: commit pc, instret and budget, and leave through the tail with code for the dispatcher. */
+static void exit_stub(struct jit_emit *e, int32_t delta, unsigned count, int code, const uint8_t *tail)
 {
     if (delta)
         alu_mi(e, ALU_ADD, PC, delta);
@@ -211,16 +277,78 @@ static void exit_stub(struct jit_emit *e, int32_t delta, unsigned count, int cod
         alu_mi(e, ALU_SUB, BUDGET, (int32_t)count);
     }
     mov_ri(e, RAX, (uint64_t)code);
-    byte(e, 0x41); /* pop r15 */
-    byte(e, 0x5f);
-    byte(e, 0xc3); /* ret */
+    jmp_to(e, tail);
 }
 
-void jit_be_prologue(struct jit_emit *e)
+/* Callee-saved registers the block may use, pushed by the prologue (with r15: 6 pushes + 8 = aligned). */
+static const uint8_t saved[] = {RBX, RBP, R12, R13, R14};
+
+static void push(struct jit_emit *e, int r)
 {
-    byte(e, 0x41); /* push r15 (callee-saved; also aligns rsp to 16 for helper calls) */
-    byte(e, 0x57);
+    if (r & 8)
+        byte(e, 0x41);
+    byte(e, 0x50 + (r & 7));
+}
+
+static void pop(struct jit_emit *e, int r)
+{
+    if (r & 8)
+        byte(e, 0x41);
+    byte(e, 0x58 + (r & 7));
+}
+
+/* Which guest registers an instruction reads or writes, for the allocation (over-approximated). */
+static uint32_t uses(const struct decoded *d, uint32_t *written)
+{
+    uint32_t rd = 1u << d->rd, rs1 = 1u << d->rs1, rs2 = 1u << d->rs2;
+    switch (d->op) {
+    case OP_LUI: case OP_AUIPC: case OP_JAL:
+        *written |= rd;
+        return rd;
+    case OP_JALR: case OP_LB: case OP_LH: case OP_LW: case OP_LD: case OP_LBU: case OP_LHU: case OP_LWU:
+    case OP_ADDI: case OP_SLLI: case OP_SLTI: case OP_SLTIU: case OP_XORI: case OP_SRLI: case OP_SRAI:
+    case OP_ORI: case OP_ANDI: case OP_ADDIW: case OP_SLLIW: case OP_SRLIW: case OP_SRAIW:
+        *written |= rd;
+        return rd | rs1;
+    case OP_BEQ: case OP_BNE: case OP_BLT: case OP_BGE: case OP_BLTU: case OP_BGEU:
+    case OP_SB: case OP_SH: case OP_SW: case OP_SD:
+        return rs1 | rs2;
+    case OP_FLW: case OP_FLD: case OP_FSW: case OP_FSD:
+        return rs1;
+    case OP_FENCE: case OP_FENCE_I: case OP_AMO: case OP_SYSTEM: case OP_FP: case OP_ILLEGAL:
+        return 0;
+    default: /* OP, OP-32, M */
+        *written |= rd;
+        return rd | rs1 | rs2;
+    }
+}
+
+void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n)
+{
+    unsigned count[32] = {0};
+    uint32_t written = 0;
+    for (unsigned i = 0; i < n; i++) {
+        uint32_t u = uses(&insns[i], &written);
+        for (unsigned g = 1; g < 32; g++)
+            count[g] += u >> g & 1;
+    }
+    memset(e->reg_map, -1, sizeof(e->reg_map));
+    e->reg_written = written & ~1u;
+    for (int k = 0; k < NMAP; k++) { /* the most used first; a register used once stays in memory */
+        unsigned best = 0;
+        for (unsigned g = 1; g < 32; g++)
+            if (e->reg_map[g] < 0 && count[g] >= 2 && count[g] > count[best])
+                best = g;
+        if (!best)
+            break;
+        e->reg_map[best] = map_pool[k];
+    }
+    push(e, R15);
+    for (size_t i = 0; i < sizeof(saved); i++)
+        push(e, saved[i]);
+    alu_ri(e, ALU_SUB, 1, RSP, 8);
     mov_rr(e, 1, R15, RDI);
+    regs_load(e);
     e->body = (uint32_t)(e->p - e->buf);
 }
 
@@ -252,7 +380,7 @@ static void store_rax(struct jit_emit *e, int src, unsigned size)
  */
 static void tlb_addr(struct jit_emit *e, int kind, unsigned rs1, int32_t imm, unsigned size, uint32_t off)
 {
-    ld(e, RAX, X(rs1));
+    get(e, RAX, rs1);
     if (imm)
         alu_ri(e, ALU_ADD, 1, RAX, imm);
     mov_rr(e, 1, RCX, RAX);
@@ -293,11 +421,14 @@ static void log_store(struct jit_emit *e, unsigned size)
     byte(e, 1);
 }
 
+/* Helpers may read or write x[] (fpu_exec) and clobber r8-r11: the host registers are synced around. */
 static void call_helper(struct jit_emit *e, const void *fn)
 {
+    regs_writeback(e);
     mov_ri(e, RAX, (uint64_t)(uintptr_t)fn);
     byte(e, 0xff); /* call rax */
     byte(e, 0xd0);
+    regs_load(e);
 }
 
 static uint64_t helper_muldivw(unsigned f3, uint64_t a, uint64_t b)
@@ -322,23 +453,23 @@ static bool alu_rr(struct jit_emit *e, const struct decoded *d)
         if (!d->rd)
             return true;
         if (t[i].shift) {
-            ld(e, RCX, X(d->rs2));
-            op_m(e, t[i].w, 0x8b, RAX, R15, NO_INDEX, X(d->rs1));
+            get(e, RCX, d->rs2);
+            op_g(e, t[i].w, 0x8b, RAX, d->rs1);
             shift_cl(e, t[i].shift, t[i].w, RAX); /* x86 masks the count to 5/6 bits, like RISC-V */
         } else if (t[i].cc) {
             op_r(e, 0, 0x31, RCX, RCX); /* xor ecx, ecx (before the flags are set) */
-            ld(e, RAX, X(d->rs1));
-            op_m(e, 1, 0x3b, RAX, R15, NO_INDEX, X(d->rs2));
+            get(e, RAX, d->rs1);
+            op_g(e, 1, 0x3b, RAX, d->rs2);
             setcc(e, t[i].cc, RCX);
-            st(e, RCX, X(d->rd));
+            put(e, RCX, d->rd);
             return true;
         } else {
-            op_m(e, t[i].w, 0x8b, RAX, R15, NO_INDEX, X(d->rs1));
-            op_m(e, t[i].w, t[i].opc, RAX, R15, NO_INDEX, X(d->rs2));
+            op_g(e, t[i].w, 0x8b, RAX, d->rs1);
+            op_g(e, t[i].w, t[i].opc, RAX, d->rs2);
         }
         if (!t[i].w)
             movsxd(e, RAX, RAX); /* *W results are sign-extended 32-bit values */
-        st(e, RAX, X(d->rd));
+        put(e, RAX, d->rd);
         return true;
     }
     return false;
@@ -360,13 +491,13 @@ static bool alu_imm(struct jit_emit *e, const struct decoded *d)
             return true;
         if (t[i].cc) {
             op_r(e, 0, 0x31, RCX, RCX);
-            ld(e, RAX, X(d->rs1));
+            get(e, RAX, d->rs1);
             alu_ri(e, ALU_CMP, 1, RAX, d->imm);
             setcc(e, t[i].cc, RCX);
-            st(e, RCX, X(d->rd));
+            put(e, RCX, d->rd);
             return true;
         }
-        op_m(e, t[i].w, 0x8b, RAX, R15, NO_INDEX, X(d->rs1));
+        op_g(e, t[i].w, 0x8b, RAX, d->rs1);
         if (t[i].shift) {
             if (d->imm)
                 shift_ri(e, t[i].shift, t[i].w, RAX, (unsigned)d->imm);
@@ -375,7 +506,7 @@ static bool alu_imm(struct jit_emit *e, const struct decoded *d)
         }
         if (!t[i].w)
             movsxd(e, RAX, RAX);
-        st(e, RAX, X(d->rd));
+        put(e, RAX, d->rd);
         return true;
     }
     return false;
@@ -395,13 +526,13 @@ static bool mem_op(struct jit_emit *e, const struct decoded *d, uint32_t off)
             tlb_addr(e, TLB_WRITE, d->rs1, d->imm, t[i].size, off);
             if (e->verify)
                 log_store(e, t[i].size);
-            ld(e, RCX, X(d->rs2));
+            get(e, RCX, d->rs2);
             store_rax(e, RCX, t[i].size);
         } else {
             tlb_addr(e, TLB_READ, d->rs1, d->imm, t[i].size, off);
             load_rax(e, RCX, t[i].size, t[i].sign);
             if (d->rd)
-                st(e, RCX, X(d->rd));
+                put(e, RCX, d->rd);
         }
         return true;
     }
@@ -469,8 +600,12 @@ bool jit_be_insn(struct jit_emit *e, const struct decoded *d, uint32_t off, uint
         return fp_op(e, d, off, insn);
     case OP_LUI:
         if (d->rd) {
-            op_m(e, 1, 0xc7, 0, R15, NO_INDEX, X(d->rd));
-            imm32(e, (uint32_t)d->imm);
+            if (hreg(e, d->rd) >= 0) {
+                mov_ri(e, hreg(e, d->rd), (uint64_t)(int64_t)d->imm);
+            } else {
+                op_m(e, 1, 0xc7, 0, R15, NO_INDEX, X(d->rd));
+                imm32(e, (uint32_t)d->imm);
+            }
         }
         return true;
     case OP_AUIPC:
@@ -478,7 +613,7 @@ bool jit_be_insn(struct jit_emit *e, const struct decoded *d, uint32_t off, uint
         if (d->rd) {
             ld(e, RAX, PC);
             add_const(e, RAX, (int64_t)off + d->imm);
-            st(e, RAX, X(d->rd));
+            put(e, RAX, d->rd);
         }
         return true;
     case OP_MULDIV:
@@ -489,17 +624,17 @@ bool jit_be_insn(struct jit_emit *e, const struct decoded *d, uint32_t off, uint
         if (!d->rd)
             return true;
         if (d->aux == 0) {
-            op_m(e, !w, 0x8b, RAX, R15, NO_INDEX, X(d->rs1));
-            op_m(e, !w, 0x0faf, RAX, R15, NO_INDEX, X(d->rs2));
+            op_g(e, !w, 0x8b, RAX, d->rs1);
+            op_g(e, !w, 0x0faf, RAX, d->rs2);
         } else {
             mov_ri(e, RDI, d->aux);
-            ld(e, RSI, X(d->rs1));
-            ld(e, RDX, X(d->rs2));
+            get(e, RSI, d->rs1);
+            get(e, RDX, d->rs2);
             call_helper(e, w ? (const void *)helper_muldivw : (const void *)exec_muldiv);
         }
         if (w && d->aux == 0)
             movsxd(e, RAX, RAX);
-        st(e, RAX, X(d->rd));
+        put(e, RAX, d->rd);
         return true;
     }
     case OP_FENCE:
@@ -526,8 +661,8 @@ bool jit_be_branch(struct jit_emit *e, const struct decoded *d, uint32_t off, un
     }
     (void)len;
     int64_t delta = (int64_t)off + d->imm;
-    ld(e, RAX, X(d->rs1));
-    op_m(e, 1, 0x3b, RAX, R15, NO_INDEX, X(d->rs2));
+    get(e, RAX, d->rs1);
+    op_g(e, 1, 0x3b, RAX, d->rs2);
     /* verify mode checks one pass at a time (and its store log holds one pass): no loops there. */
     exit_jcc(e, cc, (int32_t)delta, e->ninsns + 1, delta == 0 && !e->verify ? EXIT_BACK : EXIT_NEXT);
     return true;
@@ -539,21 +674,21 @@ bool jit_be_jump(struct jit_emit *e, const struct decoded *d, uint32_t off, unsi
         if (d->rd) {
             ld(e, RAX, PC);
             add_const(e, RAX, (int64_t)off + len);
-            st(e, RAX, X(d->rd));
+            put(e, RAX, d->rd);
         }
         exit_jcc(e, -1, (int32_t)((int64_t)off + d->imm), e->ninsns + 1, EXIT_NEXT);
         return true;
     }
     if (d->op != OP_JALR)
         return false;
-    ld(e, RAX, X(d->rs1)); /* read rs1 before rd is written: they may be the same register */
+    get(e, RAX, d->rs1); /* read rs1 before rd is written: they may be the same register */
     if (d->imm)
         alu_ri(e, ALU_ADD, 1, RAX, d->imm);
     alu_ri(e, ALU_AND, 1, RAX, -2);
     if (d->rd) {
         ld(e, RDX, PC);
         alu_ri(e, ALU_ADD, 1, RDX, (int32_t)(off + len));
-        st(e, RDX, X(d->rd));
+        put(e, RDX, d->rd);
     }
     st(e, RAX, PC);
     exit_jcc(e, -1, 0, e->ninsns + 1, EXIT_NEXT);
@@ -562,23 +697,32 @@ bool jit_be_jump(struct jit_emit *e, const struct decoded *d, uint32_t off, unsi
 
 void jit_be_exit(struct jit_emit *e, uint32_t off, int code)
 {
-    exit_stub(e, (int32_t)off, e->ninsns, code);
+    exit_jcc(e, -1, (int32_t)off, e->ninsns, code == JIT_EXIT_INTERP ? EXIT_INTERP : EXIT_NEXT);
 }
 
 void jit_be_finish(struct jit_emit *e)
 {
-    uint8_t *leave_at_start = NULL;
+    /* The one way out: registers back to the hart, host registers restored. */
+    const uint8_t *tail = e->p;
+    regs_writeback(e);
+    alu_ri(e, ALU_ADD, 1, RSP, 8);
+    for (size_t i = sizeof(saved); i-- > 0;)
+        pop(e, saved[i]);
+    pop(e, R15);
+    byte(e, 0xc3); /* ret */
+    const uint8_t *leave_at_start = NULL;
     for (unsigned i = 0; i < e->nexits; i++) {
         struct jit_exit *x = &e->exits[i];
         patch_rel32(e, x->patch, e->p);
         if (x->back != EXIT_BACK) {
-            exit_stub(e, x->delta, x->count, x->back == EXIT_INTERP ? JIT_EXIT_INTERP : JIT_EXIT_NEXT);
+            exit_stub(e, x->delta, x->count, x->back == EXIT_INTERP ? JIT_EXIT_INTERP : JIT_EXIT_NEXT, tail);
             continue;
         }
         /*
          * A loop on the block's own start: retire the iteration, and go round
-         * again while the batch has room for a whole pass (bounds interrupt
-         * latency and keeps instret exact); else leave with pc at the start.
+         * again (guest registers stay in host registers) while the batch has
+         * room for a whole pass, which bounds interrupt latency and keeps
+         * instret exact; else leave with pc at the start.
          */
         alu_mi(e, ALU_ADD, INSTRET, x->count);
         alu_mi(e, ALU_SUB, BUDGET, x->count);
@@ -590,17 +734,10 @@ void jit_be_finish(struct jit_emit *e)
         imm32(e, 0);
         patch_rel32(e, at, e->buf + e->body);
         if (!leave_at_start) {
-            byte(e, 0xe9);
-            at = (uint32_t)(e->p - e->buf);
-            imm32(e, 0);
             leave_at_start = e->p;
-            exit_stub(e, 0, 0, JIT_EXIT_NEXT);
-            patch_rel32(e, at, leave_at_start);
+            exit_stub(e, 0, 0, JIT_EXIT_NEXT, tail);
         } else {
-            byte(e, 0xe9);
-            at = (uint32_t)(e->p - e->buf);
-            imm32(e, 0);
-            patch_rel32(e, at, leave_at_start);
+            jmp_to(e, leave_at_start);
         }
     }
 }
@@ -611,7 +748,7 @@ bool jit_be_supported(void)
 {
     return false;
 }
-void jit_be_prologue(struct jit_emit *e) { (void)e; }
+void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n) { (void)e; }
 bool jit_be_insn(struct jit_emit *e, const struct decoded *d, uint32_t off, uint32_t insn) { return false; }
 bool jit_be_branch(struct jit_emit *e, const struct decoded *d, uint32_t off, unsigned len) { return false; }
 bool jit_be_jump(struct jit_emit *e, const struct decoded *d, uint32_t off, unsigned len) { return false; }

@@ -82,11 +82,14 @@ struct jit_emit {
     uint32_t body;      /* offset of the first instruction (back-edge target) */
     struct jit_exit exits[JIT_MAX_INSNS * 2 + 4];
     unsigned nexits;
+    int8_t reg_map[32];    /* host register holding each guest register, or -1 (backend's choice) */
+    uint32_t reg_written;  /* guest registers the block may write */
 };
 
 /* ---- backend (one file per host ISA) ---- */
 bool jit_be_supported(void);
-void jit_be_prologue(struct jit_emit *e);
+/* Block entry; insns: the instructions the block may contain (for register allocation). */
+void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n);
 /*
  * A non-control instruction at byte offset off of the block (insn: its 32-bit
  * form). False (nothing emitted) if not handled.

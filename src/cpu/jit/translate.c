@@ -58,15 +58,29 @@ struct jit_block *jit_translate(struct hart *h, const uint8_t *host, uint64_t pc
     };
     unsigned page_off = (unsigned)(pc & (PAGE_SIZE - 1));
     const uint8_t *page = host - page_off;
+    /* First pass: the instructions the block can hold, for the backend's register allocation. */
+    struct decoded dec[JIT_MAX_INSNS];
+    uint32_t raw[JIT_MAX_INSNS];
+    uint8_t lens[JIT_MAX_INSNS];
+    unsigned n = 0;
+    for (uint32_t o = 0; n < JIT_MAX_INSNS; n++) {
+        lens[n] = (uint8_t)fetch(page, page_off + o, &raw[n]);
+        if (!lens[n])
+            break;
+        dec[n] = decode_insn(raw[n]);
+        o += lens[n];
+        if (dec[n].op == OP_JAL || dec[n].op == OP_JALR) {
+            n++;
+            break;
+        }
+    }
     uint32_t off = 0;
     bool ended = false, untranslated = false;
-    jit_be_prologue(&e);
-    while (e.ninsns < JIT_MAX_INSNS) {
-        uint32_t insn;
-        unsigned len = fetch(page, page_off + off, &insn);
-        if (!len)
-            break;
-        struct decoded d = decode_insn(insn);
+    jit_be_prologue(&e, dec, n);
+    while (e.ninsns < n) {
+        uint32_t insn = raw[e.ninsns];
+        unsigned len = lens[e.ninsns];
+        struct decoded d = dec[e.ninsns];
         bool ok;
         switch (d.op) {
         case OP_BEQ: case OP_BNE: case OP_BLT: case OP_BGE: case OP_BLTU: case OP_BGEU:
@@ -108,8 +122,8 @@ struct jit_block *jit_translate(struct hart *h, const uint8_t *host, uint64_t pc
     memcpy(b->src, host, off);
     b->next = j->blocks;
     j->blocks = b;
-    size_t n = (size_t)(e.p - e.buf);
-    j->used += (n + 15) & ~(size_t)15;
+    size_t bytes = (size_t)(e.p - e.buf);
+    j->used += (bytes + 15) & ~(size_t)15;
     j->stats.translated++;
     j->stats.code_bytes = j->used;
     j->stats.translate_ns += now_ns() - t0;
