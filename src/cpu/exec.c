@@ -14,7 +14,7 @@
 #include "cpu/mmu.h"
 #include "cpu/rvc.h"
 #include "cpu/trap.h"
-#include "machine/vm.h"
+#include "cpu/bus.h"
 
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
@@ -278,7 +278,7 @@ static bool enter_code_page(struct hart *h, uint64_t pc)
     uint8_t *host = mem_exec_page(h, pc, &pa);
     if (!host)
         return false;
-    uint64_t idx = (pa - h->vm->ram_base) >> PAGE_SHIFT;
+    uint64_t idx = (pa - h->bus->ram_base) >> PAGE_SHIFT;
     if (idx >= h->ncode_pages) { /* RAM the table does not cover (cannot happen): no caching */
         hart_raise(h, EXC_INSN_ACCESS, pc);
         return false;
@@ -287,7 +287,7 @@ static bool enter_code_page(struct hart *h, uint64_t pc)
     if (!cp) {
         cp = calloc(1, sizeof(*cp));
         if (!cp) {
-            vm_request_exit(h->vm, 1, "out of host memory for decoded code");
+            hart_request_exit(h, 1, "out of host memory for decoded code");
             h->budget = 0;
             return false;
         }
@@ -482,7 +482,7 @@ static inline __attribute__((always_inline)) uint64_t interp(struct hart *h, boo
             break;
         case OP_FENCE:
             /* The host is TSO; only store->load ordering needs a real fence (RVWMO vs x86). */
-            if (h->vm->nharts > 1)
+            if (*h->bus->nharts > 1)
                 __atomic_thread_fence(__ATOMIC_SEQ_CST);
             break;
         case OP_FENCE_I:

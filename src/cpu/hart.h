@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-struct vm;
+struct cpu_bus;
 struct jit;
 
 enum priv { PRIV_U = 0, PRIV_S = 1, PRIV_M = 3 };
@@ -112,7 +112,7 @@ struct hart {
     uint32_t frm;
 
     enum priv priv;
-    struct vm *vm;
+    const struct cpu_bus *bus; /* the machine around the hart (cpu/bus.h) */
     unsigned id;
 
     /* Machine-level CSRs */
@@ -184,7 +184,8 @@ struct hart {
     struct jit *jit;
 };
 
-int hart_init(struct hart *h, struct vm *vm, unsigned id);
+/* A hart on bus (which must outlive it), reset to the start of RAM. 0 or -errno. */
+int hart_init(struct hart *h, const struct cpu_bus *bus, unsigned id);
 void hart_destroy(struct hart *h);
 void hart_reset(struct hart *h, uint64_t pc);
 
@@ -192,6 +193,9 @@ void hart_reset(struct hart *h, uint64_t pc);
 void hart_run(struct hart *h);
 /* Executes at most n instructions (tests and single-stepping). Returns number executed. */
 uint64_t hart_step(struct hart *h, uint64_t n);
+
+/* Ends the run through the bus, with a printf-style reason. */
+void hart_request_exit(struct hart *h, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Device side: drive an interrupt line (IRQ_*) of this hart. Thread-safe. */
 void hart_set_irq(struct hart *h, unsigned irq, bool level);

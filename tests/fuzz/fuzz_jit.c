@@ -51,7 +51,7 @@ static uint64_t rng_next(uint64_t *s)
 
 static void rig_init(struct rig *r, enum jit_mode mode)
 {
-    if (vm_init(&r->vm, RAM_SIZE) < 0 || hart_init(&r->h, &r->vm, 0) < 0)
+    if (vm_init(&r->vm, RAM_SIZE) < 0 || hart_init(&r->h, vm_bus(&r->vm), 0) < 0)
         abort();
     r->vm.harts[0] = &r->h;
     r->vm.nharts = 1;

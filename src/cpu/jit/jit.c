@@ -21,7 +21,7 @@
 #include "cpu/exec.h"
 #include "cpu/jit/jit_internal.h"
 #include "cpu/mmu.h"
-#include "machine/vm.h"
+#include "cpu/bus.h"
 #include "util/log.h"
 
 static struct jit_config default_config = {
@@ -253,9 +253,9 @@ static int verify_run(struct hart *h, struct jit *j, struct jit_block *b)
             h->budget = jbudget;
             return r;
         }
-        if (h->vm->nharts < 2 || attempt == 2) {
+        if (*h->bus->nharts < 2 || attempt == 2) {
             report_divergence(h, b, &s0, &js, bad);
-            vm_request_exit(h->vm, 1, "jit verify: translated block at pc 0x%llx differs from the interpreter",
+            hart_request_exit(h, 1, "jit verify: translated block at pc 0x%llx differs from the interpreter",
                             (unsigned long long)s0.pc);
             h->budget = 0;
             return JIT_EXIT_NEXT;
