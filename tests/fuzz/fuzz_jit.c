@@ -3,8 +3,10 @@
  * and random register and memory state run on two harts, one with the JIT in
  * verify mode (every translated block is checked against the interpreter as
  * it runs, so a difference is caught after the block that made it) and one
- * interpreting only; at the end both must agree on every register, the trap
- * CSRs, instret and all of RAM. Threshold 1: every block start is translated.
+ * interpreting only, and a third with the JIT on (where blocks chain to each
+ * other, which verify mode does not do); at the end all three must agree on
+ * every register, the trap CSRs, instret and all of RAM. Threshold 1: every
+ * block start is translated.
  *
  * Input: 64 bytes of state seed, then up to 2 KiB of code placed at the start
  * of RAM. The code traps into itself (mtvec points into it), may switch to
@@ -37,7 +39,7 @@ struct rig {
     struct hart h;
 };
 
-static struct rig rigs[2]; /* 0: JIT verify, 1: interpreter */
+static struct rig rigs[3]; /* 0: JIT verify, 1: interpreter, 2: JIT on (chained blocks) */
 static uint8_t code_copy[4096];
 
 static uint64_t rng_next(uint64_t *s)
@@ -117,6 +119,24 @@ static void setup(struct rig *r, const uint8_t *code, size_t n, uint64_t seed)
     mmu_update_keys(h);
 }
 
+static void compare(const struct hart *a, const struct vm *va, const struct hart *b, const struct vm *vb,
+                    const char *mode)
+{
+    bool same = !memcmp(a->x, b->x, sizeof(a->x)) && !memcmp(a->f, b->f, sizeof(a->f)) && a->pc == b->pc &&
+                a->instret == b->instret && a->priv == b->priv && a->mstatus == b->mstatus &&
+                a->mepc == b->mepc && a->mcause == b->mcause && a->mtval == b->mtval &&
+                a->fflags == b->fflags && !memcmp(va->ram, vb->ram, RAM_SIZE);
+    if (same)
+        return;
+    fprintf(stderr, "fuzz_jit: --jit=%s and the interpreter differ: pc %llx/%llx instret %llu/%llu mcause %llx/%llx\n",
+            mode, (unsigned long long)a->pc, (unsigned long long)b->pc, (unsigned long long)a->instret,
+            (unsigned long long)b->instret, (unsigned long long)a->mcause, (unsigned long long)b->mcause);
+    for (unsigned i = 0; i < 32; i++)
+        if (a->x[i] != b->x[i])
+            fprintf(stderr, "  x%u %llx/%llx\n", i, (unsigned long long)a->x[i], (unsigned long long)b->x[i]);
+    abort();
+}
+
 static int initialized;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -124,6 +144,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!initialized) {
         rig_init(&rigs[0], JIT_VERIFY);
         rig_init(&rigs[1], JIT_OFF);
+        rig_init(&rigs[2], JIT_ON);
         initialized = 1;
     }
     if (size < 8 + 4)
@@ -137,19 +158,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t code[CODE_MAX];
     memcpy(code, data, size);
     sanitize(code, size);
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 3; i++)
         setup(&rigs[i], code, size, seed);
     memcpy(code_copy, rigs[1].vm.ram, sizeof(code_copy));
-    struct hart *a = &rigs[0].h, *b = &rigs[1].h;
+    struct hart *a = &rigs[0].h, *b = &rigs[1].h, *c = &rigs[2].h;
     for (int round = 0; round < ROUNDS; round++) {
         hart_step(a, STEP);
         hart_step(b, STEP);
+        hart_step(c, STEP);
         if (atomic_load(&rigs[0].vm.stop))
             break;
     }
     /* Code rewritten without FENCE.I may legitimately run differently: not a finding. */
     if (memcmp(code_copy, rigs[0].vm.ram, sizeof(code_copy)) ||
-        memcmp(code_copy, rigs[1].vm.ram, sizeof(code_copy))) {
+        memcmp(code_copy, rigs[1].vm.ram, sizeof(code_copy)) ||
+        memcmp(code_copy, rigs[2].vm.ram, sizeof(code_copy))) {
         atomic_store(&rigs[0].vm.stop, 0);
         atomic_store(&rigs[0].vm.exit_claimed, 0);
         return 0;
@@ -158,18 +181,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fprintf(stderr, "fuzz_jit: %s\n", rigs[0].vm.exit_reason);
         abort();
     }
-    bool same = !memcmp(a->x, b->x, sizeof(a->x)) && !memcmp(a->f, b->f, sizeof(a->f)) && a->pc == b->pc &&
-                a->instret == b->instret && a->priv == b->priv && a->mstatus == b->mstatus &&
-                a->mepc == b->mepc && a->mcause == b->mcause && a->mtval == b->mtval &&
-                a->fflags == b->fflags && !memcmp(rigs[0].vm.ram, rigs[1].vm.ram, RAM_SIZE);
-    if (!same) {
-        fprintf(stderr, "fuzz_jit: JIT and interpreter differ: pc %llx/%llx instret %llu/%llu mcause %llx/%llx\n",
-                (unsigned long long)a->pc, (unsigned long long)b->pc, (unsigned long long)a->instret,
-                (unsigned long long)b->instret, (unsigned long long)a->mcause, (unsigned long long)b->mcause);
-        for (unsigned i = 0; i < 32; i++)
-            if (a->x[i] != b->x[i])
-                fprintf(stderr, "  x%u %llx/%llx\n", i, (unsigned long long)a->x[i], (unsigned long long)b->x[i]);
-        abort();
-    }
+    compare(a, &rigs[0].vm, b, &rigs[1].vm, "verify");
+    compare(c, &rigs[2].vm, b, &rigs[1].vm, "on");
     return 0;
 }

@@ -32,6 +32,7 @@ _Static_assert(sizeof(struct tlb_entry) == 16, "TLB entries are indexed with shl
 #define PC ((int32_t)offsetof(struct hart, pc))
 #define INSTRET ((int32_t)offsetof(struct hart, instret))
 #define BUDGET ((int32_t)offsetof(struct hart, budget))
+#define CODE_GEN ((int32_t)offsetof(struct hart, code_gen))
 #define TLB(kind) ((int32_t)(offsetof(struct hart, tlb) + (size_t)(kind) * sizeof(struct tlb_entry) * TLB_SIZE))
 
 bool jit_be_supported(void)
@@ -249,7 +250,7 @@ static void exit_jcc(struct jit_emit *e, int cc, int32_t delta, unsigned count, 
         e->overflow = true;
     imm32(e, 0);
 }
-enum { EXIT_NEXT = 0, EXIT_INTERP = 1, EXIT_BACK = 2 };
+enum { EXIT_NEXT = 0, EXIT_INTERP = 1, EXIT_BACK = 2, EXIT_JALR = 3 };
 
 static void patch_rel32(struct jit_emit *e, uint32_t at, const uint8_t *target)
 {
@@ -267,8 +268,7 @@ static void jmp_to(struct jit_emit *e, const uint8_t *target)
     patch_rel32(e, at, target);
 }
 
-/* Stub: commit pc, instret and budget, and leave through the tail with code for the dispatcher. */
-static void exit_stub(struct jit_emit *e, int32_t delta, unsigned count, int code, const uint8_t *tail)
+static void exit_stub_commit(struct jit_emit *e, int32_t delta, unsigned count)
 {
     if (delta)
         alu_mi(e, ALU_ADD, PC, delta);
@@ -276,6 +276,12 @@ static void exit_stub(struct jit_emit *e, int32_t delta, unsigned count, int cod
         alu_mi(e, ALU_ADD, INSTRET, (int32_t)count);
         alu_mi(e, ALU_SUB, BUDGET, (int32_t)count);
     }
+}
+
+/* Stub: commit pc, instret and budget, and leave through the tail with code for the dispatcher. */
+static void exit_stub(struct jit_emit *e, int32_t delta, unsigned count, int code, const uint8_t *tail)
+{
+    exit_stub_commit(e, delta, count);
     mov_ri(e, RAX, (uint64_t)code);
     jmp_to(e, tail);
 }
@@ -348,6 +354,32 @@ void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n
         push(e, saved[i]);
     alu_ri(e, ALU_SUB, 1, RSP, 8);
     mov_rr(e, 1, R15, RDI);
+    byte(e, 0xeb); /* jmp short over the chain entry: the dispatcher has checked all of it */
+    uint8_t *skip = e->p;
+    byte(e, 0);
+    /*
+     * Chain entry: another block of this page jumps here with its registers
+     * written back, pc/instret/budget committed and this prologue's frame.
+     * Come in only if the batch has room for this block and no FENCE.I since
+     * it was last checked against guest memory; else return to the dispatcher.
+     */
+    e->chain_entry = (uint32_t)(e->p - e->buf);
+    op_m(e, 1, 0x81, ALU_CMP, R15, NO_INDEX, BUDGET);
+    e->chain_budget = (uint32_t)(e->p - e->buf);
+    imm32(e, 0); /* the block's length, known at finish */
+    byte(e, 0x0f);
+    byte(e, 0x8c); /* jl fail */
+    e->chain_fail[0] = (uint32_t)(e->p - e->buf);
+    imm32(e, 0);
+    mov_ri(e, RAX, (uint64_t)(uintptr_t)e->gen);
+    op_m(e, 1, 0x8b, RAX, RAX, NO_INDEX, 0);
+    op_m(e, 1, 0x3b, RAX, R15, NO_INDEX, CODE_GEN);
+    byte(e, 0x0f);
+    byte(e, 0x85); /* jne fail */
+    e->chain_fail[1] = (uint32_t)(e->p - e->buf);
+    imm32(e, 0);
+    if (!e->overflow)
+        *skip = (uint8_t)(e->p - skip - 1);
     regs_load(e);
     e->body = (uint32_t)(e->p - e->buf);
 }
@@ -383,22 +415,24 @@ static void tlb_addr(struct jit_emit *e, int kind, unsigned rs1, int32_t imm, un
     get(e, RAX, rs1);
     if (imm)
         alu_ri(e, ALU_ADD, 1, RAX, imm);
-    mov_rr(e, 1, RCX, RAX);
+    /*
+     * The tag is compared with the page of the access's last byte: an access
+     * crossing into the next page cannot match the entry of its first page.
+     */
+    if (size > 1)
+        op_m(e, 1, 0x8d, RCX, RAX, NO_INDEX, (int32_t)size - 1); /* lea rcx, [rax + size - 1] */
+    else
+        mov_rr(e, 1, RCX, RAX);
     shift_ri(e, SH_SHR, 1, RCX, PAGE_SHIFT);
-    op_r(e, 0, 0x0fb6, RDX, RCX); /* movzx edx, cl: the TLB index */
-    shift_ri(e, SH_SHL, 0, RDX, 4);
+    mov_rr(e, 0, RDX, RAX); /* edx := ((va >> 12) & 255) * 16, the entry's offset */
+    shift_ri(e, SH_SHR, 0, RDX, PAGE_SHIFT - 4);
+    alu_ri(e, ALU_AND, 0, RDX, (TLB_SIZE - 1) << 4);
     if (e->tlb_key) {
         mov_ri(e, RSI, e->tlb_key);
         op_r(e, 1, 0x09, RSI, RCX);
     }
     op_m(e, 1, 0x3b, RCX, R15, RDX, TLB(kind)); /* cmp rcx, tag */
     exit_jcc(e, CC_NE, (int32_t)off, e->ninsns, EXIT_INTERP);
-    if (size > 1) {
-        mov_rr(e, 0, RCX, RAX);
-        alu_ri(e, ALU_AND, 0, RCX, (int32_t)(PAGE_SIZE - 1));
-        alu_ri(e, ALU_CMP, 0, RCX, (int32_t)(PAGE_SIZE - size));
-        exit_jcc(e, CC_A, (int32_t)off, e->ninsns, EXIT_INTERP);
-    }
     op_m(e, 1, 0x03, RAX, R15, RDX, TLB(kind) + 8); /* add rax, addend */
 }
 
@@ -691,7 +725,7 @@ bool jit_be_jump(struct jit_emit *e, const struct decoded *d, uint32_t off, unsi
         put(e, RDX, d->rd);
     }
     st(e, RAX, PC);
-    exit_jcc(e, -1, 0, e->ninsns + 1, EXIT_NEXT);
+    exit_jcc(e, -1, 0, e->ninsns + 1, EXIT_JALR);
     return true;
 }
 
@@ -705,15 +739,45 @@ void jit_be_finish(struct jit_emit *e)
     /* The one way out: registers back to the hart, host registers restored. */
     const uint8_t *tail = e->p;
     regs_writeback(e);
+    const uint8_t *tail_nowb = e->p;
     alu_ri(e, ALU_ADD, 1, RSP, 8);
     for (size_t i = sizeof(saved); i-- > 0;)
         pop(e, saved[i]);
     pop(e, R15);
     byte(e, 0xc3); /* ret */
+    /* A chained jump that may not come in goes back to the dispatcher, pc already committed. */
+    patch_rel32(e, e->chain_fail[0], e->p);
+    patch_rel32(e, e->chain_fail[1], e->p);
+    mov_ri(e, RAX, JIT_EXIT_NEXT);
+    jmp_to(e, tail_nowb);
+    if (e->chain_budget + 4 <= (uint32_t)(e->end - e->buf)) {
+        uint32_t n = e->ninsns;
+        memcpy(e->buf + e->chain_budget, &n, 4);
+    }
     const uint8_t *leave_at_start = NULL;
     for (unsigned i = 0; i < e->nexits; i++) {
         struct jit_exit *x = &e->exits[i];
         patch_rel32(e, x->patch, e->p);
+        int64_t target = (int64_t)e->page_off + x->delta;
+        if (x->back == EXIT_NEXT && !e->verify && target >= 0 && target < (int64_t)PAGE_SIZE) {
+            /*
+             * A direct jump within the page: chainable. Commit, write the
+             * registers back, then a jmp the dispatcher patches to the target
+             * block's chain entry once it is translated (until then it falls
+             * through and says where it is).
+             */
+            exit_stub_commit(e, x->delta, x->count);
+            regs_writeback(e);
+            byte(e, 0xe9);
+            uint8_t *site = e->p;
+            imm32(e, 0);
+            mov_ri(e, RAX, (uint64_t)(uintptr_t)(e->rx + (site - e->buf)));
+            mov_ri(e, RCX, (uint64_t)(uintptr_t)&e->jit->chain_from);
+            op_m(e, 1, 0x89, RAX, RCX, NO_INDEX, 0);
+            mov_ri(e, RAX, JIT_EXIT_NEXT);
+            jmp_to(e, tail_nowb);
+            continue;
+        }
         if (x->back != EXIT_BACK) {
             exit_stub(e, x->delta, x->count, x->back == EXIT_INTERP ? JIT_EXIT_INTERP : JIT_EXIT_NEXT, tail);
             continue;

@@ -77,10 +77,10 @@ void jit_detach(struct hart *h)
     struct jit *j = h->jit;
     if (!j)
         return;
-    log_debug("jit", "hart %u: %llu blocks translated in %.1f ms, %llu invalidated, %llu flushes, %llu KiB of code",
+    log_debug("jit", "hart %u: %llu blocks translated in %.1f ms, %llu invalidated, %llu flushes, %llu KiB of code, %llu chained",
               h->id, (unsigned long long)j->stats.translated, (double)j->stats.translate_ns / 1e6,
               (unsigned long long)j->stats.invalidated, (unsigned long long)j->stats.flushes,
-              (unsigned long long)(j->stats.code_bytes >> 10));
+              (unsigned long long)(j->stats.code_bytes >> 10), (unsigned long long)j->stats.chained);
     jit_cache_destroy(j);
     free(j);
     h->jit = NULL;
@@ -268,19 +268,41 @@ static int verify_run(struct hart *h, struct jit *j, struct jit_block *b)
     }
 }
 
+/* Points the exit at `site` (a rel32 in the executable view) at b's chain entry. */
+static void chain(struct jit *j, uint8_t *site, const struct jit_block *b)
+{
+    int32_t rel = (int32_t)(b->chain_entry - (site + 4));
+    memcpy(j->rw + (site - j->rx), &rel, 4);
+}
+
 uint64_t jit_exec(struct hart *h)
 {
     struct jit *j = h->jit;
     uint64_t done = 0;
+    j->chain_from = NULL; /* the batch boundary may have taken a trap: never chain across it */
     while (h->budget > 0) {
+        /*
+         * The block that just ran left through a chainable exit (a direct
+         * jump within its page, so the target shares its physical page and
+         * context): link it to the block found here, if nothing flushed.
+         */
+        uint8_t *from = j->chain_from;
+        uint64_t flushes = j->stats.flushes;
+        j->chain_from = NULL;
         struct jit_block *b = find_block(h, j);
+        if (b && from && j->stats.flushes == flushes && j->cfg.mode == JIT_ON) {
+            chain(j, from, b);
+            j->stats.chained++;
+        }
         if (b && (h->budget >= b->ninsns || !h->budget_exact)) {
             uint64_t before = h->instret;
             int r = j->cfg.mode == JIT_VERIFY ? verify_run(h, j, b) : b->fn(h);
             j->stats.block_runs++;
             done += h->instret - before;
-            if (r == JIT_EXIT_INTERP && h->budget > 0)
+            if (r == JIT_EXIT_INTERP && h->budget > 0) {
+                j->chain_from = NULL;
                 done += hart_interp_block(h);
+            }
             continue;
         }
         done += hart_interp_block(h);

@@ -29,7 +29,8 @@ struct jit_stats {
     uint64_t translated;   /* blocks translated */
     uint64_t invalidated;  /* blocks dropped because their code changed */
     uint64_t flushes;      /* whole-cache flushes (cache full) */
-    uint64_t block_runs;   /* entries into translated code */
+    uint64_t block_runs;   /* entries into translated code from the dispatcher */
+    uint64_t chained;      /* direct jumps patched between blocks */
     uint64_t code_bytes;   /* host code bytes in use now */
     uint64_t translate_ns; /* time spent translating */
 };

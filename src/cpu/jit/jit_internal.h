@@ -27,6 +27,7 @@ typedef int (*jit_fn)(struct hart *h);
 
 struct jit_block {
     jit_fn fn;            /* entry in the executable view */
+    uint8_t *chain_entry; /* where other translated blocks jump in (executable view) */
     struct jit_block *next; /* every block of the cache, for freeing */
     uint64_t gen;         /* h->code_gen when src was last known to match guest memory */
     uint64_t ctx;         /* what else the code depends on (jit_context()) */
@@ -59,6 +60,7 @@ struct jit {
     struct jit_entry table[JIT_TABLE_SIZE];
     struct jit_block *blocks;
     struct jit_stats stats;
+    uint8_t *chain_from; /* rel32 of the exit the last block left through, if it can be chained */
     uint64_t log_n;
     struct jit_log log[JIT_MAX_INSNS];
 };
@@ -68,11 +70,17 @@ struct jit_exit {
     uint32_t patch;  /* offset of the rel32 to point at the stub */
     int32_t delta;   /* pc change relative to the block's entry pc (unused for back edges) */
     uint16_t count;  /* instructions retired on this path */
-    uint8_t back;    /* 1: a branch back to the block's start */
+    uint8_t back;    /* kind: EXIT_NEXT, EXIT_INTERP, EXIT_BACK (to the block's start), EXIT_JALR */
 };
 
 struct jit_emit {
     uint8_t *buf, *p, *end; /* writable view */
+    uint8_t *rx;            /* executable view of buf[0] */
+    unsigned page_off;      /* the block's start within its guest page */
+    const uint64_t *gen;    /* &block->gen, checked where chained blocks come in */
+    uint32_t chain_entry;   /* offset of the entry for chained jumps */
+    uint32_t chain_budget;  /* offsets of the chain entry's immediates and failure jumps, for finish */
+    uint32_t chain_fail[2];
     bool overflow;
     bool verify;
     bool fp;            /* mstatus.FS != Off: F/D instructions may be translated */

@@ -47,7 +47,14 @@ struct jit_block *jit_translate(struct hart *h, const uint8_t *host, uint64_t pc
     uint64_t t0 = now_ns();
     if (j->size - j->used < JIT_MAX_BLOCK_CODE)
         jit_cache_flush(j);
+    /* The record first: its gen is checked by code that chained blocks jump to. */
+    struct jit_block *b = malloc(sizeof(*b) + JIT_MAX_INSNS * 4);
+    if (!b)
+        return NULL;
     struct jit_emit e = {
+        .rx = j->rx + j->used,
+        .page_off = (unsigned)(pc & (PAGE_SIZE - 1)),
+        .gen = &b->gen,
         .buf = j->rw + j->used,
         .p = j->rw + j->used,
         .end = j->rw + j->size,
@@ -104,17 +111,19 @@ struct jit_block *jit_translate(struct hart *h, const uint8_t *host, uint64_t pc
         if (ended)
             break;
     }
-    if (e.ninsns == 0)
+    if (e.ninsns == 0) {
+        free(b);
         return NULL;
+    }
     if (!ended)
         jit_be_exit(&e, off, untranslated ? JIT_EXIT_INTERP : JIT_EXIT_NEXT);
     jit_be_finish(&e);
-    if (e.overflow)
+    if (e.overflow) {
+        free(b);
         return NULL; /* cannot happen with JIT_MAX_BLOCK_CODE of room; the next attempt flushes */
-    struct jit_block *b = malloc(sizeof(*b) + off);
-    if (!b)
-        return NULL;
+    }
     b->fn = (jit_fn)(void *)(j->rx + j->used);
+    b->chain_entry = j->rx + j->used + e.chain_entry;
     b->gen = h->code_gen;
     b->ctx = jit_context(h);
     b->ninsns = (uint16_t)e.ninsns;
