@@ -154,18 +154,24 @@ static void op_g(struct jit_emit *e, int w, unsigned op, int r, unsigned g)
 static void put(struct jit_emit *e, int r, unsigned g)
 {
     int hr = hreg(e, g);
-    if (hr >= 0)
+    if (hr >= 0) {
         op_r(e, 1, 0x8b, hr, r);
-    else
+        e->reg_dirty |= 1u << g;
+    } else
         op_m(e, 1, 0x89, r, R15, NO_INDEX, X(g));
 }
 
-/* The hart's x[] catches up with the host registers (before an exit or a helper that reads it). */
-static void regs_writeback(struct jit_emit *e)
+/* The hart's x[] catches up with the host registers in mask (before an exit or a helper that reads it). */
+static void regs_writeback_mask(struct jit_emit *e, uint32_t mask)
 {
     for (unsigned g = 1; g < 32; g++)
-        if (e->reg_map[g] >= 0 && (e->reg_written >> g & 1))
+        if (e->reg_map[g] >= 0 && (mask >> g & 1))
             op_m(e, 1, 0x89, e->reg_map[g], R15, NO_INDEX, X(g));
+}
+
+static void regs_writeback(struct jit_emit *e)
+{
+    regs_writeback_mask(e, e->reg_written);
 }
 
 static void regs_load(struct jit_emit *e)
@@ -245,7 +251,8 @@ static void exit_jcc(struct jit_emit *e, int cc, int32_t delta, unsigned count, 
     }
     if (e->nexits < sizeof(e->exits) / sizeof(e->exits[0]))
         e->exits[e->nexits++] = (struct jit_exit){
-            .patch = (uint32_t)(e->p - e->buf), .delta = delta, .count = (uint16_t)count, .back = kind};
+            .patch = (uint32_t)(e->p - e->buf), .delta = delta, .count = (uint16_t)count, .back = kind,
+            .dirty = e->reg_dirty};
     else
         e->overflow = true;
     imm32(e, 0);
@@ -458,7 +465,9 @@ static void log_store(struct jit_emit *e, unsigned size)
 /* Helpers may read or write x[] (fpu_exec) and clobber r8-r11: the host registers are synced around. */
 static void call_helper(struct jit_emit *e, const void *fn)
 {
+    /* All it may write: a later back edge can make registers written further down dirty here. */
     regs_writeback(e);
+    e->reg_dirty = 0;
     mov_ri(e, RAX, (uint64_t)(uintptr_t)fn);
     byte(e, 0xff); /* call rax */
     byte(e, 0xd0);
@@ -636,6 +645,7 @@ bool jit_be_insn(struct jit_emit *e, const struct decoded *d, uint32_t off, uint
         if (d->rd) {
             if (hreg(e, d->rd) >= 0) {
                 mov_ri(e, hreg(e, d->rd), (uint64_t)(int64_t)d->imm);
+                e->reg_dirty |= 1u << d->rd;
             } else {
                 op_m(e, 1, 0xc7, 0, R15, NO_INDEX, X(d->rd));
                 imm32(e, (uint32_t)d->imm);
@@ -754,6 +764,28 @@ void jit_be_finish(struct jit_emit *e)
         uint32_t n = e->ninsns;
         memcpy(e->buf + e->chain_budget, &n, 4);
     }
+    /*
+     * Shared ends of the side exits: rsi = pc change, rdi = instructions
+     * retired; and the chainable exits' way out, rax = their jump's rel32.
+     */
+    const uint8_t *common[2];
+    for (int code = 0; code < 2; code++) {
+        common[code] = e->p;
+        op_m(e, 1, 0x01, RSI, R15, NO_INDEX, PC);
+        op_m(e, 1, 0x01, RDI, R15, NO_INDEX, INSTRET);
+        op_m(e, 1, 0x29, RDI, R15, NO_INDEX, BUDGET);
+        mov_ri(e, RAX, (uint64_t)code);
+        jmp_to(e, tail);
+    }
+    const uint8_t *chain_slow = e->p;
+    mov_ri(e, RCX, (uint64_t)(uintptr_t)&e->jit->chain_from);
+    op_m(e, 1, 0x89, RAX, RCX, NO_INDEX, 0);
+    mov_ri(e, RAX, JIT_EXIT_NEXT);
+    jmp_to(e, tail_nowb);
+    /* In a block that loops, a register written late in one pass is dirty early in the next. */
+    bool loops = false;
+    for (unsigned i = 0; i < e->nexits; i++)
+        loops |= e->exits[i].back == EXIT_BACK;
     const uint8_t *leave_at_start = NULL;
     for (unsigned i = 0; i < e->nexits; i++) {
         struct jit_exit *x = &e->exits[i];
@@ -767,19 +799,19 @@ void jit_be_finish(struct jit_emit *e)
              * through and says where it is).
              */
             exit_stub_commit(e, x->delta, x->count);
-            regs_writeback(e);
+            regs_writeback_mask(e, loops ? e->reg_written : x->dirty);
             byte(e, 0xe9);
             uint8_t *site = e->p;
             imm32(e, 0);
             mov_ri(e, RAX, (uint64_t)(uintptr_t)(e->rx + (site - e->buf)));
-            mov_ri(e, RCX, (uint64_t)(uintptr_t)&e->jit->chain_from);
-            op_m(e, 1, 0x89, RAX, RCX, NO_INDEX, 0);
-            mov_ri(e, RAX, JIT_EXIT_NEXT);
-            jmp_to(e, tail_nowb);
+            jmp_to(e, chain_slow);
             continue;
         }
         if (x->back != EXIT_BACK) {
-            exit_stub(e, x->delta, x->count, x->back == EXIT_INTERP ? JIT_EXIT_INTERP : JIT_EXIT_NEXT, tail);
+            op_r(e, 1, 0xc7, 0, RSI); /* mov rsi, simm32 */
+            imm32(e, (uint32_t)x->delta);
+            mov_ri(e, RDI, x->count);
+            jmp_to(e, common[x->back == EXIT_INTERP]);
             continue;
         }
         /*

@@ -71,6 +71,7 @@ struct jit_exit {
     int32_t delta;   /* pc change relative to the block's entry pc (unused for back edges) */
     uint16_t count;  /* instructions retired on this path */
     uint8_t back;    /* kind: EXIT_NEXT, EXIT_INTERP, EXIT_BACK (to the block's start), EXIT_JALR */
+    uint32_t dirty;  /* guest registers in host registers that differ from the hart's here */
 };
 
 struct jit_emit {
@@ -92,6 +93,7 @@ struct jit_emit {
     unsigned nexits;
     int8_t reg_map[32];    /* host register holding each guest register, or -1 (backend's choice) */
     uint32_t reg_written;  /* guest registers the block may write */
+    uint32_t reg_dirty;    /* ... and has written since the last write-back, at this point */
 };
 
 /* ---- backend (one file per host ISA) ---- */
