@@ -768,8 +768,18 @@ void jit_be_finish(struct jit_emit *e)
      * Shared ends of the side exits: rsi = pc change, rdi = instructions
      * retired; and the chainable exits' way out, rax = their jump's rel32.
      */
-    const uint8_t *common[2];
+    bool need[3] = {false, false, false}; /* emitted only when some exit uses them */
+    for (unsigned i = 0; i < e->nexits; i++) {
+        int64_t t = (int64_t)e->page_off + e->exits[i].delta;
+        if (e->exits[i].back == EXIT_NEXT && !e->verify && t >= 0 && t < (int64_t)PAGE_SIZE)
+            need[2] = true;
+        else if (e->exits[i].back != EXIT_BACK)
+            need[e->exits[i].back == EXIT_INTERP] = true;
+    }
+    const uint8_t *common[2] = {NULL, NULL};
     for (int code = 0; code < 2; code++) {
+        if (!need[code])
+            continue;
         common[code] = e->p;
         op_m(e, 1, 0x01, RSI, R15, NO_INDEX, PC);
         op_m(e, 1, 0x01, RDI, R15, NO_INDEX, INSTRET);
@@ -778,10 +788,12 @@ void jit_be_finish(struct jit_emit *e)
         jmp_to(e, tail);
     }
     const uint8_t *chain_slow = e->p;
-    mov_ri(e, RCX, (uint64_t)(uintptr_t)&e->jit->chain_from);
-    op_m(e, 1, 0x89, RAX, RCX, NO_INDEX, 0);
-    mov_ri(e, RAX, JIT_EXIT_NEXT);
-    jmp_to(e, tail_nowb);
+    if (need[2]) {
+        mov_ri(e, RCX, (uint64_t)(uintptr_t)&e->jit->chain_from);
+        op_m(e, 1, 0x89, RAX, RCX, NO_INDEX, 0);
+        mov_ri(e, RAX, JIT_EXIT_NEXT);
+        jmp_to(e, tail_nowb);
+    }
     /* In a block that loops, a register written late in one pass is dirty early in the next. */
     bool loops = false;
     for (unsigned i = 0; i < e->nexits; i++)

@@ -22,7 +22,7 @@ struct jit_config {
 };
 
 #define JIT_DEFAULT_CACHE (16u << 20)
-#define JIT_DEFAULT_THRESHOLD 32
+#define JIT_DEFAULT_THRESHOLD 256
 
 /* Counters, for --verbose and the benchmarks. */
 struct jit_stats {

@@ -33,7 +33,7 @@ struct jit_block {
     uint64_t ctx;         /* what else the code depends on (jit_context()) */
     uint16_t ninsns;      /* guest instructions on the longest straight path */
     uint16_t nbytes;      /* guest code bytes translated, copied in src */
-    uint8_t src[];
+    uint8_t *src;
 };
 
 /* A slot of the lookup table: a block start's host address, its entry count, its block. */

@@ -48,7 +48,7 @@ struct jit_block *jit_translate(struct hart *h, const uint8_t *host, uint64_t pc
     if (j->size - j->used < JIT_MAX_BLOCK_CODE)
         jit_cache_flush(j);
     /* The record first: its gen is checked by code that chained blocks jump to. */
-    struct jit_block *b = malloc(sizeof(*b) + JIT_MAX_INSNS * 4);
+    struct jit_block *b = malloc(sizeof(*b));
     if (!b)
         return NULL;
     struct jit_emit e = {
@@ -121,6 +121,11 @@ struct jit_block *jit_translate(struct hart *h, const uint8_t *host, uint64_t pc
     if (e.overflow) {
         free(b);
         return NULL; /* cannot happen with JIT_MAX_BLOCK_CODE of room; the next attempt flushes */
+    }
+    b->src = malloc(off);
+    if (!b->src) {
+        free(b);
+        return NULL;
     }
     b->fn = (jit_fn)(void *)(j->rx + j->used);
     b->chain_entry = j->rx + j->used + e.chain_entry;
