@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The JIT against the interpreter (docs/jit.md): every ISA program in tests/guest
-# passes with --jit=off, on and verify, and every bare-metal benchmark in bench/cpu
-# (built small) prints the same result in all three modes.
+# passes with --jit=off, on and verify, every bare-metal benchmark in bench/cpu
+# (built small) prints the same result in all three modes, and the default guest
+# boots to /init with --jit=on and verify on 1 and 4 harts (when it is built).
 set -u
 cd "$(dirname "$0")/../.."
 KILN=${KILN:-build/kiln}
@@ -67,5 +68,23 @@ if BENCH_CFLAGS="-DITERS=2000000" bench/cpu/build.sh "$OUT/bench" >"$OUT/bench-b
     done
 else
     ko jit/bench-build "see $OUT/bench-build.log"
+fi
+# The default Linux guest: /init runs and powers off (kiln.run=poweroff), exit status 0;
+# verify mode stops the VM with status 1 at the first block that differs.
+GUEST=${KILN_CACHE:-$HOME/.cache/kiln}/guest
+if [ -e "$GUEST/Image" ] && [ -e "$GUEST/initramfs.cpio.gz" ] && [ -e "$GUEST/fw_dynamic.bin" ]; then
+    for cpus in 1 4; do
+        for mode in on verify; do
+            name="jit/boot/$mode/${cpus}cpu"
+            if timeout 300 "$KILN" run --mem 256M --cpus $cpus --jit=$mode --append "console=ttyS0 kiln.run=poweroff" \
+                </dev/null >"$OUT/boot-$mode-$cpus.log" 2>&1 && grep -q "kiln-init: ready" "$OUT/boot-$mode-$cpus.log"; then
+                ok "$name"
+            else
+                ko "$name" "$(grep -m1 'jit verify' "$OUT/boot-$mode-$cpus.log" || tail -1 "$OUT/boot-$mode-$cpus.log")"
+            fi
+        done
+    done
+else
+    echo "ok jit/boot # SKIP default guest not built (make guest)"
 fi
 exit $((fails > 0))
