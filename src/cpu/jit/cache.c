@@ -77,6 +77,7 @@ void jit_cache_flush(struct jit *j)
 {
     free_blocks(j);
     memset(j->table, 0, sizeof(j->table));
+    memset(j->buckets, 0, sizeof(j->buckets));
     j->used = 0;
     j->stats.flushes++;
     j->stats.code_bytes = 0;

@@ -77,10 +77,12 @@ void jit_detach(struct hart *h)
     struct jit *j = h->jit;
     if (!j)
         return;
-    log_debug("jit", "hart %u: %llu blocks translated in %.1f ms, %llu invalidated, %llu flushes, %llu KiB of code, %llu chained",
+    log_debug("jit", "hart %u: %llu blocks translated in %.1f ms, %llu invalidated, %llu flushes, %llu KiB of code, %llu chained, "
+              "%.0f%% of instructions in translated code",
               h->id, (unsigned long long)j->stats.translated, (double)j->stats.translate_ns / 1e6,
               (unsigned long long)j->stats.invalidated, (unsigned long long)j->stats.flushes,
-              (unsigned long long)(j->stats.code_bytes >> 10), (unsigned long long)j->stats.chained);
+              (unsigned long long)(j->stats.code_bytes >> 10), (unsigned long long)j->stats.chained,
+              100.0 * (double)j->stats.insns_jit / (double)(j->stats.insns_jit + j->stats.insns_interp + 1));
     jit_cache_destroy(j);
     free(j);
     h->jit = NULL;
@@ -100,7 +102,33 @@ struct jit_stats jit_get_stats(const struct hart *h)
     return s;
 }
 
-/* The block to run at h->pc, translating it if it just became hot; NULL to interpret. */
+/* A translated block for (hostpc, ctx) that is still live, or NULL. */
+static struct jit_block *bucket_find(struct jit *j, uintptr_t hostpc, uint64_t ctx)
+{
+    for (struct jit_block *b = j->buckets[jit_hash(hostpc, ctx) & (JIT_BUCKETS - 1)]; b; b = b->hnext)
+        if (b->hostpc == hostpc && b->ctx == ctx)
+            return b;
+    return NULL;
+}
+
+static void bucket_remove(struct jit *j, struct jit_block *b)
+{
+    for (struct jit_block **p = &j->buckets[jit_hash(b->hostpc, b->ctx) & (JIT_BUCKETS - 1)]; *p;
+         p = &(*p)->hnext) {
+        if (*p == b) {
+            *p = b->hnext;
+            return;
+        }
+    }
+}
+
+/*
+ * The block to run at h->pc, translating it if it just became hot; NULL to
+ * interpret. The direct-mapped table answers most lookups; on a miss the
+ * buckets hold every live block, so a block pushed out of the table (say by
+ * the same code in another context: S-mode with and without SUM) is found
+ * again instead of translated again.
+ */
 static struct jit_block *find_block(struct hart *h, struct jit *j)
 {
     uint64_t pc = h->pc;
@@ -111,12 +139,12 @@ static struct jit_block *find_block(struct hart *h, struct jit *j)
     const uint8_t *host = (const uint8_t *)(uintptr_t)(pc + t->addend);
     uintptr_t key = (uintptr_t)host;
     uint64_t ctx = jit_context(h);
-    struct jit_entry *en = &j->table[((key >> 1) ^ (key >> 13)) & (JIT_TABLE_SIZE - 1)];
+    struct jit_entry *en = &j->table[jit_hash(key, ctx) & (JIT_TABLE_SIZE - 1)];
     if (en->hostpc != key || en->ctx != ctx) {
         en->hostpc = key;
         en->ctx = ctx;
         en->count = 0;
-        en->blk = NULL;
+        en->blk = bucket_find(j, key, ctx);
     }
     struct jit_block *b = en->blk;
     if (b) {
@@ -126,7 +154,9 @@ static struct jit_block *find_block(struct hart *h, struct jit *j)
             b->gen = h->code_gen;
             return b;
         }
+        /* Its code changed: forget it (chained jumps into it fail their generation check for good). */
         j->stats.invalidated++;
+        bucket_remove(j, b);
         en->blk = NULL;
         en->count = 0;
     }
@@ -299,13 +329,18 @@ uint64_t jit_exec(struct hart *h)
             int r = j->cfg.mode == JIT_VERIFY ? verify_run(h, j, b) : b->fn(h);
             j->stats.block_runs++;
             done += h->instret - before;
+            j->stats.insns_jit += h->instret - before;
             if (r == JIT_EXIT_INTERP && h->budget > 0) {
                 j->chain_from = NULL;
-                done += hart_interp_block(h);
+                uint64_t n = hart_interp_block(h);
+                done += n;
+                j->stats.insns_interp += n;
             }
             continue;
         }
-        done += hart_interp_block(h);
+        uint64_t n = hart_interp_block(h);
+        done += n;
+        j->stats.insns_interp += n;
     }
     return done;
 }

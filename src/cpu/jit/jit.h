@@ -22,7 +22,7 @@ struct jit_config {
 };
 
 #define JIT_DEFAULT_CACHE (16u << 20)
-#define JIT_DEFAULT_THRESHOLD 256
+#define JIT_DEFAULT_THRESHOLD 64
 
 /* Counters, for --verbose and the benchmarks. */
 struct jit_stats {
@@ -31,6 +31,8 @@ struct jit_stats {
     uint64_t flushes;      /* whole-cache flushes (cache full) */
     uint64_t block_runs;   /* entries into translated code from the dispatcher */
     uint64_t chained;      /* direct jumps patched between blocks */
+    uint64_t insns_jit;    /* instructions retired in translated code */
+    uint64_t insns_interp; /* instructions run by the interpreter under the dispatcher */
     uint64_t code_bytes;   /* host code bytes in use now */
     uint64_t translate_ns; /* time spent translating */
 };

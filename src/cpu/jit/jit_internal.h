@@ -19,6 +19,7 @@
 /* Host code one block can need at most (measured worst case is far lower); checked before translating. */
 #define JIT_MAX_BLOCK_CODE (JIT_MAX_INSNS * 256 + 1024)
 #define JIT_TABLE_SIZE 4096
+#define JIT_BUCKETS 16384
 
 /* What translated code returns to the dispatcher. */
 enum { JIT_EXIT_NEXT = 0, JIT_EXIT_INTERP = 1 };
@@ -29,6 +30,8 @@ struct jit_block {
     jit_fn fn;            /* entry in the executable view */
     uint8_t *chain_entry; /* where other translated blocks jump in (executable view) */
     struct jit_block *next; /* every block of the cache, for freeing */
+    struct jit_block *hnext; /* same hash bucket */
+    uintptr_t hostpc;     /* host address of the first instruction: its guest-physical address */
     uint64_t gen;         /* h->code_gen when src was last known to match guest memory */
     uint64_t ctx;         /* what else the code depends on (jit_context()) */
     uint16_t ninsns;      /* guest instructions on the longest straight path */
@@ -57,7 +60,8 @@ struct jit {
     int memfd;          /* -1 when the cache is one RWX mapping */
     uint8_t *rw, *rx;   /* the same pages: written through rw, run through rx */
     size_t size, used;
-    struct jit_entry table[JIT_TABLE_SIZE];
+    struct jit_entry table[JIT_TABLE_SIZE]; /* direct-mapped: entry counts and recent blocks */
+    struct jit_block *buckets[JIT_BUCKETS]; /* every live block, by (hostpc, ctx) */
     struct jit_block *blocks;
     struct jit_stats stats;
     uint8_t *chain_from; /* rel32 of the exit the last block left through, if it can be chained */
@@ -119,6 +123,12 @@ void jit_be_finish(struct jit_emit *e);
 static inline uint64_t jit_context(const struct hart *h)
 {
     return (uint64_t)h->priv | (uint64_t)((h->mstatus & MSTATUS_FS) != 0) << 2 | h->data_key << 3;
+}
+
+static inline unsigned jit_hash(uintptr_t hostpc, uint64_t ctx)
+{
+    uint64_t k = ((uint64_t)hostpc >> 1) ^ (ctx * 0x9e3779b97f4a7c15ull);
+    return (unsigned)((k * 0x9e3779b97f4a7c15ull) >> 40);
 }
 struct jit_block *jit_translate(struct hart *h, const uint8_t *host, uint64_t pc);
 int jit_cache_init(struct jit *j, size_t size);

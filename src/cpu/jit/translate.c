@@ -136,6 +136,10 @@ struct jit_block *jit_translate(struct hart *h, const uint8_t *host, uint64_t pc
     memcpy(b->src, host, off);
     b->next = j->blocks;
     j->blocks = b;
+    b->hostpc = (uintptr_t)host;
+    unsigned k = jit_hash(b->hostpc, b->ctx) & (JIT_BUCKETS - 1);
+    b->hnext = j->buckets[k];
+    j->buckets[k] = b;
     size_t bytes = (size_t)(e.p - e.buf);
     j->used += (bytes + 15) & ~(size_t)15;
     j->stats.translated++;
