@@ -131,8 +131,20 @@ static bool amo_funct5_valid(unsigned f5)
 DEFINE_AMO(amo_w, uint32_t, int32_t)
 DEFINE_AMO(amo_d, uint64_t, int64_t)
 
-/* Returns 0 when done, 1 when it trapped, -1 when illegal. */
-static int exec_amo(struct hart *h, uint32_t insn, unsigned rd)
+/* Host pointer for an atomic access that hits the TLB, else NULL; never traps (the JIT's fast path). */
+static void *atomic_ptr_fast(struct hart *h, uint64_t va, unsigned size, enum access acc)
+{
+    if (va & (size - 1))
+        return NULL;
+    struct tlb_entry *e = tlb_slot(h, (int)acc, va);
+    return e->tag == tlb_tag(va, h->data_key) ? (void *)(uintptr_t)(va + e->addend) : NULL;
+}
+
+/*
+ * Returns 0 when done, 1 when it trapped, -1 when illegal. With fast, an
+ * access that would need the slow path returns 1 before changing anything.
+ */
+static int exec_amo(struct hart *h, uint32_t insn, unsigned rd, bool fast)
 {
     unsigned f3 = (insn >> 12) & 7, f5 = insn >> 27;
     uint64_t addr = h->x[(insn >> 15) & 31], src = h->x[(insn >> 20) & 31];
@@ -142,7 +154,7 @@ static int exec_amo(struct hart *h, uint32_t insn, unsigned rd)
     if (f5 == 2) { /* LR (unpriv 8.2) */
         if ((insn >> 20) & 31)
             return -1;
-        void *p = mem_atomic_ptr(h, addr, size, ACC_READ);
+        void *p = fast ? atomic_ptr_fast(h, addr, size, ACC_READ) : mem_atomic_ptr(h, addr, size, ACC_READ);
         if (!p)
             return 1;
         uint64_t v = size == 4 ? (uint64_t)__atomic_load_n((uint32_t *)p, __ATOMIC_ACQUIRE)
@@ -153,7 +165,7 @@ static int exec_amo(struct hart *h, uint32_t insn, unsigned rd)
         h->x[rd] = size == 4 ? (uint64_t)sext32(v) : v;
         return 0;
     }
-    void *p = mem_atomic_ptr(h, addr, size, ACC_WRITE);
+    void *p = fast ? atomic_ptr_fast(h, addr, size, ACC_WRITE) : mem_atomic_ptr(h, addr, size, ACC_WRITE);
     if (!p)
         return 1;
     if (f5 == 3) { /* SC: succeeds only if memory still holds what LR saw (CAS, tolerating ABA) */
@@ -493,7 +505,7 @@ static inline __attribute__((always_inline)) uint64_t interp(struct hart *h, boo
             hart_code_flush(h);
             continue;
         case OP_AMO:
-            switch (exec_amo(h, ic->insn, rd)) {
+            switch (exec_amo(h, ic->insn, rd, false)) {
             case 0: break;
             case 1: continue;
             default: goto illegal;
@@ -542,6 +554,20 @@ static inline __attribute__((always_inline)) uint64_t interp(struct hart *h, boo
         raise_illegal(h, pc, ic);
     }
     return done;
+}
+
+int exec_amo_fast(struct hart *h, uint32_t insn)
+{
+    int r = exec_amo(h, insn, (insn >> 7) & 31, true);
+    h->x[0] = 0;
+    return r;
+}
+
+int exec_csr_insn(struct hart *h, uint32_t insn)
+{
+    bool ok = exec_csr(h, insn, (insn >> 7) & 31);
+    h->x[0] = 0;
+    return ok ? 0 : -1;
 }
 
 uint64_t hart_interp(struct hart *h)

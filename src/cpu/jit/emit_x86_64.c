@@ -681,6 +681,20 @@ bool jit_be_insn(struct jit_emit *e, const struct decoded *d, uint32_t off, uint
         put(e, RAX, d->rd);
         return true;
     }
+    case OP_AMO:
+        /*
+         * Through the interpreter's own code, on its TLB fast path only: a miss,
+         * misalignment or illegal encoding leaves before the instruction. Not in
+         * verify mode, whose store log cannot undo an atomic.
+         */
+        if (e->verify)
+            return false;
+        mov_rr(e, 1, RDI, R15);
+        mov_ri(e, RSI, insn);
+        call_helper(e, (const void *)exec_amo_fast);
+        op_r(e, 0, 0x85, RAX, RAX);
+        exit_jcc(e, CC_NE, (int32_t)off, e->ninsns, EXIT_INTERP);
+        return true;
     case OP_FENCE:
         byte(e, 0x0f); /* mfence: RVWMO allows store->load reordering only where x86 TSO does */
         byte(e, 0xae);
@@ -736,6 +750,31 @@ bool jit_be_jump(struct jit_emit *e, const struct decoded *d, uint32_t off, unsi
     }
     st(e, RAX, PC);
     exit_jcc(e, -1, 0, e->ninsns + 1, EXIT_JALR);
+    return true;
+}
+
+bool jit_be_system(struct jit_emit *e, const struct decoded *d, uint32_t off, unsigned len, uint32_t insn)
+{
+    /*
+     * CSR instructions, through the interpreter's exec_csr(); the block ends
+     * after one (it may change interrupt enables, the translation context, or
+     * end the batch) with a plain return to the dispatcher. instret is
+     * committed first: the instruction may read it. Not in verify mode (CSR
+     * side effects cannot be undone there); ECALL, xRET, WFI, SFENCE.VMA and
+     * the rest stay with the interpreter.
+     */
+    if (d->op != OP_SYSTEM || d->aux == 0 || d->aux == 4 || e->verify)
+        return false;
+    if (e->ninsns) {
+        alu_mi(e, ALU_ADD, INSTRET, (int32_t)e->ninsns);
+        alu_mi(e, ALU_SUB, BUDGET, (int32_t)e->ninsns);
+    }
+    mov_rr(e, 1, RDI, R15);
+    mov_ri(e, RSI, insn);
+    call_helper(e, (const void *)exec_csr_insn);
+    op_r(e, 0, 0x85, RAX, RAX);
+    exit_jcc(e, CC_NE, (int32_t)off, 0, EXIT_INTERP);
+    exit_jcc(e, -1, (int32_t)(off + len), 1, EXIT_JALR);
     return true;
 }
 
@@ -860,6 +899,32 @@ void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n
 bool jit_be_insn(struct jit_emit *e, const struct decoded *d, uint32_t off, uint32_t insn) { return false; }
 bool jit_be_branch(struct jit_emit *e, const struct decoded *d, uint32_t off, unsigned len) { return false; }
 bool jit_be_jump(struct jit_emit *e, const struct decoded *d, uint32_t off, unsigned len) { return false; }
+bool jit_be_system(struct jit_emit *e, const struct decoded *d, uint32_t off, unsigned len, uint32_t insn) { return false; }
+bool jit_be_system(struct jit_emit *e, const struct decoded *d, uint32_t off, unsigned len, uint32_t insn)
+{
+    /*
+     * CSR instructions, through the interpreter's exec_csr(); the block ends
+     * after one (it may change interrupt enables, the translation context, or
+     * end the batch) with a plain return to the dispatcher. instret is
+     * committed first: the instruction may read it. Not in verify mode (CSR
+     * side effects cannot be undone there); ECALL, xRET, WFI, SFENCE.VMA and
+     * the rest stay with the interpreter.
+     */
+    if (d->op != OP_SYSTEM || d->aux == 0 || d->aux == 4 || e->verify)
+        return false;
+    if (e->ninsns) {
+        alu_mi(e, ALU_ADD, INSTRET, (int32_t)e->ninsns);
+        alu_mi(e, ALU_SUB, BUDGET, (int32_t)e->ninsns);
+    }
+    mov_rr(e, 1, RDI, R15);
+    mov_ri(e, RSI, insn);
+    call_helper(e, (const void *)exec_csr_insn);
+    op_r(e, 0, 0x85, RAX, RAX);
+    exit_jcc(e, CC_NE, (int32_t)off, 0, EXIT_INTERP);
+    exit_jcc(e, -1, (int32_t)(off + len), 1, EXIT_JALR);
+    return true;
+}
+
 void jit_be_exit(struct jit_emit *e, uint32_t off, int code) { (void)e; }
 void jit_be_finish(struct jit_emit *e) { (void)e; }
 

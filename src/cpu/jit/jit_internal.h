@@ -113,6 +113,8 @@ bool jit_be_insn(struct jit_emit *e, const struct decoded *d, uint32_t off, uint
 bool jit_be_branch(struct jit_emit *e, const struct decoded *d, uint32_t off, unsigned len);
 /* jal/jalr: writes rd and leaves the block. */
 bool jit_be_jump(struct jit_emit *e, const struct decoded *d, uint32_t off, unsigned len);
+/* A CSR instruction: runs it and ends the block. False (nothing emitted) if not handled. */
+bool jit_be_system(struct jit_emit *e, const struct decoded *d, uint32_t off, unsigned len, uint32_t insn);
 /* The block's fall-through end: pc := entry + off, return code (JIT_EXIT_*). */
 void jit_be_exit(struct jit_emit *e, uint32_t off, int code);
 /* Emits the side-exit stubs and patches the jumps to them. */

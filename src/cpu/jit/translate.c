@@ -98,6 +98,10 @@ struct jit_block *jit_translate(struct hart *h, const uint8_t *host, uint64_t pc
             ok = jit_be_jump(&e, &d, off, len);
             ended = ok;
             break;
+        case OP_SYSTEM:
+            ok = jit_be_system(&e, &d, off, len, insn);
+            ended = ok;
+            break;
         default:
             ok = jit_be_insn(&e, &d, off, insn);
             break;
