@@ -1,8 +1,8 @@
 # jit_irq.S - a machine timer interrupt (privileged spec 3.1.9) is taken while
 # the hart spins in a loop that is one translated block jumping to itself
 # (docs/jit.md: the budget check at the loop's back edge bounds the latency),
-# and once more in a loop closed by a jal instead of a branch. minstret agrees
-# with the loop counter (exactness itself is checked by --jit=verify).
+# and once more in a loop closed by a jal instead of a branch. minstret counts
+# at least the loop's instructions (exactness itself is checked by --jit=verify).
 #include "harness.h"
 
 #define TIMER_IN(delta)							\
@@ -37,15 +37,14 @@ TEST_BEGIN
 2:	CHECK_CAUSE(2, CAUSE_INTR | 7)
 	csrr s4, minstret
 	TIMER_OFF
-	/* s1 iterations of 2 instructions (the last one perhaps cut after its addi), plus the
-	 * trap handler and checks since: minstret - 2 * s1 + 1 is small and not negative */
+	/* minstret counted at least the loop's retired instructions (2 per iteration, the last
+	 * perhaps cut after its addi). Only a lower bound: QEMU's minstret counts host ticks;
+	 * kiln's exactness is what --jit=verify checks. */
 	sub s4, s4, s3
 	slli s5, s1, 1
-	sub s4, s4, s5
-	addi s4, s4, 1
-	li s5, 4096
+	addi s5, s5, -1
 	li gp, 3
-	bltu s4, s5, 6f
+	bgeu s4, s5, 6f
 	GOTO_FAIL
 6:
 

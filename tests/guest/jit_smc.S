@@ -5,6 +5,7 @@
 #   1-2  a hot function rewritten by a store elsewhere, then FENCE.I
 #   3-4  a hot block that stores over one of its own later instructions
 #   5    a FENCE.I with no code change keeps the code working (no false drop)
+# jit_alias.S covers one code page at two virtual addresses.
 #include "harness.h"
 
 #define HOT 100
