@@ -33,6 +33,12 @@ _Static_assert(sizeof(struct tlb_entry) == 16, "TLB entries are indexed with shl
 #define INSTRET ((int32_t)offsetof(struct hart, instret))
 #define BUDGET ((int32_t)offsetof(struct hart, budget))
 #define CODE_GEN ((int32_t)offsetof(struct hart, code_gen))
+#define FETCH_KEY ((int32_t)offsetof(struct hart, fetch_key))
+#define GOLDEN 0x9e3779b97f4a7c15ull
+
+_Static_assert(sizeof(struct jit_entry) == 32 && offsetof(struct jit_entry, ctx) == 8 &&
+                   offsetof(struct jit_entry, blk) == 24,
+               "the inline lookup reads jit_entry fields at fixed offsets");
 #define TLB(kind) ((int32_t)(offsetof(struct hart, tlb) + (size_t)(kind) * sizeof(struct tlb_entry) * TLB_SIZE))
 
 bool jit_be_supported(void)
@@ -257,7 +263,13 @@ static void exit_jcc(struct jit_emit *e, int cc, int32_t delta, unsigned count, 
         e->overflow = true;
     imm32(e, 0);
 }
-enum { EXIT_NEXT = 0, EXIT_INTERP = 1, EXIT_BACK = 2, EXIT_JALR = 3 };
+/*
+ * Exit kinds. NEXT: a direct jump (chained when on the same page, else looked
+ * up); INTERP: leave before an instruction the interpreter must run; BACK: the
+ * block's own start; JALR: an indirect jump (looked up); RET: always back to
+ * the dispatcher (after a CSR instruction, which may change the context).
+ */
+enum { EXIT_NEXT = 0, EXIT_INTERP = 1, EXIT_BACK = 2, EXIT_JALR = 3, EXIT_RET = 4 };
 
 static void patch_rel32(struct jit_emit *e, uint32_t at, const uint8_t *target)
 {
@@ -774,13 +786,99 @@ bool jit_be_system(struct jit_emit *e, const struct decoded *d, uint32_t off, un
     call_helper(e, (const void *)exec_csr_insn);
     op_r(e, 0, 0x85, RAX, RAX);
     exit_jcc(e, CC_NE, (int32_t)off, 0, EXIT_INTERP);
-    exit_jcc(e, -1, (int32_t)(off + len), 1, EXIT_JALR);
+    exit_jcc(e, -1, (int32_t)(off + len), 1, EXIT_RET);
     return true;
 }
 
 void jit_be_exit(struct jit_emit *e, uint32_t off, int code)
 {
     exit_jcc(e, -1, (int32_t)off, e->ninsns, code == JIT_EXIT_INTERP ? EXIT_INTERP : EXIT_NEXT);
+}
+
+/* Which shared end an exit uses: 0 return, 1 interpret, 2 chainable, 3 looked up; -1 a back edge. */
+static int exit_class(const struct jit_emit *e, const struct jit_exit *x)
+{
+    int64_t t = (int64_t)e->page_off + x->delta;
+    switch (x->back) {
+    case EXIT_BACK: return -1;
+    case EXIT_INTERP: return 1;
+    case EXIT_RET: return 0;
+    case EXIT_NEXT:
+        if (e->verify)
+            return 0;
+        return t >= 0 && t < (int64_t)PAGE_SIZE ? 2 : 3;
+    default: /* EXIT_JALR */
+        return e->verify ? 0 : 3;
+    }
+}
+
+/*
+ * The dispatcher's lookup, inline, for jumps whose target is not patched in
+ * (jalr, other pages): pc (committed) through the fetch TLB to the host
+ * address, then the hart's lookup table (jit_hash(), this block's context).
+ * A hit jumps to the block's chain entry, which still checks the budget and
+ * the code generation; anything else returns to the dispatcher. Registers are
+ * written back already.
+ */
+static void emit_lookup(struct jit_emit *e, const uint8_t *tail_nowb)
+{
+    uint32_t miss[6];
+    int nmiss = 0;
+    ld(e, RAX, PC);
+    byte(e, 0xa8); /* test al, 1: an odd pc is the interpreter's to raise */
+    byte(e, 1);
+    byte(e, 0x0f);
+    byte(e, 0x85);
+    miss[nmiss++] = (uint32_t)(e->p - e->buf);
+    imm32(e, 0);
+    mov_rr(e, 1, RCX, RAX);
+    shift_ri(e, SH_SHR, 1, RCX, PAGE_SHIFT);
+    ld(e, RDX, FETCH_KEY);
+    shift_ri(e, SH_SHL, 1, RDX, 60);
+    op_r(e, 1, 0x09, RDX, RCX);
+    mov_rr(e, 0, RDX, RAX);
+    shift_ri(e, SH_SHR, 0, RDX, PAGE_SHIFT - 4);
+    alu_ri(e, ALU_AND, 0, RDX, (TLB_SIZE - 1) << 4);
+    op_m(e, 1, 0x3b, RCX, R15, RDX, TLB(TLB_EXEC));
+    byte(e, 0x0f);
+    byte(e, 0x85);
+    miss[nmiss++] = (uint32_t)(e->p - e->buf);
+    imm32(e, 0);
+    op_m(e, 1, 0x03, RAX, R15, RDX, TLB(TLB_EXEC) + 8); /* rax = host address of the code */
+    /* rsi = &table[jit_hash(host, ctx) & (JIT_TABLE_SIZE - 1)] */
+    mov_rr(e, 1, RSI, RAX);
+    shift_ri(e, SH_SHR, 1, RSI, 1);
+    mov_ri(e, RDX, e->ctx * GOLDEN);
+    op_r(e, 1, 0x31, RDX, RSI);
+    mov_ri(e, RDX, GOLDEN);
+    op_r(e, 1, 0x0faf, RSI, RDX); /* imul rsi, rdx */
+    shift_ri(e, SH_SHR, 1, RSI, 40);
+    alu_ri(e, ALU_AND, 0, RSI, JIT_TABLE_SIZE - 1);
+    shift_ri(e, SH_SHL, 0, RSI, 5);
+    mov_ri(e, RDX, (uint64_t)(uintptr_t)e->jit->table);
+    op_r(e, 1, 0x01, RDX, RSI);
+    op_m(e, 1, 0x3b, RAX, RSI, NO_INDEX, 0); /* hostpc */
+    byte(e, 0x0f);
+    byte(e, 0x85);
+    miss[nmiss++] = (uint32_t)(e->p - e->buf);
+    imm32(e, 0);
+    mov_ri(e, RDX, e->ctx);
+    op_m(e, 1, 0x3b, RDX, RSI, NO_INDEX, 8); /* ctx */
+    byte(e, 0x0f);
+    byte(e, 0x85);
+    miss[nmiss++] = (uint32_t)(e->p - e->buf);
+    imm32(e, 0);
+    op_m(e, 1, 0x8b, RAX, RSI, NO_INDEX, 24); /* blk */
+    op_r(e, 1, 0x85, RAX, RAX);
+    byte(e, 0x0f);
+    byte(e, 0x84);
+    miss[nmiss++] = (uint32_t)(e->p - e->buf);
+    imm32(e, 0);
+    op_m(e, 0, 0xff, 4, RAX, NO_INDEX, (int32_t)offsetof(struct jit_block, chain_entry)); /* jmp [rax + ...] */
+    for (int i = 0; i < nmiss; i++)
+        patch_rel32(e, miss[i], e->p);
+    mov_ri(e, RAX, JIT_EXIT_NEXT);
+    jmp_to(e, tail_nowb);
 }
 
 void jit_be_finish(struct jit_emit *e)
@@ -807,15 +905,16 @@ void jit_be_finish(struct jit_emit *e)
      * Shared ends of the side exits: rsi = pc change, rdi = instructions
      * retired; and the chainable exits' way out, rax = their jump's rel32.
      */
-    bool need[3] = {false, false, false}; /* emitted only when some exit uses them */
+    /* need: [0] NEXT/JALR/RET, [1] INTERP, [2] chainable, [3] looked up: emitted only when used */
+    bool need[4] = {false, false, false, false};
     for (unsigned i = 0; i < e->nexits; i++) {
-        int64_t t = (int64_t)e->page_off + e->exits[i].delta;
-        if (e->exits[i].back == EXIT_NEXT && !e->verify && t >= 0 && t < (int64_t)PAGE_SIZE)
-            need[2] = true;
-        else if (e->exits[i].back != EXIT_BACK)
-            need[e->exits[i].back == EXIT_INTERP] = true;
+        int k = exit_class(e, &e->exits[i]);
+        if (k >= 0)
+            need[k] = true;
     }
+    need[0] |= need[3];
     const uint8_t *common[2] = {NULL, NULL};
+    const uint8_t *lookup = NULL;
     for (int code = 0; code < 2; code++) {
         if (!need[code])
             continue;
@@ -825,6 +924,14 @@ void jit_be_finish(struct jit_emit *e)
         op_m(e, 1, 0x29, RDI, R15, NO_INDEX, BUDGET);
         mov_ri(e, RAX, (uint64_t)code);
         jmp_to(e, tail);
+    }
+    if (need[3]) {
+        lookup = e->p;
+        op_m(e, 1, 0x01, RSI, R15, NO_INDEX, PC);
+        op_m(e, 1, 0x01, RDI, R15, NO_INDEX, INSTRET);
+        op_m(e, 1, 0x29, RDI, R15, NO_INDEX, BUDGET);
+        regs_writeback(e);
+        emit_lookup(e, tail_nowb);
     }
     const uint8_t *chain_slow = e->p;
     if (need[2]) {
@@ -862,7 +969,8 @@ void jit_be_finish(struct jit_emit *e)
             op_r(e, 1, 0xc7, 0, RSI); /* mov rsi, simm32 */
             imm32(e, (uint32_t)x->delta);
             mov_ri(e, RDI, x->count);
-            jmp_to(e, common[x->back == EXIT_INTERP]);
+            int k = exit_class(e, x);
+            jmp_to(e, k == 3 ? lookup : common[k]);
             continue;
         }
         /*
@@ -900,31 +1008,6 @@ bool jit_be_insn(struct jit_emit *e, const struct decoded *d, uint32_t off, uint
 bool jit_be_branch(struct jit_emit *e, const struct decoded *d, uint32_t off, unsigned len) { return false; }
 bool jit_be_jump(struct jit_emit *e, const struct decoded *d, uint32_t off, unsigned len) { return false; }
 bool jit_be_system(struct jit_emit *e, const struct decoded *d, uint32_t off, unsigned len, uint32_t insn) { return false; }
-bool jit_be_system(struct jit_emit *e, const struct decoded *d, uint32_t off, unsigned len, uint32_t insn)
-{
-    /*
-     * CSR instructions, through the interpreter's exec_csr(); the block ends
-     * after one (it may change interrupt enables, the translation context, or
-     * end the batch) with a plain return to the dispatcher. instret is
-     * committed first: the instruction may read it. Not in verify mode (CSR
-     * side effects cannot be undone there); ECALL, xRET, WFI, SFENCE.VMA and
-     * the rest stay with the interpreter.
-     */
-    if (d->op != OP_SYSTEM || d->aux == 0 || d->aux == 4 || e->verify)
-        return false;
-    if (e->ninsns) {
-        alu_mi(e, ALU_ADD, INSTRET, (int32_t)e->ninsns);
-        alu_mi(e, ALU_SUB, BUDGET, (int32_t)e->ninsns);
-    }
-    mov_rr(e, 1, RDI, R15);
-    mov_ri(e, RSI, insn);
-    call_helper(e, (const void *)exec_csr_insn);
-    op_r(e, 0, 0x85, RAX, RAX);
-    exit_jcc(e, CC_NE, (int32_t)off, 0, EXIT_INTERP);
-    exit_jcc(e, -1, (int32_t)(off + len), 1, EXIT_JALR);
-    return true;
-}
-
 void jit_be_exit(struct jit_emit *e, uint32_t off, int code) { (void)e; }
 void jit_be_finish(struct jit_emit *e) { (void)e; }
 

@@ -39,7 +39,7 @@ struct jit_block {
     uint8_t *src;
 };
 
-/* A slot of the lookup table: a block start's host address, its entry count, its block. */
+/* A slot of the lookup table: a block start's host address, its entry count, its block (also read by translated code). */
 struct jit_entry {
     uintptr_t hostpc;
     uint64_t ctx;
@@ -83,6 +83,7 @@ struct jit_emit {
     uint8_t *rx;            /* executable view of buf[0] */
     unsigned page_off;      /* the block's start within its guest page */
     const uint64_t *gen;    /* &block->gen, checked where chained blocks come in */
+    uint64_t ctx;           /* jit_context() of the block */
     uint32_t chain_entry;   /* offset of the entry for chained jumps */
     uint32_t chain_budget;  /* offsets of the chain entry's immediates and failure jumps, for finish */
     uint32_t chain_fail[2];

@@ -55,6 +55,7 @@ struct jit_block *jit_translate(struct hart *h, const uint8_t *host, uint64_t pc
         .rx = j->rx + j->used,
         .page_off = (unsigned)(pc & (PAGE_SIZE - 1)),
         .gen = &b->gen,
+        .ctx = jit_context(h),
         .buf = j->rw + j->used,
         .p = j->rw + j->used,
         .end = j->rw + j->size,
