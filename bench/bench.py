@@ -968,15 +968,17 @@ def host_info():
 
 JIT_VMMS = ("kiln", "kiln-interp", "qemu")
 JIT_STATS = re.compile(r"jit: hart \d+: (\d+) blocks translated in ([0-9.]+) ms, (\d+) invalidated, "
-                       r"(\d+) flushes, (\d+) KiB")
+                       r"(\d+) flushes, (\d+) KiB of code, \d+ chained, (\d+)% of instructions")
 
 
 def jit_stats(text):
-    """Sums kiln -v's per-hart JIT lines: blocks, translation ms, invalidated, flushes, KiB of code."""
-    tot = [0, 0.0, 0, 0, 0]
+    """Sums kiln -v's per-hart JIT lines: blocks, translation ms, invalidated, flushes, KiB of code,
+    and the last hart's share (%) of instructions run translated."""
+    tot = [0, 0.0, 0, 0, 0, 0]
     for m in JIT_STATS.finditer(text):
         for k in range(5):
             tot[k] += float(m.group(k + 1)) if k == 1 else int(m.group(k + 1))
+        tot[5] = int(m.group(6))
     return tot
 
 
@@ -1029,7 +1031,7 @@ def jit_table(res):
             "| blocks translated | translation ms |", "|---|---|---|---|---|---|---|---|"]
     for name, _ in CPU_PROGS:
         t = {v: [x - base[v] for x in cpu[name][v]] for v in JIT_VMMS}
-        st = res["stats"].get(name, [0, 0.0, 0, 0, 0])
+        st = res["stats"].get(name, [0, 0.0, 0, 0, 0, 0])
         rows.append("| %s | %s | %s | %s | %s | %s | %d | %.1f |" % (
             name, fmt_s(t["kiln"]), fmt_s(t["kiln-interp"]), fmt_s(t["qemu"]),
             fmt_ratio([a / b for a, b in zip(t["kiln"], t["qemu"]) if b > 0]),
@@ -1038,14 +1040,15 @@ def jit_table(res):
         base["kiln"], base["qemu"])
     b = res["boot"]
     if b:
-        st = res["stats"].get("boot", [0, 0.0, 0, 0, 0])
+        st = res["stats"].get("boot", [0, 0.0, 0, 0, 0, 0])
         text += ("\n| boot, `kiln.run=poweroff`: start → `kiln-init: ready` | kiln JIT | kiln interpreter | QEMU "
                  "| JIT / QEMU | interpreter / QEMU |\n|---|---|---|---|---|---|\n| seconds | %s | %s | %s | %s | %s |\n"
                  % (fmt_s(b["kiln"]), fmt_s(b["kiln-interp"]), fmt_s(b["qemu"]),
                     fmt_ratio([x / y for x, y in zip(b["kiln"], b["qemu"])]),
                     fmt_ratio([x / y for x, y in zip(b["kiln-interp"], b["qemu"])])))
         text += ("\nDuring one boot to `/init` the JIT translated %d blocks in %.0f ms (%d KiB of host code in "
-                 "the cache at exit, %d invalidated, %d cache flushes).\n" % (st[0], st[1], st[4], st[2], st[3]))
+                 "the cache at exit, %d invalidated, %d cache flushes); %d%% of the instructions ran as "
+                 "translated code.\n" % (st[0], st[1], st[4], st[2], st[3], st[5]))
     return text
 
 

@@ -25,7 +25,8 @@ struct cpu_bus_ops {
     uint64_t (*time_now)(void *ctx);
     /* Ends the run with kiln's exit status; the first request wins. */
     void (*request_exit)(void *ctx, int status, const char *reason);
-    /* Process VMs: handles a trap taken from U-mode instead of the guest. False: take it normally. */
+    /* Process VMs: handles a trap taken from U-mode instead of the guest. False: take it normally.
+     */
     bool (*user_trap)(void *ctx, struct hart *h, uint64_t cause, uint64_t tval);
     /* Between instruction batches (the HTIF test protocol). May be NULL. */
     void (*poll)(void *ctx, struct hart *h);
@@ -42,14 +43,13 @@ struct cpu_bus {
     void *ctx;
 };
 
-/* Host address of [gpa, gpa + len) if it lies wholly in RAM, else NULL (no overflow for any gpa/len). */
+/* Host address of [gpa, gpa + len) if it lies wholly in RAM, else NULL (no overflow for any
+ * gpa/len). */
 static inline void *bus_ram_ptr(const struct cpu_bus *bus, uint64_t gpa, uint64_t len)
 {
-    if (gpa < bus->ram_base)
-        return NULL;
+    if (gpa < bus->ram_base) return NULL;
     uint64_t off = gpa - bus->ram_base;
-    if (off > bus->ram_size || len > bus->ram_size - off)
-        return NULL;
+    if (off > bus->ram_size || len > bus->ram_size - off) return NULL;
     return bus->ram + off;
 }
 

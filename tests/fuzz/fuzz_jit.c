@@ -53,13 +53,11 @@ static uint64_t rng_next(uint64_t *s)
 
 static void rig_init(struct rig *r, enum jit_mode mode)
 {
-    if (vm_init(&r->vm, RAM_SIZE) < 0 || hart_init(&r->h, vm_bus(&r->vm), 0) < 0)
-        abort();
+    if (vm_init(&r->vm, RAM_SIZE) < 0 || hart_init(&r->h, vm_bus(&r->vm), 0) < 0) abort();
     r->vm.harts[0] = &r->h;
     r->vm.nharts = 1;
     struct jit_config cfg = {.mode = mode, .cache_size = 1u << 20, .threshold = 1};
-    if (mode != JIT_OFF && jit_attach(&r->h, &cfg) < 0)
-        abort();
+    if (mode != JIT_OFF && jit_attach(&r->h, &cfg) < 0) abort();
 }
 
 /* Drops instructions whose result depends on the host clock or would sleep. */
@@ -68,8 +66,7 @@ static void sanitize(uint8_t *code, size_t n)
     for (size_t i = 0; i + 4 <= n; i += 2) {
         uint32_t w;
         memcpy(&w, code + i, 4);
-        if ((w & 0x7f) != 0x73)
-            continue;
+        if ((w & 0x7f) != 0x73) continue;
         unsigned csr = w >> 20, f3 = (w >> 12) & 7;
         bool bad = w == 0x10500073 || /* wfi */
                    (f3 != 0 && f3 != 4 && (csr == 0xc01 || csr == 0x30a || csr == 0x14d));
@@ -96,20 +93,27 @@ static void setup(struct rig *r, const uint8_t *code, size_t n, uint64_t seed)
     for (unsigned i = 1; i < 32; i++) {
         uint64_t v = rng_next(&s);
         switch (v & 7) {
-        case 0: case 1: case 2: /* a pointer into the data pages, sometimes near a page end */
+        case 0:
+        case 1:
+        case 2: /* a pointer into the data pages, sometimes near a page end */
             h->x[i] = VIRT_DRAM_BASE + DATA_OFF + 0x800 + ((v >> 8) & 0x3fff);
             break;
-        case 3: h->x[i] = (v >> 8) & 0xff; break;
-        case 4: h->x[i] = (uint64_t)(int64_t)(int32_t)(v >> 16); break;
-        default: h->x[i] = v; break;
+        case 3:
+            h->x[i] = (v >> 8) & 0xff;
+            break;
+        case 4:
+            h->x[i] = (uint64_t)(int64_t)(int32_t)(v >> 16);
+            break;
+        default:
+            h->x[i] = v;
+            break;
         }
     }
     for (unsigned i = 0; i < 32; i++)
         h->f[i] = rng_next(&s);
     uint64_t m = rng_next(&s);
     h->mtvec = VIRT_DRAM_BASE + ((m & 0x3fc) % (n ? n : 4));
-    if (m & 0x1000)
-        h->mstatus |= MSTATUS_FS;
+    if (m & 0x1000) h->mstatus |= MSTATUS_FS;
     h->frm = (unsigned)(m >> 16) & 7;
     if (m & 0x2000) {
         h->priv = PRIV_U;
@@ -119,21 +123,25 @@ static void setup(struct rig *r, const uint8_t *code, size_t n, uint64_t seed)
     mmu_update_keys(h);
 }
 
-static void compare(const struct hart *a, const struct vm *va, const struct hart *b, const struct vm *vb,
-                    const char *mode)
+static void compare(const struct hart *a, const struct vm *va, const struct hart *b,
+                    const struct vm *vb, const char *mode)
 {
-    bool same = !memcmp(a->x, b->x, sizeof(a->x)) && !memcmp(a->f, b->f, sizeof(a->f)) && a->pc == b->pc &&
-                a->instret == b->instret && a->priv == b->priv && a->mstatus == b->mstatus &&
-                a->mepc == b->mepc && a->mcause == b->mcause && a->mtval == b->mtval &&
-                a->fflags == b->fflags && !memcmp(va->ram, vb->ram, RAM_SIZE);
-    if (same)
-        return;
-    fprintf(stderr, "fuzz_jit: --jit=%s and the interpreter differ: pc %llx/%llx instret %llu/%llu mcause %llx/%llx\n",
-            mode, (unsigned long long)a->pc, (unsigned long long)b->pc, (unsigned long long)a->instret,
-            (unsigned long long)b->instret, (unsigned long long)a->mcause, (unsigned long long)b->mcause);
+    bool same = !memcmp(a->x, b->x, sizeof(a->x)) && !memcmp(a->f, b->f, sizeof(a->f)) &&
+                a->pc == b->pc && a->instret == b->instret && a->priv == b->priv &&
+                a->mstatus == b->mstatus && a->mepc == b->mepc && a->mcause == b->mcause &&
+                a->mtval == b->mtval && a->fflags == b->fflags &&
+                !memcmp(va->ram, vb->ram, RAM_SIZE);
+    if (same) return;
+    fprintf(stderr,
+            "fuzz_jit: --jit=%s and the interpreter differ: pc %llx/%llx instret %llu/%llu mcause "
+            "%llx/%llx\n",
+            mode, (unsigned long long)a->pc, (unsigned long long)b->pc,
+            (unsigned long long)a->instret, (unsigned long long)b->instret,
+            (unsigned long long)a->mcause, (unsigned long long)b->mcause);
     for (unsigned i = 0; i < 32; i++)
         if (a->x[i] != b->x[i])
-            fprintf(stderr, "  x%u %llx/%llx\n", i, (unsigned long long)a->x[i], (unsigned long long)b->x[i]);
+            fprintf(stderr, "  x%u %llx/%llx\n", i, (unsigned long long)a->x[i],
+                    (unsigned long long)b->x[i]);
     abort();
 }
 
@@ -147,14 +155,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         rig_init(&rigs[2], JIT_ON);
         initialized = 1;
     }
-    if (size < 8 + 4)
-        return 0;
+    if (size < 8 + 4) return 0;
     uint64_t seed;
     memcpy(&seed, data, 8);
     data += 8;
     size -= 8;
-    if (size > CODE_MAX)
-        size = CODE_MAX;
+    if (size > CODE_MAX) size = CODE_MAX;
     uint8_t code[CODE_MAX];
     memcpy(code, data, size);
     sanitize(code, size);
@@ -166,8 +172,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         hart_step(a, STEP);
         hart_step(b, STEP);
         hart_step(c, STEP);
-        if (atomic_load(&rigs[0].vm.stop))
-            break;
+        if (atomic_load(&rigs[0].vm.stop)) break;
     }
     /* Code rewritten without FENCE.I may legitimately run differently: not a finding. */
     if (memcmp(code_copy, rigs[0].vm.ram, sizeof(code_copy)) ||

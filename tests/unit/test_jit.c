@@ -91,12 +91,9 @@ static void test_cache_is_wx(void **state)
     int rw = 0, rx = 0, rwx = 0;
     while (fgets(line, sizeof(line), f)) {
         char perms[8] = "";
-        if (sscanf(line, "%*s %7s", perms) != 1)
-            continue;
-        if (perms[0] == 'r' && perms[1] == 'w' && perms[2] == 'x')
-            rwx++;
-        if (!strstr(line, "kiln-jit"))
-            continue;
+        if (sscanf(line, "%*s %7s", perms) != 1) continue;
+        if (perms[0] == 'r' && perms[1] == 'w' && perms[2] == 'x') rwx++;
+        if (!strstr(line, "kiln-jit")) continue;
         rw += perms[1] == 'w' && perms[2] != 'x';
         rx += perms[1] != 'w' && perms[2] == 'x';
     }

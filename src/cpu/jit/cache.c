@@ -18,8 +18,7 @@
 int jit_cache_init(struct jit *j, size_t size)
 {
     size = (size + 4095) & ~(size_t)4095;
-    if (size < 2 * JIT_MAX_BLOCK_CODE)
-        size = 2 * JIT_MAX_BLOCK_CODE;
+    if (size < 2 * JIT_MAX_BLOCK_CODE) size = 2 * JIT_MAX_BLOCK_CODE;
     j->size = size;
     j->used = 0;
     j->memfd = memfd_create("kiln-jit", MFD_CLOEXEC);
@@ -27,20 +26,17 @@ int jit_cache_init(struct jit *j, size_t size)
         if (ftruncate(j->memfd, (off_t)size) == 0) {
             j->rw = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, j->memfd, 0);
             j->rx = mmap(NULL, size, PROT_READ | PROT_EXEC, MAP_SHARED, j->memfd, 0);
-            if (j->rw != MAP_FAILED && j->rx != MAP_FAILED)
-                return 0;
-            if (j->rw != MAP_FAILED)
-                munmap(j->rw, size);
-            if (j->rx != MAP_FAILED)
-                munmap(j->rx, size);
+            if (j->rw != MAP_FAILED && j->rx != MAP_FAILED) return 0;
+            if (j->rw != MAP_FAILED) munmap(j->rw, size);
+            if (j->rx != MAP_FAILED) munmap(j->rx, size);
         }
         close(j->memfd);
         j->memfd = -1;
     }
     log_warn("jit", "no double-mapped code cache (%s): using one writable and executable mapping",
              strerror(errno));
-    j->rw = mmap(NULL, size, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                 -1, 0);
+    j->rw = mmap(NULL, size, PROT_READ | PROT_WRITE | PROT_EXEC,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (j->rw == MAP_FAILED) {
         j->rw = j->rx = NULL;
         return -errno;
@@ -62,12 +58,9 @@ static void free_blocks(struct jit *j)
 void jit_cache_destroy(struct jit *j)
 {
     free_blocks(j);
-    if (j->rw)
-        munmap(j->rw, j->size);
-    if (j->rx && j->rx != j->rw)
-        munmap(j->rx, j->size);
-    if (j->memfd >= 0)
-        close(j->memfd);
+    if (j->rw) munmap(j->rw, j->size);
+    if (j->rx && j->rx != j->rw) munmap(j->rx, j->size);
+    if (j->memfd >= 0) close(j->memfd);
     j->rw = j->rx = NULL;
     j->memfd = -1;
 }

@@ -39,7 +39,8 @@ _Static_assert(sizeof(struct tlb_entry) == 16, "TLB entries are indexed with shl
 _Static_assert(sizeof(struct jit_entry) == 32 && offsetof(struct jit_entry, ctx) == 8 &&
                    offsetof(struct jit_entry, blk) == 24,
                "the inline lookup reads jit_entry fields at fixed offsets");
-#define TLB(kind) ((int32_t)(offsetof(struct hart, tlb) + (size_t)(kind) * sizeof(struct tlb_entry) * TLB_SIZE))
+#define TLB(kind)                                                                                  \
+    ((int32_t)(offsetof(struct hart, tlb) + (size_t)(kind) * sizeof(struct tlb_entry) * TLB_SIZE))
 
 bool jit_be_supported(void)
 {
@@ -81,14 +82,12 @@ static void rex(struct jit_emit *e, int w, int reg, int index, int base)
 {
     unsigned r = 0x40 | (w ? 8 : 0) | ((reg & 8) ? 4 : 0) | ((index >= 0 && (index & 8)) ? 2 : 0) |
                  ((base & 8) ? 1 : 0);
-    if (r != 0x40)
-        byte(e, r);
+    if (r != 0x40) byte(e, r);
 }
 
 static void opcode(struct jit_emit *e, unsigned op)
 {
-    if (op > 0xff)
-        byte(e, op >> 8);
+    if (op > 0xff) byte(e, op >> 8);
     byte(e, op & 0xff);
 }
 
@@ -118,10 +117,19 @@ static void op_r(struct jit_emit *e, int w, unsigned op, int reg, int rm)
     byte(e, (unsigned)(0xc0 | (reg & 7) << 3 | (rm & 7)));
 }
 
-static void ld(struct jit_emit *e, int r, int32_t disp) { op_m(e, 1, 0x8b, r, R15, NO_INDEX, disp); }
-static void st(struct jit_emit *e, int r, int32_t disp) { op_m(e, 1, 0x89, r, R15, NO_INDEX, disp); }
+static void ld(struct jit_emit *e, int r, int32_t disp)
+{
+    op_m(e, 1, 0x8b, r, R15, NO_INDEX, disp);
+}
+static void st(struct jit_emit *e, int r, int32_t disp)
+{
+    op_m(e, 1, 0x89, r, R15, NO_INDEX, disp);
+}
 
-static void mov_rr(struct jit_emit *e, int w, int dst, int src) { op_r(e, w, 0x89, src, dst); }
+static void mov_rr(struct jit_emit *e, int w, int dst, int src)
+{
+    op_r(e, w, 0x89, src, dst);
+}
 
 /*
  * Guest registers: the ones a block uses most live in host registers for the
@@ -167,7 +175,8 @@ static void put(struct jit_emit *e, int r, unsigned g)
         op_m(e, 1, 0x89, r, R15, NO_INDEX, X(g));
 }
 
-/* The hart's x[] catches up with the host registers in mask (before an exit or a helper that reads it). */
+/* The hart's x[] catches up with the host registers in mask (before an exit or a helper that reads
+ * it). */
 static void regs_writeback_mask(struct jit_emit *e, uint32_t mask)
 {
     for (unsigned g = 1; g < 32; g++)
@@ -183,10 +192,12 @@ static void regs_writeback(struct jit_emit *e)
 static void regs_load(struct jit_emit *e)
 {
     for (unsigned g = 1; g < 32; g++)
-        if (e->reg_map[g] >= 0)
-            op_m(e, 1, 0x8b, e->reg_map[g], R15, NO_INDEX, X(g));
+        if (e->reg_map[g] >= 0) op_m(e, 1, 0x8b, e->reg_map[g], R15, NO_INDEX, X(g));
 }
-static void movsxd(struct jit_emit *e, int dst, int src) { op_r(e, 1, 0x63, dst, src); }
+static void movsxd(struct jit_emit *e, int dst, int src)
+{
+    op_r(e, 1, 0x63, dst, src);
+}
 
 static void mov_ri(struct jit_emit *e, int r, uint64_t v)
 {
@@ -227,8 +238,7 @@ static void alu_mi(struct jit_emit *e, int ext, int32_t disp, int32_t v)
 /* add r, 64-bit constant (rcx is clobbered when it does not fit 32 bits). */
 static void add_const(struct jit_emit *e, int r, int64_t c)
 {
-    if (c == 0)
-        return;
+    if (c == 0) return;
     if (fits32(c)) {
         alu_ri(e, ALU_ADD, 1, r, (int32_t)c);
     } else {
@@ -243,8 +253,14 @@ static void shift_ri(struct jit_emit *e, int ext, int w, int r, unsigned n)
     byte(e, n);
 }
 
-static void shift_cl(struct jit_emit *e, int ext, int w, int r) { op_r(e, w, 0xd3, ext, r); }
-static void setcc(struct jit_emit *e, int cc, int r) { op_r(e, 0, 0x0f90 + (unsigned)cc, 0, r); }
+static void shift_cl(struct jit_emit *e, int ext, int w, int r)
+{
+    op_r(e, w, 0xd3, ext, r);
+}
+static void setcc(struct jit_emit *e, int cc, int r)
+{
+    op_r(e, 0, 0x0f90 + (unsigned)cc, 0, r);
+}
 
 /* jcc rel32 to a side exit recorded for jit_be_finish. */
 static void exit_jcc(struct jit_emit *e, int cc, int32_t delta, unsigned count, uint8_t kind)
@@ -256,9 +272,11 @@ static void exit_jcc(struct jit_emit *e, int cc, int32_t delta, unsigned count, 
         byte(e, 0x80 + (unsigned)cc);
     }
     if (e->nexits < sizeof(e->exits) / sizeof(e->exits[0]))
-        e->exits[e->nexits++] = (struct jit_exit){
-            .patch = (uint32_t)(e->p - e->buf), .delta = delta, .count = (uint16_t)count, .back = kind,
-            .dirty = e->reg_dirty};
+        e->exits[e->nexits++] = (struct jit_exit){.patch = (uint32_t)(e->p - e->buf),
+                                                  .delta = delta,
+                                                  .count = (uint16_t)count,
+                                                  .back = kind,
+                                                  .dirty = e->reg_dirty};
     else
         e->overflow = true;
     imm32(e, 0);
@@ -273,8 +291,7 @@ enum { EXIT_NEXT = 0, EXIT_INTERP = 1, EXIT_BACK = 2, EXIT_JALR = 3, EXIT_RET = 
 
 static void patch_rel32(struct jit_emit *e, uint32_t at, const uint8_t *target)
 {
-    if (at + 4 > (uint32_t)(e->end - e->buf))
-        return;
+    if (at + 4 > (uint32_t)(e->end - e->buf)) return;
     int32_t rel = (int32_t)(target - (e->buf + at + 4));
     memcpy(e->buf + at, &rel, 4);
 }
@@ -289,8 +306,7 @@ static void jmp_to(struct jit_emit *e, const uint8_t *target)
 
 static void exit_stub_commit(struct jit_emit *e, int32_t delta, unsigned count)
 {
-    if (delta)
-        alu_mi(e, ALU_ADD, PC, delta);
+    if (delta) alu_mi(e, ALU_ADD, PC, delta);
     if (count) {
         alu_mi(e, ALU_ADD, INSTRET, (int32_t)count);
         alu_mi(e, ALU_SUB, BUDGET, (int32_t)count);
@@ -298,27 +314,27 @@ static void exit_stub_commit(struct jit_emit *e, int32_t delta, unsigned count)
 }
 
 /* Stub: commit pc, instret and budget, and leave through the tail with code for the dispatcher. */
-static void exit_stub(struct jit_emit *e, int32_t delta, unsigned count, int code, const uint8_t *tail)
+static void exit_stub(struct jit_emit *e, int32_t delta, unsigned count, int code,
+                      const uint8_t *tail)
 {
     exit_stub_commit(e, delta, count);
     mov_ri(e, RAX, (uint64_t)code);
     jmp_to(e, tail);
 }
 
-/* Callee-saved registers the block may use, pushed by the prologue (with r15: 6 pushes + 8 = aligned). */
+/* Callee-saved registers the block may use, pushed by the prologue (with r15: 6 pushes + 8 =
+ * aligned). */
 static const uint8_t saved[] = {RBX, RBP, R12, R13, R14};
 
 static void push(struct jit_emit *e, int r)
 {
-    if (r & 8)
-        byte(e, 0x41);
+    if (r & 8) byte(e, 0x41);
     byte(e, 0x50 + (r & 7));
 }
 
 static void pop(struct jit_emit *e, int r)
 {
-    if (r & 8)
-        byte(e, 0x41);
+    if (r & 8) byte(e, 0x41);
     byte(e, 0x58 + (r & 7));
 }
 
@@ -327,20 +343,56 @@ static uint32_t uses(const struct decoded *d, uint32_t *written)
 {
     uint32_t rd = 1u << d->rd, rs1 = 1u << d->rs1, rs2 = 1u << d->rs2;
     switch (d->op) {
-    case OP_LUI: case OP_AUIPC: case OP_JAL:
+    case OP_LUI:
+    case OP_AUIPC:
+    case OP_JAL:
         *written |= rd;
         return rd;
-    case OP_JALR: case OP_LB: case OP_LH: case OP_LW: case OP_LD: case OP_LBU: case OP_LHU: case OP_LWU:
-    case OP_ADDI: case OP_SLLI: case OP_SLTI: case OP_SLTIU: case OP_XORI: case OP_SRLI: case OP_SRAI:
-    case OP_ORI: case OP_ANDI: case OP_ADDIW: case OP_SLLIW: case OP_SRLIW: case OP_SRAIW:
+    case OP_JALR:
+    case OP_LB:
+    case OP_LH:
+    case OP_LW:
+    case OP_LD:
+    case OP_LBU:
+    case OP_LHU:
+    case OP_LWU:
+    case OP_ADDI:
+    case OP_SLLI:
+    case OP_SLTI:
+    case OP_SLTIU:
+    case OP_XORI:
+    case OP_SRLI:
+    case OP_SRAI:
+    case OP_ORI:
+    case OP_ANDI:
+    case OP_ADDIW:
+    case OP_SLLIW:
+    case OP_SRLIW:
+    case OP_SRAIW:
         *written |= rd;
         return rd | rs1;
-    case OP_BEQ: case OP_BNE: case OP_BLT: case OP_BGE: case OP_BLTU: case OP_BGEU:
-    case OP_SB: case OP_SH: case OP_SW: case OP_SD:
+    case OP_BEQ:
+    case OP_BNE:
+    case OP_BLT:
+    case OP_BGE:
+    case OP_BLTU:
+    case OP_BGEU:
+    case OP_SB:
+    case OP_SH:
+    case OP_SW:
+    case OP_SD:
         return rs1 | rs2;
-    case OP_FLW: case OP_FLD: case OP_FSW: case OP_FSD:
+    case OP_FLW:
+    case OP_FLD:
+    case OP_FSW:
+    case OP_FSD:
         return rs1;
-    case OP_FENCE: case OP_FENCE_I: case OP_AMO: case OP_SYSTEM: case OP_FP: case OP_ILLEGAL:
+    case OP_FENCE:
+    case OP_FENCE_I:
+    case OP_AMO:
+    case OP_SYSTEM:
+    case OP_FP:
+    case OP_ILLEGAL:
         return 0;
     default: /* OP, OP-32, M */
         *written |= rd;
@@ -362,10 +414,8 @@ void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n
     for (int k = 0; k < NMAP; k++) { /* the most used first; a register used once stays in memory */
         unsigned best = 0;
         for (unsigned g = 1; g < 32; g++)
-            if (e->reg_map[g] < 0 && count[g] >= 2 && count[g] > count[best])
-                best = g;
-        if (!best)
-            break;
+            if (e->reg_map[g] < 0 && count[g] >= 2 && count[g] > count[best]) best = g;
+        if (!best) break;
         e->reg_map[best] = map_pool[k];
     }
     push(e, R15);
@@ -397,8 +447,7 @@ void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n
     byte(e, 0x85); /* jne fail */
     e->chain_fail[1] = (uint32_t)(e->p - e->buf);
     imm32(e, 0);
-    if (!e->overflow)
-        *skip = (uint8_t)(e->p - skip - 1);
+    if (!e->overflow) *skip = (uint8_t)(e->p - skip - 1);
     regs_load(e);
     e->body = (uint32_t)(e->p - e->buf);
 }
@@ -407,20 +456,37 @@ void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n
 static void load_rax(struct jit_emit *e, int dst, unsigned size, bool sign)
 {
     switch (size) {
-    case 1: op_m(e, sign, sign ? 0x0fbe : 0x0fb6, dst, RAX, NO_INDEX, 0); break;
-    case 2: op_m(e, sign, sign ? 0x0fbf : 0x0fb7, dst, RAX, NO_INDEX, 0); break;
-    case 4: op_m(e, sign, sign ? 0x63 : 0x8b, dst, RAX, NO_INDEX, 0); break;
-    default: op_m(e, 1, 0x8b, dst, RAX, NO_INDEX, 0); break;
+    case 1:
+        op_m(e, sign, sign ? 0x0fbe : 0x0fb6, dst, RAX, NO_INDEX, 0);
+        break;
+    case 2:
+        op_m(e, sign, sign ? 0x0fbf : 0x0fb7, dst, RAX, NO_INDEX, 0);
+        break;
+    case 4:
+        op_m(e, sign, sign ? 0x63 : 0x8b, dst, RAX, NO_INDEX, 0);
+        break;
+    default:
+        op_m(e, 1, 0x8b, dst, RAX, NO_INDEX, 0);
+        break;
     }
 }
 
 static void store_rax(struct jit_emit *e, int src, unsigned size)
 {
     switch (size) {
-    case 1: op_m(e, 0, 0x88, src, RAX, NO_INDEX, 0); break;
-    case 2: byte(e, 0x66); op_m(e, 0, 0x89, src, RAX, NO_INDEX, 0); break;
-    case 4: op_m(e, 0, 0x89, src, RAX, NO_INDEX, 0); break;
-    default: op_m(e, 1, 0x89, src, RAX, NO_INDEX, 0); break;
+    case 1:
+        op_m(e, 0, 0x88, src, RAX, NO_INDEX, 0);
+        break;
+    case 2:
+        byte(e, 0x66);
+        op_m(e, 0, 0x89, src, RAX, NO_INDEX, 0);
+        break;
+    case 4:
+        op_m(e, 0, 0x89, src, RAX, NO_INDEX, 0);
+        break;
+    default:
+        op_m(e, 1, 0x89, src, RAX, NO_INDEX, 0);
+        break;
     }
 }
 
@@ -429,11 +495,11 @@ static void store_rax(struct jit_emit *e, int src, unsigned size)
  * block before this instruction (the interpreter's mem_load/mem_store then
  * take their slow path, with exact traps).
  */
-static void tlb_addr(struct jit_emit *e, int kind, unsigned rs1, int32_t imm, unsigned size, uint32_t off)
+static void tlb_addr(struct jit_emit *e, int kind, unsigned rs1, int32_t imm, unsigned size,
+                     uint32_t off)
 {
     get(e, RAX, rs1);
-    if (imm)
-        alu_ri(e, ALU_ADD, 1, RAX, imm);
+    if (imm) alu_ri(e, ALU_ADD, 1, RAX, imm);
     /*
      * The tag is compared with the page of the access's last byte: an access
      * crossing into the next page cannot match the entry of its first page.
@@ -474,7 +540,8 @@ static void log_store(struct jit_emit *e, unsigned size)
     byte(e, 1);
 }
 
-/* Helpers may read or write x[] (fpu_exec) and clobber r8-r11: the host registers are synced around. */
+/* Helpers may read or write x[] (fpu_exec) and clobber r8-r11: the host registers are synced
+ * around. */
 static void call_helper(struct jit_emit *e, const void *fn)
 {
     /* All it may write: a later back edge can make registers written further down dirty here. */
@@ -495,18 +562,18 @@ static uint64_t helper_muldivw(unsigned f3, uint64_t a, uint64_t b)
 
 static bool alu_rr(struct jit_emit *e, const struct decoded *d)
 {
-    static const struct { uint8_t op, opc, w, cc, shift; } t[] = {
-        {OP_ADD, 0x03, 1, 0, 0},  {OP_SUB, 0x2b, 1, 0, 0},      {OP_AND, 0x23, 1, 0, 0},
-        {OP_OR, 0x0b, 1, 0, 0},   {OP_XOR, 0x33, 1, 0, 0},      {OP_SLT, 0x3b, 1, CC_L, 0},
-        {OP_SLTU, 0x3b, 1, CC_B, 0}, {OP_SLL, 0, 1, 0, SH_SHL}, {OP_SRL, 0, 1, 0, SH_SHR},
-        {OP_SRA, 0, 1, 0, SH_SAR}, {OP_ADDW, 0x03, 0, 0, 0},    {OP_SUBW, 0x2b, 0, 0, 0},
-        {OP_SLLW, 0, 0, 0, SH_SHL}, {OP_SRLW, 0, 0, 0, SH_SHR}, {OP_SRAW, 0, 0, 0, SH_SAR},
+    static const struct {
+        uint8_t op, opc, w, cc, shift;
+    } t[] = {
+        {OP_ADD, 0x03, 1, 0, 0},     {OP_SUB, 0x2b, 1, 0, 0},    {OP_AND, 0x23, 1, 0, 0},
+        {OP_OR, 0x0b, 1, 0, 0},      {OP_XOR, 0x33, 1, 0, 0},    {OP_SLT, 0x3b, 1, CC_L, 0},
+        {OP_SLTU, 0x3b, 1, CC_B, 0}, {OP_SLL, 0, 1, 0, SH_SHL},  {OP_SRL, 0, 1, 0, SH_SHR},
+        {OP_SRA, 0, 1, 0, SH_SAR},   {OP_ADDW, 0x03, 0, 0, 0},   {OP_SUBW, 0x2b, 0, 0, 0},
+        {OP_SLLW, 0, 0, 0, SH_SHL},  {OP_SRLW, 0, 0, 0, SH_SHR}, {OP_SRAW, 0, 0, 0, SH_SAR},
     };
     for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-        if (t[i].op != d->op)
-            continue;
-        if (!d->rd)
-            return true;
+        if (t[i].op != d->op) continue;
+        if (!d->rd) return true;
         if (t[i].shift) {
             get(e, RCX, d->rs2);
             op_g(e, t[i].w, 0x8b, RAX, d->rs1);
@@ -522,8 +589,7 @@ static bool alu_rr(struct jit_emit *e, const struct decoded *d)
             op_g(e, t[i].w, 0x8b, RAX, d->rs1);
             op_g(e, t[i].w, t[i].opc, RAX, d->rs2);
         }
-        if (!t[i].w)
-            movsxd(e, RAX, RAX); /* *W results are sign-extended 32-bit values */
+        if (!t[i].w) movsxd(e, RAX, RAX); /* *W results are sign-extended 32-bit values */
         put(e, RAX, d->rd);
         return true;
     }
@@ -532,18 +598,18 @@ static bool alu_rr(struct jit_emit *e, const struct decoded *d)
 
 static bool alu_imm(struct jit_emit *e, const struct decoded *d)
 {
-    static const struct { uint8_t op, ext, w, cc, shift; } t[] = {
-        {OP_ADDI, ALU_ADD, 1, 0, 0},  {OP_XORI, ALU_XOR, 1, 0, 0},  {OP_ORI, ALU_OR, 1, 0, 0},
-        {OP_ANDI, ALU_AND, 1, 0, 0},  {OP_SLTI, 0, 1, CC_L, 0},     {OP_SLTIU, 0, 1, CC_B, 0},
-        {OP_SLLI, 0, 1, 0, SH_SHL},   {OP_SRLI, 0, 1, 0, SH_SHR},   {OP_SRAI, 0, 1, 0, SH_SAR},
-        {OP_ADDIW, ALU_ADD, 0, 0, 0}, {OP_SLLIW, 0, 0, 0, SH_SHL},  {OP_SRLIW, 0, 0, 0, SH_SHR},
+    static const struct {
+        uint8_t op, ext, w, cc, shift;
+    } t[] = {
+        {OP_ADDI, ALU_ADD, 1, 0, 0},  {OP_XORI, ALU_XOR, 1, 0, 0}, {OP_ORI, ALU_OR, 1, 0, 0},
+        {OP_ANDI, ALU_AND, 1, 0, 0},  {OP_SLTI, 0, 1, CC_L, 0},    {OP_SLTIU, 0, 1, CC_B, 0},
+        {OP_SLLI, 0, 1, 0, SH_SHL},   {OP_SRLI, 0, 1, 0, SH_SHR},  {OP_SRAI, 0, 1, 0, SH_SAR},
+        {OP_ADDIW, ALU_ADD, 0, 0, 0}, {OP_SLLIW, 0, 0, 0, SH_SHL}, {OP_SRLIW, 0, 0, 0, SH_SHR},
         {OP_SRAIW, 0, 0, 0, SH_SAR},
     };
     for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-        if (t[i].op != d->op)
-            continue;
-        if (!d->rd)
-            return true;
+        if (t[i].op != d->op) continue;
+        if (!d->rd) return true;
         if (t[i].cc) {
             op_r(e, 0, 0x31, RCX, RCX);
             get(e, RAX, d->rs1);
@@ -554,13 +620,11 @@ static bool alu_imm(struct jit_emit *e, const struct decoded *d)
         }
         op_g(e, t[i].w, 0x8b, RAX, d->rs1);
         if (t[i].shift) {
-            if (d->imm)
-                shift_ri(e, t[i].shift, t[i].w, RAX, (unsigned)d->imm);
+            if (d->imm) shift_ri(e, t[i].shift, t[i].w, RAX, (unsigned)d->imm);
         } else if (d->imm || t[i].ext == ALU_AND) {
             alu_ri(e, t[i].ext, t[i].w, RAX, d->imm);
         }
-        if (!t[i].w)
-            movsxd(e, RAX, RAX);
+        if (!t[i].w) movsxd(e, RAX, RAX);
         put(e, RAX, d->rd);
         return true;
     }
@@ -569,25 +633,24 @@ static bool alu_imm(struct jit_emit *e, const struct decoded *d)
 
 static bool mem_op(struct jit_emit *e, const struct decoded *d, uint32_t off)
 {
-    static const struct { uint8_t op, size, sign, store; } t[] = {
-        {OP_LB, 1, 1, 0}, {OP_LH, 2, 1, 0}, {OP_LW, 4, 1, 0}, {OP_LD, 8, 0, 0},
-        {OP_LBU, 1, 0, 0}, {OP_LHU, 2, 0, 0}, {OP_LWU, 4, 0, 0},
-        {OP_SB, 1, 0, 1}, {OP_SH, 2, 0, 1}, {OP_SW, 4, 0, 1}, {OP_SD, 8, 0, 1},
+    static const struct {
+        uint8_t op, size, sign, store;
+    } t[] = {
+        {OP_LB, 1, 1, 0},  {OP_LH, 2, 1, 0},  {OP_LW, 4, 1, 0},  {OP_LD, 8, 0, 0},
+        {OP_LBU, 1, 0, 0}, {OP_LHU, 2, 0, 0}, {OP_LWU, 4, 0, 0}, {OP_SB, 1, 0, 1},
+        {OP_SH, 2, 0, 1},  {OP_SW, 4, 0, 1},  {OP_SD, 8, 0, 1},
     };
     for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-        if (t[i].op != d->op)
-            continue;
+        if (t[i].op != d->op) continue;
         if (t[i].store) {
             tlb_addr(e, TLB_WRITE, d->rs1, d->imm, t[i].size, off);
-            if (e->verify)
-                log_store(e, t[i].size);
+            if (e->verify) log_store(e, t[i].size);
             get(e, RCX, d->rs2);
             store_rax(e, RCX, t[i].size);
         } else {
             tlb_addr(e, TLB_READ, d->rs1, d->imm, t[i].size, off);
             load_rax(e, RCX, t[i].size, t[i].sign);
-            if (d->rd)
-                put(e, RCX, d->rd);
+            if (d->rd) put(e, RCX, d->rd);
         }
         return true;
     }
@@ -621,8 +684,7 @@ static bool fp_mem(struct jit_emit *e, const struct decoded *d, uint32_t off)
     case OP_FSD: {
         unsigned size = d->op == OP_FSW ? 4 : 8;
         tlb_addr(e, TLB_WRITE, d->rs1, d->imm, size, off);
-        if (e->verify)
-            log_store(e, size);
+        if (e->verify) log_store(e, size);
         ld(e, RCX, F(d->rs2));
         store_rax(e, RCX, size);
         return true;
@@ -632,7 +694,8 @@ static bool fp_mem(struct jit_emit *e, const struct decoded *d, uint32_t off)
     }
 }
 
-/* FP arithmetic through fpu.c (exact rounding and flags); an illegal one leaves for the interpreter. */
+/* FP arithmetic through fpu.c (exact rounding and flags); an illegal one leaves for the
+ * interpreter. */
 static bool fp_op(struct jit_emit *e, const struct decoded *d, uint32_t off, uint32_t insn)
 {
     mov_rr(e, 1, RDI, R15);
@@ -649,7 +712,10 @@ bool jit_be_insn(struct jit_emit *e, const struct decoded *d, uint32_t off, uint
     if (d->op >= OP_FLW && d->op <= OP_FP && !e->fp)
         return false; /* FS is Off: the interpreter raises illegal-instruction */
     switch (d->op) {
-    case OP_FLW: case OP_FLD: case OP_FSW: case OP_FSD:
+    case OP_FLW:
+    case OP_FLD:
+    case OP_FSW:
+    case OP_FSD:
         return fp_mem(e, d, off);
     case OP_FP:
         return fp_op(e, d, off, insn);
@@ -675,10 +741,8 @@ bool jit_be_insn(struct jit_emit *e, const struct decoded *d, uint32_t off, uint
     case OP_MULDIV:
     case OP_MULDIVW: {
         bool w = d->op == OP_MULDIVW;
-        if (w && d->aux >= 1 && d->aux <= 3)
-            return false; /* illegal: the interpreter raises it */
-        if (!d->rd)
-            return true;
+        if (w && d->aux >= 1 && d->aux <= 3) return false; /* illegal: the interpreter raises it */
+        if (!d->rd) return true;
         if (d->aux == 0) {
             op_g(e, !w, 0x8b, RAX, d->rs1);
             op_g(e, !w, 0x0faf, RAX, d->rs2);
@@ -688,8 +752,7 @@ bool jit_be_insn(struct jit_emit *e, const struct decoded *d, uint32_t off, uint
             get(e, RDX, d->rs2);
             call_helper(e, w ? (const void *)helper_muldivw : (const void *)exec_muldiv);
         }
-        if (w && d->aux == 0)
-            movsxd(e, RAX, RAX);
+        if (w && d->aux == 0) movsxd(e, RAX, RAX);
         put(e, RAX, d->rd);
         return true;
     }
@@ -699,8 +762,7 @@ bool jit_be_insn(struct jit_emit *e, const struct decoded *d, uint32_t off, uint
          * misalignment or illegal encoding leaves before the instruction. Not in
          * verify mode, whose store log cannot undo an atomic.
          */
-        if (e->verify)
-            return false;
+        if (e->verify) return false;
         mov_rr(e, 1, RDI, R15);
         mov_ri(e, RSI, insn);
         call_helper(e, (const void *)exec_amo_fast);
@@ -721,20 +783,34 @@ bool jit_be_branch(struct jit_emit *e, const struct decoded *d, uint32_t off, un
 {
     int cc;
     switch (d->op) {
-    case OP_BEQ: cc = CC_E; break;
-    case OP_BNE: cc = CC_NE; break;
-    case OP_BLT: cc = CC_L; break;
-    case OP_BGE: cc = CC_GE; break;
-    case OP_BLTU: cc = CC_B; break;
-    case OP_BGEU: cc = CC_AE; break;
-    default: return false;
+    case OP_BEQ:
+        cc = CC_E;
+        break;
+    case OP_BNE:
+        cc = CC_NE;
+        break;
+    case OP_BLT:
+        cc = CC_L;
+        break;
+    case OP_BGE:
+        cc = CC_GE;
+        break;
+    case OP_BLTU:
+        cc = CC_B;
+        break;
+    case OP_BGEU:
+        cc = CC_AE;
+        break;
+    default:
+        return false;
     }
     (void)len;
     int64_t delta = (int64_t)off + d->imm;
     get(e, RAX, d->rs1);
     op_g(e, 1, 0x3b, RAX, d->rs2);
     /* verify mode checks one pass at a time (and its store log holds one pass): no loops there. */
-    exit_jcc(e, cc, (int32_t)delta, e->ninsns + 1, delta == 0 && !e->verify ? EXIT_BACK : EXIT_NEXT);
+    exit_jcc(e, cc, (int32_t)delta, e->ninsns + 1,
+             delta == 0 && !e->verify ? EXIT_BACK : EXIT_NEXT);
     return true;
 }
 
@@ -749,11 +825,9 @@ bool jit_be_jump(struct jit_emit *e, const struct decoded *d, uint32_t off, unsi
         exit_jcc(e, -1, (int32_t)((int64_t)off + d->imm), e->ninsns + 1, EXIT_NEXT);
         return true;
     }
-    if (d->op != OP_JALR)
-        return false;
+    if (d->op != OP_JALR) return false;
     get(e, RAX, d->rs1); /* read rs1 before rd is written: they may be the same register */
-    if (d->imm)
-        alu_ri(e, ALU_ADD, 1, RAX, d->imm);
+    if (d->imm) alu_ri(e, ALU_ADD, 1, RAX, d->imm);
     alu_ri(e, ALU_AND, 1, RAX, -2);
     if (d->rd) {
         ld(e, RDX, PC);
@@ -765,7 +839,8 @@ bool jit_be_jump(struct jit_emit *e, const struct decoded *d, uint32_t off, unsi
     return true;
 }
 
-bool jit_be_system(struct jit_emit *e, const struct decoded *d, uint32_t off, unsigned len, uint32_t insn)
+bool jit_be_system(struct jit_emit *e, const struct decoded *d, uint32_t off, unsigned len,
+                   uint32_t insn)
 {
     /*
      * CSR instructions, through the interpreter's exec_csr(); the block ends
@@ -775,8 +850,7 @@ bool jit_be_system(struct jit_emit *e, const struct decoded *d, uint32_t off, un
      * side effects cannot be undone there); ECALL, xRET, WFI, SFENCE.VMA and
      * the rest stay with the interpreter.
      */
-    if (d->op != OP_SYSTEM || d->aux == 0 || d->aux == 4 || e->verify)
-        return false;
+    if (d->op != OP_SYSTEM || d->aux == 0 || d->aux == 4 || e->verify) return false;
     if (e->ninsns) {
         alu_mi(e, ALU_ADD, INSTRET, (int32_t)e->ninsns);
         alu_mi(e, ALU_SUB, BUDGET, (int32_t)e->ninsns);
@@ -795,17 +869,20 @@ void jit_be_exit(struct jit_emit *e, uint32_t off, int code)
     exit_jcc(e, -1, (int32_t)off, e->ninsns, code == JIT_EXIT_INTERP ? EXIT_INTERP : EXIT_NEXT);
 }
 
-/* Which shared end an exit uses: 0 return, 1 interpret, 2 chainable, 3 looked up; -1 a back edge. */
+/* Which shared end an exit uses: 0 return, 1 interpret, 2 chainable, 3 looked up; -1 a back edge.
+ */
 static int exit_class(const struct jit_emit *e, const struct jit_exit *x)
 {
     int64_t t = (int64_t)e->page_off + x->delta;
     switch (x->back) {
-    case EXIT_BACK: return -1;
-    case EXIT_INTERP: return 1;
-    case EXIT_RET: return 0;
+    case EXIT_BACK:
+        return -1;
+    case EXIT_INTERP:
+        return 1;
+    case EXIT_RET:
+        return 0;
     case EXIT_NEXT:
-        if (e->verify)
-            return 0;
+        if (e->verify) return 0;
         return t >= 0 && t < (int64_t)PAGE_SIZE ? 2 : 3;
     default: /* EXIT_JALR */
         return e->verify ? 0 : 3;
@@ -874,7 +951,8 @@ static void emit_lookup(struct jit_emit *e, const uint8_t *tail_nowb)
     byte(e, 0x84);
     miss[nmiss++] = (uint32_t)(e->p - e->buf);
     imm32(e, 0);
-    op_m(e, 0, 0xff, 4, RAX, NO_INDEX, (int32_t)offsetof(struct jit_block, chain_entry)); /* jmp [rax + ...] */
+    op_m(e, 0, 0xff, 4, RAX, NO_INDEX,
+         (int32_t)offsetof(struct jit_block, chain_entry)); /* jmp [rax + ...] */
     for (int i = 0; i < nmiss; i++)
         patch_rel32(e, miss[i], e->p);
     mov_ri(e, RAX, JIT_EXIT_NEXT);
@@ -909,15 +987,13 @@ void jit_be_finish(struct jit_emit *e)
     bool need[4] = {false, false, false, false};
     for (unsigned i = 0; i < e->nexits; i++) {
         int k = exit_class(e, &e->exits[i]);
-        if (k >= 0)
-            need[k] = true;
+        if (k >= 0) need[k] = true;
     }
     need[0] |= need[3];
     const uint8_t *common[2] = {NULL, NULL};
     const uint8_t *lookup = NULL;
     for (int code = 0; code < 2; code++) {
-        if (!need[code])
-            continue;
+        if (!need[code]) continue;
         common[code] = e->p;
         op_m(e, 1, 0x01, RSI, R15, NO_INDEX, PC);
         op_m(e, 1, 0x01, RDI, R15, NO_INDEX, INSTRET);
@@ -1003,12 +1079,34 @@ bool jit_be_supported(void)
 {
     return false;
 }
-void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n) { (void)e; }
-bool jit_be_insn(struct jit_emit *e, const struct decoded *d, uint32_t off, uint32_t insn) { return false; }
-bool jit_be_branch(struct jit_emit *e, const struct decoded *d, uint32_t off, unsigned len) { return false; }
-bool jit_be_jump(struct jit_emit *e, const struct decoded *d, uint32_t off, unsigned len) { return false; }
-bool jit_be_system(struct jit_emit *e, const struct decoded *d, uint32_t off, unsigned len, uint32_t insn) { return false; }
-void jit_be_exit(struct jit_emit *e, uint32_t off, int code) { (void)e; }
-void jit_be_finish(struct jit_emit *e) { (void)e; }
+void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n)
+{
+    (void)e;
+}
+bool jit_be_insn(struct jit_emit *e, const struct decoded *d, uint32_t off, uint32_t insn)
+{
+    return false;
+}
+bool jit_be_branch(struct jit_emit *e, const struct decoded *d, uint32_t off, unsigned len)
+{
+    return false;
+}
+bool jit_be_jump(struct jit_emit *e, const struct decoded *d, uint32_t off, unsigned len)
+{
+    return false;
+}
+bool jit_be_system(struct jit_emit *e, const struct decoded *d, uint32_t off, unsigned len,
+                   uint32_t insn)
+{
+    return false;
+}
+void jit_be_exit(struct jit_emit *e, uint32_t off, int code)
+{
+    (void)e;
+}
+void jit_be_finish(struct jit_emit *e)
+{
+    (void)e;
+}
 
 #endif

@@ -55,14 +55,11 @@ int jit_supported(void)
 
 int jit_attach(struct hart *h, const struct jit_config *cfg)
 {
-    if (cfg->mode == JIT_OFF || !jit_be_supported() || h->jit)
-        return 0;
+    if (cfg->mode == JIT_OFF || !jit_be_supported() || h->jit) return 0;
     struct jit *j = calloc(1, sizeof(*j));
-    if (!j)
-        return -ENOMEM;
+    if (!j) return -ENOMEM;
     j->cfg = *cfg;
-    if (!j->cfg.threshold)
-        j->cfg.threshold = 1;
+    if (!j->cfg.threshold) j->cfg.threshold = 1;
     int err = jit_cache_init(j, cfg->cache_size);
     if (err < 0) {
         free(j);
@@ -75,14 +72,16 @@ int jit_attach(struct hart *h, const struct jit_config *cfg)
 void jit_detach(struct hart *h)
 {
     struct jit *j = h->jit;
-    if (!j)
-        return;
-    log_debug("jit", "hart %u: %llu blocks translated in %.1f ms, %llu invalidated, %llu flushes, %llu KiB of code, %llu chained, "
+    if (!j) return;
+    log_debug("jit",
+              "hart %u: %llu blocks translated in %.1f ms, %llu invalidated, %llu flushes, %llu "
+              "KiB of code, %llu chained, "
               "%.0f%% of instructions in translated code",
               h->id, (unsigned long long)j->stats.translated, (double)j->stats.translate_ns / 1e6,
               (unsigned long long)j->stats.invalidated, (unsigned long long)j->stats.flushes,
               (unsigned long long)(j->stats.code_bytes >> 10), (unsigned long long)j->stats.chained,
-              100.0 * (double)j->stats.insns_jit / (double)(j->stats.insns_jit + j->stats.insns_interp + 1));
+              100.0 * (double)j->stats.insns_jit /
+                  (double)(j->stats.insns_jit + j->stats.insns_interp + 1));
     jit_cache_destroy(j);
     free(j);
     h->jit = NULL;
@@ -90,24 +89,22 @@ void jit_detach(struct hart *h)
 
 void jit_flush(struct hart *h)
 {
-    if (h->jit)
-        jit_cache_flush(h->jit);
+    if (h->jit) jit_cache_flush(h->jit);
 }
 
 struct jit_stats jit_get_stats(const struct hart *h)
 {
     struct jit_stats s = {0};
-    if (h->jit)
-        s = h->jit->stats;
+    if (h->jit) s = h->jit->stats;
     return s;
 }
 
 /* A translated block for (hostpc, ctx) that is still live, or NULL. */
 static struct jit_block *bucket_find(struct jit *j, uintptr_t hostpc, uint64_t ctx)
 {
-    for (struct jit_block *b = j->buckets[jit_hash(hostpc, ctx) & (JIT_BUCKETS - 1)]; b; b = b->hnext)
-        if (b->hostpc == hostpc && b->ctx == ctx)
-            return b;
+    for (struct jit_block *b = j->buckets[jit_hash(hostpc, ctx) & (JIT_BUCKETS - 1)]; b;
+         b = b->hnext)
+        if (b->hostpc == hostpc && b->ctx == ctx) return b;
     return NULL;
 }
 
@@ -134,8 +131,7 @@ static struct jit_block *find_block(struct hart *h, struct jit *j)
     uint64_t pc = h->pc;
     const struct tlb_entry *t = tlb_slot(h, TLB_EXEC, pc);
     /* An odd pc, or a page not in the fetch TLB yet: the interpreter raises or fills. */
-    if ((pc & 1) || t->tag != tlb_tag(pc, h->fetch_key))
-        return NULL;
+    if ((pc & 1) || t->tag != tlb_tag(pc, h->fetch_key)) return NULL;
     const uint8_t *host = (const uint8_t *)(uintptr_t)(pc + t->addend);
     uintptr_t key = (uintptr_t)host;
     uint64_t ctx = jit_context(h);
@@ -148,20 +144,19 @@ static struct jit_block *find_block(struct hart *h, struct jit *j)
     }
     struct jit_block *b = en->blk;
     if (b) {
-        if (__builtin_expect(b->gen == h->code_gen, 1))
-            return b;
+        if (__builtin_expect(b->gen == h->code_gen, 1)) return b;
         if (!memcmp(b->src, host, b->nbytes)) {
             b->gen = h->code_gen;
             return b;
         }
-        /* Its code changed: forget it (chained jumps into it fail their generation check for good). */
+        /* Its code changed: forget it (chained jumps into it fail their generation check for good).
+         */
         j->stats.invalidated++;
         bucket_remove(j, b);
         en->blk = NULL;
         en->count = 0;
     }
-    if (++en->count < j->cfg.threshold)
-        return NULL;
+    if (++en->count < j->cfg.threshold) return NULL;
     b = jit_translate(h, host, pc); /* may flush the cache, and with it the table */
     en->hostpc = key;
     en->ctx = ctx;
@@ -197,12 +192,15 @@ static void state_load(struct hart *h, const struct arch_state *s)
     h->fflags = s->fflags;
 }
 
-static void report_divergence(struct hart *h, const struct jit_block *b, const struct arch_state *s0,
-                              const struct arch_state *js, const struct jit_log *bad)
+static void report_divergence(struct hart *h, const struct jit_block *b,
+                              const struct arch_state *s0, const struct arch_state *js,
+                              const struct jit_log *bad)
 {
     const uint64_t *jx = js->x;
     uint64_t pc = s0->pc, jpc = js->pc, jinstret = js->instret;
-    fprintf(stderr, "kiln: jit verify: hart %u, block at pc 0x%llx (%u instructions, priv %d) differs from the interpreter:\n",
+    fprintf(stderr,
+            "kiln: jit verify: hart %u, block at pc 0x%llx (%u instructions, priv %d) differs from "
+            "the interpreter:\n",
             h->id, (unsigned long long)pc, b->ninsns, (int)h->priv);
     for (unsigned i = 0; i < 32; i++)
         if (jx[i] != h->x[i])
@@ -216,14 +214,15 @@ static void report_divergence(struct hart *h, const struct jit_block *b, const s
                 (unsigned long long)h->instret);
     for (unsigned i = 0; i < 32; i++)
         if (js->f[i] != h->f[i])
-            fprintf(stderr, "  f%u: jit 0x%llx, interpreter 0x%llx\n", i, (unsigned long long)js->f[i],
-                    (unsigned long long)h->f[i]);
+            fprintf(stderr, "  f%u: jit 0x%llx, interpreter 0x%llx\n", i,
+                    (unsigned long long)js->f[i], (unsigned long long)h->f[i]);
     if (js->fflags != h->fflags || js->mstatus != h->mstatus)
         fprintf(stderr, "  fflags/mstatus: jit 0x%x/0x%llx, interpreter 0x%x/0x%llx\n", js->fflags,
                 (unsigned long long)js->mstatus, h->fflags, (unsigned long long)h->mstatus);
     if (bad)
-        fprintf(stderr, "  memory at host %p (%llu bytes): jit wrote 0x%llx\n", (void *)(uintptr_t)bad->addr,
-                (unsigned long long)bad->size, (unsigned long long)bad->now);
+        fprintf(stderr, "  memory at host %p (%llu bytes): jit wrote 0x%llx\n",
+                (void *)(uintptr_t)bad->addr, (unsigned long long)bad->size,
+                (unsigned long long)bad->now);
     fprintf(stderr, "  block:");
     for (unsigned off = 0; off < b->nbytes;) {
         uint16_t lo;
@@ -259,8 +258,7 @@ static int verify_run(struct hart *h, struct jit *j, struct jit_block *b)
         int64_t jbudget = h->budget;
         state_save(h, &js);
         uint64_t n = js.instret - s0.instret;
-        if (n == 0)
-            return r;
+        if (n == 0) return r;
         for (uint64_t i = 0; i < j->log_n; i++) {
             struct jit_log *l = &j->log[i];
             l->now = 0;
@@ -276,8 +274,7 @@ static int verify_run(struct hart *h, struct jit *j, struct jit_block *b)
         for (uint64_t i = 0; i < j->log_n && !bad; i++) {
             uint64_t v = 0;
             memcpy(&v, (void *)(uintptr_t)j->log[i].addr, j->log[i].size);
-            if (v != j->log[i].now)
-                bad = &j->log[i];
+            if (v != j->log[i].now) bad = &j->log[i];
         }
         if (!bad && !memcmp(&is, &js, sizeof(is))) {
             h->budget = jbudget;
@@ -285,12 +282,14 @@ static int verify_run(struct hart *h, struct jit *j, struct jit_block *b)
         }
         if (*h->bus->nharts < 2 || attempt == 2) {
             report_divergence(h, b, &s0, &js, bad);
-            hart_request_exit(h, 1, "jit verify: translated block at pc 0x%llx differs from the interpreter",
-                            (unsigned long long)s0.pc);
+            hart_request_exit(
+                h, 1, "jit verify: translated block at pc 0x%llx differs from the interpreter",
+                (unsigned long long)s0.pc);
             h->budget = 0;
             return JIT_EXIT_NEXT;
         }
-        /* Undo the interpreter's run too (it stored where the block did, or the check failed anyway). */
+        /* Undo the interpreter's run too (it stored where the block did, or the check failed
+         * anyway). */
         for (uint64_t i = j->log_n; i-- > 0;)
             memcpy((void *)(uintptr_t)j->log[i].addr, &j->log[i].old, j->log[i].size);
         state_load(h, &s0);

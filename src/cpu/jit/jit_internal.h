@@ -14,9 +14,11 @@
 #include "cpu/hart.h"
 #include "cpu/jit/jit.h"
 
-/* Longest block in guest instructions: bounds code size per block and the store log of verify mode. */
+/* Longest block in guest instructions: bounds code size per block and the store log of verify mode.
+ */
 #define JIT_MAX_INSNS 64
-/* Host code one block can need at most (measured worst case is far lower); checked before translating. */
+/* Host code one block can need at most (measured worst case is far lower); checked before
+ * translating. */
 #define JIT_MAX_BLOCK_CODE (JIT_MAX_INSNS * 256 + 1024)
 #define JIT_TABLE_SIZE 4096
 #define JIT_BUCKETS 16384
@@ -27,19 +29,20 @@ enum { JIT_EXIT_NEXT = 0, JIT_EXIT_INTERP = 1 };
 typedef int (*jit_fn)(struct hart *h);
 
 struct jit_block {
-    jit_fn fn;            /* entry in the executable view */
-    uint8_t *chain_entry; /* where other translated blocks jump in (executable view) */
-    struct jit_block *next; /* every block of the cache, for freeing */
+    jit_fn fn;               /* entry in the executable view */
+    uint8_t *chain_entry;    /* where other translated blocks jump in (executable view) */
+    struct jit_block *next;  /* every block of the cache, for freeing */
     struct jit_block *hnext; /* same hash bucket */
-    uintptr_t hostpc;     /* host address of the first instruction: its guest-physical address */
-    uint64_t gen;         /* h->code_gen when src was last known to match guest memory */
-    uint64_t ctx;         /* what else the code depends on (jit_context()) */
-    uint16_t ninsns;      /* guest instructions on the longest straight path */
-    uint16_t nbytes;      /* guest code bytes translated, copied in src */
+    uintptr_t hostpc;        /* host address of the first instruction: its guest-physical address */
+    uint64_t gen;            /* h->code_gen when src was last known to match guest memory */
+    uint64_t ctx;            /* what else the code depends on (jit_context()) */
+    uint16_t ninsns;         /* guest instructions on the longest straight path */
+    uint16_t nbytes;         /* guest code bytes translated, copied in src */
     uint8_t *src;
 };
 
-/* A slot of the lookup table: a block start's host address, its entry count, its block (also read by translated code). */
+/* A slot of the lookup table: a block start's host address, its entry count, its block (also read
+ * by translated code). */
 struct jit_entry {
     uintptr_t hostpc;
     uint64_t ctx;
@@ -57,8 +60,8 @@ struct jit_log {
 
 struct jit {
     struct jit_config cfg;
-    int memfd;          /* -1 when the cache is one RWX mapping */
-    uint8_t *rw, *rx;   /* the same pages: written through rw, run through rx */
+    int memfd;        /* -1 when the cache is one RWX mapping */
+    uint8_t *rw, *rx; /* the same pages: written through rw, run through rx */
     size_t size, used;
     struct jit_entry table[JIT_TABLE_SIZE]; /* direct-mapped: entry counts and recent blocks */
     struct jit_block *buckets[JIT_BUCKETS]; /* every live block, by (hostpc, ctx) */
@@ -71,11 +74,11 @@ struct jit {
 
 /* One side exit waiting for its out-of-line stub. */
 struct jit_exit {
-    uint32_t patch;  /* offset of the rel32 to point at the stub */
-    int32_t delta;   /* pc change relative to the block's entry pc (unused for back edges) */
-    uint16_t count;  /* instructions retired on this path */
-    uint8_t back;    /* kind: EXIT_NEXT, EXIT_INTERP, EXIT_BACK (to the block's start), EXIT_JALR */
-    uint32_t dirty;  /* guest registers in host registers that differ from the hart's here */
+    uint32_t patch; /* offset of the rel32 to point at the stub */
+    int32_t delta;  /* pc change relative to the block's entry pc (unused for back edges) */
+    uint16_t count; /* instructions retired on this path */
+    uint8_t back;   /* kind: EXIT_NEXT, EXIT_INTERP, EXIT_BACK (to the block's start), EXIT_JALR */
+    uint32_t dirty; /* guest registers in host registers that differ from the hart's here */
 };
 
 struct jit_emit {
@@ -85,20 +88,21 @@ struct jit_emit {
     const uint64_t *gen;    /* &block->gen, checked where chained blocks come in */
     uint64_t ctx;           /* jit_context() of the block */
     uint32_t chain_entry;   /* offset of the entry for chained jumps */
-    uint32_t chain_budget;  /* offsets of the chain entry's immediates and failure jumps, for finish */
+    uint32_t
+        chain_budget; /* offsets of the chain entry's immediates and failure jumps, for finish */
     uint32_t chain_fail[2];
     bool overflow;
     bool verify;
-    bool fp;            /* mstatus.FS != Off: F/D instructions may be translated */
+    bool fp; /* mstatus.FS != Off: F/D instructions may be translated */
     struct jit *jit;
-    uint64_t tlb_key;   /* data_key << 60, or'ed into TLB tags */
-    unsigned ninsns;    /* instructions translated so far */
-    uint32_t body;      /* offset of the first instruction (back-edge target) */
+    uint64_t tlb_key; /* data_key << 60, or'ed into TLB tags */
+    unsigned ninsns;  /* instructions translated so far */
+    uint32_t body;    /* offset of the first instruction (back-edge target) */
     struct jit_exit exits[JIT_MAX_INSNS * 2 + 4];
     unsigned nexits;
-    int8_t reg_map[32];    /* host register holding each guest register, or -1 (backend's choice) */
-    uint32_t reg_written;  /* guest registers the block may write */
-    uint32_t reg_dirty;    /* ... and has written since the last write-back, at this point */
+    int8_t reg_map[32];   /* host register holding each guest register, or -1 (backend's choice) */
+    uint32_t reg_written; /* guest registers the block may write */
+    uint32_t reg_dirty;   /* ... and has written since the last write-back, at this point */
 };
 
 /* ---- backend (one file per host ISA) ---- */
@@ -110,12 +114,14 @@ void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n
  * form). False (nothing emitted) if not handled.
  */
 bool jit_be_insn(struct jit_emit *e, const struct decoded *d, uint32_t off, uint32_t insn);
-/* A conditional branch: falls through, or leaves to off+imm (or loops when that is the block start). */
+/* A conditional branch: falls through, or leaves to off+imm (or loops when that is the block
+ * start). */
 bool jit_be_branch(struct jit_emit *e, const struct decoded *d, uint32_t off, unsigned len);
 /* jal/jalr: writes rd and leaves the block. */
 bool jit_be_jump(struct jit_emit *e, const struct decoded *d, uint32_t off, unsigned len);
 /* A CSR instruction: runs it and ends the block. False (nothing emitted) if not handled. */
-bool jit_be_system(struct jit_emit *e, const struct decoded *d, uint32_t off, unsigned len, uint32_t insn);
+bool jit_be_system(struct jit_emit *e, const struct decoded *d, uint32_t off, unsigned len,
+                   uint32_t insn);
 /* The block's fall-through end: pc := entry + off, return code (JIT_EXIT_*). */
 void jit_be_exit(struct jit_emit *e, uint32_t off, int code);
 /* Emits the side-exit stubs and patches the jumps to them. */

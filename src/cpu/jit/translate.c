@@ -22,19 +22,18 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* Reads the instruction at page offset po; 0 when it is not wholly on the page or not a valid RVC. */
+/* Reads the instruction at page offset po; 0 when it is not wholly on the page or not a valid RVC.
+ */
 static unsigned fetch(const uint8_t *page, unsigned po, uint32_t *insn)
 {
-    if (po + 2 > PAGE_SIZE)
-        return 0;
+    if (po + 2 > PAGE_SIZE) return 0;
     uint16_t lo;
     memcpy(&lo, page + po, 2);
     if ((lo & 3) != 3) {
         *insn = rvc_expand(lo);
         return *insn ? 2 : 0;
     }
-    if (po + 4 > PAGE_SIZE)
-        return 0; /* straddles the page: the interpreter fetches it */
+    if (po + 4 > PAGE_SIZE) return 0; /* straddles the page: the interpreter fetches it */
     uint16_t hi;
     memcpy(&hi, page + po + 2, 2);
     *insn = lo | (uint32_t)hi << 16;
@@ -45,12 +44,10 @@ struct jit_block *jit_translate(struct hart *h, const uint8_t *host, uint64_t pc
 {
     struct jit *j = h->jit;
     uint64_t t0 = now_ns();
-    if (j->size - j->used < JIT_MAX_BLOCK_CODE)
-        jit_cache_flush(j);
+    if (j->size - j->used < JIT_MAX_BLOCK_CODE) jit_cache_flush(j);
     /* The record first: its gen is checked by code that chained blocks jump to. */
     struct jit_block *b = malloc(sizeof(*b));
-    if (!b)
-        return NULL;
+    if (!b) return NULL;
     struct jit_emit e = {
         .rx = j->rx + j->used,
         .page_off = (unsigned)(pc & (PAGE_SIZE - 1)),
@@ -73,8 +70,7 @@ struct jit_block *jit_translate(struct hart *h, const uint8_t *host, uint64_t pc
     unsigned n = 0;
     for (uint32_t o = 0; n < JIT_MAX_INSNS; n++) {
         lens[n] = (uint8_t)fetch(page, page_off + o, &raw[n]);
-        if (!lens[n])
-            break;
+        if (!lens[n]) break;
         dec[n] = decode_insn(raw[n]);
         o += lens[n];
         if (dec[n].op == OP_JAL || dec[n].op == OP_JALR) {
@@ -91,7 +87,12 @@ struct jit_block *jit_translate(struct hart *h, const uint8_t *host, uint64_t pc
         struct decoded d = dec[e.ninsns];
         bool ok;
         switch (d.op) {
-        case OP_BEQ: case OP_BNE: case OP_BLT: case OP_BGE: case OP_BLTU: case OP_BGEU:
+        case OP_BEQ:
+        case OP_BNE:
+        case OP_BLT:
+        case OP_BGE:
+        case OP_BLTU:
+        case OP_BGEU:
             ok = jit_be_branch(&e, &d, off, len);
             break;
         case OP_JAL:
@@ -113,15 +114,13 @@ struct jit_block *jit_translate(struct hart *h, const uint8_t *host, uint64_t pc
         }
         e.ninsns++;
         off += len;
-        if (ended)
-            break;
+        if (ended) break;
     }
     if (e.ninsns == 0) {
         free(b);
         return NULL;
     }
-    if (!ended)
-        jit_be_exit(&e, off, untranslated ? JIT_EXIT_INTERP : JIT_EXIT_NEXT);
+    if (!ended) jit_be_exit(&e, off, untranslated ? JIT_EXIT_INTERP : JIT_EXIT_NEXT);
     jit_be_finish(&e);
     if (e.overflow) {
         free(b);
