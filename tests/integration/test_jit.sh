@@ -2,7 +2,8 @@
 # The JIT against the interpreter (docs/jit.md): every ISA program in tests/guest
 # passes with --jit=off, on and verify, every bare-metal benchmark in bench/cpu
 # (built small) prints the same result in all three modes, and the default guest
-# boots to /init with --jit=on and verify on 1 and 4 harts (when it is built).
+# boots to /init with --jit=on and verify on 1 and 4 harts, and with a code cache so
+# small it is flushed over and over (when the guest is built).
 set -u
 cd "$(dirname "$0")/../.."
 KILN=${KILN:-build/kiln}
@@ -84,6 +85,15 @@ if [ -e "$GUEST/Image" ] && [ -e "$GUEST/initramfs.cpio.gz" ] && [ -e "$GUEST/fw
             fi
         done
     done
+    # A 1 MiB cache and threshold 8: the cache fills and is flushed dozens of times per boot.
+    name=jit/boot/tiny-cache
+    if timeout 300 "$KILN" run -v --mem 256M --jit=on --jit-cache 1M --jit-threshold 8 \
+        --append "console=ttyS0 kiln.run=poweroff" </dev/null >"$OUT/boot-tiny.log" 2>&1 &&
+        grep -q "kiln-init: ready" "$OUT/boot-tiny.log" && ! grep -q " 0 flushes" "$OUT/boot-tiny.log"; then
+        ok "$name"
+    else
+        ko "$name" "$(tail -1 "$OUT/boot-tiny.log")"
+    fi
 else
     echo "ok jit/boot # SKIP default guest not built (make guest)"
 fi
