@@ -3,9 +3,10 @@
  * (the interpreter's decoder, so both agree on every encoding) and hands each
  * instruction to the backend. A block is straight-line code on one guest
  * page: conditional branches leave through side exits and the block goes on
- * with the fall-through path; jal/jalr end it; so does the first instruction
- * the backend does not translate (SYSTEM, CSR, AMO, FP, FENCE.I, illegal),
- * which the interpreter then runs.
+ * with the fall-through path; jal, jalr and CSR instructions end it; so does
+ * the first instruction the backend does not translate (ECALL, EBREAK, xRET,
+ * WFI, SFENCE.VMA, FENCE.I, page-straddling, illegal), which the interpreter
+ * then runs.
  */
 #include <stdlib.h>
 #include <string.h>
