@@ -7,6 +7,7 @@
 
 #include "backend/net.h"
 #include "cli/cli.h"
+#include "cpu/jit/jit.h"
 #include "machine/board.h"
 #include "machine/vm.h"
 #include "util/log.h"
@@ -46,6 +47,10 @@ static void run_usage(FILE *f)
             "  --hvc-out FILE    write the virtio console (hvc0) output to FILE\n"
             "  --no-rng          no virtio-rng device\n"
             "  --no-balloon      no virtio-balloon device\n"
+            "  --jit MODE        on (translate hot code), off (interpret), verify (check every\n"
+            "                    translated block against the interpreter) (default: on)\n"
+            "  --jit-cache SIZE  translated code per hart, mapped lazily (default 16M)\n"
+            "  --jit-threshold N entries of a block before it is translated (default 64)\n"
             "  --control PATH    serve the control socket (JSON lines: stats, balloon,\n"
             "                    limits, powerdown, quit) at PATH, mode 0600 (docs/balloon.md)\n"
             "  --dump-dtb FILE   write the generated device tree to FILE and exit\n"
@@ -85,6 +90,8 @@ int cli_run(int argc, char **argv)
         {"no-rng", no_argument, NULL, 'R'},        {"net", required_argument, NULL, 'N'},
         {"hvc-out", required_argument, NULL, 'H'},
         {"control", required_argument, NULL, 'C'}, {"no-balloon", no_argument, NULL, 'B'},
+        {"jit", required_argument, NULL, 'J'},     {"jit-cache", required_argument, NULL, 'j'},
+        {"jit-threshold", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     bool user_given = false;
@@ -97,6 +104,9 @@ int cli_run(int argc, char **argv)
         .console_out = STDOUT_FILENO,
     };
     bool append_given = false;
+    /* Harts take their JIT settings from here when board_run() creates them. */
+    struct jit_config *jit = jit_default_config();
+    jit->mode = JIT_ON;
     opterr = 0;
     optind = 1;
     int c;
@@ -112,6 +122,31 @@ int cli_run(int argc, char **argv)
         case 'H': cfg.hvc_out = optarg; break;
         case 'C': cfg.control = optarg; break;
         case 'B': cfg.no_balloon = true; break;
+        case 'J':
+            if (jit_parse_mode(optarg, &jit->mode) < 0) {
+                fprintf(stderr, "kiln: --jit '%s': must be on, off or verify\n", optarg);
+                return 2;
+            }
+            break;
+        case 'j': {
+            uint64_t sz;
+            if (!cli_parse_size(optarg, &sz) || sz < (1u << 20) || sz > (1ull << 30)) {
+                fprintf(stderr, "kiln: --jit-cache '%s': must be a size from 1M to 1G\n", optarg);
+                return 2;
+            }
+            jit->cache_size = (size_t)sz;
+            break;
+        }
+        case 'T': {
+            char *end;
+            long n = strtol(optarg, &end, 10);
+            if (*optarg == 0 || *end || n < 1 || n > 1000000) {
+                fprintf(stderr, "kiln: --jit-threshold '%s': must be a number from 1 to 1000000\n", optarg);
+                return 2;
+            }
+            jit->threshold = (unsigned)n;
+            break;
+        }
         case 'N':
             if (cfg.nnets >= BOARD_MAX_NETS) {
                 fprintf(stderr, "kiln: at most %d --net options\n", BOARD_MAX_NETS);

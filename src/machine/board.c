@@ -704,7 +704,7 @@ int board_run(const struct board_config *cfg)
         return 1;
     }
     for (unsigned i = 0; i < cfg->cpus; i++) {
-        if (hart_init(&b->harts[i], vm, i) < 0) {
+        if (hart_init(&b->harts[i], vm_bus(vm), i) < 0) {
             log_err("vm", "cannot initialise hart %u", i);
             goto out;
         }
