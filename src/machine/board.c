@@ -97,7 +97,7 @@ struct board {
 static void *hart_thread(void *arg)
 {
     struct hart *h = arg;
-    const struct board *b = (const struct board *)h->vm; /* the vm is the board's first member */
+    const struct board *b = h->bus->ctx; /* vm_bus: the vm, the board's first member */
     if (b->hart_enter)
         b->hart_enter(b->jail_ctx, h->id);
     hart_run(arg);
