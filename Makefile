@@ -31,6 +31,8 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
 # The jail's seccomp filters (src/jail/, libseccomp-dev; its pkg-config adds no cflags).
 LDLIBS   += -lseccomp
+# SHA-1 and base64 of the web gateway's WebSocket handshake (src/api/websocket.c, libssl-dev).
+LDLIBS   += -lcrypto
 
 .PHONY: all deps guest run test unit bench clean fuzz
 all: $(OUT)/kiln
