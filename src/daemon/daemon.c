@@ -281,6 +281,31 @@ static json_object *jstr_or_null(const char *s)
     return s ? json_object_new_string(s) : NULL;
 }
 
+/* Sum of one counter over the objects of array `key` in kiln run's stats answer. */
+static int64_t stats_sum(json_object *st, const char *key, const char *field)
+{
+    json_object *arr, *x;
+    int64_t sum = 0;
+    if (!json_object_object_get_ex(st, key, &arr) || !json_object_is_type(arr, json_type_array))
+        return 0;
+    for (size_t i = 0; i < json_object_array_length(arr); i++) {
+        if (json_object_object_get_ex(json_object_array_get_idx(arr, i), field, &x))
+            sum += json_object_get_int64(x);
+    }
+    return sum;
+}
+
+/* Cumulative disk and network bytes of every device, for rates (the web dashboard). */
+static json_object *io_totals(json_object *st)
+{
+    json_object *io = json_object_new_object();
+    json_object_object_add(io, "disk_read_bytes", json_object_new_int64(stats_sum(st, "disks", "read_bytes")));
+    json_object_object_add(io, "disk_write_bytes", json_object_new_int64(stats_sum(st, "disks", "write_bytes")));
+    json_object_object_add(io, "net_rx_bytes", json_object_new_int64(stats_sum(st, "nets", "rx_bytes")));
+    json_object_object_add(io, "net_tx_bytes", json_object_new_int64(stats_sum(st, "nets", "tx_bytes")));
+    return io;
+}
+
 static json_object *vm_json(struct daemon *d, struct vm_rec *v)
 {
     json_object *o = json_object_new_object();
@@ -329,6 +354,8 @@ static json_object *vm_json(struct daemon *d, struct vm_rec *v)
         } else {
             json_object_object_add(o, "balloon", NULL);
         }
+        if (st)
+            json_object_object_add(o, "io", io_totals(st));
         json_object_put(st);
     } else {
         json_object_object_add(o, "pid", NULL);
