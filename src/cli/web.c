@@ -18,7 +18,8 @@ static int usage(FILE *f)
                "Serves the dashboard and serial consoles of the daemon's VMs to a browser,\n"
                "on 127.0.0.1:8006 unless --listen says otherwise (port 0: any free port).\n"
                "Prints a login URL with the token stored in $KILN_STATE_DIR/web.token (0600);\n"
-               "--rotate-token makes a new one and ends every session. The page's files come\n"
+               "--rotate-token only writes a new one (ending every session, also of a running\n"
+               "gateway) and prints its URL. The page's files come\n"
                "from --assets, $KILN_WEB_DIR, web/ next to the kiln binary (build/web, `make\n"
                "web`) or ../share/kiln/web from it. docs/web.md.\n");
     return f == stdout ? 0 : 2;
@@ -110,6 +111,10 @@ int cli_web(int argc, char **argv)
         return 2;
     }
     char dir[PATH_MAX];
+    if (rotate) {
+        struct web_opts o = {.state_dir = cli_state_dir(), .listen_addr = addr, .port = port, .rotate = true};
+        return web_main(&o);
+    }
     if (find_assets(assets, dir, sizeof(dir))) {
         fprintf(stderr, "kiln web: no index.html in %s: build the page with `make web` or give "
                         "--assets DIR\n", assets ? assets : "--assets, $KILN_WEB_DIR, web/ or "

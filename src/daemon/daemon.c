@@ -285,6 +285,9 @@ static json_object *jstr_or_null(const char *s)
 static int64_t stats_sum(json_object *st, const char *key, const char *field)
 {
     json_object *arr, *x;
+    if (!field) /* the number of devices */
+        return json_object_object_get_ex(st, key, &arr) && json_object_is_type(arr, json_type_array)
+                   ? (int64_t)json_object_array_length(arr) : 0;
     int64_t sum = 0;
     if (!json_object_object_get_ex(st, key, &arr) || !json_object_is_type(arr, json_type_array))
         return 0;
@@ -303,6 +306,8 @@ static json_object *io_totals(json_object *st)
     json_object_object_add(io, "disk_write_bytes", json_object_new_int64(stats_sum(st, "disks", "write_bytes")));
     json_object_object_add(io, "net_rx_bytes", json_object_new_int64(stats_sum(st, "nets", "rx_bytes")));
     json_object_object_add(io, "net_tx_bytes", json_object_new_int64(stats_sum(st, "nets", "tx_bytes")));
+    json_object_object_add(io, "disks", json_object_new_int64(stats_sum(st, "disks", NULL)));
+    json_object_object_add(io, "nets", json_object_new_int64(stats_sum(st, "nets", NULL)));
     return io;
 }
 

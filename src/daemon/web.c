@@ -566,6 +566,13 @@ int web_main(const struct web_opts *o)
         fprintf(stderr, "kiln web: cannot write %s: %s\n", w.token_path, strerror(-r));
         return 1;
     }
+    bool v6 = strchr(o->listen_addr, ':') != NULL;
+    if (o->rotate) {
+        /* Running gateways read web.token at every check: old sessions end now. */
+        printf("kiln web: new token in %s; existing sessions ended\nopen: http://%s%s%s:%u/login?token=%s\n",
+               w.token_path, v6 ? "[" : "", o->listen_addr, v6 ? "]" : "", o->port, tok);
+        return 0;
+    }
     int lfd = listen_on(o, &w.port);
     if (lfd < 0) {
         fprintf(stderr, "kiln web: cannot listen on %s:%u: %s\n", o->listen_addr, o->port,
@@ -575,7 +582,6 @@ int web_main(const struct web_opts *o)
     struct sigaction sa = {.sa_handler = on_quit};
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
-    bool v6 = strchr(o->listen_addr, ':') != NULL;
     printf("kiln web: serving %s on http://%s%s%s:%u/\nopen: http://%s%s%s:%u/login?token=%s\n",
            w.assets, v6 ? "[" : "", o->listen_addr, v6 ? "]" : "", w.port, v6 ? "[" : "",
            o->listen_addr, v6 ? "]" : "", w.port, tok);

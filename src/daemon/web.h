@@ -19,7 +19,7 @@ struct web_opts {
     const char *listen_addr; /* numeric IPv4/IPv6 address, e.g. "127.0.0.1" */
     unsigned port;           /* 0: any free port (printed) */
     const char *assets;      /* directory with index.html, app.js, xterm.js, ... */
-    bool rotate;             /* make a new token (ends every session) */
+    bool rotate;             /* only write a new token (ends every session), print its URL */
 };
 
 /* Serves until SIGTERM/SIGINT. Prints the login URL once on stdout. Returns an exit status. */

@@ -56,7 +56,7 @@ async function api(method, path, body) {
 
 function drawSpark(canvas, values, color) {
   const dpr = window.devicePixelRatio || 1;
-  const w = canvas.clientWidth || 96, h = canvas.clientHeight || 26;
+  const w = canvas.clientWidth || 110, h = canvas.clientHeight || 28;
   if (canvas.width !== w * dpr) { canvas.width = w * dpr; canvas.height = h * dpr; }
   const c = canvas.getContext('2d');
   c.setTransform(dpr, 0, 0, dpr, 0, 0);
@@ -64,7 +64,8 @@ function drawSpark(canvas, values, color) {
   const pts = values.filter((v) => v != null);
   if (pts.length < 2) return;
   const max = Math.max(...pts, 1e-9);
-  const step = w / (HISTORY - 1);
+  // The first minute fills the width; later samples compress it, up to HISTORY.
+  const step = w / (Math.min(Math.max(values.length, 60), HISTORY) - 1);
   const x0 = w - (values.length - 1) * step;
   c.beginPath();
   values.forEach((v, i) => {
@@ -156,8 +157,8 @@ function updateRow(row, vm, t) {
   push(row.hist.disk, disk);
   push(row.hist.net, net);
   c.cpu.span.textContent = cpu == null ? '–' : cpu.toFixed(cpu < 10 ? 1 : 0) + ' %';
-  c.disk.span.textContent = fmtRate(disk);
-  c.net.span.textContent = fmtRate(net);
+  c.disk.span.textContent = vm.io && !vm.io.disks ? 'no disk' : fmtRate(disk);
+  c.net.span.textContent = vm.io && !vm.io.nets ? 'no NIC' : fmtRate(net);
   drawSpark(c.cpu.canvas, row.hist.cpu, '#2f6fde');
   drawSpark(c.disk.canvas, row.hist.disk, '#b7791f');
   drawSpark(c.net.canvas, row.hist.net, '#1e8e4e');
