@@ -78,18 +78,31 @@ static void send_exit(const struct web *w, int fd, const char *name)
     int st = 0;
     char *out = NULL;
     size_t olen = 0;
-    json_object *msg = json_object_new_object();
+    json_object *msg = json_object_new_object(), *v = NULL, *x, *le;
     json_object_object_add(msg, "type", json_object_new_string("exit"));
-    if (!web_daemon_request(w, "GET", target, "", 0, &st, &out, &olen) && st == 200) {
-        json_object *v = json_tokener_parse(out), *x, *le;
-        if (v && json_object_object_get_ex(v, "state", &x))
-            json_object_object_add(msg, "state", json_object_get(x));
-        if (v && json_object_object_get_ex(v, "last_exit", &le) && le &&
-            json_object_object_get_ex(le, "reason", &x))
-            json_object_object_add(msg, "reason", json_object_get(x));
+    /*
+     * The monitor closes its consoles as the VM ends, a moment before it exits and
+     * the daemon records the end: ask until the state is final (at most ~3 s).
+     */
+    for (int i = 0; i < 30; i++) {
         json_object_put(v);
+        v = NULL;
+        if (web_daemon_request(w, "GET", target, "", 0, &st, &out, &olen) || st != 200)
+            break;
+        v = json_tokener_parse(out);
+        free(out);
+        out = NULL;
+        const char *s = v && json_object_object_get_ex(v, "state", &x) ? json_object_get_string(x) : "";
+        if (strcmp(s, "running") && strcmp(s, "paused"))
+            break;
+        usleep(100000);
     }
     free(out);
+    if (v && json_object_object_get_ex(v, "state", &x))
+        json_object_object_add(msg, "state", json_object_get(x));
+    if (v && json_object_object_get_ex(v, "last_exit", &le) && le && json_object_object_get_ex(le, "reason", &x))
+        json_object_object_add(msg, "reason", json_object_get(x));
+    json_object_put(v);
     const char *s = json_object_to_json_string_ext(msg, JSON_C_TO_STRING_PLAIN);
     send_frame(fd, WS_TEXT, s, strlen(s));
     json_object_put(msg);
