@@ -129,6 +129,12 @@ async function main() {
       return tr && tr.dataset.state === 'running';
     }, null, 60000);
     check('a VM created from the form reaches running', gammaUp, await page.evaluate(() => document.querySelector('#create-msg').textContent));
+    // the screenshot, with the console showing uname's answer and gamma booting
+    await new Promise((r) => setTimeout(r, 3000));
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: process.env.SHOT, fullPage: true });
+    check('screenshot saved', true);
+
     // the form refuses what the API refuses, with its message
     await page.type('#create input[name=name]', 'gamma');
     await page.click('#create button[type=submit]');
@@ -144,12 +150,6 @@ async function main() {
     await page.$eval('#create input[name=name]', (e) => { e.value = ''; });
     await page.$eval('#create input[name=mem]', (e) => { e.value = '256M'; });
 
-    // the screenshot, with the console showing uname's answer and gamma booting
-    await new Promise((r) => setTimeout(r, 3000));
-    await page.evaluate(() => window.scrollTo(0, 0));
-    await page.screenshot({ path: process.env.SHOT, fullPage: true });
-    check('screenshot saved', true);
-
     // stop from the page
     await page.click('tr[data-vm="gamma"] button[data-act="stop"]');
     const stopped = await waitFor(page, () => {
@@ -157,6 +157,30 @@ async function main() {
       return tr && tr.dataset.state === 'stopped';
     }, null, 60000);
     check('Stop brings the VM to stopped', stopped, await stateOf(page, 'gamma'));
+
+    // pause / resume, a new CPU cap through the Set dialog, delete with confirmation
+    const waitState = (name, st, t) => waitFor(page, ([n, s]) => {
+      const tr = document.querySelector(`tr[data-vm="${n}"]`);
+      return tr && tr.dataset.state === s;
+    }, [name, st], t);
+    await page.click('tr[data-vm="alpha"] button[data-act="pause"]');
+    check('Pause brings alpha to paused', await waitState('alpha', 'paused', 15000));
+    await page.click('tr[data-vm="alpha"] button[data-act="resume"]');
+    check('Resume brings it back to running', await waitState('alpha', 'running', 15000));
+    await page.click('tr[data-vm="beta"] button[data-act="set"]');
+    await page.$eval('#set-form input[name=cpu_cap]', (e) => { e.value = '50'; });
+    await page.click('#set-form button[value=ok]');
+    const capped = await waitFor(page, () => /1 · 50%/.test(document.querySelector('tr[data-vm="beta"]').innerText), null, 10000);
+    check('Set changes the CPU cap of a running VM', capped,
+      await page.evaluate(() => document.querySelector('tr[data-vm="beta"]').innerText));
+    await page.click('tr[data-vm="gamma"] button[data-act="delete"]');
+    await page.click('#confirm button[value=cancel]');
+    await new Promise((r) => setTimeout(r, 1500));
+    check('Delete asks first; Cancel keeps the VM', await stateOf(page, 'gamma') === 'stopped');
+    await page.click('tr[data-vm="gamma"] button[data-act="delete"]');
+    await page.click('#confirm button[value=ok]');
+    check('Delete after confirming removes it',
+      await waitFor(page, () => !document.querySelector('tr[data-vm="gamma"]'), null, 10000));
 
     // a console on a VM that ends says so
     await page.click('tr[data-vm="beta"] button[data-act="console"]');

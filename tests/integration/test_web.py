@@ -406,8 +406,9 @@ def main():
           node.stderr[-2000:])
     v = api("GET", "/v1/vms/alpha")[1]
     check("closing the pages leaves the VM running", v.get("state") == "running", v)
-    check("the VM created in the browser was stopped from it",
-          api("GET", "/v1/vms/gamma")[1].get("state") == "stopped", api("GET", "/v1/vms/gamma")[1])
+    check("the VM created in the browser was stopped and deleted from it",
+          api("GET", "/v1/vms/gamma")[0] == 404, api("GET", "/v1/vms/gamma"))
+    check("the cap set in the browser reached the daemon", api("GET", "/v1/vms/beta")[1].get("cpu_cap") == 50)
 
     # --- token rotation ends sessions
     rc, out, err = kiln("web", "--rotate-token", "--listen", "127.0.0.1:%d" % port, timeout=10)

@@ -64,8 +64,8 @@ function drawSpark(canvas, values, color) {
   const pts = values.filter((v) => v != null);
   if (pts.length < 2) return;
   const max = Math.max(...pts, 1e-9);
-  // The first minute fills the width; later samples compress it, up to HISTORY.
-  const step = w / (Math.min(Math.max(values.length, 60), HISTORY) - 1);
+  // The first 20 s fill the width; later samples compress it, up to HISTORY.
+  const step = w / (Math.min(Math.max(values.length, 20), HISTORY) - 1);
   const x0 = w - (values.length - 1) * step;
   c.beginPath();
   values.forEach((v, i) => {
@@ -135,7 +135,7 @@ function updateRow(row, vm, t) {
   c.cpus.textContent = `${vm.cpus} · ${vm.cpu_cap ? vm.cpu_cap + '%' : 'no cap'}`;
   let mem = fmtBytes(vm.mem);
   if (vm.balloon && vm.balloon.target_mib != null)
-    mem += ` · ${vm.balloon.target_mib} MiB target`;
+    mem += ` · balloon ${vm.balloon.target_mib} MiB`;
   c.mem.textContent = mem;
   c.rss.textContent = live ? fmtBytes(vm.rss_bytes) : '–';
 
@@ -157,8 +157,11 @@ function updateRow(row, vm, t) {
   push(row.hist.disk, disk);
   push(row.hist.net, net);
   c.cpu.span.textContent = cpu == null ? '–' : cpu.toFixed(cpu < 10 ? 1 : 0) + ' %';
-  c.disk.span.textContent = vm.io && !vm.io.disks ? 'no disk' : fmtRate(disk);
-  c.net.span.textContent = vm.io && !vm.io.nets ? 'no NIC' : fmtRate(net);
+  const noDisk = vm.io && !vm.io.disks, noNet = vm.io && !vm.io.nets;
+  c.disk.span.textContent = noDisk ? 'no disk' : fmtRate(disk);
+  c.net.span.textContent = noNet ? 'no NIC' : fmtRate(net);
+  c.disk.canvas.hidden = !!noDisk;
+  c.net.canvas.hidden = !!noNet;
   drawSpark(c.cpu.canvas, row.hist.cpu, '#2f6fde');
   drawSpark(c.disk.canvas, row.hist.disk, '#b7791f');
   drawSpark(c.net.canvas, row.hist.net, '#1e8e4e');
