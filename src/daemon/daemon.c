@@ -3,20 +3,16 @@
  * $STATE_DIR/kiln.sock. One thread accepts connections and supervises the VMs
  * (every SUPERVISE_MS); each connection gets a thread that handles exactly one
  * request. All VM state is under d->lock and mirrored to SQLite on change.
+ * This file is the glue: the process, its sockets, HTTP plumbing and start-up
+ * re-adoption. supervise.c runs the VMs' lifecycle; routes.c answers requests.
  */
 #define _GNU_SOURCE
 #include "daemon/kilnd.h"
 
-
 #include <errno.h>
-#include <fcntl.h>
 #include <ftw.h>
-#include <json-c/json.h>
-#include <limits.h>
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,18 +21,12 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "api/http.h"
-#include "daemon/cgroup.h"
 #include "daemon/procinfo.h"
-#include "daemon/runargs.h"
 #include "daemon/store.h"
-#include "machine/control.h"
 #include "util/log.h"
-#include "util/token_bucket.h"
 
 static volatile sig_atomic_t daemon_quit;
 

@@ -6,35 +6,20 @@
 #define _GNU_SOURCE
 #include "daemon/kilnd.h"
 
-
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <json-c/json.h>
-#include <limits.h>
-#include <poll.h>
-#include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "api/http.h"
-#include "daemon/cgroup.h"
 #include "daemon/procinfo.h"
 #include "daemon/runargs.h"
 #include "daemon/store.h"
 #include "machine/control.h"
-#include "util/log.h"
 #include "util/token_bucket.h"
 
 /* ---- JSON views ---- */

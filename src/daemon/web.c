@@ -33,6 +33,7 @@
 #define WEB_IO_TIMEOUT_S 30
 #define WEB_EVENTS_MS 1000
 #define WEB_MAX_ASSET (4 << 20)
+#define WEB_MAX_CONNS 128 /* threads at once: a flood gets 503, not the host's memory */
 
 struct web_session {
     char id[WEBAUTH_TOKEN_LEN + 1];
@@ -46,6 +47,7 @@ struct web {
     pthread_mutex_t lock;
     struct web_session sessions[WEB_MAX_SESSIONS]; /* a ring: the oldest is replaced */
     unsigned next_session;
+    unsigned conns; /* connections being served, under lock */
 };
 
 struct web_conn {
@@ -513,6 +515,9 @@ done:
     shutdown(fd, SHUT_WR);
     close(fd);
     free(buf);
+    pthread_mutex_lock(&w->lock);
+    w->conns--;
+    pthread_mutex_unlock(&w->lock);
     return NULL;
 }
 
@@ -601,16 +606,26 @@ int web_main(const struct web_opts *o)
             fprintf(stderr, "kiln web: accept: %s\n", strerror(errno));
             break;
         }
-        struct web_conn *c = malloc(sizeof(*c));
-        pthread_t t;
-        if (!c) {
+        pthread_mutex_lock(&w.lock);
+        bool full = w.conns >= WEB_MAX_CONNS;
+        if (!full)
+            w.conns++;
+        pthread_mutex_unlock(&w.lock);
+        if (full) {
+            web_send_error(fd, 503, "too many connections");
             close(fd);
             continue;
         }
-        *c = (struct web_conn){.w = &w, .fd = fd};
-        if (pthread_create(&t, &attr, conn_thread, c)) {
+        struct web_conn *c = malloc(sizeof(*c));
+        pthread_t t;
+        if (c)
+            *c = (struct web_conn){.w = &w, .fd = fd};
+        if (!c || pthread_create(&t, &attr, conn_thread, c)) {
             close(fd);
             free(c);
+            pthread_mutex_lock(&w.lock);
+            w.conns--;
+            pthread_mutex_unlock(&w.lock);
         }
     }
     close(lfd);
