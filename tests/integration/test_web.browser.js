@@ -71,7 +71,7 @@ async function main() {
     const cookies = await page.cookies();
     const c = cookies.find((x) => x.name === 'kiln_session');
     check('browser holds an HttpOnly SameSite=Strict session cookie',
-      c && c.httpOnly && c.sameSite === 'Strict' && !c.secure === true, JSON.stringify(cookies));
+      c && c.httpOnly && c.sameSite === 'Strict' && c.path === '/', JSON.stringify(cookies));
     check('scripts cannot read the session cookie', (await page.evaluate(() => document.cookie)) === '');
 
     const listed = await waitFor(page, () => ['alpha', 'beta'].every((n) => {

@@ -5,7 +5,8 @@ Starts a daemon in a temporary KILN_STATE_DIR, boots two VMs (the default Linux 
 CPU-capped bare-firmware loop), runs `kiln web` on a free loopback port, checks its security
 rules with raw HTTP and WebSocket requests, then drives Debian's chromium headless with
 puppeteer-core (tests/integration/test_web.browser.js): dashboard, graphs, create form,
-consoles, stop. Saves build/test-logs/web.png. Env: KILN, KILN_CACHE, KILN_WEB_DIR.
+consoles, stop. Saves build/test-logs/web.png. Env: KILN, KILN_CACHE, KILN_WEB_DIR, and
+KILN_WEB_BIN to run only the gateway from another binary (e.g. build/san/kiln, ASan).
 """
 import base64
 import json
@@ -364,7 +365,9 @@ def main():
     rc2, out2, err2 = kiln("start", "beta")
     check("boot VM beta (firmware busy loop, 30% CPU cap)", rc == 0 and rc2 == 0, err + err2)
 
-    web_proc = subprocess.Popen([KILN, "web", "--listen", "127.0.0.1:0"], env=ENV, stdout=subprocess.PIPE,
+    web_bin = os.path.abspath(os.environ.get("KILN_WEB_BIN", KILN))
+    web_proc = subprocess.Popen([web_bin, "web", "--listen", "127.0.0.1:0", "--assets", web_dir], env=ENV,
+                                stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
     line = ""
     end = time.time() + 15
@@ -417,6 +420,16 @@ def main():
     check("--rotate-token writes a new token and ends existing sessions", new != token and st == 401, (st, b))
     st, h, b, _ = req(port, "GET", "/login?token=" + token)
     check("the old token no longer logs in", st == 401, (st, b))
+
+    # --- the gateway ends on SIGTERM, without a sanitizer report when built with one
+    web_proc.send_signal(signal.SIGTERM)
+    try:
+        web_proc.wait(10)
+    except subprocess.TimeoutExpired:
+        pass
+    err = web_proc.stderr.read() if web_proc.poll() is not None else "still running"
+    check("kiln web ends on SIGTERM, cleanly (no sanitizer report)",
+          web_proc.poll() == 0 and "Sanitizer" not in err and "runtime error" not in err, err)
     return 1 if failures else 0
 
 
