@@ -120,36 +120,10 @@ void kilnd_vm_dir(const struct daemon *d, const char *name, char *out, size_t le
 
 int kilnd_connect_unix(const char *path)
 {
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    size_t plen = strlen(path);
-    if (plen >= sizeof(a.sun_path))
-        return -ENAMETOOLONG;
-    memcpy(a.sun_path, path, plen + 1);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
-        int e = -errno;
-        close(fd);
-        return e;
-    }
-    return fd;
+    return sock_connect_unix(path);
 }
 
-int kilnd_write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -errno;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
+
 
 /* Console snapshot: from the live monitor, or console.log of a VM that ended. */
 /* ---- HTTP plumbing ---- */
@@ -176,16 +150,16 @@ static void send_reply(int fd, struct reply *r)
                       "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                       "%sConnection: close\r\n\r\n",
                       r->status, http_reason(r->status), type, blen + (nl ? 1 : 0), allow);
-    if (kilnd_write_all(fd, head, (size_t)hn) || kilnd_write_all(fd, body, blen))
+    if (sock_send_all(fd, head, (size_t)hn) || sock_send_all(fd, body, blen))
         return;
     if (nl)
-        kilnd_write_all(fd, "\n", 1);
+        sock_send_all(fd, "\n", 1);
 }
 
 /* Proxies the client connection and the monitor's console until either ends. */
 static void console_proxy(int cfd, int mfd, const char *early, size_t elen)
 {
-    if (elen && kilnd_write_all(mfd, early, elen))
+    if (elen && sock_send_all(mfd, early, elen))
         return;
     struct timeval tv = {0, 0};
     setsockopt(cfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -201,7 +175,7 @@ static void console_proxy(int cfd, int mfd, const char *early, size_t elen)
             if (!p[i].revents)
                 continue;
             ssize_t n = read(p[i].fd, buf, sizeof(buf));
-            if (n <= 0 || kilnd_write_all(p[1 - i].fd, buf, (size_t)n))
+            if (n <= 0 || sock_send_all(p[1 - i].fd, buf, (size_t)n))
                 return;
         }
     }
@@ -265,7 +239,7 @@ static void *conn_thread(void *arg)
     if (r.status == 101 && console_fd >= 0) {
         static const char up[] = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
                                  "Upgrade: kiln-console\r\n\r\n";
-        if (!kilnd_write_all(fd, up, sizeof(up) - 1))
+        if (!sock_send_all(fd, up, sizeof(up) - 1))
             console_proxy(fd, console_fd, buf + need, len - need);
         close(console_fd);
         goto done;

@@ -15,6 +15,7 @@
 #include "api/http.h"
 #include "daemon/cgroup.h"
 #include "daemon/daemon.h"
+#include "util/sockio.h"
 
 #define SUPERVISE_MS 200
 #define START_WAIT_MS 5000
@@ -63,7 +64,6 @@ struct vm_rec *kilnd_find_vm(struct daemon *d, const char *name);
 void kilnd_pathf(char *out, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void kilnd_vm_dir(const struct daemon *d, const char *name, char *out, size_t len);
 int kilnd_connect_unix(const char *path);
-int kilnd_write_all(int fd, const void *buf, size_t len);
 
 /* supervise.c: the VM lifecycle (callers hold d->lock) */
 void kilnd_reap_children(void);

@@ -661,7 +661,7 @@ static void h_console_log(struct daemon *d, struct reply *r, struct vm_rec *v)
         if (fd >= 0) {
             struct timeval tv = {2, 0};
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-            if (kilnd_write_all(fd, "log\n", 4)) {
+            if (sock_send_all(fd, "log\n", 4)) {
                 close(fd);
                 fd = -1;
             }
@@ -795,7 +795,7 @@ void kilnd_route(struct daemon *d, const struct http_request *q, const char *bod
             kilnd_vm_dir(d, v->name, dir, sizeof(dir));
             snprintf(path, sizeof(path), "%s/console.sock", dir);
             int fd = kilnd_connect_unix(path);
-            if (fd < 0 || kilnd_write_all(fd, "console\n", 8)) {
+            if (fd < 0 || sock_send_all(fd, "console\n", 8)) {
                 if (fd >= 0)
                     close(fd);
                 kilnd_err(r, 503, "the console of VM '%s' is not reachable", v->name);

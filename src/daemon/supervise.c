@@ -106,7 +106,7 @@ int kilnd_vm_control(struct daemon *d, const struct vm_rec *v, const char *req, 
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    int e = kilnd_write_all(fd, req, strlen(req));
+    int e = sock_send_all(fd, req, strlen(req));
     char buf[2048];
     size_t len = 0;
     while (!e && len + 1 < sizeof(buf)) {

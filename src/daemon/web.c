@@ -79,20 +79,7 @@ static void on_quit(int sig)
     quit = 1;
 }
 
-int web_write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return n < 0 ? -errno : -EPIPE;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
+
 
 static void send_answer(int fd, int status, const char *type, const char *extra, const void *body,
                         size_t blen)
@@ -104,8 +91,8 @@ static void send_answer(int fd, int status, const char *type, const char *extra,
                       status, http_reason(status), type, blen, web_security_headers, extra ? extra : "");
     if (hn < 0 || (size_t)hn >= sizeof(head))
         return;
-    if (!web_write_all(fd, head, (size_t)hn) && blen)
-        web_write_all(fd, body, blen);
+    if (!sock_send_all(fd, head, (size_t)hn) && blen)
+        sock_send_all(fd, body, blen);
 }
 
 void web_send_error(int fd, int status, const char *msg)
@@ -125,19 +112,9 @@ void web_send_error(int fd, int status, const char *msg)
 
 int web_daemon_connect(const struct web *w)
 {
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    size_t l = strlen(w->sock);
-    if (l >= sizeof(a.sun_path))
-        return -ENAMETOOLONG;
-    memcpy(a.sun_path, w->sock, l + 1);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = sock_connect_unix(w->sock);
     if (fd < 0)
-        return -errno;
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
-        int e = -errno;
-        close(fd);
-        return e;
-    }
+        return fd;
     struct timeval tv = {WEB_IO_TIMEOUT_S + 30, 0}; /* a stop may take its timeout */
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     return fd;
@@ -155,8 +132,8 @@ int web_daemon_request(const struct web *w, const char *method, const char *targ
     int rc = -EIO;
     size_t cap = 64 << 10, len = 0;
     char *buf = malloc(cap + 1);
-    if (!buf || hn < 0 || (size_t)hn >= sizeof(head) || web_write_all(fd, head, (size_t)hn) ||
-        (blen && web_write_all(fd, body, blen)))
+    if (!buf || hn < 0 || (size_t)hn >= sizeof(head) || sock_send_all(fd, head, (size_t)hn) ||
+        (blen && sock_send_all(fd, body, blen)))
         goto out;
     for (;;) {
         if (len == cap) {
@@ -381,7 +358,7 @@ static void h_events(struct web *w, int fd)
                       "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n%sConnection: close\r\n\r\n"
                       "retry: 2000\n\n",
                       web_security_headers);
-    if (web_write_all(fd, head, (size_t)hn))
+    if (sock_send_all(fd, head, (size_t)hn))
         return;
     while (!quit) {
         int status = 0;
@@ -405,9 +382,9 @@ static void h_events(struct web *w, int fd)
                     out[i] = ' ';
             pn = snprintf(pre, sizeof(pre), "data: {\"t\":%lld,\"vms\":", ms);
         }
-        int e = web_write_all(fd, pre, (size_t)pn);
+        int e = sock_send_all(fd, pre, (size_t)pn);
         if (!e && olen)
-            e = web_write_all(fd, out, olen) || web_write_all(fd, "}\n\n", 3);
+            e = sock_send_all(fd, out, olen) || sock_send_all(fd, "}\n\n", 3);
         free(out);
         if (e)
             return;

@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include "util/sockio.h"
 
 struct web_opts {
     const char *state_dir;   /* the daemon's: kiln.sock and web.token live there */
@@ -36,7 +37,6 @@ extern const char web_security_headers[];
 int web_daemon_connect(const struct web *w);
 /* Sends a complete answer with a JSON {"error": msg} body. */
 void web_send_error(int fd, int status, const char *msg);
-int web_write_all(int fd, const void *buf, size_t len);
 /*
  * One request to the daemon; the answer's status, body (malloc'd, NUL-terminated)
  * and length. 0 or -errno (the daemon cannot be reached).

@@ -30,8 +30,8 @@ static int send_frame(int fd, int op, const void *p, size_t n)
 {
     uint8_t h[10];
     size_t hl = ws_frame_head(h, op, n);
-    int r = web_write_all(fd, h, hl);
-    return r ? r : (n ? web_write_all(fd, p, n) : 0);
+    int r = sock_send_all(fd, h, hl);
+    return r ? r : (n ? sock_send_all(fd, p, n) : 0);
 }
 
 static void send_close(int fd, int status, const char *reason)
@@ -113,7 +113,7 @@ static int from_browser(int fd, int dfd, const struct ws_msg *m)
 {
     switch (m->op) {
     case WS_BINARY:
-        return m->len && web_write_all(dfd, m->data, m->len) ? 1 : 0;
+        return m->len && sock_send_all(dfd, m->data, m->len) ? 1 : 0;
     case WS_TEXT: {
         json_tokener *t = json_tokener_new();
         json_object *j = t ? json_tokener_parse_ex(t, (const char *)m->data, (int)m->len) : NULL, *ty;
@@ -123,7 +123,7 @@ static int from_browser(int fd, int dfd, const struct ws_msg *m)
         json_tokener_free(t);
         if (control)
             return 0; /* resize: the serial console has no window size to set */
-        return m->len && web_write_all(dfd, m->data, m->len) ? 1 : 0;
+        return m->len && sock_send_all(dfd, m->data, m->len) ? 1 : 0;
     }
     case WS_PING:
         send_frame(fd, WS_PONG, m->data, m->len); /* §5.5.2 */
@@ -171,7 +171,7 @@ void web_console(const struct web *w, int fd, const char *name, const char *head
     int n = snprintf(req, sizeof(req),
                      "GET /v1/vms/%s/console HTTP/1.1\r\nHost: kiln\r\nConnection: Upgrade\r\n"
                      "Upgrade: kiln-console\r\n\r\n", name);
-    if (web_write_all(dfd, req, (size_t)n)) {
+    if (sock_send_all(dfd, req, (size_t)n)) {
         web_send_error(fd, 502, "the kiln daemon does not answer");
         goto out;
     }
@@ -195,7 +195,7 @@ void web_console(const struct web *w, int fd, const char *name, const char *head
     n = snprintf(up, sizeof(up),
                  "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                  "Sec-WebSocket-Accept: %s\r\n%s\r\n", accept, web_security_headers);
-    if (web_write_all(fd, up, (size_t)n))
+    if (sock_send_all(fd, up, (size_t)n))
         goto out;
     size_t off = (size_t)(end + 4 - got);
     if (glen > off && send_frame(fd, WS_BINARY, got + off, glen - off))
