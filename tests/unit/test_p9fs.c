@@ -46,8 +46,8 @@ struct fx {
 
 static void m_le(struct msg *m, uint64_t v, unsigned n)
 {
-    for (unsigned i = 0; i < n; i++)
-        m->b[m->n++] = (uint8_t)(v >> (8 * i));
+    for (unsigned i = 0; i < n; i++) /* n > 8: zero padding */
+        m->b[m->n++] = i < 8 ? (uint8_t)(v >> (8 * i)) : 0;
 }
 
 static void m_begin(struct msg *m, uint8_t type)
@@ -83,7 +83,7 @@ static uint64_t r_le(struct fx *f, unsigned n)
 {
     uint64_t v = 0;
     assert_true(f->rp + n <= (size_t)f->len);
-    for (unsigned i = 0; i < n; i++)
+    for (unsigned i = 0; i < n && i < 8; i++) /* n > 8: skip bytes, value unused */
         v |= (uint64_t)f->out[f->rp + i] << (8 * i);
     f->rp += n;
     return v;
