@@ -32,6 +32,7 @@
 
 /* Tlopen/Tlcreate flags (9p.h, P9_DOTL_*): the generic Linux open(2) values. */
 #define DOTL_ACCMODE 03
+#define DOTL_EXCL 0200
 #define DOTL_TRUNC 01000
 #define DOTL_APPEND 02000
 #define DOTL_DSYNC 010000
@@ -729,6 +730,8 @@ static int op_lcreate(struct p9fs *fs, struct rd *r, struct wr *w)
     if (hf < 0)
         return hf;
     hf &= ~O_DIRECTORY;
+    if (flags & DOTL_EXCL)
+        hf |= O_EXCL; /* only meaningful with the create, so only here */
     char *path;
     err = path_join(f->path, name, &path);
     if (err)
@@ -1027,7 +1030,7 @@ static int op_readlink(struct p9fs *fs, struct rd *r, struct wr *w)
         return fd;
     char buf[PATH_MAX_9P];
     ssize_t n = readlinkat(fd, "", buf, sizeof(buf));
-    int err = n < 0 ? -errno : 0;
+    int err = n < 0 ? -errno : (size_t)n >= sizeof(buf) ? -ENAMETOOLONG : 0;
     close(fd);
     if (err)
         return err;

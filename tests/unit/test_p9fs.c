@@ -413,6 +413,9 @@ static void test_create_write_rename(void **state)
     assert_int_equal(t_write(f, 1, 0, "guest wrote this"), 0);
     assert_int_equal(r_le(f, 4), 16);
     assert_string_equal(host_read(f, "share/new.txt"), "guest wrote this");
+    assert_int_equal(t_walk(f, 0, 7, ""), 0);
+    assert_int_equal(t_lcreate(f, 7, "new.txt", O_WRONLY | O_CREAT | O_EXCL, 0644), EEXIST);
+    assert_int_equal(t_fid_only(f, P9_TCLUNK, 7), 0);
     /* mkdir, rename into it; a fid on the old name follows the rename. */
     assert_int_equal(t_dir_name(f, P9_TMKDIR, 0, "d", 0755, 0), 0);
     assert_int_equal(t_walk(f, 0, 2, "new.txt"), 0);
