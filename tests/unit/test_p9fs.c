@@ -22,6 +22,7 @@
 
 #include "backend/p9fs.h"
 #include "dev/virtio_9p.h"
+#include "machine/gmem.h"
 #include "machine/vm.h"
 #include "virtio/mmio.h"
 
@@ -814,6 +815,121 @@ static void test_device_config(void **state)
     assert_null(virtio_9p_create(&vm, VIRT_VIRTIO_BASE, VIRT_VIRTIO_IRQ, f->fs, ""));
 }
 
+/* ---- through the virtqueue, as Linux's trans_virtio lays requests out ---- */
+
+#define QN 8
+#define RAM 0x80000000ull
+#define DESC (RAM + 0x1000)
+#define AVAIL (RAM + 0x2000)
+#define USED (RAM + 0x3000)
+#define BUF (RAM + 0x10000)
+
+static void wreg(struct virtio_mmio *t, uint64_t off, uint32_t v)
+{
+    virtio_mmio_write(t, off, v, 4);
+}
+
+static void q_desc(struct vm *vm, unsigned i, uint64_t addr, uint32_t len, uint16_t flags)
+{
+    uint8_t d[16];
+    uint16_t next = (uint16_t)(i + 1);
+    memcpy(d, &addr, 8);
+    memcpy(d + 8, &len, 4);
+    memcpy(d + 12, &flags, 2);
+    memcpy(d + 14, &next, 2);
+    gmem_write(vm, DESC + 16 * i, d, 16);
+}
+
+static void q_kick(struct vm *vm, struct virtio_9p *d, uint16_t *avail_idx)
+{
+    uint16_t head = 0;
+    gmem_write(vm, AVAIL + 4 + 2 * (*avail_idx % QN), &head, 2);
+    (*avail_idx)++;
+    gmem_write(vm, AVAIL + 2, avail_idx, 2);
+    wreg(virtio_9p_transport(d), VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+    virtio_9p_wait_idle(d);
+}
+
+static void test_device_queue(void **state)
+{
+    struct fx *f = *state;
+    struct vm vm;
+    assert_int_equal(vm_init(&vm, 1 << 20), 0);
+    struct virtio_9p *d = virtio_9p_create(&vm, VIRT_VIRTIO_BASE, VIRT_VIRTIO_IRQ, f->fs, "t");
+    assert_non_null(d);
+    struct virtio_mmio *t = virtio_9p_transport(d);
+    uint32_t st = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER;
+    wreg(t, VIRTIO_MMIO_STATUS, st);
+    wreg(t, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+    wreg(t, VIRTIO_MMIO_DRIVER_FEATURES, 1); /* MOUNT_TAG */
+    wreg(t, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+    wreg(t, VIRTIO_MMIO_DRIVER_FEATURES, 1); /* VERSION_1 */
+    wreg(t, VIRTIO_MMIO_STATUS, st |= VIRTIO_STATUS_FEATURES_OK);
+    wreg(t, VIRTIO_MMIO_QUEUE_SEL, 0);
+    wreg(t, VIRTIO_MMIO_QUEUE_NUM, QN);
+    wreg(t, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)DESC);
+    wreg(t, VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)AVAIL);
+    wreg(t, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)USED);
+    wreg(t, VIRTIO_MMIO_QUEUE_READY, 1);
+    wreg(t, VIRTIO_MMIO_STATUS, st |= VIRTIO_STATUS_DRIVER_OK);
+    uint16_t avail = 0, used;
+    uint32_t len;
+
+    /* Tversion split over two readable buffers, the reply over two writable ones. */
+    struct msg m;
+    m_begin(&m, P9_TVERSION);
+    m_le(&m, 8192, 4);
+    m_str(&m, "9P2000.L");
+    for (int i = 0; i < 4; i++)
+        m.b[i] = (uint8_t)(m.n >> (8 * i));
+    gmem_write(&vm, BUF, m.b, 5);
+    gmem_write(&vm, BUF + 0x100, m.b + 5, m.n - 5);
+    q_desc(&vm, 0, BUF, 5, VIRTQ_DESC_F_NEXT);
+    q_desc(&vm, 1, BUF + 0x100, (uint32_t)m.n - 5, VIRTQ_DESC_F_NEXT);
+    q_desc(&vm, 2, BUF + 0x1000, 11, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT);
+    q_desc(&vm, 3, BUF + 0x2000, 4096, VIRTQ_DESC_F_WRITE);
+    q_kick(&vm, d, &avail);
+    gmem_read(&vm, USED + 2, &used, 2);
+    gmem_read(&vm, USED + 8, &len, 4);
+    assert_int_equal(used, 1);
+    assert_int_equal(len, 7 + 4 + 2 + 8);
+    uint8_t r[32];
+    gmem_read(&vm, BUF + 0x1000, r, 11);
+    gmem_read(&vm, BUF + 0x2000, r + 11, 10);
+    assert_int_equal(r[4], P9_TVERSION + 1);
+    assert_memory_equal(r + 13, "9P2000.L", 8);
+    assert_int_equal(p9fs_msize(f->fs), 8192);
+
+    /* Attach, then a device reset drops the session. */
+    m_begin(&m, P9_TATTACH);
+    m_le(&m, 0, 4);
+    m_le(&m, ~0u, 4);
+    m_str(&m, "");
+    m_str(&m, "");
+    m_le(&m, 0, 4);
+    for (int i = 0; i < 4; i++)
+        m.b[i] = (uint8_t)(m.n >> (8 * i));
+    gmem_write(&vm, BUF, m.b, m.n);
+    q_desc(&vm, 0, BUF, (uint32_t)m.n, VIRTQ_DESC_F_NEXT);
+    q_desc(&vm, 1, BUF + 0x1000, 4096, VIRTQ_DESC_F_WRITE);
+    q_kick(&vm, d, &avail);
+    assert_int_equal(p9fs_nfids(f->fs), 1);
+
+    /* A chain without room for any reply is not a 9P request: NEEDS_RESET, no crash. */
+    q_desc(&vm, 0, BUF, (uint32_t)m.n, VIRTQ_DESC_F_NEXT);
+    q_desc(&vm, 1, BUF + 0x1000, 4, VIRTQ_DESC_F_WRITE);
+    q_kick(&vm, d, &avail);
+    assert_true(virtio_mmio_read(t, VIRTIO_MMIO_STATUS, 4) & VIRTIO_STATUS_NEEDS_RESET);
+    gmem_read(&vm, USED + 2, &used, 2);
+    assert_int_equal(used, 2);
+
+    wreg(t, VIRTIO_MMIO_STATUS, 0);
+    assert_int_equal(p9fs_nfids(f->fs), 0);
+    assert_int_equal(p9fs_msize(f->fs), 0);
+    virtio_9p_destroy(d);
+    vm_destroy(&vm);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -827,6 +943,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_locks_xattr, setup, teardown),
         cmocka_unit_test(test_parse_share),
         cmocka_unit_test_setup_teardown(test_device_config, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_device_queue, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
