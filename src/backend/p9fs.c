@@ -72,6 +72,7 @@ struct fid {
 struct p9fs {
     int root; /* O_PATH descriptor of the share */
     dev_t root_dev;
+    ino_t root_ino;
     bool ro;
     uint32_t msize; /* 0 until Tversion */
     unsigned nfids;
@@ -881,9 +882,11 @@ static int op_readdir(struct p9fs *fs, struct rd *r, struct wr *w)
         if (w->off - start + 24 + nl > count)
             break;
         uint8_t qt = d->d_type == DT_DIR ? QT_DIR : d->d_type == DT_LNK ? QT_SYMLINK : 0;
+        /* The share's ".." is the share itself: the host's parent stays unseen. */
+        bool up = !strcmp(f->path, ".") && !strcmp(d->d_name, "..");
         wr_le(w, qt, 1);
         wr_le(w, 0, 4);
-        wr_le(w, d->d_ino, 8);
+        wr_le(w, up ? fs->root_ino : d->d_ino, 8);
         wr_le(w, (uint64_t)d->d_off, 8);
         wr_le(w, d->d_type, 1);
         wr_str(w, d->d_name, nl);
@@ -1358,6 +1361,7 @@ int p9fs_open(const char *dir, bool readonly, struct p9fs **out)
     }
     fs->root = fd;
     fs->root_dev = st.st_dev;
+    fs->root_ino = st.st_ino;
     fs->ro = readonly;
     *out = fs;
     return 0;
