@@ -1204,8 +1204,8 @@ static int lock_type(uint8_t t)
 
 /*
  * POSIX record locks become open-file-description locks on the fid's
- * descriptor: each guest open is its own fid, so two guest processes
- * conflict as they would on one host. Blocking requests are answered BLOCKED
+ * descriptor: each guest open is its own fid, so two guest processes (or a
+ * guest and a host process) conflict as they would on one host. Blocking requests are answered BLOCKED
  * and Linux's client retries (protocol.md, lock).
  */
 static int op_lock(struct p9fs *fs, struct rd *r, struct wr *w)
@@ -1228,8 +1228,17 @@ static int op_lock(struct p9fs *fs, struct rd *r, struct wr *w)
     struct flock fl = {.l_type = (short)t, .l_whence = SEEK_SET, .l_start = (off_t)start,
                        .l_len = len > (uint64_t)INT64_MAX - start ? 0 : (off_t)len};
     uint8_t status = LOCK_SUCCESS;
-    if (fcntl(f->fd, F_OFD_SETLK, &fl) < 0)
-        status = (errno == EAGAIN || errno == EACCES) ? LOCK_BLOCKED : LOCK_ERROR;
+    if (fcntl(f->fd, F_OFD_SETLK, &fl) < 0) {
+        if (errno == EAGAIN || errno == EACCES)
+            status = LOCK_BLOCKED;
+        else if (errno != EBADF)
+            status = LOCK_ERROR;
+        /*
+         * EBADF: a write lock on a read-only open. v9fs turns flock(2), which
+         * ignores the open mode, into such requests; grant them without a host
+         * lock, which is all QEMU ever does.
+         */
+    }
     wr_le(w, status, 1);
     return 0;
 }

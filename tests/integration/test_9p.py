@@ -119,6 +119,16 @@ try:
               and not os.path.exists(host("hard")) and read(host("sub", "inner")) == "inn"
               and "not empty" in out, out)
 
+    # 5b. Locks: a host process's lock conflicts with the guest's; released, the guest gets it.
+    import fcntl
+    lockf = open(host("lockme"), "w+")
+    fcntl.lockf(lockf, fcntl.LOCK_EX)
+    busy = g.run("flock -n -s /mnt/s/lockme -c 'echo GOT' || echo BUSY")
+    fcntl.lockf(lockf, fcntl.LOCK_UN)
+    lockf.close()
+    free = g.run("flock -n -s /mnt/s/lockme -c 'echo GOT' || echo BUSY; flock -x /mnt/s/lockme -c 'echo XGOT'")
+    rep.check("9p_lock", busy.endswith("BUSY") and "GOT" in free and "XGOT" in free, "%r / %r" % (busy, free))
+
     # 6. Escapes: '..' is the guest's own parent; symlinks resolve in the guest, never on the host.
     out = g.run("ls /mnt/s/.. | cat; cat /mnt/s/abs/secret /mnt/s/rel/secret /mnt/s/absfile 2>&1; "
                 "ls /mnt/s/abs/ /mnt/s/rel/ 2>&1")
