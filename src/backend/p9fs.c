@@ -20,9 +20,9 @@
 
 #define FID_BUCKETS 256
 #define NOFID 0xffffffffu
-#define MAXWELEM 16       /* P9_MAXWELEM: names one Twalk may carry */
-#define NAME_MAX_9P 255   /* one path component */
-#define PATH_MAX_9P 4096  /* a whole path relative to the share */
+#define MAXWELEM 16      /* P9_MAXWELEM: names one Twalk may carry */
+#define NAME_MAX_9P 255  /* one path component */
+#define PATH_MAX_9P 4096 /* a whole path relative to the share */
 #define V9FS_MAGIC 0x01021997u
 #define RLERROR_LEN 11
 
@@ -124,16 +124,13 @@ static void rd_str(struct rd *r, char *buf, size_t cap, int *err)
     uint16_t n = rd16(r);
     const uint8_t *p = rd_take(r, n);
     buf[0] = 0;
-    if (!p)
-        return;
+    if (!p) return;
     if (n >= cap) {
-        if (!*err)
-            *err = -ENAMETOOLONG;
+        if (!*err) *err = -ENAMETOOLONG;
         return;
     }
     if (memchr(p, 0, n)) {
-        if (!*err)
-            *err = -EINVAL;
+        if (!*err) *err = -EINVAL;
         return;
     }
     memcpy(buf, p, n);
@@ -181,8 +178,7 @@ static void wr_str(struct wr *w, const char *s, size_t n)
     }
     wr_le(w, n, 2);
     uint8_t *p = wr_take(w, n);
-    if (p)
-        memcpy(p, s, n);
+    if (p) memcpy(p, s, n);
 }
 
 /* ---- fids ---- */
@@ -211,8 +207,7 @@ static int fid_new(struct p9fs *fs, uint32_t id, uint32_t uid, char *path, struc
     else if (fs->nfids >= P9FS_MAX_FIDS)
         err = -EMFILE;
     struct fid *f = err ? NULL : calloc(1, sizeof(*f));
-    if (!err && !f)
-        err = -ENOMEM;
+    if (!err && !f) err = -ENOMEM;
     if (err) {
         free(path);
         return err;
@@ -233,11 +228,9 @@ static void fid_free(struct p9fs *fs, uint32_t id)
 {
     struct fid **pp = fid_slot(fs, id);
     struct fid *f = *pp;
-    if (!f)
-        return;
+    if (!f) return;
     *pp = f->next;
-    if (f->fd >= 0)
-        close(f->fd);
+    if (f->fd >= 0) close(f->fd);
     free(f->path);
     free(f);
     fs->nfids--;
@@ -255,12 +248,10 @@ static void fids_clear(struct p9fs *fs)
 /* One path component from the guest: never empty, ".", "..", or holding '/'. */
 static int name_check(const char *name)
 {
-    if (!name[0] || strchr(name, '/') || !strcmp(name, "."))
-        return -EINVAL;
+    if (!name[0] || strchr(name, '/') || !strcmp(name, ".")) return -EINVAL;
     if (!strcmp(name, ".."))
         return -EACCES; /* no way up: the share's root is the guest's whole view */
-    if (strlen(name) > NAME_MAX_9P)
-        return -ENAMETOOLONG;
+    if (strlen(name) > NAME_MAX_9P) return -ENAMETOOLONG;
     return 0;
 }
 
@@ -269,11 +260,9 @@ static int path_join(const char *dir, const char *name, char **out)
     size_t a = strlen(dir), b = strlen(name);
     bool root = !strcmp(dir, ".");
     size_t n = root ? b : a + 1 + b;
-    if (n >= PATH_MAX_9P)
-        return -ENAMETOOLONG;
+    if (n >= PATH_MAX_9P) return -ENAMETOOLONG;
     char *p = malloc(n + 1);
-    if (!p)
-        return -ENOMEM;
+    if (!p) return -ENOMEM;
     if (root)
         memcpy(p, name, b + 1);
     else {
@@ -294,8 +283,7 @@ static int fs_open(struct p9fs *fs, const char *path, int flags, mode_t mode)
         .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
     };
     long fd = syscall(SYS_openat2, fs->root, path, &how, sizeof(how));
-    if (fd < 0)
-        return errno == EXDEV ? -EACCES : -errno;
+    if (fd < 0) return errno == EXDEV ? -EACCES : -errno;
     return (int)fd;
 }
 
@@ -308,8 +296,7 @@ static int fs_opath(struct p9fs *fs, const char *path)
 static int fs_stat(struct p9fs *fs, const char *path, struct stat *st)
 {
     int fd = fs_opath(fs, path);
-    if (fd < 0)
-        return fd;
+    if (fd < 0) return fd;
     int r = fstat(fd, st) < 0 ? -errno : 0;
     close(fd);
     return r;
@@ -317,8 +304,7 @@ static int fs_stat(struct p9fs *fs, const char *path, struct stat *st)
 
 static int fid_stat(struct p9fs *fs, const struct fid *f, struct stat *st)
 {
-    if (f->fd >= 0)
-        return fstat(f->fd, st) < 0 ? -errno : 0; /* still right after an unlink */
+    if (f->fd >= 0) return fstat(f->fd, st) < 0 ? -errno : 0; /* still right after an unlink */
     return fs_stat(fs, f->path, st);
 }
 
@@ -326,20 +312,17 @@ static int fid_stat(struct p9fs *fs, const struct fid *f, struct stat *st)
 static int fid_dir(struct p9fs *fs, const struct fid *f, const char *name)
 {
     int err = name_check(name);
-    if (err)
-        return err;
+    if (err) return err;
     return fs_open(fs, f->path, O_PATH | O_DIRECTORY, 0);
 }
 
 /* Parent directory of a fid's path and its last component; the share's root has none. */
 static int fid_parent(struct p9fs *fs, const struct fid *f, const char **base)
 {
-    if (!strcmp(f->path, "."))
-        return -EBUSY;
+    if (!strcmp(f->path, ".")) return -EBUSY;
     const char *slash = strrchr(f->path, '/');
     *base = slash ? slash + 1 : f->path;
-    if (!slash)
-        return fs_open(fs, ".", O_PATH | O_DIRECTORY, 0);
+    if (!slash) return fs_open(fs, ".", O_PATH | O_DIRECTORY, 0);
     char dir[PATH_MAX_9P];
     size_t n = (size_t)(slash - f->path);
     memcpy(dir, f->path, n);
@@ -361,8 +344,7 @@ static mode_t safe_mode(mode_t mode, bool dir)
 {
     mode &= 07777;
     mode &= ~(mode_t)S_ISUID;
-    if (!dir)
-        mode &= ~(mode_t)S_ISGID;
+    if (!dir) mode &= ~(mode_t)S_ISGID;
     return mode;
 }
 
@@ -388,18 +370,12 @@ static void put_qid(struct p9fs *fs, struct wr *w, const struct stat *st)
 static int host_open_flags(uint32_t f)
 {
     int flags = (int)(f & DOTL_ACCMODE);
-    if ((flags & O_ACCMODE) == O_ACCMODE)
-        return -EINVAL;
-    if (f & DOTL_TRUNC)
-        flags |= O_TRUNC;
-    if (f & DOTL_APPEND)
-        flags |= O_APPEND;
-    if (f & DOTL_DSYNC)
-        flags |= O_DSYNC;
-    if ((f & DOTL_SYNC) == DOTL_SYNC)
-        flags |= O_SYNC;
-    if (f & DOTL_DIRECTORY)
-        flags |= O_DIRECTORY;
+    if ((flags & O_ACCMODE) == O_ACCMODE) return -EINVAL;
+    if (f & DOTL_TRUNC) flags |= O_TRUNC;
+    if (f & DOTL_APPEND) flags |= O_APPEND;
+    if (f & DOTL_DSYNC) flags |= O_DSYNC;
+    if ((f & DOTL_SYNC) == DOTL_SYNC) flags |= O_SYNC;
+    if (f & DOTL_DIRECTORY) flags |= O_DIRECTORY;
     /*
      * O_NONBLOCK always: opening a FIFO must never stall the server (the
      * guest kernel serves FIFOs itself; this only guards a hostile Tlopen).
@@ -419,14 +395,11 @@ static void fids_renamed(struct p9fs *fs, const char *from, const char *to)
     size_t n = strlen(from), m = strlen(to);
     for (unsigned b = 0; b < FID_BUCKETS; b++) {
         for (struct fid *f = fs->bucket[b]; f; f = f->next) {
-            if (strncmp(f->path, from, n) || (f->path[n] && f->path[n] != '/'))
-                continue;
+            if (strncmp(f->path, from, n) || (f->path[n] && f->path[n] != '/')) continue;
             size_t rest = strlen(f->path + n);
-            if (m + rest >= PATH_MAX_9P)
-                continue;
+            if (m + rest >= PATH_MAX_9P) continue;
             char *p = malloc(m + rest + 1);
-            if (!p)
-                continue;
+            if (!p) continue;
             memcpy(p, to, m);
             memcpy(p + m, f->path + n, rest + 1);
             free(f->path);
@@ -446,10 +419,8 @@ static char *joined(const struct fid *d, const char *name)
 
 #define CHECK_MSG(r, e)                                                                            \
     do {                                                                                           \
-        if ((r)->bad)                                                                              \
-            return -EPROTO;                                                                        \
-        if (e)                                                                                     \
-            return e;                                                                              \
+        if ((r)->bad) return -EPROTO;                                                              \
+        if (e) return e;                                                                           \
     } while (0)
 
 static int op_version(struct p9fs *fs, struct rd *r, struct wr *w)
@@ -458,15 +429,12 @@ static int op_version(struct p9fs *fs, struct rd *r, struct wr *w)
     char ver[32];
     uint32_t msize = rd32(r);
     rd_str(r, ver, sizeof(ver), &e);
-    if (r->bad)
-        return -EPROTO;
+    if (r->bad) return -EPROTO;
     /* version(5): a Tversion aborts all outstanding I/O and clunks every fid. */
     fids_clear(fs);
     fs->msize = 0;
-    if (msize > P9FS_MSIZE_MAX)
-        msize = P9FS_MSIZE_MAX;
-    if (msize < P9FS_MSIZE_MIN)
-        return -EINVAL;
+    if (msize > P9FS_MSIZE_MAX) msize = P9FS_MSIZE_MAX;
+    if (msize < P9FS_MSIZE_MIN) return -EINVAL;
     if (e || strcmp(ver, "9P2000.L")) {
         wr_le(w, msize, 4);
         wr_str(w, "unknown", 7);
@@ -490,15 +458,12 @@ static int op_attach(struct p9fs *fs, struct rd *r, struct wr *w)
     CHECK_MSG(r, e);
     struct stat st;
     int err = fs_stat(fs, ".", &st);
-    if (err)
-        return err;
+    if (err) return err;
     char *path = strdup(".");
-    if (!path)
-        return -ENOMEM;
+    if (!path) return -ENOMEM;
     struct fid *f;
     err = fid_new(fs, fid, n_uname == NOFID ? 0 : n_uname, path, &f);
-    if (err)
-        return err;
+    if (err) return err;
     put_qid(fs, w, &st);
     return 0;
 }
@@ -508,22 +473,17 @@ static int op_walk(struct p9fs *fs, struct rd *r, struct wr *w)
     int e = 0;
     uint32_t fid = rd32(r), newfid = rd32(r);
     uint16_t n = rd16(r);
-    if (n > MAXWELEM)
-        return r->bad ? -EPROTO : -EINVAL;
+    if (n > MAXWELEM) return r->bad ? -EPROTO : -EINVAL;
     char names[MAXWELEM][NAME_MAX_9P + 1];
     for (unsigned i = 0; i < n; i++)
         rd_str(r, names[i], sizeof(names[i]), &e);
     CHECK_MSG(r, e);
     struct fid *f = fid_get(fs, fid);
-    if (!f)
-        return -EBADF;
-    if (newfid != fid && fid_get(fs, newfid))
-        return -EEXIST;
-    if (newfid == fid && n > 0 && (f->fd >= 0 || f->xattr))
-        return -EBUSY;
+    if (!f) return -EBADF;
+    if (newfid != fid && fid_get(fs, newfid)) return -EEXIST;
+    if (newfid == fid && n > 0 && (f->fd >= 0 || f->xattr)) return -EBUSY;
     char *path = strdup(f->path);
-    if (!path)
-        return -ENOMEM;
+    if (!path) return -ENOMEM;
     struct stat st;
     int err = n ? fid_stat(fs, f, &st) : 0;
     size_t count_at = w->off;
@@ -536,22 +496,18 @@ static int op_walk(struct p9fs *fs, struct rd *r, struct wr *w)
         }
         char *next;
         err = name_check(names[done]);
-        if (!err)
-            err = path_join(path, names[done], &next);
-        if (err)
-            break;
+        if (!err) err = path_join(path, names[done], &next);
+        if (err) break;
         free(path);
         path = next;
         err = fs_stat(fs, path, &st);
-        if (err)
-            break;
+        if (err) break;
         put_qid(fs, w, &st);
     }
     if (done < n) {
         free(path);
         /* walk(5): failing on the first name is an error; later, a short Rwalk. */
-        if (done == 0)
-            return err;
+        if (done == 0) return err;
         put_le(w->p + count_at, done, 2);
         return 0;
     }
@@ -571,12 +527,10 @@ static int op_getattr(struct p9fs *fs, struct rd *r, struct wr *w)
     (void)rd64(r); /* request_mask: we always answer the basic set */
     CHECK_MSG(r, 0);
     struct fid *f = fid_get(fs, fid);
-    if (!f)
-        return -EBADF;
+    if (!f) return -EBADF;
     struct stat st;
     int err = fid_stat(fs, f, &st);
-    if (err)
-        return err;
+    if (err) return err;
     wr_le(w, GETATTR_BASIC, 8);
     put_qid(fs, w, &st);
     wr_le(w, st.st_mode, 4);
@@ -598,7 +552,8 @@ static int op_getattr(struct p9fs *fs, struct rd *r, struct wr *w)
     return 0;
 }
 
-static int setattr_times(struct p9fs *fs, struct fid *f, int fd, bool link, const struct timespec ts[2])
+static int setattr_times(struct p9fs *fs, struct fid *f, int fd, bool link,
+                         const struct timespec ts[2])
 {
     if (!link) {
         char pp[64];
@@ -607,8 +562,7 @@ static int setattr_times(struct p9fs *fs, struct fid *f, int fd, bool link, cons
     }
     const char *base;
     int dir = fid_parent(fs, f, &base);
-    if (dir < 0)
-        return dir;
+    if (dir < 0) return dir;
     int err = utimensat(dir, base, ts, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
     close(dir);
     return err;
@@ -626,13 +580,10 @@ static int op_setattr(struct p9fs *fs, struct rd *r, struct wr *w)
     ts[1].tv_nsec = (long)rd64(r);
     CHECK_MSG(r, 0);
     struct fid *f = fid_get(fs, fid);
-    if (!f)
-        return -EBADF;
-    if (fs->ro)
-        return -EROFS;
+    if (!f) return -EBADF;
+    if (fs->ro) return -EROFS;
     int fd = f->fd >= 0 ? f->fd : fs_opath(fs, f->path);
-    if (fd < 0)
-        return fd;
+    if (fd < 0) return fd;
     struct stat st;
     int err = fstat(fd, &st) < 0 ? -errno : 0;
     bool link = !err && S_ISLNK(st.st_mode);
@@ -647,8 +598,7 @@ static int op_setattr(struct p9fs *fs, struct rd *r, struct wr *w)
     if (!err && (valid & (SETATTR_UID | SETATTR_GID))) {
         uid_t u = (valid & SETATTR_UID) ? uid : (uid_t)-1;
         gid_t g = (valid & SETATTR_GID) ? gid : (gid_t)-1;
-        if (fchownat(fd, "", u, g, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
-            err = -errno;
+        if (fchownat(fd, "", u, g, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0) err = -errno;
     }
     if (!err && (valid & SETATTR_SIZE)) {
         if (size > (uint64_t)INT64_MAX)
@@ -658,8 +608,7 @@ static int op_setattr(struct p9fs *fs, struct rd *r, struct wr *w)
         else {
             int wfd = fs_open(fs, f->path, O_WRONLY | O_NOFOLLOW | O_NONBLOCK, 0);
             err = wfd < 0 ? wfd : ftruncate(wfd, (off_t)size) < 0 ? -errno : 0;
-            if (wfd >= 0)
-                close(wfd);
+            if (wfd >= 0) close(wfd);
         }
     }
     if (!err && (valid & (SETATTR_ATIME | SETATTR_MTIME))) {
@@ -674,8 +623,7 @@ static int op_setattr(struct p9fs *fs, struct rd *r, struct wr *w)
             ts[1].tv_nsec = UTIME_NOW;
         err = setattr_times(fs, f, fd, link, ts);
     }
-    if (fd != f->fd)
-        close(fd);
+    if (fd != f->fd) close(fd);
     return err;
 }
 
@@ -684,18 +632,13 @@ static int op_lopen(struct p9fs *fs, struct rd *r, struct wr *w)
     uint32_t fid = rd32(r), flags = rd32(r);
     CHECK_MSG(r, 0);
     struct fid *f = fid_get(fs, fid);
-    if (!f)
-        return -EBADF;
-    if (f->fd >= 0 || f->xattr)
-        return -EBUSY;
+    if (!f) return -EBADF;
+    if (f->fd >= 0 || f->xattr) return -EBUSY;
     int hf = host_open_flags(flags);
-    if (hf < 0)
-        return hf;
-    if (fs->ro && flags_write(hf))
-        return -EROFS;
+    if (hf < 0) return hf;
+    if (fs->ro && flags_write(hf)) return -EROFS;
     int fd = fs_open(fs, f->path, hf, 0);
-    if (fd < 0)
-        return fd;
+    if (fd < 0) return fd;
     struct stat st;
     if (fstat(fd, &st) < 0) {
         int err = -errno;
@@ -718,25 +661,18 @@ static int op_lcreate(struct p9fs *fs, struct rd *r, struct wr *w)
     uint32_t flags = rd32(r), mode = rd32(r), gid = rd32(r);
     CHECK_MSG(r, e);
     struct fid *f = fid_get(fs, fid);
-    if (!f)
-        return -EBADF;
-    if (f->fd >= 0 || f->xattr)
-        return -EBUSY;
-    if (fs->ro)
-        return -EROFS;
+    if (!f) return -EBADF;
+    if (f->fd >= 0 || f->xattr) return -EBUSY;
+    if (fs->ro) return -EROFS;
     int err = name_check(name);
-    if (err)
-        return err;
+    if (err) return err;
     int hf = host_open_flags(flags);
-    if (hf < 0)
-        return hf;
+    if (hf < 0) return hf;
     hf &= ~O_DIRECTORY;
-    if (flags & DOTL_EXCL)
-        hf |= O_EXCL; /* only meaningful with the create, so only here */
+    if (flags & DOTL_EXCL) hf |= O_EXCL; /* only meaningful with the create, so only here */
     char *path;
     err = path_join(f->path, name, &path);
-    if (err)
-        return err;
+    if (err) return err;
     int fd = fs_open(fs, path, hf | O_CREAT, safe_mode(mode, false));
     struct stat st;
     if (fd >= 0 && fstat(fd, &st) < 0) {
@@ -766,25 +702,20 @@ static int op_read(struct p9fs *fs, struct rd *r, struct wr *w)
     uint32_t count = rd32(r);
     CHECK_MSG(r, 0);
     struct fid *f = fid_get(fs, fid);
-    if (!f)
-        return -EBADF;
+    if (!f) return -EBADF;
     size_t room = w->cap - w->off - 4;
-    if (count > room)
-        count = (uint32_t)room;
+    if (count > room) count = (uint32_t)room;
     if (f->xattr) {
         wr_le(w, 0, 4); /* the list is empty */
         return 0;
     }
-    if (f->fd < 0)
-        return -EBADF;
-    if (off > (uint64_t)INT64_MAX)
-        return -EINVAL;
+    if (f->fd < 0) return -EBADF;
+    if (off > (uint64_t)INT64_MAX) return -EINVAL;
     ssize_t n;
     do
         n = pread(f->fd, w->p + w->off + 4, count, (off_t)off);
     while (n < 0 && errno == EINTR);
-    if (n < 0)
-        return -errno;
+    if (n < 0) return -errno;
     wr_le(w, (uint64_t)n, 4);
     w->off += (size_t)n;
     return 0;
@@ -798,18 +729,14 @@ static int op_write(struct p9fs *fs, struct rd *r, struct wr *w)
     const uint8_t *data = rd_take(r, count);
     CHECK_MSG(r, 0);
     struct fid *f = fid_get(fs, fid);
-    if (!f || f->fd < 0)
-        return -EBADF;
-    if (fs->ro)
-        return -EROFS;
-    if (off > (uint64_t)INT64_MAX)
-        return -EINVAL;
+    if (!f || f->fd < 0) return -EBADF;
+    if (fs->ro) return -EROFS;
+    if (off > (uint64_t)INT64_MAX) return -EINVAL;
     ssize_t n;
     do
         n = pwrite(f->fd, data, count, (off_t)off);
     while (n < 0 && errno == EINTR);
-    if (n < 0)
-        return -errno;
+    if (n < 0) return -errno;
     wr_le(w, (uint64_t)n, 4);
     return 0;
 }
@@ -819,8 +746,7 @@ static int op_clunk(struct p9fs *fs, struct rd *r, struct wr *w)
     (void)w;
     uint32_t fid = rd32(r);
     CHECK_MSG(r, 0);
-    if (!fid_get(fs, fid))
-        return -EBADF;
+    if (!fid_get(fs, fid)) return -EBADF;
     fid_free(fs, fid);
     return 0;
 }
@@ -831,20 +757,15 @@ static int op_remove(struct p9fs *fs, struct rd *r, struct wr *w)
     uint32_t fid = rd32(r);
     CHECK_MSG(r, 0);
     struct fid *f = fid_get(fs, fid);
-    if (!f)
-        return -EBADF;
+    if (!f) return -EBADF;
     int err = fs->ro ? -EROFS : 0;
     const char *base;
     int dir = err ? err : fid_parent(fs, f, &base);
-    if (dir < 0)
-        err = dir;
+    if (dir < 0) err = dir;
     struct stat st;
-    if (!err && fstatat(dir, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
-        err = -errno;
-    if (!err && unlinkat(dir, base, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) < 0)
-        err = -errno;
-    if (dir >= 0)
-        close(dir);
+    if (!err && fstatat(dir, base, &st, AT_SYMLINK_NOFOLLOW) < 0) err = -errno;
+    if (!err && unlinkat(dir, base, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) < 0) err = -errno;
+    if (dir >= 0) close(dir);
     fid_free(fs, fid); /* remove(5): the fid is clunked even if the remove fails */
     return err;
 }
@@ -856,31 +777,24 @@ static int op_readdir(struct p9fs *fs, struct rd *r, struct wr *w)
     uint32_t count = rd32(r);
     CHECK_MSG(r, 0);
     struct fid *f = fid_get(fs, fid);
-    if (!f || f->fd < 0)
-        return -EBADF;
-    if (off > (uint64_t)INT64_MAX)
-        return -EINVAL;
+    if (!f || f->fd < 0) return -EBADF;
+    if (off > (uint64_t)INT64_MAX) return -EINVAL;
     size_t room = w->cap - w->off - 4;
-    if (count > room)
-        count = (uint32_t)room;
+    if (count > room) count = (uint32_t)room;
     /* Stateless: the offset is the host's d_off cookie of the last entry returned. */
-    if (lseek(f->fd, (off_t)off, SEEK_SET) < 0)
-        return -errno;
+    if (lseek(f->fd, (off_t)off, SEEK_SET) < 0) return -errno;
     size_t want = count < sizeof(fs->dents) ? count : sizeof(fs->dents);
     ssize_t got = want ? getdents64(f->fd, fs->dents, want) : 0;
-    if (got < 0)
-        return -errno;
+    if (got < 0) return -errno;
     size_t count_at = w->off;
     wr_le(w, 0, 4);
     size_t start = w->off;
     for (size_t pos = 0; pos + offsetof(struct dirent64, d_name) < (size_t)got;) {
         struct dirent64 *d = (struct dirent64 *)(fs->dents + pos);
-        if (d->d_reclen == 0 || d->d_reclen > (size_t)got - pos)
-            break;
+        if (d->d_reclen == 0 || d->d_reclen > (size_t)got - pos) break;
         size_t nl = strnlen(d->d_name, d->d_reclen - offsetof(struct dirent64, d_name));
         /* qid[13] offset[8] type[1] name[s] */
-        if (w->off - start + 24 + nl > count)
-            break;
+        if (w->off - start + 24 + nl > count) break;
         uint8_t qt = d->d_type == DT_DIR ? QT_DIR : d->d_type == DT_LNK ? QT_SYMLINK : 0;
         /* The share's ".." is the share itself: the host's parent stays unseen. */
         bool up = !strcmp(f->path, ".") && !strcmp(d->d_name, "..");
@@ -901,17 +815,13 @@ static int op_statfs(struct p9fs *fs, struct rd *r, struct wr *w)
     uint32_t fid = rd32(r);
     CHECK_MSG(r, 0);
     struct fid *f = fid_get(fs, fid);
-    if (!f)
-        return -EBADF;
+    if (!f) return -EBADF;
     int fd = f->fd >= 0 ? f->fd : fs_opath(fs, f->path);
-    if (fd < 0)
-        return fd;
+    if (fd < 0) return fd;
     struct statfs s;
     int err = fstatfs(fd, &s) < 0 ? -errno : 0;
-    if (fd != f->fd)
-        close(fd);
-    if (err)
-        return err;
+    if (fd != f->fd) close(fd);
+    if (err) return err;
     uint64_t fsid;
     memcpy(&fsid, &s.f_fsid, sizeof(fsid));
     wr_le(w, V9FS_MAGIC, 4);
@@ -930,8 +840,7 @@ static int op_statfs(struct p9fs *fs, struct rd *r, struct wr *w)
 static int made(struct p9fs *fs, struct wr *w, int dir, const char *name)
 {
     struct stat st;
-    if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-        return -errno;
+    if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0) return -errno;
     put_qid(fs, w, &st);
     return 0;
 }
@@ -945,13 +854,10 @@ static int op_mkdir(struct p9fs *fs, struct rd *r, struct wr *w)
     uint32_t mode = rd32(r), gid = rd32(r);
     CHECK_MSG(r, e);
     struct fid *f = fid_get(fs, fid);
-    if (!f)
-        return -EBADF;
-    if (fs->ro)
-        return -EROFS;
+    if (!f) return -EBADF;
+    if (fs->ro) return -EROFS;
     int dir = fid_dir(fs, f, name);
-    if (dir < 0)
-        return dir;
+    if (dir < 0) return dir;
     int err = mkdirat(dir, name, safe_mode(mode, true)) < 0 ? -errno : 0;
     if (!err) {
         chown_new(dir, name, f->uid, gid);
@@ -965,8 +871,7 @@ static int op_symlink(struct p9fs *fs, struct rd *r, struct wr *w)
 {
     int e = 0;
     char name[NAME_MAX_9P + 1], *target = malloc(PATH_MAX_9P);
-    if (!target)
-        return -ENOMEM;
+    if (!target) return -ENOMEM;
     uint32_t fid = rd32(r);
     rd_str(r, name, sizeof(name), &e);
     rd_str(r, target, PATH_MAX_9P, &e);
@@ -974,17 +879,14 @@ static int op_symlink(struct p9fs *fs, struct rd *r, struct wr *w)
     struct fid *f = fid_get(fs, fid);
     int err = r->bad ? -EPROTO : e ? e : !f ? -EBADF : fs->ro ? -EROFS : 0;
     int dir = err ? err : fid_dir(fs, f, name);
-    if (dir < 0)
-        err = dir;
+    if (dir < 0) err = dir;
     /* The target is only data: the guest resolves it in its own namespace. */
-    if (!err && symlinkat(target, dir, name) < 0)
-        err = -errno;
+    if (!err && symlinkat(target, dir, name) < 0) err = -errno;
     if (!err) {
         chown_new(dir, name, f->uid, gid);
         err = made(fs, w, dir, name);
     }
-    if (dir >= 0)
-        close(dir);
+    if (dir >= 0) close(dir);
     free(target);
     return err;
 }
@@ -1001,17 +903,13 @@ static int op_mknod(struct p9fs *fs, struct rd *r, struct wr *w)
     uint32_t gid = rd32(r);
     CHECK_MSG(r, e);
     struct fid *f = fid_get(fs, fid);
-    if (!f)
-        return -EBADF;
-    if (fs->ro)
-        return -EROFS;
+    if (!f) return -EBADF;
+    if (fs->ro) return -EROFS;
     mode_t type = mode & S_IFMT;
     /* FIFOs, sockets and plain files only: no device node ever lands on the host. */
-    if (type != S_IFIFO && type != S_IFREG && type != S_IFSOCK)
-        return -EPERM;
+    if (type != S_IFIFO && type != S_IFREG && type != S_IFSOCK) return -EPERM;
     int dir = fid_dir(fs, f, name);
-    if (dir < 0)
-        return dir;
+    if (dir < 0) return dir;
     int err = mknodat(dir, name, type | safe_mode(mode, false), 0) < 0 ? -errno : 0;
     if (!err) {
         chown_new(dir, name, f->uid, gid);
@@ -1026,17 +924,14 @@ static int op_readlink(struct p9fs *fs, struct rd *r, struct wr *w)
     uint32_t fid = rd32(r);
     CHECK_MSG(r, 0);
     struct fid *f = fid_get(fs, fid);
-    if (!f)
-        return -EBADF;
+    if (!f) return -EBADF;
     int fd = fs_opath(fs, f->path);
-    if (fd < 0)
-        return fd;
+    if (fd < 0) return fd;
     char buf[PATH_MAX_9P];
     ssize_t n = readlinkat(fd, "", buf, sizeof(buf));
     int err = n < 0 ? -errno : (size_t)n >= sizeof(buf) ? -ENAMETOOLONG : 0;
     close(fd);
-    if (err)
-        return err;
+    if (err) return err;
     wr_str(w, buf, (size_t)n);
     return 0;
 }
@@ -1051,13 +946,10 @@ static int op_unlinkat(struct p9fs *fs, struct rd *r, struct wr *w)
     uint32_t flags = rd32(r);
     CHECK_MSG(r, e);
     struct fid *f = fid_get(fs, fid);
-    if (!f)
-        return -EBADF;
-    if (fs->ro)
-        return -EROFS;
+    if (!f) return -EBADF;
+    if (fs->ro) return -EROFS;
     int dir = fid_dir(fs, f, name);
-    if (dir < 0)
-        return dir;
+    if (dir < 0) return dir;
     int err = unlinkat(dir, name, (flags & DOTL_AT_REMOVEDIR) ? AT_REMOVEDIR : 0) < 0 ? -errno : 0;
     close(dir);
     return err;
@@ -1066,10 +958,8 @@ static int op_unlinkat(struct p9fs *fs, struct rd *r, struct wr *w)
 static int do_rename(struct p9fs *fs, int odir, const char *oname, int ndir, const char *nname,
                      const char *opath, const char *npath)
 {
-    if (renameat(odir, oname, ndir, nname) < 0)
-        return -errno;
-    if (opath && npath)
-        fids_renamed(fs, opath, npath);
+    if (renameat(odir, oname, ndir, nname) < 0) return -errno;
+    if (opath && npath) fids_renamed(fs, opath, npath);
     return 0;
 }
 
@@ -1084,13 +974,10 @@ static int op_renameat(struct p9fs *fs, struct rd *r, struct wr *w)
     rd_str(r, nname, sizeof(nname), &e);
     CHECK_MSG(r, e);
     struct fid *of = fid_get(fs, ofid), *nf = fid_get(fs, nfid);
-    if (!of || !nf)
-        return -EBADF;
-    if (fs->ro)
-        return -EROFS;
+    if (!of || !nf) return -EBADF;
+    if (fs->ro) return -EROFS;
     int od = fid_dir(fs, of, oname);
-    if (od < 0)
-        return od;
+    if (od < 0) return od;
     int nd = fid_dir(fs, nf, nname);
     if (nd < 0) {
         close(od);
@@ -1114,14 +1001,11 @@ static int op_rename(struct p9fs *fs, struct rd *r, struct wr *w)
     rd_str(r, name, sizeof(name), &e);
     CHECK_MSG(r, e);
     struct fid *f = fid_get(fs, fid), *d = fid_get(fs, dfid);
-    if (!f || !d)
-        return -EBADF;
-    if (fs->ro)
-        return -EROFS;
+    if (!f || !d) return -EBADF;
+    if (fs->ro) return -EROFS;
     const char *base;
     int od = fid_parent(fs, f, &base);
-    if (od < 0)
-        return od;
+    if (od < 0) return od;
     int nd = fid_dir(fs, d, name);
     if (nd < 0) {
         close(od);
@@ -1145,18 +1029,14 @@ static int op_link(struct p9fs *fs, struct rd *r, struct wr *w)
     rd_str(r, name, sizeof(name), &e);
     CHECK_MSG(r, e);
     struct fid *d = fid_get(fs, dfid), *f = fid_get(fs, fid);
-    if (!d || !f)
-        return -EBADF;
-    if (fs->ro)
-        return -EROFS;
+    if (!d || !f) return -EBADF;
+    if (fs->ro) return -EROFS;
     const char *base;
     int od = fid_parent(fs, f, &base);
-    if (od < 0)
-        return od;
+    if (od < 0) return od;
     int nd = fid_dir(fs, d, name);
     int err = nd < 0 ? nd : linkat(od, base, nd, name, 0) < 0 ? -errno : 0;
-    if (nd >= 0)
-        close(nd);
+    if (nd >= 0) close(nd);
     close(od);
     return err;
 }
@@ -1167,8 +1047,7 @@ static int op_fsync(struct p9fs *fs, struct rd *r, struct wr *w)
     uint32_t fid = rd32(r), datasync = rd32(r);
     CHECK_MSG(r, 0);
     struct fid *f = fid_get(fs, fid);
-    if (!f || f->fd < 0)
-        return -EBADF;
+    if (!f || f->fd < 0) return -EBADF;
     return (datasync ? fdatasync(f->fd) : fsync(f->fd)) < 0 ? -errno : 0;
 }
 
@@ -1180,18 +1059,14 @@ static int op_xattrwalk(struct p9fs *fs, struct rd *r, struct wr *w)
     rd_str(r, name, sizeof(name), &e);
     CHECK_MSG(r, e);
     struct fid *f = fid_get(fs, fid);
-    if (!f)
-        return -EBADF;
+    if (!f) return -EBADF;
     /* No extended attributes are exported: every list is empty, every name unsupported. */
-    if (name[0])
-        return -EOPNOTSUPP;
+    if (name[0]) return -EOPNOTSUPP;
     char *path = strdup(f->path);
-    if (!path)
-        return -ENOMEM;
+    if (!path) return -ENOMEM;
     struct fid *nf;
     int err = fid_new(fs, newfid, f->uid, path, &nf);
-    if (err)
-        return err;
+    if (err) return err;
     nf->xattr = true;
     wr_le(w, 0, 8);
     return 0;
@@ -1199,14 +1074,17 @@ static int op_xattrwalk(struct p9fs *fs, struct rd *r, struct wr *w)
 
 static int lock_type(uint8_t t)
 {
-    return t == LOCK_TYPE_RDLCK ? F_RDLCK : t == LOCK_TYPE_WRLCK ? F_WRLCK : t == LOCK_TYPE_UNLCK ? F_UNLCK : -1;
+    return t == LOCK_TYPE_RDLCK   ? F_RDLCK
+           : t == LOCK_TYPE_WRLCK ? F_WRLCK
+           : t == LOCK_TYPE_UNLCK ? F_UNLCK
+                                  : -1;
 }
 
 /*
  * POSIX record locks become open-file-description locks on the fid's
  * descriptor: each guest open is its own fid, so two guest processes (or a
- * guest and a host process) conflict as they would on one host. Blocking requests are answered BLOCKED
- * and Linux's client retries (protocol.md, lock).
+ * guest and a host process) conflict as they would on one host. Blocking requests are answered
+ * BLOCKED and Linux's client retries (protocol.md, lock).
  */
 static int op_lock(struct p9fs *fs, struct rd *r, struct wr *w)
 {
@@ -1220,12 +1098,12 @@ static int op_lock(struct p9fs *fs, struct rd *r, struct wr *w)
     rd_str(r, client, sizeof(client), &e);
     CHECK_MSG(r, e);
     struct fid *f = fid_get(fs, fid);
-    if (!f || f->fd < 0)
-        return -EBADF;
+    if (!f || f->fd < 0) return -EBADF;
     int t = lock_type(type);
-    if (t < 0 || start > (uint64_t)INT64_MAX)
-        return -EINVAL;
-    struct flock fl = {.l_type = (short)t, .l_whence = SEEK_SET, .l_start = (off_t)start,
+    if (t < 0 || start > (uint64_t)INT64_MAX) return -EINVAL;
+    struct flock fl = {.l_type = (short)t,
+                       .l_whence = SEEK_SET,
+                       .l_start = (off_t)start,
                        .l_len = len > (uint64_t)INT64_MAX - start ? 0 : (off_t)len};
     uint8_t status = LOCK_SUCCESS;
     if (fcntl(f->fd, F_OFD_SETLK, &fl) < 0) {
@@ -1254,16 +1132,17 @@ static int op_getlock(struct p9fs *fs, struct rd *r, struct wr *w)
     rd_str(r, client, sizeof(client), &e);
     CHECK_MSG(r, e);
     struct fid *f = fid_get(fs, fid);
-    if (!f || f->fd < 0)
-        return -EBADF;
+    if (!f || f->fd < 0) return -EBADF;
     int t = lock_type(type);
-    if (t < 0 || t == F_UNLCK || start > (uint64_t)INT64_MAX)
-        return -EINVAL;
-    struct flock fl = {.l_type = (short)t, .l_whence = SEEK_SET, .l_start = (off_t)start,
+    if (t < 0 || t == F_UNLCK || start > (uint64_t)INT64_MAX) return -EINVAL;
+    struct flock fl = {.l_type = (short)t,
+                       .l_whence = SEEK_SET,
+                       .l_start = (off_t)start,
                        .l_len = len > (uint64_t)INT64_MAX - start ? 0 : (off_t)len};
-    if (fcntl(f->fd, F_OFD_GETLK, &fl) < 0)
-        return -errno;
-    uint8_t rt = fl.l_type == F_RDLCK ? LOCK_TYPE_RDLCK : fl.l_type == F_WRLCK ? LOCK_TYPE_WRLCK : LOCK_TYPE_UNLCK;
+    if (fcntl(f->fd, F_OFD_GETLK, &fl) < 0) return -errno;
+    uint8_t rt = fl.l_type == F_RDLCK   ? LOCK_TYPE_RDLCK
+                 : fl.l_type == F_WRLCK ? LOCK_TYPE_WRLCK
+                                        : LOCK_TYPE_UNLCK;
     wr_le(w, rt, 1);
     wr_le(w, rt == LOCK_TYPE_UNLCK ? start : (uint64_t)fl.l_start, 8);
     wr_le(w, rt == LOCK_TYPE_UNLCK ? len : (uint64_t)fl.l_len, 8);
@@ -1274,56 +1153,80 @@ static int op_getlock(struct p9fs *fs, struct rd *r, struct wr *w)
 
 static int dispatch(struct p9fs *fs, uint8_t type, struct rd *r, struct wr *w)
 {
-    if (type == P9_TVERSION)
-        return op_version(fs, r, w);
-    if (!fs->msize)
-        return -EPROTO; /* version(5): nothing before a successful Tversion */
+    if (type == P9_TVERSION) return op_version(fs, r, w);
+    if (!fs->msize) return -EPROTO; /* version(5): nothing before a successful Tversion */
     switch (type) {
-    case P9_TATTACH: return op_attach(fs, r, w);
-    case P9_TWALK: return op_walk(fs, r, w);
-    case P9_TGETATTR: return op_getattr(fs, r, w);
-    case P9_TSETATTR: return op_setattr(fs, r, w);
-    case P9_TLOPEN: return op_lopen(fs, r, w);
-    case P9_TLCREATE: return op_lcreate(fs, r, w);
-    case P9_TREAD: return op_read(fs, r, w);
-    case P9_TWRITE: return op_write(fs, r, w);
-    case P9_TCLUNK: return op_clunk(fs, r, w);
-    case P9_TREMOVE: return op_remove(fs, r, w);
-    case P9_TREADDIR: return op_readdir(fs, r, w);
-    case P9_TSTATFS: return op_statfs(fs, r, w);
-    case P9_TMKDIR: return op_mkdir(fs, r, w);
-    case P9_TSYMLINK: return op_symlink(fs, r, w);
-    case P9_TMKNOD: return op_mknod(fs, r, w);
-    case P9_TREADLINK: return op_readlink(fs, r, w);
-    case P9_TUNLINKAT: return op_unlinkat(fs, r, w);
-    case P9_TRENAMEAT: return op_renameat(fs, r, w);
-    case P9_TRENAME: return op_rename(fs, r, w);
-    case P9_TLINK: return op_link(fs, r, w);
-    case P9_TFSYNC: return op_fsync(fs, r, w);
-    case P9_TXATTRWALK: return op_xattrwalk(fs, r, w);
-    case P9_TXATTRCREATE: return fs->ro ? -EROFS : -EOPNOTSUPP;
-    case P9_TLOCK: return op_lock(fs, r, w);
-    case P9_TGETLOCK: return op_getlock(fs, r, w);
+    case P9_TATTACH:
+        return op_attach(fs, r, w);
+    case P9_TWALK:
+        return op_walk(fs, r, w);
+    case P9_TGETATTR:
+        return op_getattr(fs, r, w);
+    case P9_TSETATTR:
+        return op_setattr(fs, r, w);
+    case P9_TLOPEN:
+        return op_lopen(fs, r, w);
+    case P9_TLCREATE:
+        return op_lcreate(fs, r, w);
+    case P9_TREAD:
+        return op_read(fs, r, w);
+    case P9_TWRITE:
+        return op_write(fs, r, w);
+    case P9_TCLUNK:
+        return op_clunk(fs, r, w);
+    case P9_TREMOVE:
+        return op_remove(fs, r, w);
+    case P9_TREADDIR:
+        return op_readdir(fs, r, w);
+    case P9_TSTATFS:
+        return op_statfs(fs, r, w);
+    case P9_TMKDIR:
+        return op_mkdir(fs, r, w);
+    case P9_TSYMLINK:
+        return op_symlink(fs, r, w);
+    case P9_TMKNOD:
+        return op_mknod(fs, r, w);
+    case P9_TREADLINK:
+        return op_readlink(fs, r, w);
+    case P9_TUNLINKAT:
+        return op_unlinkat(fs, r, w);
+    case P9_TRENAMEAT:
+        return op_renameat(fs, r, w);
+    case P9_TRENAME:
+        return op_rename(fs, r, w);
+    case P9_TLINK:
+        return op_link(fs, r, w);
+    case P9_TFSYNC:
+        return op_fsync(fs, r, w);
+    case P9_TXATTRWALK:
+        return op_xattrwalk(fs, r, w);
+    case P9_TXATTRCREATE:
+        return fs->ro ? -EROFS : -EOPNOTSUPP;
+    case P9_TLOCK:
+        return op_lock(fs, r, w);
+    case P9_TGETLOCK:
+        return op_getlock(fs, r, w);
     case P9_TFLUSH:
         /* Requests are served one at a time, in order: the old one has been answered. */
         (void)rd16(r);
         return r->bad ? -EPROTO : 0;
-    case P9_TAUTH: return -EOPNOTSUPP;
-    default: return -EOPNOTSUPP;
+    case P9_TAUTH:
+        return -EOPNOTSUPP;
+    default:
+        return -EOPNOTSUPP;
     }
 }
 
 int p9fs_handle(struct p9fs *fs, const uint8_t *in, size_t inlen, uint8_t *out, size_t outcap)
 {
-    if (inlen < P9FS_HDR || outcap < RLERROR_LEN)
-        return -EINVAL;
-    uint32_t size = (uint32_t)in[0] | (uint32_t)in[1] << 8 | (uint32_t)in[2] << 16 | (uint32_t)in[3] << 24;
+    if (inlen < P9FS_HDR || outcap < RLERROR_LEN) return -EINVAL;
+    uint32_t size =
+        (uint32_t)in[0] | (uint32_t)in[1] << 8 | (uint32_t)in[2] << 16 | (uint32_t)in[3] << 24;
     uint8_t type = in[4];
     uint16_t tag = (uint16_t)(in[5] | in[6] << 8);
     size_t cap = outcap;
     uint32_t limit = fs->msize ? fs->msize : P9FS_MSIZE_MAX;
-    if (cap > limit)
-        cap = limit;
+    if (cap > limit) cap = limit;
     struct wr w = {.p = out, .cap = cap, .off = P9FS_HDR};
     int err;
     if (size < P9FS_HDR || size > inlen)
@@ -1335,8 +1238,7 @@ int p9fs_handle(struct p9fs *fs, const uint8_t *in, size_t inlen, uint8_t *out, 
     else {
         struct rd r = {.p = in + P9FS_HDR, .len = size - P9FS_HDR};
         err = dispatch(fs, type, &r, &w);
-        if (!err && w.over)
-            err = -ERANGE; /* the driver's buffer cannot hold the reply */
+        if (!err && w.over) err = -ERANGE; /* the driver's buffer cannot hold the reply */
     }
     if (err) {
         w.off = P9FS_HDR;
@@ -1355,8 +1257,7 @@ int p9fs_handle(struct p9fs *fs, const uint8_t *in, size_t inlen, uint8_t *out, 
 int p9fs_open(const char *dir, bool readonly, struct p9fs **out)
 {
     int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
+    if (fd < 0) return -errno;
     struct stat st;
     if (fstat(fd, &st) < 0) {
         int err = -errno;
@@ -1384,8 +1285,7 @@ void p9fs_reset(struct p9fs *fs)
 
 void p9fs_close(struct p9fs *fs)
 {
-    if (!fs)
-        return;
+    if (!fs) return;
     fids_clear(fs);
     close(fs->root);
     free(fs);

@@ -55,8 +55,7 @@ int virtio_9p_parse_share(const char *spec, char *dir, size_t dirlen, char *tag,
     }
     const char *colon = NULL;
     for (size_t i = 0; i < n; i++)
-        if (spec[i] == ':')
-            colon = spec + i;
+        if (spec[i] == ':') colon = spec + i;
     if (!colon || colon == spec) {
         snprintf(err, errlen, "--share '%s': expected HOST_DIR:TAG[:ro]", spec);
         return -1;
@@ -71,8 +70,8 @@ int virtio_9p_parse_share(const char *spec, char *dir, size_t dirlen, char *tag,
         char c = colon[1 + i];
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '_' || c == '-' || c == '.')) {
-            snprintf(err, errlen, "--share '%s': the tag may hold only letters, digits, '_', '-', '.'",
-                     spec);
+            snprintf(err, errlen,
+                     "--share '%s': the tag may hold only letters, digits, '_', '-', '.'", spec);
             return -1;
         }
     }
@@ -113,8 +112,7 @@ static void p9_drain(struct virtio_9p *d)
     unsigned since_notify = 0;
     for (;;) {
         int r = virtq_pop(q, &d->chain);
-        if (r == 0)
-            break;
+        if (r == 0) break;
         if (r < 0) {
             virtio_mmio_needs_reset(d->t, q->error);
             break;
@@ -132,12 +130,10 @@ static void p9_drain(struct virtio_9p *d)
         }
         if (++since_notify >= NOTIFY_BATCH) {
             since_notify = 0;
-            if (virtq_should_notify(q))
-                virtio_mmio_raise(d->t, VIRTIO_ISR_VRING);
+            if (virtq_should_notify(q)) virtio_mmio_raise(d->t, VIRTIO_ISR_VRING);
         }
     }
-    if (since_notify && virtq_should_notify(q))
-        virtio_mmio_raise(d->t, VIRTIO_ISR_VRING);
+    if (since_notify && virtq_should_notify(q)) virtio_mmio_raise(d->t, VIRTIO_ISR_VRING);
 }
 
 static void *p9_worker(void *arg)
@@ -147,8 +143,7 @@ static void *p9_worker(void *arg)
     for (;;) {
         while (!d->stop && !(d->kicked && d->active))
             pthread_cond_wait(&d->cond, &d->lock);
-        if (d->stop)
-            break;
+        if (d->stop) break;
         d->kicked = false;
         d->busy = true;
         pthread_mutex_unlock(&d->lock);
@@ -251,8 +246,7 @@ struct virtio_9p *virtio_9p_create(struct vm *vm, uint64_t base, unsigned irq, s
     }
     d->thread_started = true;
     d->t = virtio_mmio_create(vm, base, irq, &d->ops, d);
-    if (!d->t)
-        goto fail;
+    if (!d->t) goto fail;
     return d;
 
 fail:
@@ -262,8 +256,7 @@ fail:
 
 void virtio_9p_destroy(struct virtio_9p *d)
 {
-    if (!d)
-        return;
+    if (!d) return;
     if (d->thread_started) {
         pthread_mutex_lock(&d->lock);
         d->stop = true;
@@ -271,8 +264,7 @@ void virtio_9p_destroy(struct virtio_9p *d)
         pthread_mutex_unlock(&d->lock);
         pthread_join(d->thread, NULL);
     }
-    if (d->t)
-        virtio_mmio_destroy(d->t);
+    if (d->t) virtio_mmio_destroy(d->t);
     pthread_cond_destroy(&d->cond);
     pthread_mutex_destroy(&d->lock);
     free(d->in);

@@ -41,10 +41,8 @@ static void rm_tree(int dirfd)
     }
     struct dirent *e;
     while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        if (unlinkat(dirfd, e->d_name, 0) == 0)
-            continue;
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        if (unlinkat(dirfd, e->d_name, 0) == 0) continue;
         int sub = openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (sub >= 0) {
             fchmod(sub, 0700);
@@ -60,16 +58,14 @@ static void put_file(const char *dir, const char *name, const char *data)
     char p[256];
     snprintf(p, sizeof(p), "%s/%s", dir, name);
     int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || write(fd, data, strlen(data)) != (ssize_t)strlen(data))
-        abort();
+    if (fd < 0 || write(fd, data, strlen(data)) != (ssize_t)strlen(data)) abort();
     close(fd);
 }
 
 static void fresh_tree(void)
 {
     int fd = open(share, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        abort();
+    if (fd < 0) abort();
     fchmod(fd, 0755);
     rm_tree(fd);
     char p[256];
@@ -86,20 +82,17 @@ static void fresh_tree(void)
 static void init(void)
 {
     strcpy(root, "/tmp/kiln-fuzz-9p-XXXXXX");
-    if (!mkdtemp(root))
-        abort();
+    if (!mkdtemp(root)) abort();
     snprintf(share, sizeof(share), "%s/share", root);
     snprintf(outside, sizeof(outside), "%s/outside", root);
-    if (mkdir(share, 0755) || mkdir(outside, 0755))
-        abort();
+    if (mkdir(share, 0755) || mkdir(outside, 0755)) abort();
     put_file(outside, "secret", "SECRET");
 }
 
 static bool outside_intact(void)
 {
     DIR *d = opendir(outside);
-    if (!d)
-        return false;
+    if (!d) return false;
     int n = 0;
     struct dirent *e;
     while ((e = readdir(d)))
@@ -109,30 +102,25 @@ static bool outside_intact(void)
     snprintf(p, sizeof(p), "%s/secret", outside);
     int fd = open(p, O_RDONLY | O_CLOEXEC);
     ssize_t r = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
-    if (fd >= 0)
-        close(fd);
+    if (fd >= 0) close(fd);
     return n == 3 && r == 6 && !strcmp(buf, "SECRET");
 }
 
 static bool no_devices(int dirfd)
 {
     DIR *d = fdopendir(dirfd);
-    if (!d)
-        return true;
+    if (!d) return true;
     bool ok = true;
     struct dirent *e;
     while (ok && (e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
         struct stat st;
-        if (fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-            continue;
+        if (fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
         if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) || (st.st_mode & S_ISUID))
             ok = false;
         else if (S_ISDIR(st.st_mode)) {
             int sub = openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-            if (sub >= 0)
-                ok = no_devices(sub);
+            if (sub >= 0) ok = no_devices(sub);
         }
     }
     closedir(d);
@@ -151,22 +139,58 @@ static void prologue(struct p9fs *fs)
 {
     uint8_t m[64];
     /* Tversion tag=~0 msize=8192 "9P2000.L" */
-    memcpy(m + 4, "\x64\xff\xff\x00\x20\x00\x00\x08\x00" "9P2000.L", 17);
+    memcpy(m + 4,
+           "\x64\xff\xff\x00\x20\x00\x00\x08\x00"
+           "9P2000.L",
+           17);
     call(fs, m, 21);
     /* Tattach tag=1 fid=0 afid=~0 uname="" aname="" n_uname=0 */
-    memcpy(m + 4, "\x68\x01\x00" "\0\0\0\0" "\xff\xff\xff\xff" "\0\0" "\0\0" "\0\0\0\0", 19);
+    memcpy(m + 4,
+           "\x68\x01\x00"
+           "\0\0\0\0"
+           "\xff\xff\xff\xff"
+           "\0\0"
+           "\0\0"
+           "\0\0\0\0",
+           19);
     call(fs, m, 23);
     /* Twalk fid 0 -> 1 "sub"; 0 -> 2 "hello.txt"; 0 -> 3 "sub" */
-    memcpy(m + 4, "\x6e\x01\x00" "\0\0\0\0" "\1\0\0\0" "\1\0" "\3\0sub", 18);
+    memcpy(m + 4,
+           "\x6e\x01\x00"
+           "\0\0\0\0"
+           "\1\0\0\0"
+           "\1\0"
+           "\3\0sub",
+           18);
     call(fs, m, 22);
-    memcpy(m + 4, "\x6e\x01\x00" "\0\0\0\0" "\2\0\0\0" "\1\0" "\x09\0hello.txt", 24);
+    memcpy(m + 4,
+           "\x6e\x01\x00"
+           "\0\0\0\0"
+           "\2\0\0\0"
+           "\1\0"
+           "\x09\0hello.txt",
+           24);
     call(fs, m, 28);
-    memcpy(m + 4, "\x6e\x01\x00" "\0\0\0\0" "\3\0\0\0" "\1\0" "\3\0sub", 18);
+    memcpy(m + 4,
+           "\x6e\x01\x00"
+           "\0\0\0\0"
+           "\3\0\0\0"
+           "\1\0"
+           "\3\0sub",
+           18);
     call(fs, m, 22);
     /* Tlopen fid 2 O_RDWR; fid 3 O_RDONLY|O_DIRECTORY */
-    memcpy(m + 4, "\x0c\x01\x00" "\2\0\0\0" "\2\0\0\0", 11);
+    memcpy(m + 4,
+           "\x0c\x01\x00"
+           "\2\0\0\0"
+           "\2\0\0\0",
+           11);
     call(fs, m, 15);
-    memcpy(m + 4, "\x0c\x01\x00" "\3\0\0\0" "\0\0\1\0", 11);
+    memcpy(m + 4,
+           "\x0c\x01\x00"
+           "\3\0\0\0"
+           "\0\0\1\0",
+           11);
     call(fs, m, 15);
 }
 
@@ -175,8 +199,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static struct p9fs *fs;
     if (!fs) {
         init();
-        if (p9fs_open(share, false, &fs))
-            abort();
+        if (p9fs_open(share, false, &fs)) abort();
     }
     fresh_tree();
     p9fs_reset(fs);
@@ -189,10 +212,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint8_t ctl = data[pos];
         size_t len = (size_t)data[pos + 1] | (size_t)data[pos + 2] << 8;
         pos += 3;
-        if (len > size - pos)
-            len = size - pos;
-        if (len > sizeof(msg))
-            len = sizeof(msg);
+        if (len > size - pos) len = size - pos;
+        if (len > sizeof(msg)) len = sizeof(msg);
         memcpy(msg, data + pos, len);
         pos += len;
         if ((ctl & 1) && len >= 4)
@@ -202,21 +223,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memset(out + cap, 0xa5, 64);
         int n = p9fs_handle(fs, msg, len, out, cap);
         if (n < 0) {
-            if (len >= P9FS_HDR)
-                abort(); /* every message with a tag gets a reply (cap >= 11) */
+            if (len >= P9FS_HDR) abort(); /* every message with a tag gets a reply (cap >= 11) */
             continue;
         }
         uint32_t framed = out[0] | out[1] << 8 | out[2] << 16 | (uint32_t)out[3] << 24;
-        if ((size_t)n > cap || framed != (uint32_t)n || n < P9FS_HDR)
-            abort();
+        if ((size_t)n > cap || framed != (uint32_t)n || n < P9FS_HDR) abort();
         for (int i = 0; i < 64; i++)
-            if (out[cap + i] != 0xa5)
-                abort(); /* wrote past the driver's buffer */
-        if (p9fs_nfids(fs) > P9FS_MAX_FIDS)
-            abort();
+            if (out[cap + i] != 0xa5) abort(); /* wrote past the driver's buffer */
+        if (p9fs_nfids(fs) > P9FS_MAX_FIDS) abort();
     }
     int fd = open(share, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (!outside_intact() || (fd >= 0 && !no_devices(fd)))
-        abort();
+    if (!outside_intact() || (fd >= 0 && !no_devices(fd))) abort();
     return 0;
 }

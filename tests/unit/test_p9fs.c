@@ -35,7 +35,7 @@ struct msg {
 };
 
 struct fx {
-    char dir[64];   /* holds share/ and outside/ */
+    char dir[64]; /* holds share/ and outside/ */
     char share[96];
     struct p9fs *fs;
     uint8_t out[OUTCAP];
@@ -93,8 +93,7 @@ static uint64_t r_le(struct fx *f, unsigned n)
 /* 0 if the last reply was not an Rlerror, else its errno. */
 static int r_err(struct fx *f)
 {
-    if (f->out[4] != RLERROR)
-        return 0;
+    if (f->out[4] != RLERROR) return 0;
     f->rp = 7;
     return (int)r_le(f, 4);
 }
@@ -124,7 +123,8 @@ static int t_attach(struct fx *f, uint32_t fid)
     return r_err(f);
 }
 
-/* Walks fid -> newfid along a '/'-separated path ("" = clone). Returns errno, or -n for a short walk. */
+/* Walks fid -> newfid along a '/'-separated path ("" = clone). Returns errno, or -n for a short
+ * walk. */
 static int t_walk(struct fx *f, uint32_t fid, uint32_t newfid, const char *path)
 {
     struct msg m;
@@ -141,8 +141,7 @@ static int t_walk(struct fx *f, uint32_t fid, uint32_t newfid, const char *path)
     m.b[at] = (uint8_t)n;
     send(f, &m);
     int e = r_err(f);
-    if (e)
-        return e;
+    if (e) return e;
     unsigned got = (unsigned)r_le(f, 2);
     return got == n ? 0 : -(int)got;
 }
@@ -202,8 +201,7 @@ static int t_read(struct fx *f, uint32_t fid, uint64_t off, uint32_t count, char
     m_le(&m, count, 4);
     send(f, &m);
     int e = r_err(f);
-    if (e)
-        return e;
+    if (e) return e;
     uint32_t n = (uint32_t)r_le(f, 4);
     assert_true(n < cap);
     memcpy(buf, f->out + f->rp, n);
@@ -211,7 +209,8 @@ static int t_read(struct fx *f, uint32_t fid, uint64_t off, uint32_t count, char
     return 0;
 }
 
-static int t_dir_name(struct fx *f, uint8_t type, uint32_t fid, const char *name, uint32_t a, uint32_t b)
+static int t_dir_name(struct fx *f, uint8_t type, uint32_t fid, const char *name, uint32_t a,
+                      uint32_t b)
 {
     struct msg m;
     m_begin(&m, type);
@@ -222,8 +221,7 @@ static int t_dir_name(struct fx *f, uint8_t type, uint32_t fid, const char *name
         m_le(&m, 0, 4);
         m_le(&m, 0, 4);
     }
-    if (type != P9_TUNLINKAT)
-        m_le(&m, b, 4);
+    if (type != P9_TUNLINKAT) m_le(&m, b, 4);
     send(f, &m);
     return r_err(f);
 }
@@ -261,8 +259,7 @@ static int t_getattr(struct fx *f, uint32_t fid, uint64_t *size, uint32_t *mode)
     m_le(&m, 0x7ff, 8);
     send(f, &m);
     int e = r_err(f);
-    if (e)
-        return e;
+    if (e) return e;
     assert_int_equal(f->len, 7 + 8 + 13 + 4 * 3 + 8 * 15);
     r_le(f, 8 + 13);
     *mode = (uint32_t)r_le(f, 4);
@@ -289,8 +286,7 @@ static char *host_read(struct fx *f, const char *rel)
     char p[256];
     snprintf(p, sizeof(p), "%s/%s", f->dir, rel);
     FILE *fp = fopen(p, "r");
-    if (!fp)
-        return NULL;
+    if (!fp) return NULL;
     size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
     buf[n] = 0;
     fclose(fp);
@@ -509,8 +505,7 @@ static void test_readdir(void **state)
         uint32_t count = (uint32_t)r_le(f, 4);
         assert_true(count <= 200);
         calls++;
-        if (count == 0)
-            break;
+        if (count == 0) break;
         size_t end = f->rp + count;
         while (f->rp < end) {
             r_le(f, 13);
@@ -631,7 +626,8 @@ static void test_malformed(void **state)
     struct msg m;
     uint8_t small[10];
     /* No reply possible: too short to carry a tag, or no room for Rlerror. */
-    assert_int_equal(p9fs_handle(f->fs, (const uint8_t *)"\x07\0\0\0d", 5, f->out, OUTCAP), -EINVAL);
+    assert_int_equal(p9fs_handle(f->fs, (const uint8_t *)"\x07\0\0\0d", 5, f->out, OUTCAP),
+                     -EINVAL);
     m_begin(&m, P9_TCLUNK);
     m_le(&m, 0, 4);
     m.b[0] = (uint8_t)m.n;
@@ -776,20 +772,33 @@ static void test_parse_share(void **state)
     (void)state;
     char dir[64], tag[32], err[256];
     bool ro;
-    assert_int_equal(virtio_9p_parse_share("/srv/data:hostshare", dir, sizeof(dir), tag, sizeof(tag), &ro, err, sizeof(err)), 0);
+    assert_int_equal(virtio_9p_parse_share("/srv/data:hostshare", dir, sizeof(dir), tag,
+                                           sizeof(tag), &ro, err, sizeof(err)),
+                     0);
     assert_string_equal(dir, "/srv/data");
     assert_string_equal(tag, "hostshare");
     assert_false(ro);
-    assert_int_equal(virtio_9p_parse_share("/a:b:c:ro", dir, sizeof(dir), tag, sizeof(tag), &ro, err, sizeof(err)), 0);
+    assert_int_equal(virtio_9p_parse_share("/a:b:c:ro", dir, sizeof(dir), tag, sizeof(tag), &ro,
+                                           err, sizeof(err)),
+                     0);
     assert_string_equal(dir, "/a:b");
     assert_string_equal(tag, "c");
     assert_true(ro);
-    assert_int_equal(virtio_9p_parse_share("/srv", dir, sizeof(dir), tag, sizeof(tag), &ro, err, sizeof(err)), -1);
-    assert_int_equal(virtio_9p_parse_share("/srv:", dir, sizeof(dir), tag, sizeof(tag), &ro, err, sizeof(err)), -1);
-    assert_int_equal(virtio_9p_parse_share(":tag", dir, sizeof(dir), tag, sizeof(tag), &ro, err, sizeof(err)), -1);
-    assert_int_equal(virtio_9p_parse_share("/srv:a b", dir, sizeof(dir), tag, sizeof(tag), &ro, err, sizeof(err)), -1);
-    assert_int_equal(virtio_9p_parse_share("/srv:0123456789012345678901234567890123", dir, sizeof(dir), tag,
-                                           sizeof(tag), &ro, err, sizeof(err)), -1);
+    assert_int_equal(
+        virtio_9p_parse_share("/srv", dir, sizeof(dir), tag, sizeof(tag), &ro, err, sizeof(err)),
+        -1);
+    assert_int_equal(
+        virtio_9p_parse_share("/srv:", dir, sizeof(dir), tag, sizeof(tag), &ro, err, sizeof(err)),
+        -1);
+    assert_int_equal(
+        virtio_9p_parse_share(":tag", dir, sizeof(dir), tag, sizeof(tag), &ro, err, sizeof(err)),
+        -1);
+    assert_int_equal(virtio_9p_parse_share("/srv:a b", dir, sizeof(dir), tag, sizeof(tag), &ro, err,
+                                           sizeof(err)),
+                     -1);
+    assert_int_equal(virtio_9p_parse_share("/srv:0123456789012345678901234567890123", dir,
+                                           sizeof(dir), tag, sizeof(tag), &ro, err, sizeof(err)),
+                     -1);
     assert_non_null(strstr(err, "tag"));
 }
 
@@ -799,7 +808,8 @@ static void test_device_config(void **state)
     struct fx *f = *state;
     struct vm vm;
     assert_int_equal(vm_init(&vm, 1 << 20), 0);
-    struct virtio_9p *d = virtio_9p_create(&vm, VIRT_VIRTIO_BASE, VIRT_VIRTIO_IRQ, f->fs, "hostshare");
+    struct virtio_9p *d =
+        virtio_9p_create(&vm, VIRT_VIRTIO_BASE, VIRT_VIRTIO_IRQ, f->fs, "hostshare");
     assert_non_null(d);
     struct virtio_mmio *t = virtio_9p_transport(d);
     assert_int_equal(virtio_mmio_read(t, VIRTIO_MMIO_DEVICE_ID, 4), 9);
