@@ -592,7 +592,7 @@ static int op_setattr(struct p9fs *fs, struct rd *r, struct wr *w)
     if (!err && (valid & SETATTR_MODE)) {
         if (link)
             err = -EOPNOTSUPP; /* Linux has no lchmod */
-        else if (chmod(pp, safe_mode(mode, S_ISDIR(st.st_mode))) < 0)
+        else if (fchmodat(AT_FDCWD, pp, safe_mode(mode, S_ISDIR(st.st_mode)), 0) < 0)
             err = -errno;
     }
     if (!err && (valid & (SETATTR_UID | SETATTR_GID))) {

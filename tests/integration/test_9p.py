@@ -30,6 +30,11 @@ with open(os.path.join(roshare, "keep.txt"), "w") as f:
 host_blob = os.urandom(1 << 20)
 with open(os.path.join(share, "blob.bin"), "wb") as f:
     f.write(host_blob)
+# Run as root, kiln's jail serves the share as uid 65534 (docs/jail.md): give it the share.
+if os.geteuid() == 0:
+    for dirpath, dirnames, filenames in os.walk(share):
+        for n in [dirpath] + [os.path.join(dirpath, x) for x in filenames]:
+            os.chown(n, 65534, 65534)
 # Host symlinks pointing out of the share: absolute and relative.
 os.symlink(outside, os.path.join(share, "abs"))
 os.symlink("../outside", os.path.join(share, "rel"))
@@ -58,6 +63,13 @@ p = subprocess.run([KILN, "run", "--share", os.path.join(tmp, "nope") + ":t"],
                    capture_output=True, text=True, timeout=60)
 rep.check("9p_share_missing_dir", p.returncode != 0 and "No such file" in p.stderr,
           "rc %d: %s" % (p.returncode, p.stderr.strip()))
+
+# Run as root, a read-write share the jailed VM's uid cannot write draws a warning.
+if os.geteuid() == 0:
+    p = subprocess.run([KILN, "run", "--share", roshare + ":t", "--dump-dtb", os.path.join(tmp, "x.dtb")],
+                       capture_output=True, text=True, timeout=60)
+    rep.check("9p_jail_uid_warning", p.returncode == 0 and "cannot write" in p.stderr and "--user" in p.stderr,
+              p.stderr.strip())
 
 g = Guest("--mem", "256M", "--share", share + ":hostshare", "--share", roshare + ":roshare:ro")
 try:
