@@ -8,6 +8,7 @@
 #include "backend/net.h"
 #include "cli/cli.h"
 #include "cpu/jit/jit.h"
+#include "dev/virtio_9p.h"
 #include "machine/board.h"
 #include "machine/vm.h"
 #include "util/log.h"
@@ -44,6 +45,10 @@ static void run_usage(FILE *f)
             "                    a virtio-net NIC on user-mode networking (libslirp) or a tap device;\n"
             "                    bps= bytes/s each way (K, M, G suffixes), 0 = unlimited; the guest\n"
             "                    reaches the host's 127.0.0.1 at 10.0.2.2 only with host-loopback=on\n"
+            "  --share DIR:TAG[:ro]\n"
+            "                    share host directory DIR over virtio-9p; in the guest:\n"
+            "                    mount -t 9p -o trans=virtio,version=9p2000.L TAG /mnt\n"
+            "                    (:ro refuses every write; repeatable, docs/9p.md)\n"
             "  --hvc-out FILE    write the virtio console (hvc0) output to FILE\n"
             "  --no-rng          no virtio-rng device\n"
             "  --no-balloon      no virtio-balloon device\n"
@@ -88,7 +93,7 @@ int cli_run(int argc, char **argv)
         {"dump-dtb", required_argument, NULL, 'd'}, {"verbose", no_argument, NULL, 'v'},
         {"disk", required_argument, NULL, 'D'},    {"drive", required_argument, NULL, 'D'},
         {"no-rng", no_argument, NULL, 'R'},        {"net", required_argument, NULL, 'N'},
-        {"hvc-out", required_argument, NULL, 'H'},
+        {"hvc-out", required_argument, NULL, 'H'}, {"share", required_argument, NULL, 'S'},
         {"control", required_argument, NULL, 'C'}, {"no-balloon", no_argument, NULL, 'B'},
         {"jit", required_argument, NULL, 'J'},     {"jit-cache", required_argument, NULL, 'j'},
         {"jit-threshold", required_argument, NULL, 'T'},
@@ -162,6 +167,21 @@ int cli_run(int argc, char **argv)
             }
             cfg.nets[cfg.nnets++] = optarg;
             break;
+        case 'S': {
+            char err[256];
+            if (cfg.nshares >= BOARD_MAX_SHARES) {
+                fprintf(stderr, "kiln: at most %d --share options\n", BOARD_MAX_SHARES);
+                return 2;
+            }
+            struct board_share *sh = &cfg.shares[cfg.nshares];
+            if (virtio_9p_parse_share(optarg, sh->dir, sizeof(sh->dir), sh->tag, sizeof(sh->tag),
+                                      &sh->readonly, err, sizeof(err)) < 0) {
+                fprintf(stderr, "kiln: %s\n", err);
+                return 2;
+            }
+            cfg.nshares++;
+            break;
+        }
         case 'D': {
             char err[256];
             if (cfg.ndisks >= BOARD_MAX_DISKS) {

@@ -8,6 +8,13 @@
 
 #define BOARD_MAX_DISKS 6
 #define BOARD_MAX_NETS 2
+#define BOARD_MAX_SHARES 4
+
+struct board_share { /* --share HOST_DIR:TAG[:ro] (virtio-9p, docs/9p.md) */
+    char dir[4096];
+    char tag[32];
+    bool readonly;
+};
 
 struct board_disk {
     char path[4096];
@@ -38,6 +45,8 @@ struct board_config {
     int (*lockdown)(void *ctx);
     void (*hart_enter)(void *ctx, unsigned hart);
     void *jail_ctx;
+    struct board_share shares[BOARD_MAX_SHARES];
+    unsigned nshares;
 };
 
 /*
