@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "jail/jail.h"
 #include "user/elf.h"
 #include "user/paths.h"
 #include "user/proc.h"
@@ -335,6 +336,11 @@ int cli_exec(int argc, char **argv)
     if (cwd)
         snprintf(p->cwd, sizeof(p->cwd), "%s", cwd);
     proc_adopt_fds(p);
+    /* The jail (docs/jail.md): set-up is done, no guest instruction has run yet. */
+    if (jail_enter_exec(&(struct jail_exec_config){.net = net, .host_execve = true})) {
+        skel_remove(&sk);
+        return 1;
+    }
     rc = proc_start(p);
     if (rc) {
         fprintf(stderr, "kiln exec: cannot start: %s\n", strerror(-rc));

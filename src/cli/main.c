@@ -16,6 +16,7 @@ static void usage(FILE *f)
                "  create, ls, start, stop, kill, pause, resume, info, console, log, set, rm\n"
                "            manage VMs through the daemon (started on demand; docs/daemon.md)\n"
                "  daemon    run the VM daemon in the foreground\n"
+               "  web       serve a browser dashboard and consoles for the daemon's VMs\n"
                "  exec      run one riscv64 Linux program in its own process VM\n"
                "  img       create, inspect and convert raw and qcow2 disk images\n"
                "\n"
@@ -48,6 +49,8 @@ int main(int argc, char **argv)
         return cli_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "daemon"))
         return cli_daemon(argc - 1, argv + 1);
+    if (!strcmp(cmd, "web"))
+        return cli_web(argc - 1, argv + 1);
     if (!strcmp(cmd, "monitor"))
         return cli_monitor(argc - 1, argv + 1);
     static const char *const vmcmds[] = {"create", "ls", "start", "stop", "kill", "pause", "resume",

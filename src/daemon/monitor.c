@@ -310,14 +310,28 @@ static void child_exec(const char *slave, int errw, const char *cgroup_procs, ch
         } while (v);
         for (int i = 0; i < n; i++)
             pid[i] = rev[n - 1 - i];
-        int fd = open(cgroup_procs, O_WRONLY);
-        if (fd < 0 || write(fd, pid, (size_t)n) != n) {
-            static const char msg[] = "kiln: monitor: could not join the VM's cgroup; no CPU cap\n";
-            if (write(2, msg, sizeof(msg) - 1) < 0)
-                _exit(127);
+        /* One cgroup.procs per hierarchy (cgroup v1: cpu, memory, pids), ':'-separated. */
+        char one[4096];
+        for (const char *p = cgroup_procs; *p;) {
+            size_t l = 0;
+            while (p[l] && p[l] != ':')
+                l++;
+            if (l < sizeof(one)) {
+                memcpy(one, p, l);
+                one[l] = 0;
+                int fd = open(one, O_WRONLY);
+                if (fd < 0 || write(fd, pid, (size_t)n) != n) {
+                    static const char msg[] = "kiln: monitor: could not join one of the VM's cgroups\n";
+                    if (write(2, msg, sizeof(msg) - 1) < 0)
+                        _exit(127);
+                }
+                if (fd >= 0)
+                    close(fd);
+            }
+            p += l;
+            if (*p == ':')
+                p++;
         }
-        if (fd >= 0)
-            close(fd);
     }
     signal(SIGHUP, SIG_DFL);
     execv("/proc/self/exe", argv);

@@ -21,6 +21,7 @@
 #include "backend/console.h"
 #include "backend/disk.h"
 #include "backend/net.h"
+#include "backend/p9fs.h"
 #include "cpu/hart.h"
 #include "cpu/trap.h"
 #include "dev/clint.h"
@@ -29,6 +30,7 @@
 #include "dev/rtc.h"
 #include "dev/syscon.h"
 #include "dev/uart.h"
+#include "dev/virtio_9p.h"
 #include "dev/virtio_balloon.h"
 #include "dev/virtio_blk.h"
 #include "dev/virtio_console.h"
@@ -86,14 +88,22 @@ struct board {
     int hvc_fd;
     unsigned nvirtio; /* virtio-mmio slots in use */
     struct virtio_balloon *balloon;
+    struct p9fs *p9fs[BOARD_MAX_SHARES];
+    struct virtio_9p *p9[BOARD_MAX_SHARES];
     struct control *control;
     int powerdown_fd; /* eventfd: the control thread asks the main thread for a powerdown */
     struct powerdown pd;
     uint64_t entry, a1, a2;
+    void (*hart_enter)(void *ctx, unsigned hart);
+    void *jail_ctx;
 };
 
 static void *hart_thread(void *arg)
 {
+    struct hart *h = arg;
+    const struct board *b = h->bus->ctx; /* vm_bus: the vm, the board's first member */
+    if (b->hart_enter)
+        b->hart_enter(b->jail_ctx, h->id);
     hart_run(arg);
     return NULL;
 }
@@ -319,6 +329,23 @@ static int create_virtio(struct board *b, const struct board_config *cfg)
             return -1;
         }
     }
+    for (unsigned i = 0; i < cfg->nshares; i++) {
+        const struct board_share *sh = &cfg->shares[i];
+        int err = p9fs_open(sh->dir, sh->readonly, &b->p9fs[i]);
+        if (err) {
+            fprintf(stderr, "kiln: --share %s: %s\n", sh->dir, strerror(-err));
+            return -1;
+        }
+        if (b->nvirtio >= FDT_MAX_VIRTIO) {
+            fprintf(stderr, "kiln: --share %s: no virtio slot left (at most %d virtio devices)\n",
+                    sh->dir, FDT_MAX_VIRTIO);
+            return -1;
+        }
+        unsigned slot = b->nvirtio++;
+        b->p9[i] = virtio_9p_create(vm, virtio_slot_base(slot), VIRT_VIRTIO_IRQ + slot, b->p9fs[i], sh->tag);
+        if (!b->p9[i])
+            return -1;
+    }
     /* The balloon last: it must not move any other device's slot. */
     if (!cfg->no_balloon) {
         if (b->nvirtio >= FDT_MAX_VIRTIO) {
@@ -481,6 +508,7 @@ static void dump_harts(struct board *b)
  * and arrive here through a signalfd; the VM's exit eventfd wakes us the moment
  * a hart or device ends the run. SIGTERM first asks the guest to power off
  * (serial SysRq); a second one, or SIGTERM_GRACE_MS without an exit, stops it.
+ * SIGHUP (the terminal closed) is only noted: issue 15, a hang-up never ends a VM.
  */
 static void wait_for_exit(struct board *b, int sig_fd)
 {
@@ -514,12 +542,18 @@ static void wait_for_exit(struct board *b, int sig_fd)
                 dump_harts(b);
                 continue;
             }
+            if (si.ssi_signo == SIGHUP) {
+                /* A closed terminal must not end the VM (like nohup): it keeps
+                 * running with its console output discarded; SIGTERM stops it. */
+                fprintf(stderr, "kiln: SIGHUP: the terminal went away; the VM keeps running (SIGTERM powers it off)\n");
+                continue;
+            }
             if (si.ssi_signo == SIGTERM && !b->pd.deadline_ms && b->uart && uart_rx_enabled(b->uart)) {
                 fprintf(stderr, "kiln: SIGTERM: asking the guest to power off (send again to stop at once)\n");
                 powerdown_start(b, SIGTERM_GRACE_MS);
                 continue;
             }
-            /* SIGINT, SIGHUP, a second SIGTERM, or a guest that reads no serial input. */
+            /* SIGINT, a second SIGTERM, or a guest that reads no serial input. */
             vm_request_exit(vm, 128 + (int)si.ssi_signo, "terminated by signal %u", si.ssi_signo);
         }
     }
@@ -695,7 +729,7 @@ int board_run(const struct board_config *cfg)
         return 1;
     }
     for (unsigned i = 0; i < cfg->cpus; i++) {
-        if (hart_init(&b->harts[i], vm, i) < 0) {
+        if (hart_init(&b->harts[i], vm_bus(vm), i) < 0) {
             log_err("vm", "cannot initialise hart %u", i);
             goto out;
         }
@@ -754,6 +788,10 @@ int board_run(const struct board_config *cfg)
             goto out_sig;
         }
     }
+    b->hart_enter = cfg->hart_enter;
+    b->jail_ctx = cfg->jail_ctx;
+    if (cfg->lockdown && cfg->lockdown(cfg->jail_ctx))
+        goto out_sig;
 
     for (;;) {
         status = run_once(b, sig_fd);
@@ -801,6 +839,10 @@ out:
         virtio_rng_destroy(b->rng);
     if (b->balloon)
         virtio_balloon_destroy(b->balloon);
+    for (unsigned i = 0; i < BOARD_MAX_SHARES; i++) {
+        virtio_9p_destroy(b->p9[i]);
+        p9fs_close(b->p9fs[i]);
+    }
     for (unsigned i = 0; i < BOARD_MAX_NETS; i++) {
         if (b->nets[i])
             virtio_net_destroy(b->nets[i]);

@@ -8,6 +8,13 @@
 
 #define BOARD_MAX_DISKS 6
 #define BOARD_MAX_NETS 2
+#define BOARD_MAX_SHARES 4
+
+struct board_share { /* --share HOST_DIR:TAG[:ro] (virtio-9p, docs/9p.md) */
+    char dir[4096];
+    char tag[32];
+    bool readonly;
+};
 
 struct board_disk {
     char path[4096];
@@ -34,6 +41,13 @@ struct board_config {
     const char *hvc_out; /* file receiving the virtio-console (hvc0) output; NULL = discard */
     const char *control; /* control socket path (machine/control.h); NULL = none */
     bool no_balloon;
+    /* The jail (src/jail/jail.h), NULL for none: lockdown runs once set-up is done, before the
+     * first hart starts (non-zero: kiln stops); hart_enter first thing in each hart thread. */
+    int (*lockdown)(void *ctx);
+    void (*hart_enter)(void *ctx, unsigned hart);
+    void *jail_ctx;
+    struct board_share shares[BOARD_MAX_SHARES];
+    unsigned nshares;
 };
 
 /*

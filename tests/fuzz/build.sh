@@ -23,7 +23,7 @@ ar rcs "$OBJ/libkiln-fuzz.a" "${objs[@]}"
 for t in tests/fuzz/fuzz_*.c; do
     [ -e "$t" ] || continue
     name=$(basename "$t" .c)
-    # zlib: the disk backend's qcow2 driver (fuzz_qcow2, and every target linking disk.c)
-    $CC $FLAGS -fsanitize=fuzzer "$t" "$OBJ/libkiln-fuzz.a" -lfdt -lm -lz -o "$OUT/$name"
+    # -lcrypto: the WebSocket handshake's SHA-1 (src/api/websocket.c); -lz: the qcow2 driver.
+    $CC $FLAGS -fsanitize=fuzzer "$t" "$OBJ/libkiln-fuzz.a" -lfdt -lm -lcrypto -lz -o "$OUT/$name"
     echo "built $OUT/$name"
 done
