@@ -5,6 +5,7 @@
 #define _GNU_SOURCE /* vasprintf */
 #include "backend/disk.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -226,6 +227,29 @@ int disk_write_zeroes(struct disk *d, uint64_t offset, uint64_t len)
     if (!range_ok(d, offset, len)) return -EINVAL;
     if (len == 0) return 0;
     return d->drv->write_zeroes(d, offset, len);
+}
+
+int disk_file_limit(const char *path, uint64_t *out)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    struct stat st;
+    uint8_t h[32];
+    int r = 0;
+    if (fstat(fd, &st) < 0) {
+        r = -errno;
+    } else {
+        *out = (uint64_t)st.st_size;
+        if (pread(fd, h, sizeof(h), 0) == (ssize_t)sizeof(h) && qcow2_probe(h, sizeof(h))) {
+            uint64_t vsize;
+            memcpy(&vsize, h + 24, 8);
+            vsize = be64toh(vsize);
+            if (vsize > (1ull << 60)) vsize = 1ull << 60; /* refused at open anyway */
+            *out += 2 * vsize + (64ull << 20);
+        }
+    }
+    close(fd);
+    return r;
 }
 
 int disk_create(const char *path, enum disk_format fmt, uint64_t size, const char *backing,

@@ -72,6 +72,15 @@ void disk_close(struct disk *d);
 void disk_get_info(struct disk *d, struct disk_info *out);
 
 /*
+ * How large the host file of the image at path may grow while a VM writes it,
+ * for a file-size rlimit: a raw file keeps its size; a qcow2 file appends
+ * clusters, up to its virtual size plus metadata and clusters leaked by
+ * crashes or given back by rewrites, bounded here by twice the virtual size
+ * plus 64 MiB more than it has now. 0, or -errno if the file cannot be read.
+ */
+int disk_file_limit(const char *path, uint64_t *out);
+
+/*
  * Creates an image (kiln img create): raw is a sparse file of size bytes;
  * qcow2 is version 3, 64 KiB clusters, 16-bit refcounts, optionally over a
  * backing file (size 0 = the backing file's size). An existing file is

@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backend/disk.h"
+
 static bool readable(const char *path)
 {
     return access(path, R_OK) == 0;
@@ -52,9 +54,9 @@ int run_jail_setup(struct jail *j, struct board_config *cfg, bool user_given)
     if (j->sockets && readable("/etc/resolv.conf"))
         jail_keep(j, "/etc/resolv.conf");
     for (unsigned i = 0; i < cfg->ndisks; i++) {
-        struct stat st;
-        if (!stat(cfg->disks[i].path, &st) && (uint64_t)st.st_size > j->fsize)
-            j->fsize = (uint64_t)st.st_size;
+        uint64_t lim; /* a qcow2 file grows as the guest writes (disk.h) */
+        if (!disk_file_limit(cfg->disks[i].path, &lim) && lim > j->fsize)
+            j->fsize = lim;
     }
     for (unsigned i = 0; i < cfg->nshares; i++) {
         j->shares = true;
