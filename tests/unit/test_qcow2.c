@@ -306,6 +306,15 @@ static void test_create_info(void **state)
     assert_int_equal(in.version, 3);
     assert_int_equal(in.refcount_bits, 16);
     disk_close(d);
+    /* The jail's file-size limit leaves a qcow2 file room to grow past its virtual size. */
+    uint64_t lim;
+    assert_int_equal(disk_file_limit(img, &lim), 0);
+    assert_true(lim >= 2ull << 40);
+    char raw[256];
+    path_of(raw, sizeof(raw), "r.raw");
+    assert_int_equal(disk_create(raw, DISK_FORMAT_RAW, 3 << 20, NULL, DISK_FORMAT_AUTO, &err), 0);
+    assert_int_equal(disk_file_limit(raw, &lim), 0);
+    assert_int_equal(lim, 3 << 20);
     /* A missing backing file is refused at create. */
     assert_int_equal(disk_create(img, DISK_FORMAT_QCOW2, 0, "nope.raw", DISK_FORMAT_RAW, &err), -1);
     assert_non_null(strstr(err, "backing file"));
