@@ -301,7 +301,9 @@ int disk_create(const char *path, enum disk_format fmt, uint64_t size, const cha
         struct disk *b = disk_open_opts(full, &o, &berr);
         free(full);
         if (!b) {
-            disk_set_err(err, "disk %s: backing file: %s", path, berr ? berr : "cannot open");
+            /* berr reads "disk BASE: why": say "backing file BASE: why", not "disk" twice. */
+            disk_set_err(err, "disk %s: backing file %s", path,
+                         berr ? (strncmp(berr, "disk ", 5) ? berr : berr + 5) : "cannot be opened");
             free(berr);
             return -1;
         }

@@ -896,7 +896,9 @@ static int open_backing(struct qcow2 *q, const struct disk_opts *o, struct disk_
     q->backing = disk_open_chain(path, &bo, chain, &berr);
     free(path);
     if (!q->backing) {
-        disk_set_err(err, "disk %s: backing file: %s", p, berr ? berr : "cannot open");
+        /* berr reads "disk BASE: why": say "backing file BASE: why", not "disk" twice. */
+            disk_set_err(err, "disk %s: backing file %s", p,
+                         berr ? (strncmp(berr, "disk ", 5) ? berr : berr + 5) : "cannot be opened");
         free(berr);
         return -1;
     }
