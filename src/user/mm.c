@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "machine/gmem.h"
+#include "machine/vm.h"
 
 #define PPN_MASK ((1ull << 44) - 1)
 #define PROT_BITS (MM_PTE_R | MM_PTE_W | MM_PTE_X)
@@ -49,6 +50,67 @@ static bool user_range(uint64_t va, uint64_t len)
            len <= MM_USER_TOP - va;
 }
 
+/*
+ * Process-VM accounting around a change of mm->commit: reserve the growth
+ * first (so two processes cannot both pass the check), then settle the real
+ * difference once the change is done. Caller holds mm->lock.
+ */
+static int vm_reserve(struct mm *mm, int64_t want)
+{
+    if (!mm->vm_commit || want <= 0)
+        return 0;
+    uint64_t now = atomic_fetch_add(mm->vm_commit, (uint64_t)want) + (uint64_t)want;
+    if (now > mm->vm_limit) {
+        atomic_fetch_sub(mm->vm_commit, (uint64_t)want);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+static void vm_settle(struct mm *mm, uint64_t before, int64_t want)
+{
+    if (!mm->vm_commit)
+        return;
+    int64_t actual = (int64_t)(mm->commit - before);
+    int64_t extra = actual - (want > 0 ? want : 0);
+    if (extra)
+        atomic_fetch_add(mm->vm_commit, (uint64_t)extra); /* wraps correctly when negative */
+    if (actual && mm->own_commit)
+        atomic_fetch_add(mm->own_commit, (uint64_t)actual);
+}
+
+void mm_account(struct mm *mm, _Atomic uint64_t *vm_commit, _Atomic uint64_t *own_commit,
+                uint64_t vm_limit)
+{
+    pthread_mutex_lock(&mm->lock);
+    mm->vm_commit = vm_commit;
+    mm->own_commit = own_commit;
+    mm->vm_limit = vm_limit;
+    if (own_commit)
+        atomic_store(own_commit, mm->commit);
+    pthread_mutex_unlock(&mm->lock);
+}
+
+int mm_charge(struct mm *mm, uint64_t pages)
+{
+    if (!mm->vm_commit || !pages)
+        return 0;
+    if (pages > mm->vm_limit)
+        return -ENOMEM;
+    uint64_t now = atomic_fetch_add(mm->vm_commit, pages) + pages;
+    if (now > mm->vm_limit) {
+        atomic_fetch_sub(mm->vm_commit, pages);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+void mm_uncharge(struct mm *mm, uint64_t pages)
+{
+    if (mm->vm_commit && pages)
+        atomic_fetch_sub(mm->vm_commit, pages);
+}
+
 int mm_init(struct mm *mm, struct vm *vm, uint64_t base, uint64_t size)
 {
     memset(mm, 0, sizeof(*mm));
@@ -72,6 +134,29 @@ void mm_destroy(struct mm *mm)
 {
     pmem_destroy(&mm->pm);
     pthread_mutex_destroy(&mm->lock);
+}
+
+int mm_reset(struct mm *mm)
+{
+    pthread_mutex_lock(&mm->lock);
+    uint64_t before = mm->commit;
+    mm->commit = 0;
+    vm_settle(mm, before, 0);
+    struct pmem *pm = &mm->pm;
+    uint64_t base = pm->base, size = pm->nframes * MM_PAGE;
+    /* Zero-fill on next touch and out of the host's RSS, so the bump allocator may start over. */
+    vm_ram_clear(mm->vm);
+    pmem_destroy(pm);
+    int err = pmem_init(pm, mm->vm, base, size);
+    if (!err) {
+        mm->root = pmem_alloc(pm);
+        if (!mm->root)
+            err = -ENOMEM;
+    }
+    mm->brk_start = mm->brk_end = 0;
+    atomic_fetch_add(&mm->tlb_gen, 1);
+    pthread_mutex_unlock(&mm->lock);
+    return err;
 }
 
 uint64_t mm_satp(const struct mm *mm)
@@ -135,7 +220,9 @@ int mm_map(struct mm *mm, uint64_t va, uint64_t len, int prot)
     for (uint64_t a = va; a < va + len; a += MM_PAGE)
         give += charge(pte_get(mm, a));
     int err = 0;
-    if (mm->commit - give + need > mm->commit_limit) {
+    uint64_t before = mm->commit;
+    int64_t want = (int64_t)need - (int64_t)give;
+    if (mm->commit - give + need > mm->commit_limit || vm_reserve(mm, want)) {
         err = -ENOMEM;
         goto out;
     }
@@ -149,6 +236,7 @@ int mm_map(struct mm *mm, uint64_t va, uint64_t len, int prot)
         pte_store(p, fresh);
         mm->commit += charge(fresh);
     }
+    vm_settle(mm, before, want);
     atomic_fetch_add(&mm->tlb_gen, 1);
 out:
     pthread_mutex_unlock(&mm->lock);
@@ -160,6 +248,7 @@ int mm_unmap(struct mm *mm, uint64_t va, uint64_t len)
     if (!user_range(va, len))
         return -EINVAL;
     pthread_mutex_lock(&mm->lock);
+    uint64_t before = mm->commit;
     for (uint64_t a = va; a < va + len && a >= va;) {
         uint64_t skip = a + MM_PAGE;
         uint64_t *p = pte_ptr(mm, a, false, &skip);
@@ -167,6 +256,7 @@ int mm_unmap(struct mm *mm, uint64_t va, uint64_t len)
             release(mm, p);
         a = skip;
     }
+    vm_settle(mm, before, 0);
     if (va + len > mm->mmap_top && va + len <= MM_USER_TOP)
         mm->mmap_top = va + len; /* let the next search reuse the hole */
     atomic_fetch_add(&mm->tlb_gen, 1);
@@ -201,7 +291,9 @@ int mm_protect(struct mm *mm, uint64_t va, uint64_t len, int prot)
         give += charge(old);
         need += charge(with_prot(old, bits));
     }
-    if (mm->commit - give + need > mm->commit_limit) {
+    uint64_t before = mm->commit;
+    int64_t want = (int64_t)need - (int64_t)give;
+    if (mm->commit - give + need > mm->commit_limit || vm_reserve(mm, want)) {
         err = -ENOMEM;
         goto out;
     }
@@ -211,6 +303,7 @@ int mm_protect(struct mm *mm, uint64_t va, uint64_t len, int prot)
         mm->commit += charge(nv) - charge(*p);
         pte_store(p, nv);
     }
+    vm_settle(mm, before, want);
     atomic_fetch_add(&mm->tlb_gen, 1);
 out:
     pthread_mutex_unlock(&mm->lock);
@@ -288,15 +381,20 @@ void *mm_host(struct mm *mm, uint64_t va, enum mm_access acc, int *err)
         goto unlock;
     if (!(*p & MM_PTE_V)) {
         /* Demand-zero page (a page with a frame and a protection is always valid). */
-        uint64_t pa = pmem_alloc(&mm->pm);
+        uint64_t old = *p, before = mm->commit;
+        int64_t want = 1 - (int64_t)charge(old); /* a page with a frame is always charged */
+        int r = vm_reserve(mm, want);
+        uint64_t pa = r ? 0 : pmem_alloc(&mm->pm);
         if (!pa) {
+            if (!r)
+                vm_settle(mm, before, want); /* gives the reservation back */
             e = -ENOMEM;
             goto unlock;
         }
-        uint64_t old = *p;
         uint64_t nv = LEAF_FLAGS | (old & PROT_BITS) | ((pa >> 12) << 10);
         mm->commit += charge(nv) - charge(old);
         pte_store(p, nv);
+        vm_settle(mm, before, want);
     }
     host = gmem_ptr(mm->vm, pte_pa(*p) + (va & (MM_PAGE - 1)), 1);
 unlock:

@@ -55,11 +55,34 @@ struct mm {
     uint64_t brk_start, brk_end; /* program break: [brk_start, brk_end) */
     uint64_t mmap_top;     /* top-down cursor for mmap without an address */
     atomic_uint tlb_gen;   /* bumped when a translation is removed or narrowed */
+    /*
+     * The process VM's shared accounting (NULL for a lone address space): every
+     * change of commit is mirrored into *vm_commit (all processes of the VM and
+     * kiln's copies of guest data, capped at vm_limit) and *own_commit (this
+     * process's share, so whoever reaps it can give the charge back).
+     */
+    _Atomic uint64_t *vm_commit;
+    _Atomic uint64_t *own_commit;
+    uint64_t vm_limit;
 };
 
 /* Uses guest RAM [base, base + size) of vm for frames and page tables. */
 int mm_init(struct mm *mm, struct vm *vm, uint64_t base, uint64_t size);
 void mm_destroy(struct mm *mm);
+/* Joins the process VM's accounting: the current commit is charged to own (not to vm: see mm_charge). */
+void mm_account(struct mm *mm, _Atomic uint64_t *vm_commit, _Atomic uint64_t *own_commit,
+                uint64_t vm_limit);
+/*
+ * Empties the address space (execve): every page and page table goes, guest
+ * RAM is given back to the host, the commit is released. Accounting stays.
+ */
+int mm_reset(struct mm *mm);
+/*
+ * Charges pages that are not page-table mappings to the process VM (a fork
+ * child's copy, kiln's own copies of guest data). -ENOMEM past the limit.
+ */
+int mm_charge(struct mm *mm, uint64_t pages);
+void mm_uncharge(struct mm *mm, uint64_t pages);
 /* satp value selecting this address space (Sv48, ASID 0). */
 uint64_t mm_satp(const struct mm *mm);
 
