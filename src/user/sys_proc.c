@@ -162,165 +162,509 @@ static long do_sigaltstack(struct ctx *c)
     return 0;
 }
 
-static long do_kill(struct ctx *c, int64_t pid, int sig)
+/* ---- the process VM's pid space (pidtab.h) ---- */
+
+/*
+ * A pid argument of a call that only acts on the caller (prlimit64, sched_*):
+ * 0, the caller's pid or one of its threads. Another process of the VM is
+ * EPERM, anything else ESRCH: a host pid means nothing here.
+ */
+static long pid_self(struct ctx *c, int64_t pid)
 {
-    if (pid == c->p->pid || pid == 0)
-        return proc_send_signal(c->p, 0, sig);
-    if (pid > 0)
-        return sys_ret(kill((pid_t)pid, sig)); /* a forked child: a real host process */
-    return -EPERM;
+    struct proc *p = c->p;
+    if (pid == 0 || pid == p->pid || (pid > 0 && proc_find_thread(p, (int)pid)))
+        return 0;
+    long r = -ESRCH;
+    if (p->pids && pid > 0) {
+        pidtab_lock(p->pids);
+        if (pidtab_find(p->pids, (int)pid))
+            r = -EPERM;
+        pidtab_unlock(p->pids);
+    }
+    return r;
 }
 
-static long do_tgkill(struct ctx *c, int64_t tgid, int64_t tid, int sig)
+/* kill(2): pid > 0 one process, 0 the caller's group, -1 all but init and the caller, < -1 group -pid. */
+static long do_kill(struct ctx *c, int pid, int sig)
 {
-    if (tgid != -1 && tgid != c->p->pid)
+    struct proc *p = c->p;
+    if (sig < 0 || sig > PROC_NSIG)
+        return -EINVAL;
+    if (!p->pids)
+        return pid == p->pid || pid == 0 || pid == -1 ? proc_send_signal(p, 0, sig) : -ESRCH;
+    if (pid == INT_MIN)
         return -ESRCH;
-    return proc_send_signal(c->p, (int)tid, sig);
+    long r = -ESRCH;
+    bool self = false;
+    pidtab_lock(p->pids);
+    int pgid = pid == 0 ? p->self->pgid : -pid;
+    for (int i = 0; i < PIDTAB_SIZE; i++) {
+        struct pident *e = &p->pids->e[i];
+        if (!e->vpid)
+            continue;
+        bool hit = pid > 0 ? e->vpid == pid
+                   : pid == -1 ? e->vpid != PIDTAB_INIT && e->vpid != p->pid
+                               : e->pgid == pgid;
+        if (!hit)
+            continue;
+        if (e->vpid == p->pid) {
+            self = true;
+            continue;
+        }
+        /* Under the lock: a live entry's host pid cannot have been reaped and reused (pidtab.h). */
+        int rr = proc_sig_send_other(p, e, sig);
+        if (r == -ESRCH || rr == 0)
+            r = rr;
+    }
+    pidtab_unlock(p->pids);
+    if (self) {
+        int rr = proc_send_signal(p, 0, sig);
+        if (r == -ESRCH || rr == 0)
+            r = rr;
+    }
+    return r;
 }
+
+/* tgkill/tkill (tgid -1): a thread of the caller, or the main thread of another process of the VM. */
+static long do_tgkill(struct ctx *c, int tgid, int tid, int sig)
+{
+    struct proc *p = c->p;
+    if (sig < 0 || sig > PROC_NSIG || tid <= 0 || (tgid <= 0 && tgid != -1))
+        return -EINVAL;
+    if (tgid == -1 || tgid == p->pid) {
+        long r = proc_send_signal(p, tid, sig);
+        if (r != -ESRCH || tgid == p->pid || !p->pids)
+            return r;
+    }
+    if (!p->pids || (tgid != -1 && tgid != tid))
+        return -ESRCH;
+    pidtab_lock(p->pids);
+    struct pident *e = pidtab_find(p->pids, tid);
+    long r = e && e->vpid != p->pid ? proc_sig_send_other(p, e, sig) : -ESRCH;
+    pidtab_unlock(p->pids);
+    return r;
+}
+
+#define RV_WNOHANG 1
+#define RV_WSTOPPED 2
+#define RV_WEXITED 4
+#define RV_WCONTINUED 8
+#define RV_WNOWAIT 0x01000000
+#define RV_P_ALL 0
+#define RV_P_PID 1
+#define RV_P_PGID 2
+
+enum wait_which { WHICH_ANY, WHICH_PID, WHICH_PGID };
+
+/* What wait4 and waitid report: the child's vpid, status word, and siginfo code/status. */
+struct wait_result {
+    int vpid, status, code, child_status;
+    struct rusage ru;
+};
+
+static void wait_fill(struct wait_result *w, const siginfo_t *si)
+{
+    w->code = si->si_code;
+    w->child_status = si->si_status;
+    if (si->si_code == CLD_EXITED)
+        w->status = (si->si_status & 0xff) << 8;
+    else
+        w->status = (si->si_status & 0x7f) | (si->si_code == CLD_DUMPED ? 0x80 : 0);
+}
+
+/*
+ * Waits for an ended child of the caller (host processes are the host
+ * children of their parent, and orphans those of init, the subreaper). The
+ * host zombie is found with WNOWAIT, its entry removed under the table lock,
+ * and only then reaped, so its pid is never reused while the table names it.
+ * Returns the vpid, 0 (nohang, none yet) or -errno.
+ */
+static long wait_child(struct ctx *c, enum wait_which which, int id, bool nohang, bool nowait,
+                       struct wait_result *w)
+{
+    struct proc *p = c->p;
+    struct pidtab *pt = p->pids;
+    if (!pt)
+        return -ECHILD;
+    static __thread int hosts[PIDTAB_SIZE];
+    for (;;) {
+        int n = 0;
+        bool all = true;
+        pidtab_lock(pt);
+        for (int i = 0; i < PIDTAB_SIZE; i++) {
+            struct pident *e = &pt->e[i];
+            if (!e->vpid || e->ppid != p->pid)
+                continue;
+            bool m = which == WHICH_ANY || (which == WHICH_PID && e->vpid == id) ||
+                     (which == WHICH_PGID && e->pgid == id);
+            if (m && e->host)
+                hosts[n++] = e->host;
+            else
+                all = false;
+        }
+        pidtab_unlock(pt);
+        /* init also has the host's orphans, which may not be in its name yet. */
+        if (!n && !(which == WHICH_ANY && p->pid == PIDTAB_INIT))
+            return -ECHILD;
+        siginfo_t si;
+        memset(&si, 0, sizeof(si));
+        int flags = WEXITED | WNOWAIT;
+        int r = 0;
+        if (which == WHICH_PID || all) {
+            r = which == WHICH_PID ? waitid(P_PID, (id_t)hosts[0], &si, flags | (nohang ? WNOHANG : 0))
+                                  : waitid(P_ALL, 0, &si, flags | (nohang ? WNOHANG : 0));
+        } else {
+            /* Only some children match (a process group): look at each, then nap. */
+            for (int i = 0; i < n && !si.si_pid && r == 0; i++)
+                r = waitid(P_PID, (id_t)hosts[i], &si, flags | WNOHANG);
+            if (!si.si_pid && r == 0 && !nohang) {
+                if (atomic_load(&c->t->sigpending) || atomic_load(&p->host_pending))
+                    return -EINTR;
+                usleep(5000);
+                continue;
+            }
+        }
+        if (r < 0)
+            return errno == EINTR ? -EINTR : -errno;
+        if (!si.si_pid)
+            return 0;
+        pidtab_lock(pt);
+        struct pident *e = pidtab_find_host(pt, si.si_pid);
+        if (!e) {
+            pidtab_unlock(pt);
+            continue; /* another thread of the caller took it */
+        }
+        w->vpid = e->vpid;
+        wait_fill(w, &si);
+        memset(&w->ru, 0, sizeof(w->ru));
+        if (nowait) {
+            pidtab_unlock(pt);
+            return w->vpid;
+        }
+        pidtab_remove(pt, e);
+        pidtab_unlock(pt);
+        int st;
+        if (wait4(si.si_pid, &st, 0, &w->ru) == si.si_pid)
+            w->status = st;
+        return w->vpid;
+    }
+}
+
+/* struct rusage is the same 144 bytes on riscv64 and x86-64 (two timevals of two longs, 14 longs). */
+_Static_assert(sizeof(struct rusage) == 144, "rusage layout");
 
 static long do_wait4(struct ctx *c)
 {
-    int status = 0;
-    struct rusage ru;
-    long r = sys_ret(wait4((pid_t)c->a[0], c->a[1] ? &status : NULL, (int)c->a[2], c->a[3] ? &ru : NULL));
-    if (r > 0 && c->a[1] && mm_copy_out(c->mm, c->a[1], &status, 4))
+    int pid = (int)c->a[0], opts = (int)c->a[2];
+    if (opts & ~(RV_WNOHANG | RV_WSTOPPED | RV_WCONTINUED | 0x20000000 | 0x40000000 | 0x80000000u))
+        return -EINVAL;
+    if (pid == INT_MIN)
+        return -ESRCH;
+    enum wait_which which = pid > 0 ? WHICH_PID : pid == -1 ? WHICH_ANY : WHICH_PGID;
+    int id = pid > 0 ? pid : pid == 0 ? (c->p->self ? c->p->self->pgid : c->p->pid) : -pid;
+    struct wait_result w;
+    long r = wait_child(c, which, id, opts & RV_WNOHANG, false, &w);
+    if (r <= 0)
+        return r;
+    int32_t st = w.status;
+    if (c->a[1] && mm_copy_out(c->mm, c->a[1], &st, 4))
         return -EFAULT;
-    if (r > 0 && c->a[3] && mm_copy_out(c->mm, c->a[3], &ru, sizeof(ru)))
+    if (c->a[3] && mm_copy_out(c->mm, c->a[3], &w.ru, sizeof(w.ru)))
         return -EFAULT;
     return r;
 }
 
-/* ---- execve: re-run kiln on the new program ---- */
+/* waitid(2) with riscv64's fifth argument (rusage). Stopped/continued children never happen here. */
+static long do_waitid(struct ctx *c)
+{
+    int idtype = (int)c->a[0], id = (int)c->a[1], opts = (int)c->a[3];
+    if (opts & ~(RV_WNOHANG | RV_WSTOPPED | RV_WEXITED | RV_WCONTINUED | RV_WNOWAIT | 0x20000000 |
+                 0x40000000 | 0x80000000u) ||
+        !(opts & (RV_WEXITED | RV_WSTOPPED | RV_WCONTINUED)))
+        return -EINVAL;
+    enum wait_which which;
+    switch (idtype) {
+    case RV_P_ALL: which = WHICH_ANY; break;
+    case RV_P_PID: which = WHICH_PID; if (id <= 0) return -EINVAL; break;
+    case RV_P_PGID:
+        which = WHICH_PGID;
+        if (id < 0)
+            return -EINVAL;
+        if (id == 0)
+            id = c->p->self ? c->p->self->pgid : c->p->pid;
+        break;
+    default: return -EINVAL; /* P_PIDFD: there are no pidfds */
+    }
+    struct wait_result w;
+    long r = (opts & RV_WEXITED) ? wait_child(c, which, id, opts & RV_WNOHANG, opts & RV_WNOWAIT, &w)
+                                 : (opts & RV_WNOHANG) ? 0 : -ECHILD;
+    if (r < 0)
+        return r;
+    /* siginfo for SIGCHLD (asm-generic siginfo.h): signo, errno, code, then pid, uid, status. */
+    uint8_t si[128];
+    memset(si, 0, sizeof(si));
+    if (r > 0) {
+        int32_t f[3] = {SIGCHLD, 0, w.code};
+        int32_t g[3] = {w.vpid, (int32_t)getuid(), w.child_status};
+        memcpy(si, f, sizeof(f));
+        memcpy(si + 16, g, sizeof(g));
+    }
+    if (c->a[2] && mm_copy_out(c->mm, c->a[2], si, sizeof(si)))
+        return -EFAULT;
+    if (r > 0 && c->a[4] && mm_copy_out(c->mm, c->a[4], &w.ru, sizeof(w.ru)))
+        return -EFAULT;
+    return 0;
+}
+
+/* getpgid, setpgid, getsid, setsid on the VM's own process groups and sessions. */
+static long do_pgrp(struct ctx *c, unsigned nr)
+{
+    struct proc *p = c->p;
+    struct pidtab *pt = p->pids;
+    int pid = (int)c->a[0];
+    if (!pt) {
+        if (pid && pid != p->pid && nr != RV_NR_setsid)
+            return -ESRCH;
+        return nr == RV_NR_setpgid ? 0 : nr == RV_NR_setsid ? -EPERM : p->pid;
+    }
+    long r = -ESRCH;
+    pidtab_lock(pt);
+    struct pident *me = p->self;
+    struct pident *e = pid ? pidtab_find(pt, pid) : me;
+    switch (nr) {
+    case RV_NR_getpgid: if (e) r = e->pgid; break;
+    case RV_NR_getsid: if (e) r = e->sid; break;
+    case RV_NR_setpgid: {
+        int pgid = (int)c->a[1];
+        if (pgid < 0) {
+            r = -EINVAL;
+            break;
+        }
+        if (!e || (e != me && e->ppid != me->vpid))
+            break;
+        if (e->sid != me->sid || e->vpid == e->sid) {
+            r = -EPERM;
+            break;
+        }
+        if (!pgid)
+            pgid = e->vpid;
+        bool exists = pgid == e->vpid;
+        for (int i = 0; i < PIDTAB_SIZE && !exists; i++)
+            exists = pt->e[i].vpid && pt->e[i].pgid == pgid && pt->e[i].sid == me->sid;
+        if (!exists) {
+            r = -EPERM;
+            break;
+        }
+        e->pgid = pgid;
+        r = 0;
+        break;
+    }
+    case RV_NR_setsid:
+        if (me->pgid == me->vpid) {
+            r = -EPERM; /* a process group leader cannot (setsid(2)) */
+            break;
+        }
+        me->pgid = me->sid = me->vpid;
+        r = me->vpid;
+        break;
+    }
+    pidtab_unlock(pt);
+    return r;
+}
+
+/* ---- execve inside the process VM ---- */
+
+/*
+ * kiln's copy of argv or envp, bounded like Linux's copy_strings
+ * (fs/exec.c): each string at most PROC_ARG_STRLEN bytes, strings plus
+ * pointers at most PROC_ARG_MAX, else E2BIG; the copy is charged to --mem.
+ */
+struct argcopy {
+    char *buf;
+    size_t len, cap, total; /* total: bytes counted against PROC_ARG_MAX */
+    size_t *off;            /* offset of each string in buf */
+    size_t n, ncap, nargv;  /* nargv: how many of them are argv (the rest is envp) */
+    uint64_t charged;       /* pages charged to the VM */
+};
+
+static int argcopy_grow(struct mm *mm, struct argcopy *a, size_t need)
+{
+    if (a->cap - a->len >= need)
+        return 0;
+    size_t cap = a->cap ? a->cap * 2 : 64 * 1024;
+    while (cap - a->len < need)
+        cap *= 2;
+    uint64_t pages = (cap - a->cap) / MM_PAGE;
+    if (mm_charge(mm, pages))
+        return -ENOMEM;
+    char *nb = realloc(a->buf, cap);
+    if (!nb) {
+        mm_uncharge(mm, pages);
+        return -ENOMEM;
+    }
+    a->charged += pages;
+    a->buf = nb;
+    a->cap = cap;
+    return 0;
+}
+
+static long argcopy_push(struct argcopy *a, size_t off)
+{
+    if (a->n == a->ncap) {
+        size_t nc = a->ncap ? a->ncap * 2 : 64;
+        size_t *no = realloc(a->off, nc * sizeof(*no));
+        if (!no)
+            return -ENOMEM;
+        a->off = no;
+        a->ncap = nc;
+    }
+    a->off[a->n++] = off;
+    return 0;
+}
+
+static long argcopy_vec(struct ctx *c, struct argcopy *a, uint64_t vec)
+{
+    for (size_t i = 0; vec; i++) {
+        uint64_t sp;
+        if (mm_copy_in(c->mm, &sp, vec + 8 * i, 8))
+            return -EFAULT;
+        if (!sp)
+            break;
+        if (a->total + 8 + 1 > PROC_ARG_MAX)
+            return -E2BIG;
+        size_t max = PROC_ARG_MAX - a->total - 8;
+        if (max > PROC_ARG_STRLEN)
+            max = PROC_ARG_STRLEN;
+        long r = argcopy_grow(c->mm, a, max);
+        if (r)
+            return r;
+        long n = mm_copy_str(c->mm, a->buf + a->len, sp, max);
+        if (n == -ENAMETOOLONG)
+            return -E2BIG;
+        if (n < 0)
+            return -EFAULT;
+        if ((r = argcopy_push(a, a->len)))
+            return r;
+        a->len += (size_t)n + 1;
+        a->total += (size_t)n + 1 + 8;
+    }
+    return 0;
+}
+
+static void argcopy_free(struct mm *mm, struct argcopy *a)
+{
+    free(a->buf);
+    free(a->off);
+    mm_uncharge(mm, a->charged);
+}
+
+/* The first line of a "#!" script (binfmt_script): interpreter and its one optional argument. */
+static int parse_shebang(char *head, size_t got, char **interp, char **iarg)
+{
+    if (got < 3 || head[0] != '#' || head[1] != '!')
+        return 0;
+    char *nl = memchr(head, '\n', got);
+    if (!nl)
+        return -ENOEXEC; /* longer than the 256 bytes the kernel reads */
+    *nl = 0;
+    char *s = head + 2;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    if (!*s)
+        return -ENOEXEC;
+    *interp = s;
+    while (*s && *s != ' ' && *s != '\t')
+        s++;
+    *iarg = NULL;
+    if (*s) {
+        *s++ = 0;
+        while (*s == ' ' || *s == '\t')
+            s++;
+        char *end = s + strlen(s);
+        while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
+            *--end = 0;
+        if (*s)
+            *iarg = s;
+    }
+    return 1;
+}
+
+/* Opens a guest path for execution: a regular file with an execute bit (execve(2) EACCES). */
+static int open_exec(struct proc *p, const char *abs)
+{
+    int fd = mounts_open(&p->mounts, abs, O_RDONLY, 0);
+    if (fd < 0)
+        return fd;
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || !(st.st_mode & 0111)) {
+        close(fd);
+        return -EACCES;
+    }
+    return fd;
+}
 
 static long do_execve(struct ctx *c)
 {
-    char abs[GPATH_MAX];
-    int r = sys_path(c, RV_AT_FDCWD, c->a[0], abs, false);
-    if (r)
+    struct proc *p = c->p;
+    char path[GPATH_MAX], abs[GPATH_MAX];
+    long r = mm_copy_str(c->mm, path, c->a[0], sizeof(path));
+    if (r < 0)
         return r;
-    int fd = mounts_open(&c->p->mounts, abs, O_RDONLY, 0);
+    if ((r = sys_path(c, RV_AT_FDCWD, c->a[0], abs, false)))
+        return r;
+    int fd = open_exec(p, abs);
     if (fd < 0)
         return fd;
-    long ret = -E2BIG;
-    char **args = NULL, **env = NULL;
-    size_t na = 0, ne = 0, cap = 0;
-    char str[GPATH_MAX];
-    /* Strings of argv and envp. */
-    for (int which = 0; which < 2; which++) {
-        uint64_t vec = c->a[1 + which];
-        char ***out = which ? &env : &args;
-        size_t *cnt = which ? &ne : &na;
-        cap = 0;
-        for (size_t i = 0; vec; i++) {
-            uint64_t sp;
-            if (mm_copy_in(c->mm, &sp, vec + 8 * i, 8)) {
-                ret = -EFAULT;
-                goto out;
-            }
-            if (!sp)
-                break;
-            if (mm_copy_str(c->mm, str, sp, sizeof(str)) < 0 || i > 100000) {
-                ret = -E2BIG;
-                goto out;
-            }
-            if (*cnt + 2 > cap) {
-                cap = cap ? cap * 2 : 16;
-                char **nv = realloc(*out, cap * sizeof(char *));
-                if (!nv)
-                    goto out;
-                *out = nv;
-            }
-            (*out)[(*cnt)++] = strdup(str);
-            (*out)[*cnt] = NULL;
-        }
-    }
-    if (!env) {
-        env = calloc(1, sizeof(char *));
-        if (!env)
-            goto out;
-    }
-    /* "#!interp [arg]": run the interpreter with the script's path (binfmt_script). */
-    char head[256] = {0};
-    ssize_t got = pread(fd, head, sizeof(head) - 1, 0);
+    /* The strings are copied before anything of the old image goes. */
+    struct argcopy a = {0};
+    char **argv = NULL, **envp = NULL;
+    char head[256];
     char *interp = NULL, *iarg = NULL;
-    if (got > 2 && head[0] == '#' && head[1] == '!') {
-        char *nl = strchr(head, '\n');
-        if (nl)
-            *nl = 0;
-        char *s = head + 2;
-        while (*s == ' ' || *s == '\t')
-            s++;
-        interp = s;
-        while (*s && *s != ' ' && *s != '\t')
-            s++;
-        if (*s) {
-            *s++ = 0;
-            while (*s == ' ' || *s == '\t')
-                s++;
-            if (*s)
-                iarg = s;
-        }
-        close(fd);
+    if ((r = argcopy_vec(c, &a, c->a[1])))
+        goto out;
+    a.nargv = a.n;
+    if ((r = argcopy_vec(c, &a, c->a[2])))
+        goto out;
+    ssize_t got = pread(fd, head, sizeof(head), 0);
+    r = parse_shebang(head, got > 0 ? (size_t)got : 0, &interp, &iarg);
+    if (r < 0)
+        goto out;
+    size_t extra = r ? 3 : 0;
+    argv = calloc(a.nargv + extra + 1, sizeof(char *));
+    envp = calloc(a.n - a.nargv + 1, sizeof(char *));
+    r = -ENOMEM;
+    if (!argv || !envp)
+        goto out;
+    size_t k = 0;
+    if (interp) {
+        /* "#!interp [arg]": the interpreter runs with the script's path (one level only). */
+        argv[k++] = interp;
+        if (iarg)
+            argv[k++] = iarg;
+        argv[k++] = path;
         char iabs[GPATH_MAX];
-        if (path_normalize(c->p->cwd, interp, iabs, sizeof(iabs)) ||
-            (fd = mounts_open(&c->p->mounts, iabs, O_RDONLY, 0)) < 0) {
-            ret = -ENOENT;
+        r = path_normalize(p->cwd, interp, iabs, sizeof(iabs));
+        if (r)
+            goto out;
+        close(fd);
+        fd = open_exec(p, iabs);
+        if (fd < 0) {
+            r = fd;
             goto out;
         }
-    } else if (got < 4 || memcmp(head, "\177ELF", 4)) {
-        close(fd);
-        ret = -ENOEXEC;
-        goto out;
     }
-    /* argv for the new kiln: prefix (kiln exec [options]), --prog-fd N --execfn PATH --cwd DIR -- argv... */
-    size_t npre = 0;
-    while (c->p->cfg.reexec[npre])
-        npre++;
-    char **nargv = calloc(npre + na + 12, sizeof(char *));
-    if (!nargv) {
-        close(fd);
-        goto out;
-    }
-    size_t k = 0;
-    for (size_t i = 0; i < npre; i++)
-        if (!c->p->forked || strcmp(c->p->cfg.reexec[i], "--own-skeleton"))
-            nargv[k++] = c->p->cfg.reexec[i]; /* only the top process hands the skeleton on */
-    char fdbuf[32];
-    snprintf(fdbuf, sizeof(fdbuf), "%d", fd);
-    nargv[k++] = "--prog-fd";
-    nargv[k++] = fdbuf;
-    nargv[k++] = "--cwd";
-    nargv[k++] = c->p->cwd;
-    nargv[k++] = "--";
-    if (interp) {
-        nargv[k++] = interp;
-        if (iarg)
-            nargv[k++] = iarg;
-        nargv[k++] = abs;
-        for (size_t i = 1; i < na; i++)
-            nargv[k++] = args[i];
-    } else {
-        nargv[k++] = abs; /* the program as the guest named it: execfn */
-        nargv[k++] = "--argv";
-        for (size_t i = 0; i < na; i++)
-            nargv[k++] = args[i];
-    }
-    nargv[k] = NULL;
-    fcntl(fd, F_SETFD, 0);
-    fflush(stdout);
-    fflush(stderr);
-    execve("/proc/self/exe", nargv, env);
-    ret = -errno;
-    close(fd);
-    free(nargv);
+    for (size_t i = interp ? 1 : 0; i < a.nargv; i++)
+        argv[k++] = a.buf + a.off[i];
+    for (size_t i = a.nargv; i < a.n; i++)
+        envp[i - a.nargv] = a.buf + a.off[i];
+    r = proc_exec(c->t, fd, path, argv, envp);
 out:
-    for (size_t i = 0; i < na; i++)
-        free(args[i]);
-    for (size_t i = 0; i < ne; i++)
-        free(env[i]);
-    free(args);
-    free(env);
-    return ret;
+    if (fd >= 0)
+        close(fd);
+    free(argv);
+    free(envp);
+    argcopy_free(c->mm, &a);
+    return r;
 }
 
 /* Process, signal, time and identity system calls; SYS_UNHANDLED for numbers that are not this file's. */
@@ -333,16 +677,14 @@ long sys_proc(struct ctx *c, unsigned nr)
     switch (nr) {
     case RV_NR_uname: return do_uname(c);
     case RV_NR_getpid: return p->pid;
-    case RV_NR_getppid: return getppid();
+    case RV_NR_getppid: return p->self ? p->self->ppid : 0;
     case RV_NR_gettid: return c->t->tid;
     case RV_NR_getuid: return getuid();
     case RV_NR_geteuid: return geteuid();
     case RV_NR_getgid: return getgid();
     case RV_NR_getegid: return getegid();
-    case RV_NR_getpgid: return sys_ret(getpgid((pid_t)a[0]));
-    case RV_NR_getsid: return sys_ret(getsid((pid_t)a[0]));
-    case RV_NR_setpgid: return sys_ret(setpgid((pid_t)a[0], (pid_t)a[1]));
-    case RV_NR_setsid: return sys_ret(setsid());
+    case RV_NR_getpgid: case RV_NR_getsid: case RV_NR_setpgid: case RV_NR_setsid:
+        return do_pgrp(c, nr);
     case RV_NR_getgroups: return 0;
     case RV_NR_getresuid: case RV_NR_getresgid: {
         uint32_t id = nr == RV_NR_getresuid ? getuid() : getgid();
@@ -354,10 +696,10 @@ long sys_proc(struct ctx *c, unsigned nr)
     case RV_NR_set_tid_address: c->t->clear_child_tid = a[0]; return c->t->tid;
     case RV_NR_set_robust_list: return 0;
     case RV_NR_rseq: return -ENOSYS;
-    case RV_NR_prlimit64:
-        if (a[0] && (int)a[0] != p->pid)
-            return -ESRCH;
-        return do_prlimit(c, (int)a[1], a[2], a[3]);
+    case RV_NR_prlimit64: {
+        long r = pid_self(c, (int)a[0]);
+        return r ? r : do_prlimit(c, (int)a[1], a[2], a[3]);
+    }
     case RV_NR_getrlimit: return do_prlimit(c, (int)a[0], 0, a[1]);
     case RV_NR_setrlimit: return 0;
     case RV_NR_getrusage: {
@@ -407,6 +749,9 @@ long sys_proc(struct ctx *c, unsigned nr)
     }
     case RV_NR_sched_yield: return sys_ret(sched_yield());
     case RV_NR_sched_getaffinity: {
+        long r = pid_self(c, (int)a[0]);
+        if (r)
+            return r;
         if (a[1] < 8)
             return -EINVAL;
         long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -414,7 +759,13 @@ long sys_proc(struct ctx *c, unsigned nr)
         return mm_copy_out(c->mm, a[2], &mask, 8) ? -EFAULT : 8;
     }
     case RV_NR_sched_setaffinity: case RV_NR_sched_getscheduler: case RV_NR_sched_getparam:
-    case RV_NR_sched_setscheduler: case RV_NR_msync: case RV_NR_mlock: case RV_NR_munlock:
+    case RV_NR_sched_setscheduler:
+        return pid_self(c, (int)a[0]);
+    case RV_NR_ptrace: case RV_NR_process_vm_readv: case RV_NR_process_vm_writev: case RV_NR_kcmp:
+        return -EPERM; /* no process of the VM looks into another */
+    case RV_NR_pidfd_open: case RV_NR_pidfd_send_signal: case RV_NR_pidfd_getfd:
+        return -ENOSYS; /* no pidfds: libraries fall back to pids */
+    case RV_NR_msync: case RV_NR_mlock: case RV_NR_munlock:
     case RV_NR_mlockall: case RV_NR_munlockall: case RV_NR_prctl: case RV_NR_riscv_flush_icache:
         return 0;
     case RV_NR_rt_sigaction: return do_sigaction(c);
@@ -426,17 +777,18 @@ long sys_proc(struct ctx *c, unsigned nr)
             return -EFAULT;
         c->t->sigmask = set;
         while (!(atomic_load(&c->t->sigpending) & ~set) && !atomic_load(&p->host_pending) &&
-               !atomic_load(&p->vm.stop))
+               !atomic_load(&p->vm.stop) && !c->t->exited)
             usleep(1000);
         proc_deliver_signals(c->t);
         c->t->sigmask = old; /* approximate: the handler's frame already holds set */
         return -EINTR;
     }
-    case RV_NR_kill: return do_kill(c, (int64_t)a[0], (int)a[1]);
-    case RV_NR_tkill: return do_tgkill(c, -1, (int64_t)a[0], (int)a[1]);
-    case RV_NR_tgkill: return do_tgkill(c, (int64_t)a[0], (int64_t)a[1], (int)a[2]);
+    case RV_NR_kill: return do_kill(c, (int)a[0], (int)a[1]);
+    case RV_NR_tkill: return do_tgkill(c, -1, (int)a[0], (int)a[1]);
+    case RV_NR_tgkill: return do_tgkill(c, (int)a[0], (int)a[1], (int)a[2]);
     case RV_NR_clone: return proc_clone(c->t, a[0], a[1], a[2], a[3], a[4]);
     case RV_NR_wait4: return do_wait4(c);
+    case RV_NR_waitid: return do_waitid(c);
     case RV_NR_execve: return do_execve(c);
     case RV_NR_exit:
         proc_thread_exit(c->t, (int)(a[0] & 0xff));

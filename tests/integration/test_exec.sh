@@ -81,9 +81,12 @@ compare signals "$OUT/signals"
 compare sigsegv "$OUT/segv"
 compare cpu-sieve "$OUT/sieve" 3000000
 
-# Environment round trip: the variable set for kiln reaches the program.
-KILN_TEST_ENV=round-trip run_kiln env "$OUT/argenv"
-grep -qx 'env KILN_TEST_ENV=round-trip' "$tmp/env.kiln" && ok env-round-trip || nok env-round-trip
+# Environment: clean by default (kiln's own variables do not leak), --env sets, --env-inherit passes all.
+KILN_TEST_HOST=leak run_kiln env --env KILN_TEST_ENV=round-trip --env KILN_TEST_TWO=2 "$OUT/argenv"
+grep -qx 'env KILN_TEST_ENV=round-trip' "$tmp/env.kiln" && grep -qx 'env KILN_TEST_TWO=2' "$tmp/env.kiln" &&
+    ! grep -q KILN_TEST_HOST "$tmp/env.kiln" && ok env-round-trip || nok env-round-trip "$(tr '\n' '|' <"$tmp/env.kiln")"
+KILN_TEST_HOST=inherited run_kiln env-inherit --env-inherit "$OUT/argenv"
+grep -qx 'env KILN_TEST_HOST=inherited' "$tmp/env-inherit.kiln" && ok env-inherit || nok env-inherit
 
 # Files inside a mapped directory (same output as qemu-riscv64 on the host directory).
 mkdir -p "$tmp/w1" "$tmp/w2"
