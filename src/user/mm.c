@@ -23,7 +23,8 @@ static bool has_frame(uint64_t pte)
 /* Pages count against --mem when writable (they may be written any time) or when they hold a frame. */
 static uint64_t charge(uint64_t pte)
 {
-    return (pte & MM_PTE_MAP) && ((pte & MM_PTE_W) || has_frame(pte));
+    return (pte & MM_PTE_MAP) &&
+           (((pte & MM_PTE_W) && !(pte & MM_PTE_NORESERVE)) || has_frame(pte));
 }
 
 static uint64_t prot_bits(int prot)
@@ -214,7 +215,7 @@ int mm_map(struct mm *mm, uint64_t va, uint64_t len, int prot)
     if (!user_range(va, len))
         return -EINVAL;
     uint64_t bits = prot_bits(prot);
-    uint64_t fresh = MM_PTE_MAP | bits;
+    uint64_t fresh = MM_PTE_MAP | bits | ((prot & MM_PROT_NORESERVE) ? MM_PTE_NORESERVE : 0);
     pthread_mutex_lock(&mm->lock);
     uint64_t need = charge(fresh) * (len / MM_PAGE), give = 0;
     for (uint64_t a = va; a < va + len; a += MM_PAGE)
@@ -268,10 +269,11 @@ static uint64_t with_prot(uint64_t old, uint64_t bits)
 {
     uint64_t pa = pte_pa(old);
     if (!bits)
-        return has_frame(old) ? (MM_PTE_MAP | MM_PTE_FRAME | ((pa >> 12) << 10)) : MM_PTE_MAP;
+        return has_frame(old) ? (MM_PTE_MAP | MM_PTE_FRAME | ((pa >> 12) << 10))
+                              : MM_PTE_MAP | (old & MM_PTE_NORESERVE);
     if (has_frame(old))
         return LEAF_FLAGS | bits | ((pa >> 12) << 10);
-    return MM_PTE_MAP | bits;
+    return MM_PTE_MAP | bits | (old & MM_PTE_NORESERVE);
 }
 
 int mm_protect(struct mm *mm, uint64_t va, uint64_t len, int prot)

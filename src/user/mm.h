@@ -32,6 +32,8 @@ struct vm;
 #define MM_PROT_READ 1
 #define MM_PROT_WRITE 2
 #define MM_PROT_EXEC 4
+/* mm_map only: charge each page when it first gets a frame, not at map time (the stack). */
+#define MM_PROT_NORESERVE 8
 
 #define MM_PTE_V (1ull << 0)
 #define MM_PTE_R (1ull << 1)
@@ -42,6 +44,12 @@ struct vm;
 #define MM_PTE_D (1ull << 7)
 #define MM_PTE_MAP (1ull << 8)   /* RSW: page belongs to a mapping */
 #define MM_PTE_FRAME (1ull << 9) /* RSW: an invalid page that still owns its frame */
+/*
+ * Only while V is clear (the MMU faults on V=0 before looking at bits 63:54,
+ * which must be zero once V is set): a writable page charged only when it
+ * gets its frame, the way Linux grows and charges a stack a page at a time.
+ */
+#define MM_PTE_NORESERVE (1ull << 54)
 
 enum mm_access { MM_READ, MM_WRITE, MM_EXEC };
 

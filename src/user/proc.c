@@ -244,9 +244,9 @@ static int load_image(struct proc *p, int fd, int ifd, const char *execfn, char 
         mm_protect(&p->mm, p->tramp, MM_PAGE, MM_PROT_READ | MM_PROT_EXEC))
         return fail(err, errlen, -ENOMEM, "out of guest memory");
 
-    /* Stack: demand-zero, 8 MiB like the default RLIMIT_STACK. */
+    /* Stack: demand-zero, 8 MiB like the default RLIMIT_STACK, charged as it is touched. */
     rc = mm_map(&p->mm, PROC_STACK_TOP - PROC_STACK_SIZE, PROC_STACK_SIZE,
-                MM_PROT_READ | MM_PROT_WRITE);
+                MM_PROT_READ | MM_PROT_WRITE | MM_PROT_NORESERVE);
     if (rc)
         return fail(err, errlen, rc, "out of guest memory for the stack (--mem too small)");
     uint8_t random16[16];
@@ -486,7 +486,8 @@ void proc_exit(struct proc *p, int status, int sig)
             sigemptyset(&s);
             sigaddset(&s, sig);
             pthread_sigmask(SIG_UNBLOCK, &s, NULL);
-            kill(getpid(), sig);
+            /* To this very thread, so it lands before the _exit below (kill() may pick another). */
+            syscall(SYS_tgkill, getpid(), (pid_t)syscall(SYS_gettid), sig);
         }
         _exit(status);
     }
