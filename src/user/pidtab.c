@@ -28,6 +28,7 @@ struct pidtab *pidtab_create(int max_procs, uint64_t commit_limit)
         return NULL;
     }
     pt->next = PIDTAB_INIT;
+    pt->tty_pgrp = PIDTAB_INIT;
     pt->max_procs = max_procs;
     pt->commit_limit = commit_limit;
     return pt;

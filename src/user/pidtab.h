@@ -40,6 +40,7 @@ struct pidtab {
     int next;             /* next id to try */
     int nprocs;           /* entries in use, zombies included */
     int max_procs;
+    int tty_pgrp;         /* the terminal's foreground group as the VM sees it (a vpid) */
     _Atomic uint64_t commit; /* pages charged by every process of the VM, plus kiln's copies */
     uint64_t commit_limit;
     struct pident e[PIDTAB_SIZE];

@@ -14,6 +14,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -738,4 +739,44 @@ int proc_exec(struct uthread *t, int fd, const char *execfn, char *const *argv, 
     p->execing = false;
     pthread_mutex_unlock(&p->lock);
     return 0;
+}
+
+/* ---- the terminal's foreground group ---- */
+
+int proc_tty_getpgrp(struct proc *p, int hostfd)
+{
+    pid_t fg = tcgetpgrp(hostfd);
+    if (fg < 0)
+        return -errno;
+    if (!p->pids)
+        return p->pid;
+    if (fg != getpgrp())
+        return -ENOTTY; /* kiln runs in the background: the VM has no terminal to control */
+    pidtab_lock(p->pids);
+    int v = p->pids->tty_pgrp;
+    pidtab_unlock(p->pids);
+    return v;
+}
+
+int proc_tty_setpgrp(struct proc *p, int hostfd, int pgrp)
+{
+    if (tcgetpgrp(hostfd) < 0)
+        return -errno;
+    if (pgrp <= 0)
+        return -EINVAL;
+    if (!p->pids)
+        return pgrp == p->pid ? 0 : -EPERM;
+    /* tcsetpgrp(3): a group of the caller's session. */
+    int r = -EPERM;
+    pidtab_lock(p->pids);
+    for (int i = 0; i < PIDTAB_SIZE; i++) {
+        struct pident *e = &p->pids->e[i];
+        if (e->vpid && e->pgid == pgrp && e->sid == p->self->sid) {
+            p->pids->tty_pgrp = pgrp;
+            r = 0;
+            break;
+        }
+    }
+    pidtab_unlock(p->pids);
+    return r;
 }

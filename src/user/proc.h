@@ -129,6 +129,14 @@ void proc_adopt_fds(struct proc *p);
 int proc_exec(struct uthread *t, int fd, const char *execfn, char *const *argv, char *const *envp);
 /* Opens a guest path of an ELF interpreter through the mounts (then beneath --sysroot); -ENOENT. */
 int proc_open_interp(struct proc *p, const char *path);
+/*
+ * The terminal's foreground process group (TIOCGPGRP/TIOCSPGRP) in the VM's
+ * own pid space: every guest process is in one host group, so the group a
+ * guest shell hands the terminal to is kept here, never given to the host.
+ * Get: the vpid, or -ENOTTY when kiln's group is not in the foreground.
+ */
+int proc_tty_getpgrp(struct proc *p, int hostfd);
+int proc_tty_setpgrp(struct proc *p, int hostfd, int pgrp);
 /* A fresh thread id from the process VM's pid space. */
 int proc_new_tid(struct proc *p);
 

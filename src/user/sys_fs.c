@@ -576,13 +576,21 @@ static long do_ioctl(struct ctx *c)
         long r = sys_ret(ioctl(fd, TIOCGWINSZ, &w));
         return r < 0 ? r : mm_copy_out(c->mm, c->a[2], &w, sizeof(w));
     }
-    case TIOCGPGRP:
+    case TIOCGPGRP: { /* the VM's own process groups (proc.h) */
+        int32_t v = proc_tty_getpgrp(c->p, fd);
+        return v < 0 ? v : mm_copy_out(c->mm, c->a[2], &v, sizeof(v));
+    }
+    case TIOCSPGRP: {
+        int32_t v;
+        if (mm_copy_in(c->mm, &v, c->a[2], sizeof(v)))
+            return -EFAULT;
+        return proc_tty_setpgrp(c->p, fd, v);
+    }
     case FIONREAD: {
         int v;
         long r = sys_ret(ioctl(fd, req, &v));
         return r < 0 ? r : mm_copy_out(c->mm, c->a[2], &v, sizeof(v));
     }
-    case TIOCSPGRP:
     case FIONBIO: {
         int v;
         if (mm_copy_in(c->mm, &v, c->a[2], sizeof(v)))

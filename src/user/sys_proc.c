@@ -90,6 +90,8 @@ static long do_prlimit(struct ctx *c, int res, uint64_t newva, uint64_t oldva)
         rl.rlim_cur = rl.rlim_max = PROC_STACK_SIZE;
     else if (res == RLIMIT_AS || res == RLIMIT_DATA)
         rl.rlim_cur = rl.rlim_max = c->p->cfg.mem;
+    else if (res == RLIMIT_NPROC && c->p->pids)
+        rl.rlim_cur = rl.rlim_max = (rlim_t)c->p->pids->max_procs;
     uint64_t v[2] = {rl.rlim_cur, rl.rlim_max};
     return mm_copy_out(c->mm, oldva, v, sizeof(v));
 }
@@ -350,6 +352,9 @@ static long wait_child(struct ctx *c, enum wait_which which, int id, bool nohang
     }
 }
 
+_Static_assert(sizeof(struct sysinfo) == 112, "sysinfo layout");
+_Static_assert(sizeof(struct tms) == 32, "tms layout");
+_Static_assert(sizeof(struct timespec) == 16, "timespec layout");
 /* struct rusage is the same 144 bytes on riscv64 and x86-64 (two timevals of two longs, 14 longs). */
 _Static_assert(sizeof(struct rusage) == 144, "rusage layout");
 
@@ -703,16 +708,25 @@ long sys_proc(struct ctx *c, unsigned nr)
     case RV_NR_getrlimit: return do_prlimit(c, (int)a[0], 0, a[1]);
     case RV_NR_setrlimit: return 0;
     case RV_NR_getrusage: {
+        /* The host process's own figures (this guest process's kiln): 144 bytes on both. */
         struct rusage ru;
+        if ((int)a[0] != RUSAGE_SELF && (int)a[0] != RUSAGE_CHILDREN && (int)a[0] != RUSAGE_THREAD)
+            return -EINVAL;
         if (getrusage((int)a[0], &ru) < 0)
             return -errno;
         return mm_copy_out(c->mm, a[1], &ru, sizeof(ru));
     }
     case RV_NR_sysinfo: {
-        struct sysinfo si;
-        sysinfo(&si);
-        si.totalram = p->cfg.mem;
-        si.freeram = pmem_avail(&c->mm->pm) * MM_PAGE;
+        /* The VM's memory, not the host's; 112 bytes on riscv64 and x86-64 alike. */
+        struct sysinfo si, host;
+        memset(&si, 0, sizeof(si));
+        sysinfo(&host);
+        si.uptime = host.uptime;
+        memcpy(si.loads, host.loads, sizeof(si.loads));
+        si.totalram = p->pids ? p->pids->commit_limit * MM_PAGE : p->cfg.mem;
+        uint64_t used = p->pids ? atomic_load(&p->pids->commit) * MM_PAGE : c->mm->commit * MM_PAGE;
+        si.freeram = used < si.totalram ? si.totalram - used : 0;
+        si.procs = p->pids ? (unsigned short)p->pids->nprocs : 1;
         si.mem_unit = 1;
         return mm_copy_out(c->mm, a[0], &si, sizeof(si));
     }
@@ -731,7 +745,7 @@ long sys_proc(struct ctx *c, unsigned nr)
         return a[0] ? mm_copy_out(c->mm, a[0], v, sizeof(v)) : 0;
     }
     case RV_NR_times: {
-        struct tms tm;
+        struct tms tm; /* four longs on both */
         clock_t r = times(&tm);
         if (a[0] && mm_copy_out(c->mm, a[0], &tm, sizeof(tm)))
             return -EFAULT;
