@@ -547,5 +547,8 @@ int cli_exec(int argc, char **argv)
         first_program(&cfg, mt, supervisor, tty);
     int status = supervise(child, time_limit, prog, tty);
     skel_remove(&sk);
+    mounts_close(mt);
+    free(mt);
+    free(env);
     return status;
 }
