@@ -14,6 +14,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -514,11 +515,37 @@ void proc_thread_exit(struct uthread *t, int status)
         proc_exit(p, status, 0);
 }
 
+/*
+ * With SIGCHLD ignored (or SA_NOCLDWAIT) Linux reaps children as they end
+ * (wait(2) NOTES). Here they stay host zombies, so they are reaped before
+ * each fork, where they would count against --procs. Entry first, then the
+ * zombie, as in wait4 (pidtab.h).
+ */
+static void reap_unwaited(struct proc *p)
+{
+    const struct proc_sigaction *sa = &p->sigact[SIGCHLD];
+    if (sa->handler != 1 /* SIG_IGN */ && !(sa->flags & 2 /* SA_NOCLDWAIT */))
+        return;
+    for (;;) {
+        siginfo_t si;
+        memset(&si, 0, sizeof(si));
+        if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || !si.si_pid)
+            return;
+        pidtab_lock(p->pids);
+        struct pident *e = pidtab_find_host(p->pids, si.si_pid);
+        if (e)
+            pidtab_remove(p->pids, e);
+        pidtab_unlock(p->pids);
+        waitpid(si.si_pid, NULL, WNOHANG);
+    }
+}
+
 static long do_fork(struct uthread *t, uint64_t flags, uint64_t newsp, uint64_t ptid, uint64_t ctid)
 {
     struct proc *p = t->p;
     struct pident *e = NULL;
     if (p->pids) {
+        reap_unwaited(p);
         /* The child's vpid and process-cap slot are taken before the host fork. */
         pidtab_lock(p->pids);
         e = pidtab_add(p->pids, p->pid, p->self->pgid, p->self->sid);

@@ -320,7 +320,7 @@ static long wait_child(struct ctx *c, enum wait_which which, int id, bool nohang
             for (int i = 0; i < n && !si.si_pid && r == 0; i++)
                 r = waitid(P_PID, (id_t)hosts[i], &si, flags | WNOHANG);
             if (!si.si_pid && r == 0 && !nohang) {
-                if (atomic_load(&c->t->sigpending) || atomic_load(&p->host_pending))
+                if (atomic_load(&c->t->sigpending) || atomic_load(&p->host_pending) || c->t->exited)
                     return -EINTR;
                 usleep(5000);
                 continue;

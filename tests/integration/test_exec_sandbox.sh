@@ -162,6 +162,10 @@ run forkbomb-default "${SB[@]}" forkbomb
 head -1 "$tmp/forkbomb-default.out" | grep -qx 'forked=63 then EAGAIN' && ok fork-bomb-default-cap ||
     nok fork-bomb-default-cap "$(tr '\n' '|' <"$tmp/forkbomb-default.out")"
 
+run ignchld --procs 8 "${SB[@]}" ignchld
+[ "$(cat "$tmp/ignchld.out")" = "forked=100" ] && ok sigchld-ignored-reaps ||
+    nok sigchld-ignored-reaps "$(tr '\n' '|' <"$tmp/ignchld.out")"
+
 # 8. kill -9 of kiln leaves no guest process behind.
 "$KILN" exec --env "$MARK-k9" "${SB[@]}" sleepers 4 >"$tmp/k9.out" 2>&1 &
 k9=$!

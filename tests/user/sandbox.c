@@ -6,6 +6,7 @@
  *   pids                  fork, getppid, wait4, waitid, kill of a child, process groups
  *   forkmem N MB          N children each try to touch MB MiB at the same time
  *   forkbomb              fork until it fails; print how many and why
+ *   ignchld               100 short-lived children with SIGCHLD ignored (never waited for)
  *   e2big SELF            execve with oversized argv/envp, then one that fits
  *   sleepers N            N children that never end; print "ready", then sleep
  *   timefork PROG         a child execs PROG, the parent execs PROG too
@@ -206,6 +207,26 @@ static int forkbomb(void)
     return 0;
 }
 
+/* With SIGCHLD ignored, ended children are reaped by the system and never pile up. */
+static int ignchld(void)
+{
+    signal(SIGCHLD, SIG_IGN);
+    int n = 0;
+    for (int i = 0; i < 100; i++) {
+        pid_t c = fork();
+        if (c < 0) {
+            printf("fork %d: %s\n", i, strerror(errno));
+            break;
+        }
+        if (c == 0)
+            _exit(0);
+        n++;
+        usleep(3000);
+    }
+    printf("forked=%d\n", n);
+    return 0;
+}
+
 static int e2big(char **argv)
 {
     /* One string over MAX_ARG_STRLEN (128 KiB). */
@@ -345,6 +366,8 @@ int main(int argc, char **argv)
         return forkmem(argv);
     if (!strcmp(m, "forkbomb"))
         return forkbomb();
+    if (!strcmp(m, "ignchld"))
+        return ignchld();
     if (!strcmp(m, "e2big") && argc == 3)
         return e2big(argv);
     if (!strcmp(m, "count")) {
