@@ -40,6 +40,14 @@ void pidtab_lock(struct pidtab *pt)
         pthread_mutex_consistent(&pt->lock); /* every update below is a few plain stores */
 }
 
+bool pidtab_trylock(struct pidtab *pt)
+{
+    int r = pthread_mutex_trylock(&pt->lock);
+    if (r == EOWNERDEAD)
+        pthread_mutex_consistent(&pt->lock);
+    return r == 0 || r == EOWNERDEAD;
+}
+
 void pidtab_unlock(struct pidtab *pt)
 {
     pthread_mutex_unlock(&pt->lock);

@@ -17,6 +17,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /* The first program is vpid 1, like the init of a pid namespace; its parent reads as 0. */
@@ -51,6 +52,8 @@ struct pidtab *pidtab_create(int max_procs, uint64_t commit_limit);
 
 void pidtab_lock(struct pidtab *pt);
 void pidtab_unlock(struct pidtab *pt);
+/* Without waiting (where a wait could deadlock, e.g. in a signal handler). True when held. */
+bool pidtab_trylock(struct pidtab *pt);
 
 /* With the lock held: */
 struct pident *pidtab_find(struct pidtab *pt, int vpid);

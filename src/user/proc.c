@@ -480,6 +480,12 @@ void proc_exit(struct proc *p, int status, int sig)
         if (p->self) {
             pidtab_uncharge(p->pids, p->self);
             p->self->exited = 1;
+            /* Orphans belong to init now (getppid() 1). If the lock is busy (this may be a
+               signal handler), the reaper's pidtab_remove() does it instead. */
+            if (pidtab_trylock(p->pids)) {
+                pidtab_reparent(p->pids, p->pid);
+                pidtab_unlock(p->pids);
+            }
         }
         /* The parent's wait4 (or kiln's supervisor) sees the real termination. */
         if (sig) {
