@@ -549,16 +549,15 @@ static void reap_unwaited(struct proc *p)
 static long do_fork(struct uthread *t, uint64_t flags, uint64_t newsp, uint64_t ptid, uint64_t ctid)
 {
     struct proc *p = t->p;
-    struct pident *e = NULL;
-    if (p->pids) {
-        reap_unwaited(p);
-        /* The child's vpid and process-cap slot are taken before the host fork. */
-        pidtab_lock(p->pids);
-        e = pidtab_add(p->pids, p->pid, p->self->pgid, p->self->sid);
-        pidtab_unlock(p->pids);
-        if (!e)
-            return -EAGAIN;
-    }
+    if (!p->pids)
+        return -EAGAIN; /* a lone process (tests) has no pid space to put a child in */
+    reap_unwaited(p);
+    /* The child's vpid and process-cap slot are taken before the host fork. */
+    pidtab_lock(p->pids);
+    struct pident *e = pidtab_add(p->pids, p->pid, p->self->pgid, p->self->sid);
+    pidtab_unlock(p->pids);
+    if (!e)
+        return -EAGAIN;
     fflush(stdout);
     fflush(stderr);
     /* Hold the locks across fork so the child never inherits one held by a vanished thread. */
@@ -570,47 +569,35 @@ static long do_fork(struct uthread *t, uint64_t flags, uint64_t newsp, uint64_t 
      * entry, so it is given back however the child ends.
      */
     pid_t pid = -ENOMEM;
-    if (!e || !mm_charge(&p->mm, p->mm.commit)) {
-        if (e)
-            atomic_store(&e->commit, p->mm.commit);
+    if (!mm_charge(&p->mm, p->mm.commit)) {
+        atomic_store(&e->commit, p->mm.commit);
         pid = fork();
         if (pid < 0)
-            pid = -errno;
+            pid = -EAGAIN;
     }
     pthread_mutex_unlock(&p->mm.lock);
     pthread_mutex_unlock(&p->lock);
     if (pid < 0) {
-        if (e) {
-            pidtab_lock(p->pids);
-            pidtab_remove(p->pids, e);
-            pidtab_unlock(p->pids);
-        }
-        return pid == -ENOMEM ? -ENOMEM : -EAGAIN;
+        pidtab_lock(p->pids);
+        pidtab_remove(p->pids, e); /* gives the charge back too */
+        pidtab_unlock(p->pids);
+        return pid;
     }
     if (pid > 0) {
-        int vpid = pid;
-        if (e) {
-            e->host = pid;
-            vpid = e->vpid;
-        }
+        e->host = pid;
         if (flags & RV_CLONE_PARENT_SETTID) {
-            int32_t v = vpid;
+            int32_t v = e->vpid;
             mm_copy_out(&p->mm, ptid, &v, 4);
         }
-        return vpid;
+        return e->vpid;
     }
     /* Child: only this host thread exists; it becomes the whole process. */
     p->forked = true;
-    if (e) {
-        e->host = getpid();
-        p->self = e;
-        p->pid = e->vpid;
-        p->mm.own_commit = &e->commit;
-    } else {
-        p->pid = getpid();
-    }
+    e->host = getpid();
+    p->self = e;
+    p->pid = e->vpid;
+    p->mm.own_commit = &e->commit;
     t->tid = p->pid;
-    atomic_store(&p->next_tid, p->pid + 1);
     for (unsigned i = 0; i < PROC_MAX_THREADS; i++)
         if (p->threads[i] != t)
             p->threads[i] = NULL;

@@ -775,6 +775,18 @@ long sys_proc(struct ctx *c, unsigned nr)
     case RV_NR_sched_setaffinity: case RV_NR_sched_getscheduler: case RV_NR_sched_getparam:
     case RV_NR_sched_setscheduler:
         return pid_self(c, (int)a[0]);
+    case RV_NR_getpriority: case RV_NR_setpriority: {
+        /* Every process runs at nice 0 (getpriority's 20 - nice); a pid must be the VM's. */
+        long r = 0;
+        if (a[0] > 2)
+            return -EINVAL;
+        if (a[0] == 0 /* PRIO_PROCESS */ && a[1]) {
+            r = pid_self(c, (int)a[1]);
+            if (r == -EPERM)
+                r = 0; /* another process of the VM: fine */
+        }
+        return r ? r : nr == RV_NR_getpriority ? 20 : 0;
+    }
     case RV_NR_ptrace: case RV_NR_process_vm_readv: case RV_NR_process_vm_writev: case RV_NR_kcmp:
         return -EPERM; /* no process of the VM looks into another */
     case RV_NR_pidfd_open: case RV_NR_pidfd_send_signal: case RV_NR_pidfd_getfd:
