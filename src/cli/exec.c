@@ -248,6 +248,14 @@ static void first_program(struct proc_config *cfg, struct mounts *mt, pid_t supe
     if (getppid() != supervisor)
         orphaned(0); /* it died before the line above */
     prctl(PR_SET_CHILD_SUBREAPER, 1);
+    /*
+     * Job control is not emulated: a stop would freeze the VM behind kiln's back
+     * (its shell waits for the supervisor). A background read of the terminal
+     * gets EIO instead of SIGTTIN.
+     */
+    signal(SIGTTIN, SIG_IGN);
+    signal(SIGTTOU, SIG_IGN);
+    signal(SIGTSTP, SIG_IGN);
     /* A guest killed by SIGSEGV dies of it at the host level too: no core of its RAM. */
     struct rlimit core = {0, 0};
     setrlimit(RLIMIT_CORE, &core);

@@ -215,6 +215,20 @@ else
     nok no-host-execve "needs $BB and strace"
 fi
 
+# 11b. On a terminal: an interactive shell with job control (its process groups are the
+#     VM's, the terminal's foreground group too); Ctrl-C ends the foreground job only.
+if [ -x "$BB" ] && command -v python3 >/dev/null; then
+    timeout 60 python3 tests/integration/exec_pty.py "$KILN" "$BB" >"$tmp/pty.out" 2>&1
+    if grep -qx 'pid=1' "$tmp/pty.out" && grep -qx b "$tmp/pty.out" && grep -qx after-int "$tmp/pty.out" &&
+        grep -qx 'status=3' "$tmp/pty.out"; then
+        ok interactive-shell
+    else
+        nok interactive-shell "$(tr '\n' '|' <"$tmp/pty.out" | cut -c1-300)"
+    fi
+else
+    nok interactive-shell "needs $BB and python3"
+fi
+
 # 12. A program killed by a signal says so like qemu-riscv64; a directory is not a program.
 run segv "$OUT/segv"
 [ "$(rc segv)" = 139 ] && grep -qx 'kiln exec: uncaught target signal 11 (Segmentation fault)' "$tmp/segv.err" &&
