@@ -608,15 +608,25 @@ static int open_exec(struct proc *p, const char *abs)
     return fd;
 }
 
-static long do_execve(struct ctx *c)
+/*
+ * execve(path, argv, envp) and execveat(dirfd, path, argv, envp, flags); with
+ * AT_EMPTY_PATH (fexecve) the file is the one dirfd was opened as, found again
+ * through the mounts like any guest path.
+ */
+static long do_execve(struct ctx *c, int64_t dirfd, uint64_t pathva, uint64_t argva,
+                      uint64_t envva, uint64_t flags)
 {
     struct proc *p = c->p;
     char path[GPATH_MAX], abs[GPATH_MAX];
-    long r = mm_copy_str(c->mm, path, c->a[0], sizeof(path));
+    if (flags & ~(uint64_t)(RV_AT_SYMLINK_NOFOLLOW | RV_AT_EMPTY_PATH))
+        return -EINVAL;
+    long r = mm_copy_str(c->mm, path, pathva, sizeof(path));
     if (r < 0)
         return r;
-    if ((r = sys_path(c, RV_AT_FDCWD, c->a[0], abs, false)))
+    if ((r = sys_path(c, dirfd, pathva, abs, flags & RV_AT_EMPTY_PATH)))
         return r;
+    if (!path[0])
+        snprintf(path, sizeof(path), "%s", abs);
     int fd = open_exec(p, abs);
     if (fd < 0)
         return fd;
@@ -625,10 +635,10 @@ static long do_execve(struct ctx *c)
     char **argv = NULL, **envp = NULL;
     char head[256];
     char *interp = NULL, *iarg = NULL;
-    if ((r = argcopy_vec(c, &a, c->a[1])))
+    if ((r = argcopy_vec(c, &a, argva)))
         goto out;
     a.nargv = a.n;
-    if ((r = argcopy_vec(c, &a, c->a[2])))
+    if ((r = argcopy_vec(c, &a, envva)))
         goto out;
     ssize_t got = pread(fd, head, sizeof(head), 0);
     r = parse_shebang(head, got > 0 ? (size_t)got : 0, &interp, &iarg);
@@ -815,7 +825,8 @@ long sys_proc(struct ctx *c, unsigned nr)
     case RV_NR_clone: return proc_clone(c->t, a[0], a[1], a[2], a[3], a[4]);
     case RV_NR_wait4: return do_wait4(c);
     case RV_NR_waitid: return do_waitid(c);
-    case RV_NR_execve: return do_execve(c);
+    case RV_NR_execve: return do_execve(c, RV_AT_FDCWD, a[0], a[1], a[2], 0);
+    case RV_NR_execveat: return do_execve(c, (int64_t)a[0], a[1], a[2], a[3], a[4]);
     case RV_NR_exit:
         proc_thread_exit(c->t, (int)(a[0] & 0xff));
         return 0;

@@ -198,6 +198,9 @@ fi
 run exec-threads "${SB[@]}" execthreads /t/sandbox
 [ "$(cat "$tmp/exec-threads.out")" = "argc=3 from-threads" ] && ok execve-ends-threads ||
     nok execve-ends-threads "exit $(rc exec-threads): $(tr '\n' '|' <"$tmp/exec-threads.out" "$tmp/exec-threads.err")"
+run fexec "${SB[@]}" fexec /t/sandbox
+[ "$(cat "$tmp/fexec.out")" = "argc=3 via-fd" ] && ok fexecve ||
+    nok fexecve "exit $(rc fexec): $(tr '\n' '|' <"$tmp/fexec.out" "$tmp/fexec.err")"
 run sigexec "${SB[@]}" sigexec /t/sandbox
 [ "$(cat "$tmp/sigexec.out")" = "USR1 default
 USR2 ignored

@@ -12,6 +12,7 @@
  *   timefork PROG         a child execs PROG, the parent execs PROG too
  *   execthreads SELF      execve while other threads are blocked in the host
  *   sigexec SELF          execve keeps ignored signals and the mask, resets handlers
+ *   fexec SELF            fexecve (execveat with AT_EMPTY_PATH) of an open descriptor
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -319,6 +320,15 @@ static int execthreads(char **argv)
     return 1;
 }
 
+static int fexec(char **argv)
+{
+    int fd = open(argv[2], O_RDONLY | O_CLOEXEC);
+    char *a[] = {argv[2], "count", "via-fd", NULL};
+    fexecve(fd, a, environ); /* execveat(fd, "", ..., AT_EMPTY_PATH) */
+    perror("fexecve");
+    return 1;
+}
+
 static void on_usr1(int sig)
 {
     (void)sig;
@@ -383,6 +393,8 @@ int main(int argc, char **argv)
         return timefork(argv);
     if (!strcmp(m, "execthreads") && argc == 3)
         return execthreads(argv);
+    if (!strcmp(m, "fexec") && argc == 3)
+        return fexec(argv);
     if (!strcmp(m, "sigexec") && argc == 3)
         return sigexec(argv);
     if (!strcmp(m, "sigcheck"))
