@@ -28,6 +28,10 @@
 /* Instructions per batch between looks at exit, TLB shootdowns and host signals. */
 #define PROC_BATCH 65536
 #define RV_CLONE_VM 0x100
+#define RV_CLONE_PIDFD 0x1000
+#define RV_CLONE_PARENT 0x8000
+/* NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET (include/uapi/linux/sched.h) */
+#define RV_CLONE_NAMESPACES 0x7e020000ull
 #define RV_CLONE_VFORK 0x4000
 #define RV_CLONE_THREAD 0x10000
 #define RV_CLONE_SETTLS 0x80000
@@ -619,6 +623,12 @@ long proc_clone(struct uthread *t, uint64_t flags, uint64_t newsp, uint64_t ptid
                 uint64_t ctid)
 {
     struct proc *p = t->p;
+    /* New namespaces need privileges the VM does not give; there are no pidfds; a child's
+       parent is always its creator here. */
+    if (flags & RV_CLONE_NAMESPACES)
+        return -EPERM;
+    if (flags & (RV_CLONE_PIDFD | RV_CLONE_PARENT))
+        return -EINVAL;
     if (!(flags & RV_CLONE_VM) || ((flags & RV_CLONE_VFORK) && !(flags & RV_CLONE_THREAD)))
         return do_fork(t, flags, newsp, ptid, ctid);
     if (!(flags & RV_CLONE_THREAD))
