@@ -178,6 +178,17 @@ static void user_mode(struct hart *h, struct mm *mm)
     hart_tlb_flush(h);
 }
 
+int proc_vpid_of_host(struct proc *p, int host)
+{
+    if (!p->pids)
+        return host == getpid() ? p->pid : 0;
+    pidtab_lock(p->pids);
+    struct pident *e = pidtab_find_host(p->pids, host);
+    int v = e ? e->vpid : 0;
+    pidtab_unlock(p->pids);
+    return v;
+}
+
 int proc_new_tid(struct proc *p)
 {
     if (!p->pids)

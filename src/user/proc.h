@@ -137,6 +137,12 @@ int proc_open_interp(struct proc *p, const char *path);
  */
 int proc_tty_getpgrp(struct proc *p, int hostfd);
 int proc_tty_setpgrp(struct proc *p, int hostfd, int pgrp);
+/*
+ * The vpid of a host process of this VM, or 0 for any other host pid (what
+ * Linux reports for a process outside the caller's pid namespace), e.g. for
+ * F_GETLK's l_pid.
+ */
+int proc_vpid_of_host(struct proc *p, int host);
 /* A fresh thread id from the process VM's pid space. */
 int proc_new_tid(struct proc *p);
 
