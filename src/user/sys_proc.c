@@ -333,8 +333,11 @@ static long wait_child(struct ctx *c, enum wait_which which, int id, bool nohang
         pidtab_lock(pt);
         struct pident *e = pidtab_find_host(pt, si.si_pid);
         if (!e) {
+            /* Another thread of the caller took it (or it was never the VM's): no entry names
+               this host pid any more, so reaping it here is safe either way. */
             pidtab_unlock(pt);
-            continue; /* another thread of the caller took it */
+            waitpid(si.si_pid, NULL, WNOHANG);
+            continue;
         }
         w->vpid = e->vpid;
         wait_fill(w, &si);
