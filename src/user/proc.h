@@ -42,6 +42,8 @@ struct uthread {
     int tid;
     uint64_t clear_child_tid;
     uint64_t sigmask;
+    uint64_t saved_sigmask; /* rt_sigsuspend: the mask to restore once a signal is taken */
+    bool restore_sigmask;
     _Atomic uint64_t sigpending;
     uint64_t ss_sp, ss_size; /* sigaltstack, ss_size 0 when disabled */
     unsigned tlb_gen;

@@ -86,7 +86,7 @@ static bool setup_frame(struct uthread *t, int sig, int code, uint64_t addr)
     put64(uc, UC_STACK + 0, t->ss_sp);
     put32(uc, UC_STACK + 8, t->ss_size ? (on_alt ? RV_SS_ONSTACK : 0) : RV_SS_DISABLE);
     put64(uc, UC_STACK + 16, t->ss_size);
-    put64(uc, UC_SIGMASK, t->sigmask);
+    put64(uc, UC_SIGMASK, t->restore_sigmask ? t->saved_sigmask : t->sigmask);
     put64(uc, UC_MCONTEXT, h->pc);
     for (int i = 1; i < 32; i++)
         put64(uc, UC_MCONTEXT + 8 * (size_t)i, h->x[i]);
@@ -108,7 +108,17 @@ static bool setup_frame(struct uthread *t, int sig, int code, uint64_t addr)
     t->sigmask &= ~UNBLOCKABLE;
     if (sa->flags & RV_SA_RESETHAND)
         sa->handler = 0;
+    t->restore_sigmask = false; /* the frame holds the mask rt_sigreturn restores */
     return true;
+}
+
+/* Nothing was delivered after rt_sigsuspend: its caller's mask comes back now. */
+static void restore_mask(struct uthread *t)
+{
+    if (t->restore_sigmask) {
+        t->sigmask = t->saved_sigmask;
+        t->restore_sigmask = false;
+    }
 }
 
 static void die(struct uthread *t, int sig)
@@ -134,8 +144,10 @@ void proc_deliver_signals(struct uthread *t)
         atomic_fetch_or(&t->sigpending, host);
     for (;;) {
         uint64_t pend = atomic_load(&t->sigpending) & ~t->sigmask;
-        if (!pend || t->exited)
+        if (!pend || t->exited) {
+            restore_mask(t);
             return;
+        }
         int sig = __builtin_ctzll(pend) + 1;
         atomic_fetch_and(&t->sigpending, ~BIT(sig));
         struct proc_sigaction *sa = &p->sigact[sig];

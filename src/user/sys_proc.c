@@ -811,15 +811,29 @@ long sys_proc(struct ctx *c, unsigned nr)
     case RV_NR_rt_sigprocmask: return do_sigprocmask(c);
     case RV_NR_sigaltstack: return do_sigaltstack(c);
     case RV_NR_rt_sigsuspend: {
-        uint64_t set, old = c->t->sigmask;
+        /*
+         * Waits with the given mask; the handler then runs with it, and its frame keeps the
+         * old mask for rt_sigreturn (Linux's saved_sigmask). Delivery happens on the way
+         * out of the call, after a0 = -EINTR and pc past the ecall are set.
+         */
+        uint64_t set;
+        if (a[1] != 8)
+            return -EINVAL;
         if (mm_copy_in(c->mm, &set, a[0], 8))
             return -EFAULT;
-        c->t->sigmask = set;
-        while (!(atomic_load(&c->t->sigpending) & ~set) && !atomic_load(&p->host_pending) &&
-               !atomic_load(&p->vm.stop) && !c->t->exited)
-            usleep(1000);
-        proc_deliver_signals(c->t);
-        c->t->sigmask = old; /* approximate: the handler's frame already holds set */
+        struct uthread *t = c->t;
+        t->saved_sigmask = t->sigmask;
+        t->restore_sigmask = true;
+        t->sigmask = set & ~((1ull << (SIGKILL - 1)) | (1ull << (SIGSTOP - 1)));
+        while (!(atomic_load(&t->sigpending) & ~t->sigmask) && !atomic_load(&p->vm.stop) &&
+               !t->exited) {
+            /* Signals for the process are this thread's to take while it waits for them. */
+            uint64_t host = atomic_exchange(&p->host_pending, 0);
+            if (host)
+                atomic_fetch_or(&t->sigpending, host);
+            else
+                usleep(1000);
+        }
         return -EINTR;
     }
     case RV_NR_kill: return do_kill(c, (int)a[0], (int)a[1]);

@@ -81,6 +81,7 @@ compare exit-raw "$OUT/exitcode" 7 raw
 compare threads-pipe "$OUT/pipe_threads"
 compare threads-futex-counter "$OUT/counter"
 compare signals "$OUT/signals"
+compare sigsuspend "$OUT/sigsuspend"
 compare sigsegv "$OUT/segv"
 compare cpu-sieve "$OUT/sieve" 3000000
 
@@ -167,6 +168,10 @@ if [ -x "$BB" ]; then
     run_kiln busybox --dir /tmp "$BB" sh -c 'echo hi | sha256sum'
     got=$(cut -d' ' -f1 <"$tmp/busybox.kiln")
     [ "$got" = "$want" ] && ok busybox-pipeline || nok busybox-pipeline "got '$got' exit $(cat "$tmp/busybox.krc")"
+    # "wait" sleeps in rt_sigsuspend until SIGCHLD's handler has run.
+    run_kiln busybox-wait "$BB" sh -c 'sleep 0.1 & true & wait; echo waited'
+    [ "$(cat "$tmp/busybox-wait.kiln")" = waited ] && [ "$(cat "$tmp/busybox-wait.krc")" = 0 ] &&
+        ok busybox-wait || nok busybox-wait "exit $(cat "$tmp/busybox-wait.krc")"
     run_kiln busybox-ls --dir "$tmp/ro:/data:ro" "$BB" ls /data
     [ "$(cat "$tmp/busybox-ls.kiln")" = existing ] && ok busybox-ls || nok busybox-ls
 else
