@@ -270,6 +270,9 @@ static void first_program(struct proc_config *cfg, struct mounts *mt, pid_t supe
         _exit(rc == -ENOEXEC || rc == -EACCES ? 126 : rc == -ENOENT ? 127 : 1);
     }
     proc_adopt_fds(p);
+    /* The host side of the VM runs with a fixed, empty environment: nothing of the user's (or
+       the guest's, which is only data on its stack) can steer a library call of kiln's. */
+    clearenv();
     /*
      * ---- Set-up is done. ----
      * Every host file the process VM needs is open (mounts, program,
