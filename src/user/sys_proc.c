@@ -777,7 +777,7 @@ long sys_proc(struct ctx *c, unsigned nr)
     case RV_NR_sched_yield: return sys_ret(sched_yield());
     case RV_NR_sched_getaffinity: {
         long r = pid_self(c, (int)a[0]);
-        if (r)
+        if (r && r != -EPERM) /* any process of the VM may be looked at */
             return r;
         if (a[1] < 8)
             return -EINVAL;
@@ -785,9 +785,18 @@ long sys_proc(struct ctx *c, unsigned nr)
         uint64_t mask = n >= 64 ? ~0ull : (1ull << (n > 0 ? n : 1)) - 1;
         return mm_copy_out(c->mm, a[2], &mask, 8) ? -EFAULT : 8;
     }
-    case RV_NR_sched_setaffinity: case RV_NR_sched_getscheduler: case RV_NR_sched_getparam:
-    case RV_NR_sched_setscheduler:
-        return pid_self(c, (int)a[0]);
+    case RV_NR_sched_getscheduler: case RV_NR_sched_getparam: {
+        /* SCHED_OTHER, priority 0, for any process of the VM. */
+        long r = pid_self(c, (int)a[0]);
+        if (r && r != -EPERM)
+            return r;
+        int32_t prio = 0;
+        if (nr == RV_NR_sched_getparam && mm_copy_out(c->mm, a[1], &prio, sizeof(prio)))
+            return -EFAULT;
+        return 0;
+    }
+    case RV_NR_sched_setaffinity: case RV_NR_sched_setscheduler:
+        return pid_self(c, (int)a[0]); /* accepted for the caller, without effect */
     case RV_NR_getpriority: case RV_NR_setpriority: {
         /* Every process runs at nice 0 (getpriority's 20 - nice); a pid must be the VM's. */
         long r = 0;
