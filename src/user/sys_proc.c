@@ -616,6 +616,9 @@ static int open_exec(struct proc *p, const char *abs)
  * AT_EMPTY_PATH (fexecve) the file is the one dirfd was opened as, found again
  * through the mounts like any guest path.
  */
+/* Scripts whose interpreter is a script: as deep as Linux goes (BINPRM_MAX_RECURSION). */
+#define SHEBANG_DEPTH 4
+
 static long do_execve(struct ctx *c, int64_t dirfd, uint64_t pathva, uint64_t argva,
                       uint64_t envva, uint64_t flags)
 {
@@ -636,33 +639,35 @@ static long do_execve(struct ctx *c, int64_t dirfd, uint64_t pathva, uint64_t ar
     /* The strings are copied before anything of the old image goes. */
     struct argcopy a = {0};
     char **argv = NULL, **envp = NULL;
-    char head[256];
-    char *interp = NULL, *iarg = NULL;
     if ((r = argcopy_vec(c, &a, argva)))
         goto out;
     a.nargv = a.n;
     if ((r = argcopy_vec(c, &a, envva)))
         goto out;
-    ssize_t got = pread(fd, head, sizeof(head), 0);
-    r = parse_shebang(head, got > 0 ? (size_t)got : 0, &interp, &iarg);
-    if (r < 0)
-        goto out;
-    size_t extra = r ? 3 : 0;
-    argv = calloc(a.nargv + extra + 1, sizeof(char *));
-    envp = calloc(a.n - a.nargv + 1, sizeof(char *));
-    r = -ENOMEM;
-    if (!argv || !envp)
-        goto out;
-    size_t k = 0;
-    if (interp) {
-        /* "#!interp [arg]": the interpreter runs with the script's path (one level only). */
-        argv[k++] = interp;
-        if (iarg)
-            argv[k++] = iarg;
-        argv[k++] = path;
+    /*
+     * "#!interp [arg]" (binfmt_script): argv[0] gives way to interp, arg and the
+     * script's name; a script interpreter is itself a script up to SHEBANG_DEPTH.
+     */
+    static __thread char heads[SHEBANG_DEPTH][256];
+    char *interp[SHEBANG_DEPTH], *iarg[SHEBANG_DEPTH];
+    int depth = 0;
+    for (;; depth++) {
+        if (depth == SHEBANG_DEPTH) {
+            char m[2];
+            if (pread(fd, m, 2, 0) == 2 && m[0] == '#' && m[1] == '!') {
+                r = -ELOOP;
+                goto out;
+            }
+            break;
+        }
+        ssize_t got = pread(fd, heads[depth], sizeof(heads[0]), 0);
+        r = parse_shebang(heads[depth], got > 0 ? (size_t)got : 0, &interp[depth], &iarg[depth]);
+        if (r < 0)
+            goto out;
+        if (!r)
+            break;
         char iabs[GPATH_MAX];
-        r = path_normalize(p->cwd, interp, iabs, sizeof(iabs));
-        if (r)
+        if ((r = path_normalize(p->cwd, interp[depth], iabs, sizeof(iabs))))
             goto out;
         close(fd);
         fd = open_exec(p, iabs);
@@ -671,7 +676,20 @@ static long do_execve(struct ctx *c, int64_t dirfd, uint64_t pathva, uint64_t ar
             goto out;
         }
     }
-    for (size_t i = interp ? 1 : 0; i < a.nargv; i++)
+    argv = calloc(a.nargv + 2 * (size_t)depth + 2, sizeof(char *));
+    envp = calloc(a.n - a.nargv + 1, sizeof(char *));
+    r = -ENOMEM;
+    if (!argv || !envp)
+        goto out;
+    size_t k = 0;
+    for (int d = depth; d-- > 0;) {
+        argv[k++] = interp[d];
+        if (iarg[d])
+            argv[k++] = iarg[d];
+    }
+    if (depth)
+        argv[k++] = path;
+    for (size_t i = depth ? 1 : 0; i < a.nargv; i++)
         argv[k++] = a.buf + a.off[i];
     for (size_t i = a.nargv; i < a.n; i++)
         envp[i - a.nargv] = a.buf + a.off[i];

@@ -232,6 +232,28 @@ else
     nok interactive-shell "needs $BB and python3"
 fi
 
+# 11c. "#!" scripts run inside the VM, a script interpreter being a script too (up to 4
+#     levels, then ELOOP as on Linux), and a file without an execute bit is EACCES.
+if [ -x "$BB" ]; then
+    sd=$tmp/scripts
+    mkdir -p "$sd"
+    printf '#!/bin/sh -e\necho script $0 $1 $2\n' >"$sd/s1"
+    for i in 2 3 4 5; do printf '#!%s/s%d\n' "$sd" $((i - 1)) >"$sd/s$i"; done
+    printf 'echo plain\n' >"$sd/plain"
+    chmod +x "$sd"/s?
+    run scripts --dir "$sd" "$BB" sh -c "$sd/s1 a; $sd/s2 b; $sd/s5 c; $sd/plain"
+    want="script $sd/s1 a
+script $sd/s1 $sd/s2 b"
+    if [ "$(cat "$tmp/scripts.out")" = "$want" ] && grep -q 's5: Too many levels' "$tmp/scripts.err" &&
+        grep -q 'plain: Permission denied' "$tmp/scripts.err"; then
+        ok execve-scripts
+    else
+        nok execve-scripts "$(tr '\n' '|' <"$tmp/scripts.out" "$tmp/scripts.err")"
+    fi
+else
+    nok execve-scripts "needs $BB"
+fi
+
 # 12. A program killed by a signal says so like qemu-riscv64; a directory is not a program.
 run segv "$OUT/segv"
 [ "$(rc segv)" = 139 ] && grep -qx 'kiln exec: uncaught target signal 11 (Segmentation fault)' "$tmp/segv.err" &&
