@@ -566,14 +566,22 @@ static void argcopy_free(struct mm *mm, struct argcopy *a)
     mm_uncharge(mm, a->charged);
 }
 
-/* The first line of a "#!" script (binfmt_script): interpreter and its one optional argument. */
+/* What the kernel reads of a script's first line (BINPRM_BUF_SIZE). */
+#define SHEBANG_MAX 256
+
+/*
+ * The first line of a "#!" script (binfmt_script): interpreter and its one
+ * optional argument. head holds got <= SHEBANG_MAX bytes of a SHEBANG_MAX buffer.
+ */
 static int parse_shebang(char *head, size_t got, char **interp, char **iarg)
 {
     if (got < 3 || head[0] != '#' || head[1] != '!')
         return 0;
     char *nl = memchr(head, '\n', got);
-    if (!nl)
+    if (!nl && got >= SHEBANG_MAX)
         return -ENOEXEC; /* longer than the 256 bytes the kernel reads */
+    if (!nl)
+        nl = head + got; /* the file ends on the line */
     *nl = 0;
     char *s = head + 2;
     while (*s == ' ' || *s == '\t')
@@ -648,7 +656,7 @@ static long do_execve(struct ctx *c, int64_t dirfd, uint64_t pathva, uint64_t ar
      * "#!interp [arg]" (binfmt_script): argv[0] gives way to interp, arg and the
      * script's name; a script interpreter is itself a script up to SHEBANG_DEPTH.
      */
-    static __thread char heads[SHEBANG_DEPTH][256];
+    static __thread char heads[SHEBANG_DEPTH][SHEBANG_MAX];
     char *interp[SHEBANG_DEPTH], *iarg[SHEBANG_DEPTH];
     int depth = 0;
     for (;; depth++) {
