@@ -325,26 +325,25 @@ static int supervise(pid_t child, double time_limit, const char *prog, int tty)
     int pidfd = (int)syscall(SYS_pidfd_open, child, 0);
     double end = time_limit > 0 ? now_s() + time_limit : 0;
     bool timed_out = false;
-    int st = 0;
+    /*
+     * Until the first program is reaped its pid, and so the group id, cannot be
+     * reused: the group is killed while the program is a zombie at the latest
+     * (WNOWAIT), never after.
+     */
     for (;;) {
-        pid_t r = waitpid(child, &st, WNOHANG);
-        if (r == child)
+        siginfo_t si;
+        memset(&si, 0, sizeof(si));
+        int r = waitid(P_PID, (id_t)child, &si, WEXITED | WNOHANG | WNOWAIT);
+        if ((r == 0 && si.si_pid == child) || (r < 0 && errno != EINTR))
             break;
-        if (r < 0 && errno != EINTR) {
-            st = 1 << 8;
-            break;
-        }
         int ms = -1;
         if (end) {
             double left = end - now_s();
             if (left <= 0) {
                 timed_out = true;
-                kill(-child, SIGKILL);
-                while (waitpid(child, &st, 0) < 0 && errno == EINTR)
-                    ;
                 break;
             }
-            ms = (int)(left * 1000) + 1;
+            ms = left > 3600 ? 3600 * 1000 : (int)(left * 1000) + 1;
         }
         if (pidfd >= 0) {
             struct pollfd pf = {.fd = pidfd, .events = POLLIN};
@@ -354,6 +353,9 @@ static int supervise(pid_t child, double time_limit, const char *prog, int tty)
         }
     }
     kill(-child, SIGKILL); /* the rest of the VM goes with its first program */
+    int st = 1 << 8;
+    while (waitpid(child, &st, 0) < 0 && errno == EINTR)
+        ;
     if (tty >= 0)
         tcsetpgrp(tty, getpgrp());
     if (timed_out) {
