@@ -15,6 +15,7 @@
 
 #include "cli/cli.h"
 #include "user/elf.h"
+#include "user/netpolicy.h"
 #include "user/paths.h"
 #include "user/proc.h"
 
@@ -36,7 +37,9 @@ static void exec_usage(FILE *f)
             "  --sysroot DIR            riscv64 libraries, mapped read-only at /lib (default %s)\n"
             "  --mem SIZE               guest RAM, a hard limit (default 1G)\n"
             "  --time SECONDS           kill the program after this wall time (exit 137)\n"
-            "  --net                    allow sockets (AF_INET, AF_INET6, abstract AF_UNIX)\n",
+            "  --net [user[,host-loopback=on]]\n"
+            "                           allow sockets; the host itself (loopback, its own addresses,\n"
+            "                           abstract Unix sockets) stays closed unless host-loopback=on\n",
             DEFAULT_SYSROOT);
 }
 
@@ -151,7 +154,7 @@ int cli_exec(int argc, char **argv)
     const char *sysroot = DEFAULT_SYSROOT, *cwd = NULL, *skel_path = NULL;
     uint64_t mem = 1ull << 30;
     double time_limit = 0;
-    bool net = false, explicit_argv = false, own_skel = false;
+    bool net = false, net_open = false, explicit_argv = false, own_skel = false;
     int prog_fd = -1;
     /* kiln argv prefix for execve(): kiln exec + the options that describe this VM. */
     char **reexec = calloc((size_t)argc + 8, sizeof(char *));
@@ -174,9 +177,17 @@ int cli_exec(int argc, char **argv)
             exec_usage(stdout);
             return 0;
         }
-        if (!strcmp(a, "--net")) {
+        if (!strcmp(a, "--net") || !strncmp(a, "--net=", 6)) {
             net = true;
             reexec[nre++] = argv[i];
+            /* An optional value: "--net=SPEC", or "--net user[,...]" as kiln run spells it. */
+            const char *spec = a[5] == '=' ? a + 6 : NULL;
+            if (!spec && has_next && !strncmp(argv[i + 1], "user", 4) && (!argv[i + 1][4] || argv[i + 1][4] == ','))
+                spec = reexec[nre++] = argv[++i];
+            if (spec && netpolicy_parse(spec, &net_open)) {
+                fprintf(stderr, "kiln exec: bad --net '%s' (want user or user,host-loopback=on)\n", spec);
+                return 2;
+            }
             continue;
         }
         if (!strcmp(a, "--own-skeleton")) {
@@ -320,6 +331,7 @@ int cli_exec(int argc, char **argv)
         .sysroot = sysroot,
         .mem = mem,
         .net = net,
+        .net_host_loopback = net_open,
         .reexec = reexec,
     };
     struct proc *p = calloc(1, sizeof(*p));
@@ -334,6 +346,8 @@ int cli_exec(int argc, char **argv)
     }
     if (cwd)
         snprintf(p->cwd, sizeof(p->cwd), "%s", cwd);
+    if (net && netpolicy_init(net_open))
+        fprintf(stderr, "kiln exec: cannot read the host's addresses; they stay reachable\n");
     proc_adopt_fds(p);
     rc = proc_start(p);
     if (rc) {

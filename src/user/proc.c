@@ -298,9 +298,21 @@ int proc_create(struct proc *p, const struct proc_config *cfg, struct mounts *mo
 
 void proc_adopt_fds(struct proc *p)
 {
-    for (int fd = 0; fd < PROC_FD_MAX; fd++)
-        if (fcntl(fd, F_GETFD) >= 0)
-            atomic_store(&p->fdown[fd], true);
+    fdtable_init(&p->fdt, &p->lock);
+    bool reexec = p->cfg.prog_fd >= 0;
+    for (int fd = 0; fd < (reexec ? PROC_FD_MAX : 3); fd++) {
+        int fl = fcntl(fd, F_GETFD);
+        if (fl < 0 || (fd > 2 && (fl & FD_CLOEXEC)))
+            continue; /* closed, or kiln's own */
+        int acc = fcntl(fd, F_GETFL) & O_ACCMODE;
+        int h = fd > 2 ? fd : fcntl(fd, F_DUPFD_CLOEXEC, 3); /* kiln keeps its own stdio */
+        if (h < 0 || (fd > 2 && fcntl(fd, F_SETFD, FD_CLOEXEC) < 0))
+            continue;
+        /* A re-exec does not say which files came from a read-only mapping: any that cannot be written is taken as one. */
+        struct fdfile *f = fdfile_new(h, FD_OTHER, fd > 2 && acc == O_RDONLY, NULL);
+        if (f)
+            fdtable_install_at(&p->fdt, fd, f, false);
+    }
 }
 
 int proc_start(struct proc *p)

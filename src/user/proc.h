@@ -16,12 +16,13 @@
 
 #include "cpu/hart.h"
 #include "machine/vm.h"
+#include "user/fdtable.h"
 #include "user/mm.h"
 #include "user/paths.h"
 #include "user/sysnr.h"
 
-/* Guest file descriptors are host descriptors below this; kiln keeps its own above it. */
-#define PROC_FD_MAX 1000
+/* Guest descriptors index the process's own table (fdtable.h); this is its RLIMIT_NOFILE. */
+#define PROC_FD_MAX FDT_MAX
 #define PROC_NSIG 64
 #define PROC_MAX_THREADS VM_MAX_HARTS
 
@@ -61,6 +62,7 @@ struct proc_config {
     const char *sysroot;    /* for PT_INTERP when the mounts do not have it */
     uint64_t mem;           /* guest RAM bytes */
     bool net;
+    bool net_host_loopback; /* --net user,host-loopback=on: host loopback and addresses reachable */
     char **reexec;          /* kiln argv prefix that execve() re-runs: "kiln exec [options]" */
 };
 
@@ -69,10 +71,9 @@ struct proc {
     struct mm mm;
     struct mounts mounts;
     struct proc_config cfg;
-    pthread_mutex_t lock; /* threads, fd paths, cwd, sigactions */
+    pthread_mutex_t lock; /* threads, descriptor table, cwd, sigactions */
     char cwd[GPATH_MAX];
-    char *fdpath[PROC_FD_MAX]; /* guest path each fd was opened with (for *at() and fchdir) */
-    _Atomic bool fdown[PROC_FD_MAX];
+    struct fdtable fdt; /* guest descriptors (fdtable.h), shared by the threads */
     struct proc_sigaction sigact[PROC_NSIG + 1];
     struct uthread *threads[PROC_MAX_THREADS];
     int pid;
@@ -98,7 +99,12 @@ int proc_wait(struct proc *p, double timeout_s);
 
 /* Ends the whole process with a status; sig != 0 when killed by a signal. */
 void proc_exit(struct proc *p, int status, int sig);
-/* Marks fds < PROC_FD_MAX that are open now as the guest's (stdio and inherited ones). */
+/*
+ * Sets up the descriptor table: guest 0, 1, 2 are copies of kiln's stdin,
+ * stdout, stderr (nothing else kiln inherited is the guest's). When kiln was
+ * re-executed by the guest's execve (cfg.prog_fd >= 0), the descriptors the
+ * old kiln laid out (fdtable_reexec_layout) are adopted at their numbers.
+ */
 void proc_adopt_fds(struct proc *p);
 
 /* syscall.c */

@@ -286,6 +286,7 @@ static long do_execve(struct ctx *c)
         if (!c->p->forked || strcmp(c->p->cfg.reexec[i], "--own-skeleton"))
             nargv[k++] = c->p->cfg.reexec[i]; /* only the top process hands the skeleton on */
     char fdbuf[32];
+    fd = fdtable_reexec_layout(&c->p->fdt, fd); /* the guest's inherited descriptors at their numbers */
     snprintf(fdbuf, sizeof(fdbuf), "%d", fd);
     nargv[k++] = "--prog-fd";
     nargv[k++] = fdbuf;

@@ -1,7 +1,7 @@
 /*
  * Linux system calls for process VMs: riscv64 numbers (asm-generic unistd.h),
  * a7 = number, a0-a5 = arguments, a0 = result or -errno. Each area has its own
- * file (sys_fs.c, sys_mem.c, sys_proc.c, sys_net.c) with a dispatcher that answers
+ * file (sys_fs.c, sys_poll.c, sys_mem.c, sys_proc.c, sys_net.c) with a dispatcher that answers
  * SYS_UNHANDLED for numbers it does not own.
  */
 #define _GNU_SOURCE
@@ -49,7 +49,7 @@ static long unsupported(struct ctx *c, unsigned nr)
 
 static long dispatch(struct ctx *c, unsigned nr)
 {
-    static long (*const areas[])(struct ctx *, unsigned) = {sys_fs, sys_mem, sys_proc, sys_net};
+    static long (*const areas[])(struct ctx *, unsigned) = {sys_fs, sys_poll, sys_mem, sys_proc, sys_net};
     for (size_t i = 0; i < sizeof(areas) / sizeof(areas[0]); i++) {
         long r = areas[i](c, nr);
         if (r != SYS_UNHANDLED)
