@@ -186,6 +186,7 @@ int cli_exec(int argc, char **argv)
                 spec = reexec[nre++] = argv[++i];
             if (spec && netpolicy_parse(spec, &net_open)) {
                 fprintf(stderr, "kiln exec: bad --net '%s' (want user or user,host-loopback=on)\n", spec);
+                free(reexec);
                 return 2;
             }
             continue;
