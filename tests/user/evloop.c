@@ -178,11 +178,54 @@ static void test_epoll(void)
     }
 }
 
+static volatile int got_usr1;
+static pthread_t main_thread;
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+    got_usr1 = 1;
+}
+
+static void *signaller(void *arg)
+{
+    (void)arg;
+    nap(50);
+    pthread_kill(main_thread, SIGUSR1);
+    return NULL;
+}
+
+/* A signal with a handler ends a wait that has no timeout with EINTR (signal(7)). */
+static void test_interrupt(void)
+{
+    struct sigaction sa = {.sa_handler = on_usr1};
+    sigaction(SIGUSR1, &sa, NULL);
+    main_thread = pthread_self();
+    int p[2];
+    if (pipe(p))
+        return;
+    struct pollfd f = {p[0], POLLIN, 0};
+    pthread_t th;
+    pthread_create(&th, NULL, signaller, NULL);
+    int n = poll(&f, 1, -1);
+    printf("poll interrupted: %d %s handler=%d\n", n, n < 0 ? strerror(errno) : "", got_usr1);
+    pthread_join(th, NULL);
+    got_usr1 = 0;
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN};
+    epoll_ctl(ep, EPOLL_CTL_ADD, p[0], &ev);
+    pthread_create(&th, NULL, signaller, NULL);
+    n = epoll_wait(ep, &ev, 1, -1);
+    printf("epoll interrupted: %d %s handler=%d\n", n, n < 0 ? strerror(errno) : "", got_usr1);
+    pthread_join(th, NULL);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
     test_select();
     test_poll();
     test_epoll();
+    test_interrupt();
     return 5;
 }
