@@ -166,7 +166,7 @@ int netpolicy_check_bind(const struct sockaddr *sa, socklen_t len)
         return 0; /* an empty AF_UNIX address autobinds a fresh name */
     const char *path = ((const struct sockaddr_un *)sa)->sun_path;
     if (path[0] != 0)
-        return -EACCES; /* named sockets are host paths (not through the mount table yet) */
+        return -EACCES; /* a host path: sys_net.c resolves named sockets through the mount table first */
     return is_open ? 0 : -EACCES;
 }
 

@@ -5,21 +5,29 @@
  * (anything else is ENOPROTOOPT and never reaches the host, so e.g.
  * SO_ATTACH_FILTER cannot make the host kernel read a guest address);
  * control messages are refused, so no host descriptor ever travels. Where
- * a socket may connect or send is netpolicy.h's decision.
+ * a socket may connect or send is netpolicy.h's decision; named AF_UNIX
+ * addresses are guest paths, resolved through the mount table.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "user/netpolicy.h"
 #include "user/sys.h"
+
+static int sock_type(int fd);
 
 /* riscv64 (LP64) struct msghdr: name, namelen (+pad), iov, iovlen, control, controllen, flags (+pad). */
 #define RV_MSGHDR_SIZE 56
@@ -35,11 +43,14 @@ static long get_sockaddr(struct ctx *c, uint64_t va, uint64_t len, struct sockad
     return 0;
 }
 
+/* An address for the guest; a named AF_UNIX one is a host path (kiln's), so it comes back unnamed. */
 static long put_sockaddr(struct ctx *c, uint64_t va, uint64_t lenva, struct sockaddr_storage *ss, socklen_t len)
 {
     uint32_t glen;
     if (!va)
         return 0;
+    if (ss->ss_family == AF_UNIX && len > sizeof(sa_family_t) && ((struct sockaddr_un *)ss)->sun_path[0])
+        len = sizeof(sa_family_t);
     if (mm_copy_in(c->mm, &glen, lenva, 4))
         return -EFAULT;
     if ((int32_t)glen < 0)
@@ -47,6 +58,83 @@ static long put_sockaddr(struct ctx *c, uint64_t va, uint64_t lenva, struct sock
     if (mm_copy_out(c->mm, va, ss, glen < len ? glen : len) || mm_copy_out(c->mm, lenva, &len, 4))
         return -EFAULT;
     return 0;
+}
+
+/*
+ * A named AF_UNIX address is a guest path: resolved through the mount table
+ * and handed to the host as a /proc/self/fd path kiln built. For bind, the
+ * parent directory opened beneath its mount plus the last name (bind never
+ * follows a final symlink: EADDRINUSE); otherwise the socket file itself,
+ * opened O_PATH without following a final symlink and checked to be a
+ * socket, so the host connects to exactly that inode. *hold: the descriptor
+ * to close after the call.
+ */
+static long unix_named(struct ctx *c, struct sockaddr_storage *ss, socklen_t *len, bool bind, int *hold)
+{
+    struct sockaddr_un *un = (struct sockaddr_un *)ss;
+    char name[sizeof(un->sun_path) + 1], cwd[GPATH_MAX], abs[GPATH_MAX];
+    if (*len > sizeof(*un))
+        return -EINVAL; /* unix(7): addrlen is at most sizeof(struct sockaddr_un) */
+    size_t n = *len - offsetof(struct sockaddr_un, sun_path);
+    memcpy(name, un->sun_path, n);
+    name[n] = 0;
+    pthread_mutex_lock(&c->p->lock);
+    snprintf(cwd, sizeof(cwd), "%s", c->p->cwd);
+    pthread_mutex_unlock(&c->p->lock);
+    int r = path_normalize(cwd, name, abs, sizeof(abs));
+    if (r)
+        return r;
+    const char *last = NULL;
+    int fd;
+    if (bind) {
+        fd = mounts_open_parent(&c->p->mounts, abs, true, &last);
+    } else {
+        fd = mounts_open(&c->p->mounts, abs, O_PATH | O_NOFOLLOW, 0);
+        struct stat st;
+        if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))) {
+            close(fd);
+            return -ECONNREFUSED; /* what connect(2) says for a file that is not a socket */
+        }
+    }
+    if (fd < 0)
+        return fd;
+    memset(un->sun_path, 0, sizeof(un->sun_path));
+    int k = last ? snprintf(un->sun_path, sizeof(un->sun_path), "/proc/self/fd/%d/%s", fd, last)
+                 : snprintf(un->sun_path, sizeof(un->sun_path), "/proc/self/fd/%d", fd);
+    if (k < 0 || (size_t)k >= sizeof(un->sun_path)) {
+        close(fd);
+        return -ENAMETOOLONG;
+    }
+    *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + (size_t)k + 1);
+    *hold = fd;
+    return 0;
+}
+
+enum addr_use { ADDR_CONNECT, ADDR_BIND };
+
+/*
+ * A destination or local address from the guest, checked (netpolicy.h) and
+ * translated for the host. *len is updated; *hold gets a descriptor to close
+ * after the call, or stays -1.
+ */
+static long guest_addr(struct ctx *c, int fd, uint64_t va, socklen_t *len, struct sockaddr_storage *ss,
+                       enum addr_use use, int *hold)
+{
+    *hold = -1;
+    long r = get_sockaddr(c, va, *len, ss);
+    if (r)
+        return r;
+    if (ss->ss_family == AF_UNIX && *len > offsetof(struct sockaddr_un, sun_path) &&
+        ((struct sockaddr_un *)ss)->sun_path[0])
+        return unix_named(c, ss, len, use == ADDR_BIND, hold);
+    return use == ADDR_BIND ? netpolicy_check_bind((struct sockaddr *)ss, *len)
+                            : netpolicy_check((struct sockaddr *)ss, *len, sock_type(fd));
+}
+
+static void release(int hold)
+{
+    if (hold >= 0)
+        close(hold);
 }
 
 static int sock_type(int fd)
@@ -194,12 +282,12 @@ static long msg_io(struct ctx *c, int fd, uint64_t va, int flags, bool send)
     long r = guest_iovs(c, g.iov, g.iovlen, send ? MM_READ : MM_WRITE, iov, &n);
     struct sockaddr_storage ss;
     struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+    int hold = -1;
     if (!r && g.name) {
         if (send) {
-            r = get_sockaddr(c, g.name, g.namelen, &ss);
-            if (!r)
-                r = netpolicy_check((struct sockaddr *)&ss, g.namelen, sock_type(fd));
-            mh.msg_namelen = g.namelen;
+            socklen_t nl = g.namelen;
+            r = guest_addr(c, fd, g.name, &nl, &ss, ADDR_CONNECT, &hold);
+            mh.msg_namelen = nl;
         } else {
             memset(&ss, 0, sizeof(ss));
             mh.msg_namelen = sizeof(ss);
@@ -208,12 +296,15 @@ static long msg_io(struct ctx *c, int fd, uint64_t va, int flags, bool send)
     }
     if (!r)
         r = sys_ret(send ? sendmsg(fd, &mh, flags | MSG_NOSIGNAL) : recvmsg(fd, &mh, flags & ~MSG_CMSG_CLOEXEC));
+    release(hold);
     free(iov);
     if (r == -EPIPE && send && !(flags & MSG_NOSIGNAL))
         proc_send_signal(c->p, c->t->tid, SIGPIPE);
     if (r < 0 || send)
         return r;
     if (g.name) {
+        if (ss.ss_family == AF_UNIX && mh.msg_namelen > sizeof(sa_family_t) && ((struct sockaddr_un *)&ss)->sun_path[0])
+            mh.msg_namelen = sizeof(sa_family_t); /* a host path: unnamed to the guest */
         uint32_t l = mh.msg_namelen < g.namelen ? mh.msg_namelen : g.namelen;
         if (mm_copy_out(c->mm, g.name, &ss, l))
             return -EFAULT;
@@ -256,20 +347,21 @@ static long do_sendto(struct ctx *c, int fd, bool send)
     if (r < 0)
         return r;
     struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+    int hold = -1;
     if (send && c->a[4]) {
-        r = get_sockaddr(c, c->a[4], c->a[5], &ss);
-        if (!r)
-            r = netpolicy_check((struct sockaddr *)&ss, (socklen_t)c->a[5], sock_type(fd));
+        socklen_t nl = c->a[5] > sizeof(ss) ? sizeof(ss) + 1 : (socklen_t)c->a[5];
+        r = guest_addr(c, fd, c->a[4], &nl, &ss, ADDR_CONNECT, &hold);
         if (r)
             return r;
         mh.msg_name = &ss;
-        mh.msg_namelen = (socklen_t)c->a[5];
+        mh.msg_namelen = nl;
     } else if (!send && c->a[4]) {
         mh.msg_name = &ss;
         mh.msg_namelen = sizeof(ss);
     }
     int flags = (int)c->a[3];
     r = sys_ret(send ? sendmsg(fd, &mh, flags | MSG_NOSIGNAL) : recvmsg(fd, &mh, flags));
+    release(hold);
     if (r == -EPIPE && send && !(flags & MSG_NOSIGNAL))
         proc_send_signal(c->p, c->t->tid, SIGPIPE);
     if (r >= 0 && !send && c->a[4] && put_sockaddr(c, c->a[4], c->a[5], &ss, mh.msg_namelen))
@@ -315,19 +407,18 @@ static long do_net(struct ctx *c, int nr, int fd)
     long r;
     switch (nr) {
     case RV_NR_connect:
-    case RV_NR_bind:
-        r = get_sockaddr(c, c->a[1], c->a[2], &ss);
-        if (!r)
-            r = nr == RV_NR_connect ? netpolicy_check((struct sockaddr *)&ss, (socklen_t)c->a[2], sock_type(fd))
-                                    : netpolicy_check_bind((struct sockaddr *)&ss, (socklen_t)c->a[2]);
+    case RV_NR_bind: {
+        int hold;
+        sl = c->a[2] > sizeof(ss) ? sizeof(ss) + 1 : (socklen_t)c->a[2];
+        r = guest_addr(c, fd, c->a[1], &sl, &ss, nr == RV_NR_bind ? ADDR_BIND : ADDR_CONNECT, &hold);
         if (r)
             return r;
-        if (nr == RV_NR_connect)
-            return sys_ret(connect(fd, (void *)&ss, (socklen_t)c->a[2]));
-        r = sys_ret(bind(fd, (void *)&ss, (socklen_t)c->a[2]));
-        if (r == 0)
+        r = sys_ret(nr == RV_NR_connect ? connect(fd, (void *)&ss, sl) : bind(fd, (void *)&ss, sl));
+        release(hold);
+        if (r == 0 && nr == RV_NR_bind)
             netpolicy_bound(fd);
         return r;
+    }
     case RV_NR_listen:
         r = sys_ret(listen(fd, (int)c->a[1]));
         if (r == 0)

@@ -243,6 +243,55 @@ fi
 run_kiln net-bad --net user,host-loopback=maybe "$OUT/netconn" 1
 [ "$(cat "$tmp/net-bad.krc")" = 2 ] && grep -q "bad --net" "$tmp/net-bad.kerr" && ok net-bad-option || nok net-bad-option
 
+# ---- named AF_UNIX sockets are guest paths ----
+mkdir -p "$tmp/uw" "$tmp/ur" "$tmp/uo"
+ln -s "$tmp/uo/out.sock" "$tmp/uw/evil"
+cat >"$tmp/usrv.py" <<'PY'
+import os, socket, sys, threading, time
+n = {}
+def serve(path):
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(path)
+    s.listen(8)
+    n[path] = 0
+    def loop():
+        while True:
+            c, _ = s.accept(); n[path] += 1; c.close()
+    threading.Thread(target=loop, daemon=True).start()
+serve(sys.argv[1]); serve(sys.argv[2])
+open(sys.argv[3], "w").write("ready")
+while not os.path.exists(sys.argv[4]):
+    time.sleep(0.05)
+time.sleep(0.1)
+open(sys.argv[5], "w").write("%d %d\n" % (n[sys.argv[1]], n[sys.argv[2]]))
+PY
+python3 "$tmp/usrv.py" "$tmp/ur/host.sock" "$tmp/uo/out.sock" "$tmp/uready" "$tmp/ustop" "$tmp/ucount" &
+srv_pid=$!
+for _ in $(seq 100); do [ -f "$tmp/uready" ] && break; sleep 0.05; done
+run_kiln unix-named --net --dir "$tmp/uw:/w" --dir "$tmp/ur:/r:ro" "$OUT/unixsock" /w /r
+touch "$tmp/ustop"
+wait "$srv_pid"
+srv_pid=
+expect_lines unix-named 0 "bind in mapping: OK
+listen: OK
+connect in mapping: OK
+exchange: hi
+getsockname: family 1 len 2
+connect relative: OK
+bind datagram: OK
+sendto datagram: OK
+recv datagram: OK
+datagram: dg
+connect symlink out: Connection refused
+sendto symlink out: Connection refused
+bind over symlink: Address already in use
+bind read-only: Read-only file system
+connect mapped host socket: OK
+connect outside mappings: No such file or directory
+connect dotdot: No such file or directory"
+[ "$(cat "$tmp/ucount" 2>/dev/null)" = "1 0" ] && [ "$(ls -A "$tmp/ur")" = host.sock ] && [ ! -e "$tmp/uo/x.sock" ] &&
+    ok unix-outside-untouched || nok unix-outside-untouched "connections (mapped, outside): $(cat "$tmp/ucount" 2>/dev/null)"
+
 # ---- select, poll, epoll, eventfd: the same as qemu-riscv64 ----
 run_kiln evloop "$OUT/evloop"
 if [ $have_qemu = 1 ]; then
