@@ -637,7 +637,8 @@ static long do_close_range(struct ctx *c)
 /*
  * ioctl: an allow-list, each request copied in or out at the size the host
  * really uses (asm-generic ioctl numbers and termios: the same on riscv64 and
- * x86-64). Anything else is ENOTTY and never reaches the host.
+ * x86-64). Anything else (TIOCSTI, TIOCSCTTY, TIOCLINUX...) is ENOTTY and
+ * never reaches the host.
  */
 static long do_ioctl(struct ctx *c)
 {
@@ -654,8 +655,33 @@ static long do_ioctl(struct ctx *c)
     case TCSETS: case TCSETSW: case TCSETSF: in = 36; break;
     case TIOCGWINSZ: out = sizeof(struct winsize); break;
     case TIOCSWINSZ: in = sizeof(struct winsize); break;
-    case FIONREAD: out = sizeof(int); break;
+    case FIONREAD: case TIOCOUTQ: out = sizeof(int); break;
     case FIONBIO: in = sizeof(int); break;
+    case TCFLSH: { /* the argument is the queue (TCIFLUSH, TCOFLUSH, TCIOFLUSH), not a pointer */
+        long r = c->a[2] <= TCIOFLUSH ? sys_ret(ioctl(fd, TCFLSH, (int)c->a[2])) : -EINVAL;
+        fdfile_put(f);
+        return r;
+    }
+    case TIOCGPGRP:
+    case TIOCSPGRP: {
+        /*
+         * The process VM's process groups are not the host's: the terminal's
+         * foreground group reads as the caller's own group (what a shell
+         * checks before it turns job control on), and setting it is accepted.
+         */
+        long r = isatty(fd) ? 0 : -ENOTTY;
+        if (!r && req == TIOCGPGRP) {
+            struct ctx q = *c;
+            q.a[0] = 0;
+            int32_t pg = (int32_t)sys_proc(&q, RV_NR_getpgid);
+            r = pg < 0 ? pg : mm_copy_out(c->mm, c->a[2], &pg, sizeof(pg));
+        } else if (!r) {
+            int32_t pg;
+            r = mm_copy_in(c->mm, &pg, c->a[2], sizeof(pg));
+        }
+        fdfile_put(f);
+        return r;
+    }
     case FIOCLEX:
     case FIONCLEX: {
         fdfile_put(f);
