@@ -595,6 +595,9 @@ static long do_fcntl(struct ctx *c)
             break;
         }
         r = sys_ret(fcntl(fd, cmd, &fl));
+        /* The holder's pid is a host pid: never shown (-1, as for open file description locks). */
+        if (fl.l_type != F_UNLCK)
+            fl.l_pid = -1;
         if (r == 0 && (cmd == F_GETLK || cmd == F_OFD_GETLK) && mm_copy_out(c->mm, c->a[2], &fl, sizeof(fl)))
             r = -EFAULT;
         break;
