@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "user/proc.h"
@@ -190,6 +191,10 @@ int fdtable_reexec_layout(struct fdtable *t, int keep)
         if (tmp[fd] >= 0) {
             dup2(tmp[fd], fd); /* without FD_CLOEXEC: the new kiln adopts it */
             close(tmp[fd]);
+        } else if (fd > 2) {
+            fcntl(fd, F_SETFD, FD_CLOEXEC); /* whatever kiln itself inherited or opened there */
         }
+    /* Everything above as well (close_range(2), CLOSE_RANGE_CLOEXEC); the caller clears it on keep. */
+    syscall(SYS_close_range, top > 3 ? top : 3, ~0u, 4u);
     return k;
 }

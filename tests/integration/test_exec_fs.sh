@@ -80,6 +80,15 @@ for i in $(seq 1 20); do [ "$(cat "$tmp/d$i/f")" = "keep $i" ] || intact=0; done
 [ $intact = 1 ] && [ "$(cat "$tmp/w/after.txt" 2>/dev/null)" = "still works" ] &&
     ok fdtable-kiln-descriptors-intact || nok fdtable-kiln-descriptors-intact
 
+# Across execve: a descriptor without close-on-exec stays, an O_CLOEXEC one goes, and nothing
+# kiln inherited (fd 7 here) appears.
+mkdir -p "$tmp/x"
+cp "$OUT/fdtab" "$tmp/x/fdtab"
+(exec 7<"$tmp/inherited"; run_kiln fdtable-exec --dir "$tmp/x" "$tmp/x/fdtab" "$tmp/x" exec)
+expect_lines fdtable-exec 0 "after exec: fd5 inherited
+after exec: fd6 closed
+after exec: open 4"
+
 # ---- read-only mappings refuse every change ----
 mkdir -p "$tmp/ro" "$tmp/rw"
 printf 'original\n' >"$tmp/ro/f"

@@ -19,6 +19,30 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IONBF, 0);
     if (argc < 2 || chdir(argv[1]))
         return 2;
+    if (argc > 2 && !strcmp(argv[2], "exec")) {
+        /* Across execve: 5 stays (no close-on-exec), 6 goes (O_CLOEXEC). */
+        int in = open("inherit.txt", O_CREAT | O_RDWR | O_TRUNC, 0644);
+        if (in < 0 || write(in, "inherited\n", 10) != 10 || lseek(in, 0, SEEK_SET) != 0)
+            return 3;
+        dup2(in, 5);
+        close(in);
+        int gone = open("inherit.txt", O_RDONLY | O_CLOEXEC);
+        dup3(gone, 6, O_CLOEXEC);
+        char *args[] = {argv[0], argv[1], "child", NULL};
+        execv(argv[0], args);
+        perror("execv");
+        return 4;
+    }
+    if (argc > 2 && !strcmp(argv[2], "child")) {
+        char buf[16] = {0};
+        printf("after exec: fd5 %s", read(5, buf, sizeof(buf) - 1) > 0 ? buf : "closed\n");
+        printf("after exec: fd6 %s\n", fcntl(6, F_GETFD) < 0 ? "closed" : "open");
+        int n = 0;
+        for (int fd = 0; fd < 1024; fd++)
+            n += fcntl(fd, F_GETFD) >= 0;
+        printf("after exec: open %d\n", n);
+        return 0;
+    }
     int open_fds = 0;
     for (int fd = 0; fd < 4096; fd++)
         open_fds += fcntl(fd, F_GETFD) >= 0;
