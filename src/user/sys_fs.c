@@ -13,6 +13,8 @@
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <termios.h>
@@ -246,6 +248,40 @@ static long do_statx(struct ctx *c)
     long r = sys_ret(syscall(SYS_statx, fd, "", AT_EMPTY_PATH | (flags & 0x6000), (unsigned)c->a[3], sx));
     close(fd);
     return r < 0 ? r : mm_copy_out(c->mm, c->a[4], sx, sizeof(sx));
+}
+
+/*
+ * statfs/fstatfs: struct statfs is the same 120 bytes on riscv64 and x86-64
+ * (asm-generic statfs.h with 64-bit words); a read-only mapping says
+ * ST_RDONLY, as a read-only mount does.
+ */
+static long do_statfs(struct ctx *c, bool by_fd)
+{
+    bool ro;
+    int fd;
+    if (by_fd) {
+        struct fdfile *f = sys_file(c->p, (int64_t)c->a[0]);
+        if (!f)
+            return -EBADF;
+        ro = f->ro;
+        fd = fcntl(f->host, F_DUPFD_CLOEXEC, 3);
+        fdfile_put(f);
+        if (fd < 0)
+            return -errno;
+    } else {
+        fd = open_target(c, RV_AT_FDCWD, c->a[0], 0, &ro);
+        if (fd < 0)
+            return fd;
+    }
+    struct statfs sf;
+    long r = sys_ret(fstatfs(fd, &sf));
+    close(fd);
+    if (r < 0)
+        return r;
+    _Static_assert(sizeof(sf) == 120, "struct statfs is 120 bytes on both sides");
+    if (ro)
+        sf.f_flags |= ST_RDONLY;
+    return mm_copy_out(c->mm, c->a[1], &sf, sizeof(sf));
 }
 
 /* ---- files ---- */
@@ -780,6 +816,8 @@ long sys_fs(struct ctx *c, unsigned nr)
         return do_two_paths(c, (int)nr);
     case RV_NR_symlinkat: return do_symlinkat(c);
     case RV_NR_truncate: return do_truncate(c);
+    case RV_NR_statfs: return do_statfs(c, false);
+    case RV_NR_fstatfs: return do_statfs(c, true);
     case RV_NR_faccessat: return do_faccessat(c, 0);
     case RV_NR_faccessat2: return do_faccessat(c, (int)a[3]);
     case RV_NR_fchmodat: return do_fchmodat(c);

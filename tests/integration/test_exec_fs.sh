@@ -133,6 +133,8 @@ rename out: $RO
 rename in: $RO
 renameat2 exchange: $RO
 access W_OK: $RO
+statfs: OK
+statfs read-only: 1
 read: OK
 content: original"
 after="$(sha256sum <"$tmp/ro/f") $(stat -c '%a %Y %s %i %h' "$tmp/ro/f")"

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -91,6 +93,10 @@ int main(int argc, char **argv)
     show("rename in", rename(in(rw, "w"), f));
     show("renameat2 exchange", syscall(SYS_renameat2, AT_FDCWD, in(rw, "w"), AT_FDCWD, f, 2 /* RENAME_EXCHANGE */));
     show("access W_OK", access(f, W_OK));
+
+    struct statfs sf;
+    show("statfs", statfs(ro, &sf));
+    printf("statfs read-only: %d\n", (int)(sf.f_flags & ST_RDONLY));
 
     /* Still readable. */
     char buf[64] = {0};
