@@ -321,4 +321,14 @@ else
 fi
 [ -s "$tmp/evloop.kerr" ] && nok poll-select-epoll-quiet "$(head -2 "$tmp/evloop.kerr" | tr '\n' ' ')" || ok poll-select-epoll-quiet
 
+# ---- random calls of this layer: kiln answers every one and keeps running ----
+mkdir -p "$tmp/fz"
+run_kiln syscall-fuzz --dir "$tmp/fz:/w" "$OUT/sysfuzz" 7 3000 </dev/null
+if [ "$(cat "$tmp/syscall-fuzz.krc")" = 0 ] && grep -aq '^done$' "$tmp/syscall-fuzz.kiln" &&
+    ! grep -aqE 'AddressSanitizer|runtime error' "$tmp/syscall-fuzz.kerr"; then
+    ok syscall-fuzz-smoke
+else
+    nok syscall-fuzz-smoke "exit $(cat "$tmp/syscall-fuzz.krc"); $(grep -av unsupported "$tmp/syscall-fuzz.kerr" | head -2 | tr '\n' ' ')"
+fi
+
 exit $((failures > 0))
