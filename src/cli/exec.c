@@ -23,6 +23,7 @@
 
 #include "cli/cli.h"
 #include "user/elf.h"
+#include "user/netpolicy.h"
 #include "user/paths.h"
 #include "user/pidtab.h"
 #include "user/proc.h"
@@ -53,7 +54,9 @@ static void exec_usage(FILE *f)
             "  --time SECONDS           kill every process after this wall time (exit 137)\n"
             "  --env NAME=VALUE         set a variable in the program's environment (repeatable)\n"
             "  --env-inherit            start from kiln's own environment instead of the clean one\n"
-            "  --net                    allow sockets (AF_INET, AF_INET6, abstract AF_UNIX)\n",
+            "  --net [user[,host-loopback=on]]\n"
+            "                           allow sockets; the host itself (loopback, its own addresses,\n"
+            "                           abstract Unix sockets) stays closed unless host-loopback=on\n",
             DEFAULT_PATH, DEFAULT_SYSROOT, PIDTAB_DEFAULT_PROCS);
 }
 
@@ -270,6 +273,9 @@ static void first_program(struct proc_config *cfg, struct mounts *mt, pid_t supe
         _exit(rc == -ENOEXEC || rc == -EACCES ? 126 : rc == -ENOENT ? 127 : 1);
     }
     proc_adopt_fds(p);
+    /* The host's own addresses are read before the jail; fork children inherit the policy. */
+    if (cfg->net && netpolicy_init(cfg->net_host_loopback))
+        fprintf(stderr, "kiln exec: cannot read the host's addresses; they stay reachable\n");
     /* The host side of the VM runs with a fixed, empty environment: nothing of the user's (or
        the guest's, which is only data on its stack) can steer a library call of kiln's. */
     clearenv();
@@ -380,7 +386,7 @@ int cli_exec(int argc, char **argv)
     uint64_t mem = 1ull << 30;
     double time_limit = 0;
     int procs = PIDTAB_DEFAULT_PROCS;
-    bool net = false, env_inherit = false;
+    bool net = false, net_open = false, env_inherit = false;
     int i = 1;
     for (; i < argc; i++) {
         const char *a = argv[i];
@@ -395,8 +401,16 @@ int cli_exec(int argc, char **argv)
             exec_usage(stdout);
             return 0;
         }
-        if (!strcmp(a, "--net")) {
+        if (!strcmp(a, "--net") || !strncmp(a, "--net=", 6)) {
             net = true;
+            /* An optional value: "--net=SPEC", or "--net user[,...]" as kiln run spells it. */
+            const char *spec = a[5] == '=' ? a + 6 : NULL;
+            if (!spec && has_next && !strncmp(argv[i + 1], "user", 4) && (!argv[i + 1][4] || argv[i + 1][4] == ','))
+                spec = argv[++i];
+            if (spec && netpolicy_parse(spec, &net_open)) {
+                fprintf(stderr, "kiln exec: bad --net '%s' (want user or user,host-loopback=on)\n", spec);
+                return 2;
+            }
             continue;
         }
         if (!strcmp(a, "--env-inherit")) {
@@ -544,6 +558,7 @@ int cli_exec(int argc, char **argv)
         .sysroot = sysroot,
         .mem = mem,
         .net = net,
+        .net_host_loopback = net_open,
         .pids = pids,
     };
     int tty = foreground_tty();

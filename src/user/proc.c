@@ -378,12 +378,8 @@ int proc_create(struct proc *p, const struct proc_config *cfg, struct mounts *mo
         atomic_fetch_add(&p->pids->commit, p->mm.commit);
     }
     if (cfg->sysroot) {
-        int fd = open(cfg->sysroot, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (fd >= 0) {
-            /* kiln's own descriptors live above the guest's (proc.h PROC_FD_MAX). */
-            p->sysroot_fd = fcntl(fd, F_DUPFD_CLOEXEC, PROC_FD_MAX);
-            close(fd);
-        }
+        /* kiln's own: guest numbers index the descriptor table (fdtable.h), never the host's. */
+        p->sysroot_fd = open(cfg->sysroot, O_PATH | O_DIRECTORY | O_CLOEXEC);
     }
     strcpy(p->cwd, "/");
     char here[GPATH_MAX];
@@ -426,9 +422,17 @@ int proc_create(struct proc *p, const struct proc_config *cfg, struct mounts *mo
 
 void proc_adopt_fds(struct proc *p)
 {
-    for (int fd = 0; fd < PROC_FD_MAX; fd++)
-        if (fcntl(fd, F_GETFD) >= 0)
-            atomic_store(&p->fdown[fd], true);
+    fdtable_init(&p->fdt, &p->lock);
+    for (int fd = 0; fd < 3; fd++) {
+        if (fcntl(fd, F_GETFD) < 0)
+            continue; /* closed: the guest's is closed too */
+        int h = fcntl(fd, F_DUPFD_CLOEXEC, 3); /* kiln keeps its own stdio */
+        if (h < 0)
+            continue;
+        struct fdfile *f = fdfile_new(h, FD_OTHER, false, NULL);
+        if (f)
+            fdtable_install_at(&p->fdt, fd, f, false);
+    }
 }
 
 /* Every guest thread runs here; it leaves the table and frees itself when it ends. */
@@ -607,7 +611,6 @@ static long do_fork(struct uthread *t, uint64_t flags, uint64_t newsp, uint64_t 
         return e->vpid;
     }
     /* Child: only this host thread exists; it becomes the whole process. */
-    p->forked = true;
     e->host = getpid();
     p->self = e;
     p->pid = e->vpid;
@@ -719,24 +722,6 @@ static int zap_threads(struct proc *p, struct uthread *self)
     return 0;
 }
 
-/*
- * Close-on-exec descriptors go (execve(2)). Written against today's fd model
- * (host descriptors below PROC_FD_MAX marked in fdown, O_CLOEXEC kept by the
- * host); the virtual fd table's fdtable_exec() takes its place.
- */
-static void exec_close_fds(struct proc *p)
-{
-    for (int fd = 0; fd < PROC_FD_MAX; fd++) {
-        if (!atomic_load(&p->fdown[fd]))
-            continue;
-        int fl = fcntl(fd, F_GETFD);
-        if (fl >= 0 && (fl & FD_CLOEXEC)) {
-            sys_fd_drop(p, fd);
-            close(fd);
-        }
-    }
-}
-
 int proc_exec(struct uthread *t, int fd, const char *execfn, char *const *argv, char *const *envp)
 {
     struct proc *p = t->p;
@@ -749,7 +734,7 @@ int proc_exec(struct uthread *t, int fd, const char *execfn, char *const *argv, 
     int rc = zap_threads(p, t);
     if (rc)
         snprintf(why, sizeof(why), "a thread did not stop");
-    exec_close_fds(p);
+    fdtable_exec(p); /* close-on-exec descriptors go (execve(2)); the rest stay at their numbers */
     proc_sig_exec_reset(t);
     if (!rc && (rc = mm_reset(&p->mm)))
         snprintf(why, sizeof(why), "cannot reset guest memory: %s", strerror(-rc));

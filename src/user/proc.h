@@ -17,13 +17,14 @@
 
 #include "cpu/hart.h"
 #include "machine/vm.h"
+#include "user/fdtable.h"
 #include "user/mm.h"
 #include "user/paths.h"
 #include "user/pidtab.h"
 #include "user/sysnr.h"
 
-/* Guest file descriptors are host descriptors below this; kiln keeps its own above it. */
-#define PROC_FD_MAX 1000
+/* Guest descriptors index the process's own table (fdtable.h); this is its RLIMIT_NOFILE. */
+#define PROC_FD_MAX FDT_MAX
 #define PROC_NSIG 64
 #define PROC_MAX_THREADS VM_MAX_HARTS
 
@@ -72,6 +73,7 @@ struct proc_config {
      * the guest's status (a fork child's parent, or kiln's supervisor, sees it).
      */
     struct pidtab *pids;
+    bool net_host_loopback; /* --net user,host-loopback=on: host loopback and addresses reachable */
 };
 
 /* Host signals kiln uses between the processes of a process VM (never seen by the guest). */
@@ -87,10 +89,9 @@ struct proc {
     struct mm mm;
     struct mounts mounts;
     struct proc_config cfg;
-    pthread_mutex_t lock; /* threads, fd paths, cwd, sigactions */
+    pthread_mutex_t lock; /* threads, descriptor table, cwd, sigactions */
     char cwd[GPATH_MAX];
-    char *fdpath[PROC_FD_MAX]; /* guest path each fd was opened with (for *at() and fchdir) */
-    _Atomic bool fdown[PROC_FD_MAX];
+    struct fdtable fdt; /* guest descriptors (fdtable.h), shared by the threads */
     struct proc_sigaction sigact[PROC_NSIG + 1];
     struct uthread *threads[PROC_MAX_THREADS];
     int pid; /* virtual pid (pidtab.h) */
@@ -101,7 +102,6 @@ struct proc {
     atomic_int next_tid;
     atomic_int live_threads;
     uint64_t tramp; /* sigreturn trampoline */
-    bool forked;    /* a fork child */
     _Atomic uint64_t host_pending; /* signals that arrived on the host for the process */
 
     sem_t done;
@@ -120,7 +120,12 @@ int proc_wait(struct proc *p, double timeout_s);
 
 /* Ends the whole process with a status; sig != 0 when killed by a signal. */
 void proc_exit(struct proc *p, int status, int sig);
-/* Marks fds < PROC_FD_MAX that are open now as the guest's (stdio and inherited ones). */
+/*
+ * Sets up the descriptor table of the first program: guest 0, 1, 2 are
+ * copies of kiln's stdin, stdout, stderr (nothing else kiln inherited is the
+ * guest's). A fork child keeps its parent's table, execve keeps the table
+ * minus its close-on-exec slots (fdtable_exec).
+ */
 void proc_adopt_fds(struct proc *p);
 /*
  * execve inside the process VM: fd is the opened program (an ELF; "#!" is

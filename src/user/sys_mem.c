@@ -44,6 +44,8 @@ uint64_t sys_page_up(uint64_t v)
     return (v + MM_PAGE - 1) & ~(MM_PAGE - 1);
 }
 
+static long map_it(struct ctx *c, uint64_t addr, uint64_t len, uint64_t off, int prot, int flags, int fd);
+
 static long do_mmap(struct ctx *c)
 {
     uint64_t addr = c->a[0], len = c->a[1], off = c->a[5];
@@ -52,19 +54,36 @@ static long do_mmap(struct ctx *c)
         return -EINVAL;
     len = sys_page_up(len);
     int fd = -1;
+    struct fdfile *file = NULL;
     if (!(flags & RV_MAP_ANONYMOUS)) {
-        fd = sys_fd(c->p, (int64_t)c->a[4]);
-        if (fd < 0)
-            return fd;
-        /* Shared writable file mappings would need write-back: refused (docs/process-vm.md). */
-        if ((flags & RV_MAP_SHARED) && (prot & MM_PROT_WRITE))
-            return -ENODEV;
+        file = sys_file(c->p, (int64_t)c->a[4]);
+        if (!file)
+            return -EBADF;
+        fd = file->host;
+        long err = 0;
         struct stat st;
-        if (fstat(fd, &st) < 0)
-            return -errno;
-        if (S_ISDIR(st.st_mode))
-            return -ENODEV;
+        /* Writable sharing of a file not open for writing (always so on a :ro mapping) is EACCES, mmap(2). */
+        if ((flags & RV_MAP_SHARED) && (prot & MM_PROT_WRITE) && (file->ro || (fcntl(fd, F_GETFL) & O_ACCMODE) != O_RDWR))
+            err = -EACCES;
+        /* Other shared writable file mappings would need write-back: refused (docs/process-vm.md). */
+        else if ((flags & RV_MAP_SHARED) && (prot & MM_PROT_WRITE))
+            err = -ENODEV;
+        else if (fstat(fd, &st) < 0)
+            err = -errno;
+        else if (S_ISDIR(st.st_mode))
+            err = -ENODEV;
+        if (err) {
+            fdfile_put(file);
+            return err;
+        }
     }
+    long ret = map_it(c, addr, len, off, prot, flags, fd);
+    fdfile_put(file);
+    return ret;
+}
+
+static long map_it(struct ctx *c, uint64_t addr, uint64_t len, uint64_t off, int prot, int flags, int fd)
+{
     uint64_t va;
     if (flags & (RV_MAP_FIXED | RV_MAP_FIXED_NOREPLACE)) {
         va = addr;
