@@ -1,6 +1,7 @@
 #include "user/mm.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "machine/gmem.h"
@@ -131,8 +132,83 @@ int mm_init(struct mm *mm, struct vm *vm, uint64_t base, uint64_t size)
     return 0;
 }
 
+/* ---- never-writable spans (mm.h nowrite); mm->lock held ---- */
+
+static bool nowrite_hits(const struct mm *mm, uint64_t va, uint64_t end)
+{
+    for (unsigned i = 0; i < mm->n_nowrite; i++)
+        if (mm->nowrite[i].start < end && va < mm->nowrite[i].end)
+            return true;
+    return false;
+}
+
+/* Takes [va, end) out of every span; a span cut in two needs one more slot (kept whole without it). */
+static void nowrite_clear(struct mm *mm, uint64_t va, uint64_t end)
+{
+    for (unsigned i = 0; i < mm->n_nowrite; i++) {
+        struct mm_span *s = &mm->nowrite[i];
+        if (s->end <= va || end <= s->start)
+            continue;
+        if (s->start < va && end < s->end) {
+            struct mm_span *n = realloc(mm->nowrite, (mm->n_nowrite + 1) * sizeof(*n));
+            if (!n)
+                return;
+            mm->nowrite = n;
+            s = &n[i];
+            memmove(s + 2, s + 1, (mm->n_nowrite - i - 1) * sizeof(*s));
+            s[1] = (struct mm_span){end, s->end};
+            s->end = va;
+            mm->n_nowrite++;
+            return;
+        }
+        if (va <= s->start && s->end <= end) {
+            memmove(s, s + 1, (mm->n_nowrite - i - 1) * sizeof(*s));
+            mm->n_nowrite--;
+            i--;
+        } else if (va <= s->start) {
+            s->start = end;
+        } else {
+            s->end = va;
+        }
+    }
+}
+
+int mm_set_nowrite(struct mm *mm, uint64_t va, uint64_t len)
+{
+    if (!user_range(va, len))
+        return -EINVAL;
+    pthread_mutex_lock(&mm->lock);
+    nowrite_clear(mm, va, va + len);
+    int err = -ENOMEM;
+    struct mm_span *n = realloc(mm->nowrite, (mm->n_nowrite + 1) * sizeof(*n));
+    if (n) {
+        unsigned i = 0;
+        while (i < mm->n_nowrite && n[i].start < va)
+            i++;
+        memmove(n + i + 1, n + i, (mm->n_nowrite - i) * sizeof(*n));
+        n[i] = (struct mm_span){va, va + len};
+        mm->nowrite = n;
+        mm->n_nowrite++;
+        err = 0;
+    }
+    pthread_mutex_unlock(&mm->lock);
+    return err;
+}
+
+bool mm_is_nowrite(struct mm *mm, uint64_t va)
+{
+    va &= ~(MM_PAGE - 1);
+    pthread_mutex_lock(&mm->lock);
+    bool r = nowrite_hits(mm, va, va + MM_PAGE);
+    pthread_mutex_unlock(&mm->lock);
+    return r;
+}
+
 void mm_destroy(struct mm *mm)
 {
+    free(mm->nowrite);
+    mm->nowrite = NULL;
+    mm->n_nowrite = 0;
     pmem_destroy(&mm->pm);
     pthread_mutex_destroy(&mm->lock);
 }
@@ -155,6 +231,9 @@ int mm_reset(struct mm *mm)
             err = -ENOMEM;
     }
     mm->brk_start = mm->brk_end = 0;
+    free(mm->nowrite);
+    mm->nowrite = NULL;
+    mm->n_nowrite = 0;
     atomic_fetch_add(&mm->tlb_gen, 1);
     pthread_mutex_unlock(&mm->lock);
     return err;
@@ -237,6 +316,7 @@ int mm_map(struct mm *mm, uint64_t va, uint64_t len, int prot)
         pte_store(p, fresh);
         mm->commit += charge(fresh);
     }
+    nowrite_clear(mm, va, va + len); /* a new mapping: its own rules */
     vm_settle(mm, before, want);
     atomic_fetch_add(&mm->tlb_gen, 1);
 out:
@@ -257,6 +337,7 @@ int mm_unmap(struct mm *mm, uint64_t va, uint64_t len)
             release(mm, p);
         a = skip;
     }
+    nowrite_clear(mm, va, va + len);
     vm_settle(mm, before, 0);
     if (va + len > mm->mmap_top && va + len <= MM_USER_TOP)
         mm->mmap_top = va + len; /* let the next search reuse the hole */
@@ -290,6 +371,14 @@ int mm_protect(struct mm *mm, uint64_t va, uint64_t len, int prot)
             err = -ENOMEM;
             goto out;
         }
+    }
+    /* mprotect(2) EACCES: write access to a shared mapping of a file not open for writing. */
+    if ((prot & MM_PROT_WRITE) && nowrite_hits(mm, va, va + len)) {
+        err = -EACCES;
+        goto out;
+    }
+    for (uint64_t a = va; a < va + len; a += MM_PAGE) {
+        uint64_t old = pte_get(mm, a);
         give += charge(old);
         need += charge(with_prot(old, bits));
     }

@@ -72,6 +72,13 @@ struct mm {
     _Atomic uint64_t *vm_commit;
     _Atomic uint64_t *own_commit;
     uint64_t vm_limit;
+    /*
+     * Page ranges that may never become writable (Linux clears VM_MAYWRITE for
+     * a MAP_SHARED mapping of a file not open for writing): mprotect(PROT_WRITE)
+     * there is -EACCES. Sorted, disjoint; plain memory, so a fork keeps it.
+     */
+    struct mm_span { uint64_t start, end; } *nowrite;
+    unsigned n_nowrite;
 };
 
 /* Uses guest RAM [base, base + size) of vm for frames and page tables. */
@@ -101,8 +108,18 @@ uint64_t mm_satp(const struct mm *mm);
  */
 int mm_map(struct mm *mm, uint64_t va, uint64_t len, int prot);
 int mm_unmap(struct mm *mm, uint64_t va, uint64_t len);
-/* -ENOMEM if some page of the range is unmapped (Linux mprotect). */
+/*
+ * -ENOMEM if some page of the range is unmapped (Linux mprotect); -EACCES
+ * for PROT_WRITE over a page marked with mm_set_nowrite.
+ */
 int mm_protect(struct mm *mm, uint64_t va, uint64_t len, int prot);
+/*
+ * Marks [va, va + len) as never writable (mmap(2) EACCES for a later
+ * mprotect); mm_map and mm_unmap over a page take the mark off. 0 or -ENOMEM.
+ */
+int mm_set_nowrite(struct mm *mm, uint64_t va, uint64_t len);
+/* True when the page holding va carries the mark. */
+bool mm_is_nowrite(struct mm *mm, uint64_t va);
 /* True when no page of the range is mapped. */
 bool mm_range_free(struct mm *mm, uint64_t va, uint64_t len);
 /* A free range of len bytes: at hint if free, else below the mmap cursor. 0 if none. */

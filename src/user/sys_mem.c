@@ -78,6 +78,12 @@ static long do_mmap(struct ctx *c)
         }
     }
     long ret = map_it(c, addr, len, off, prot, flags, fd);
+    /* Shared and not writable through this file: mprotect(PROT_WRITE) must fail later too (mmap(2) EACCES). */
+    if (ret >= 0 && file && (flags & RV_MAP_SHARED) && (file->ro || (fcntl(fd, F_GETFL) & O_ACCMODE) != O_RDWR) &&
+        mm_set_nowrite(c->mm, (uint64_t)ret, len)) {
+        mm_unmap(c->mm, (uint64_t)ret, len);
+        ret = -ENOMEM;
+    }
     fdfile_put(file);
     return ret;
 }
@@ -133,8 +139,11 @@ static long do_mremap(struct ctx *c)
     int prot = mm_page_prot(c->mm, old);
     if (prot < 0)
         return -EFAULT;
+    bool nowrite = mm_is_nowrite(c->mm, old); /* the grown or moved mapping keeps the mark */
     if (mm_range_free(c->mm, old + oldlen, newlen - oldlen)) {
         int r = mm_map(c->mm, old + oldlen, newlen - oldlen, prot);
+        if (!r && nowrite && (r = mm_set_nowrite(c->mm, old + oldlen, newlen - oldlen)))
+            mm_unmap(c->mm, old + oldlen, newlen - oldlen);
         return r ? r : (long)old;
     }
     if (!(flags & 1 /* MREMAP_MAYMOVE */))
@@ -151,6 +160,10 @@ static long do_mremap(struct ctx *c)
             memcpy(d, s, MM_PAGE);
     }
     mm_protect(c->mm, nva, newlen, prot);
+    if (nowrite && mm_set_nowrite(c->mm, nva, newlen)) {
+        mm_unmap(c->mm, nva, newlen);
+        return -ENOMEM;
+    }
     mm_unmap(c->mm, old, oldlen);
     return (long)nva;
 }

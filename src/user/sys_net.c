@@ -324,7 +324,7 @@ static long mmsg_io(struct ctx *c, int fd, bool send)
     unsigned vlen = (unsigned)c->a[2] > 1024 ? 1024 : (unsigned)c->a[2];
     int flags = (int)c->a[3];
     long done = 0;
-    for (unsigned i = 0; i < vlen; i++) {
+    for (unsigned i = 0; i < vlen && !c->t->exited; i++) { /* an execve elsewhere ends the loop */
         long r = msg_io(c, fd, vec + (uint64_t)i * RV_MMSGHDR_SIZE, flags, send);
         if (r < 0)
             return done ? done : r;

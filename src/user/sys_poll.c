@@ -72,7 +72,8 @@ static void put_left(struct ctx *c, uint64_t va, int64_t deadline)
 
 /*
  * Runs wait(arg, ms) in slices until it reports something, the deadline
- * (absolute ns, INT64_MAX for none) passes, or a signal arrives (-EINTR).
+ * (absolute ns, INT64_MAX for none) passes, a signal arrives, or the thread
+ * was ended (t->exited: execve's PROC_SIG_ZAP cuts the host wait short) (-EINTR).
  */
 static long wait_sliced(struct ctx *c, long (*wait)(void *, int), void *arg, int64_t deadline)
 {
@@ -84,7 +85,8 @@ static long wait_sliced(struct ctx *c, long (*wait)(void *, int), void *arg, int
         long r = wait(arg, ms);
         if (r != 0 && r != -EINTR)
             return r;
-        if (interrupted(c))
+        /* An execve in another thread (or the process's end) has ended this thread: leave now. */
+        if (c->t->exited || interrupted(c))
             return -EINTR;
         if (deadline != INT64_MAX && now_ns() >= deadline)
             return 0;

@@ -111,6 +111,7 @@ fsetxattr: $RO
 fremovexattr: $RO
 mmap shared writable: Permission denied
 mmap shared read-only: OK
+mprotect shared writable: Permission denied
 fchmodat via dirfd: $RO
 unlinkat via dirfd: $RO
 open wronly: $RO

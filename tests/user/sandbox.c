@@ -10,7 +10,7 @@
  *   e2big SELF            execve with oversized argv/envp, then one that fits
  *   sleepers N            N children that never end; print "ready", then sleep
  *   timefork PROG         a child execs PROG, the parent execs PROG too
- *   execthreads SELF      execve while other threads are blocked in the host
+ *   execthreads SELF      execve while other threads are blocked in the host (read, sleep, poll, select, epoll)
  *   sigexec SELF          execve keeps ignored signals and the mask, resets handlers
  *   fexec SELF            fexecve (execveat with AT_EMPTY_PATH) of an open descriptor
  */
@@ -22,7 +22,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/select.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -297,6 +300,33 @@ static void *blocker(void *arg)
     return NULL;
 }
 
+/* The poll family waits in slices inside kiln: each must stop for execve too. */
+static void *poller(void *arg)
+{
+    struct pollfd pfd = {.fd = *(int *)arg, .events = POLLIN};
+    poll(&pfd, 1, -1);
+    return NULL;
+}
+
+static void *selecter(void *arg)
+{
+    int fd = *(int *)arg;
+    fd_set r;
+    FD_ZERO(&r);
+    FD_SET(fd, &r);
+    select(fd + 1, &r, NULL, NULL, NULL);
+    return NULL;
+}
+
+static void *epoller(void *arg)
+{
+    int ep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN}, out;
+    epoll_ctl(ep, EPOLL_CTL_ADD, *(int *)arg, &ev);
+    epoll_wait(ep, &out, 1, -1);
+    return NULL;
+}
+
 static void *sleeper(void *arg)
 {
     (void)arg;
@@ -310,9 +340,12 @@ static int execthreads(char **argv)
     static int fds[2];
     if (pipe(fds))
         return 1;
-    pthread_t t1, t2;
-    pthread_create(&t1, NULL, blocker, &fds[0]);
-    pthread_create(&t2, NULL, sleeper, NULL);
+    pthread_t t[5];
+    pthread_create(&t[0], NULL, blocker, &fds[0]);
+    pthread_create(&t[1], NULL, sleeper, NULL);
+    pthread_create(&t[2], NULL, poller, &fds[0]);
+    pthread_create(&t[3], NULL, selecter, &fds[0]);
+    pthread_create(&t[4], NULL, epoller, &fds[0]);
     usleep(100000);
     char *a[] = {argv[2], "count", "from-threads", NULL};
     execve(argv[2], a, environ);
