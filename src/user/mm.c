@@ -189,6 +189,17 @@ int mm_set_nowrite(struct mm *mm, uint64_t va, uint64_t len)
         n[i] = (struct mm_span){va, va + len};
         mm->nowrite = n;
         mm->n_nowrite++;
+        /* Touching neighbours become one span, so page-by-page marks stay one entry. */
+        if (i + 1 < mm->n_nowrite && n[i + 1].start == n[i].end) {
+            n[i].end = n[i + 1].end;
+            memmove(n + i + 1, n + i + 2, (mm->n_nowrite - i - 2) * sizeof(*n));
+            mm->n_nowrite--;
+        }
+        if (i > 0 && n[i - 1].end == n[i].start) {
+            n[i - 1].end = n[i].end;
+            memmove(n + i, n + i + 1, (mm->n_nowrite - i - 1) * sizeof(*n));
+            mm->n_nowrite--;
+        }
         err = 0;
     }
     pthread_mutex_unlock(&mm->lock);
@@ -293,6 +304,13 @@ int mm_map(struct mm *mm, uint64_t va, uint64_t len, int prot)
 {
     if (!user_range(va, len))
         return -EINVAL;
+    /*
+     * Every 2 MiB of the range needs a leaf table frame: a range that could not
+     * fit even in all of guest RAM fails at once, not after walking billions
+     * of pages (a PROT_NONE reservation of the whole address space).
+     */
+    if (len / (512 * MM_PAGE) > mm->pm.nframes)
+        return -ENOMEM;
     uint64_t bits = prot_bits(prot);
     uint64_t fresh = MM_PTE_MAP | bits | ((prot & MM_PROT_NORESERVE) ? MM_PTE_NORESERVE : 0);
     pthread_mutex_lock(&mm->lock);
@@ -412,6 +430,16 @@ static uint64_t first_mapped(struct mm *mm, uint64_t va, uint64_t len)
         a = skip;
     }
     return 0;
+}
+
+uint64_t mm_next_mapped(struct mm *mm, uint64_t va, uint64_t len)
+{
+    if (!user_range(va, len))
+        return 0;
+    pthread_mutex_lock(&mm->lock);
+    uint64_t a = first_mapped(mm, va, len);
+    pthread_mutex_unlock(&mm->lock);
+    return a;
 }
 
 bool mm_range_free(struct mm *mm, uint64_t va, uint64_t len)

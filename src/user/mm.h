@@ -120,6 +120,8 @@ int mm_protect(struct mm *mm, uint64_t va, uint64_t len, int prot);
 int mm_set_nowrite(struct mm *mm, uint64_t va, uint64_t len);
 /* True when the page holding va carries the mark. */
 bool mm_is_nowrite(struct mm *mm, uint64_t va);
+/* The first mapped page of the range (absent page tables are skipped whole), or 0. */
+uint64_t mm_next_mapped(struct mm *mm, uint64_t va, uint64_t len);
 /* True when no page of the range is mapped. */
 bool mm_range_free(struct mm *mm, uint64_t va, uint64_t len);
 /* A free range of len bytes: at hint if free, else below the mmap cursor. 0 if none. */

@@ -139,6 +139,12 @@ static long do_mremap(struct ctx *c)
     int prot = mm_page_prot(c->mm, old);
     if (prot < 0)
         return -EFAULT;
+    /* mremap(2) EFAULT: every page of the old range must be mapped (checked before anything moves). */
+    if (oldlen > MM_USER_TOP - old || newlen > MM_USER_TOP)
+        return -EFAULT;
+    for (uint64_t o = 0; o < oldlen; o += MM_PAGE)
+        if (mm_page_prot(c->mm, old + o) < 0)
+            return -EFAULT;
     bool nowrite = mm_is_nowrite(c->mm, old); /* the grown or moved mapping keeps the mark */
     if (mm_range_free(c->mm, old + oldlen, newlen - oldlen)) {
         int r = mm_map(c->mm, old + oldlen, newlen - oldlen, prot);
@@ -188,13 +194,21 @@ static long do_brk(struct ctx *c)
 
 static long do_madvise(struct ctx *c)
 {
+    uint64_t va = c->a[0], len = c->a[1];
+    /* madvise(2) EINVAL: an unaligned start, or a range that wraps or leaves user space. */
+    if ((va & (MM_PAGE - 1)) || len > MM_USER_TOP || va + sys_page_up(len) < va)
+        return -EINVAL;
+    len = sys_page_up(len);
     /* MADV_DONTNEED on private anonymous memory: the pages read back as zero. */
-    if (c->a[2] == MADV_DONTNEED && !(c->a[0] & (MM_PAGE - 1))) {
-        uint64_t len = sys_page_up(c->a[1]);
-        for (uint64_t a = c->a[0]; a < c->a[0] + len; a += MM_PAGE) {
+    if (c->a[2] == MADV_DONTNEED && len) {
+        for (uint64_t a = va; a < va + len; a += MM_PAGE) {
+            a = mm_next_mapped(c->mm, a, va + len - a); /* unmapped stretches at once */
+            if (!a)
+                break;
             int prot = mm_page_prot(c->mm, a);
-            if (prot > 0)
-                mm_map(c->mm, a, MM_PAGE, prot);
+            bool nowrite = mm_is_nowrite(c->mm, a);
+            if (prot > 0 && !mm_map(c->mm, a, MM_PAGE, prot) && nowrite)
+                mm_set_nowrite(c->mm, a, MM_PAGE);
         }
     }
     return 0;
