@@ -164,6 +164,16 @@ void fdtable_close_cloexec(struct fdtable *t)
             fdtable_close(t, fd);
 }
 
+void fdtable_forked(struct fdtable *t)
+{
+    for (int fd = 0; fd < FDT_MAX; fd++)
+        if (t->slot[fd].f)
+            atomic_store(&t->slot[fd].f->refs, 0);
+    for (int fd = 0; fd < FDT_MAX; fd++)
+        if (t->slot[fd].f)
+            atomic_fetch_add(&t->slot[fd].f->refs, 1);
+}
+
 void fdtable_exec(struct proc *p)
 {
     fdtable_close_cloexec(&p->fdt);

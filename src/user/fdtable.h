@@ -70,6 +70,13 @@ void fdtable_close_all(struct fdtable *t);
 /* Closes the close-on-exec slots: what execve(2) does to the table. */
 void fdtable_close_cloexec(struct fdtable *t);
 
+/*
+ * In a fork child, with the table's lock held across the fork: only the slots
+ * hold references now (the calls other threads had in flight are not in the
+ * child), so a close in the child really closes the host descriptor there.
+ */
+void fdtable_forked(struct fdtable *t);
+
 struct proc;
 /* execve(2) of the process: its close-on-exec descriptors are closed (for the in-process execve). */
 void fdtable_exec(struct proc *p);

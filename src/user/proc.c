@@ -593,6 +593,8 @@ static long do_fork(struct uthread *t, uint64_t flags, uint64_t newsp, uint64_t 
         pid = fork();
         if (pid < 0)
             pid = -EAGAIN;
+        if (pid == 0)
+            fdtable_forked(&p->fdt); /* still under p->lock */
     }
     pthread_mutex_unlock(&p->mm.lock);
     pthread_mutex_unlock(&p->lock);

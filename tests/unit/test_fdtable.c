@@ -1,4 +1,4 @@
-/* Process-VM descriptor table (lowest free number, dup sharing, close-on-exec, limits) and net policy. */
+/* Process-VM descriptor table (lowest free number, dup sharing, close-on-exec, fork, limits) and net policy. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -55,6 +56,36 @@ static void test_install_lowest(void **state)
     assert_int_equal(fdtable_count(&t), 4);
     fdtable_close_all(&t);
     assert_int_equal(fdtable_count(&t), 0);
+}
+
+/* A fork child's table: a call in flight in the parent holds a reference the child must not keep. */
+static void test_forked(void **state)
+{
+    (void)state;
+    static struct fdtable t;
+    fdtable_init(&t, &lock);
+    struct fdfile *f = new_file();
+    int host = f->host;
+    assert_int_equal(fdtable_install(&t, f, 0, false), 0);
+    assert_int_equal(fdtable_install(&t, fdfile_ref(f), 5, false), 5); /* dup */
+    struct fdfile *busy = fdtable_get(&t, 0); /* as a blocking read() in another thread */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        fdtable_forked(&t);
+        bool ok = atomic_load(&f->refs) == 2;
+        fdtable_close(&t, 0);
+        ok = ok && host_open(host);
+        fdtable_close(&t, 5);
+        _exit(ok && !host_open(host) ? 0 : 1);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    fdtable_close_all(&t);
+    assert_true(host_open(host)); /* the parent's call still holds it */
+    fdfile_put(busy);
+    assert_false(host_open(host));
 }
 
 static void test_dup_shares_until_last(void **state)
@@ -196,6 +227,7 @@ int main(void)
         cmocka_unit_test(test_dup_shares_until_last),
         cmocka_unit_test(test_install_at_replaces),
         cmocka_unit_test(test_exec_and_limit),
+        cmocka_unit_test(test_forked),
         cmocka_unit_test(test_netpolicy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
