@@ -206,6 +206,22 @@ run sigexec "${SB[@]}" sigexec /t/sandbox
 USR2 ignored
 HUP blocked" ] && ok execve-signal-state || nok execve-signal-state "$(tr '\n' '|' <"$tmp/sigexec.out")"
 
+# 10b. F_GETLK never shows a host pid: the parent's vpid for its lock, -1 for an open file
+#      description lock, 0 for a holder outside the VM (a host process), as in a pid namespace.
+mkdir -p "$tmp/lk"
+: >"$tmp/lk/f"
+python3 -c 'import fcntl, sys, time
+f = open(sys.argv[1], "r+"); fcntl.lockf(f, fcntl.LOCK_EX, 1, 200, 0)
+open(sys.argv[2], "w").close(); time.sleep(60)' "$tmp/lk/f" "$tmp/lk/ready" &
+lk_pid=$!
+for _ in $(seq 100); do [ -e "$tmp/lk/ready" ] && break; sleep 0.1; done
+run getlk --dir "$tmp/lk:/lk" "${SB[@]}" getlk /lk/f
+kill "$lk_pid" 2>/dev/null
+wait "$lk_pid" 2>/dev/null
+[ "$(cat "$tmp/getlk.out")" = "posix parent
+ofd -1
+host 0" ] && ok getlk-pids || nok getlk-pids "$(tr '\n' '|' <"$tmp/getlk.out" "$tmp/getlk.err")"
+
 # 11. No host execve at all, even for a shell pipeline that forks and execs applets.
 BB=$CACHE/guest/busybox
 if [ -x "$BB" ] && command -v strace >/dev/null; then

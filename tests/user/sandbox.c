@@ -11,6 +11,7 @@
  *   sleepers N            N children that never end; print "ready", then sleep
  *   timefork PROG         a child execs PROG, the parent execs PROG too
  *   execthreads SELF      execve while other threads are blocked in the host (read, sleep, poll, select, epoll)
+ *   getlk FILE            F_GETLK's l_pid for a holder in the VM, an OFD lock, a host holder
  *   sigexec SELF          execve keeps ignored signals and the mask, resets handlers
  *   fexec SELF            fexecve (execveat with AT_EMPTY_PATH) of an open descriptor
  */
@@ -381,6 +382,48 @@ static int sigexec(char **argv)
     return 1;
 }
 
+/* Who F_GETLK names as the holder of the lock on [start, start+1) of path. */
+static const char *holder(const char *path, off_t start)
+{
+    int fd = open(path, O_RDWR);
+    struct flock q = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = start, .l_len = 1};
+    if (fd < 0 || fcntl(fd, F_GETLK, &q) < 0)
+        return strerror(errno);
+    close(fd);
+    if (q.l_type == F_UNLCK)
+        return "none";
+    if (q.l_pid == getppid())
+        return "parent";
+    return q.l_pid == 0 ? "0" : q.l_pid == -1 ? "-1" : "other";
+}
+
+/*
+ * F_GETLK's l_pid inside the VM: the parent's vpid for its POSIX lock, -1 for
+ * an open file description lock, 0 for a holder outside the VM (byte 200, taken
+ * by the test script on the host), as in a pid namespace.
+ */
+static int getlk(char **argv)
+{
+    int fd = open(argv[2], O_RDWR);
+    struct flock l = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1};
+    struct flock o = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 100, .l_len = 1};
+    if (fd < 0 || fcntl(fd, F_SETLK, &l) < 0)
+        return 1;
+    int ofd = open(argv[2], O_RDWR);
+    if (ofd < 0 || fcntl(ofd, F_OFD_SETLK, &o) < 0)
+        return 1;
+    pid_t c = fork();
+    if (c == 0) {
+        printf("posix %s\nofd %s\nhost %s\n", holder(argv[2], 0), holder(argv[2], 100),
+               holder(argv[2], 200));
+        fflush(stdout);
+        _exit(0);
+    }
+    int st;
+    waitpid(c, &st, 0);
+    return 0;
+}
+
 static int sigcheck(void)
 {
     struct sigaction sa;
@@ -432,7 +475,9 @@ int main(int argc, char **argv)
         return sigexec(argv);
     if (!strcmp(m, "sigcheck"))
         return sigcheck();
+    if (!strcmp(m, "getlk") && argc == 3)
+        return getlk(argv);
     fprintf(stderr, "usage: sandbox preload|kill|pids|forkmem|forkbomb|e2big|sleepers|timefork|"
-                    "execthreads|sigexec ...\n");
+                    "execthreads|sigexec|getlk ...\n");
     return 2;
 }
