@@ -228,6 +228,12 @@ static int count_fds(bool show)
 
 static unsigned long ro_print;
 
+static void remove_root(void)
+{
+    nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    rmdir(root);
+}
+
 static void setup(void)
 {
     const char *tmp = getenv("TMPDIR");
@@ -244,6 +250,7 @@ static void setup(void)
     write_file(out_dir, "secret", "outside every mapping\n", 0600);
     fresh_rw();
     ro_print = fingerprint();
+    atexit(remove_root);
 
     struct rlimit fs = {16u << 20, 16u << 20};
     setrlimit(RLIMIT_FSIZE, &fs);
