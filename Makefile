@@ -14,10 +14,14 @@ OUT      := build
 SANFLAGS :=
 OPT      := -O2
 endif
-CFLAGS   := -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Wno-unused-parameter -Isrc -pthread \
-            $(SANFLAGS) $(shell pkg-config --cflags slirp glib-2.0)
+# pkg-config runs the first time a compile or link needs it, not when the Makefile is
+# read: on a fresh machine `make run` / `make test` install it (deps) before that.
+PKG_CFLAGS = $(eval PKG_CFLAGS := $$(shell pkg-config --cflags slirp glib-2.0))$(PKG_CFLAGS)
+PKG_LIBS   = $(eval PKG_LIBS := $$(shell pkg-config --libs slirp glib-2.0))$(PKG_LIBS)
+CFLAGS   = -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Wno-unused-parameter -Isrc -pthread \
+            $(SANFLAGS) $(PKG_CFLAGS)
 LDFLAGS  := -pthread $(SANFLAGS)
-LDLIBS   := -lfdt -lm $(shell pkg-config --libs slirp glib-2.0) -ljson-c -lsqlite3
+LDLIBS   = -lfdt -lm $(PKG_LIBS) -ljson-c -lsqlite3
 
 LIB_SRC  := $(shell find src -name '*.c' ! -path 'src/cli/*' | sort)
 CLI_SRC  := $(shell find src/cli -name '*.c' | sort)
@@ -25,6 +29,8 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(OUT)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(OUT)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
+# The jail's seccomp filters (src/jail/, libseccomp-dev; its pkg-config adds no cflags).
+LDLIBS   += -lseccomp
 
 .PHONY: all deps guest run test unit bench clean fuzz
 all: $(OUT)/kiln
@@ -52,13 +58,19 @@ deps:
 guest: deps
 	@guest/build.sh
 
-run: deps all guest
+# deps first, then the rest in a new make: nothing is built (or pkg-config asked)
+# before the build dependencies are installed, even with -j.
+run: deps
+	@$(MAKE) --no-print-directory all
+	@guest/build.sh
 	@scripts/run-default.sh
 
 test: deps
 	@tests/run.sh
 
-bench: deps all guest
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@guest/build.sh
 	@bench/run.sh
 
 fuzz:

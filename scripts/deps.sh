@@ -6,7 +6,7 @@ PKGS="build-essential pkg-config libfdt-dev libcmocka-dev clang libclang-rt-14-d
 gcc-riscv64-linux-gnu binutils-riscv64-linux-gnu libc6-dev-riscv64-cross \
 opensbi qemu-system-misc qemu-user linux-source-6.1 bc flex bison libssl-dev libelf-dev \
 cpio device-tree-compiler dpkg-dev xz-utils e2fsprogs iproute2 python3 libslirp-dev libglib2.0-dev \
-libjson-c-dev libsqlite3-dev"
+libjson-c-dev libsqlite3-dev libseccomp-dev"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

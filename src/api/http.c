@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -87,12 +88,14 @@ static int parse_request_line(const char *p, size_t n, struct http_request *req)
         req->query[ql] = 0;
     }
     i++;
-    if (n - i != 8 || memcmp(p + i, "HTTP/1.", 7))
+    /* HTTP-version = "HTTP/" DIGIT "." DIGIT (RFC 9112 §2.3); only 1.0 and 1.1 are spoken here. */
+    const char *v = p + i;
+    if (n - i != 8 || memcmp(v, "HTTP/", 5) || v[6] != '.' || v[5] < '0' || v[5] > '9' ||
+        v[7] < '0' || v[7] > '9')
         return -400;
-    char minor = p[i + 7];
-    if (minor != '0' && minor != '1')
+    if (v[5] != '1' || (v[7] != '0' && v[7] != '1'))
         return -505;
-    req->minor = minor - '0';
+    req->minor = v[7] - '0';
     return 0;
 }
 
@@ -254,4 +257,26 @@ int http_query_get(const char *query, const char *key, char *out, size_t outlen)
         p = amp ? amp + 1 : NULL;
     }
     return -ENOENT;
+}
+
+int http_query_check(const char *query, const char *const *allowed, char *bad, size_t badlen)
+{
+    const char *p = query;
+    while (p && *p) {
+        const char *amp = strchr(p, '&');
+        size_t n = amp ? (size_t)(amp - p) : strlen(p);
+        const char *eq = memchr(p, '=', n);
+        size_t kl = eq ? (size_t)(eq - p) : n;
+        bool ok = false;
+        for (size_t i = 0; kl && allowed && allowed[i]; i++) {
+            if (strlen(allowed[i]) == kl && !strncmp(p, allowed[i], kl))
+                ok = true;
+        }
+        if (!ok) {
+            snprintf(bad, badlen, "%.*s", (int)(kl < 64 ? kl : 64), p);
+            return -EINVAL;
+        }
+        p = amp ? amp + 1 : NULL;
+    }
+    return 0;
 }

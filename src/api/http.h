@@ -44,4 +44,10 @@ const char *http_reason(int status);
 /* Value of key in a query string "a=1&b=2" into out (no percent-decoding). 0, or -ENOENT/-E2BIG. */
 int http_query_get(const char *query, const char *key, char *out, size_t outlen);
 
+/*
+ * Refuses a query naming a key not in the NULL-terminated allowed list (NULL:
+ * none), so a typo is never silently ignored. 0, or -EINVAL with the key in bad.
+ */
+int http_query_check(const char *query, const char *const *allowed, char *bad, size_t badlen);
+
 #endif

@@ -37,6 +37,7 @@ struct console {
     pthread_t thread;
     bool thread_started;
     _Atomic(struct uart *) uart;
+    atomic_bool wait_driver; /* hold input while the guest's receive interrupt is off */
 
     pthread_mutex_t out_lock;
     bool out_broken; /* out_fd failed: drop output instead of retrying forever */
@@ -207,8 +208,8 @@ static void print_help(void)
 {
     static const char help[] = "\r\n"
                                "kiln console escapes:\r\n"
-                               "  C-a x    quit kiln\r\n"
-                               "  C-a h    print this help\r\n"
+                               "  C-a x    quit kiln (stops the VM)\r\n"
+                               "  C-a h    print this help (also C-a ?)\r\n"
                                "  C-a C-a  send C-a to the guest\r\n";
     write_all(STDERR_FILENO, (const uint8_t *)help, sizeof(help) - 1);
 }
@@ -275,7 +276,13 @@ static void *console_thread(void *arg)
         if (pos < len) {
             /* Back-pressure: hold input until the guest drains its FIFO. */
             struct uart *u = atomic_load(&c->uart);
-            if (u)
+            /*
+             * A kernel's 8250 driver clears the receive FIFO when it probes and opens
+             * the port (FCR bit 1), so bytes queued before that would be lost: they
+             * wait here until it enables the receive interrupt (IER.ERBFI), and again
+             * whenever it turns it off (port closed, input throttled).
+             */
+            if (u && (!atomic_load(&c->wait_driver) || uart_rx_enabled(u)))
                 pos += uart_receive(u, buf + pos, len - pos);
             if (pos < len && wait_input(c, -1, BACKPRESSURE_POLL_MS) < 0)
                 break;
@@ -317,6 +324,7 @@ struct console *console_create(struct vm *vm, int in_fd, int out_fd)
     c->out_fd = out_fd;
     c->wake[0] = c->wake[1] = -1;
     atomic_init(&c->uart, NULL);
+    atomic_init(&c->wait_driver, false);
     pthread_mutex_init(&c->out_lock, NULL);
 
     if (in_fd >= 0 && isatty(in_fd)) {
@@ -355,6 +363,11 @@ fail:
 void console_attach_uart(struct console *c, struct uart *u)
 {
     atomic_store(&c->uart, u);
+}
+
+void console_wait_for_driver(struct console *c, bool wait)
+{
+    atomic_store(&c->wait_driver, wait);
 }
 
 void console_destroy(struct console *c)

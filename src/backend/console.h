@@ -10,6 +10,7 @@
 #ifndef KILN_BACKEND_CONSOLE_H
 #define KILN_BACKEND_CONSOLE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,13 @@ struct console;
 struct console *console_create(struct vm *vm, int in_fd, int out_fd);
 /* Where input goes. Until a UART is attached, input waits (nothing is lost). */
 void console_attach_uart(struct console *c, struct uart *u);
+/*
+ * With wait, input is handed to the UART only while the guest has its receive
+ * interrupt enabled: an OS kernel's driver resets the FIFO when it takes the
+ * port over, so input typed or piped during boot waits for it instead of being
+ * lost. For kernels; a bare-metal program that polls the UART never enables it.
+ */
+void console_wait_for_driver(struct console *c, bool wait);
 /* uart_out_fn for uart_create(): writes guest output to out_fd, whole. Thread-safe. */
 void console_output(void *console, const uint8_t *buf, size_t len);
 /* Stops the input thread and restores the terminal. Destroy the UART (or stop

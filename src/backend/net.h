@@ -78,10 +78,11 @@ struct net_config {
     unsigned nhostfwd;           /* NET_USER */
     struct net_hostfwd hostfwd[NET_MAX_HOSTFWD];
     uint64_t bps;                /* bytes/s limit, each direction; 0 = unlimited */
+    bool host_loopback;          /* NET_USER: 10.0.2.2 reaches the host's 127.0.0.1 (off by default) */
 };
 
 /*
- * Parses `user[,hostfwd=tcp:127.0.0.1:HOSTPORT-:GUESTPORT]...[,mac=52:54:00:12:34:56][,bps=N]`
+ * Parses `user[,hostfwd=tcp:127.0.0.1:HOSTPORT-:GUESTPORT]...[,host-loopback=on|off][,mac=52:54:00:12:34:56][,bps=N]`
  * or `tap:IFNAME[,mac=...][,bps=N]`; bps takes K, M, G suffixes (powers of 1024). hostfwd is `(tcp|udp):[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT`.
  * Returns 0, or -EINVAL with a one-line reason in err (always NUL-terminated when errlen > 0).
  */

@@ -10,6 +10,9 @@
  * slirp_input(). Frames slirp produces for the guest come out of its
  * send_packet callback, on the loop thread, straight into the rx callback.
  * Timers (slirp's TCP/RA timers) are a short list scanned every iteration.
+ *
+ * The host's loopback is out of the guest's reach unless `host-loopback=on`
+ * (docs/net.md, docs/jail.md).
  */
 #include "backend/net.h"
 
@@ -398,6 +401,9 @@ struct net_backend *net_slirp_create(const struct net_config *cfg, char *err, si
     sc.vhostname = "kiln";
     sc.if_mtu = 1500;
     sc.if_mru = 1500;
+    /* Closed by default (issue 9): the gateway 10.0.2.2 is not the host's loopback, so a guest
+     * cannot reach services that listen on 127.0.0.1 only. hostfwd is unaffected. */
+    sc.disable_host_loopback = !cfg->host_loopback;
     s->slirp = slirp_new(&sc, &slirp_callbacks, s);
     if (!s->slirp) {
         seterr(err, errlen, "user networking: libslirp refused its configuration");

@@ -217,10 +217,20 @@ int net_parse_spec(const char *spec, struct net_config *out, char *err, size_t e
             if (parse_hostfwd(v, vn, &out->hostfwd[out->nhostfwd], err, errlen) < 0)
                 return -EINVAL;
             out->nhostfwd++;
+        } else if (kn == 13 && !memcmp(p, "host-loopback", 13) && eq) {
+            if (out->kind != NET_USER)
+                return fail(err, errlen, "host-loopback= only applies to user networking");
+            if (vn == 2 && !memcmp(v, "on", 2))
+                out->host_loopback = true;
+            else if (vn == 3 && !memcmp(v, "off", 3))
+                out->host_loopback = false;
+            else
+                return fail(err, errlen, "host-loopback must be on or off");
         } else {
             return fail(err, errlen, "unknown option '%.*s' in network spec (expected %s)",
                         (int)(kn > 40 ? 40 : kn), p,
-                        out->kind == NET_USER ? "hostfwd=, mac= or bps=" : "mac= or bps=");
+                        out->kind == NET_USER ? "hostfwd=, host-loopback=, mac= or bps="
+                                              : "mac= or bps=");
         }
     }
     return 0;

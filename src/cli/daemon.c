@@ -22,6 +22,8 @@ int cli_daemon(int argc, char **argv)
         fprintf(stderr, "kiln daemon: unexpected argument '%s'\n", argv[1]);
         return 2;
     }
+    if (cli_state_dir_check("kiln daemon"))
+        return 1;
     return daemon_main(cli_state_dir());
 }
 

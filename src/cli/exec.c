@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "jail/jail.h"
 #include "user/elf.h"
 #include "user/netpolicy.h"
 #include "user/paths.h"
@@ -282,10 +283,13 @@ static void first_program(struct proc_config *cfg, struct mounts *mt, pid_t supe
     /*
      * ---- Set-up is done. ----
      * Every host file the process VM needs is open (mounts, program,
-     * interpreter, sysroot) and guest code has not run yet: the jail goes
-     * here. From now on nothing calls the host's execve(): fork is a host
-     * fork, execve is proc_exec() inside this process.
+     * interpreter, sysroot, the host's addresses) and guest code has not run
+     * yet: the jail (docs/jail.md) closes in here, and every fork child
+     * inherits it. From now on nothing calls the host's execve(): fork is a
+     * host fork, execve is proc_exec() inside this process.
      */
+    if (jail_enter_exec(&(struct jail_exec_config){.net = cfg->net, .host_execve = false}))
+        _exit(1);
     rc = proc_start(p);
     if (rc) {
         fprintf(stderr, "kiln exec: cannot start: %s\n", strerror(-rc));
@@ -573,6 +577,16 @@ int cli_exec(int argc, char **argv)
     }
     if (child == 0)
         first_program(&cfg, mt, supervisor, tty);
+    /*
+     * The supervisor is jailed too (the same exec allow-list, no sockets): it
+     * only waits, forwards signals, kills the VM's group and removes the skeleton.
+     */
+    if (jail_enter_exec(&(struct jail_exec_config){.net = false, .host_execve = false})) {
+        kill(child, SIGKILL);
+        waitpid(child, NULL, 0);
+        skel_remove(&sk);
+        return 1;
+    }
     int status = supervise(child, time_limit, prog, tty);
     skel_remove(&sk);
     mounts_close(mt);

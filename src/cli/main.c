@@ -1,4 +1,5 @@
 /* kiln command line: `kiln run` boots a system VM. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -22,6 +23,13 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    /*
+     * A peer that hangs up (a hostfwd client, a console or API client, a closed
+     * --hvc-out pipe) must never end a VM or the daemon: writes to it fail with
+     * EPIPE, handled where they happen, instead of raising SIGPIPE (signal(7)).
+     * Process VMs turn EPIPE back into the guest's own SIGPIPE (src/user/).
+     */
+    signal(SIGPIPE, SIG_IGN);
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -5,10 +5,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend/net.h"
 #include "cli/cli.h"
 #include "machine/board.h"
 #include "machine/vm.h"
 #include "util/log.h"
+#include "cli/run_jail.h"
 
 #define DEFAULT_MEM (256ull << 20)
 #define MIN_MEM (2ull << 20)
@@ -35,16 +37,23 @@ static void run_usage(FILE *f)
             "  --disk PATH[,ro][,cache=writeback|none|unsafe][,bps=N][,iops=N]\n"
             "                    a raw disk image as virtio-blk (vda, vdb, ... in order);\n"
             "                    bps= bytes/s (K, M, G suffixes), iops= requests/s, 0 = unlimited\n"
-            "  --net user[,hostfwd=tcp:127.0.0.1:HOSTPORT-:GUESTPORT]...[,mac=MAC][,bps=N]\n"
+            "  --net user[,hostfwd=tcp:127.0.0.1:HOSTPORT-:GUESTPORT]...[,host-loopback=on]\n"
+            "            [,mac=MAC][,bps=N]\n"
             "  --net tap:IFNAME[,mac=MAC][,bps=N]\n"
             "                    a virtio-net NIC on user-mode networking (libslirp) or a tap device;\n"
-            "                    bps= bytes/s each way (K, M, G suffixes), 0 = unlimited\n"
+            "                    bps= bytes/s each way (K, M, G suffixes), 0 = unlimited; the guest\n"
+            "                    reaches the host's 127.0.0.1 at 10.0.2.2 only with host-loopback=on\n"
             "  --hvc-out FILE    write the virtio console (hvc0) output to FILE\n"
             "  --no-rng          no virtio-rng device\n"
             "  --no-balloon      no virtio-balloon device\n"
             "  --control PATH    serve the control socket (JSON lines: stats, balloon,\n"
             "                    limits, powerdown, quit) at PATH, mode 0600 (docs/balloon.md)\n"
             "  --dump-dtb FILE   write the generated device tree to FILE and exit\n"
+            "  --user UID[:GID]  when started as root, the jailed VM runs as UID:GID\n"
+            "                    (default %d:%d, nobody:nogroup; docs/jail.md)\n"
+            "  --no-seccomp      jail without the seccomp filter (debugging)\n"
+            "  --no-jail         no jail at all: no namespaces, new root, uid change, rlimits\n"
+            "                    or seccomp (debugging)\n"
             "  -v, --verbose     log more\n"
             "  -h, --help        this help\n"
             "\n"
@@ -52,8 +61,9 @@ static void run_usage(FILE *f)
             "and Ctrl-A h lists the other keys.\n"
             "\n"
             "SIGTERM asks the guest to power off (serial SysRq s, u, o); a second SIGTERM, or\n"
-            "30 s without an exit, stops it at once (status 143). SIGINT stops it at once.\n",
-            VM_MAX_HARTS);
+            "30 s without an exit, stops it at once (status 143). SIGINT stops it at once.\n"
+            "A system call outside the jail's seccomp list stops kiln with status 159.\n",
+            VM_MAX_HARTS, JAIL_DEFAULT_UID, JAIL_DEFAULT_GID);
 }
 
 static bool readable(const char *path)
@@ -64,6 +74,8 @@ static bool readable(const char *path)
 int cli_run(int argc, char **argv)
 {
     static const struct option opts[] = {
+        {"user", required_argument, NULL, OPT_USER},   {"no-jail", no_argument, NULL, OPT_NO_JAIL},
+        {"no-seccomp", no_argument, NULL, OPT_NO_SECCOMP},
         {"kernel", required_argument, NULL, 'k'},  {"initrd", required_argument, NULL, 'i'},
         {"append", required_argument, NULL, 'a'},  {"firmware", required_argument, NULL, 'f'},
         {"bios", required_argument, NULL, 'f'},    {"mem", required_argument, NULL, 'm'},
@@ -75,6 +87,9 @@ int cli_run(int argc, char **argv)
         {"control", required_argument, NULL, 'C'}, {"no-balloon", no_argument, NULL, 'B'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
+    bool user_given = false;
+    struct jail jail;
+    jail_init(&jail);
     struct board_config cfg = {
         .mem = DEFAULT_MEM,
         .cpus = 1,
@@ -102,6 +117,14 @@ int cli_run(int argc, char **argv)
                 fprintf(stderr, "kiln: at most %d --net options\n", BOARD_MAX_NETS);
                 return 2;
             }
+            { /* a malformed spec is a usage error (2), as for --disk */
+                static struct net_config nc;
+                char err[256];
+                if (net_parse_spec(optarg, &nc, err, sizeof(err)) < 0) {
+                    fprintf(stderr, "kiln: %s\n", err);
+                    return 2;
+                }
+            }
             cfg.nets[cfg.nnets++] = optarg;
             break;
         case 'D': {
@@ -123,8 +146,9 @@ int cli_run(int argc, char **argv)
                 return 2;
             }
             if (cfg.mem < MIN_MEM || cfg.mem > MAX_MEM || (cfg.mem & 0xfff)) {
-                fprintf(stderr, "kiln: --mem '%s': must be a multiple of 4K between 2M and 64G\n",
-                        optarg);
+                char hint[64];
+                fprintf(stderr, "kiln: --mem '%s': must be a multiple of 4K between 2M and 64G%s\n",
+                        optarg, cli_size_hint(optarg, hint, sizeof(hint)));
                 return 2;
             }
             break;
@@ -139,6 +163,15 @@ int cli_run(int argc, char **argv)
             cfg.cpus = (unsigned)n;
             break;
         }
+        case OPT_NO_JAIL: jail.off = true; break;
+        case OPT_NO_SECCOMP: jail.no_seccomp = true; break;
+        case OPT_USER:
+            if (jail_parse_user(optarg, &jail.uid, &jail.gid) < 0) {
+                fprintf(stderr, "kiln: --user '%s': expected UID[:GID], numbers above 0\n", optarg);
+                return 2;
+            }
+            user_given = true;
+            break;
         case 'h': run_usage(stdout); return 0;
         case ':':
             fprintf(stderr, "kiln run: option '%s' needs a value\n", argv[optind - 1]);
@@ -187,5 +220,9 @@ int cli_run(int argc, char **argv)
         fprintf(stderr, "kiln: --initrd needs --kernel\n");
         return 2;
     }
-    return board_run(&cfg);
+    if (run_jail_setup(&jail, &cfg, user_given) < 0)
+        return 1;
+    int status = board_run(&cfg);
+    jail_end(&jail);
+    return status;
 }

@@ -42,3 +42,33 @@ const char *cli_cache_dir(void)
     snprintf(buf, sizeof(buf), "%s/.cache/kiln", home && *home ? home : "/tmp");
     return buf;
 }
+
+int cli_parse_uint(const char *s, unsigned long long min, unsigned long long max,
+                   unsigned long long *out)
+{
+    /* strtoull alone would accept " 5", "-1" (wrapped), "5x" and "": refuse them all. */
+    if (!s || !isdigit((unsigned char)*s))
+        return -EINVAL;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno == ERANGE)
+        return -ERANGE;
+    if (*end)
+        return -EINVAL;
+    if (v < min || v > max)
+        return -ERANGE;
+    *out = v;
+    return 0;
+}
+
+const char *cli_size_hint(const char *s, char *buf, size_t len)
+{
+    /* QEMU's `-m 256` means MiB; kiln's plain numbers are bytes, so say what was probably meant. */
+    unsigned long long v;
+    if (cli_parse_uint(s, 1, 65536, &v) == 0) {
+        snprintf(buf, len, "; did you mean %lluM?", v);
+        return buf;
+    }
+    return "";
+}

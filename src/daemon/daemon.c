@@ -31,6 +31,7 @@
 #include "api/http.h"
 #include "daemon/cgroup.h"
 #include "daemon/procinfo.h"
+#include "daemon/runargs.h"
 #include "daemon/store.h"
 #include "machine/control.h"
 #include "util/log.h"
@@ -38,6 +39,8 @@
 
 #define SUPERVISE_MS 200
 #define START_WAIT_MS 5000
+#define START_READY_MS 10000 /* kiln run loading its images */
+#define START_SETTLE_MS 300
 #define STOP_TIMEOUT_S 10
 #define KILL_WAIT_MS 5000
 #define VM_MIN_MEM (2ull << 20)
@@ -69,6 +72,7 @@ struct reply {
     json_object *json;
     char *raw;
     size_t rawlen;
+    const char *allow; /* 405: the methods the path takes (RFC 9110 §15.5.6) */
 };
 
 static volatile sig_atomic_t daemon_quit;
@@ -191,6 +195,11 @@ static void vm_finalize(struct daemon *d, struct vm_rec *v)
         json_object_put(o);
     } else {
         v->exit_reason = strdup("the VM's monitor process ended without recording an exit");
+    }
+    char oom[96];
+    if (v->exit_signal == SIGKILL && cg_vm_oom_reason(&d->cg, v->name, oom, sizeof(oom)) > 0) {
+        free(v->exit_reason);
+        v->exit_reason = strdup(oom); /* the memory cgroup's OOM killer (docs/jail.md) */
     }
     if (!v->exit_reason && v->exit_signal > 0) {
         char buf[96];
@@ -398,6 +407,21 @@ static int parse_mem(json_object *j, uint64_t *out)
     return 0;
 }
 
+/*
+ * "256" is 256 bytes, but people used to QEMU's `-m 256` mean MiB: a plain
+ * number too small to be a VM's memory gets the likely meaning in its error.
+ */
+static int mem_hint(struct reply *r, json_object *j, uint64_t mem)
+{
+    if (mem >= VM_MIN_MEM || mem > 65536)
+        return 0;
+    if (json_object_is_type(j, json_type_string))
+        return err_reply(r, 400, "mem \"%s\" is %llu bytes; did you mean \"%lluM\"?",
+                         json_object_get_string(j), (unsigned long long)mem, (unsigned long long)mem);
+    return err_reply(r, 400, "mem %llu is bytes; did you mean \"%lluM\"?", (unsigned long long)mem,
+                     (unsigned long long)mem);
+}
+
 static int check_mem(struct reply *r, uint64_t mem)
 {
     uint64_t host = host_mem_total();
@@ -443,6 +467,50 @@ static int get_path(struct reply *r, json_object *j, const char *key, char **out
     return *out ? 0 : err_reply(r, 500, "out of memory");
 }
 
+/*
+ * Keys of the top-level object in JSON text that json-c has already accepted
+ * (RFC 8259 §4: names SHOULD be unique; with duplicates behaviour is undefined).
+ */
+static size_t count_top_keys(const char *p, size_t len)
+{
+    size_t keys = 0;
+    int depth = 0;
+    bool in_str = false, expect_key = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = p[i];
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = false;
+            continue;
+        }
+        switch (c) {
+        case '"':
+            in_str = true;
+            if (depth == 1 && expect_key)
+                keys++;
+            expect_key = false;
+            break;
+        case '{':
+        case '[':
+            depth++;
+            expect_key = depth == 1 && c == '{';
+            break;
+        case '}':
+        case ']':
+            depth--;
+            break;
+        case ',':
+            expect_key = depth == 1;
+            break;
+        default:
+            break;
+        }
+    }
+    return keys;
+}
+
 static json_object *parse_body(struct reply *r, const char *body, size_t len)
 {
     if (!body || len == 0) {
@@ -455,12 +523,15 @@ static json_object *parse_body(struct reply *r, const char *body, size_t len)
               (size_t)json_tokener_get_parse_end(tok) == len;
     if (tok)
         json_tokener_free(tok);
-    if (ok) {
-        /* Nothing but whitespace may follow... get_parse_end == len already says so. */
-    }
     if (!ok || !json_object_is_type(o, json_type_object)) {
         json_object_put(o);
         err_reply(r, 400, "request body is not a JSON object");
+        return NULL;
+    }
+    /* json-c keeps the last of duplicate keys; which one was meant is a guess, so refuse. */
+    if (count_top_keys(body, len) != (size_t)json_object_object_length(o)) {
+        json_object_put(o);
+        err_reply(r, 400, "request body has a duplicate key");
         return NULL;
     }
     return o;
@@ -496,13 +567,13 @@ static void h_create(struct daemon *d, struct reply *r, const char *body, size_t
                 err_reply(r, 400, "mem must be a size such as \"64M\" or \"2G\", or bytes");
                 goto out;
             }
-            if (check_mem(r, v->mem))
+            if (mem_hint(r, val, v->mem) || check_mem(r, v->mem))
                 goto out;
         } else if (!strcmp(key, "cpus")) {
             int64_t n;
-            unsigned hc = host_cpus(), mx = hc < VM_MAX_CPUS ? hc : VM_MAX_CPUS;
-            if (get_int(val, &n) || n < 1 || n > mx) {
-                err_reply(r, 400, "cpus must be from 1 to %u (the host has %u CPUs)", mx, hc);
+            /* Like kiln run (and QEMU): more harts than host CPUs is allowed, only slower. */
+            if (get_int(val, &n) || n < 1 || n > VM_MAX_CPUS) {
+                err_reply(r, 400, "cpus must be a whole number from 1 to %d", VM_MAX_CPUS);
                 goto out;
             }
             v->cpus = (unsigned)n;
@@ -557,6 +628,11 @@ static void h_create(struct daemon *d, struct reply *r, const char *body, size_t
         err_reply(r, 400, "initrd needs kernel");
         goto out;
     }
+    char aerr[512];
+    if (runargs_check(v->args, v->nargs, aerr, sizeof(aerr))) {
+        err_reply(r, 400, "%s", aerr);
+        goto out;
+    }
     if (find_vm(d, v->name)) {
         err_reply(r, 409, "a VM named '%s' already exists", v->name);
         goto out;
@@ -601,6 +677,34 @@ static int read_pidfile(const char *dir, pid_t *pid, uint64_t *start)
     return 0;
 }
 
+/*
+ * After the monitor started kiln run: true once kiln run answers on its control
+ * socket (it is booting the guest), false when its monitor ended first. A VM
+ * without a control socket (its path too long) gets START_SETTLE_MS instead.
+ */
+static bool wait_vm_ready(struct daemon *d, const struct vm_rec *v, pid_t mpid, uint64_t mstart)
+{
+    char dir[PATH_MAX], path[PATH_MAX + 16];
+    vm_dir(d, v->name, dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/control.sock", dir);
+    bool has_ctl = strlen(path) < sizeof(((struct sockaddr_un *)0)->sun_path);
+    int limit = has_ctl ? START_READY_MS : START_SETTLE_MS;
+    for (int waited = 0; waited < limit; waited += 10) {
+        if (!proc_alive(mpid, mstart) || !proc_alive(v->vm_pid, v->vm_start))
+            return false;
+        if (has_ctl) {
+            int fd = connect_unix(path);
+            if (fd >= 0) {
+                close(fd);
+                return true;
+            }
+        }
+        sleep_ms(10);
+    }
+    /* Still setting up after all this time (a huge initrd?): report it running. */
+    return proc_alive(mpid, mstart);
+}
+
 static void h_start(struct daemon *d, struct reply *r, struct vm_rec *v)
 {
     char dir[PATH_MAX], procs[PATH_MAX], log[PATH_MAX + 16], mem[32], cpus[16];
@@ -615,7 +719,7 @@ static void h_start(struct daemon *d, struct reply *r, struct vm_rec *v)
         err_reply(r, 500, "%s: %s", dir, strerror(errno));
         return;
     }
-    bool cg = d->cg.version && !cg_vm_setup(&d->cg, v->name, v->cpu_cap) &&
+    bool cg = d->cg.version && !cg_vm_setup(&d->cg, v->name, v->cpu_cap, v->mem, v->cpus) &&
               !cg_vm_procs_path(&d->cg, v->name, procs, sizeof(procs));
     snprintf(mem, sizeof(mem), "%lluK", (unsigned long long)(v->mem >> 10));
     snprintf(cpus, sizeof(cpus), "%u", v->cpus);
@@ -679,8 +783,8 @@ static void h_start(struct daemon *d, struct reply *r, struct vm_rec *v)
     argv[a] = NULL;
 
     /* The monitor writes these afresh; an old vm.pid would name a dead process. */
-    static const char *const stale[] = {"vm.pid", "exit.json"};
-    for (size_t i = 0; i < 2; i++) {
+    static const char *const stale[] = {"vm.pid", "exit.json", "control.sock"};
+    for (size_t i = 0; i < 3; i++) {
         pathf(log, sizeof(log), "%s/%s", dir, stale[i]);
         unlink(log);
     }
@@ -726,9 +830,7 @@ static void h_start(struct daemon *d, struct reply *r, struct vm_rec *v)
     v->vm_pid = vpid;
     v->vm_start = vstart;
     v->started_at = now_s();
-    v->exit_code = v->exit_signal = -1;
-    free(v->exit_reason);
-    v->exit_reason = NULL;
+    /* last_exit stays what the previous run left until this run's end replaces it. */
     v->stop_requested = false;
     v->state = VMS_RUNNING;
     if (!vpid) {
@@ -737,6 +839,26 @@ static void h_start(struct daemon *d, struct reply *r, struct vm_rec *v)
         waitpid(mpid, NULL, 0);
         vm_finalize(d, v);
         err_reply(r, 500, "the VM did not start: %s", v->exit_reason ? v->exit_reason : "see monitor.log");
+        return;
+    }
+    /*
+     * kiln run serves its control socket once every device and image is set up, just
+     * before the first instruction: wait for that, or for the VM to end, so that a VM
+     * that cannot start (a hostfwd port in use, a bad image) is a failed start with its
+     * reason, not a "running" that turns into "crashed" a moment later.
+     */
+    if (!wait_vm_ready(d, v, mpid, ps.starttime)) {
+        for (int waited = 0; waited < KILL_WAIT_MS && proc_alive(mpid, ps.starttime); waited += 10)
+            sleep_ms(10);
+        reap_children();
+        vm_finalize(d, v);
+        if (v->state == VMS_STOPPED) { /* it ran and powered off already */
+            r->status = 200;
+            r->json = vm_json(d, v);
+            return;
+        }
+        err_reply(r, 500, "VM '%s' ended as it started: %s", v->name,
+                  v->exit_reason ? v->exit_reason : "no reason recorded (see its stderr.log)");
         return;
     }
     store_save(d->store, v);
@@ -917,6 +1039,17 @@ static int apply_limits(struct daemon *d, struct reply *r, struct vm_rec *v, con
     return 0;
 }
 
+/* Does the VM's definition pass `flag` (as "--flag X" or "--flag=X") to kiln run? */
+static bool vm_has_arg(const struct vm_rec *v, const char *flag)
+{
+    size_t fl = strlen(flag);
+    for (int i = 0; i < v->nargs; i++) {
+        if (!strncmp(v->args[i], flag, fl) && (v->args[i][fl] == 0 || v->args[i][fl] == '='))
+            return true;
+    }
+    return false;
+}
+
 static void h_patch(struct daemon *d, struct reply *r, struct vm_rec *v, const char *body, size_t len)
 {
     json_object *o = parse_body(r, body, len);
@@ -950,11 +1083,24 @@ static void h_patch(struct daemon *d, struct reply *r, struct vm_rec *v, const c
                 err_reply(r, 400, "mem must be a size such as \"128M\" or a number of bytes");
                 goto out;
             }
+            if (mem_hint(r, val, mem))
+                goto out;
             set_mem = true;
         } else {
             err_reply(r, 400, "unknown or unchangeable field '%s'", key);
             goto out;
         }
+    }
+    /* A limit on devices the VM does not have would be stored and do nothing: refuse it. */
+    if ((set_lim[0] || set_lim[1]) && (lim[0] || lim[1]) && !vm_has_arg(v, "--disk")) {
+        err_reply(r, 400, "VM '%s' has no disk (no --disk in its run flags): disk limits would do nothing",
+                  v->name);
+        goto out;
+    }
+    if (set_lim[2] && lim[2] && !vm_has_arg(v, "--net")) {
+        err_reply(r, 400, "VM '%s' has no network device (no --net in its run flags): a net limit would do nothing",
+                  v->name);
+        goto out;
     }
     bool live = v->state == VMS_RUNNING || v->state == VMS_PAUSED;
     if (set_mem && live) {
@@ -1090,7 +1236,7 @@ static void h_console_log(struct daemon *d, struct reply *r, struct vm_rec *v)
 
 static void send_reply(int fd, struct reply *r)
 {
-    char head[256];
+    char head[320];
     const char *body = "";
     size_t blen = 0;
     const char *type = "application/json";
@@ -1103,10 +1249,13 @@ static void send_reply(int fd, struct reply *r)
         blen = strlen(body);
     }
     bool nl = !r->raw && r->json;
+    char allow[64] = "";
+    if (r->status == 405 && r->allow)
+        snprintf(allow, sizeof(allow), "Allow: %s\r\n", r->allow);
     int hn = snprintf(head, sizeof(head),
                       "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                      "Connection: close\r\n\r\n",
-                      r->status, http_reason(r->status), type, blen + (nl ? 1 : 0));
+                      "%sConnection: close\r\n\r\n",
+                      r->status, http_reason(r->status), type, blen + (nl ? 1 : 0), allow);
     if (write_all(fd, head, (size_t)hn) || write_all(fd, body, blen))
         return;
     if (nl)
@@ -1180,6 +1329,16 @@ static void route(struct daemon *d, const struct http_request *q, const char *bo
     char name[VM_NAME_MAX + 2];
     pthread_mutex_lock(&d->lock);
     supervise_locked(d);
+    /* Only stop takes a parameter; any other key is a typo to report, not to ignore. */
+    static const char *const stop_params[] = {"timeout", NULL};
+    size_t pl = strlen(q->path);
+    bool is_stop = pl > 5 && !strcmp(q->path + pl - 5, "/stop");
+    char bad[80];
+    if (http_query_check(q->query, is_stop ? stop_params : NULL, bad, sizeof(bad))) {
+        err_reply(r, 400, "unknown query parameter '%s'%s", bad,
+                  is_stop ? " (stop takes timeout)" : " (this endpoint takes none)");
+        goto out;
+    }
     if (!strcmp(q->path, "/v1/vms")) {
         if (!strcmp(m, "GET")) {
             json_object *a = json_object_new_array();
@@ -1191,14 +1350,17 @@ static void route(struct daemon *d, const struct http_request *q, const char *bo
             h_create(d, r, body, blen);
         } else {
             err_reply(r, 405, "%s not allowed on /v1/vms", m);
+            r->allow = "GET, POST";
         }
         goto out;
     }
     if (!strcmp(q->path, "/v1/host")) {
-        if (strcmp(m, "GET"))
+        if (strcmp(m, "GET")) {
             err_reply(r, 405, "%s not allowed on /v1/host", m);
-        else
+            r->allow = "GET";
+        } else {
             host_json(d, r);
+        }
         goto out;
     }
     if (!split_vm_path(q->path, name, sizeof(name), &action)) {
@@ -1220,12 +1382,14 @@ static void route(struct daemon *d, const struct http_request *q, const char *bo
             h_patch(d, r, v, body, blen);
         } else {
             err_reply(r, 405, "%s not allowed on a VM", m);
+            r->allow = "GET, PATCH, DELETE";
         }
         goto out;
     }
     if (!strcmp(action, "console")) {
         if (strcmp(m, "GET")) {
             err_reply(r, 405, "%s not allowed on a console", m);
+            r->allow = "GET";
         } else if (!q->upgrade) {
             h_console_log(d, r, v);
         } else if (strcmp(q->upgrade_proto, "kiln-console")) {
@@ -1258,6 +1422,7 @@ static void route(struct daemon *d, const struct http_request *q, const char *bo
     }
     if (strcmp(m, "POST")) {
         err_reply(r, 405, "%s not allowed on %s", m, action);
+        r->allow = "POST";
         goto out;
     }
     if (i == 0) {

@@ -35,6 +35,8 @@
 
 #define RING_SIZE (64 << 10)
 #define MAX_CLIENTS 16
+#define CLIENT_READ 64
+#define MON_ESCAPE_CHAR 0x01 /* CONSOLE_ESCAPE_CHAR of kiln run (src/backend/console.h) */
 
 struct mon_client {
     int fd;
@@ -52,6 +54,8 @@ struct monitor {
     int lfd, master, errfd, errlog;
     pid_t child;
     struct mon_client clients[MAX_CLIENTS];
+    char pend[16 << 10]; /* console input the pty has not taken yet */
+    size_t pend_len;
 };
 
 static volatile sig_atomic_t mon_forward_sig;
@@ -125,24 +129,62 @@ static void stderr_bytes(struct monitor *m, const char *p, size_t n)
     }
 }
 
+/*
+ * Console input for the guest's serial port. kiln run reads the pty as a
+ * terminal and would take Ctrl-A as its escape prefix (Ctrl-A x quits the
+ * VM), so every Ctrl-A is doubled: kiln run turns the pair back into one byte
+ * for the guest. Whatever a console client sends is thus typed, never obeyed;
+ * stopping a VM is the API's job (docs/console.md).
+ *
+ * The bytes wait in m->pend until the pty takes them: a guest that is not
+ * reading (booting, its port closed) must not block the monitor, which also
+ * keeps the output ring and serves other clients. While pend is nearly full,
+ * console clients are not read (back-pressure, nothing dropped).
+ */
+static void pty_write_literal(struct monitor *m, const char *p, size_t n)
+{
+    for (size_t i = 0; i < n && m->pend_len + 2 <= sizeof(m->pend); i++) {
+        m->pend[m->pend_len++] = p[i];
+        if (p[i] == MON_ESCAPE_CHAR)
+            m->pend[m->pend_len++] = MON_ESCAPE_CHAR;
+    }
+}
+
+/* Moves what the pty takes now from pend (the master is non-blocking). */
+static void pty_flush(struct monitor *m)
+{
+    while (m->pend_len) {
+        ssize_t w = write(m->master, m->pend, m->pend_len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (w <= 0) {
+            m->pend_len = 0; /* the VM is gone: nobody will read it */
+            return;
+        }
+        memmove(m->pend, m->pend + w, m->pend_len - (size_t)w);
+        m->pend_len -= (size_t)w;
+    }
+}
+
+/* Room for one more client read (CLIENT_READ bytes, each possibly doubled)? */
+static bool pend_has_room(const struct monitor *m)
+{
+    return m->pend_len + 2 * CLIENT_READ <= sizeof(m->pend);
+}
+
 static void client_command(struct monitor *m, struct mon_client *c)
 {
-    char buf[64];
+    char buf[CLIENT_READ];
     ssize_t n = read(c->fd, buf, sizeof(buf));
     if (n <= 0) {
         drop_client(c);
         return;
     }
     if (c->console) {
-        /* Console input goes to the guest's serial port. */
-        for (ssize_t off = 0; off < n;) {
-            ssize_t w = write(m->master, buf + off, (size_t)(n - off));
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0)
-                break;
-            off += w;
-        }
+        pty_write_literal(m, buf, (size_t)n);
+        pty_flush(m);
         return;
     }
     for (ssize_t i = 0; i < n; i++) {
@@ -160,8 +202,10 @@ static void client_command(struct monitor *m, struct mon_client *c)
             c->console = true;
             fcntl(c->fd, F_SETFL, O_NONBLOCK);
             /* Bytes after the command line are already console input. */
-            if (i + 1 < n && write(m->master, buf + i + 1, (size_t)(n - i - 1)) < 0)
-                break;
+            if (i + 1 < n) {
+                pty_write_literal(m, buf + i + 1, (size_t)(n - i - 1));
+                pty_flush(m);
+            }
         } else {
             drop_client(c);
         }
@@ -266,16 +310,29 @@ static void child_exec(const char *slave, int errw, const char *cgroup_procs, ch
         } while (v);
         for (int i = 0; i < n; i++)
             pid[i] = rev[n - 1 - i];
-        int fd = open(cgroup_procs, O_WRONLY);
-        if (fd < 0 || write(fd, pid, (size_t)n) != n) {
-            static const char msg[] = "kiln: monitor: could not join the VM's cgroup; no CPU cap\n";
-            if (write(2, msg, sizeof(msg) - 1) < 0)
-                _exit(127);
+        /* One cgroup.procs per hierarchy (cgroup v1: cpu, memory, pids), ':'-separated. */
+        char one[4096];
+        for (const char *p = cgroup_procs; *p;) {
+            size_t l = 0;
+            while (p[l] && p[l] != ':')
+                l++;
+            if (l < sizeof(one)) {
+                memcpy(one, p, l);
+                one[l] = 0;
+                int fd = open(one, O_WRONLY);
+                if (fd < 0 || write(fd, pid, (size_t)n) != n) {
+                    static const char msg[] = "kiln: monitor: could not join one of the VM's cgroups\n";
+                    if (write(2, msg, sizeof(msg) - 1) < 0)
+                        _exit(127);
+                }
+                if (fd >= 0)
+                    close(fd);
+            }
+            p += l;
+            if (*p == ':')
+                p++;
         }
-        if (fd >= 0)
-            close(fd);
     }
-    signal(SIGPIPE, SIG_DFL);
     signal(SIGHUP, SIG_DFL);
     execv("/proc/self/exe", argv);
     static const char msg[] = "kiln: monitor: cannot exec kiln run\n";
@@ -298,8 +355,10 @@ static void write_exit(struct monitor *m, int status)
         m->line[m->linelen] = 0;
         memcpy(m->reason, m->line, m->linelen + 1);
     }
-    if (m->reason[0])
-        json_object_object_add(o, "reason", json_object_new_string(m->reason));
+    /* kiln run's lines start "kiln: "; as a VM's reason that is noise ("kiln: VM x ...: kiln: ..."). */
+    const char *reason = strncmp(m->reason, "kiln: ", 6) ? m->reason : m->reason + 6;
+    if (reason[0])
+        json_object_object_add(o, "reason", json_object_new_string(reason));
     write_atomic(m->dir, "exit.json", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
     json_object_put(o);
 }
@@ -335,6 +394,8 @@ int monitor_main(const char *dir, const char *cgroup_procs, int argc, char **arg
     snprintf(path, sizeof(path), "%s/stderr.log", dir);
     m->errlog = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     int r = open_pty(&m->master, slave, sizeof(slave));
+    if (!r)
+        fcntl(m->master, F_SETFL, O_NONBLOCK); /* see pty_flush() */
     if (r || pipe2(errp, O_CLOEXEC)) {
         log_err("monitor", "pty/pipe: %s", strerror(r ? -r : errno));
         goto out;
@@ -373,23 +434,29 @@ int monitor_main(const char *dir, const char *cgroup_procs, int argc, char **arg
         }
         struct pollfd p[3 + MAX_CLIENTS];
         int np = 0;
-        p[np++] = (struct pollfd){.fd = master_open ? m->master : -1, .events = POLLIN};
+        p[np++] = (struct pollfd){.fd = master_open ? m->master : -1,
+                                  .events = (short)(POLLIN | (m->pend_len ? POLLOUT : 0))};
         p[np++] = (struct pollfd){.fd = err_open ? m->errfd : -1, .events = POLLIN};
         p[np++] = (struct pollfd){.fd = m->lfd, .events = POLLIN};
-        for (int i = 0; i < MAX_CLIENTS; i++)
-            p[np++] = (struct pollfd){.fd = m->clients[i].fd, .events = POLLIN};
+        for (int i = 0; i < MAX_CLIENTS; i++) {
+            const struct mon_client *c = &m->clients[i];
+            bool hold = c->console && !pend_has_room(m);
+            p[np++] = (struct pollfd){.fd = hold ? -1 : c->fd, .events = POLLIN};
+        }
         if (poll(p, (nfds_t)np, 500) < 0) {
             if (errno == EINTR)
                 continue;
             break;
         }
         char buf[4096];
-        if (p[0].revents) {
+        if (p[0].revents & POLLOUT)
+            pty_flush(m);
+        if (p[0].revents & ~POLLOUT) {
             ssize_t n = read(m->master, buf, sizeof(buf));
             if (n > 0) {
                 ring_put(m, buf, (size_t)n);
                 broadcast(m, buf, (size_t)n);
-            } else if (n == 0 || errno != EINTR) {
+            } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
                 master_open = false; /* EIO: every slave fd is closed, the VM is gone */
             }
         }

@@ -90,10 +90,16 @@ struct board {
     int powerdown_fd; /* eventfd: the control thread asks the main thread for a powerdown */
     struct powerdown pd;
     uint64_t entry, a1, a2;
+    void (*hart_enter)(void *ctx, unsigned hart);
+    void *jail_ctx;
 };
 
 static void *hart_thread(void *arg)
 {
+    struct hart *h = arg;
+    const struct board *b = (const struct board *)h->vm; /* the vm is the board's first member */
+    if (b->hart_enter)
+        b->hart_enter(b->jail_ctx, h->id);
     hart_run(arg);
     return NULL;
 }
@@ -255,7 +261,7 @@ static int create_virtio(struct board *b, const struct board_config *cfg)
         char *err = NULL;
         b->disks[i] = disk_open(d->path, d->readonly, (enum disk_cache)d->cache, &err);
         if (!b->disks[i]) {
-            log_err("disk", "%s", err ? err : d->path);
+            fprintf(stderr, "kiln: %s\n", err ? err : d->path); /* err starts "disk PATH" */
             free(err);
             return -1;
         }
@@ -477,6 +483,7 @@ static void dump_harts(struct board *b)
  * and arrive here through a signalfd; the VM's exit eventfd wakes us the moment
  * a hart or device ends the run. SIGTERM first asks the guest to power off
  * (serial SysRq); a second one, or SIGTERM_GRACE_MS without an exit, stops it.
+ * SIGHUP (the terminal closed) is only noted: issue 15, a hang-up never ends a VM.
  */
 static void wait_for_exit(struct board *b, int sig_fd)
 {
@@ -510,12 +517,18 @@ static void wait_for_exit(struct board *b, int sig_fd)
                 dump_harts(b);
                 continue;
             }
+            if (si.ssi_signo == SIGHUP) {
+                /* A closed terminal must not end the VM (like nohup): it keeps
+                 * running with its console output discarded; SIGTERM stops it. */
+                fprintf(stderr, "kiln: SIGHUP: the terminal went away; the VM keeps running (SIGTERM powers it off)\n");
+                continue;
+            }
             if (si.ssi_signo == SIGTERM && !b->pd.deadline_ms && b->uart && uart_rx_enabled(b->uart)) {
                 fprintf(stderr, "kiln: SIGTERM: asking the guest to power off (send again to stop at once)\n");
                 powerdown_start(b, SIGTERM_GRACE_MS);
                 continue;
             }
-            /* SIGINT, SIGHUP, a second SIGTERM, or a guest that reads no serial input. */
+            /* SIGINT, a second SIGTERM, or a guest that reads no serial input. */
             vm_request_exit(vm, 128 + (int)si.ssi_signo, "terminated by signal %u", si.ssi_signo);
         }
     }
@@ -735,6 +748,7 @@ int board_run(const struct board_config *cfg)
         goto out_sig;
     }
     console_attach_uart(b->console, b->uart);
+    console_wait_for_driver(b->console, cfg->kernel != NULL);
 
     if (cfg->control) {
         static const struct control_ops ops_tmpl = {
@@ -749,6 +763,10 @@ int board_run(const struct board_config *cfg)
             goto out_sig;
         }
     }
+    b->hart_enter = cfg->hart_enter;
+    b->jail_ctx = cfg->jail_ctx;
+    if (cfg->lockdown && cfg->lockdown(cfg->jail_ctx))
+        goto out_sig;
 
     for (;;) {
         status = run_once(b, sig_fd);

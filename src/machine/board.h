@@ -33,6 +33,11 @@ struct board_config {
     const char *hvc_out; /* file receiving the virtio-console (hvc0) output; NULL = discard */
     const char *control; /* control socket path (machine/control.h); NULL = none */
     bool no_balloon;
+    /* The jail (src/jail/jail.h), NULL for none: lockdown runs once set-up is done, before the
+     * first hart starts (non-zero: kiln stops); hart_enter first thing in each hart thread. */
+    int (*lockdown)(void *ctx);
+    void (*hart_enter)(void *ctx, unsigned hart);
+    void *jail_ctx;
 };
 
 /*

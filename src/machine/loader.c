@@ -381,6 +381,65 @@ int loader_load_raw(struct vm *vm, const char *path, uint64_t gpa, uint64_t *siz
     return ret;
 }
 
+/*
+ * A truncated or damaged Image would otherwise boot into zeros and hang after
+ * the firmware banner with no word of why, so check what the file says of its
+ * own size before loading it:
+ *  - image_size (boot-image-header.rst) is the memory the kernel occupies from
+ *    its load address, bss included: the file can never be larger, and a file
+ *    shorter than half of it is far more likely cut off than all bss;
+ *  - a kernel built with the EFI stub carries a PE/COFF header (offset in res3,
+ *    "PE\0\0"; Microsoft PE format, section table) whose sections give the exact
+ *    file size: every section's raw data must lie inside the file.
+ * 0, or -ENOEXEC with a message.
+ */
+static int image_check_size(int fd, const struct riscv_image_header *h, uint64_t size,
+                            const char *path, char *err, size_t errlen)
+{
+    uint64_t image_size = le64toh(h->image_size);
+    if (image_size && size > image_size) {
+        set_err(err, errlen, path,
+                "corrupt Image header: the file (%" PRIu64 " bytes) is larger than the memory "
+                "the kernel says it occupies (image_size %" PRIu64 ")", size, image_size);
+        return -ENOEXEC;
+    }
+    if (image_size && size < image_size / 2) {
+        set_err(err, errlen, path,
+                "truncated: the file has %" PRIu64 " bytes but the kernel occupies %" PRIu64
+                " (image_size); copy it again", size, image_size);
+        return -ENOEXEC;
+    }
+    const uint8_t *code = (const uint8_t *)&h->code0;
+    uint32_t pe_off = le32toh(h->res3);
+    if (code[0] != 'M' || code[1] != 'Z' || pe_off < sizeof(*h) || pe_off > size)
+        return 0; /* no EFI stub: nothing more to go by */
+    /* "PE\0\0", then the 20-byte COFF header: NumberOfSections at +2, SizeOfOptionalHeader at +16. */
+    uint8_t coff[24];
+    if (pread(fd, coff, sizeof(coff), pe_off) != (ssize_t)sizeof(coff) || memcmp(coff, "PE\0\0", 4))
+        return 0;
+    unsigned nsec = (unsigned)coff[6] | (unsigned)coff[7] << 8;
+    unsigned opt = (unsigned)coff[20] | (unsigned)coff[21] << 8;
+    uint64_t sec_off = (uint64_t)pe_off + 24 + opt;
+    for (unsigned i = 0; i < nsec && i < 96; i++) {
+        uint8_t sh[40]; /* section header: SizeOfRawData at +16, PointerToRawData at +20 */
+        if (pread(fd, sh, sizeof(sh), (off_t)(sec_off + 40ull * i)) != (ssize_t)sizeof(sh)) {
+            set_err(err, errlen, path, "truncated: its PE/COFF section table is cut off");
+            return -ENOEXEC;
+        }
+        uint64_t raw = (uint64_t)sh[16] | (uint64_t)sh[17] << 8 | (uint64_t)sh[18] << 16 |
+                       (uint64_t)sh[19] << 24;
+        uint64_t ptr = (uint64_t)sh[20] | (uint64_t)sh[21] << 8 | (uint64_t)sh[22] << 16 |
+                       (uint64_t)sh[23] << 24;
+        if (ptr + raw > size) {
+            set_err(err, errlen, path,
+                    "truncated: section %.8s ends at byte %" PRIu64 " but the file has %" PRIu64,
+                    (const char *)sh, ptr + raw, size);
+            return -ENOEXEC;
+        }
+    }
+    return 0;
+}
+
 int loader_load_linux_image(struct vm *vm, const char *path, uint64_t gpa, uint64_t *size_out,
                             char *err, size_t errlen)
 {
@@ -433,6 +492,9 @@ int loader_load_linux_image(struct vm *vm, const char *path, uint64_t gpa, uint6
         ret = -EFBIG;
         goto out;
     }
+    ret = image_check_size(fd, &h, size, path, err, errlen);
+    if (ret)
+        goto out;
     ret = load_fd_at(vm, fd, size, need, gpa, path, err, errlen);
     if (ret == 0 && size_out)
         *size_out = image_size ? image_size : size;

@@ -27,6 +27,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         char v[32];
         http_query_get(q.query, "timeout", v, sizeof(v));
+        static const char *const allowed[] = {"timeout", NULL};
+        char bad[80];
+        if (http_query_check(q.query, allowed, bad, sizeof(bad)) && strlen(bad) >= sizeof(bad))
+            abort();
     } else if (full == 0 && size >= HTTP_MAX_HEAD) {
         abort(); /* an unbounded head must be refused */
     }

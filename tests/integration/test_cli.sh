@@ -46,6 +46,28 @@ expect_error "bad net spec" "net" -- run --net bogus
 expect_error "bad hostfwd" "port|hostfwd" -- run --net user,hostfwd=tcp:127.0.0.1:99999-:22
 expect_error "initrd without kernel" "needs --kernel" -- run --firmware "$CACHE/fw_dynamic.bin" --initrd "$T/junk"
 
+# The same kind of mistake gets the same status: a malformed --disk or --net is a usage error.
+KILN_STATE_DIR="$T/state" "$KILN" run --net bogus </dev/null >/dev/null 2>"$T/err"; net_rc=$?
+"$KILN" run --disk "$T/x.img,frob" </dev/null >/dev/null 2>&1; disk_rc=$?
+if [ "$net_rc" -eq 2 ] && [ "$disk_rc" -eq 2 ]; then echo "ok bad --net and bad --disk both exit 2"; else
+    echo "not ok bad --net and bad --disk both exit 2 -- net $net_rc, disk $disk_rc"; fi
+"$KILN" run --disk "$T/nope.img" </dev/null >/dev/null 2>"$T/err"
+if grep -q "disk: disk" "$T/err"; then echo "not ok disk errors do not stutter -- $(cat "$T/err")"; else echo "ok disk errors do not stutter"; fi
+expect_error "QEMU habit: --mem 256 suggests 256M" "did you mean 256M" -- run --mem 256
+KILN_STATE_DIR="$T/state" expect_error "stop --timeout abc is a usage error" "timeout 'abc'" -- stop vm --timeout abc
+KILN_STATE_DIR="$T/no/such/state" expect_error "a KILN_STATE_DIR without a parent is refused" "parent" -- ls
+if [ ! -e "$T/no" ]; then echo "ok ... and nothing is created there"; else echo "not ok ... and nothing is created there"; fi
+
+# The Makefile asks pkg-config nothing before `make deps` has installed it.
+mkdir -p "$T/fakebin"
+printf '#!/bin/sh\necho pkg-config-was-called >&2\nexit 1\n' >"$T/fakebin/pkg-config"
+chmod +x "$T/fakebin/pkg-config"
+if PATH="$T/fakebin:$PATH" make -n deps 2>&1 | grep -q pkg-config-was-called; then
+    echo "not ok make deps runs before pkg-config is asked"
+else
+    echo "ok make deps runs before pkg-config is asked"
+fi
+
 # Two kiln processes cannot write the same disk image.
 truncate -s 16M "$T/locked.img"
 "$KILN" run --disk "$T/locked.img" </dev/null >/dev/null 2>&1 &

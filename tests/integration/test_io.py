@@ -107,7 +107,7 @@ def fetch(g):
     rep.check("guest fetches a host file over HTTP", want in out, out)
 
 
-session("user networking", ["--net", "user"], fetch)
+session("user networking", ["--net", "user,host-loopback=on"], fetch)
 server.shutdown()
 
 # 4. A forwarded host port reaches a service in the guest.

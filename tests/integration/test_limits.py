@@ -112,7 +112,7 @@ def net_body(g):
     rep.check("net: unlimited is clearly faster", fast < slow * 0.6, "limited %.2f s, unlimited %.2f s" % (slow, fast))
 
 
-session("net limit", ["--net", "user,bps=256K", "--control", sock2], net_body)
+session("net limit", ["--net", "user,bps=256K,host-loopback=on", "--control", sock2], net_body)
 server.shutdown()
 shutil.rmtree(tmp, ignore_errors=True)
 rep.exit()

@@ -4,6 +4,7 @@ Ctrl-A x quits with status 0, and the terminal settings are restored afterwards.
 import os
 import pty
 import select
+import signal
 import subprocess
 import sys
 import tempfile
@@ -69,4 +70,23 @@ except subprocess.TimeoutExpired:
     rc = None
 rep.check("SIGTERM ends kiln with 143", rc == 143, "status %s" % rc)
 rep.check("terminal settings restored after SIGTERM", termios.tcgetattr(slave) == before)
+
+# A hang-up (SIGHUP, the terminal closed) never ends the VM (issue 15): it keeps running
+# and still answers its console; Ctrl-A x still quits it.
+proc = subprocess.Popen([KILN, "run", "--firmware", elf], stdin=slave, stdout=slave,
+                        stderr=slave, close_fds=True)
+time.sleep(1.0)
+proc.send_signal(signal.SIGHUP)
+time.sleep(1.5)
+rep.check("SIGHUP leaves the VM running", proc.poll() is None, "status %s" % proc.poll())
+read_for(0.3)
+os.write(master, b"\x01h")
+rep.check("the console still answers after SIGHUP", "x" in read_for(1.5).lower())
+os.write(master, b"\x01x")
+try:
+    rc = proc.wait(10)
+except subprocess.TimeoutExpired:
+    proc.kill()
+    rc = None
+rep.check("Ctrl-A x after SIGHUP quits with status 0", rc == 0, "status %s" % rc)
 rep.exit()

@@ -45,6 +45,16 @@ static void test_post_with_body(void **state)
     assert_string_equal(v, "5");
     assert_int_equal(http_query_get(q.query, "time", v, sizeof(v)), -ENOENT);
     assert_int_equal(http_query_get("a=123456789", "a", v, sizeof(v)), -E2BIG);
+    /* Unknown keys are refused by name; no list allows none. */
+    static const char *const allowed[] = {"timeout", NULL};
+    char bad[80];
+    assert_int_equal(http_query_check("timeout=5", allowed, bad, sizeof(bad)), 0);
+    assert_int_equal(http_query_check("", NULL, bad, sizeof(bad)), 0);
+    assert_int_equal(http_query_check("timout=5", allowed, bad, sizeof(bad)), -EINVAL);
+    assert_string_equal(bad, "timout");
+    assert_int_equal(http_query_check("timeout=5&force", allowed, bad, sizeof(bad)), -EINVAL);
+    assert_string_equal(bad, "force");
+    assert_int_equal(http_query_check("timeout=5", NULL, bad, sizeof(bad)), -EINVAL);
 }
 
 static void test_upgrade(void **state)
@@ -81,7 +91,10 @@ static void test_hostile(void **state)
         {"GET http://x/ HTTP/1.1\r\n\r\n", -400},
         {"GET * HTTP/1.1\r\n\r\n", -400},
         {"GET / HTTP/1.2\r\n\r\n", -505},
-        {"GET / HTTP/2.0\r\n\r\n", -400},
+        {"GET / HTTP/2.0\r\n\r\n", -505},
+        {"GET / HTTP/0.9\r\n\r\n", -505},
+        {"GET / HTTP/1.x\r\n\r\n", -400},
+        {"GET / HTTPS/1.1\r\n\r\n", -400},
         {"GET / HTTP/1.1\nHost: x\r\n\r\n", -400},
         {"GET / HTTP/1.1\r\nHost: x\rY: z\r\n\r\n", -400},
         {"GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n", -400},

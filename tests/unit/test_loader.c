@@ -412,16 +412,16 @@ static void test_linux_image(void **state)
     static uint8_t img[0x1000];
     uint64_t size = 0;
 
-    make_image(img, sizeof(img), 0x3000); /* bss beyond the file */
+    make_image(img, sizeof(img), 0x1800); /* bss beyond the file */
     write_file(f, img, sizeof(img));
     assert_int_equal(loader_load_linux_image(&f->vm, f->path, RAM_BASE + 0x10000, &size, f->err,
                                              sizeof(f->err)),
                      0);
-    assert_int_equal(size, 0x3000);
+    assert_int_equal(size, 0x1800);
     assert_memory_equal(ram(f, RAM_BASE + 0x10000), img, sizeof(img));
 
     /* image_size must fit too, not only the file. */
-    assert_int_equal(loader_load_linux_image(&f->vm, f->path, RAM_BASE + RAM_SIZE - 0x2000, &size,
+    assert_int_equal(loader_load_linux_image(&f->vm, f->path, RAM_BASE + RAM_SIZE - 0x1400, &size,
                                              f->err, sizeof(f->err)),
                      -ERANGE);
     assert_non_null(strstr(f->err, "outside guest RAM"));
@@ -444,6 +444,46 @@ static void test_linux_image(void **state)
     char want[256];
     snprintf(want, sizeof(want), "%s: not a RISC-V Linux Image (bad magic)", f->path);
     assert_string_equal(f->err, want);
+
+    /* Cut off: far less file than the kernel occupies, or more file than it. */
+    make_image(img, sizeof(img), 0x3000);
+    write_file(f, img, sizeof(img));
+    assert_int_equal(
+        loader_load_linux_image(&f->vm, f->path, RAM_BASE, &size, f->err, sizeof(f->err)),
+        -ENOEXEC);
+    assert_non_null(strstr(f->err, "truncated"));
+    make_image(img, sizeof(img), 0x800);
+    write_file(f, img, sizeof(img));
+    assert_int_equal(
+        loader_load_linux_image(&f->vm, f->path, RAM_BASE, &size, f->err, sizeof(f->err)),
+        -ENOEXEC);
+    assert_non_null(strstr(f->err, "corrupt Image header"));
+
+    /* EFI stub: a PE/COFF section whose raw data runs past the end of the file. */
+    make_image(img, sizeof(img), 0x1000);
+    img[0] = 'M';
+    img[1] = 'Z';
+    uint32_t pe = 0x40;
+    memcpy(img + 0x3c, &pe, 4);
+    memcpy(img + 0x40, "PE\0\0", 4);
+    memset(img + 0x44, 0, 20);
+    img[0x46] = 1; /* one section, no optional header */
+    uint8_t *sh = img + 0x40 + 24;
+    memset(sh, 0, 40);
+    memcpy(sh, ".text", 5);
+    uint32_t raw = 0x1000, ptr = 0x200;
+    memcpy(sh + 16, &raw, 4);
+    memcpy(sh + 20, &ptr, 4);
+    write_file(f, img, sizeof(img));
+    assert_int_equal(
+        loader_load_linux_image(&f->vm, f->path, RAM_BASE, &size, f->err, sizeof(f->err)),
+        -ENOEXEC);
+    assert_non_null(strstr(f->err, "section .text ends at byte 4608"));
+    raw = 0xe00; /* exactly to the end: fine */
+    memcpy(sh + 16, &raw, 4);
+    write_file(f, img, sizeof(img));
+    assert_int_equal(
+        loader_load_linux_image(&f->vm, f->path, RAM_BASE, &size, f->err, sizeof(f->err)), 0);
 
     /* image_size bigger than RAM. */
     make_image(img, sizeof(img), 0x10000000);
