@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include "backend/disk.h"
+#include "snapshot/format.h"
 #include "util/log.h"
 #include "util/token_bucket.h"
 #include "virtio/mmio.h"
@@ -483,4 +484,25 @@ void virtio_blk_destroy(struct virtio_blk *b)
     tb_destroy(&b->bps);
     tb_destroy(&b->iops);
     free(b);
+}
+
+/* ---- snapshots ---- */
+
+/* Device fields first, then the transport, which reads the record to its end. */
+void virtio_blk_save(struct virtio_blk *b, struct snap_w *w)
+{
+    snap_w_u64(w, b->capacity);
+    snap_w_bytes(w, b->serial, sizeof(b->serial));
+    virtio_mmio_save(b->t, w);
+}
+
+int virtio_blk_load(struct virtio_blk *b, struct snap_rd *r)
+{
+    uint64_t cap = snap_r_u64(r);
+    char serial[VIRTIO_BLK_ID_BYTES];
+    snap_r_bytes(r, serial, sizeof(serial));
+    if (r->bad || cap != b->capacity)
+        return -EINVAL; /* the disk changed size: the guest's view of it would be wrong */
+    memcpy(b->serial, serial, sizeof(serial));
+    return virtio_mmio_load(b->t, r);
 }

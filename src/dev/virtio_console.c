@@ -24,6 +24,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "snapshot/format.h"
 #include "util/log.h"
 #include "virtio/mmio.h"
 #include "virtio/virtq.h"
@@ -323,4 +324,17 @@ void virtio_console_destroy(struct virtio_console *c)
     pthread_cond_destroy(&c->cond);
     pthread_mutex_destroy(&c->lock);
     free(c);
+}
+
+/* ---- snapshots ---- */
+
+/* Buffered host-side output is flushed by the worker; the guest-visible state is the transport. */
+void virtio_console_save(struct virtio_console *c, struct snap_w *w)
+{
+    virtio_mmio_save(c->t, w);
+}
+
+int virtio_console_load(struct virtio_console *c, struct snap_rd *r)
+{
+    return virtio_mmio_load(c->t, r);
 }

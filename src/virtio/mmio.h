@@ -127,4 +127,19 @@ void virtio_mmio_kick(struct virtio_mmio *t, unsigned queue);
 uint64_t virtio_mmio_read(void *opaque, uint64_t offset, unsigned size);
 void virtio_mmio_write(void *opaque, uint64_t offset, uint64_t value, unsigned size);
 
+/*
+ * Snapshots (docs/snapshots.md). quiesce: with the harts stopped, make the
+ * device's workers finish what they popped and stay off the queues (through its
+ * reset hook, which leaves the rings alone); unquiesce lets them go again.
+ * save/load: transport registers and every queue's addresses and indices;
+ * load checks all of it first (rings inside guest RAM) and applies nothing on
+ * error (-EINVAL), then activates the device if the driver had.
+ */
+struct snap_w;
+struct snap_rd;
+void virtio_mmio_quiesce(struct virtio_mmio *t);
+void virtio_mmio_unquiesce(struct virtio_mmio *t);
+void virtio_mmio_save(struct virtio_mmio *t, struct snap_w *w);
+int virtio_mmio_load(struct virtio_mmio *t, struct snap_rd *r);
+
 #endif
