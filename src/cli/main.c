@@ -17,6 +17,8 @@ static void usage(FILE *f)
                "            manage VMs through the daemon (started on demand; docs/daemon.md)\n"
                "  daemon    run the VM daemon in the foreground\n"
                "  exec      run one riscv64 Linux program in its own process VM\n"
+               "  snapshot  save a running VM (kiln run --control) to a directory\n"
+               "  restore   start a VM from a snapshot; clone: the same with new MACs\n"
                "\n"
                "  kiln --version | kiln --help | kiln <command> --help\n");
 }
@@ -57,6 +59,10 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "exec"))
         return cli_exec(argc - 1, argv + 1);
+    if (!strcmp(cmd, "snapshot"))
+        return cli_snapshot(argc - 1, argv + 1);
+    if (!strcmp(cmd, "restore") || !strcmp(cmd, "clone"))
+        return cli_restore(argc - 1, argv + 1);
     fprintf(stderr, "kiln: unknown command '%s' (try 'kiln --help')\n", cmd);
     return 2;
 }

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct snap_restore;
+
 #define BOARD_MAX_DISKS 6
 #define BOARD_MAX_NETS 2
 
@@ -38,6 +40,9 @@ struct board_config {
     int (*lockdown)(void *ctx);
     void (*hart_enter)(void *ctx, unsigned hart);
     void *jail_ctx;
+    /* Restore from a snapshot (src/snapshot/snapshot.h) instead of booting: RAM is mapped from
+     * its memory file and every hart and device loaded before anything runs. NULL = boot. */
+    struct snap_restore *restore;
 };
 
 /*

@@ -80,7 +80,8 @@ struct snap_restore {
     bool paused;      /* stay paused after loading */
     bool clone;       /* new MACs (mac[]) and a note about reseeding */
     uint8_t mac[SNAP_MAX_NETS][6];
-    uint64_t t_start_ns; /* CLOCK_MONOTONIC when the restore began (for --timing) */
+    bool timing;         /* print how long the restore took to the first instruction */
+    uint64_t t_start_ns; /* CLOCK_MONOTONIC when the restore began */
 };
 
 /* hart.c: one hart's architectural state. load checks all of it, then applies; -EINVAL otherwise. */
