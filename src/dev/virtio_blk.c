@@ -56,6 +56,7 @@ struct virtio_blk {
     bool active;
     bool busy;
     bool stop;
+    bool paused; /* snapshot quiesce: the worker takes nothing new (lock) */
     bool limits_changed; /* lock: wakes a throttled worker to look again */
 
     struct token_bucket bps, iops;
@@ -292,7 +293,7 @@ static void *blk_worker(void *arg)
     struct virtio_blk *b = arg;
     pthread_mutex_lock(&b->lock);
     for (;;) {
-        while (!b->stop && !(b->kicked && b->active))
+        while (!b->stop && !(b->kicked && b->active && !b->paused))
             pthread_cond_wait(&b->cond, &b->lock);
         if (b->stop) break;
         b->kicked = false;
@@ -337,6 +338,26 @@ static void blk_reset(void *dev)
     pthread_cond_broadcast(&b->cond); /* a throttled worker gives up its wait */
     while (b->busy)
         pthread_cond_wait(&b->cond, &b->lock);
+    pthread_mutex_unlock(&b->lock);
+}
+
+/*
+ * Snapshot quiesce: unlike reset, `active` stays set, so a request being
+ * throttled is waited for, never dropped. The harts are stopped, so the
+ * worker's drain ends once the avail ring is empty.
+ */
+static void blk_quiesce(void *dev, bool pause)
+{
+    struct virtio_blk *b = dev;
+    pthread_mutex_lock(&b->lock);
+    b->paused = pause;
+    if (pause) {
+        while (b->busy)
+            pthread_cond_wait(&b->cond, &b->lock);
+    } else {
+        b->kicked = true; /* a kick may have come in just before the pause */
+        pthread_cond_broadcast(&b->cond);
+    }
     pthread_mutex_unlock(&b->lock);
 }
 
@@ -452,6 +473,7 @@ struct virtio_blk *virtio_blk_create(struct vm *vm, uint64_t base, unsigned irq,
         .queue_notify = blk_notify,
         .reset = blk_reset,
         .activate = blk_activate,
+        .quiesce = blk_quiesce,
     };
     int r = pthread_create(&b->thread, NULL, blk_worker, b);
     if (r != 0) {

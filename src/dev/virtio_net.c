@@ -416,6 +416,15 @@ static void net_reset(void *dev)
     pthread_mutex_unlock(&n->rx_lock);
 }
 
+/* Snapshot quiesce: frames arriving meanwhile are dropped (a lost packet), the rings untouched. */
+static void net_quiesce(void *dev, bool pause)
+{
+    struct virtio_net *n = dev;
+    pthread_mutex_lock(&n->rx_lock);
+    n->active = !pause;
+    pthread_mutex_unlock(&n->rx_lock);
+}
+
 static void net_config_read(void *dev, uint32_t offset, void *buf, unsigned size)
 {
     struct virtio_net *n = dev;
@@ -541,6 +550,7 @@ struct virtio_net *virtio_net_create(struct vm *vm, uint64_t base, unsigned irq,
         .queue_notify = net_notify,
         .reset = net_reset,
         .activate = net_activate,
+        .quiesce = net_quiesce,
     };
     n->t = virtio_mmio_create(vm, base, irq, &n->ops, n);
     if (!n->t)

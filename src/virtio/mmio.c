@@ -459,17 +459,16 @@ void virtio_mmio_destroy(struct virtio_mmio *t)
 void virtio_mmio_quiesce(struct virtio_mmio *t)
 {
     pthread_mutex_lock(&t->lock);
-    /* The device's reset hook stops its worker at a request boundary; the queues stay as they are. */
-    if ((atomic_load(&t->status) & VIRTIO_STATUS_DRIVER_OK) && t->ops->reset)
-        t->ops->reset(t->dev);
+    if ((atomic_load(&t->status) & VIRTIO_STATUS_DRIVER_OK) && t->ops->quiesce)
+        t->ops->quiesce(t->dev, true);
     pthread_mutex_unlock(&t->lock);
 }
 
 void virtio_mmio_unquiesce(struct virtio_mmio *t)
 {
     pthread_mutex_lock(&t->lock);
-    if ((atomic_load(&t->status) & VIRTIO_STATUS_DRIVER_OK) && t->ops->activate)
-        t->ops->activate(t->dev);
+    if ((atomic_load(&t->status) & VIRTIO_STATUS_DRIVER_OK) && t->ops->quiesce)
+        t->ops->quiesce(t->dev, false);
     pthread_mutex_unlock(&t->lock);
 }
 
