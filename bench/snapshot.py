@@ -43,6 +43,24 @@ def spawn_restore(snap, *extra):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
 
 
+def wait_for(p, pattern, timeout):
+    buf = b""
+    deadline = time.monotonic() + timeout
+    os.set_blocking(p.stdout.fileno(), False)
+    while time.monotonic() < deadline:
+        try:
+            d = os.read(p.stdout.fileno(), 65536)
+        except BlockingIOError:
+            time.sleep(0.01)
+            continue
+        if not d:
+            return False
+        buf += d
+        if pattern in buf:
+            return True
+    return False
+
+
 def answer(p, timeout=60):
     """Types a command on the console, returns when its output came back."""
     p.stdin.write(b"echo ans$((6*7))\n")
@@ -155,12 +173,12 @@ def qemu_restore(tmp, a):
             os.path.join(cache, "fw_dynamic.bin"), "-kernel", os.path.join(cache, "Image"),
             "-initrd", os.path.join(cache, "initramfs.cpio.gz"), "-append", "console=ttyS0",
             "-drive", "file=%s,if=none,id=d0,format=qcow2" % disk,
-            "-device", "virtio-blk-device,drive=d0", "-monitor", "none", "-serial", "stdio"]
+            "-device", "virtio-blk-device,drive=d0", "-monitor", "none"]
     mon = os.path.join(tmp, "qmon.sock")
     p = subprocess.Popen(base + ["-qmp", "unix:%s,server=on,wait=off" % mon],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                          bufsize=0)
-    if not answer(p, 300):
+    if not wait_for(p, b"~ # ", 600) or not answer(p, 60):
         stop(p)
         print("| QEMU: did not boot | - |")
         return
@@ -170,11 +188,13 @@ def qemu_restore(tmp, a):
     s.connect(mon)
     f = s.makefile("rw")
     f.readline()
+    # savevm answers on the QMP socket once the snapshot is in the qcow2 file.
     for cmd in ({"execute": "qmp_capabilities"},
                 {"execute": "human-monitor-command", "arguments": {"command-line": "savevm s1"}}):
         f.write(json.dumps(cmd) + "\n")
         f.flush()
-        f.readline()
+        while '"return"' not in f.readline():  # events (STOP, RESUME) come first
+            pass
     stop(p)
     times = []
     for _ in range(a.rounds):
