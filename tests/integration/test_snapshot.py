@@ -25,7 +25,7 @@ from kiln_guest import KILN, Guest, GuestError, Report
 
 rep = Report()
 tmp = tempfile.mkdtemp(prefix="kiln-snap-")
-N_LOOP = int(os.environ.get("KILN_SNAP_LOOP", "60000"))
+N_LOOP = int(os.environ.get("KILN_SNAP_LOOP", "40000"))
 
 
 class Restored(Guest):
@@ -78,9 +78,12 @@ def checksum_case(name, cpus):
         # One loop per hart, in the background, then wait for all of them.
         cmd = " ".join("( %s ) &" % loop_cmd(sd, N_LOOP, "R%d" % k) for k, sd in enumerate(seeds))
         g.send(cmd + " wait; echo ALLDONE\n")
-        time.sleep(3)  # mid-way (the loops take longer than this)
+        time.sleep(2)  # mid-way (the loops take longer than this)
         r = snapshot(sock, snapdir)
         rep.check(name + " snapshot answered ok", r.returncode == 0, r.stderr + r.stdout)
+        g._read(time.monotonic() + 0.2)
+        rep.check(name + " snapshot taken mid-way (the loops had not finished)",
+                  "\nALLDONE" not in g.buf)
         out_orig = g.expect("\nALLDONE\n", 600)
         stop(g)
         h = Restored(snapdir, "--no-jail")
