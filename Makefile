@@ -1,5 +1,6 @@
 # kiln build. `make` builds build/kiln; `make run` boots the default guest;
 # `make test` runs every test; `make bench` runs the benchmarks.
+# `make web` builds the browser dashboard's files into build/web/ (needs npm; docs/web.md).
 # SAN=1 builds everything with AddressSanitizer + UBSan into build/san/.
 
 # Debian's libfdt-dev ships no pkg-config file, so it is linked by name.
@@ -31,8 +32,10 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(OUT)/tests/%)
 # The jail's seccomp filters (src/jail/, libseccomp-dev; its pkg-config adds no cflags).
 LDLIBS   += -lseccomp
+# SHA-1 and base64 of the web gateway's WebSocket handshake (src/api/websocket.c, libssl-dev).
+LDLIBS   += -lcrypto
 
-.PHONY: all deps guest run test unit bench clean fuzz
+.PHONY: all deps guest run test unit bench clean fuzz web
 all: $(OUT)/kiln
 
 $(OUT)/obj/%.o: %.c
@@ -65,7 +68,10 @@ run: deps
 	@guest/build.sh
 	@scripts/run-default.sh
 
+# The web page is built when npm is there (deps.sh installs it); kiln itself never needs node.
 test: deps
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory web || \
+	    echo "make web failed: tests/integration/test_web.py will skip"; fi
 	@tests/run.sh
 
 bench: deps
@@ -75,6 +81,20 @@ bench: deps
 
 fuzz:
 	@tests/fuzz/build.sh
+
+# The dashboard (web/src/) and xterm.js from npm, at the versions web/package-lock.json
+# pins; nothing is fetched when the page loads. `kiln web` finds build/web next to
+# build/kiln (or --assets DIR, $$KILN_WEB_DIR, ../share/kiln/web).
+WEB_NPM  := web/node_modules/.package-lock.json
+WEB_VEND := web/node_modules/@xterm/xterm/lib/xterm.js web/node_modules/@xterm/xterm/css/xterm.css \
+            web/node_modules/@xterm/addon-fit/lib/addon-fit.js
+web: $(WEB_NPM)
+	@mkdir -p $(OUT)/web
+	@cp web/src/index.html web/src/app.js web/src/app.css $(WEB_VEND) $(OUT)/web/
+	@echo "built $(OUT)/web"
+
+$(WEB_NPM): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
 
 clean:
 	rm -rf build

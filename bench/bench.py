@@ -130,9 +130,13 @@ def run_timed(cmd, timeout):
                 err.read().decode("utf-8", "replace"), read_rss(rss.name))
 
 
+# kiln's extra options per configuration: "kiln" is the default (JIT on), "kiln-interp" the interpreter.
+KILN_ARGS = {"kiln": [], "kiln-interp": ["--jit=off"], "kiln-v": ["-v"]}
+
+
 def vmm_cpu_cmd(vmm, elf):
-    if vmm == "kiln":
-        return [KILN, "run", "--firmware", elf, "--mem", "128M"]
+    if vmm.startswith("kiln"):
+        return [KILN, "run"] + KILN_ARGS[vmm] + ["--firmware", elf, "--mem", "128M"]
     return [QEMU, "-M", "virt", "-m", "128M", "-nographic", "-bios", elf]
 
 
@@ -234,8 +238,8 @@ def guest_files():
 
 
 def vmm_boot_cmd(vmm, g, append):
-    if vmm == "kiln":
-        return [KILN, "run", "--mem", "256M", "--cpus", "1", "--firmware", g["firmware"],
+    if vmm.startswith("kiln"):
+        return [KILN, "run"] + KILN_ARGS[vmm] + ["--mem", "256M", "--cpus", "1", "--firmware", g["firmware"],
                 "--kernel", g["kernel"], "--initrd", g["initrd"], "--append", append]
     return [QEMU, "-M", "virt", "-m", "256M", "-smp", "1", "-nographic", "-bios", g["firmware"],
             "-kernel", g["kernel"], "-initrd", g["initrd"], "-append", append]
@@ -958,6 +962,96 @@ def host_info():
     }
 
 
+# ---------------------------------------------------------------------------
+# JIT benchmark (issue #10): kiln with the JIT, kiln interpreting, QEMU, interleaved
+
+
+JIT_VMMS = ("kiln", "kiln-interp", "qemu")
+JIT_STATS = re.compile(r"jit: hart \d+: (\d+) blocks translated in ([0-9.]+) ms, (\d+) invalidated, "
+                       r"(\d+) flushes, (\d+) KiB of code, \d+ chained, (\d+)% of instructions")
+
+
+def jit_stats(text):
+    """Sums kiln -v's per-hart JIT lines: blocks, translation ms, invalidated, flushes, KiB of code,
+    and the last hart's share (%) of instructions run translated."""
+    tot = [0, 0.0, 0, 0, 0, 0]
+    for m in JIT_STATS.finditer(text):
+        for k in range(5):
+            tot[k] += float(m.group(k + 1)) if k == 1 else int(m.group(k + 1))
+        tot[5] = int(m.group(6))
+    return tot
+
+
+def bench_jit(reps, boot_runs, timeout):
+    elfdir = build_cpu()
+    progs = ["empty"] + [name for name, _ in CPU_PROGS]
+    res = {"cpu": {n: {v: [] for v in JIT_VMMS} for n in progs}, "stats": {}, "boot": {v: [] for v in JIT_VMMS}}
+    for r in range(reps):
+        for i, name in enumerate(progs):
+            elf = os.path.join(elfdir, name + ".elf")
+            order = JIT_VMMS[(r + i) % 3:] + JIT_VMMS[:(r + i) % 3]
+            outs = {}
+            for vmm in order:
+                t, rc, out, err, _ = run_timed(vmm_cpu_cmd(vmm, elf), timeout)
+                if rc != 0:
+                    raise BenchError("%s failed on %s (exit %d)\n%s" % (name, vmm, rc, err))
+                outs[vmm] = result_lines(out)
+                res["cpu"][name][vmm].append(t)
+            if len(set(tuple(o) for o in outs.values())) != 1:
+                raise BenchError("%s: outputs differ: %s" % (name, outs))
+            log("jit round %d/%d %-8s %s" % (r + 1, reps, name, "  ".join(
+                "%s %.3f" % (v, res["cpu"][name][v][-1]) for v in JIT_VMMS)))
+    for name in progs:
+        _, _, _, err, _ = run_timed(vmm_cpu_cmd("kiln-v", os.path.join(elfdir, name + ".elf")), timeout)
+        res["stats"][name] = jit_stats(err)
+    g, missing = guest_files()
+    if missing:
+        res["boot"] = None
+        return res
+    for r in range(boot_runs):
+        order = JIT_VMMS[r % 3:] + JIT_VMMS[:r % 3]
+        for vmm in order:
+            res["boot"][vmm].append(init_once(vmm, g, timeout)["ready"])
+        log("jit boot %d/%d %s" % (r + 1, boot_runs, "  ".join(
+            "%s %.2f" % (v, res["boot"][v][-1]) for v in JIT_VMMS)))
+    c = Console(vmm_boot_cmd("kiln-v", g, "console=ttyS0 kiln.run=poweroff"))
+    try:
+        c.expect(READY, timeout)
+        c.wait_exit(timeout)
+    finally:
+        c.kill()
+    res["stats"]["boot"] = jit_stats(c.stderr())
+    return res
+
+
+def jit_table(res):
+    cpu = res["cpu"]
+    base = {v: statistics.median(cpu["empty"][v]) for v in JIT_VMMS}
+    rows = ["| program | kiln JIT s | kiln interpreter s | QEMU s | JIT / QEMU | JIT speed-up over the interpreter "
+            "| blocks translated | translation ms |", "|---|---|---|---|---|---|---|---|"]
+    for name, _ in CPU_PROGS:
+        t = {v: [x - base[v] for x in cpu[name][v]] for v in JIT_VMMS}
+        st = res["stats"].get(name, [0, 0.0, 0, 0, 0, 0])
+        rows.append("| %s | %s | %s | %s | %s | %s | %d | %.1f |" % (
+            name, fmt_s(t["kiln"]), fmt_s(t["kiln-interp"]), fmt_s(t["qemu"]),
+            fmt_ratio([a / b for a, b in zip(t["kiln"], t["qemu"]) if b > 0]),
+            fmt_ratio([b / a for a, b in zip(t["kiln"], t["kiln-interp"]) if a > 0]), st[0], st[1]))
+    text = "\n".join(rows) + "\n\nStart-up (`empty`, subtracted above): kiln %.3f s, QEMU %.3f s.\n" % (
+        base["kiln"], base["qemu"])
+    b = res["boot"]
+    if b:
+        st = res["stats"].get("boot", [0, 0.0, 0, 0, 0, 0])
+        text += ("\n| boot, `kiln.run=poweroff`: start → `kiln-init: ready` | kiln JIT | kiln interpreter | QEMU "
+                 "| JIT / QEMU | interpreter / QEMU |\n|---|---|---|---|---|---|\n| seconds | %s | %s | %s | %s | %s |\n"
+                 % (fmt_s(b["kiln"]), fmt_s(b["kiln-interp"]), fmt_s(b["qemu"]),
+                    fmt_ratio([x / y for x, y in zip(b["kiln"], b["qemu"])]),
+                    fmt_ratio([x / y for x, y in zip(b["kiln-interp"], b["qemu"])])))
+        text += ("\nDuring one boot to `/init` the JIT translated %d blocks in %.0f ms (%d KiB of host code in "
+                 "the cache at exit, %d invalidated, %d cache flushes); %d%% of the instructions ran as "
+                 "translated code.\n" % (st[0], st[1], st[4], st[2], st[3], st[5]))
+    return text
+
+
 def render(template, fields):
     def sub(m):
         return fields.get(m.group(1), m.group(0))
@@ -968,7 +1062,7 @@ def main():
     ap = argparse.ArgumentParser(description="kiln vs QEMU benchmarks (see docs/benchmarks.md)")
     ap.add_argument("--quick", action="store_true", help="fewer rounds (about 5 minutes)")
     ap.add_argument("--write-docs", action="store_true", help="regenerate docs/benchmarks.md")
-    ap.add_argument("--only", choices=("cpu", "boot", "exec", "disk", "net", "density"),
+    ap.add_argument("--only", choices=("cpu", "boot", "exec", "disk", "net", "density", "jit"),
                     help="run one benchmark")
     ap.add_argument("--full", action="store_true", help="also density with K=20 VMs")
     ap.add_argument("--io-rounds", type=int, help="disk and network rounds per VMM (default 3, quick 1)")
@@ -1027,6 +1121,12 @@ def main():
                 log("bench: boot skipped: " + why)
         else:
             fields["BOOT_TABLE"] = "Not run (`--only %s`).\n" % args.only
+        if args.only in (None, "jit"):
+            jit = bench_jit(cpu_reps, boot_runs, args.timeout)
+            results["jit"] = jit
+            fields["JIT_TABLE"] = jit_table(jit)
+        else:
+            fields["JIT_TABLE"] = "Not run (`--only %s`).\n" % args.only
         if args.only in (None, "exec"):
             fields["EXEC_SECTION"] = bench_exec(args.quick, args.timeout)
         else:

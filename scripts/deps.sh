@@ -6,11 +6,16 @@ PKGS="build-essential pkg-config libfdt-dev libcmocka-dev clang libclang-rt-14-d
 gcc-riscv64-linux-gnu binutils-riscv64-linux-gnu libc6-dev-riscv64-cross \
 opensbi qemu-system-misc qemu-user linux-source-6.1 bc flex bison libssl-dev libelf-dev \
 cpio device-tree-compiler dpkg-dev xz-utils e2fsprogs iproute2 python3 libslirp-dev libglib2.0-dev \
-libjson-c-dev libsqlite3-dev libseccomp-dev"
+libjson-c-dev libsqlite3-dev libseccomp-dev \
+nodejs chromium"
+# nodejs/npm build the web dashboard's page (`make web`, docs/web.md) and chromium runs its
+# test headless; kiln itself never needs them.
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
+# Some nodejs packages carry npm themselves; Debian's own splits it out.
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 [ -z "$missing" ] && exit 0
 echo "kiln: installing build dependencies:$missing"
 SUDO=""

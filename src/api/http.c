@@ -212,11 +212,42 @@ int http_parse_request(const char *buf, size_t len, struct http_request *req)
     return (int)head;
 }
 
+int http_header_get(const char *buf, size_t head, const char *name, char *out, size_t outlen)
+{
+    size_t nl = strlen(name);
+    const char *p = memchr(buf, '\n', head), *end = buf + head;
+    int found = 0;
+    while (p && ++p < end) {
+        const char *eol = memchr(p, '\r', (size_t)(end - p));
+        if (!eol || eol == p)
+            break;
+        if ((size_t)(eol - p) > nl && p[nl] == ':' && !strncasecmp(p, name, nl)) {
+            if (found)
+                return -EEXIST;
+            const char *v = p + nl + 1, *e = eol;
+            while (v < e && (*v == ' ' || *v == '\t'))
+                v++;
+            while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
+                e--;
+            if ((size_t)(e - v) + 1 > outlen)
+                return -E2BIG;
+            memcpy(out, v, (size_t)(e - v));
+            out[e - v] = 0;
+            found = 1;
+        }
+        p = memchr(eol, '\n', (size_t)(end - eol));
+    }
+    return found ? 0 : -ENOENT;
+}
+
 const char *http_reason(int status)
 {
     switch (status) {
     case 101: return "Switching Protocols";
     case 200: return "OK";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 401: return "Unauthorized";
     case 201: return "Created";
     case 204: return "No Content";
     case 400: return "Bad Request";
@@ -232,6 +263,7 @@ const char *http_reason(int status)
     case 422: return "Unprocessable Content";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
     case 501: return "Not Implemented";
     case 503: return "Service Unavailable";
     case 505: return "HTTP Version Not Supported";

@@ -38,6 +38,14 @@ struct http_request {
  */
 int http_parse_request(const char *buf, size_t len, struct http_request *req);
 
+/*
+ * Value of header `name` in a head http_parse_request accepted (buf[0..head)),
+ * with surrounding whitespace removed. 0, -ENOENT, -EEXIST when the header
+ * appears more than once (the caller decides; for Host it is a 400, RFC 9112
+ * §3.2), or -E2BIG when it does not fit in out.
+ */
+int http_header_get(const char *buf, size_t head, const char *name, char *out, size_t outlen);
+
 /* Reason phrase for a status code ("Not Found"); "Unknown" for others. */
 const char *http_reason(int status);
 

@@ -8,6 +8,7 @@
 /* Subcommands: argv[0] is the subcommand name. Return kiln's exit status. */
 int cli_run(int argc, char **argv);
 int cli_daemon(int argc, char **argv);
+int cli_web(int argc, char **argv);
 int cli_monitor(int argc, char **argv);
 /* create, ls, start, stop, kill, pause, resume, info, console, log, set, rm */
 int cli_vmctl(int argc, char **argv);

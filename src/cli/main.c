@@ -16,6 +16,7 @@ static void usage(FILE *f)
                "  create, ls, start, stop, kill, pause, resume, info, console, log, set, rm\n"
                "            manage VMs through the daemon (started on demand; docs/daemon.md)\n"
                "  daemon    run the VM daemon in the foreground\n"
+               "  web       serve a browser dashboard and consoles for the daemon's VMs\n"
                "  exec      run one riscv64 Linux program in its own process VM\n"
                "  snapshot  save a running VM (kiln run --control) to a directory\n"
                "  restore   start a VM from a snapshot; clone: the same with new MACs\n"
@@ -49,6 +50,8 @@ int main(int argc, char **argv)
         return cli_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "daemon"))
         return cli_daemon(argc - 1, argv + 1);
+    if (!strcmp(cmd, "web"))
+        return cli_web(argc - 1, argv + 1);
     if (!strcmp(cmd, "monitor"))
         return cli_monitor(argc - 1, argv + 1);
     static const char *const vmcmds[] = {"create", "ls", "start", "stop", "kill", "pause", "resume",

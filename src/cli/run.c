@@ -7,6 +7,8 @@
 
 #include "backend/net.h"
 #include "cli/cli.h"
+#include "cpu/jit/jit.h"
+#include "dev/virtio_9p.h"
 #include "machine/board.h"
 #include "machine/vm.h"
 #include "util/log.h"
@@ -43,9 +45,17 @@ static void run_usage(FILE *f)
             "                    a virtio-net NIC on user-mode networking (libslirp) or a tap device;\n"
             "                    bps= bytes/s each way (K, M, G suffixes), 0 = unlimited; the guest\n"
             "                    reaches the host's 127.0.0.1 at 10.0.2.2 only with host-loopback=on\n"
+            "  --share DIR:TAG[:ro]\n"
+            "                    share host directory DIR over virtio-9p; in the guest:\n"
+            "                    mount -t 9p -o trans=virtio,version=9p2000.L TAG /mnt\n"
+            "                    (:ro refuses every write; repeatable, docs/9p.md)\n"
             "  --hvc-out FILE    write the virtio console (hvc0) output to FILE\n"
             "  --no-rng          no virtio-rng device\n"
             "  --no-balloon      no virtio-balloon device\n"
+            "  --jit MODE        on (translate hot code), off (interpret), verify (check every\n"
+            "                    translated block against the interpreter) (default: on)\n"
+            "  --jit-cache SIZE  translated code per hart, mapped lazily (default 16M)\n"
+            "  --jit-threshold N entries of a block before it is translated (default 64)\n"
             "  --control PATH    serve the control socket (JSON lines: stats, balloon,\n"
             "                    limits, powerdown, quit) at PATH, mode 0600 (docs/balloon.md)\n"
             "  --dump-dtb FILE   write the generated device tree to FILE and exit\n"
@@ -83,8 +93,10 @@ int cli_run(int argc, char **argv)
         {"dump-dtb", required_argument, NULL, 'd'}, {"verbose", no_argument, NULL, 'v'},
         {"disk", required_argument, NULL, 'D'},    {"drive", required_argument, NULL, 'D'},
         {"no-rng", no_argument, NULL, 'R'},        {"net", required_argument, NULL, 'N'},
-        {"hvc-out", required_argument, NULL, 'H'},
+        {"hvc-out", required_argument, NULL, 'H'}, {"share", required_argument, NULL, 'S'},
         {"control", required_argument, NULL, 'C'}, {"no-balloon", no_argument, NULL, 'B'},
+        {"jit", required_argument, NULL, 'J'},     {"jit-cache", required_argument, NULL, 'j'},
+        {"jit-threshold", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     bool user_given = false;
@@ -97,6 +109,9 @@ int cli_run(int argc, char **argv)
         .console_out = STDOUT_FILENO,
     };
     bool append_given = false;
+    /* Harts take their JIT settings from here when board_run() creates them. */
+    struct jit_config *jit = jit_default_config();
+    jit->mode = JIT_ON;
     opterr = 0;
     optind = 1;
     int c;
@@ -112,6 +127,31 @@ int cli_run(int argc, char **argv)
         case 'H': cfg.hvc_out = optarg; break;
         case 'C': cfg.control = optarg; break;
         case 'B': cfg.no_balloon = true; break;
+        case 'J':
+            if (jit_parse_mode(optarg, &jit->mode) < 0) {
+                fprintf(stderr, "kiln: --jit '%s': must be on, off or verify\n", optarg);
+                return 2;
+            }
+            break;
+        case 'j': {
+            uint64_t sz;
+            if (!cli_parse_size(optarg, &sz) || sz < (1u << 20) || sz > (1ull << 30)) {
+                fprintf(stderr, "kiln: --jit-cache '%s': must be a size from 1M to 1G\n", optarg);
+                return 2;
+            }
+            jit->cache_size = (size_t)sz;
+            break;
+        }
+        case 'T': {
+            char *end;
+            long n = strtol(optarg, &end, 10);
+            if (*optarg == 0 || *end || n < 1 || n > 1000000) {
+                fprintf(stderr, "kiln: --jit-threshold '%s': must be a number from 1 to 1000000\n", optarg);
+                return 2;
+            }
+            jit->threshold = (unsigned)n;
+            break;
+        }
         case 'N':
             if (cfg.nnets >= BOARD_MAX_NETS) {
                 fprintf(stderr, "kiln: at most %d --net options\n", BOARD_MAX_NETS);
@@ -127,6 +167,21 @@ int cli_run(int argc, char **argv)
             }
             cfg.nets[cfg.nnets++] = optarg;
             break;
+        case 'S': {
+            char err[256];
+            if (cfg.nshares >= BOARD_MAX_SHARES) {
+                fprintf(stderr, "kiln: at most %d --share options\n", BOARD_MAX_SHARES);
+                return 2;
+            }
+            struct board_share *sh = &cfg.shares[cfg.nshares];
+            if (virtio_9p_parse_share(optarg, sh->dir, sizeof(sh->dir), sh->tag, sizeof(sh->tag),
+                                      &sh->readonly, err, sizeof(err)) < 0) {
+                fprintf(stderr, "kiln: %s\n", err);
+                return 2;
+            }
+            cfg.nshares++;
+            break;
+        }
         case 'D': {
             char err[256];
             if (cfg.ndisks >= BOARD_MAX_DISKS) {

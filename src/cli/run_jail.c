@@ -56,6 +56,17 @@ int run_jail_setup(struct jail *j, struct board_config *cfg, bool user_given)
         if (!stat(cfg->disks[i].path, &st) && (uint64_t)st.st_size > j->fsize)
             j->fsize = (uint64_t)st.st_size;
     }
+    for (unsigned i = 0; i < cfg->nshares; i++) {
+        j->shares = true;
+        /* The jailed VM (uid j->uid) serves the share: say so if it cannot write there. */
+        struct stat st;
+        const struct board_share *s = &cfg->shares[i];
+        if (geteuid() == 0 && !s->readonly && !stat(s->dir, &st) &&
+            !((st.st_uid == j->uid && (st.st_mode & 0200)) ||
+              (st.st_gid == j->gid && (st.st_mode & 0020)) || (st.st_mode & 0002)))
+            fprintf(stderr, "kiln: --share %s: the jailed VM runs as uid %u, which cannot write "
+                    "there; pass --user with its owner (docs/9p.md)\n", s->dir, (unsigned)j->uid);
+    }
     j->control = cfg->control;
     cfg->lockdown = run_lockdown;
     cfg->hart_enter = run_hart_enter;

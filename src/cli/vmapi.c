@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include "cli/vmapi.h"
 
+#include <limits.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -73,19 +74,11 @@ int cli_state_dir_check(const char *prog)
 
 static int sock_connect(void)
 {
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    int n = snprintf(a.sun_path, sizeof(a.sun_path), "%s/kiln.sock", cli_state_dir());
-    if (n < 0 || (size_t)n >= sizeof(a.sun_path))
+    char path[PATH_MAX];
+    int n = snprintf(path, sizeof(path), "%s/kiln.sock", cli_state_dir());
+    if (n < 0 || (size_t)n >= sizeof(path))
         return -ENAMETOOLONG;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
-        int e = -errno;
-        close(fd);
-        return e;
-    }
-    return fd;
+    return sock_connect_unix(path);
 }
 
 static void mkdir_parents(const char *dir)
@@ -149,19 +142,7 @@ int vmapi_connect(void)
     return fd;
 }
 
-int vmapi_send_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -errno;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
+
 
 int vmapi_connect_error(int e)
 {
@@ -183,8 +164,8 @@ int vmapi_request(const char *method, const char *path, json_object *body, struc
                       "%s %s HTTP/1.1\r\nHost: kiln\r\nContent-Type: application/json\r\n"
                       "Content-Length: %zu\r\nConnection: close\r\n\r\n",
                       method, path, strlen(b));
-    if (hn < 0 || (size_t)hn >= sizeof(head) || vmapi_send_all(fd, head, (size_t)hn) ||
-        vmapi_send_all(fd, b, strlen(b))) {
+    if (hn < 0 || (size_t)hn >= sizeof(head) || sock_send_all(fd, head, (size_t)hn) ||
+        sock_send_all(fd, b, strlen(b))) {
         close(fd);
         fprintf(stderr, "kiln: sending the request failed: %m\n");
         return 1;

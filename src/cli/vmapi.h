@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "util/sockio.h"
 
 struct resp {
     int status;
@@ -19,7 +20,6 @@ struct resp {
 int vmapi_connect(void);
 /* Prints why the daemon cannot be reached; returns the exit status (1). */
 int vmapi_connect_error(int e);
-int vmapi_send_all(int fd, const char *p, size_t n);
 /* One request, one connection. 0, or a CLI exit status after printing why. */
 int vmapi_request(const char *method, const char *path, json_object *body, struct resp *r);
 /* A JSON answer; on a 4xx/5xx prints its error, sets *rc and returns NULL. */

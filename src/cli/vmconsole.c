@@ -125,7 +125,7 @@ int cli_console(const char *name)
     int n = snprintf(req, sizeof(req),
                      "GET /v1/vms/%s/console HTTP/1.1\r\nHost: kiln\r\nConnection: Upgrade\r\n"
                      "Upgrade: kiln-console\r\n\r\n", name);
-    if (vmapi_send_all(fd, req, (size_t)n)) {
+    if (sock_send_all(fd, req, (size_t)n)) {
         int e = -errno;
         close(fd);
         return vmapi_connect_error(e);
@@ -188,7 +188,7 @@ int cli_console(const char *name)
                 detached = filter_keys(&k, buf, (size_t)r, out, &len);
                 send = out;
             }
-            if (len && vmapi_send_all(fd, send, len))
+            if (len && sock_send_all(fd, send, len))
                 break;
         }
     }

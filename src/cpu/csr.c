@@ -2,7 +2,7 @@
 
 #include "cpu/mmu.h"
 #include "cpu/trap.h"
-#include "machine/vm.h"
+#include "cpu/bus.h"
 
 enum {
     CSR_FFLAGS = 0x001, CSR_FRM = 0x002, CSR_FCSR = 0x003,
@@ -119,7 +119,7 @@ bool csr_read(struct hart *h, unsigned csr, uint64_t *val, bool will_write)
     case CSR_TIME:
         if (!counter_allowed(h, csr))
             return false;
-        *val = vm_time_now(h->vm);
+        *val = h->bus->ops->time_now(h->bus->ctx);
         return true;
     case CSR_MCYCLE:
         *val = h->instret + h->mcycle_offset;

@@ -10,10 +10,11 @@
 #include "cpu/csr.h"
 #include "cpu/decode.h"
 #include "cpu/fpu.h"
+#include "cpu/jit/jit.h"
 #include "cpu/mmu.h"
 #include "cpu/rvc.h"
 #include "cpu/trap.h"
-#include "machine/vm.h"
+#include "cpu/bus.h"
 
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
@@ -49,7 +50,7 @@ static uint64_t mulh_su(int64_t a, uint64_t b)
 }
 
 /* OP and OP-32 with funct7 = 1: the M extension (unpriv chapter 7). Division never traps (7.2). */
-static uint64_t exec_muldiv(unsigned f3, uint64_t a, uint64_t b)
+uint64_t exec_muldiv(unsigned f3, uint64_t a, uint64_t b)
 {
     switch (f3) {
     case 0: return a * b;
@@ -69,7 +70,7 @@ static uint64_t exec_muldiv(unsigned f3, uint64_t a, uint64_t b)
     }
 }
 
-static bool exec_muldiv_w(unsigned f3, uint64_t a64, uint64_t b64, uint64_t *out)
+bool exec_muldiv_w(unsigned f3, uint64_t a64, uint64_t b64, uint64_t *out)
 {
     int32_t a = (int32_t)a64, b = (int32_t)b64;
     uint32_t ua = (uint32_t)a64, ub = (uint32_t)b64;
@@ -130,8 +131,20 @@ static bool amo_funct5_valid(unsigned f5)
 DEFINE_AMO(amo_w, uint32_t, int32_t)
 DEFINE_AMO(amo_d, uint64_t, int64_t)
 
-/* Returns 0 when done, 1 when it trapped, -1 when illegal. */
-static int exec_amo(struct hart *h, uint32_t insn, unsigned rd)
+/* Host pointer for an atomic access that hits the TLB, else NULL; never traps (the JIT's fast path). */
+static void *atomic_ptr_fast(struct hart *h, uint64_t va, unsigned size, enum access acc)
+{
+    if (va & (size - 1))
+        return NULL;
+    struct tlb_entry *e = tlb_slot(h, (int)acc, va);
+    return e->tag == tlb_tag(va, h->data_key) ? (void *)(uintptr_t)(va + e->addend) : NULL;
+}
+
+/*
+ * Returns 0 when done, 1 when it trapped, -1 when illegal. With fast, an
+ * access that would need the slow path returns 1 before changing anything.
+ */
+static int exec_amo(struct hart *h, uint32_t insn, unsigned rd, bool fast)
 {
     unsigned f3 = (insn >> 12) & 7, f5 = insn >> 27;
     uint64_t addr = h->x[(insn >> 15) & 31], src = h->x[(insn >> 20) & 31];
@@ -141,7 +154,7 @@ static int exec_amo(struct hart *h, uint32_t insn, unsigned rd)
     if (f5 == 2) { /* LR (unpriv 8.2) */
         if ((insn >> 20) & 31)
             return -1;
-        void *p = mem_atomic_ptr(h, addr, size, ACC_READ);
+        void *p = fast ? atomic_ptr_fast(h, addr, size, ACC_READ) : mem_atomic_ptr(h, addr, size, ACC_READ);
         if (!p)
             return 1;
         uint64_t v = size == 4 ? (uint64_t)__atomic_load_n((uint32_t *)p, __ATOMIC_ACQUIRE)
@@ -152,7 +165,7 @@ static int exec_amo(struct hart *h, uint32_t insn, unsigned rd)
         h->x[rd] = size == 4 ? (uint64_t)sext32(v) : v;
         return 0;
     }
-    void *p = mem_atomic_ptr(h, addr, size, ACC_WRITE);
+    void *p = fast ? atomic_ptr_fast(h, addr, size, ACC_WRITE) : mem_atomic_ptr(h, addr, size, ACC_WRITE);
     if (!p)
         return 1;
     if (f5 == 3) { /* SC: succeeds only if memory still holds what LR saw (CAS, tolerating ABA) */
@@ -277,7 +290,7 @@ static bool enter_code_page(struct hart *h, uint64_t pc)
     uint8_t *host = mem_exec_page(h, pc, &pa);
     if (!host)
         return false;
-    uint64_t idx = (pa - h->vm->ram_base) >> PAGE_SHIFT;
+    uint64_t idx = (pa - h->bus->ram_base) >> PAGE_SHIFT;
     if (idx >= h->ncode_pages) { /* RAM the table does not cover (cannot happen): no caching */
         hart_raise(h, EXC_INSN_ACCESS, pc);
         return false;
@@ -286,7 +299,7 @@ static bool enter_code_page(struct hart *h, uint64_t pc)
     if (!cp) {
         cp = calloc(1, sizeof(*cp));
         if (!cp) {
-            vm_request_exit(h->vm, 1, "out of host memory for decoded code");
+            hart_request_exit(h, 1, "out of host memory for decoded code");
             h->budget = 0;
             return false;
         }
@@ -361,11 +374,20 @@ static void raise_illegal(struct hart *h, uint64_t pc, const struct decoded_insn
     hart_raise(h, EXC_ILLEGAL_INSN, raw);
 }
 
-uint64_t hart_exec(struct hart *h)
+/*
+ * The interpreter loop. until_jump (a constant in each caller, so the plain
+ * loop pays nothing for it) stops before the first instruction that does not
+ * follow the previous one in memory (taken branch, jump, trap, xRET): the JIT
+ * dispatcher interprets cold code one extended basic block at a time.
+ */
+static inline __attribute__((always_inline)) uint64_t interp(struct hart *h, bool until_jump)
 {
     uint64_t done = 0;
     uint64_t *x = h->x;
+    uint64_t seq = h->pc;
     while (h->budget > 0) {
+        if (until_jump && h->pc != seq)
+            break;
         h->budget--;
         done++;
         uint64_t pc = h->pc;
@@ -381,6 +403,7 @@ uint64_t hart_exec(struct hart *h)
                 continue;
         }
         uint64_t next = pc + ic->len;
+        seq = next;
         unsigned rd = ic->rd;
         uint64_t a = x[ic->rs1];
         uint64_t b = x[ic->rs2];
@@ -471,7 +494,7 @@ uint64_t hart_exec(struct hart *h)
             break;
         case OP_FENCE:
             /* The host is TSO; only store->load ordering needs a real fence (RVWMO vs x86). */
-            if (h->vm->nharts > 1)
+            if (*h->bus->nharts > 1)
                 __atomic_thread_fence(__ATOMIC_SEQ_CST);
             break;
         case OP_FENCE_I:
@@ -482,7 +505,7 @@ uint64_t hart_exec(struct hart *h)
             hart_code_flush(h);
             continue;
         case OP_AMO:
-            switch (exec_amo(h, ic->insn, rd)) {
+            switch (exec_amo(h, ic->insn, rd, false)) {
             case 0: break;
             case 1: continue;
             default: goto illegal;
@@ -531,4 +554,35 @@ uint64_t hart_exec(struct hart *h)
         raise_illegal(h, pc, ic);
     }
     return done;
+}
+
+int exec_amo_fast(struct hart *h, uint32_t insn)
+{
+    int r = exec_amo(h, insn, (insn >> 7) & 31, true);
+    h->x[0] = 0;
+    return r;
+}
+
+int exec_csr_insn(struct hart *h, uint32_t insn)
+{
+    bool ok = exec_csr(h, insn, (insn >> 7) & 31);
+    h->x[0] = 0;
+    return ok ? 0 : -1;
+}
+
+uint64_t hart_interp(struct hart *h)
+{
+    return interp(h, false);
+}
+
+uint64_t hart_interp_block(struct hart *h)
+{
+    return interp(h, true);
+}
+
+uint64_t hart_exec(struct hart *h)
+{
+    if (h->jit)
+        return jit_exec(h);
+    return interp(h, false);
 }

@@ -2,15 +2,17 @@
 #include "cpu/hart.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "cpu/bus.h"
 #include "cpu/exec.h"
+#include "cpu/jit/jit.h"
 #include "cpu/mmu.h"
 #include "cpu/trap.h"
-#include "machine/gmem.h"
-#include "machine/vm.h"
 #include "util/log.h"
 
 /* Instructions per batch: bounds interrupt latency (~10-50 us) and the cost of polling timers. */
@@ -20,10 +22,10 @@
 
 #define MISA_EXT(c) (1ull << ((c) - 'A'))
 
-int hart_init(struct hart *h, struct vm *vm, unsigned id)
+int hart_init(struct hart *h, const struct cpu_bus *bus, unsigned id)
 {
     memset(h, 0, sizeof(*h));
-    h->vm = vm;
+    h->bus = bus;
     h->id = id;
     h->misa = (2ull << 62) | MISA_EXT('I') | MISA_EXT('M') | MISA_EXT('A') | MISA_EXT('F') |
               MISA_EXT('D') | MISA_EXT('C') | MISA_EXT('S') | MISA_EXT('U');
@@ -40,7 +42,7 @@ int hart_init(struct hart *h, struct vm *vm, unsigned id)
         return -err;
     }
     /* Pointers only: untouched parts of this table cost no host memory. */
-    h->ncode_pages = vm->ram_size >> 12;
+    h->ncode_pages = bus->ram_size >> 12;
     if (h->ncode_pages) {
         h->code_pages = calloc(h->ncode_pages, sizeof(*h->code_pages));
         if (!h->code_pages) {
@@ -49,12 +51,21 @@ int hart_init(struct hart *h, struct vm *vm, unsigned id)
             return -ENOMEM;
         }
     }
-    hart_reset(h, VIRT_DRAM_BASE);
+    hart_reset(h, bus->ram_base);
+    /* Created here, on the thread that builds the VM: a hart thread then maps no memory of its own. */
+    if (jit_default_config()->mode != JIT_OFF) {
+        err = jit_attach(h, jit_default_config());
+        if (err < 0) {
+            hart_destroy(h);
+            return err;
+        }
+    }
     return 0;
 }
 
 void hart_destroy(struct hart *h)
 {
+    jit_detach(h);
     for (uint64_t i = 0; h->code_pages && i < h->ncode_pages; i++)
         free(h->code_pages[i]);
     free(h->code_pages);
@@ -159,24 +170,24 @@ static uint64_t next_deadline(const struct hart *h)
 
 void hart_wfi(struct hart *h)
 {
-    struct vm *vm = h->vm;
+    const struct cpu_bus *bus = h->bus;
     for (;;) {
-        uint64_t now = vm_time_now(vm);
+        uint64_t now = bus->ops->time_now(bus->ctx);
         update_timers(h, now);
-        if ((hart_mip(h) & h->mie) || atomic_load(&vm->stop))
+        if ((hart_mip(h) & h->mie) || atomic_load(bus->stop))
             return;
         uint64_t deadline = next_deadline(h);
         /* Sleep at most 100 ms so a lost wake-up could never hang the guest. */
-        uint64_t max_ticks = VM_TIMEBASE_HZ / 10;
+        uint64_t max_ticks = bus->timebase_hz / 10;
         uint64_t wait_ticks = deadline > now ? deadline - now : 0;
         if (wait_ticks > max_ticks)
             wait_ticks = max_ticks;
-        uint64_t abs_ns = vm->time_origin_ns + (now + wait_ticks) * (1000000000ull / VM_TIMEBASE_HZ);
+        uint64_t abs_ns = bus->time_origin_ns + (now + wait_ticks) * (1000000000ull / bus->timebase_hz);
         struct timespec ts = {.tv_sec = (time_t)(abs_ns / 1000000000ull),
                               .tv_nsec = (long)(abs_ns % 1000000000ull)};
         pthread_mutex_lock(&h->wfi_lock);
         h->waiting = true;
-        while (!atomic_exchange(&h->kick, 0) && !atomic_load(&vm->stop)) {
+        while (!atomic_exchange(&h->kick, 0) && !atomic_load(bus->stop)) {
             if ((atomic_load(&h->mip_ext) | h->mip) & h->mie)
                 break;
             if (pthread_cond_timedwait(&h->wfi_cond, &h->wfi_lock, &ts) == ETIMEDOUT)
@@ -187,57 +198,41 @@ void hart_wfi(struct hart *h)
     }
 }
 
-/* HTIF (riscv-tests): tohost = 1 passes, (n << 1) | 1 fails test n; device 1 cmd 1 prints a byte. */
-static void htif_poll(struct hart *h)
+void hart_request_exit(struct hart *h, int status, const char *fmt, ...)
 {
-    struct vm *vm = h->vm;
-    uint64_t *tohost = gmem_ptr(vm, vm->htif_tohost, 8);
-    if (!tohost)
-        return;
-    uint64_t v = __atomic_load_n(tohost, __ATOMIC_ACQUIRE);
-    if (!v)
-        return;
-    unsigned dev = (unsigned)(v >> 56), cmd = (unsigned)(v >> 48) & 0xff;
-    uint64_t payload = v & ((1ull << 48) - 1);
-    if (dev == 0 && (payload & 1)) {
-        uint64_t code = payload >> 1;
-        if (code == 0)
-            vm_request_exit(vm, 0, "test passed");
-        else
-            vm_request_exit(vm, 1, "test %llu failed", (unsigned long long)code);
-    } else if (dev == 1 && cmd == 1) {
-        fputc((int)(payload & 0xff), stdout);
-        fflush(stdout);
-        uint64_t *fromhost = gmem_ptr(vm, vm->htif_fromhost, 8);
-        if (fromhost)
-            __atomic_store_n(fromhost, (v & ~((1ull << 48) - 1)) | 1, __ATOMIC_RELEASE);
-    }
-    __atomic_store_n(tohost, 0, __ATOMIC_RELEASE);
+    char reason[160];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof(reason), fmt, ap);
+    va_end(ap);
+    h->bus->ops->request_exit(h->bus->ctx, status, reason);
 }
 
 uint64_t hart_step(struct hart *h, uint64_t n)
 {
-    update_timers(h, vm_time_now(h->vm));
+    update_timers(h, h->bus->ops->time_now(h->bus->ctx));
     hart_check_interrupts(h);
     h->budget = (int64_t)n;
+    h->budget_exact = true;
     return hart_exec(h);
 }
 
 void hart_run(struct hart *h)
 {
-    struct vm *vm = h->vm;
+    const struct cpu_bus *bus = h->bus;
     unsigned stuck = 0;
-    while (!atomic_load_explicit(&vm->stop, memory_order_relaxed)) {
-        update_timers(h, vm_time_now(vm));
+    while (!atomic_load_explicit(bus->stop, memory_order_relaxed)) {
+        update_timers(h, bus->ops->time_now(bus->ctx));
         hart_check_interrupts(h);
-        if (vm->htif_tohost)
-            htif_poll(h);
+        if (bus->ops->poll)
+            bus->ops->poll(bus->ctx, h);
         h->trap_streak = 0;
         h->budget = HART_BATCH;
+        h->budget_exact = false;
         uint64_t n = hart_exec(h);
         if (n >= 16 && h->trap_streak >= n) {
             if (++stuck >= STUCK_BATCHES)
-                vm_request_exit(vm, 1, "hart %u stuck in a trap loop (pc 0x%llx, mcause 0x%llx, scause 0x%llx)",
+                hart_request_exit(h, 1, "hart %u stuck in a trap loop (pc 0x%llx, mcause 0x%llx, scause 0x%llx)",
                                 h->id, (unsigned long long)h->pc, (unsigned long long)h->mcause,
                                 (unsigned long long)h->scause);
         } else {

@@ -11,7 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-struct vm;
+struct cpu_bus;
+struct jit;
 
 enum priv { PRIV_U = 0, PRIV_S = 1, PRIV_M = 3 };
 
@@ -111,7 +112,7 @@ struct hart {
     uint32_t frm;
 
     enum priv priv;
-    struct vm *vm;
+    const struct cpu_bus *bus; /* the machine around the hart (cpu/bus.h) */
     unsigned id;
 
     /* Machine-level CSRs */
@@ -163,6 +164,11 @@ struct hart {
 
     /* Instructions left in the current batch; set to 0 to make the run loop look at interrupts. */
     int64_t budget;
+    /*
+     * hart_step() must not run past its count; hart_run()'s batches may be
+     * overrun by one translated block (they only bound interrupt latency).
+     */
+    bool budget_exact;
 
     struct tlb_entry tlb[TLB_KINDS][TLB_SIZE];
 
@@ -173,9 +179,13 @@ struct hart {
     uint64_t cur_code_va;   /* virtual page being executed; ~0 = none */
     struct code_page *cur_code;
     uint8_t *cur_code_host; /* host address of that page */
+
+    /* The translator's state (cpu/jit/jit.h); NULL when this hart only interprets. */
+    struct jit *jit;
 };
 
-int hart_init(struct hart *h, struct vm *vm, unsigned id);
+/* A hart on bus (which must outlive it), reset to the start of RAM. 0 or -errno. */
+int hart_init(struct hart *h, const struct cpu_bus *bus, unsigned id);
 void hart_destroy(struct hart *h);
 void hart_reset(struct hart *h, uint64_t pc);
 
@@ -183,6 +193,9 @@ void hart_reset(struct hart *h, uint64_t pc);
 void hart_run(struct hart *h);
 /* Executes at most n instructions (tests and single-stepping). Returns number executed. */
 uint64_t hart_step(struct hart *h, uint64_t n);
+
+/* Ends the run through the bus, with a printf-style reason. */
+void hart_request_exit(struct hart *h, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Device side: drive an interrupt line (IRQ_*) of this hart. Thread-safe. */
 void hart_set_irq(struct hart *h, unsigned irq, bool level);

@@ -5,8 +5,7 @@
 #include "cpu/mmu.h"
 
 #include "cpu/trap.h"
-#include "machine/gmem.h"
-#include "machine/vm.h"
+#include "cpu/bus.h"
 
 #define PTE_V (1ull << 0)
 #define PTE_R (1ull << 1)
@@ -94,7 +93,7 @@ restart:;
     uint64_t table = (h->satp & PTE_PPN_MASK) << PAGE_SHIFT;
     for (int level = levels - 1; level >= 0; level--) {
         uint64_t idx = (va >> (PAGE_SHIFT + 9 * (unsigned)level)) & 0x1ff;
-        uint64_t *ptep = gmem_ptr(h->vm, table + idx * 8, 8);
+        uint64_t *ptep = bus_ram_ptr(h->bus, table + idx * 8, 8);
         if (!ptep)
             return access_fault(acc);
         uint64_t pte = __atomic_load_n(ptep, __ATOMIC_ACQUIRE);
@@ -135,7 +134,7 @@ static bool translate_page(struct hart *h, uint64_t va, enum access acc, uint64_
         hart_raise(h, (uint64_t)exc, va);
         return false;
     }
-    uint8_t *page = gmem_ptr(h->vm, *pa & ~(PAGE_SIZE - 1), PAGE_SIZE);
+    uint8_t *page = bus_ram_ptr(h->bus, *pa & ~(PAGE_SIZE - 1), PAGE_SIZE);
     *host = NULL;
     if (page) {
         uint64_t key = acc == ACC_EXEC ? h->fetch_key : h->data_key;
@@ -150,18 +149,17 @@ static bool translate_page(struct hart *h, uint64_t va, enum access acc, uint64_
 static bool mmio_access(struct hart *h, uint64_t va, uint64_t pa, unsigned size, enum access acc,
                         uint64_t *val)
 {
-    struct mmio_region *r = vm_mmio_find(h->vm, pa);
-    /* Device registers take naturally aligned accesses only; anything else is an access fault. */
-    if (!r || (pa & (size - 1)) || pa - r->base > r->size - size) {
+    const struct cpu_bus *bus = h->bus;
+    /* The bus refuses what no device takes (nothing there, misaligned, past a window): access fault. */
+    bool ok = acc == ACC_WRITE ? bus->ops->mmio_write(bus->ctx, pa, size, *val)
+                               : bus->ops->mmio_read(bus->ctx, pa, size, val);
+    if (!ok) {
         hart_raise(h, acc == ACC_WRITE ? EXC_STORE_ACCESS : EXC_LOAD_ACCESS, va);
         return false;
     }
-    if (acc == ACC_WRITE) {
-        r->ops->write(r->opaque, pa - r->base, *val, size);
-        /* A device write may change interrupt lines or timers: re-evaluate before the next instruction. */
+    /* A device write may change interrupt lines or timers: re-evaluate before the next instruction. */
+    if (acc == ACC_WRITE)
         h->budget = 0;
-    } else
-        *val = r->ops->read(r->opaque, pa - r->base, size);
     return true;
 }
 

@@ -1,7 +1,7 @@
 #include "cpu/trap.h"
 
 #include "cpu/mmu.h"
-#include "machine/vm.h"
+#include "cpu/bus.h"
 
 void hart_set_priv(struct hart *h, enum priv p)
 {
@@ -50,10 +50,8 @@ static void enter_trap(struct hart *h, uint64_t cause, uint64_t tval, bool to_s)
 
 void hart_raise(struct hart *h, uint64_t cause, uint64_t tval)
 {
-    if (h->vm->user_trap && h->priv == PRIV_U) {
-        h->vm->user_trap(h, cause, tval);
+    if (h->priv == PRIV_U && h->bus->ops->user_trap && h->bus->ops->user_trap(h->bus->ctx, h, cause, tval))
         return;
-    }
     /* Exceptions from U/S go to S when delegated in medeleg (3.1.8); never from M. */
     bool to_s = h->priv != PRIV_M && ((h->medeleg >> cause) & 1);
     enter_trap(h, cause, tval, to_s);

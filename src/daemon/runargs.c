@@ -34,6 +34,7 @@ static const struct {
     {"--hvc-out", K_OUTFILE}, {"--no-rng", K_FLAG},   {"--no-balloon", K_FLAG}, {"-v", K_FLAG},
     {"--verbose", K_FLAG},  {"--control", K_DAEMON},  {"--dump-dtb", K_DAEMON},
     {"--user", K_TEXT},     {"--no-jail", K_FLAG},    {"--no-seccomp", K_FLAG},
+    {"--share", K_TEXT},    {"--jit", K_TEXT},      {"--jit-cache", K_TEXT},  {"--jit-threshold", K_TEXT},
 };
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

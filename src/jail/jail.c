@@ -257,7 +257,7 @@ int jail_lockdown(struct jail *j)
         return 0;
     double t0 = now_ms();
     int hi = highest_fd();
-    struct sc_opts o = {.sockets = j->sockets};
+    struct sc_opts o = {.sockets = j->sockets, .files = j->shares};
     cleaner_arm(j);
     o.wait_pid = j->cleaner;
     if (!j->no_seccomp) {
@@ -284,7 +284,8 @@ int jail_lockdown(struct jail *j)
     /* A file-size limit turns into SIGXFSZ unless ignored; ignored, the write fails with EFBIG. */
     signal(SIGXFSZ, SIG_IGN);
     if (set_limit(RLIMIT_CORE, 0, "RLIMIT_CORE") ||
-        set_limit(RLIMIT_NOFILE, (rlim_t)hi + 1 + (j->sockets ? NOFILE_SOCKETS : NOFILE_SPARE),
+        set_limit(RLIMIT_NOFILE, (rlim_t)hi + 1 + (j->sockets ? NOFILE_SOCKETS : NOFILE_SPARE) +
+                                     (j->shares ? NOFILE_SOCKETS : 0), /* a 9P open = a host fd */
                   "RLIMIT_NOFILE") ||
         set_limit(RLIMIT_FSIZE, j->fsize, "RLIMIT_FSIZE"))
         return -1;

@@ -41,6 +41,7 @@ struct jail {
     /* what the VM needs after set-up */
     bool sockets;       /* user networking: host sockets, host network namespace */
     bool host_net;      /* any NIC (tap needs the host's namespace to attach) */
+    bool shares;        /* --share: 9P file-system calls beneath the shared directories */
     const char *keep[JAIL_MAX_KEEP]; /* files re-read after set-up, kept read-only at their path */
     unsigned nkeep;
     uint64_t fsize;     /* RLIMIT_FSIZE */

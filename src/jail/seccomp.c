@@ -59,6 +59,18 @@ static const int sc_run[] = {
     SCMP_SYS(unlink), /* control socket at exit; the jail's root is empty and read-only */
 };
 
+/*
+ * virtio-9p shares (src/backend/p9fs.c): every path goes through openat2(RESOLVE_BENEATH)
+ * or an *at() call on one name in a directory opened that way; chmod/utimensat reach
+ * an open file through /proc/self/fd (the jail's root keeps /proc/self).
+ */
+static const int sc_files[] = {
+    SCMP_SYS(openat2), SCMP_SYS(getdents64), SCMP_SYS(fstatfs), SCMP_SYS(readlinkat),
+    SCMP_SYS(mkdirat), SCMP_SYS(mknodat), SCMP_SYS(symlinkat), SCMP_SYS(linkat),
+    SCMP_SYS(unlinkat), SCMP_SYS(renameat), SCMP_SYS(renameat2), SCMP_SYS(fchmodat),
+    SCMP_SYS(fchown), SCMP_SYS(fchownat), SCMP_SYS(utimensat), SCMP_SYS(ftruncate),
+};
+
 /* User networking (libslirp opens a host socket per guest connection). */
 static const int sc_sockets[] = {
     SCMP_SYS(connect), SCMP_SYS(bind), SCMP_SYS(listen), SCMP_SYS(getsockname),
@@ -293,6 +305,8 @@ static int add_run_rules(scmp_filter_ctx ctx, const struct sc_opts *o)
     if (!r && o->wait_pid > 0)
         r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(wait4), 1,
                              arg_eq(0, (scmp_datum_t)o->wait_pid));
+    if (!r && o->files)
+        r = ADD_LIST(ctx, sc_files);
     if (!r && o->sockets) {
         r = ADD_LIST(ctx, sc_sockets);
         static const int families[] = {AF_INET, AF_INET6};

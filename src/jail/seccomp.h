@@ -28,6 +28,7 @@ struct sc_opts {
     bool sockets;      /* outbound sockets: slirp (run) or --net (exec) */
     bool host_execve;  /* exec: the host re-exec still used for a guest execve */
     int wait_pid;      /* run: the one child kiln may wait for (jail.c's socket cleaner), 0 none */
+    bool files;        /* run: --share, the 9P server's *at() calls beneath its directories */
 };
 
 /* Names the calling thread in the SIGSYS message ("hart 0", "main"); a static string. */

@@ -21,6 +21,7 @@
 #include "backend/console.h"
 #include "backend/disk.h"
 #include "backend/net.h"
+#include "backend/p9fs.h"
 #include "cpu/hart.h"
 #include "cpu/trap.h"
 #include "dev/clint.h"
@@ -29,6 +30,7 @@
 #include "dev/rtc.h"
 #include "dev/syscon.h"
 #include "dev/uart.h"
+#include "dev/virtio_9p.h"
 #include "dev/virtio_balloon.h"
 #include "dev/virtio_blk.h"
 #include "dev/virtio_console.h"
@@ -88,6 +90,8 @@ struct board {
     int hvc_fd;
     unsigned nvirtio; /* virtio-mmio slots in use */
     struct virtio_balloon *balloon;
+    struct p9fs *p9fs[BOARD_MAX_SHARES];
+    struct virtio_9p *p9[BOARD_MAX_SHARES];
     struct control *control;
     int powerdown_fd; /* eventfd: the control thread asks the main thread for a powerdown */
     struct powerdown pd;
@@ -122,7 +126,7 @@ struct snap_request {
 static void *hart_thread(void *arg)
 {
     struct hart *h = arg;
-    const struct board *b = (const struct board *)h->vm; /* the vm is the board's first member */
+    const struct board *b = h->bus->ctx; /* vm_bus: the vm, the board's first member */
     if (b->hart_enter)
         b->hart_enter(b->jail_ctx, h->id);
     hart_run(arg);
@@ -347,6 +351,23 @@ static int create_virtio(struct board *b, const struct board_config *cfg)
             log_err("vm", "cannot create the virtio-rng device");
             return -1;
         }
+    }
+    for (unsigned i = 0; i < cfg->nshares; i++) {
+        const struct board_share *sh = &cfg->shares[i];
+        int err = p9fs_open(sh->dir, sh->readonly, &b->p9fs[i]);
+        if (err) {
+            fprintf(stderr, "kiln: --share %s: %s\n", sh->dir, strerror(-err));
+            return -1;
+        }
+        if (b->nvirtio >= FDT_MAX_VIRTIO) {
+            fprintf(stderr, "kiln: --share %s: no virtio slot left (at most %d virtio devices)\n",
+                    sh->dir, FDT_MAX_VIRTIO);
+            return -1;
+        }
+        unsigned slot = b->nvirtio++;
+        b->p9[i] = virtio_9p_create(vm, virtio_slot_base(slot), VIRT_VIRTIO_IRQ + slot, b->p9fs[i], sh->tag);
+        if (!b->p9[i])
+            return -1;
     }
     /* The balloon last: it must not move any other device's slot. */
     if (!cfg->no_balloon) {
@@ -715,6 +736,10 @@ static int ctl_snapshot(void *ctx, const char *dir, bool paused, uint64_t *ms, c
                               "snapshot directory)");
         return -1;
     }
+    if (b->cfg->nshares) {
+        snprintf(err, errlen, "snapshots of a VM with --share are not supported yet (9p state is not saved)");
+        return -1;
+    }
     struct snap_request rq = {.op = SNAP_OP_SNAPSHOT, .dir = dir, .stay_paused = paused};
     int r = snap_ask(b, &rq, err, errlen);
     *ms = rq.ms;
@@ -991,7 +1016,7 @@ int board_run(const struct board_config *cfg)
         return 1;
     }
     for (unsigned i = 0; i < cfg->cpus; i++) {
-        if (hart_init(&b->harts[i], vm, i) < 0) {
+        if (hart_init(&b->harts[i], vm_bus(vm), i) < 0) {
             log_err("vm", "cannot initialise hart %u", i);
             goto out;
         }
@@ -1115,6 +1140,10 @@ out:
         virtio_rng_destroy(b->rng);
     if (b->balloon)
         virtio_balloon_destroy(b->balloon);
+    for (unsigned i = 0; i < BOARD_MAX_SHARES; i++) {
+        virtio_9p_destroy(b->p9[i]);
+        p9fs_close(b->p9fs[i]);
+    }
     for (unsigned i = 0; i < BOARD_MAX_NETS; i++) {
         if (b->nets[i])
             virtio_net_destroy(b->nets[i]);

@@ -10,6 +10,13 @@ struct snap_restore;
 
 #define BOARD_MAX_DISKS 6
 #define BOARD_MAX_NETS 2
+#define BOARD_MAX_SHARES 4
+
+struct board_share { /* --share HOST_DIR:TAG[:ro] (virtio-9p, docs/9p.md) */
+    char dir[4096];
+    char tag[32];
+    bool readonly;
+};
 
 struct board_disk {
     char path[4096];
@@ -40,6 +47,8 @@ struct board_config {
     int (*lockdown)(void *ctx);
     void (*hart_enter)(void *ctx, unsigned hart);
     void *jail_ctx;
+    struct board_share shares[BOARD_MAX_SHARES];
+    unsigned nshares;
     /* Restore from a snapshot (src/snapshot/snapshot.h) instead of booting: RAM is mapped from
      * its memory file and every hart and device loaded before anything runs. NULL = boot. */
     struct snap_restore *restore;

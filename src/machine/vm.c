@@ -10,6 +10,7 @@
 
 #include "cpu/hart.h"
 #include "dev/plic.h"
+#include "machine/gmem.h"
 
 static uint64_t monotonic_ns(void)
 {
@@ -141,4 +142,104 @@ void vm_set_irq(struct vm *vm, unsigned source, bool level)
 {
     if (vm->plic)
         plic_set_irq(vm->plic, source, level);
+}
+
+/* ---- the hart-facing bus (cpu/bus.h) ---- */
+
+static bool bus_mmio(struct vm *vm, uint64_t pa, unsigned size, uint64_t *val, bool write)
+{
+    struct mmio_region *r = vm_mmio_find(vm, pa);
+    /* Device registers take naturally aligned accesses only; anything else is an access fault. */
+    if (!r || (pa & (size - 1)) || pa - r->base > r->size - size)
+        return false;
+    if (write)
+        r->ops->write(r->opaque, pa - r->base, *val, size);
+    else
+        *val = r->ops->read(r->opaque, pa - r->base, size);
+    return true;
+}
+
+static bool bus_mmio_read(void *ctx, uint64_t pa, unsigned size, uint64_t *val)
+{
+    return bus_mmio(ctx, pa, size, val, false);
+}
+
+static bool bus_mmio_write(void *ctx, uint64_t pa, unsigned size, uint64_t val)
+{
+    return bus_mmio(ctx, pa, size, &val, true);
+}
+
+static uint64_t bus_time_now(void *ctx)
+{
+    return vm_time_now(ctx);
+}
+
+static void bus_request_exit(void *ctx, int status, const char *reason)
+{
+    vm_request_exit(ctx, status, "%s", reason);
+}
+
+static bool bus_user_trap(void *ctx, struct hart *h, uint64_t cause, uint64_t tval)
+{
+    struct vm *vm = ctx;
+    if (!vm->user_trap)
+        return false;
+    vm->user_trap(h, cause, tval);
+    return true;
+}
+
+/* HTIF (riscv-tests): tohost = 1 passes, (n << 1) | 1 fails test n; device 1 cmd 1 prints a byte. */
+static void bus_poll(void *ctx, struct hart *h)
+{
+    struct vm *vm = ctx;
+    (void)h;
+    if (!vm->htif_tohost)
+        return;
+    uint64_t *tohost = gmem_ptr(vm, vm->htif_tohost, 8);
+    if (!tohost)
+        return;
+    uint64_t v = __atomic_load_n(tohost, __ATOMIC_ACQUIRE);
+    if (!v)
+        return;
+    unsigned dev = (unsigned)(v >> 56), cmd = (unsigned)(v >> 48) & 0xff;
+    uint64_t payload = v & ((1ull << 48) - 1);
+    if (dev == 0 && (payload & 1)) {
+        uint64_t code = payload >> 1;
+        if (code == 0)
+            vm_request_exit(vm, 0, "test passed");
+        else
+            vm_request_exit(vm, 1, "test %llu failed", (unsigned long long)code);
+    } else if (dev == 1 && cmd == 1) {
+        fputc((int)(payload & 0xff), stdout);
+        fflush(stdout);
+        uint64_t *fromhost = gmem_ptr(vm, vm->htif_fromhost, 8);
+        if (fromhost)
+            __atomic_store_n(fromhost, (v & ~((1ull << 48) - 1)) | 1, __ATOMIC_RELEASE);
+    }
+    __atomic_store_n(tohost, 0, __ATOMIC_RELEASE);
+}
+
+static const struct cpu_bus_ops bus_ops = {
+    .mmio_read = bus_mmio_read,
+    .mmio_write = bus_mmio_write,
+    .time_now = bus_time_now,
+    .request_exit = bus_request_exit,
+    .user_trap = bus_user_trap,
+    .poll = bus_poll,
+};
+
+const struct cpu_bus *vm_bus(struct vm *vm)
+{
+    vm->bus = (struct cpu_bus){
+        .ram = vm->ram,
+        .ram_base = vm->ram_base,
+        .ram_size = vm->ram_size,
+        .timebase_hz = VM_TIMEBASE_HZ,
+        .time_origin_ns = vm->time_origin_ns,
+        .stop = &vm->stop,
+        .nharts = &vm->nharts,
+        .ops = &bus_ops,
+        .ctx = vm,
+    };
+    return &vm->bus;
 }

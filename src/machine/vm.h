@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cpu/bus.h"
+
 #define VM_MAX_HARTS 32
 #define VM_MAX_MMIO 32
 
@@ -88,6 +90,9 @@ struct vm {
      */
     void (*user_trap)(struct hart *h, uint64_t cause, uint64_t tval);
     void *user; /* the process VM's own state */
+
+    /* What the harts see of this machine (cpu/bus.h); filled by vm_bus(). */
+    struct cpu_bus bus;
 };
 
 /* Allocate guest RAM at VIRT_DRAM_BASE (lazily backed by the host, so an idle big guest costs little). */
@@ -103,6 +108,12 @@ void vm_ram_clear(struct vm *vm);
 int vm_mmio_add(struct vm *vm, const char *name, uint64_t base, uint64_t size,
                 const struct mmio_ops *ops, void *opaque);
 struct mmio_region *vm_mmio_find(struct vm *vm, uint64_t pa);
+
+/*
+ * The hart-facing interface of this VM (RAM window, MMIO, time, exit), for
+ * hart_init(). Filled from the VM's current fields each time it is called.
+ */
+const struct cpu_bus *vm_bus(struct vm *vm);
 
 /* Ends the run: first caller wins; status is kiln's exit status. */
 void vm_request_exit(struct vm *vm, int status, const char *fmt, ...)

@@ -239,5 +239,6 @@ int snapshot_apply(struct snap_board *b, struct snap_restore *r, char *err, size
     uint64_t tick_ns = 1000000000ull / VM_TIMEBASE_HZ;
     uint64_t mtime_ns = r->m.mtime * tick_ns + away_ns;
     vm->time_origin_ns = clock_ns(CLOCK_MONOTONIC) - mtime_ns;
+    vm->bus.time_origin_ns = vm->time_origin_ns; /* the harts' copy (cpu/bus.h), for WFI sleeps */
     return 0;
 }

@@ -120,7 +120,7 @@ static struct uthread *thread_new(struct proc *p, int tid)
     struct uthread *t = calloc(1, sizeof(*t));
     if (!t)
         return NULL;
-    if (hart_init(&t->hart, &p->vm, (unsigned)tid)) {
+    if (hart_init(&t->hart, vm_bus(&p->vm), (unsigned)tid)) {
         free(t);
         return NULL;
     }

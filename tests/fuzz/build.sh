@@ -24,6 +24,7 @@ ar rcs "$OBJ/libkiln-fuzz.a" "${objs[@]}"
 for t in tests/fuzz/fuzz_*.c; do
     [ -e "$t" ] || continue
     name=$(basename "$t" .c)
-    $CC $FLAGS -fsanitize=fuzzer "$t" "$OBJ/libkiln-fuzz.a" -lfdt -lm -o "$OUT/$name"
+    # -lcrypto: the WebSocket handshake's SHA-1 (src/api/websocket.c).
+    $CC $FLAGS -fsanitize=fuzzer "$t" "$OBJ/libkiln-fuzz.a" -lfdt -lm -lcrypto -o "$OUT/$name"
     echo "built $OUT/$name"
 done

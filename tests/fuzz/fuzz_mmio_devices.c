@@ -111,7 +111,7 @@ static void init(void)
     if (vm_init(&vm, RAM_SIZE) < 0) abort();
     for (unsigned i = 0; i < NHARTS; i++) {
         harts[i] = calloc(1, sizeof(*harts[i]));
-        if (!harts[i] || hart_init(harts[i], &vm, i) < 0) abort();
+        if (!harts[i] || hart_init(harts[i], vm_bus(&vm), i) < 0) abort();
         vm.harts[i] = harts[i];
     }
     vm.nharts = NHARTS;

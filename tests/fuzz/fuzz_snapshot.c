@@ -43,7 +43,7 @@ static void init(void)
     if (vm_init(&vm, 1 << 20))
         __builtin_trap();
     for (unsigned i = 0; i < NHARTS; i++) {
-        if (hart_init(&harts[i], &vm, i))
+        if (hart_init(&harts[i], vm_bus(&vm), i))
             __builtin_trap();
         vm.harts[i] = &harts[i];
         vm.nharts = i + 1;

@@ -27,7 +27,7 @@ static int setup(void **state)
     assert_non_null(f);
     assert_int_equal(vm_init(&f->vm, 1 << 20), 0);
     for (unsigned i = 0; i < NHARTS; i++) {
-        assert_int_equal(hart_init(&f->harts[i], &f->vm, i), 0);
+        assert_int_equal(hart_init(&f->harts[i], vm_bus(&f->vm), i), 0);
         f->vm.harts[i] = &f->harts[i];
     }
     f->vm.nharts = NHARTS;

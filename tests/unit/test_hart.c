@@ -21,7 +21,7 @@ static int setup(void **state)
     static struct rig r;
     memset(&r, 0, sizeof(r));
     assert_int_equal(vm_init(&r.vm, 1 << 20), 0);
-    assert_int_equal(hart_init(&r.h, &r.vm, 0), 0);
+    assert_int_equal(hart_init(&r.h, vm_bus(&r.vm), 0), 0);
     r.vm.harts[0] = &r.h;
     r.vm.nharts = 1;
     *state = &r;

@@ -39,7 +39,7 @@ static int setup(void **state)
     assert_int_equal(vm_init(&r.vm, RAM_SIZE + PAGE_SIZE), 0);
     assert_int_equal(mprotect(r.vm.ram + RAM_SIZE, PAGE_SIZE, PROT_NONE), 0);
     r.vm.ram_size = RAM_SIZE;
-    assert_int_equal(hart_init(&r.h, &r.vm, 0), 0);
+    assert_int_equal(hart_init(&r.h, vm_bus(&r.vm), 0), 0);
     r.vm.harts[0] = &r.h;
     r.vm.nharts = 1;
     *state = &r;

@@ -28,7 +28,7 @@ static int setup(void **state)
     assert_non_null(f);
     assert_int_equal(vm_init(&f->vm, 1 << 20), 0);
     for (unsigned i = 0; i < NHARTS; i++) {
-        assert_int_equal(hart_init(&f->harts[i], &f->vm, i), 0);
+        assert_int_equal(hart_init(&f->harts[i], vm_bus(&f->vm), i), 0);
         f->vm.harts[i] = &f->harts[i];
     }
     f->vm.nharts = NHARTS;
@@ -291,7 +291,7 @@ static void test_two_vms(void **state)
     struct vm vm2;
     struct hart h2;
     assert_int_equal(vm_init(&vm2, 0), 0);
-    assert_int_equal(hart_init(&h2, &vm2, 0), 0);
+    assert_int_equal(hart_init(&h2, vm_bus(&vm2), 0), 0);
     vm2.harts[0] = &h2;
     vm2.nharts = 1;
     struct plic *p2 = plic_create(&vm2);

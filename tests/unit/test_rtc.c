@@ -26,7 +26,7 @@ static int setup(void **state)
     struct fixture *f = calloc(1, sizeof(*f));
     assert_non_null(f);
     assert_int_equal(vm_init(&f->vm, 0), 0);
-    assert_int_equal(hart_init(&f->hart, &f->vm, 0), 0);
+    assert_int_equal(hart_init(&f->hart, vm_bus(&f->vm), 0), 0);
     f->vm.harts[0] = &f->hart;
     f->vm.nharts = 1;
     f->plic = plic_create(&f->vm);

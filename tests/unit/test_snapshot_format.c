@@ -290,7 +290,7 @@ static void test_devices(void **state)
     static struct hart h[2];
     assert_int_equal(vm_init(&vm, 1 << 20), 0);
     for (unsigned i = 0; i < 2; i++) {
-        assert_int_equal(hart_init(&h[i], &vm, i), 0);
+        assert_int_equal(hart_init(&h[i], vm_bus(&vm), i), 0);
         vm.harts[i] = &h[i];
         vm.nharts = i + 1;
     }

@@ -58,7 +58,7 @@ static int setup(void **state)
 {
     struct env *e = calloc(1, sizeof(*e));
     if (vm_init_at(&e->vm, BASE, 8ull << 20) || mm_init(&e->mm, &e->vm, BASE, 8ull << 20) ||
-        hart_init(&e->h, &e->vm, 0))
+        hart_init(&e->h, vm_bus(&e->vm), 0))
         return -1;
     e->h.satp = mm_satp(&e->mm);
     hart_set_priv(&e->h, PRIV_U);

@@ -1,0 +1,56 @@
+/*
+ * What a hart needs from the machine around it, and nothing more (STYLE.md
+ * "The CPU stands alone"): a window of guest RAM, device (MMIO) dispatch, the
+ * time base, the run's stop flag and a way to end the run. The board (or a
+ * process VM, or a test) fills one in; src/cpu/ never sees struct vm.
+ */
+#ifndef KILN_CPU_BUS_H
+#define KILN_CPU_BUS_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct hart;
+
+struct cpu_bus_ops {
+    /*
+     * A device access at guest-physical pa of 1, 2, 4 or 8 bytes. False when
+     * nothing answers there (the hart raises an access fault).
+     */
+    bool (*mmio_read)(void *ctx, uint64_t pa, unsigned size, uint64_t *val);
+    bool (*mmio_write)(void *ctx, uint64_t pa, unsigned size, uint64_t val);
+    /* The machine timer (mtime), in ticks of cpu_bus.timebase_hz. */
+    uint64_t (*time_now)(void *ctx);
+    /* Ends the run with kiln's exit status; the first request wins. */
+    void (*request_exit)(void *ctx, int status, const char *reason);
+    /* Process VMs: handles a trap taken from U-mode instead of the guest. False: take it normally.
+     */
+    bool (*user_trap)(void *ctx, struct hart *h, uint64_t cause, uint64_t tval);
+    /* Between instruction batches (the HTIF test protocol). May be NULL. */
+    void (*poll)(void *ctx, struct hart *h);
+};
+
+struct cpu_bus {
+    uint8_t *ram; /* guest RAM [ram_base, ram_base + ram_size) at this host address */
+    uint64_t ram_base, ram_size;
+    uint64_t timebase_hz;
+    uint64_t time_origin_ns; /* host CLOCK_MONOTONIC at mtime 0, for sleeping in WFI */
+    atomic_int *stop;        /* nonzero once the run is over */
+    const unsigned *nharts;  /* harts sharing this bus (a lone hart needs no fences) */
+    const struct cpu_bus_ops *ops;
+    void *ctx;
+};
+
+/* Host address of [gpa, gpa + len) if it lies wholly in RAM, else NULL (no overflow for any
+ * gpa/len). */
+static inline void *bus_ram_ptr(const struct cpu_bus *bus, uint64_t gpa, uint64_t len)
+{
+    if (gpa < bus->ram_base) return NULL;
+    uint64_t off = gpa - bus->ram_base;
+    if (off > bus->ram_size || len > bus->ram_size - off) return NULL;
+    return bus->ram + off;
+}
+
+#endif

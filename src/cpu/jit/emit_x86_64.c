@@ -1,0 +1,1112 @@
+/*
+ * The x86-64 backend: guest registers live in struct hart (r15 points at it),
+ * rax/rcx/rdx/rsi/rdi are scratch, and every guest instruction becomes a few
+ * host instructions with memory operands. Loads and stores probe the hart's
+ * software TLB inline (mmu.h); a miss, an MMIO page, or an access crossing the
+ * page leaves the block before the instruction, which the interpreter then
+ * completes, so exceptions are raised by exactly the interpreter's code.
+ * Encodings: Intel SDM vol. 2, chapter 2 (REX, ModRM, SIB) and the opcode maps.
+ */
+#include <stddef.h>
+#include <string.h>
+
+#include "cpu/exec.h"
+#include "cpu/fpu.h"
+#include "cpu/jit/jit_internal.h"
+#include "cpu/mmu.h"
+
+#if defined(__x86_64__)
+
+enum { RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8, R9, R10, R11, R12, R13, R14, R15 };
+enum { CC_B = 2, CC_AE = 3, CC_E = 4, CC_NE = 5, CC_A = 7, CC_L = 0xc, CC_GE = 0xd };
+enum { ALU_ADD = 0, ALU_OR = 1, ALU_AND = 4, ALU_SUB = 5, ALU_XOR = 6, ALU_CMP = 7 };
+enum { SH_SHL = 4, SH_SHR = 5, SH_SAR = 7 };
+#define NO_INDEX (-1)
+
+_Static_assert(TLB_SIZE == 256, "the inline TLB index is one byte (movzx)");
+_Static_assert(sizeof(struct tlb_entry) == 16, "TLB entries are indexed with shl 4");
+
+#define X(i) ((int32_t)(offsetof(struct hart, x) + 8 * (unsigned)(i)))
+#define F(i) ((int32_t)(offsetof(struct hart, f) + 8 * (unsigned)(i)))
+#define MSTATUS ((int32_t)offsetof(struct hart, mstatus))
+#define PC ((int32_t)offsetof(struct hart, pc))
+#define INSTRET ((int32_t)offsetof(struct hart, instret))
+#define BUDGET ((int32_t)offsetof(struct hart, budget))
+#define CODE_GEN ((int32_t)offsetof(struct hart, code_gen))
+#define FETCH_KEY ((int32_t)offsetof(struct hart, fetch_key))
+#define GOLDEN 0x9e3779b97f4a7c15ull
+
+_Static_assert(sizeof(struct jit_entry) == 32 && offsetof(struct jit_entry, ctx) == 8 &&
+                   offsetof(struct jit_entry, blk) == 24,
+               "the inline lookup reads jit_entry fields at fixed offsets");
+#define TLB(kind)                                                                                  \
+    ((int32_t)(offsetof(struct hart, tlb) + (size_t)(kind) * sizeof(struct tlb_entry) * TLB_SIZE))
+
+bool jit_be_supported(void)
+{
+    return true;
+}
+
+static void byte(struct jit_emit *e, unsigned b)
+{
+    if (e->p >= e->end) {
+        e->overflow = true;
+        return;
+    }
+    *e->p++ = (uint8_t)b;
+}
+
+static void imm32(struct jit_emit *e, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        byte(e, (v >> (8 * i)) & 0xff);
+}
+
+static void imm64(struct jit_emit *e, uint64_t v)
+{
+    imm32(e, (uint32_t)v);
+    imm32(e, (uint32_t)(v >> 32));
+}
+
+static bool fits8(int64_t v)
+{
+    return v >= -128 && v <= 127;
+}
+
+static bool fits32(int64_t v)
+{
+    return v >= INT32_MIN && v <= INT32_MAX;
+}
+
+static void rex(struct jit_emit *e, int w, int reg, int index, int base)
+{
+    unsigned r = 0x40 | (w ? 8 : 0) | ((reg & 8) ? 4 : 0) | ((index >= 0 && (index & 8)) ? 2 : 0) |
+                 ((base & 8) ? 1 : 0);
+    if (r != 0x40) byte(e, r);
+}
+
+static void opcode(struct jit_emit *e, unsigned op)
+{
+    if (op > 0xff) byte(e, op >> 8);
+    byte(e, op & 0xff);
+}
+
+/* op reg, [base + index + disp] (w: 64-bit operand size). */
+static void op_m(struct jit_emit *e, int w, unsigned op, int reg, int base, int index, int32_t disp)
+{
+    rex(e, w, reg, index, base);
+    opcode(e, op);
+    int mod = (disp == 0 && (base & 7) != RBP) ? 0 : fits8(disp) ? 1 : 2;
+    if (index == NO_INDEX && (base & 7) != RSP) {
+        byte(e, (unsigned)(mod << 6 | (reg & 7) << 3 | (base & 7)));
+    } else {
+        byte(e, (unsigned)(mod << 6 | (reg & 7) << 3 | RSP));
+        byte(e, (unsigned)(((index == NO_INDEX ? RSP : index) & 7) << 3 | (base & 7)));
+    }
+    if (mod == 1)
+        byte(e, (uint8_t)disp);
+    else if (mod == 2)
+        imm32(e, (uint32_t)disp);
+}
+
+/* op reg, rm with both registers. */
+static void op_r(struct jit_emit *e, int w, unsigned op, int reg, int rm)
+{
+    rex(e, w, reg, NO_INDEX, rm);
+    opcode(e, op);
+    byte(e, (unsigned)(0xc0 | (reg & 7) << 3 | (rm & 7)));
+}
+
+static void ld(struct jit_emit *e, int r, int32_t disp)
+{
+    op_m(e, 1, 0x8b, r, R15, NO_INDEX, disp);
+}
+static void st(struct jit_emit *e, int r, int32_t disp)
+{
+    op_m(e, 1, 0x89, r, R15, NO_INDEX, disp);
+}
+
+static void mov_rr(struct jit_emit *e, int w, int dst, int src)
+{
+    op_r(e, w, 0x89, src, dst);
+}
+
+/*
+ * Guest registers: the ones a block uses most live in host registers for the
+ * whole block (loaded by the prologue, written back by the common exit tail
+ * and around helper calls); the rest are memory operands on the hart.
+ */
+static const int8_t map_pool[] = {RBX, RBP, R12, R13, R14, R8, R9, R10, R11};
+#define NMAP ((int)sizeof(map_pool))
+
+static int hreg(const struct jit_emit *e, unsigned g)
+{
+    return g ? e->reg_map[g] : -1;
+}
+
+/* host register r := guest register g */
+static void get(struct jit_emit *e, int r, unsigned g)
+{
+    int hr = hreg(e, g);
+    if (hr >= 0)
+        op_r(e, 1, 0x8b, r, hr);
+    else
+        op_m(e, 1, 0x8b, r, R15, NO_INDEX, X(g));
+}
+
+/* op r, guest register g (an "op reg, r/m" opcode: mov, add, sub, and, or, xor, cmp, imul) */
+static void op_g(struct jit_emit *e, int w, unsigned op, int r, unsigned g)
+{
+    int hr = hreg(e, g);
+    if (hr >= 0)
+        op_r(e, w, op, r, hr);
+    else
+        op_m(e, w, op, r, R15, NO_INDEX, X(g));
+}
+
+/* guest register g := host register r (g != 0) */
+static void put(struct jit_emit *e, int r, unsigned g)
+{
+    int hr = hreg(e, g);
+    if (hr >= 0) {
+        op_r(e, 1, 0x8b, hr, r);
+        e->reg_dirty |= 1u << g;
+    } else
+        op_m(e, 1, 0x89, r, R15, NO_INDEX, X(g));
+}
+
+/* The hart's x[] catches up with the host registers in mask (before an exit or a helper that reads
+ * it). */
+static void regs_writeback_mask(struct jit_emit *e, uint32_t mask)
+{
+    for (unsigned g = 1; g < 32; g++)
+        if (e->reg_map[g] >= 0 && (mask >> g & 1))
+            op_m(e, 1, 0x89, e->reg_map[g], R15, NO_INDEX, X(g));
+}
+
+static void regs_writeback(struct jit_emit *e)
+{
+    regs_writeback_mask(e, e->reg_written);
+}
+
+static void regs_load(struct jit_emit *e)
+{
+    for (unsigned g = 1; g < 32; g++)
+        if (e->reg_map[g] >= 0) op_m(e, 1, 0x8b, e->reg_map[g], R15, NO_INDEX, X(g));
+}
+static void movsxd(struct jit_emit *e, int dst, int src)
+{
+    op_r(e, 1, 0x63, dst, src);
+}
+
+static void mov_ri(struct jit_emit *e, int r, uint64_t v)
+{
+    if (v <= UINT32_MAX) { /* mov r32, imm32 zero-extends */
+        rex(e, 0, 0, NO_INDEX, r);
+        byte(e, 0xb8 + (r & 7));
+        imm32(e, (uint32_t)v);
+    } else if (fits32((int64_t)v)) {
+        op_r(e, 1, 0xc7, 0, r);
+        imm32(e, (uint32_t)v);
+    } else {
+        rex(e, 1, 0, NO_INDEX, r);
+        byte(e, 0xb8 + (r & 7));
+        imm64(e, v);
+    }
+}
+
+/* alu r, imm32 (sign-extended). */
+static void alu_ri(struct jit_emit *e, int ext, int w, int r, int32_t v)
+{
+    op_r(e, w, fits8(v) ? 0x83 : 0x81, ext, r);
+    if (fits8(v))
+        byte(e, (uint8_t)v);
+    else
+        imm32(e, (uint32_t)v);
+}
+
+/* alu qword [r15 + disp], imm32. */
+static void alu_mi(struct jit_emit *e, int ext, int32_t disp, int32_t v)
+{
+    op_m(e, 1, fits8(v) ? 0x83 : 0x81, ext, R15, NO_INDEX, disp);
+    if (fits8(v))
+        byte(e, (uint8_t)v);
+    else
+        imm32(e, (uint32_t)v);
+}
+
+/* add r, 64-bit constant (rcx is clobbered when it does not fit 32 bits). */
+static void add_const(struct jit_emit *e, int r, int64_t c)
+{
+    if (c == 0) return;
+    if (fits32(c)) {
+        alu_ri(e, ALU_ADD, 1, r, (int32_t)c);
+    } else {
+        mov_ri(e, RCX, (uint64_t)c);
+        op_r(e, 1, 0x01, RCX, r);
+    }
+}
+
+static void shift_ri(struct jit_emit *e, int ext, int w, int r, unsigned n)
+{
+    op_r(e, w, 0xc1, ext, r);
+    byte(e, n);
+}
+
+static void shift_cl(struct jit_emit *e, int ext, int w, int r)
+{
+    op_r(e, w, 0xd3, ext, r);
+}
+static void setcc(struct jit_emit *e, int cc, int r)
+{
+    op_r(e, 0, 0x0f90 + (unsigned)cc, 0, r);
+}
+
+/* jcc rel32 to a side exit recorded for jit_be_finish. */
+static void exit_jcc(struct jit_emit *e, int cc, int32_t delta, unsigned count, uint8_t kind)
+{
+    if (cc < 0) {
+        byte(e, 0xe9);
+    } else {
+        byte(e, 0x0f);
+        byte(e, 0x80 + (unsigned)cc);
+    }
+    if (e->nexits < sizeof(e->exits) / sizeof(e->exits[0]))
+        e->exits[e->nexits++] = (struct jit_exit){.patch = (uint32_t)(e->p - e->buf),
+                                                  .delta = delta,
+                                                  .count = (uint16_t)count,
+                                                  .back = kind,
+                                                  .dirty = e->reg_dirty};
+    else
+        e->overflow = true;
+    imm32(e, 0);
+}
+/*
+ * Exit kinds. NEXT: a direct jump (chained when on the same page, else looked
+ * up); INTERP: leave before an instruction the interpreter must run; BACK: the
+ * block's own start; JALR: an indirect jump (looked up); RET: always back to
+ * the dispatcher (after a CSR instruction, which may change the context).
+ */
+enum { EXIT_NEXT = 0, EXIT_INTERP = 1, EXIT_BACK = 2, EXIT_JALR = 3, EXIT_RET = 4 };
+
+static void patch_rel32(struct jit_emit *e, uint32_t at, const uint8_t *target)
+{
+    if (at + 4 > (uint32_t)(e->end - e->buf)) return;
+    int32_t rel = (int32_t)(target - (e->buf + at + 4));
+    memcpy(e->buf + at, &rel, 4);
+}
+
+static void jmp_to(struct jit_emit *e, const uint8_t *target)
+{
+    byte(e, 0xe9);
+    uint32_t at = (uint32_t)(e->p - e->buf);
+    imm32(e, 0);
+    patch_rel32(e, at, target);
+}
+
+static void exit_stub_commit(struct jit_emit *e, int32_t delta, unsigned count)
+{
+    if (delta) alu_mi(e, ALU_ADD, PC, delta);
+    if (count) {
+        alu_mi(e, ALU_ADD, INSTRET, (int32_t)count);
+        alu_mi(e, ALU_SUB, BUDGET, (int32_t)count);
+    }
+}
+
+/* Stub: commit pc, instret and budget, and leave through the tail with code for the dispatcher. */
+static void exit_stub(struct jit_emit *e, int32_t delta, unsigned count, int code,
+                      const uint8_t *tail)
+{
+    exit_stub_commit(e, delta, count);
+    mov_ri(e, RAX, (uint64_t)code);
+    jmp_to(e, tail);
+}
+
+/* Callee-saved registers the block may use, pushed by the prologue (with r15: 6 pushes + 8 =
+ * aligned). */
+static const uint8_t saved[] = {RBX, RBP, R12, R13, R14};
+
+static void push(struct jit_emit *e, int r)
+{
+    if (r & 8) byte(e, 0x41);
+    byte(e, 0x50 + (r & 7));
+}
+
+static void pop(struct jit_emit *e, int r)
+{
+    if (r & 8) byte(e, 0x41);
+    byte(e, 0x58 + (r & 7));
+}
+
+/* Which guest registers an instruction reads or writes, for the allocation (over-approximated). */
+static uint32_t uses(const struct decoded *d, uint32_t *written)
+{
+    uint32_t rd = 1u << d->rd, rs1 = 1u << d->rs1, rs2 = 1u << d->rs2;
+    switch (d->op) {
+    case OP_LUI:
+    case OP_AUIPC:
+    case OP_JAL:
+        *written |= rd;
+        return rd;
+    case OP_JALR:
+    case OP_LB:
+    case OP_LH:
+    case OP_LW:
+    case OP_LD:
+    case OP_LBU:
+    case OP_LHU:
+    case OP_LWU:
+    case OP_ADDI:
+    case OP_SLLI:
+    case OP_SLTI:
+    case OP_SLTIU:
+    case OP_XORI:
+    case OP_SRLI:
+    case OP_SRAI:
+    case OP_ORI:
+    case OP_ANDI:
+    case OP_ADDIW:
+    case OP_SLLIW:
+    case OP_SRLIW:
+    case OP_SRAIW:
+        *written |= rd;
+        return rd | rs1;
+    case OP_BEQ:
+    case OP_BNE:
+    case OP_BLT:
+    case OP_BGE:
+    case OP_BLTU:
+    case OP_BGEU:
+    case OP_SB:
+    case OP_SH:
+    case OP_SW:
+    case OP_SD:
+        return rs1 | rs2;
+    case OP_FLW:
+    case OP_FLD:
+    case OP_FSW:
+    case OP_FSD:
+        return rs1;
+    case OP_FENCE:
+    case OP_FENCE_I:
+    case OP_AMO:
+    case OP_SYSTEM:
+    case OP_FP:
+    case OP_ILLEGAL:
+        return 0;
+    default: /* OP, OP-32, M */
+        *written |= rd;
+        return rd | rs1 | rs2;
+    }
+}
+
+void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n)
+{
+    unsigned count[32] = {0};
+    uint32_t written = 0;
+    for (unsigned i = 0; i < n; i++) {
+        uint32_t u = uses(&insns[i], &written);
+        for (unsigned g = 1; g < 32; g++)
+            count[g] += u >> g & 1;
+    }
+    memset(e->reg_map, -1, sizeof(e->reg_map));
+    e->reg_written = written & ~1u;
+    for (int k = 0; k < NMAP; k++) { /* the most used first; a register used once stays in memory */
+        unsigned best = 0;
+        for (unsigned g = 1; g < 32; g++)
+            if (e->reg_map[g] < 0 && count[g] >= 2 && count[g] > count[best]) best = g;
+        if (!best) break;
+        e->reg_map[best] = map_pool[k];
+    }
+    push(e, R15);
+    for (size_t i = 0; i < sizeof(saved); i++)
+        push(e, saved[i]);
+    alu_ri(e, ALU_SUB, 1, RSP, 8);
+    mov_rr(e, 1, R15, RDI);
+    byte(e, 0xeb); /* jmp short over the chain entry: the dispatcher has checked all of it */
+    uint8_t *skip = e->p;
+    byte(e, 0);
+    /*
+     * Chain entry: another block of this page jumps here with its registers
+     * written back, pc/instret/budget committed and this prologue's frame.
+     * Come in only if the batch has room for this block and no FENCE.I since
+     * it was last checked against guest memory; else return to the dispatcher.
+     */
+    e->chain_entry = (uint32_t)(e->p - e->buf);
+    op_m(e, 1, 0x81, ALU_CMP, R15, NO_INDEX, BUDGET);
+    e->chain_budget = (uint32_t)(e->p - e->buf);
+    imm32(e, 0); /* the block's length, known at finish */
+    byte(e, 0x0f);
+    byte(e, 0x8c); /* jl fail */
+    e->chain_fail[0] = (uint32_t)(e->p - e->buf);
+    imm32(e, 0);
+    mov_ri(e, RAX, (uint64_t)(uintptr_t)e->gen);
+    op_m(e, 1, 0x8b, RAX, RAX, NO_INDEX, 0);
+    op_m(e, 1, 0x3b, RAX, R15, NO_INDEX, CODE_GEN);
+    byte(e, 0x0f);
+    byte(e, 0x85); /* jne fail */
+    e->chain_fail[1] = (uint32_t)(e->p - e->buf);
+    imm32(e, 0);
+    if (!e->overflow) *skip = (uint8_t)(e->p - skip - 1);
+    regs_load(e);
+    e->body = (uint32_t)(e->p - e->buf);
+}
+
+/* dst := the `size`-byte value at [rax], zero- or sign-extended to 64 bits. */
+static void load_rax(struct jit_emit *e, int dst, unsigned size, bool sign)
+{
+    switch (size) {
+    case 1:
+        op_m(e, sign, sign ? 0x0fbe : 0x0fb6, dst, RAX, NO_INDEX, 0);
+        break;
+    case 2:
+        op_m(e, sign, sign ? 0x0fbf : 0x0fb7, dst, RAX, NO_INDEX, 0);
+        break;
+    case 4:
+        op_m(e, sign, sign ? 0x63 : 0x8b, dst, RAX, NO_INDEX, 0);
+        break;
+    default:
+        op_m(e, 1, 0x8b, dst, RAX, NO_INDEX, 0);
+        break;
+    }
+}
+
+static void store_rax(struct jit_emit *e, int src, unsigned size)
+{
+    switch (size) {
+    case 1:
+        op_m(e, 0, 0x88, src, RAX, NO_INDEX, 0);
+        break;
+    case 2:
+        byte(e, 0x66);
+        op_m(e, 0, 0x89, src, RAX, NO_INDEX, 0);
+        break;
+    case 4:
+        op_m(e, 0, 0x89, src, RAX, NO_INDEX, 0);
+        break;
+    default:
+        op_m(e, 1, 0x89, src, RAX, NO_INDEX, 0);
+        break;
+    }
+}
+
+/*
+ * rax := host address of x[rs1] + imm through the TLB of `kind`, or leave the
+ * block before this instruction (the interpreter's mem_load/mem_store then
+ * take their slow path, with exact traps).
+ */
+static void tlb_addr(struct jit_emit *e, int kind, unsigned rs1, int32_t imm, unsigned size,
+                     uint32_t off)
+{
+    get(e, RAX, rs1);
+    if (imm) alu_ri(e, ALU_ADD, 1, RAX, imm);
+    /*
+     * The tag is compared with the page of the access's last byte: an access
+     * crossing into the next page cannot match the entry of its first page.
+     */
+    if (size > 1)
+        op_m(e, 1, 0x8d, RCX, RAX, NO_INDEX, (int32_t)size - 1); /* lea rcx, [rax + size - 1] */
+    else
+        mov_rr(e, 1, RCX, RAX);
+    shift_ri(e, SH_SHR, 1, RCX, PAGE_SHIFT);
+    mov_rr(e, 0, RDX, RAX); /* edx := ((va >> 12) & 255) * 16, the entry's offset */
+    shift_ri(e, SH_SHR, 0, RDX, PAGE_SHIFT - 4);
+    alu_ri(e, ALU_AND, 0, RDX, (TLB_SIZE - 1) << 4);
+    if (e->tlb_key) {
+        mov_ri(e, RSI, e->tlb_key);
+        op_r(e, 1, 0x09, RSI, RCX);
+    }
+    op_m(e, 1, 0x3b, RCX, R15, RDX, TLB(kind)); /* cmp rcx, tag */
+    exit_jcc(e, CC_NE, (int32_t)off, e->ninsns, EXIT_INTERP);
+    op_m(e, 1, 0x03, RAX, R15, RDX, TLB(kind) + 8); /* add rax, addend */
+}
+
+/* verify mode: append {address, old value, size} to the hart's store log. */
+static void log_store(struct jit_emit *e, unsigned size)
+{
+    struct jit *j = e->jit;
+    mov_ri(e, RSI, (uint64_t)(uintptr_t)&j->log_n);
+    op_m(e, 1, 0x8b, RDI, RSI, NO_INDEX, 0); /* mov rdi, [rsi] */
+    shift_ri(e, SH_SHL, 1, RDI, 5);
+    _Static_assert(sizeof(struct jit_log) == 32, "log entries are indexed with shl 5");
+    int32_t base = (int32_t)((uintptr_t)&j->log[0] - (uintptr_t)&j->log_n);
+    op_m(e, 1, 0x8d, RDI, RSI, RDI, base);   /* lea rdi, [rsi + rdi + base] */
+    op_m(e, 1, 0x89, RAX, RDI, NO_INDEX, 0); /* addr */
+    load_rax(e, RDX, size, false);
+    op_m(e, 1, 0x89, RDX, RDI, NO_INDEX, 8); /* old */
+    op_m(e, 1, 0xc7, 0, RDI, NO_INDEX, 16);  /* size */
+    imm32(e, size);
+    op_m(e, 1, 0x83, ALU_ADD, RSI, NO_INDEX, 0); /* log_n++ */
+    byte(e, 1);
+}
+
+/* Helpers may read or write x[] (fpu_exec) and clobber r8-r11: the host registers are synced
+ * around. */
+static void call_helper(struct jit_emit *e, const void *fn)
+{
+    /* All it may write: a later back edge can make registers written further down dirty here. */
+    regs_writeback(e);
+    e->reg_dirty = 0;
+    mov_ri(e, RAX, (uint64_t)(uintptr_t)fn);
+    byte(e, 0xff); /* call rax */
+    byte(e, 0xd0);
+    regs_load(e);
+}
+
+static uint64_t helper_muldivw(unsigned f3, uint64_t a, uint64_t b)
+{
+    uint64_t v = 0;
+    exec_muldiv_w(f3, a, b, &v);
+    return v;
+}
+
+static bool alu_rr(struct jit_emit *e, const struct decoded *d)
+{
+    static const struct {
+        uint8_t op, opc, w, cc, shift;
+    } t[] = {
+        {OP_ADD, 0x03, 1, 0, 0},     {OP_SUB, 0x2b, 1, 0, 0},    {OP_AND, 0x23, 1, 0, 0},
+        {OP_OR, 0x0b, 1, 0, 0},      {OP_XOR, 0x33, 1, 0, 0},    {OP_SLT, 0x3b, 1, CC_L, 0},
+        {OP_SLTU, 0x3b, 1, CC_B, 0}, {OP_SLL, 0, 1, 0, SH_SHL},  {OP_SRL, 0, 1, 0, SH_SHR},
+        {OP_SRA, 0, 1, 0, SH_SAR},   {OP_ADDW, 0x03, 0, 0, 0},   {OP_SUBW, 0x2b, 0, 0, 0},
+        {OP_SLLW, 0, 0, 0, SH_SHL},  {OP_SRLW, 0, 0, 0, SH_SHR}, {OP_SRAW, 0, 0, 0, SH_SAR},
+    };
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        if (t[i].op != d->op) continue;
+        if (!d->rd) return true;
+        if (t[i].shift) {
+            get(e, RCX, d->rs2);
+            op_g(e, t[i].w, 0x8b, RAX, d->rs1);
+            shift_cl(e, t[i].shift, t[i].w, RAX); /* x86 masks the count to 5/6 bits, like RISC-V */
+        } else if (t[i].cc) {
+            op_r(e, 0, 0x31, RCX, RCX); /* xor ecx, ecx (before the flags are set) */
+            get(e, RAX, d->rs1);
+            op_g(e, 1, 0x3b, RAX, d->rs2);
+            setcc(e, t[i].cc, RCX);
+            put(e, RCX, d->rd);
+            return true;
+        } else {
+            op_g(e, t[i].w, 0x8b, RAX, d->rs1);
+            op_g(e, t[i].w, t[i].opc, RAX, d->rs2);
+        }
+        if (!t[i].w) movsxd(e, RAX, RAX); /* *W results are sign-extended 32-bit values */
+        put(e, RAX, d->rd);
+        return true;
+    }
+    return false;
+}
+
+static bool alu_imm(struct jit_emit *e, const struct decoded *d)
+{
+    static const struct {
+        uint8_t op, ext, w, cc, shift;
+    } t[] = {
+        {OP_ADDI, ALU_ADD, 1, 0, 0},  {OP_XORI, ALU_XOR, 1, 0, 0}, {OP_ORI, ALU_OR, 1, 0, 0},
+        {OP_ANDI, ALU_AND, 1, 0, 0},  {OP_SLTI, 0, 1, CC_L, 0},    {OP_SLTIU, 0, 1, CC_B, 0},
+        {OP_SLLI, 0, 1, 0, SH_SHL},   {OP_SRLI, 0, 1, 0, SH_SHR},  {OP_SRAI, 0, 1, 0, SH_SAR},
+        {OP_ADDIW, ALU_ADD, 0, 0, 0}, {OP_SLLIW, 0, 0, 0, SH_SHL}, {OP_SRLIW, 0, 0, 0, SH_SHR},
+        {OP_SRAIW, 0, 0, 0, SH_SAR},
+    };
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        if (t[i].op != d->op) continue;
+        if (!d->rd) return true;
+        if (t[i].cc) {
+            op_r(e, 0, 0x31, RCX, RCX);
+            get(e, RAX, d->rs1);
+            alu_ri(e, ALU_CMP, 1, RAX, d->imm);
+            setcc(e, t[i].cc, RCX);
+            put(e, RCX, d->rd);
+            return true;
+        }
+        op_g(e, t[i].w, 0x8b, RAX, d->rs1);
+        if (t[i].shift) {
+            if (d->imm) shift_ri(e, t[i].shift, t[i].w, RAX, (unsigned)d->imm);
+        } else if (d->imm || t[i].ext == ALU_AND) {
+            alu_ri(e, t[i].ext, t[i].w, RAX, d->imm);
+        }
+        if (!t[i].w) movsxd(e, RAX, RAX);
+        put(e, RAX, d->rd);
+        return true;
+    }
+    return false;
+}
+
+static bool mem_op(struct jit_emit *e, const struct decoded *d, uint32_t off)
+{
+    static const struct {
+        uint8_t op, size, sign, store;
+    } t[] = {
+        {OP_LB, 1, 1, 0},  {OP_LH, 2, 1, 0},  {OP_LW, 4, 1, 0},  {OP_LD, 8, 0, 0},
+        {OP_LBU, 1, 0, 0}, {OP_LHU, 2, 0, 0}, {OP_LWU, 4, 0, 0}, {OP_SB, 1, 0, 1},
+        {OP_SH, 2, 0, 1},  {OP_SW, 4, 0, 1},  {OP_SD, 8, 0, 1},
+    };
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        if (t[i].op != d->op) continue;
+        if (t[i].store) {
+            tlb_addr(e, TLB_WRITE, d->rs1, d->imm, t[i].size, off);
+            if (e->verify) log_store(e, t[i].size);
+            get(e, RCX, d->rs2);
+            store_rax(e, RCX, t[i].size);
+        } else {
+            tlb_addr(e, TLB_READ, d->rs1, d->imm, t[i].size, off);
+            load_rax(e, RCX, t[i].size, t[i].sign);
+            if (d->rd) put(e, RCX, d->rd);
+        }
+        return true;
+    }
+    return false;
+}
+
+/* mstatus.FS := Dirty, as the interpreter does after an FP load or operation (priv 3.1.6.6). */
+static void fs_dirty(struct jit_emit *e)
+{
+    alu_mi(e, ALU_OR, MSTATUS, (int32_t)MSTATUS_FS);
+}
+
+/* F/D loads and stores: only translated while FS != Off (part of the block's context). */
+static bool fp_mem(struct jit_emit *e, const struct decoded *d, uint32_t off)
+{
+    switch (d->op) {
+    case OP_FLW:
+    case OP_FLD: {
+        unsigned size = d->op == OP_FLW ? 4 : 8;
+        tlb_addr(e, TLB_READ, d->rs1, d->imm, size, off);
+        load_rax(e, RCX, size, false);
+        if (size == 4) { /* NaN-boxed (unpriv 13.2) */
+            mov_ri(e, RDX, 0xffffffff00000000ull);
+            op_r(e, 1, 0x09, RDX, RCX);
+        }
+        st(e, RCX, F(d->rd));
+        fs_dirty(e);
+        return true;
+    }
+    case OP_FSW:
+    case OP_FSD: {
+        unsigned size = d->op == OP_FSW ? 4 : 8;
+        tlb_addr(e, TLB_WRITE, d->rs1, d->imm, size, off);
+        if (e->verify) log_store(e, size);
+        ld(e, RCX, F(d->rs2));
+        store_rax(e, RCX, size);
+        return true;
+    }
+    default:
+        return false;
+    }
+}
+
+/* FP arithmetic through fpu.c (exact rounding and flags); an illegal one leaves for the
+ * interpreter. */
+static bool fp_op(struct jit_emit *e, const struct decoded *d, uint32_t off, uint32_t insn)
+{
+    mov_rr(e, 1, RDI, R15);
+    mov_ri(e, RSI, insn);
+    call_helper(e, (const void *)fpu_exec);
+    op_r(e, 0, 0x85, RAX, RAX); /* test eax, eax */
+    exit_jcc(e, CC_NE, (int32_t)off, e->ninsns, EXIT_INTERP);
+    fs_dirty(e);
+    return true;
+}
+
+bool jit_be_insn(struct jit_emit *e, const struct decoded *d, uint32_t off, uint32_t insn)
+{
+    if (d->op >= OP_FLW && d->op <= OP_FP && !e->fp)
+        return false; /* FS is Off: the interpreter raises illegal-instruction */
+    switch (d->op) {
+    case OP_FLW:
+    case OP_FLD:
+    case OP_FSW:
+    case OP_FSD:
+        return fp_mem(e, d, off);
+    case OP_FP:
+        return fp_op(e, d, off, insn);
+    case OP_LUI:
+        if (d->rd) {
+            if (hreg(e, d->rd) >= 0) {
+                mov_ri(e, hreg(e, d->rd), (uint64_t)(int64_t)d->imm);
+                e->reg_dirty |= 1u << d->rd;
+            } else {
+                op_m(e, 1, 0xc7, 0, R15, NO_INDEX, X(d->rd));
+                imm32(e, (uint32_t)d->imm);
+            }
+        }
+        return true;
+    case OP_AUIPC:
+        /* From the run-time pc: the same physical block may run at several virtual addresses. */
+        if (d->rd) {
+            ld(e, RAX, PC);
+            add_const(e, RAX, (int64_t)off + d->imm);
+            put(e, RAX, d->rd);
+        }
+        return true;
+    case OP_MULDIV:
+    case OP_MULDIVW: {
+        bool w = d->op == OP_MULDIVW;
+        if (w && d->aux >= 1 && d->aux <= 3) return false; /* illegal: the interpreter raises it */
+        if (!d->rd) return true;
+        if (d->aux == 0) {
+            op_g(e, !w, 0x8b, RAX, d->rs1);
+            op_g(e, !w, 0x0faf, RAX, d->rs2);
+        } else {
+            mov_ri(e, RDI, d->aux);
+            get(e, RSI, d->rs1);
+            get(e, RDX, d->rs2);
+            call_helper(e, w ? (const void *)helper_muldivw : (const void *)exec_muldiv);
+        }
+        if (w && d->aux == 0) movsxd(e, RAX, RAX);
+        put(e, RAX, d->rd);
+        return true;
+    }
+    case OP_AMO:
+        /*
+         * Through the interpreter's own code, on its TLB fast path only: a miss,
+         * misalignment or illegal encoding leaves before the instruction. Not in
+         * verify mode, whose store log cannot undo an atomic.
+         */
+        if (e->verify) return false;
+        mov_rr(e, 1, RDI, R15);
+        mov_ri(e, RSI, insn);
+        call_helper(e, (const void *)exec_amo_fast);
+        op_r(e, 0, 0x85, RAX, RAX);
+        exit_jcc(e, CC_NE, (int32_t)off, e->ninsns, EXIT_INTERP);
+        return true;
+    case OP_FENCE:
+        byte(e, 0x0f); /* mfence: RVWMO allows store->load reordering only where x86 TSO does */
+        byte(e, 0xae);
+        byte(e, 0xf0);
+        return true;
+    default:
+        return alu_rr(e, d) || alu_imm(e, d) || mem_op(e, d, off);
+    }
+}
+
+bool jit_be_branch(struct jit_emit *e, const struct decoded *d, uint32_t off, unsigned len)
+{
+    int cc;
+    switch (d->op) {
+    case OP_BEQ:
+        cc = CC_E;
+        break;
+    case OP_BNE:
+        cc = CC_NE;
+        break;
+    case OP_BLT:
+        cc = CC_L;
+        break;
+    case OP_BGE:
+        cc = CC_GE;
+        break;
+    case OP_BLTU:
+        cc = CC_B;
+        break;
+    case OP_BGEU:
+        cc = CC_AE;
+        break;
+    default:
+        return false;
+    }
+    (void)len;
+    int64_t delta = (int64_t)off + d->imm;
+    get(e, RAX, d->rs1);
+    op_g(e, 1, 0x3b, RAX, d->rs2);
+    /* verify mode checks one pass at a time (and its store log holds one pass): no loops there. */
+    exit_jcc(e, cc, (int32_t)delta, e->ninsns + 1,
+             delta == 0 && !e->verify ? EXIT_BACK : EXIT_NEXT);
+    return true;
+}
+
+bool jit_be_jump(struct jit_emit *e, const struct decoded *d, uint32_t off, unsigned len)
+{
+    if (d->op == OP_JAL) {
+        if (d->rd) {
+            ld(e, RAX, PC);
+            add_const(e, RAX, (int64_t)off + len);
+            put(e, RAX, d->rd);
+        }
+        exit_jcc(e, -1, (int32_t)((int64_t)off + d->imm), e->ninsns + 1, EXIT_NEXT);
+        return true;
+    }
+    if (d->op != OP_JALR) return false;
+    get(e, RAX, d->rs1); /* read rs1 before rd is written: they may be the same register */
+    if (d->imm) alu_ri(e, ALU_ADD, 1, RAX, d->imm);
+    alu_ri(e, ALU_AND, 1, RAX, -2);
+    if (d->rd) {
+        ld(e, RDX, PC);
+        alu_ri(e, ALU_ADD, 1, RDX, (int32_t)(off + len));
+        put(e, RDX, d->rd);
+    }
+    st(e, RAX, PC);
+    exit_jcc(e, -1, 0, e->ninsns + 1, EXIT_JALR);
+    return true;
+}
+
+bool jit_be_system(struct jit_emit *e, const struct decoded *d, uint32_t off, unsigned len,
+                   uint32_t insn)
+{
+    /*
+     * CSR instructions, through the interpreter's exec_csr(); the block ends
+     * after one (it may change interrupt enables, the translation context, or
+     * end the batch) with a plain return to the dispatcher. instret is
+     * committed first: the instruction may read it. Not in verify mode (CSR
+     * side effects cannot be undone there); ECALL, xRET, WFI, SFENCE.VMA and
+     * the rest stay with the interpreter.
+     */
+    if (d->op != OP_SYSTEM || d->aux == 0 || d->aux == 4 || e->verify) return false;
+    if (e->ninsns) {
+        alu_mi(e, ALU_ADD, INSTRET, (int32_t)e->ninsns);
+        alu_mi(e, ALU_SUB, BUDGET, (int32_t)e->ninsns);
+    }
+    mov_rr(e, 1, RDI, R15);
+    mov_ri(e, RSI, insn);
+    call_helper(e, (const void *)exec_csr_insn);
+    op_r(e, 0, 0x85, RAX, RAX);
+    exit_jcc(e, CC_NE, (int32_t)off, 0, EXIT_INTERP);
+    exit_jcc(e, -1, (int32_t)(off + len), 1, EXIT_RET);
+    return true;
+}
+
+void jit_be_exit(struct jit_emit *e, uint32_t off, int code)
+{
+    exit_jcc(e, -1, (int32_t)off, e->ninsns, code == JIT_EXIT_INTERP ? EXIT_INTERP : EXIT_NEXT);
+}
+
+/* Which shared end an exit uses: 0 return, 1 interpret, 2 chainable, 3 looked up; -1 a back edge.
+ */
+static int exit_class(const struct jit_emit *e, const struct jit_exit *x)
+{
+    int64_t t = (int64_t)e->page_off + x->delta;
+    switch (x->back) {
+    case EXIT_BACK:
+        return -1;
+    case EXIT_INTERP:
+        return 1;
+    case EXIT_RET:
+        return 0;
+    case EXIT_NEXT:
+        if (e->verify) return 0;
+        return t >= 0 && t < (int64_t)PAGE_SIZE ? 2 : 3;
+    default: /* EXIT_JALR */
+        return e->verify ? 0 : 3;
+    }
+}
+
+/*
+ * The dispatcher's lookup, inline, for jumps whose target is not patched in
+ * (jalr, other pages): pc (committed) through the fetch TLB to the host
+ * address, then the hart's lookup table (jit_hash(), this block's context).
+ * A hit jumps to the block's chain entry, which still checks the budget and
+ * the code generation; anything else returns to the dispatcher. Registers are
+ * written back already.
+ */
+static void emit_lookup(struct jit_emit *e, const uint8_t *tail_nowb)
+{
+    uint32_t miss[6];
+    int nmiss = 0;
+    ld(e, RAX, PC);
+    byte(e, 0xa8); /* test al, 1: an odd pc is the interpreter's to raise */
+    byte(e, 1);
+    byte(e, 0x0f);
+    byte(e, 0x85);
+    miss[nmiss++] = (uint32_t)(e->p - e->buf);
+    imm32(e, 0);
+    mov_rr(e, 1, RCX, RAX);
+    shift_ri(e, SH_SHR, 1, RCX, PAGE_SHIFT);
+    ld(e, RDX, FETCH_KEY);
+    shift_ri(e, SH_SHL, 1, RDX, 60);
+    op_r(e, 1, 0x09, RDX, RCX);
+    mov_rr(e, 0, RDX, RAX);
+    shift_ri(e, SH_SHR, 0, RDX, PAGE_SHIFT - 4);
+    alu_ri(e, ALU_AND, 0, RDX, (TLB_SIZE - 1) << 4);
+    op_m(e, 1, 0x3b, RCX, R15, RDX, TLB(TLB_EXEC));
+    byte(e, 0x0f);
+    byte(e, 0x85);
+    miss[nmiss++] = (uint32_t)(e->p - e->buf);
+    imm32(e, 0);
+    op_m(e, 1, 0x03, RAX, R15, RDX, TLB(TLB_EXEC) + 8); /* rax = host address of the code */
+    /* rsi = &table[jit_hash(host, ctx) & (JIT_TABLE_SIZE - 1)] */
+    mov_rr(e, 1, RSI, RAX);
+    shift_ri(e, SH_SHR, 1, RSI, 1);
+    mov_ri(e, RDX, e->ctx * GOLDEN);
+    op_r(e, 1, 0x31, RDX, RSI);
+    mov_ri(e, RDX, GOLDEN);
+    op_r(e, 1, 0x0faf, RSI, RDX); /* imul rsi, rdx */
+    shift_ri(e, SH_SHR, 1, RSI, 40);
+    alu_ri(e, ALU_AND, 0, RSI, JIT_TABLE_SIZE - 1);
+    shift_ri(e, SH_SHL, 0, RSI, 5);
+    mov_ri(e, RDX, (uint64_t)(uintptr_t)e->jit->table);
+    op_r(e, 1, 0x01, RDX, RSI);
+    op_m(e, 1, 0x3b, RAX, RSI, NO_INDEX, 0); /* hostpc */
+    byte(e, 0x0f);
+    byte(e, 0x85);
+    miss[nmiss++] = (uint32_t)(e->p - e->buf);
+    imm32(e, 0);
+    mov_ri(e, RDX, e->ctx);
+    op_m(e, 1, 0x3b, RDX, RSI, NO_INDEX, 8); /* ctx */
+    byte(e, 0x0f);
+    byte(e, 0x85);
+    miss[nmiss++] = (uint32_t)(e->p - e->buf);
+    imm32(e, 0);
+    op_m(e, 1, 0x8b, RAX, RSI, NO_INDEX, 24); /* blk */
+    op_r(e, 1, 0x85, RAX, RAX);
+    byte(e, 0x0f);
+    byte(e, 0x84);
+    miss[nmiss++] = (uint32_t)(e->p - e->buf);
+    imm32(e, 0);
+    op_m(e, 0, 0xff, 4, RAX, NO_INDEX,
+         (int32_t)offsetof(struct jit_block, chain_entry)); /* jmp [rax + ...] */
+    for (int i = 0; i < nmiss; i++)
+        patch_rel32(e, miss[i], e->p);
+    mov_ri(e, RAX, JIT_EXIT_NEXT);
+    jmp_to(e, tail_nowb);
+}
+
+void jit_be_finish(struct jit_emit *e)
+{
+    /* The one way out: registers back to the hart, host registers restored. */
+    const uint8_t *tail = e->p;
+    regs_writeback(e);
+    const uint8_t *tail_nowb = e->p;
+    alu_ri(e, ALU_ADD, 1, RSP, 8);
+    for (size_t i = sizeof(saved); i-- > 0;)
+        pop(e, saved[i]);
+    pop(e, R15);
+    byte(e, 0xc3); /* ret */
+    /* A chained jump that may not come in goes back to the dispatcher, pc already committed. */
+    patch_rel32(e, e->chain_fail[0], e->p);
+    patch_rel32(e, e->chain_fail[1], e->p);
+    mov_ri(e, RAX, JIT_EXIT_NEXT);
+    jmp_to(e, tail_nowb);
+    if (e->chain_budget + 4 <= (uint32_t)(e->end - e->buf)) {
+        uint32_t n = e->ninsns;
+        memcpy(e->buf + e->chain_budget, &n, 4);
+    }
+    /*
+     * Shared ends of the side exits: rsi = pc change, rdi = instructions
+     * retired; and the chainable exits' way out, rax = their jump's rel32.
+     */
+    /* need: [0] NEXT/JALR/RET, [1] INTERP, [2] chainable, [3] looked up: emitted only when used */
+    bool need[4] = {false, false, false, false};
+    for (unsigned i = 0; i < e->nexits; i++) {
+        int k = exit_class(e, &e->exits[i]);
+        if (k >= 0) need[k] = true;
+    }
+    need[0] |= need[3];
+    const uint8_t *common[2] = {NULL, NULL};
+    const uint8_t *lookup = NULL;
+    for (int code = 0; code < 2; code++) {
+        if (!need[code]) continue;
+        common[code] = e->p;
+        op_m(e, 1, 0x01, RSI, R15, NO_INDEX, PC);
+        op_m(e, 1, 0x01, RDI, R15, NO_INDEX, INSTRET);
+        op_m(e, 1, 0x29, RDI, R15, NO_INDEX, BUDGET);
+        mov_ri(e, RAX, (uint64_t)code);
+        jmp_to(e, tail);
+    }
+    if (need[3]) {
+        lookup = e->p;
+        op_m(e, 1, 0x01, RSI, R15, NO_INDEX, PC);
+        op_m(e, 1, 0x01, RDI, R15, NO_INDEX, INSTRET);
+        op_m(e, 1, 0x29, RDI, R15, NO_INDEX, BUDGET);
+        regs_writeback(e);
+        emit_lookup(e, tail_nowb);
+    }
+    const uint8_t *chain_slow = e->p;
+    if (need[2]) {
+        mov_ri(e, RCX, (uint64_t)(uintptr_t)&e->jit->chain_from);
+        op_m(e, 1, 0x89, RAX, RCX, NO_INDEX, 0);
+        mov_ri(e, RAX, JIT_EXIT_NEXT);
+        jmp_to(e, tail_nowb);
+    }
+    /* In a block that loops, a register written late in one pass is dirty early in the next. */
+    bool loops = false;
+    for (unsigned i = 0; i < e->nexits; i++)
+        loops |= e->exits[i].back == EXIT_BACK;
+    const uint8_t *leave_at_start = NULL;
+    for (unsigned i = 0; i < e->nexits; i++) {
+        struct jit_exit *x = &e->exits[i];
+        patch_rel32(e, x->patch, e->p);
+        int64_t target = (int64_t)e->page_off + x->delta;
+        if (x->back == EXIT_NEXT && !e->verify && target >= 0 && target < (int64_t)PAGE_SIZE) {
+            /*
+             * A direct jump within the page: chainable. Commit, write the
+             * registers back, then a jmp the dispatcher patches to the target
+             * block's chain entry once it is translated (until then it falls
+             * through and says where it is).
+             */
+            exit_stub_commit(e, x->delta, x->count);
+            regs_writeback_mask(e, loops ? e->reg_written : x->dirty);
+            byte(e, 0xe9);
+            uint8_t *site = e->p;
+            imm32(e, 0);
+            mov_ri(e, RAX, (uint64_t)(uintptr_t)(e->rx + (site - e->buf)));
+            jmp_to(e, chain_slow);
+            continue;
+        }
+        if (x->back != EXIT_BACK) {
+            op_r(e, 1, 0xc7, 0, RSI); /* mov rsi, simm32 */
+            imm32(e, (uint32_t)x->delta);
+            mov_ri(e, RDI, x->count);
+            int k = exit_class(e, x);
+            jmp_to(e, k == 3 ? lookup : common[k]);
+            continue;
+        }
+        /*
+         * A loop on the block's own start: retire the iteration, and go round
+         * again (guest registers stay in host registers) while the batch has
+         * room for a whole pass, which bounds interrupt latency and keeps
+         * instret exact; else leave with pc at the start.
+         */
+        alu_mi(e, ALU_ADD, INSTRET, x->count);
+        alu_mi(e, ALU_SUB, BUDGET, x->count);
+        op_m(e, 1, 0x83, ALU_CMP, R15, NO_INDEX, BUDGET); /* fits: ninsns <= JIT_MAX_INSNS < 128 */
+        byte(e, e->ninsns);
+        byte(e, 0x0f);
+        byte(e, 0x8d); /* jge body */
+        uint32_t at = (uint32_t)(e->p - e->buf);
+        imm32(e, 0);
+        patch_rel32(e, at, e->buf + e->body);
+        if (!leave_at_start) {
+            leave_at_start = e->p;
+            exit_stub(e, 0, 0, JIT_EXIT_NEXT, tail);
+        } else {
+            jmp_to(e, leave_at_start);
+        }
+    }
+}
+
+#else /* no backend for this host: every hart interprets */
+
+bool jit_be_supported(void)
+{
+    return false;
+}
+void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n)
+{
+    (void)e;
+}
+bool jit_be_insn(struct jit_emit *e, const struct decoded *d, uint32_t off, uint32_t insn)
+{
+    return false;
+}
+bool jit_be_branch(struct jit_emit *e, const struct decoded *d, uint32_t off, unsigned len)
+{
+    return false;
+}
+bool jit_be_jump(struct jit_emit *e, const struct decoded *d, uint32_t off, unsigned len)
+{
+    return false;
+}
+bool jit_be_system(struct jit_emit *e, const struct decoded *d, uint32_t off, unsigned len,
+                   uint32_t insn)
+{
+    return false;
+}
+void jit_be_exit(struct jit_emit *e, uint32_t off, int code)
+{
+    (void)e;
+}
+void jit_be_finish(struct jit_emit *e)
+{
+    (void)e;
+}
+
+#endif

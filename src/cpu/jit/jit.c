@@ -1,0 +1,345 @@
+/*
+ * The dispatcher: tiering between the interpreter and translated blocks.
+ * Cold code runs in the interpreter one extended basic block at a time; each
+ * block start's entries are counted in a per-hart table keyed by the host
+ * address of the code (that is, its guest-physical address) and the context
+ * (jit_context()). A start entered `threshold` times is translated.
+ *
+ * Self-modifying code: like the decode cache, translations follow the guest's
+ * FENCE.I (unpriv "Zifencei": fetches need not see stores before one). FENCE.I
+ * does not drop the cache: it bumps h->code_gen, and a block whose gen is old
+ * is compared with the guest bytes it was made from the next time it is
+ * entered; unchanged blocks stay, changed ones are dropped. Linux issues
+ * FENCE.I on every hart for each newly mapped executable page, so this keeps
+ * boot from re-translating everything.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu/exec.h"
+#include "cpu/jit/jit_internal.h"
+#include "cpu/mmu.h"
+#include "cpu/bus.h"
+#include "util/log.h"
+
+static struct jit_config default_config = {
+    .mode = JIT_OFF,
+    .cache_size = JIT_DEFAULT_CACHE,
+    .threshold = JIT_DEFAULT_THRESHOLD,
+};
+
+struct jit_config *jit_default_config(void)
+{
+    return &default_config;
+}
+
+int jit_parse_mode(const char *s, enum jit_mode *out)
+{
+    if (!strcmp(s, "on"))
+        *out = JIT_ON;
+    else if (!strcmp(s, "off"))
+        *out = JIT_OFF;
+    else if (!strcmp(s, "verify"))
+        *out = JIT_VERIFY;
+    else
+        return -EINVAL;
+    return 0;
+}
+
+int jit_supported(void)
+{
+    return jit_be_supported();
+}
+
+int jit_attach(struct hart *h, const struct jit_config *cfg)
+{
+    if (cfg->mode == JIT_OFF || !jit_be_supported() || h->jit) return 0;
+    struct jit *j = calloc(1, sizeof(*j));
+    if (!j) return -ENOMEM;
+    j->cfg = *cfg;
+    if (!j->cfg.threshold) j->cfg.threshold = 1;
+    int err = jit_cache_init(j, cfg->cache_size);
+    if (err < 0) {
+        free(j);
+        return err;
+    }
+    h->jit = j;
+    return 0;
+}
+
+void jit_detach(struct hart *h)
+{
+    struct jit *j = h->jit;
+    if (!j) return;
+    log_debug("jit",
+              "hart %u: %llu blocks translated in %.1f ms, %llu invalidated, %llu flushes, %llu "
+              "KiB of code, %llu chained, "
+              "%.0f%% of instructions in translated code",
+              h->id, (unsigned long long)j->stats.translated, (double)j->stats.translate_ns / 1e6,
+              (unsigned long long)j->stats.invalidated, (unsigned long long)j->stats.flushes,
+              (unsigned long long)(j->stats.code_bytes >> 10), (unsigned long long)j->stats.chained,
+              100.0 * (double)j->stats.insns_jit /
+                  (double)(j->stats.insns_jit + j->stats.insns_interp + 1));
+    jit_cache_destroy(j);
+    free(j);
+    h->jit = NULL;
+}
+
+void jit_flush(struct hart *h)
+{
+    if (h->jit) jit_cache_flush(h->jit);
+}
+
+struct jit_stats jit_get_stats(const struct hart *h)
+{
+    struct jit_stats s = {0};
+    if (h->jit) s = h->jit->stats;
+    return s;
+}
+
+/* A translated block for (hostpc, ctx) that is still live, or NULL. */
+static struct jit_block *bucket_find(struct jit *j, uintptr_t hostpc, uint64_t ctx)
+{
+    for (struct jit_block *b = j->buckets[jit_hash(hostpc, ctx) & (JIT_BUCKETS - 1)]; b;
+         b = b->hnext)
+        if (b->hostpc == hostpc && b->ctx == ctx) return b;
+    return NULL;
+}
+
+static void bucket_remove(struct jit *j, struct jit_block *b)
+{
+    for (struct jit_block **p = &j->buckets[jit_hash(b->hostpc, b->ctx) & (JIT_BUCKETS - 1)]; *p;
+         p = &(*p)->hnext) {
+        if (*p == b) {
+            *p = b->hnext;
+            return;
+        }
+    }
+}
+
+/*
+ * The block to run at h->pc, translating it if it just became hot; NULL to
+ * interpret. The direct-mapped table answers most lookups; on a miss the
+ * buckets hold every live block, so a block pushed out of the table (say by
+ * the same code in another context: S-mode with and without SUM) is found
+ * again instead of translated again.
+ */
+static struct jit_block *find_block(struct hart *h, struct jit *j)
+{
+    uint64_t pc = h->pc;
+    const struct tlb_entry *t = tlb_slot(h, TLB_EXEC, pc);
+    /* An odd pc, or a page not in the fetch TLB yet: the interpreter raises or fills. */
+    if ((pc & 1) || t->tag != tlb_tag(pc, h->fetch_key)) return NULL;
+    const uint8_t *host = (const uint8_t *)(uintptr_t)(pc + t->addend);
+    uintptr_t key = (uintptr_t)host;
+    uint64_t ctx = jit_context(h);
+    struct jit_entry *en = &j->table[jit_hash(key, ctx) & (JIT_TABLE_SIZE - 1)];
+    if (en->hostpc != key || en->ctx != ctx) {
+        en->hostpc = key;
+        en->ctx = ctx;
+        en->count = 0;
+        en->blk = bucket_find(j, key, ctx);
+    }
+    struct jit_block *b = en->blk;
+    if (b) {
+        if (__builtin_expect(b->gen == h->code_gen, 1)) return b;
+        if (!memcmp(b->src, host, b->nbytes)) {
+            b->gen = h->code_gen;
+            return b;
+        }
+        /* Its code changed: forget it (chained jumps into it fail their generation check for good).
+         */
+        j->stats.invalidated++;
+        bucket_remove(j, b);
+        en->blk = NULL;
+        en->count = 0;
+    }
+    if (++en->count < j->cfg.threshold) return NULL;
+    b = jit_translate(h, host, pc); /* may flush the cache, and with it the table */
+    en->hostpc = key;
+    en->ctx = ctx;
+    en->count = 0;
+    en->blk = b;
+    return b;
+}
+
+/* What a translated block may change, besides memory. */
+struct arch_state {
+    uint64_t x[32], f[32], pc, instret, mstatus;
+    uint32_t fflags;
+};
+
+static void state_save(const struct hart *h, struct arch_state *s)
+{
+    memset(s, 0, sizeof(*s)); /* padding too: states are compared with memcmp */
+    memcpy(s->x, h->x, sizeof(s->x));
+    memcpy(s->f, h->f, sizeof(s->f));
+    s->pc = h->pc;
+    s->instret = h->instret;
+    s->mstatus = h->mstatus;
+    s->fflags = h->fflags;
+}
+
+static void state_load(struct hart *h, const struct arch_state *s)
+{
+    memcpy(h->x, s->x, sizeof(s->x));
+    memcpy(h->f, s->f, sizeof(s->f));
+    h->pc = s->pc;
+    h->instret = s->instret;
+    h->mstatus = s->mstatus;
+    h->fflags = s->fflags;
+}
+
+static void report_divergence(struct hart *h, const struct jit_block *b,
+                              const struct arch_state *s0, const struct arch_state *js,
+                              const struct jit_log *bad)
+{
+    const uint64_t *jx = js->x;
+    uint64_t pc = s0->pc, jpc = js->pc, jinstret = js->instret;
+    fprintf(stderr,
+            "kiln: jit verify: hart %u, block at pc 0x%llx (%u instructions, priv %d) differs from "
+            "the interpreter:\n",
+            h->id, (unsigned long long)pc, b->ninsns, (int)h->priv);
+    for (unsigned i = 0; i < 32; i++)
+        if (jx[i] != h->x[i])
+            fprintf(stderr, "  x%u: jit 0x%llx, interpreter 0x%llx\n", i, (unsigned long long)jx[i],
+                    (unsigned long long)h->x[i]);
+    if (jpc != h->pc)
+        fprintf(stderr, "  pc: jit 0x%llx, interpreter 0x%llx\n", (unsigned long long)jpc,
+                (unsigned long long)h->pc);
+    if (jinstret != h->instret)
+        fprintf(stderr, "  instret: jit %llu, interpreter %llu\n", (unsigned long long)jinstret,
+                (unsigned long long)h->instret);
+    for (unsigned i = 0; i < 32; i++)
+        if (js->f[i] != h->f[i])
+            fprintf(stderr, "  f%u: jit 0x%llx, interpreter 0x%llx\n", i,
+                    (unsigned long long)js->f[i], (unsigned long long)h->f[i]);
+    if (js->fflags != h->fflags || js->mstatus != h->mstatus)
+        fprintf(stderr, "  fflags/mstatus: jit 0x%x/0x%llx, interpreter 0x%x/0x%llx\n", js->fflags,
+                (unsigned long long)js->mstatus, h->fflags, (unsigned long long)h->mstatus);
+    if (bad)
+        fprintf(stderr, "  memory at host %p (%llu bytes): jit wrote 0x%llx\n",
+                (void *)(uintptr_t)bad->addr, (unsigned long long)bad->size,
+                (unsigned long long)bad->now);
+    fprintf(stderr, "  block:");
+    for (unsigned off = 0; off < b->nbytes;) {
+        uint16_t lo;
+        memcpy(&lo, b->src + off, 2);
+        if ((lo & 3) == 3 && off + 4 <= b->nbytes) {
+            uint32_t w;
+            memcpy(&w, b->src + off, 4);
+            fprintf(stderr, " %08x", w);
+            off += 4;
+        } else {
+            fprintf(stderr, " %04x", lo);
+            off += 2;
+        }
+    }
+    fputc('\n', stderr);
+}
+
+/*
+ * verify mode: run the block, undo it (registers, pc, counters, and its
+ * stores from the log), run the interpreter for as many instructions, and
+ * compare. Another hart writing the same memory in between can make the two
+ * differ without a bug (a spin loop reading a flag): with several harts a
+ * difference is checked twice more from the same state before it is reported.
+ */
+static int verify_run(struct hart *h, struct jit *j, struct jit_block *b)
+{
+    struct arch_state s0, js, is;
+    int64_t budget0 = h->budget;
+    state_save(h, &s0);
+    for (int attempt = 0;; attempt++) {
+        j->log_n = 0;
+        int r = b->fn(h);
+        int64_t jbudget = h->budget;
+        state_save(h, &js);
+        uint64_t n = js.instret - s0.instret;
+        if (n == 0) return r;
+        for (uint64_t i = 0; i < j->log_n; i++) {
+            struct jit_log *l = &j->log[i];
+            l->now = 0;
+            memcpy(&l->now, (void *)(uintptr_t)l->addr, l->size);
+        }
+        for (uint64_t i = j->log_n; i-- > 0;)
+            memcpy((void *)(uintptr_t)j->log[i].addr, &j->log[i].old, j->log[i].size);
+        state_load(h, &s0);
+        h->budget = (int64_t)n;
+        hart_interp(h);
+        state_save(h, &is);
+        const struct jit_log *bad = NULL;
+        for (uint64_t i = 0; i < j->log_n && !bad; i++) {
+            uint64_t v = 0;
+            memcpy(&v, (void *)(uintptr_t)j->log[i].addr, j->log[i].size);
+            if (v != j->log[i].now) bad = &j->log[i];
+        }
+        if (!bad && !memcmp(&is, &js, sizeof(is))) {
+            h->budget = jbudget;
+            return r;
+        }
+        if (*h->bus->nharts < 2 || attempt == 2) {
+            report_divergence(h, b, &s0, &js, bad);
+            hart_request_exit(
+                h, 1, "jit verify: translated block at pc 0x%llx differs from the interpreter",
+                (unsigned long long)s0.pc);
+            h->budget = 0;
+            return JIT_EXIT_NEXT;
+        }
+        /* Undo the interpreter's run too (it stored where the block did, or the check failed
+         * anyway). */
+        for (uint64_t i = j->log_n; i-- > 0;)
+            memcpy((void *)(uintptr_t)j->log[i].addr, &j->log[i].old, j->log[i].size);
+        state_load(h, &s0);
+        h->budget = budget0;
+    }
+}
+
+/* Points the exit at `site` (a rel32 in the executable view) at b's chain entry. */
+static void chain(struct jit *j, uint8_t *site, const struct jit_block *b)
+{
+    int32_t rel = (int32_t)(b->chain_entry - (site + 4));
+    memcpy(j->rw + (site - j->rx), &rel, 4);
+}
+
+uint64_t jit_exec(struct hart *h)
+{
+    struct jit *j = h->jit;
+    uint64_t done = 0;
+    j->chain_from = NULL; /* the batch boundary may have taken a trap: never chain across it */
+    while (h->budget > 0) {
+        /*
+         * The block that just ran left through a chainable exit (a direct
+         * jump within its page, so the target shares its physical page and
+         * context): link it to the block found here, if nothing flushed.
+         */
+        uint8_t *from = j->chain_from;
+        uint64_t flushes = j->stats.flushes;
+        j->chain_from = NULL;
+        struct jit_block *b = find_block(h, j);
+        if (b && from && j->stats.flushes == flushes && j->cfg.mode == JIT_ON) {
+            chain(j, from, b);
+            j->stats.chained++;
+        }
+        if (b && (h->budget >= b->ninsns || !h->budget_exact)) {
+            uint64_t before = h->instret;
+            int r = j->cfg.mode == JIT_VERIFY ? verify_run(h, j, b) : b->fn(h);
+            j->stats.block_runs++;
+            done += h->instret - before;
+            j->stats.insns_jit += h->instret - before;
+            if (r == JIT_EXIT_INTERP && h->budget > 0) {
+                j->chain_from = NULL;
+                uint64_t n = hart_interp_block(h);
+                done += n;
+                j->stats.insns_interp += n;
+            }
+            continue;
+        }
+        uint64_t n = hart_interp_block(h);
+        done += n;
+        j->stats.insns_interp += n;
+    }
+    return done;
+}

@@ -1,0 +1,147 @@
+/*
+ * Inside the JIT: the per-hart state, translated blocks, and the interface
+ * between the host-independent translator (translate.c) and one backend per
+ * host ISA (emit_x86_64.c; an aarch64 backend is one more file with these
+ * functions).
+ */
+#ifndef KILN_CPU_JIT_INTERNAL_H
+#define KILN_CPU_JIT_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cpu/decode.h"
+#include "cpu/hart.h"
+#include "cpu/jit/jit.h"
+
+/* Longest block in guest instructions: bounds code size per block and the store log of verify mode.
+ */
+#define JIT_MAX_INSNS 64
+/* Host code one block can need at most (measured worst case is far lower); checked before
+ * translating. */
+#define JIT_MAX_BLOCK_CODE (JIT_MAX_INSNS * 256 + 1024)
+#define JIT_TABLE_SIZE 4096
+#define JIT_BUCKETS 16384
+
+/* What translated code returns to the dispatcher. */
+enum { JIT_EXIT_NEXT = 0, JIT_EXIT_INTERP = 1 };
+
+typedef int (*jit_fn)(struct hart *h);
+
+struct jit_block {
+    jit_fn fn;               /* entry in the executable view */
+    uint8_t *chain_entry;    /* where other translated blocks jump in (executable view) */
+    struct jit_block *next;  /* every block of the cache, for freeing */
+    struct jit_block *hnext; /* same hash bucket */
+    uintptr_t hostpc;        /* host address of the first instruction: its guest-physical address */
+    uint64_t gen;            /* h->code_gen when src was last known to match guest memory */
+    uint64_t ctx;            /* what else the code depends on (jit_context()) */
+    uint16_t ninsns;         /* guest instructions on the longest straight path */
+    uint16_t nbytes;         /* guest code bytes translated, copied in src */
+    uint8_t *src;
+};
+
+/* A slot of the lookup table: a block start's host address, its entry count, its block (also read
+ * by translated code). */
+struct jit_entry {
+    uintptr_t hostpc;
+    uint64_t ctx;
+    uint32_t count;
+    struct jit_block *blk;
+};
+
+/* verify mode: translated stores first log what they overwrite, so the block can be undone. */
+struct jit_log {
+    uint64_t addr; /* host address */
+    uint64_t old;
+    uint64_t size;
+    uint64_t now; /* filled by the dispatcher after the block ran */
+};
+
+struct jit {
+    struct jit_config cfg;
+    int memfd;        /* -1 when the cache is one RWX mapping */
+    uint8_t *rw, *rx; /* the same pages: written through rw, run through rx */
+    size_t size, used;
+    struct jit_entry table[JIT_TABLE_SIZE]; /* direct-mapped: entry counts and recent blocks */
+    struct jit_block *buckets[JIT_BUCKETS]; /* every live block, by (hostpc, ctx) */
+    struct jit_block *blocks;
+    struct jit_stats stats;
+    uint8_t *chain_from; /* rel32 of the exit the last block left through, if it can be chained */
+    uint64_t log_n;
+    struct jit_log log[JIT_MAX_INSNS];
+};
+
+/* One side exit waiting for its out-of-line stub. */
+struct jit_exit {
+    uint32_t patch; /* offset of the rel32 to point at the stub */
+    int32_t delta;  /* pc change relative to the block's entry pc (unused for back edges) */
+    uint16_t count; /* instructions retired on this path */
+    uint8_t back;   /* kind: EXIT_NEXT, EXIT_INTERP, EXIT_BACK (to the block's start), EXIT_JALR */
+    uint32_t dirty; /* guest registers in host registers that differ from the hart's here */
+};
+
+struct jit_emit {
+    uint8_t *buf, *p, *end; /* writable view */
+    uint8_t *rx;            /* executable view of buf[0] */
+    unsigned page_off;      /* the block's start within its guest page */
+    const uint64_t *gen;    /* &block->gen, checked where chained blocks come in */
+    uint64_t ctx;           /* jit_context() of the block */
+    uint32_t chain_entry;   /* offset of the entry for chained jumps */
+    uint32_t
+        chain_budget; /* offsets of the chain entry's immediates and failure jumps, for finish */
+    uint32_t chain_fail[2];
+    bool overflow;
+    bool verify;
+    bool fp; /* mstatus.FS != Off: F/D instructions may be translated */
+    struct jit *jit;
+    uint64_t tlb_key; /* data_key << 60, or'ed into TLB tags */
+    unsigned ninsns;  /* instructions translated so far */
+    uint32_t body;    /* offset of the first instruction (back-edge target) */
+    struct jit_exit exits[JIT_MAX_INSNS * 2 + 4];
+    unsigned nexits;
+    int8_t reg_map[32];   /* host register holding each guest register, or -1 (backend's choice) */
+    uint32_t reg_written; /* guest registers the block may write */
+    uint32_t reg_dirty;   /* ... and has written since the last write-back, at this point */
+};
+
+/* ---- backend (one file per host ISA) ---- */
+bool jit_be_supported(void);
+/* Block entry; insns: the instructions the block may contain (for register allocation). */
+void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n);
+/*
+ * A non-control instruction at byte offset off of the block (insn: its 32-bit
+ * form). False (nothing emitted) if not handled.
+ */
+bool jit_be_insn(struct jit_emit *e, const struct decoded *d, uint32_t off, uint32_t insn);
+/* A conditional branch: falls through, or leaves to off+imm (or loops when that is the block
+ * start). */
+bool jit_be_branch(struct jit_emit *e, const struct decoded *d, uint32_t off, unsigned len);
+/* jal/jalr: writes rd and leaves the block. */
+bool jit_be_jump(struct jit_emit *e, const struct decoded *d, uint32_t off, unsigned len);
+/* A CSR instruction: runs it and ends the block. False (nothing emitted) if not handled. */
+bool jit_be_system(struct jit_emit *e, const struct decoded *d, uint32_t off, unsigned len,
+                   uint32_t insn);
+/* The block's fall-through end: pc := entry + off, return code (JIT_EXIT_*). */
+void jit_be_exit(struct jit_emit *e, uint32_t off, int code);
+/* Emits the side-exit stubs and patches the jumps to them. */
+void jit_be_finish(struct jit_emit *e);
+
+/* ---- translator and code cache ---- */
+/* Everything besides the physical pc that changes what a block means. */
+static inline uint64_t jit_context(const struct hart *h)
+{
+    return (uint64_t)h->priv | (uint64_t)((h->mstatus & MSTATUS_FS) != 0) << 2 | h->data_key << 3;
+}
+
+static inline unsigned jit_hash(uintptr_t hostpc, uint64_t ctx)
+{
+    uint64_t k = ((uint64_t)hostpc >> 1) ^ (ctx * 0x9e3779b97f4a7c15ull);
+    return (unsigned)((k * 0x9e3779b97f4a7c15ull) >> 40);
+}
+struct jit_block *jit_translate(struct hart *h, const uint8_t *host, uint64_t pc);
+int jit_cache_init(struct jit *j, size_t size);
+void jit_cache_destroy(struct jit *j);
+void jit_cache_flush(struct jit *j);
+
+#endif

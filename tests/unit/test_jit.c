@@ -1,0 +1,171 @@
+/*
+ * JIT unit tests (docs/jit.md): mode parsing, the W^X code cache, a hot loop
+ * run as translated code with exact instret, hart_step() never running past
+ * its count, and a fault after a translated loop raised exactly as the
+ * interpreter raises it.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cpu/hart.h"
+#include "cpu/jit/jit.h"
+#include "machine/gmem.h"
+#include "machine/vm.h"
+
+/*
+ *  0: li a0, 0            14: loop: addi a0, a0, 3     24: ld a3, 0(a2)
+ *  4: li a1, 1000         18: sd a0, 0(a2)             28: lui a4, 1
+ *  8: lui a2, 0x80        1c: addi a1, a1, -1          2c: ld a5, 8(a4)   (no RAM: faults)
+ *  c: addiw a2, a2, 1     20: bnez a1, loop            30: ebreak
+ * 10: slli a2, a2, 12  (a2 = 0x80001000)
+ */
+static const uint32_t prog[] = {
+    0x00000513, 0x3e800593, 0x00080637, 0x0016061b, 0x00c61613, 0x00350513, 0x00a63023,
+    0xfff58593, 0xfe059ae3, 0x00063683, 0x00001737, 0x00873783, 0x00100073,
+};
+#define PC_FAULT (VIRT_DRAM_BASE + 0x2c)
+
+struct rig {
+    struct vm vm;
+    struct hart h;
+};
+
+static void rig_init(struct rig *r, enum jit_mode mode, unsigned threshold)
+{
+    memset(r, 0, sizeof(*r));
+    assert_int_equal(vm_init(&r->vm, 1 << 20), 0);
+    assert_int_equal(hart_init(&r->h, vm_bus(&r->vm), 0), 0);
+    r->vm.harts[0] = &r->h;
+    r->vm.nharts = 1;
+    struct jit_config cfg = {.mode = mode, .cache_size = 1 << 20, .threshold = threshold};
+    assert_int_equal(jit_attach(&r->h, &cfg), 0);
+    assert_int_equal(gmem_write(&r->vm, VIRT_DRAM_BASE, prog, sizeof(prog)), 0);
+    hart_reset(&r->h, VIRT_DRAM_BASE);
+}
+
+static void rig_destroy(struct rig *r)
+{
+    hart_destroy(&r->h);
+    vm_destroy(&r->vm);
+}
+
+/*
+ * Runs until the first trap (mcause set): batches of 64 while the loop has
+ * far to go (translated blocks run there), then one instruction at a time so
+ * the run stops right at the fault.
+ */
+static void run_to_trap(struct rig *r)
+{
+    for (int i = 0; i < 100000 && r->h.mcause == 0; i++)
+        hart_step(&r->h, r->h.pc >= VIRT_DRAM_BASE + 0x14 && r->h.x[11] > 100 ? 64 : 1);
+}
+
+static void test_parse_mode(void **state)
+{
+    (void)state;
+    enum jit_mode m;
+    assert_int_equal(jit_parse_mode("on", &m), 0);
+    assert_int_equal(m, JIT_ON);
+    assert_int_equal(jit_parse_mode("off", &m), 0);
+    assert_int_equal(m, JIT_OFF);
+    assert_int_equal(jit_parse_mode("verify", &m), 0);
+    assert_int_equal(m, JIT_VERIFY);
+    assert_int_not_equal(jit_parse_mode("yes", &m), 0);
+    assert_int_not_equal(jit_parse_mode("", &m), 0);
+}
+
+/* W^X: the cache is one memfd mapped writable and, separately, executable; nothing is both. */
+static void test_cache_is_wx(void **state)
+{
+    (void)state;
+    static struct rig r;
+    rig_init(&r, JIT_ON, 1);
+    FILE *f = fopen("/proc/self/maps", "r");
+    assert_non_null(f);
+    char line[512];
+    int rw = 0, rx = 0, rwx = 0;
+    while (fgets(line, sizeof(line), f)) {
+        char perms[8] = "";
+        if (sscanf(line, "%*s %7s", perms) != 1) continue;
+        if (perms[0] == 'r' && perms[1] == 'w' && perms[2] == 'x') rwx++;
+        if (!strstr(line, "kiln-jit")) continue;
+        rw += perms[1] == 'w' && perms[2] != 'x';
+        rx += perms[1] != 'w' && perms[2] == 'x';
+    }
+    fclose(f);
+    assert_int_equal(rwx, 0);
+    assert_true(rw >= 1);
+    assert_true(rx >= 1);
+    rig_destroy(&r);
+}
+
+/* The loop becomes translated code; the result, memory and instret are the interpreter's. */
+static void test_hot_loop_exact(void **state)
+{
+    (void)state;
+    static struct rig r;
+    rig_init(&r, JIT_ON, 2);
+    run_to_trap(&r);
+    assert_int_equal(r.h.x[10], 3000);
+    assert_int_equal(r.h.x[13], 3000); /* loaded back after the loop */
+    uint64_t mem = 0;
+    assert_int_equal(gmem_read(&r.vm, VIRT_DRAM_BASE + 0x1000, &mem, 8), 0);
+    assert_int_equal(mem, 3000);
+    /* 5 + 1000 * 4 + ld + lui retired before the faulting ld */
+    assert_int_equal(r.h.instret, 5 + 4000 + 2);
+    struct jit_stats st = jit_get_stats(&r.h);
+    assert_true(st.translated >= 1);
+    assert_true(st.block_runs >= 1);
+    rig_destroy(&r);
+}
+
+/* hart_step(n) retires at most n instructions even when a translated block is longer. */
+static void test_step_is_exact(void **state)
+{
+    (void)state;
+    static struct rig r;
+    rig_init(&r, JIT_ON, 1);
+    for (int i = 0; i < 200; i++) {
+        uint64_t before = r.h.instret;
+        hart_step(&r.h, 3);
+        assert_true(r.h.instret - before <= 3);
+    }
+    rig_destroy(&r);
+}
+
+/* A load fault right after translated code: epc, cause and tval as with the interpreter. */
+static void test_fault_matches_interpreter(void **state)
+{
+    (void)state;
+    static struct rig a, b;
+    rig_init(&a, JIT_ON, 1);
+    rig_init(&b, JIT_OFF, 1);
+    run_to_trap(&a);
+    run_to_trap(&b);
+    assert_int_equal(b.h.mepc, PC_FAULT);
+    assert_int_equal(b.h.mcause, EXC_LOAD_ACCESS);
+    assert_int_equal(a.h.mepc, b.h.mepc);
+    assert_int_equal(a.h.mcause, b.h.mcause);
+    assert_int_equal(a.h.mtval, b.h.mtval);
+    assert_int_equal(a.h.instret, b.h.instret);
+    assert_memory_equal(a.h.x, b.h.x, sizeof(a.h.x));
+    rig_destroy(&a);
+    rig_destroy(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_mode),
+        cmocka_unit_test(test_cache_is_wx),
+        cmocka_unit_test(test_hot_loop_exact),
+        cmocka_unit_test(test_step_is_exact),
+        cmocka_unit_test(test_fault_matches_interpreter),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
