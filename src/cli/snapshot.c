@@ -17,11 +17,12 @@
 
 #include "cli/cli.h"
 #include "cli/run_jail.h"
+#include "cpu/jit/jit.h"
 #include "machine/board.h"
 #include "snapshot/snapshot.h"
 #include "util/log.h"
 
-enum { OPT_PAUSED = 0x200, OPT_CLONE, OPT_TIMING, OPT_CONTROL, OPT_HVC };
+enum { OPT_PAUSED = 0x200, OPT_CLONE, OPT_TIMING, OPT_CONTROL, OPT_HVC, OPT_JIT };
 
 /* Appends s as a JSON string body (RFC 8259 §7). Returns false if it does not fit. */
 static bool json_quote(char *out, size_t cap, size_t *len, const char *s)
@@ -148,6 +149,7 @@ static void restore_usage(FILE *f)
                "  --control PATH    serve the control socket\n"
                "  --hvc-out FILE    write the virtio console (hvc0) output to FILE\n"
                "  --timing          print how long the restore took to the first instruction\n"
+               "  --jit MODE        on (default), off or verify, as for kiln run\n"
                "  --no-jail         run without the jail (see kiln run --help)\n");
 }
 
@@ -158,12 +160,15 @@ int cli_restore(int argc, char **argv)
         {"timing", no_argument, NULL, OPT_TIMING},   {"control", required_argument, NULL, OPT_CONTROL},
         {"hvc-out", required_argument, NULL, OPT_HVC}, {"no-jail", no_argument, NULL, OPT_NO_JAIL},
         {"no-seccomp", no_argument, NULL, OPT_NO_SECCOMP}, {"verbose", no_argument, NULL, 'v'},
+        {"jit", required_argument, NULL, OPT_JIT},
         {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0}};
     static struct snap_restore r;
     struct jail jail;
     jail_init(&jail);
     bool paused = false, clone = !strcmp(argv[0], "clone"), timing = false;
     struct board_config cfg = {.cpus = 1, .console_in = STDIN_FILENO, .console_out = STDOUT_FILENO};
+    /* Translated code is never part of a snapshot: the restored VM translates afresh. */
+    jit_default_config()->mode = JIT_ON;
     opterr = 0;
     optind = 1;
     int c;
@@ -177,6 +182,12 @@ int cli_restore(int argc, char **argv)
         case OPT_NO_JAIL: jail.off = true; break;
         case OPT_NO_SECCOMP: jail.no_seccomp = true; break;
         case 'v': log_verbose = 1; break;
+        case OPT_JIT:
+            if (jit_parse_mode(optarg, &jit_default_config()->mode) < 0) {
+                fprintf(stderr, "kiln: --jit '%s': must be on, off or verify\n", optarg);
+                return 2;
+            }
+            break;
         case 'h': restore_usage(stdout); return 0;
         case ':':
             fprintf(stderr, "kiln %s: option '%s' needs a value\n", argv[0], argv[optind - 1]);
