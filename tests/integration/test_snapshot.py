@@ -25,7 +25,7 @@ from kiln_guest import KILN, Guest, GuestError, Report
 
 rep = Report()
 tmp = tempfile.mkdtemp(prefix="kiln-snap-")
-N_LOOP = int(os.environ.get("KILN_SNAP_LOOP", "40000"))
+N_LOOP = int(os.environ.get("KILN_SNAP_LOOP", "100000"))
 
 
 class Restored(Guest):
@@ -50,8 +50,9 @@ def expected(seed, n):
 
 def loop_cmd(seed, n, tag):
     # Pure shell arithmetic: the whole computation lives in guest RAM and registers.
-    return ("s=%d; i=0; while [ $i -lt %d ]; do s=$(( (s*31+i) %% 1000003 )); i=$((i+1)); done; "
-            "echo %s=$s" % (seed, n, tag))
+    # HALF marks the middle, so the snapshot can be taken while it surely runs.
+    return ("s=%d; i=0; while [ $i -lt %d ]; do s=$(( (s*31+i) %% 1000003 )); i=$((i+1)); "
+            "[ $i = %d ] && echo HALF%s; done; echo %s=$s" % (seed, n, n // 2, tag, tag))
 
 
 def snapshot(sock, d, paused=False):
@@ -78,7 +79,7 @@ def checksum_case(name, cpus):
         # One loop per hart, in the background, then wait for all of them.
         cmd = " ".join("( %s ) &" % loop_cmd(sd, N_LOOP, "R%d" % k) for k, sd in enumerate(seeds))
         g.send(cmd + " wait; echo ALLDONE\n")
-        time.sleep(2)  # mid-way (the loops take longer than this)
+        g.expect("(?:^|\n)HALF", 600)  # mid-way: the first loop is half done
         r = snapshot(sock, snapdir)
         rep.check(name + " snapshot answered ok", r.returncode == 0, r.stderr + r.stdout)
         g._read(time.monotonic() + 0.2)
