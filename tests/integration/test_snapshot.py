@@ -290,6 +290,53 @@ def clones_case(n):
             stop(c)
 
 
+def control_case():
+    """kiln restore --paused runs nothing until resume; pause/resume/snapshot/quit on the socket."""
+    import socket
+    snapdir = os.path.join(tmp, "twice")
+    sock = os.path.join(tmp, "paused.sock")
+
+    def ctl(req):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(30)
+        s.connect(sock)
+        s.sendall(req.encode() + b"\n")
+        buf = b""
+        while not buf.endswith(b"\n"):
+            d = s.recv(4096)
+            if not d:
+                break
+            buf += d
+        s.close()
+        return buf.decode()
+
+    h = Restored(snapdir, "--no-jail", "--paused", "--control", sock)
+    try:
+        deadline = time.monotonic() + 20
+        while not os.path.exists(sock) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        h.send("echo awake-$((40+2))\n")
+        h._read(time.monotonic() + 1.5)
+        rep.check("paused restore runs nothing before resume", "awake-42" not in h.buf, h.buf[-200:])
+        rep.check("resume answers ok", '"ok":true' in ctl('{"cmd":"resume"}'))
+        h.expect("awake-42", 60)
+        h.expect(re.escape(kiln_guest.PROMPT), 60)
+        rep.check("pause and resume again", '"ok":true' in ctl('{"cmd":"pause"}') and
+                  '"ok":true' in ctl('{"cmd":"resume"}'))
+        again = os.path.join(tmp, "again")
+        r = ctl('{"cmd":"snapshot","dir":"%s"}' % again)
+        rep.check("a restored VM can be snapshotted again", '"ok":true' in r and
+                  os.path.exists(os.path.join(again, "state.kiln")), r)
+        r = ctl('{"cmd":"snapshot","dir":"%s/no/such/dir"}' % tmp)
+        rep.check("snapshot into a missing directory is an error, the VM runs on",
+                  '"error"' in r and "still" in h.run("echo still", 60), r)
+        rep.check("quit ends the restored VM", '"ok":true' in ctl('{"cmd":"quit"}') and h.wait(30) == 0)
+    except GuestError as e:
+        rep.check("paused restore", False, str(e)[-1500:])
+    finally:
+        h.kill()
+
+
 def state_file_cases():
     """Broken snapshots are refused with a message, before any guest output."""
     good = os.path.join(tmp, "twice")
@@ -376,12 +423,13 @@ def main():
              ("disk", disk_case),
              ("twice", restore_twice_case),
              ("state", state_file_cases),
+             ("control", control_case),
              ("resize", disk_resized_case),
              ("clones", lambda: clones_case(int(os.environ.get("KILN_SNAP_CLONES", "10"))))]
     for key, fn in cases:
         if only and key not in only:
             continue
-        if key == "state" and not os.path.exists(os.path.join(tmp, "twice", "state.kiln")):
+        if key in ("state", "control") and not os.path.exists(os.path.join(tmp, "twice", "state.kiln")):
             restore_twice_case()
         fn()
 
