@@ -311,6 +311,7 @@ static void first_program(struct proc_config *cfg, struct mounts *mt, pid_t supe
     jc.new_root = jc.privileged; /* the supervisor, sharing the mount namespace, moves along */
     if (jail_enter_exec(&jc))
         _exit(1);
+    jail_selftest_hostpath(cfg->prog_path); /* a file kiln itself opened before the jail */
     rc = proc_start(p);
     if (rc) {
         fprintf(stderr, "kiln exec: cannot start: %s\n", strerror(-rc));

@@ -37,7 +37,7 @@
  * its filter forbids, right after the filter is in place: the tests use it to
  * show the filter holds and what the user then sees (docs/jail.md).
  */
-static char env_selftest[8], env_jail[16];
+static char env_selftest[16], env_jail[16];
 
 /*
  * The two variables are read once at start-up, before any caller can clear the
@@ -456,4 +456,19 @@ int jail_enter_exec(const struct jail_exec_config *c)
     sc_set_thread_kind("process VM", -1);
     selftest("exec");
     return 0;
+}
+
+/*
+ * KILN_JAIL_SELFTEST=hostpath: the first program, once jailed, opens a host path the
+ * way a path-confinement bug in src/user/ would (an absolute host path handed to
+ * open(2)) and says what happened; the VM then runs on. docs/jail.md, test_exec_jail.sh.
+ */
+void jail_selftest_hostpath(const char *path)
+{
+    if (strcmp(env_selftest, "hostpath"))
+        return;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    fprintf(stderr, "kiln: jail selftest: host %s: %s\n", path, fd < 0 ? strerror(errno) : "opened");
+    if (fd >= 0)
+        close(fd);
 }

@@ -97,5 +97,7 @@ struct jail_exec_config {
 };
 /* kiln exec, after set-up and before guest code runs. 0, or -1 with a message. */
 int jail_enter_exec(const struct jail_exec_config *c);
+/* KILN_JAIL_SELFTEST=hostpath: opens path as a confinement bug would and reports (jail.c). */
+void jail_selftest_hostpath(const char *path);
 
 #endif
