@@ -329,15 +329,6 @@ static void forward(int sig)
         kill(first_pid, sig); /* the program decides, as if it had been signalled itself */
 }
 
-static int skel_chown_dir(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)ftw;
-    /* Directories only: kiln made them; a file may be a hard link to the user's program. */
-    if (flag == FTW_D && S_ISDIR(st->st_mode) && lchown(path, exec_jail.uid, exec_jail.gid))
-        return -1;
-    return 0;
-}
-
 /*
  * kiln's own process when the jail has namespaces (jail.h): the supervisor is
  * init of a new pid namespace, so when it ends every process of the VM ends with
@@ -673,8 +664,10 @@ int cli_exec(int argc, char **argv)
     int tty = foreground_tty();
     if (exec_jail.privileged) {
         /* The next child is init of a new pid namespace (unshare(2), CLONE_NEWPID). */
+        /* mkdtemp made it 0700: the --user uid must be able to look inside (it stays read-only
+           to the VM, and kiln's own process, still root, removes it). */
         if (exec_jail.set_user && sk.own)
-            nftw(sk.root, skel_chown_dir, 16, FTW_PHYS | FTW_MOUNT);
+            chmod(sk.root, 0755);
         if (unshare(CLONE_NEWPID)) {
             fprintf(stderr, "kiln exec: cannot enter a new pid namespace: %s (--no-jail runs without "
                     "the jail)\n", strerror(errno));
