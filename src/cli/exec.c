@@ -682,8 +682,13 @@ int cli_exec(int argc, char **argv)
             skel_remove(&sk);
             return 1;
         }
-        if (inner > 0)
+        if (inner > 0) {
+#ifdef EXEC_LSAN
+            if (!traced())
+                __lsan_do_leak_check(); /* before the filter, as for the supervisor below */
+#endif
             return jail_outer(inner, &sk, tty);
+        }
         if (jail_inner(!net))
             _exit(1);
         sk.own = false; /* the outer process removes it: this one will not see it */

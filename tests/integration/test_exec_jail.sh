@@ -100,6 +100,19 @@ stop
 [ -z "$(ls -A "$tmp/skel")" ] && ok exec-jail-skeleton-removed ||
     nok exec-jail-skeleton-removed "left in TMPDIR: $(ls "$tmp/skel")"
 
+# ---- kill -9 of kiln: the supervisor (init of the VM's pid namespace) and the VM go too ----
+start 3 "$OUT/loop"
+kill -9 "$bg"
+wait "$bg" 2>/dev/null
+bg=
+for _ in $(seq 40); do
+    [ -d "/proc/$first" ] || break
+    sleep 0.05
+done
+st=$(field "$sup" State 2>/dev/null | cut -c1)
+[ ! -d "/proc/$first" ] && { [ -z "$st" ] || [ "$st" = Z ]; } && ok exec-jail-kill9-ends-vm ||
+    nok exec-jail-kill9-ends-vm "first program $(field "$first" State 2>/dev/null), supervisor $st"
+
 # ---- a forked guest process is jailed as well ----
 if [ -x "$BB" ]; then
     start 4 "$BB" sh -c 'sleep 20 & wait'
