@@ -174,9 +174,14 @@ if [ -x "$BB" ]; then
         ok exec-jail-writes-root-dir || nok exec-jail-writes-root-dir "$out"
     case $out in *"Permission denied"*) ok exec-jail-no-dac-override ;;
         *) nok exec-jail-no-dac-override "read another owner's 0600 file: $out" ;; esac
+    chmod 755 "$tmp/d"
+    out=$("$KILN" exec --user 1000 --dir "$tmp/d:/d" "$BB" sh -c 'echo x > /d/user-file' 2>&1)
+    [ ! -e "$tmp/d/user-file" ] && case $out in *"Permission denied"*) true ;; *) false ;; esac &&
+        ok exec-jail-user-cannot-write-root-dir || nok exec-jail-user-cannot-write-root-dir "$out"
 else
     skip exec-jail-writes-root-dir "no busybox"
     skip exec-jail-no-dac-override "no busybox"
+    skip exec-jail-user-cannot-write-root-dir "no busybox"
 fi
 
 [ "$failures" = 0 ]
