@@ -184,4 +184,17 @@ else
     skip exec-jail-user-cannot-write-root-dir "no busybox"
 fi
 
+# ---- not root: today's layers only (no namespaces), and --user is ignored with a note ----
+if command -v setpriv >/dev/null; then
+    mkdir -p "$tmp/pub"
+    chmod 711 "$tmp"
+    cp "$KILN" "$OUT/hello" "$tmp/pub/"
+    chmod -R a+rX "$tmp/pub"
+    out=$(setpriv --reuid=1000 --regid=1000 --clear-groups "$tmp/pub/kiln" exec --user 5 "$tmp/pub/hello" 2>&1)
+    case $out in *"hello from riscv64"*"--user only applies"*|*"--user only applies"*"hello from riscv64"*)
+        ok exec-unprivileged-runs ;; *) nok exec-unprivileged-runs "$out" ;; esac
+else
+    skip exec-unprivileged-runs "no setpriv"
+fi
+
 [ "$failures" = 0 ]
