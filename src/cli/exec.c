@@ -8,6 +8,7 @@
 #include <ftw.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,9 +68,16 @@ static void exec_usage(FILE *f)
             "  --env-inherit            start from kiln's own environment instead of the clean one\n"
             "  --net [user[,host-loopback=on]]\n"
             "                           allow sockets; the host itself (loopback, its own addresses,\n"
-            "                           abstract Unix sockets) stays closed unless host-loopback=on\n",
+            "                           abstract Unix sockets) stays closed unless host-loopback=on\n"
+            "  --user UID[:GID]         as root: run the VM's host processes as this uid/gid (default:\n"
+            "                           uid 0 without any capability; docs/jail.md)\n"
+            "  --no-jail                no jail at all (debugging)\n"
+            "  --no-seccomp             the jail without its system-call filter (debugging)\n",
             DEFAULT_PATH, DEFAULT_SYSROOT, PIDTAB_DEFAULT_PROCS);
 }
+
+/* The jail's switches (docs/jail.md, "kiln exec"), read by the supervisor and the first program. */
+static struct jail_exec_config exec_jail;
 
 struct skeleton {
     char root[128];
@@ -298,8 +306,12 @@ static void first_program(struct proc_config *cfg, struct mounts *mt, pid_t supe
      * inherits it. From now on nothing calls the host's execve(): fork is a
      * host fork, execve is proc_exec() inside this process.
      */
-    if (jail_enter_exec(&(struct jail_exec_config){.net = cfg->net, .host_execve = false}))
+    struct jail_exec_config jc = exec_jail;
+    jc.net = cfg->net;
+    jc.new_root = jc.privileged; /* the supervisor, sharing the mount namespace, moves along */
+    if (jail_enter_exec(&jc))
         _exit(1);
+    jail_selftest_hostpath(cfg->prog_path); /* a file kiln itself opened before the jail */
     rc = proc_start(p);
     if (rc) {
         fprintf(stderr, "kiln exec: cannot start: %s\n", strerror(-rc));
@@ -315,6 +327,51 @@ static void forward(int sig)
 {
     if (first_pid > 0)
         kill(first_pid, sig); /* the program decides, as if it had been signalled itself */
+}
+
+/*
+ * kiln's own process when the jail has namespaces (jail.h): the supervisor is
+ * init of a new pid namespace, so when it ends every process of the VM ends with
+ * it (pid_namespaces(7)). This process stays in the host's mount namespace only to
+ * remove the root skeleton afterwards; it relays signals and the exit status.
+ */
+static int jail_outer(pid_t inner, struct skeleton *sk, int tty)
+{
+    first_pid = inner;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = forward;
+    static const int fwd[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM};
+    for (size_t i = 0; i < sizeof(fwd) / sizeof(fwd[0]); i++)
+        sigaction(fwd[i], &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGTTOU, SIG_IGN);
+    struct jail_exec_config jc = exec_jail;
+    jc.privileged = false;
+    jc.set_user = false;
+    if (jail_enter_exec(&jc)) {
+        kill(inner, SIGKILL);
+        waitpid(inner, NULL, 0);
+        skel_remove(sk);
+        return 1;
+    }
+    int st = 1 << 8;
+    while (waitpid(inner, &st, 0) < 0 && errno == EINTR)
+        ;
+    if (tty >= 0)
+        tcsetpgrp(tty, getpgrp());
+    skel_remove(sk);
+    return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+}
+
+/* The supervisor's side: init of the new pid namespace, inside the new mount, IPC, UTS
+ * (and network) namespaces. -1 when they could not be entered. */
+static int jail_inner(bool new_net)
+{
+    /* getppid() is 0 here (the parent is outside the namespace): a death before the line
+       below leaves the VM running without its waiter, which only costs the skeleton. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    return jail_exec_unshare(new_net);
 }
 
 static double now_s(void)
@@ -447,6 +504,10 @@ int cli_exec(int argc, char **argv)
             env_inherit = true;
             continue;
         }
+        if (!strcmp(a, "--no-jail") || !strcmp(a, "--no-seccomp")) {
+            *(a[5] == 'j' ? &exec_jail.off : &exec_jail.no_seccomp) = true;
+            continue;
+        }
         if (!has_next) {
             fprintf(stderr, "kiln exec: %s needs a value (try 'kiln exec --help')\n", a);
             return 2;
@@ -458,6 +519,12 @@ int cli_exec(int argc, char **argv)
                 return 2;
             }
             dirs[ndirs++] = v;
+        } else if (!strcmp(a, "--user")) {
+            if (jail_parse_user(v, &exec_jail.uid, &exec_jail.gid)) {
+                fprintf(stderr, "kiln exec: bad --user '%s' (UID[:GID], numbers above 0)\n", v);
+                return 2;
+            }
+            exec_jail.set_user = true;
         } else if (!strcmp(a, "--sysroot")) {
             sysroot = v;
         } else if (!strcmp(a, "--mem")) {
@@ -501,6 +568,9 @@ int cli_exec(int argc, char **argv)
         return 2;
     }
     const char *prog = argv[i];
+    if (exec_jail.set_user && !jail_exec_privileged(exec_jail.off))
+        fprintf(stderr, "kiln exec: --user only applies when kiln exec starts as root with the jail; ignored\n");
+    exec_jail.privileged = jail_exec_privileged(exec_jail.off);
 
     /* Quick checks with one clear line before building anything. */
     int fd = open(prog, O_RDONLY | O_CLOEXEC);
@@ -592,6 +662,37 @@ int cli_exec(int argc, char **argv)
         .pids = pids,
     };
     int tty = foreground_tty();
+    if (exec_jail.privileged) {
+        /* The next child is init of a new pid namespace (unshare(2), CLONE_NEWPID). */
+        /* mkdtemp made it 0700: the --user uid must be able to look inside (it stays read-only
+           to the VM, and kiln's own process, still root, removes it). */
+        if (exec_jail.set_user && sk.own)
+            chmod(sk.root, 0755);
+        if (unshare(CLONE_NEWPID)) {
+            fprintf(stderr, "kiln exec: cannot enter a new pid namespace: %s (--no-jail runs without "
+                    "the jail)\n", strerror(errno));
+            skel_remove(&sk);
+            return 1;
+        }
+        fflush(stdout);
+        fflush(stderr);
+        pid_t inner = fork();
+        if (inner < 0) {
+            fprintf(stderr, "kiln exec: fork: %s\n", strerror(errno));
+            skel_remove(&sk);
+            return 1;
+        }
+        if (inner > 0) {
+#ifdef EXEC_LSAN
+            if (!traced())
+                __lsan_do_leak_check(); /* before the filter, as for the supervisor below */
+#endif
+            return jail_outer(inner, &sk, tty);
+        }
+        if (jail_inner(!net))
+            _exit(1);
+        sk.own = false; /* the outer process removes it: this one will not see it */
+    }
     pid_t supervisor = getpid();
     fflush(stdout);
     fflush(stderr);
@@ -613,7 +714,8 @@ int cli_exec(int argc, char **argv)
     if (!traced())
         __lsan_do_leak_check();
 #endif
-    if (jail_enter_exec(&(struct jail_exec_config){.net = false, .host_execve = false})) {
+    struct jail_exec_config sjc = exec_jail; /* no sockets, no new root of its own */
+    if (jail_enter_exec(&sjc)) {
         kill(child, SIGKILL);
         waitpid(child, NULL, 0);
         skel_remove(&sk);
