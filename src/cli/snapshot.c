@@ -24,28 +24,6 @@
 
 enum { OPT_PAUSED = 0x200, OPT_CLONE, OPT_TIMING, OPT_CONTROL, OPT_HVC, OPT_JIT };
 
-/* Appends s as a JSON string body (RFC 8259 §7). Returns false if it does not fit. */
-static bool json_quote(char *out, size_t cap, size_t *len, const char *s)
-{
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        char tmp[8];
-        int n;
-        if (c == '"' || c == '\\')
-            n = snprintf(tmp, sizeof(tmp), "\\%c", c);
-        else if (c < 0x20)
-            n = snprintf(tmp, sizeof(tmp), "\\u%04x", c);
-        else
-            n = snprintf(tmp, sizeof(tmp), "%c", c);
-        if (*len + (size_t)n + 1 > cap)
-            return false;
-        memcpy(out + *len, tmp, (size_t)n);
-        *len += (size_t)n;
-    }
-    out[*len] = 0;
-    return true;
-}
-
 int cli_snapshot(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -74,67 +52,13 @@ int cli_snapshot(int argc, char **argv)
         fprintf(stderr, "usage: kiln snapshot --control SOCK DIR [--paused]\n");
         return 2;
     }
-    /* The VM process has its own working directory: send an absolute path. */
-    char dir[1024]; /* CONTROL_DIR_MAX */
-    const char *arg = argv[optind];
-    if (arg[0] == '/') {
-        snprintf(dir, sizeof(dir), "%s", arg);
-    } else {
-        char cwd[2048];
-        if (!getcwd(cwd, sizeof(cwd))) {
-            fprintf(stderr, "kiln snapshot: getcwd: %s\n", strerror(errno));
-            return 1;
-        }
-        if ((size_t)snprintf(dir, sizeof(dir), "%s/%s", cwd, arg) >= sizeof(dir)) {
-            fprintf(stderr, "kiln snapshot: %s: path too long\n", arg);
-            return 2;
-        }
-    }
-    char line[4096];
-    size_t len = (size_t)snprintf(line, sizeof(line), "{\"cmd\":\"snapshot\",\"dir\":\"");
-    if (!json_quote(line, sizeof(line) - 32, &len, dir)) {
-        fprintf(stderr, "kiln snapshot: %s: path too long\n", dir);
-        return 2;
-    }
-    len += (size_t)snprintf(line + len, sizeof(line) - len, "\",\"paused\":%s}\n", paused ? "true" : "false");
-
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    if (strlen(sock) >= sizeof(a.sun_path)) {
-        fprintf(stderr, "kiln snapshot: --control %s: path too long\n", sock);
-        return 2;
-    }
-    strcpy(a.sun_path, sock);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-        fprintf(stderr, "kiln snapshot: --control %s: %s\n", sock, strerror(errno));
-        if (fd >= 0)
-            close(fd);
+    /* The files are created here and passed to the VM: a jailed VM has no path to DIR. */
+    char ans[4096], err[4400];
+    if (snapshot_take(sock, argv[optind], paused, ans, sizeof(ans), err, sizeof(err))) {
+        fprintf(stderr, "kiln snapshot: %s\n", err);
         return 1;
     }
-    if (write(fd, line, len) != (ssize_t)len) {
-        fprintf(stderr, "kiln snapshot: %s: %s\n", sock, strerror(errno));
-        close(fd);
-        return 1;
-    }
-    char ans[4096];
-    size_t got = 0;
-    while (got < sizeof(ans) - 1) {
-        ssize_t n = read(fd, ans + got, sizeof(ans) - 1 - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-        if (memchr(ans, '\n', got))
-            break;
-    }
-    close(fd);
-    ans[got] = 0;
-    if (strncmp(ans, "{\"ok\":true", 10)) {
-        fprintf(stderr, "kiln snapshot: %s", got ? ans : "no answer from the VM\n");
-        return 1;
-    }
-    fputs(ans, stdout);
+    printf("%s\n", ans);
     return 0;
 }
 
