@@ -96,16 +96,16 @@ int snapshot_take(const char *sock, const char *dir, bool paused, char *ans, siz
         (size_t)snprintf(state_tmp, sizeof(state_tmp), "%s/%s.tmp", dir, SNAP_STATE_NAME) >=
             sizeof(state_tmp)) {
         snprintf(err, errlen, "%s: path too long", dir);
-        return -1;
+        return -EINVAL;
     }
     if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
         snprintf(err, errlen, "%s: %s", dir, strerror(errno));
-        return -1;
+        return -EINVAL;
     }
     int sfd = connect_unix(sock, err, errlen);
     if (sfd < 0)
-        return -1;
-    int ret = -1, state_fd = -1;
+        return -EIO;
+    int ret = -EINVAL, state_fd = -1; /* the files first: the caller's directory */
     /* O_NOFOLLOW: never write through a link someone left under the temporary name. */
     int mem_fd = open(mem_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (mem_fd < 0) {
@@ -120,6 +120,7 @@ int snapshot_take(const char *sock, const char *dir, bool paused, char *ans, siz
     char line[96];
     snprintf(line, sizeof(line), "{\"cmd\":\"snapshot\",\"fds\":true,\"paused\":%s}\n",
              paused ? "true" : "false");
+    ret = -EIO; /* from here on: the VM */
     if (ask(sfd, line, mem_fd, state_fd, ans, anslen, err, errlen))
         goto out;
     /* The VM synced both; sync again from here so the rule holds whatever the VM did. */
@@ -127,7 +128,7 @@ int snapshot_take(const char *sock, const char *dir, bool paused, char *ans, siz
         snprintf(err, errlen, "fsync: %s", strerror(errno));
         goto out;
     }
-    ret = snapshot_commit(dir, err, errlen);
+    ret = snapshot_commit(dir, err, errlen) ? -EIO : 0;
 out:
     close(sfd);
     if (mem_fd >= 0)

@@ -99,7 +99,9 @@ int snapshot_write_fds(struct snap_board *b, int mem_fd, int state_fd, char *err
 int snapshot_commit(const char *dir, char *err, size_t errlen);
 
 /* client.c: asks the VM serving the control socket `sock` for a snapshot into dir, passing it
- * the files (works for jailed VMs); the VM's one-line answer in ans. 0, or -1 with a message. */
+ * the files (works for jailed VMs); the VM's one-line answer in ans. 0, or with a message in err:
+ * -EINVAL (dir cannot hold the files: missing parent, not writable, too long) or -EIO (the VM
+ * refused, did not answer, or the files could not be renamed into place). */
 int snapshot_take(const char *sock, const char *dir, bool paused, char *ans, size_t anslen,
                   char *err, size_t errlen);
 
