@@ -17,6 +17,7 @@
 
 #include "cli/cli.h"
 #include "cli/run_jail.h"
+#include "cli/vmapi.h"
 #include "cpu/jit/jit.h"
 #include "machine/board.h"
 #include "snapshot/snapshot.h"
@@ -31,6 +32,8 @@ int cli_snapshot(int argc, char **argv)
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     const char *sock = NULL;
     bool paused = false;
+    if (cli_vm_snap_wanted(argc, argv))
+        return cli_vm_snapshot(argc, argv); /* kiln snapshot NAME DIR: a daemon VM */
     opterr = 0;
     optind = 1;
     int c;
@@ -39,7 +42,9 @@ int cli_snapshot(int argc, char **argv)
         case OPT_CONTROL: sock = optarg; break;
         case OPT_PAUSED: paused = true; break;
         case 'h':
-            printf("usage: kiln snapshot --control SOCK DIR [--paused]\n"
+            printf("usage: kiln snapshot NAME DIR [--paused] [--json]\n"
+                   "  asks the daemon for a snapshot of its VM NAME into DIR\n"
+                   "usage: kiln snapshot --control SOCK DIR [--paused]\n"
                    "  writes a snapshot of the VM serving SOCK (kiln run --control) into DIR;\n"
                    "  the VM runs on afterwards unless --paused. Restore: kiln restore DIR\n");
             return 0;
@@ -62,6 +67,14 @@ int cli_snapshot(int argc, char **argv)
     return 0;
 }
 
+static bool has_name(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--name") || !strncmp(argv[i], "--name=", 7))
+            return true;
+    return false;
+}
+
 static void restore_usage(FILE *f)
 {
     fprintf(f, "usage: kiln restore DIR [options]     (kiln clone DIR = kiln restore DIR --clone)\n"
@@ -74,7 +87,12 @@ static void restore_usage(FILE *f)
                "  --hvc-out FILE    write the virtio console (hvc0) output to FILE\n"
                "  --timing          print how long the restore took to the first instruction\n"
                "  --jit MODE        on (default), off or verify, as for kiln run\n"
-               "  --no-jail         run without the jail (see kiln run --help)\n");
+               "  --no-jail         run without the jail (see kiln run --help)\n"
+               "usage: kiln restore DIR --name NEW [--paused] [--clone] [--json]\n"
+               "  a new daemon VM NEW started from the snapshot (its size is the snapshot's)\n"
+               "usage: kiln clone NAME NEW [--count N] [--json]\n"
+               "  snapshots the running daemon VM NAME, then starts N clones of it (NEW, or\n"
+               "  NEW-1..NEW-N), each with new MAC addresses\n");
 }
 
 int cli_restore(int argc, char **argv)
@@ -87,6 +105,9 @@ int cli_restore(int argc, char **argv)
         {"jit", required_argument, NULL, OPT_JIT},
         {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0}};
     static struct snap_restore r;
+    if (cli_vm_snap_wanted(argc, argv)) /* --name NEW / clone NAME NEW: the daemon's */
+        return !strcmp(argv[0], "clone") && !has_name(argc, argv) ? cli_vm_clone(argc, argv)
+                                                                   : cli_vm_restore(argc, argv);
     struct jail jail;
     jail_init(&jail);
     bool paused = false, clone = !strcmp(argv[0], "clone"), timing = false;
