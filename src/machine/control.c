@@ -619,9 +619,8 @@ static void client_input(struct control *ctl, struct control_client *c)
                     close(fd); /* more than any request uses */
             }
         }
-        if (mh.msg_flags & MSG_CTRUNC) {
+        if (mh.msg_flags & MSG_CTRUNC)
             client_close_fds(c); /* some were cut: the request fails for want of them */
-        }
     }
     if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
         client_drop(c);
@@ -648,7 +647,7 @@ static void client_input(struct control *ctl, struct control_client *c)
             m = control_handle_line_fds(&ctl->ops, c->buf, c->len, c->fds, c->nfds, out,
                                         sizeof(out));
         }
-        /* The descriptors went with this line: the handler used what it needed (and dup'ed). */
+        /* The descriptors went with this line only; the handler is done with them. */
         client_close_fds(c);
         c->len = 0;
         if (!client_reply(c, out, m))
