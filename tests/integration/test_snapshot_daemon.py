@@ -181,6 +181,22 @@ def computation_case():
     # A restored VM can be snapshotted again (it runs jailed like any daemon VM).
     rc, out, err = kiln("snapshot", "calc2", os.path.join(TMP, "calc2-snap"))
     check("a restored daemon VM can be snapshotted again", rc == 0, out + err)
+    # A VM the daemon paused (SIGSTOP) is snapshotted and stays paused; resume lets it go on.
+    rc, out, err = kiln("pause", "calc2")
+    rc2, out2, err2 = kiln("snapshot", "calc2", os.path.join(TMP, "calc2-paused"))
+    check("snapshot of a paused VM: ok, and it stays paused", rc == 0 and rc2 == 0 and
+          state("calc2") == "paused", out + err + out2 + err2)
+    rc, out, err = kiln("resume", "calc2")
+    m, buf = console_cmd("calc2", "echo back-$((40+3))", r"back-43", 60)
+    check("resume after a paused snapshot: the guest answers", rc == 0 and m and
+          state("calc2") == "running", out + err + buf[-300:])
+    # --paused: the harts stay stopped after the snapshot, until resume.
+    rc, out, err = kiln("snapshot", "calc2", os.path.join(TMP, "calc2-p2"), "--paused")
+    check("kiln snapshot --paused leaves the VM paused", rc == 0 and state("calc2") == "paused",
+          out + err)
+    rc, out, err = kiln("resume", "calc2")
+    m, buf = console_cmd("calc2", "echo again-$((40+4))", r"again-44", 60)
+    check("resume after snapshot --paused: the guest answers", rc == 0 and m, out + err + buf[-300:])
     return snap
 
 
