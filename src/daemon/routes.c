@@ -588,6 +588,12 @@ static void h_patch(struct daemon *d, struct reply *r, struct vm_rec *v, const c
         goto out;
     }
     bool live = v->state == VMS_RUNNING || v->state == VMS_PAUSED;
+    if (set_mem && !live && kilnd_is_restore(v)) {
+        /* kiln restore builds the machine the snapshot describes: its RAM cannot change. */
+        kilnd_err(r, 409, "VM '%s' is restored from a snapshot: its memory size is the snapshot's",
+                  v->name);
+        goto out;
+    }
     if (set_mem && live) {
         /* A running VM: the balloon gives the guest `mem`, at most what it was started with. */
         if (v->state == VMS_PAUSED) {
