@@ -424,6 +424,35 @@ def state_file_cases():
     refused("bad machine record", variant("machine", reheader(bytes(hdr)) + bytes(payload)), "machine record")
 
 
+def nojail_case():
+    """Without the jail the VM still takes the dir form and writes and renames the files itself."""
+    import socket
+    sock = os.path.join(tmp, "nojail.sock")
+    snapdir = os.path.join(tmp, "nojail")
+    g = Guest("--no-jail", "--control", sock)
+    h = None
+    try:
+        g.boot()
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(60)
+        s.connect(sock)
+        s.sendall(('{"cmd":"snapshot","dir":"%s"}\n' % snapdir).encode())
+        ans = s.recv(4096).decode()
+        s.close()
+        rep.check("unjailed VM: the dir form writes the snapshot itself", '"ok":true' in ans and
+                  sorted(os.listdir(snapdir)) == ["memory.raw", "state.kiln"], ans)
+        stop(g)
+        h = Restored(snapdir, "--no-jail")
+        up = h.run("echo $((2+3))", timeout=60)
+        rep.check("unjailed snapshot restores", up.strip().endswith("5"), up)
+    except GuestError as e:
+        rep.check("nojail", False, str(e)[-1500:])
+    finally:
+        stop(g)
+        if h:
+            stop(h)
+
+
 def disk_resized_case():
     img = os.path.join(tmp, "resize.img")
     with open(img, "wb") as f:
@@ -461,6 +490,7 @@ def main():
              ("state", state_file_cases),
              ("control", control_case),
              ("resize", disk_resized_case),
+             ("nojail", nojail_case),
              ("clones", lambda: clones_case(int(os.environ.get("KILN_SNAP_CLONES", "10"))))]
     for key, fn in cases:
         if only and key not in only:
