@@ -4,8 +4,10 @@
  */
 #include "cpu/mmu.h"
 
-#include "cpu/trap.h"
 #include "cpu/bus.h"
+#include "cpu/pmp.h"
+#include "cpu/trap.h"
+#include "cpu/trigger.h"
 
 #define PTE_V (1ull << 0)
 #define PTE_R (1ull << 1)
@@ -30,7 +32,9 @@ static enum priv data_priv(const struct hart *h)
 
 static uint64_t key_for(const struct hart *h, enum priv p)
 {
-    if (p == PRIV_M || (h->satp >> 60) == SATP_MODE_BARE)
+    if (p == PRIV_M)
+        return TLB_KEY_M;
+    if ((h->satp >> 60) == SATP_MODE_BARE)
         return TLB_KEY_BARE;
     if (p == PRIV_U)
         return TLB_KEY_U;
@@ -93,26 +97,47 @@ restart:;
     uint64_t table = (h->satp & PTE_PPN_MASK) << PAGE_SHIFT;
     for (int level = levels - 1; level >= 0; level--) {
         uint64_t idx = (va >> (PAGE_SHIFT + 9 * (unsigned)level)) & 0x1ff;
-        uint64_t *ptep = bus_ram_ptr(h->bus, table + idx * 8, 8);
-        if (!ptep)
+        uint64_t pte_pa = table + idx * 8;
+        uint64_t *ptep = bus_ram_ptr(h->bus, pte_pa, 8);
+        /* Page-table reads are S-mode accesses for PMP (priv 3.7.1.4). */
+        if (!ptep || !(pmp_perm(h, pte_pa, 8, PRIV_S) & PMP_R))
             return access_fault(acc);
         uint64_t pte = __atomic_load_n(ptep, __ATOMIC_ACQUIRE);
-        /* Bits 63:54 are reserved without Svpbmt/Svnapot; W without R is reserved (10.3.1). */
-        if (!(pte & PTE_V) || (!(pte & PTE_R) && (pte & PTE_W)) || (pte >> 54))
+        /* Bits 60:54 are reserved; W without R is reserved (10.3.1). */
+        if (!(pte & PTE_V) || (!(pte & PTE_R) && (pte & PTE_W)) || ((pte >> 54) & 0x7f))
             return page_fault(acc);
         uint64_t ppn = (pte >> 10) & PTE_PPN_MASK;
         if (!(pte & (PTE_R | PTE_X))) {
+            if (pte >> 61) /* N and PBMT are reserved in non-leaf PTEs (Svnapot, Svpbmt) */
+                return page_fault(acc);
             table = ppn << PAGE_SHIFT;
             continue;
         }
+        /*
+         * Svpbmt (supervisor "Svpbmt"): PBMT 1 (NC) and 2 (IO) only change
+         * caching, which kiln does not model; 3 is reserved, and all but 0 are
+         * reserved while menvcfg.PBMTE is clear.
+         */
+        uint64_t pbmt = (pte >> 61) & 3;
+        if (pbmt == 3 || (pbmt && !(h->menvcfg & MENVCFG_PBMTE)))
+            return page_fault(acc);
         if (!leaf_permits(h, pte, p, acc))
             return page_fault(acc);
         uint64_t off_bits = PAGE_SHIFT + 9 * (unsigned)level;
         /* A misaligned superpage is a page fault (10.3.2 step 6). */
         if (level > 0 && (ppn & ((1ull << (9 * (unsigned)level)) - 1)))
             return page_fault(acc);
+        if (pte >> 63) {
+            /* Svnapot: only the 64 KiB size, a 4 KiB leaf whose ppn[3:0] is 1000 (supervisor "Svnapot"). */
+            if (level != 0 || (ppn & 0xf) != 8)
+                return page_fault(acc);
+            ppn &= ~0xfull;
+            off_bits = 16;
+        }
         uint64_t need = PTE_A | (acc == ACC_WRITE ? PTE_D : 0);
         if ((pte & need) != need) {
+            if (!(pmp_perm(h, pte_pa, 8, PRIV_S) & PMP_W))
+                return access_fault(acc); /* the A/D update is a PMP-checked store */
             /* Hardware A/D update, atomic with respect to the PTE's value (10.3.2 step 7). */
             uint64_t expected = pte;
             if (!__atomic_compare_exchange_n(ptep, &expected, pte | need, false, __ATOMIC_ACQ_REL,
@@ -126,23 +151,41 @@ restart:;
     return page_fault(acc);
 }
 
-/* Translates and, for a RAM page, returns its host address (and fills the TLB). */
-static bool translate_page(struct hart *h, uint64_t va, enum access acc, uint64_t *pa, uint8_t **host)
+static unsigned pmp_need(enum access acc)
+{
+    return acc == ACC_EXEC ? PMP_X : acc == ACC_WRITE ? PMP_W : PMP_R;
+}
+
+/*
+ * Translates and PMP-checks an access of size bytes at va (within one page)
+ * and, for a RAM page, returns its host address. The TLB caches the page only
+ * when PMP gives the whole page the access, and no load/store trigger is set.
+ */
+static bool translate_page(struct hart *h, uint64_t va, enum access acc, unsigned size, uint64_t *pa,
+                           uint8_t **host)
 {
     int exc = mmu_translate(h, va, acc, pa);
     if (exc) {
         hart_raise(h, (uint64_t)exc, va);
         return false;
     }
+    enum priv p = acc == ACC_EXEC ? h->priv : data_priv(h);
+    unsigned need = pmp_need(acc);
+    if (!(pmp_perm(h, *pa, size, p) & need)) {
+        hart_raise(h, (uint64_t)access_fault(acc), va);
+        return false;
+    }
     uint8_t *page = bus_ram_ptr(h->bus, *pa & ~(PAGE_SIZE - 1), PAGE_SIZE);
     *host = NULL;
-    if (page) {
+    if (page && !(h->trig_data && acc != ACC_EXEC) &&
+        !(h->pmp_on && !(pmp_perm(h, *pa & ~(PAGE_SIZE - 1), PAGE_SIZE, p) & need))) {
         uint64_t key = acc == ACC_EXEC ? h->fetch_key : h->data_key;
         struct tlb_entry *e = tlb_slot(h, (int)acc, va);
         e->tag = tlb_tag(va, key);
         e->addend = (uintptr_t)page - (va & ~(PAGE_SIZE - 1));
-        *host = page + (*pa & (PAGE_SIZE - 1));
     }
+    if (page)
+        *host = page + (*pa & (PAGE_SIZE - 1));
     return true;
 }
 
@@ -169,7 +212,8 @@ static bool split_access(struct hart *h, uint64_t va, unsigned size, enum access
     uint64_t first = PAGE_SIZE - (va & (PAGE_SIZE - 1));
     uint64_t pa0, pa1;
     uint8_t *h0, *h1;
-    if (!translate_page(h, va, acc, &pa0, &h0) || !translate_page(h, va + first, acc, &pa1, &h1))
+    if (!translate_page(h, va, acc, (unsigned)first, &pa0, &h0) ||
+        !translate_page(h, va + first, acc, size - (unsigned)first, &pa1, &h1))
         return false;
     if (!h0 || !h1) {
         hart_raise(h, acc == ACC_WRITE ? EXC_STORE_ACCESS : EXC_LOAD_ACCESS, va);
@@ -191,13 +235,15 @@ static bool split_access(struct hart *h, uint64_t va, unsigned size, enum access
 
 bool mem_load_slow(struct hart *h, uint64_t va, unsigned size, uint64_t *out)
 {
+    if (h->trig_data && trig_check(h, TRIG_LOAD, va, size))
+        return false;
     if ((va & (PAGE_SIZE - 1)) > PAGE_SIZE - size) {
         *out = 0;
         return split_access(h, va, size, ACC_READ, out);
     }
     uint64_t pa;
     uint8_t *host;
-    if (!translate_page(h, va, ACC_READ, &pa, &host))
+    if (!translate_page(h, va, ACC_READ, size, &pa, &host))
         return false;
     if (!host)
         return mmio_access(h, va, pa, size, ACC_READ, out);
@@ -209,16 +255,26 @@ bool mem_load_slow(struct hart *h, uint64_t va, unsigned size, uint64_t *out)
 
 bool mem_store_slow(struct hart *h, uint64_t va, unsigned size, uint64_t val)
 {
+    if (h->trig_data && trig_check(h, TRIG_STORE, va, size))
+        return false;
     if ((va & (PAGE_SIZE - 1)) > PAGE_SIZE - size)
         return split_access(h, va, size, ACC_WRITE, &val);
     uint64_t pa;
     uint8_t *host;
-    if (!translate_page(h, va, ACC_WRITE, &pa, &host))
+    if (!translate_page(h, va, ACC_WRITE, size, &pa, &host))
         return false;
     if (!host)
         return mmio_access(h, va, pa, size, ACC_WRITE, &val);
     memcpy(host, &val, size);
     return true;
+}
+
+bool mem_fetch_check_pmp(struct hart *h, uint64_t va, uint64_t pa)
+{
+    if (!h->pmp_on || (pmp_perm(h, pa, 2, h->priv) & PMP_X))
+        return true;
+    hart_raise(h, EXC_INSN_ACCESS, va);
+    return false;
 }
 
 bool mem_fetch_slow(struct hart *h, uint64_t pc, uint32_t *insn)
@@ -235,7 +291,7 @@ bool mem_fetch_slow(struct hart *h, uint64_t pc, uint32_t *insn)
     }
     uint64_t pa;
     uint8_t *host;
-    if (!translate_page(h, pc, ACC_EXEC, &pa, &host))
+    if (!translate_page(h, pc, ACC_EXEC, 2, &pa, &host))
         return false;
     if (!host) {
         hart_raise(h, EXC_INSN_ACCESS, pc);
@@ -246,6 +302,8 @@ bool mem_fetch_slow(struct hart *h, uint64_t pc, uint32_t *insn)
     if ((lo & 3) != 3 || (pc & (PAGE_SIZE - 1)) <= PAGE_SIZE - 4) {
         uint32_t v = lo;
         if ((lo & 3) == 3) {
+            if (!mem_fetch_check_pmp(h, pc + 2, pa + 2))
+                return false;
             uint16_t hi;
             memcpy(&hi, host + 2, 2);
             v |= (uint32_t)hi << 16;
@@ -256,7 +314,7 @@ bool mem_fetch_slow(struct hart *h, uint64_t pc, uint32_t *insn)
     /* A 32-bit instruction straddling a page boundary: the fault, if any, names pc + 2's page. */
     uint64_t pa2;
     uint8_t *host2;
-    if (!translate_page(h, pc + 2, ACC_EXEC, &pa2, &host2))
+    if (!translate_page(h, pc + 2, ACC_EXEC, 2, &pa2, &host2))
         return false;
     if (!host2) {
         hart_raise(h, EXC_INSN_ACCESS, pc + 2);
@@ -278,9 +336,12 @@ void *mem_atomic_ptr(struct hart *h, uint64_t va, unsigned size, enum access acc
     struct tlb_entry *e = tlb_slot(h, (int)acc, va);
     if (e->tag == tlb_tag(va, h->data_key))
         return (void *)(uintptr_t)(va + e->addend);
+    /* An AMO both reads and writes; LR only reads (debug spec: load and store triggers). */
+    if (h->trig_data && trig_check(h, acc == ACC_READ ? TRIG_LOAD : TRIG_LOAD | TRIG_STORE, va, size))
+        return NULL;
     uint64_t pa;
     uint8_t *host;
-    if (!translate_page(h, va, acc, &pa, &host))
+    if (!translate_page(h, va, acc, size, &pa, &host))
         return NULL;
     if (!host) {
         hart_raise(h, acc == ACC_READ ? EXC_LOAD_ACCESS : EXC_STORE_ACCESS, va);
@@ -292,11 +353,30 @@ void *mem_atomic_ptr(struct hart *h, uint64_t va, unsigned size, enum access acc
 uint8_t *mem_exec_page(struct hart *h, uint64_t pc, uint64_t *pa)
 {
     uint8_t *host;
-    if (!translate_page(h, pc, ACC_EXEC, pa, &host))
+    if (!translate_page(h, pc, ACC_EXEC, 2, pa, &host))
         return NULL;
     if (!host) {
         hart_raise(h, EXC_INSN_ACCESS, pc);
         return NULL;
     }
     return host - (pc & (PAGE_SIZE - 1));
+}
+
+bool mem_cbo_check(struct hart *h, uint64_t va, bool zero)
+{
+    uint64_t base = va & ~63ull, pa;
+    enum priv p = data_priv(h);
+    int exc = mmu_translate(h, base, ACC_WRITE, &pa);
+    if (exc == 0 && (pmp_perm(h, pa, 64, p) & PMP_W))
+        return true;
+    if (!zero) { /* clean/flush/inval need only one of load and store permission */
+        uint64_t rpa;
+        if (mmu_translate(h, base, ACC_READ, &rpa) == 0) {
+            if (pmp_perm(h, rpa, 64, p) & PMP_R)
+                return true;
+            exc = EXC_STORE_ACCESS;
+        }
+    }
+    hart_raise(h, exc ? (uint64_t)exc : EXC_STORE_ACCESS, va);
+    return false;
 }

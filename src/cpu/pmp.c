@@ -1,0 +1,121 @@
+/* PMP matching and CSR writes (privileged spec 3.7.1, RV64: 64 entries, grain 4 bytes). */
+#include "cpu/pmp.h"
+
+#include "cpu/mmu.h"
+
+#define PMP_A_SHIFT 3
+#define PMP_A_OFF 0
+#define PMP_A_TOR 1
+#define PMP_A_NA4 2
+#define PMP_A_NAPOT 3
+#define PMP_L 0x80u
+
+/* Entry i's configuration byte: pmpcfg0 holds entries 0-7, pmpcfg2 8-15, ... (3.7.1.1). */
+static unsigned cfg_of(const struct hart *h, unsigned i)
+{
+    return (unsigned)(h->pmpcfg[(i / 8) * 2] >> (8 * (i % 8))) & 0xff;
+}
+
+/* Entry i's range [*lo, *hi) in bytes (hi exclusive; 2^64 saturates to ~0). False when it matches nothing. */
+static bool range_of(const struct hart *h, unsigned i, unsigned cfg, uint64_t *lo, uint64_t *hi)
+{
+    uint64_t a = h->pmpaddr[i];
+    switch ((cfg >> PMP_A_SHIFT) & 3) {
+    case PMP_A_TOR:
+        *lo = i ? h->pmpaddr[i - 1] << 2 : 0;
+        *hi = a << 2;
+        return *lo < *hi;
+    case PMP_A_NA4:
+        *lo = a << 2;
+        *hi = *lo + 4;
+        return true;
+    case PMP_A_NAPOT: {
+        /* pmpaddr = base/4 with (size/8 - 1) ones below: size = 2^(trailing ones + 3). */
+        unsigned ones = (unsigned)__builtin_ctzll(~a);
+        if (ones >= 54) { /* every address */
+            *lo = 0;
+            *hi = ~0ull;
+            return true;
+        }
+        *lo = (a & ~((1ull << ones) - 1)) << 2;
+        *hi = *lo + (1ull << (ones + 3));
+        return true;
+    }
+    default:
+        return false;
+    }
+}
+
+unsigned pmp_perm(const struct hart *h, uint64_t pa, uint64_t len, enum priv p)
+{
+    uint64_t last = pa + len - 1;
+    if (h->pmp_on) {
+        for (unsigned i = 0; i < 64; i++) {
+            unsigned cfg = cfg_of(h, i);
+            uint64_t lo, hi;
+            if (!range_of(h, i, cfg, &lo, &hi))
+                continue;
+            /* hi of ~0 stands for 2^64: the last byte is always inside then. */
+            bool first_in = pa >= lo && (pa < hi || hi == ~0ull);
+            bool last_in = last >= lo && (last < hi || hi == ~0ull);
+            if (!first_in && !last_in && !(pa < lo && last >= hi))
+                continue;
+            if (!first_in || !last_in)
+                return 0; /* a partial match fails the access (3.7.1.4) */
+            /* M-mode accesses succeed unless the entry is locked (3.7.1.3). */
+            if (p == PRIV_M && !(cfg & PMP_L))
+                return PMP_R | PMP_W | PMP_X;
+            return cfg & (PMP_R | PMP_W | PMP_X);
+        }
+    }
+    /* No match: M succeeds; S and U fail once any entry is set (kiln, like QEMU, allows them before). */
+    if (p == PRIV_M || !h->pmp_on)
+        return PMP_R | PMP_W | PMP_X;
+    return 0;
+}
+
+/* Cached permissions depend on every entry: drop them, and the current code page. */
+static void pmp_changed(struct hart *h)
+{
+    bool on = false;
+    for (unsigned i = 0; i < 64 && !on; i++)
+        on = ((cfg_of(h, i) >> PMP_A_SHIFT) & 3) != PMP_A_OFF;
+    h->pmp_on = on;
+    hart_tlb_flush(h);
+    mmu_update_keys(h);
+    h->budget = 0; /* the JIT's current block may have cached nothing, but end it anyway */
+}
+
+void pmp_write_cfg(struct hart *h, unsigned n, uint64_t val)
+{
+    uint64_t cur = h->pmpcfg[n];
+    uint64_t out = 0;
+    for (unsigned k = 0; k < 8; k++) {
+        unsigned old = (unsigned)(cur >> (8 * k)) & 0xff;
+        unsigned b = (unsigned)(val >> (8 * k)) & 0xff;
+        if (old & PMP_L) {
+            b = old; /* locked: writes ignored until reset */
+        } else {
+            b &= 0x9f; /* bits 6:5 are reserved, read zero */
+            if ((b & (PMP_R | PMP_W)) == PMP_W)
+                b &= ~PMP_W; /* R=0 W=1 is reserved: keep the entry unwritable */
+        }
+        out |= (uint64_t)b << (8 * k);
+    }
+    h->pmpcfg[n] = out;
+    pmp_changed(h);
+}
+
+void pmp_write_addr(struct hart *h, unsigned n, uint64_t val)
+{
+    /* Locked entries, and the base of a locked TOR entry above, ignore writes (3.7.1.3). */
+    if (cfg_of(h, n) & PMP_L)
+        return;
+    if (n + 1 < 64) {
+        unsigned next = cfg_of(h, n + 1);
+        if ((next & PMP_L) && ((next >> PMP_A_SHIFT) & 3) == PMP_A_TOR)
+            return;
+    }
+    h->pmpaddr[n] = val & ((1ull << 54) - 1);
+    pmp_changed(h);
+}
