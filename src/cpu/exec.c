@@ -234,14 +234,12 @@ static int exec_cbo(struct hart *h, unsigned which, uint64_t addr)
         return -1;
     if (h->priv == PRIV_U && !(h->senvcfg & enable))
         return -1;
-    if (!mem_cbo_check(h, addr, which == 4))
+    uint8_t *block = NULL;
+    if (!mem_cbo_check(h, addr, which == 4, &block))
         return 1;
-    if (which == 4) {
-        uint64_t base = addr & ~63ull;
+    if (which == 4) /* other harts see it as eight doubleword stores */
         for (unsigned i = 0; i < 64; i += 8)
-            if (!mem_store(h, base + i, 8, 0))
-                return 1;
-    }
+            __atomic_store_n((uint64_t *)(void *)(block + i), 0, __ATOMIC_RELAXED);
     return 0;
 }
 

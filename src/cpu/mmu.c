@@ -362,21 +362,28 @@ uint8_t *mem_exec_page(struct hart *h, uint64_t pc, uint64_t *pa)
     return host - (pc & (PAGE_SIZE - 1));
 }
 
-bool mem_cbo_check(struct hart *h, uint64_t va, bool zero)
+bool mem_cbo_check(struct hart *h, uint64_t va, bool zero, uint8_t **block)
 {
     uint64_t base = va & ~63ull, pa;
     enum priv p = data_priv(h);
     int exc = mmu_translate(h, base, ACC_WRITE, &pa);
-    if (exc == 0 && (pmp_perm(h, pa, 64, p) & PMP_W))
-        return true;
-    if (!zero) { /* clean/flush/inval need only one of load and store permission */
+    if (exc == 0 && (pmp_perm(h, pa, 64, p) & PMP_W)) {
+        /* cbo.zero writes RAM only: a device block is refused like any store nothing takes. */
+        *block = bus_ram_ptr(h->bus, pa, 64);
+        if (*block || !zero)
+            return true;
+        exc = EXC_STORE_ACCESS;
+    } else if (!zero) { /* clean/flush/inval need only one of load and store permission */
         uint64_t rpa;
         if (mmu_translate(h, base, ACC_READ, &rpa) == 0) {
             if (pmp_perm(h, rpa, 64, p) & PMP_R)
                 return true;
             exc = EXC_STORE_ACCESS;
         }
+    } else if (exc == 0) {
+        exc = EXC_STORE_ACCESS;
     }
-    hart_raise(h, exc ? (uint64_t)exc : EXC_STORE_ACCESS, va);
+    /* tval: the effective address, rs1 (cmo spec 2.5.2). */
+    hart_raise(h, (uint64_t)exc, va);
     return false;
 }

@@ -55,9 +55,10 @@ uint8_t *mem_exec_page(struct hart *h, uint64_t pc, uint64_t *pa);
 /*
  * Zicbom/Zicboz (cmo spec 2.5.2): can a cache-block operation touch the 64-byte
  * block at va (store permission for cbo.zero, load or store for the others)?
- * False with the store page/access fault raised (tval va).
+ * False with the store page/access fault raised (tval va). For cbo.zero,
+ * *block is the block's host address (it must be RAM).
  */
-bool mem_cbo_check(struct hart *h, uint64_t va, bool zero);
+bool mem_cbo_check(struct hart *h, uint64_t va, bool zero, uint8_t **block);
 
 /* Host pointer for an aligned access wholly inside one RAM page (atomics), or NULL with the trap raised. */
 void *mem_atomic_ptr(struct hart *h, uint64_t va, unsigned size, enum access acc);

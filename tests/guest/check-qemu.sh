@@ -32,6 +32,12 @@ for src in "$dir"/*.S "$dir"/*.c; do
 		esac
 		shift
 	done
+	# "# qemu-skip: why": a program for extensions this QEMU lacks.
+	skip=$(grep -h '^[#/]* *qemu-skip:' "$src" | head -1 | sed 's/^[#/]* *qemu-skip: *//')
+	if [ -n "$skip" ]; then
+		echo "SKIP  $name ($skip)"
+		continue
+	fi
 	total=$((total + 1))
 	timeout 10 "$QEMU" -M spike -nographic -bios none -smp "$smp" \
 		-kernel "$out/$name.elf" </dev/null >"$out/$name.qemu.log" 2>&1
