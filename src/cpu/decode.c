@@ -222,11 +222,11 @@ struct decoded decode_insn(uint32_t insn)
     case 0x2f: d.op = OP_AMO; break;
     case 0x73: d.op = OP_SYSTEM; break;
     case 0x07:
-        d.op = f3 == 2 ? OP_FLW : f3 == 3 ? OP_FLD : OP_ILLEGAL;
+        d.op = f3 == 2 ? OP_FLW : f3 == 3 ? OP_FLD : f3 == 1 ? OP_FLH : OP_ILLEGAL;
         d.imm = imm_i(insn);
         break;
     case 0x27:
-        d.op = f3 == 2 ? OP_FSW : f3 == 3 ? OP_FSD : OP_ILLEGAL;
+        d.op = f3 == 2 ? OP_FSW : f3 == 3 ? OP_FSD : f3 == 1 ? OP_FSH : OP_ILLEGAL;
         d.imm = imm_s(insn);
         break;
     case 0x43: case 0x47: case 0x4b: case 0x4f: case 0x53:

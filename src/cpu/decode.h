@@ -23,6 +23,7 @@ enum op {
     OP_FENCE, OP_FENCE_I, OP_AMO, OP_SYSTEM,
     OP_FLW, OP_FLD, OP_FSW, OP_FSD, OP_FP,
     OP_CBO, /* Zicbom/Zicboz: cbo.inval/clean/flush/zero, which in `imm` (cmo spec 2.5) */
+    OP_FLH, OP_FSH, /* Zfhmin */
     /*
      * Zba, Zbb, Zbs (unpriv "B" chapter) and Zicond: register-to-register
      * arithmetic without side effects, all computed by bitmanip_exec() (the

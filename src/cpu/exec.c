@@ -595,6 +595,20 @@ static inline __attribute__((always_inline)) uint64_t interp(struct hart *h, boo
                 goto illegal;
             h->mstatus |= MSTATUS_FS;
             break;
+        case OP_FLH: /* Zfhmin: halves are NaN-boxed like singles (unpriv 13.2) */
+            if (!fp_enabled(h))
+                goto illegal;
+            if (!mem_load(h, a + (uint64_t)imm, 2, &v))
+                continue;
+            h->f[rd] = v | 0xffffffffffff0000ull;
+            h->mstatus |= MSTATUS_FS;
+            break;
+        case OP_FSH:
+            if (!fp_enabled(h))
+                goto illegal;
+            if (!mem_store(h, a + (uint64_t)imm, 2, h->f[ic->rs2]))
+                continue;
+            break;
         case OP_BM_FIRST ... OP_BM_LAST:
             x[rd] = bitmanip_exec(ic->op, a, b, imm);
             break;

@@ -26,12 +26,12 @@
  */
 static const char *const fdt_isa_ext[] = {
     "i", "m", "a", "f", "d", "c", "zicbom", "zicbop", "zicboz", "zicntr", "zicond", "zicsr",
-    "zifencei", "zihintpause", "zihpm", "zba", "zbb", "zbs", "zkr", "zkt", "sdtrig", "sstc",
+    "zifencei", "zihintpause", "zihpm", "zfhmin", "zba", "zbb", "zbs", "zkr", "zkt", "sdtrig", "sstc",
     "svinval", "svnapot", "svpbmt",
 };
 #define FDT_ISA                                                                                    \
-    "rv64imafdc_zicbom_zicbop_zicboz_zicntr_zicond_zicsr_zifencei_zihintpause_zihpm_zba_zbb_zbs_"  \
-    "zkr_zkt_sdtrig_sstc_svinval_svnapot_svpbmt"
+    "rv64imafdc_zicbom_zicbop_zicboz_zicntr_zicond_zicsr_zifencei_zihintpause_zihpm_zfhmin_zba_"   \
+    "zbb_zbs_zkr_zkt_sdtrig_sstc_svinval_svnapot_svpbmt"
 /* Zicbom/Zicbop/Zicboz operate on 64-byte blocks (cpu/exec.c exec_cbo). */
 #define FDT_CBO_BLOCK 64
 /* The MMU implements Sv39 and Sv48; the binding names the largest mode (bindings/riscv/cpus.yaml). */

@@ -390,6 +390,8 @@ static uint32_t uses(const struct decoded *d, uint32_t *written)
     case OP_FENCE:
     case OP_FENCE_I:
     case OP_CBO:
+    case OP_FLH:
+    case OP_FSH:
     case OP_AMO:
     case OP_SYSTEM:
     case OP_FP:
@@ -771,7 +773,9 @@ bool jit_be_insn(struct jit_emit *e, const struct decoded *d, uint32_t off, uint
         exit_jcc(e, CC_NE, (int32_t)off, e->ninsns, EXIT_INTERP);
         return true;
     case OP_CBO:
-        return false; /* cache-block operations: the interpreter's (permission checks, traps) */
+    case OP_FLH:
+    case OP_FSH:
+        return false; /* cache-block operations, Zfhmin loads/stores: the interpreter's */
     case OP_FENCE:
         byte(e, 0x0f); /* mfence: RVWMO allows store->load reordering only where x86 TSO does */
         byte(e, 0xae);
