@@ -75,7 +75,7 @@ unsigned pmp_perm(const struct hart *h, uint64_t pa, uint64_t len, enum priv p)
 }
 
 /* Cached permissions depend on every entry: drop them, and the current code page. */
-static void pmp_changed(struct hart *h)
+void pmp_sync(struct hart *h)
 {
     bool on = false;
     for (unsigned i = 0; i < 64 && !on; i++)
@@ -103,7 +103,7 @@ void pmp_write_cfg(struct hart *h, unsigned n, uint64_t val)
         out |= (uint64_t)b << (8 * k);
     }
     h->pmpcfg[n] = out;
-    pmp_changed(h);
+    pmp_sync(h);
 }
 
 void pmp_write_addr(struct hart *h, unsigned n, uint64_t val)
@@ -117,5 +117,5 @@ void pmp_write_addr(struct hart *h, unsigned n, uint64_t val)
             return;
     }
     h->pmpaddr[n] = val & ((1ull << 54) - 1);
-    pmp_changed(h);
+    pmp_sync(h);
 }

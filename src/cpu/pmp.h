@@ -27,5 +27,7 @@ unsigned pmp_perm(const struct hart *h, uint64_t pa, uint64_t len, enum priv p);
 /* CSR side: pmpcfgN (even N) and pmpaddrN writes, honouring lock bits (3.7.1.3). */
 void pmp_write_cfg(struct hart *h, unsigned n, uint64_t val);
 void pmp_write_addr(struct hart *h, unsigned n, uint64_t val);
+/* After pmpcfg/pmpaddr were set directly (a snapshot restore): recompute pmp_on, drop cached pages. */
+void pmp_sync(struct hart *h);
 
 #endif

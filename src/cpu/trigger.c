@@ -32,7 +32,7 @@ static unsigned type_of(uint64_t t1)
 }
 
 /* Recomputes trig_exec/trig_data; cached pages and the code page may now need checks. */
-static void trig_changed(struct hart *h)
+void trig_sync(struct hart *h)
 {
     bool x = false, d = false;
     for (unsigned i = 0; i < TRIG_COUNT; i++) {
@@ -93,7 +93,7 @@ bool trig_csr_write(struct hart *h, unsigned csr, uint64_t val)
         if (((h->tdata1[i] >> 12) & 0xf) == 1)
             return true; /* the debugger's trigger: not the guest's to change */
         h->tdata1[i] = legal_tdata1(val);
-        trig_changed(h);
+        trig_sync(h);
         return true;
     case CSR_TDATA2:
         if (((h->tdata1[i] >> 12) & 0xf) == 1)
@@ -194,7 +194,7 @@ int trig_insert(struct hart *h, unsigned kinds, uint64_t addr, uint64_t len)
             continue;
         h->tdata1[i] = debugger_tdata1(kinds, len);
         h->tdata2[i] = debugger_tdata2(addr, len);
-        trig_changed(h);
+        trig_sync(h);
         return (int)i;
     }
     return -ENOSPC;
@@ -207,7 +207,7 @@ int trig_remove(struct hart *h, unsigned kinds, uint64_t addr, uint64_t len)
             h->tdata2[i] == debugger_tdata2(addr, len)) {
             h->tdata1[i] = TYPE_DISABLED << TYPE_SHIFT;
             h->tdata2[i] = 0;
-            trig_changed(h);
+            trig_sync(h);
             return 0;
         }
     }

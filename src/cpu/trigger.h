@@ -40,6 +40,9 @@ bool trig_csr_write(struct hart *h, unsigned csr, uint64_t val);
  */
 bool trig_check(struct hart *h, unsigned kind, uint64_t va, unsigned size);
 
+/* After tdata1/tdata2 were set directly (a snapshot restore): recompute trig_exec/trig_data. */
+void trig_sync(struct hart *h);
+
 /* tcontrol.mte/mpte across traps into M and MRET (debug spec 5.7.6). */
 void trig_trap_to_m(struct hart *h);
 void trig_mret(struct hart *h);
