@@ -135,6 +135,12 @@ struct hart {
     uint64_t pmpcfg[16];   /* only even indices are used on RV64 */
     uint64_t pmpaddr[64];
     bool pmp_on;           /* derived from pmpcfg: some entry is not OFF (cpu/pmp.h) */
+    unsigned pmp_n;        /* derived: the entries that match something, in priority order */
+    struct pmp_range {
+        uint64_t lo, last; /* bytes [lo, last] */
+        uint8_t perm;      /* R W X; all three for M unless locked */
+        uint8_t perm_m;
+    } pmp_ranges[64];
     uint64_t mseccfg;      /* USEED, SSEED: the seed CSR's S/U access (Zkr) */
     uint64_t minstret_offset; /* instret = retired instructions + offset */
     uint64_t mcycle_offset;

@@ -100,7 +100,7 @@ restart:;
         uint64_t pte_pa = table + idx * 8;
         uint64_t *ptep = bus_ram_ptr(h->bus, pte_pa, 8);
         /* Page-table reads are S-mode accesses for PMP (priv 3.7.1.4). */
-        if (!ptep || !(pmp_perm(h, pte_pa, 8, PRIV_S) & PMP_R))
+        if (!ptep || (h->pmp_on && !(pmp_perm(h, pte_pa, 8, PRIV_S) & PMP_R)))
             return access_fault(acc);
         uint64_t pte = __atomic_load_n(ptep, __ATOMIC_ACQUIRE);
         /* Bits 60:54 are reserved; W without R is reserved (10.3.1). */
@@ -136,7 +136,7 @@ restart:;
         }
         uint64_t need = PTE_A | (acc == ACC_WRITE ? PTE_D : 0);
         if ((pte & need) != need) {
-            if (!(pmp_perm(h, pte_pa, 8, PRIV_S) & PMP_W))
+            if (h->pmp_on && !(pmp_perm(h, pte_pa, 8, PRIV_S) & PMP_W))
                 return access_fault(acc); /* the A/D update is a PMP-checked store */
             /* Hardware A/D update, atomic with respect to the PTE's value (10.3.2 step 7). */
             uint64_t expected = pte;
@@ -169,16 +169,20 @@ static bool translate_page(struct hart *h, uint64_t va, enum access acc, unsigne
         hart_raise(h, (uint64_t)exc, va);
         return false;
     }
-    enum priv p = acc == ACC_EXEC ? h->priv : data_priv(h);
-    unsigned need = pmp_need(acc);
-    if (!(pmp_perm(h, *pa, size, p) & need)) {
-        hart_raise(h, (uint64_t)access_fault(acc), va);
-        return false;
+    /* The whole page first: when PMP gives it the access, the access (inside it) has it too. */
+    bool page_ok = true;
+    if (h->pmp_on) {
+        enum priv p = acc == ACC_EXEC ? h->priv : data_priv(h);
+        unsigned need = pmp_need(acc);
+        page_ok = (pmp_perm(h, *pa & ~(PAGE_SIZE - 1), PAGE_SIZE, p) & need) != 0;
+        if (!page_ok && !(pmp_perm(h, *pa, size, p) & need)) {
+            hart_raise(h, (uint64_t)access_fault(acc), va);
+            return false;
+        }
     }
     uint8_t *page = bus_ram_ptr(h->bus, *pa & ~(PAGE_SIZE - 1), PAGE_SIZE);
     *host = NULL;
-    if (page && !(h->trig_data && acc != ACC_EXEC) &&
-        !(h->pmp_on && !(pmp_perm(h, *pa & ~(PAGE_SIZE - 1), PAGE_SIZE, p) & need))) {
+    if (page && page_ok && !(h->trig_data && acc != ACC_EXEC)) {
         uint64_t key = acc == ACC_EXEC ? h->fetch_key : h->data_key;
         struct tlb_entry *e = tlb_slot(h, (int)acc, va);
         e->tag = tlb_tag(va, key);

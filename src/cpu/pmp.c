@@ -46,44 +46,33 @@ static bool range_of(const struct hart *h, unsigned i, unsigned cfg, uint64_t *l
     }
 }
 
-unsigned pmp_perm(const struct hart *h, uint64_t pa, uint64_t len, enum priv p)
-{
-    uint64_t last = pa + len - 1;
-    if (h->pmp_on) {
-        for (unsigned i = 0; i < 64; i++) {
-            unsigned cfg = cfg_of(h, i);
-            uint64_t lo, hi;
-            if (!range_of(h, i, cfg, &lo, &hi))
-                continue;
-            /* hi of ~0 stands for 2^64: the last byte is always inside then. */
-            bool first_in = pa >= lo && (pa < hi || hi == ~0ull);
-            bool last_in = last >= lo && (last < hi || hi == ~0ull);
-            if (!first_in && !last_in && !(pa < lo && last >= hi))
-                continue;
-            if (!first_in || !last_in)
-                return 0; /* a partial match fails the access (3.7.1.4) */
-            /* M-mode accesses succeed unless the entry is locked (3.7.1.3). */
-            if (p == PRIV_M && !(cfg & PMP_L))
-                return PMP_R | PMP_W | PMP_X;
-            return cfg & (PMP_R | PMP_W | PMP_X);
-        }
-    }
-    /* No match: M succeeds; S and U fail once any entry is set (kiln, like QEMU, allows them before). */
-    if (p == PRIV_M || !h->pmp_on)
-        return PMP_R | PMP_W | PMP_X;
-    return 0;
-}
-
-/* Cached permissions depend on every entry: drop them, and the current code page. */
+/*
+ * Recomputes the derived state from pmpcfg/pmpaddr: the active entries as byte
+ * ranges in priority order. Cached permissions depend on every entry, so the
+ * TLB and the current code page go too.
+ */
 void pmp_sync(struct hart *h)
 {
     bool on = false;
-    for (unsigned i = 0; i < 64 && !on; i++)
-        on = ((cfg_of(h, i) >> PMP_A_SHIFT) & 3) != PMP_A_OFF;
+    unsigned n = 0;
+    for (unsigned i = 0; i < 64; i++) {
+        unsigned cfg = cfg_of(h, i);
+        uint64_t lo, hi;
+        on |= ((cfg >> PMP_A_SHIFT) & 3) != PMP_A_OFF;
+        if (!range_of(h, i, cfg, &lo, &hi))
+            continue;
+        struct pmp_range *r = &h->pmp_ranges[n++];
+        r->lo = lo;
+        r->last = hi == ~0ull ? ~0ull : hi - 1; /* hi of ~0 stands for 2^64 */
+        r->perm = (uint8_t)(cfg & (PMP_R | PMP_W | PMP_X));
+        /* M-mode accesses succeed unless the entry is locked (3.7.1.3). */
+        r->perm_m = (cfg & PMP_L) ? r->perm : (uint8_t)(PMP_R | PMP_W | PMP_X);
+    }
     h->pmp_on = on;
+    h->pmp_n = n;
     hart_tlb_flush(h);
     mmu_update_keys(h);
-    h->budget = 0; /* the JIT's current block may have cached nothing, but end it anyway */
+    h->budget = 0; /* end the batch: the next instruction sees the new permissions */
 }
 
 void pmp_write_cfg(struct hart *h, unsigned n, uint64_t val)

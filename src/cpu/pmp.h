@@ -22,7 +22,22 @@
  * privilege p: the first entry matching any byte decides, and must match them
  * all (3.7.1.4 "Priority and Matching Logic"); none when only partly matched.
  */
-unsigned pmp_perm(const struct hart *h, uint64_t pa, uint64_t len, enum priv p);
+static inline unsigned pmp_perm(const struct hart *h, uint64_t pa, uint64_t len, enum priv p)
+{
+    uint64_t last = pa + len - 1;
+    for (unsigned i = 0; i < h->pmp_n; i++) {
+        const struct pmp_range *r = &h->pmp_ranges[i];
+        if (last < r->lo || pa > r->last)
+            continue;
+        if (pa < r->lo || last > r->last)
+            return 0; /* a partial match fails the access */
+        return p == PRIV_M ? r->perm_m : r->perm;
+    }
+    /* No match: M succeeds; S and U fail once any entry is set (kiln, like QEMU, allows them before). */
+    if (p == PRIV_M || !h->pmp_on)
+        return PMP_R | PMP_W | PMP_X;
+    return 0;
+}
 
 /* CSR side: pmpcfgN (even N) and pmpaddrN writes, honouring lock bits (3.7.1.3). */
 void pmp_write_cfg(struct hart *h, unsigned n, uint64_t val);
