@@ -141,6 +141,7 @@ struct hart {
         uint8_t perm;      /* R W X; all three for M unless locked */
         uint8_t perm_m;
     } pmp_ranges[64];
+    uint64_t pmp_pt_ok[4]; /* derived: per walk level, a table page PMP lets S read (~0: none) */
     uint64_t mseccfg;      /* USEED, SSEED: the seed CSR's S/U access (Zkr) */
     uint64_t minstret_offset; /* instret = retired instructions + offset */
     uint64_t mcycle_offset;

@@ -79,6 +79,40 @@ static bool leaf_permits(const struct hart *h, uint64_t pte, enum priv p, enum a
     }
 }
 
+/*
+ * The bits above the PPN of a leaf PTE: 60:54 reserved; Svpbmt's PBMT (62:61):
+ * NC (1) and IO (2) only change caching, which kiln does not model, 3 is
+ * reserved, and all are reserved while menvcfg.PBMTE is clear; Svnapot's N
+ * (63): only the 64 KiB size, a 4 KiB leaf whose ppn[3:0] is 1000.
+ */
+static bool __attribute__((noinline)) leaf_ext_ok(const struct hart *h, uint64_t pte, int level,
+                                                  uint64_t *ppn, unsigned *off_bits)
+{
+    uint64_t pbmt = (pte >> 61) & 3;
+    if ((pte >> 54) & 0x7f)
+        return false;
+    if (pbmt == 3 || (pbmt && !(h->menvcfg & MENVCFG_PBMTE)))
+        return false;
+    if (pte >> 63) {
+        if (level != 0 || (*ppn & 0xf) != 8)
+            return false;
+        *ppn &= ~0xfull;
+        *off_bits = 16;
+    }
+    return true;
+}
+
+/* PMP for a page-table read at level: remembers a table page S-mode may read whole. */
+static bool __attribute__((noinline)) pmp_table_ok(struct hart *h, uint64_t pte_pa, int level)
+{
+    uint64_t page = pte_pa & ~(PAGE_SIZE - 1);
+    if (pmp_perm(h, page, PAGE_SIZE, PRIV_S) & PMP_R) {
+        h->pmp_pt_ok[level] = page;
+        return true;
+    }
+    return (pmp_perm(h, pte_pa, 8, PRIV_S) & PMP_R) != 0;
+}
+
 int mmu_translate(struct hart *h, uint64_t va, enum access acc, uint64_t *pa)
 {
     enum priv p = acc == ACC_EXEC ? h->priv : data_priv(h);
@@ -99,41 +133,34 @@ restart:;
         uint64_t idx = (va >> (PAGE_SHIFT + 9 * (unsigned)level)) & 0x1ff;
         uint64_t pte_pa = table + idx * 8;
         uint64_t *ptep = bus_ram_ptr(h->bus, pte_pa, 8);
-        /* Page-table reads are S-mode accesses for PMP (priv 3.7.1.4). */
-        if (!ptep || (h->pmp_on && !(pmp_perm(h, pte_pa, 8, PRIV_S) & PMP_R)))
+        if (!ptep)
             return access_fault(acc);
         uint64_t pte = __atomic_load_n(ptep, __ATOMIC_ACQUIRE);
-        /* Bits 60:54 are reserved; W without R is reserved (10.3.1). */
-        if (!(pte & PTE_V) || (!(pte & PTE_R) && (pte & PTE_W)) || ((pte >> 54) & 0x7f))
+        /*
+         * Page-table reads are S-mode accesses for PMP (priv 3.7.1.4); checked
+         * once per table page until PMP changes (pmp_sync() forgets them).
+         */
+        if (h->pmp_on && (pte_pa & ~(PAGE_SIZE - 1)) != h->pmp_pt_ok[level] &&
+            !pmp_table_ok(h, pte_pa, level))
+            return access_fault(acc);
+        /* W without R is reserved (10.3.1). */
+        if (!(pte & PTE_V) || (!(pte & PTE_R) && (pte & PTE_W)))
             return page_fault(acc);
         uint64_t ppn = (pte >> 10) & PTE_PPN_MASK;
         if (!(pte & (PTE_R | PTE_X))) {
-            if (pte >> 61) /* N and PBMT are reserved in non-leaf PTEs (Svnapot, Svpbmt) */
+            if (pte >> 54) /* reserved, and N/PBMT in a non-leaf PTE (Svnapot, Svpbmt) */
                 return page_fault(acc);
             table = ppn << PAGE_SHIFT;
             continue;
         }
-        /*
-         * Svpbmt (supervisor "Svpbmt"): PBMT 1 (NC) and 2 (IO) only change
-         * caching, which kiln does not model; 3 is reserved, and all but 0 are
-         * reserved while menvcfg.PBMTE is clear.
-         */
-        uint64_t pbmt = (pte >> 61) & 3;
-        if (pbmt == 3 || (pbmt && !(h->menvcfg & MENVCFG_PBMTE)))
-            return page_fault(acc);
         if (!leaf_permits(h, pte, p, acc))
             return page_fault(acc);
-        uint64_t off_bits = PAGE_SHIFT + 9 * (unsigned)level;
+        unsigned off_bits = PAGE_SHIFT + 9 * (unsigned)level;
         /* A misaligned superpage is a page fault (10.3.2 step 6). */
         if (level > 0 && (ppn & ((1ull << (9 * (unsigned)level)) - 1)))
             return page_fault(acc);
-        if (pte >> 63) {
-            /* Svnapot: only the 64 KiB size, a 4 KiB leaf whose ppn[3:0] is 1000 (supervisor "Svnapot"). */
-            if (level != 0 || (ppn & 0xf) != 8)
-                return page_fault(acc);
-            ppn &= ~0xfull;
-            off_bits = 16;
-        }
+        if (__builtin_expect((pte >> 54) != 0, 0) && !leaf_ext_ok(h, pte, level, &ppn, &off_bits))
+            return page_fault(acc);
         uint64_t need = PTE_A | (acc == ACC_WRITE ? PTE_D : 0);
         if ((pte & need) != need) {
             if (h->pmp_on && !(pmp_perm(h, pte_pa, 8, PRIV_S) & PMP_W))
@@ -156,6 +183,20 @@ static unsigned pmp_need(enum access acc)
     return acc == ACC_EXEC ? PMP_X : acc == ACC_WRITE ? PMP_W : PMP_R;
 }
 
+/* PMP for translate_page: false with the access fault raised; *cache cleared when the page is not uniform. */
+static bool pmp_page_ok(struct hart *h, uint64_t va, uint64_t pa, enum access acc, unsigned size, bool *cache)
+{
+    enum priv p = acc == ACC_EXEC ? h->priv : data_priv(h);
+    unsigned need = pmp_need(acc);
+    if (pmp_perm(h, pa & ~(PAGE_SIZE - 1), PAGE_SIZE, p) & need)
+        return true;
+    *cache = false;
+    if (pmp_perm(h, pa, size, p) & need)
+        return true;
+    hart_raise(h, (uint64_t)access_fault(acc), va);
+    return false;
+}
+
 /*
  * Translates and PMP-checks an access of size bytes at va (within one page)
  * and, for a RAM page, returns its host address. The TLB caches the page only
@@ -170,26 +211,20 @@ static bool translate_page(struct hart *h, uint64_t va, enum access acc, unsigne
         return false;
     }
     /* The whole page first: when PMP gives it the access, the access (inside it) has it too. */
-    bool page_ok = true;
-    if (h->pmp_on) {
-        enum priv p = acc == ACC_EXEC ? h->priv : data_priv(h);
-        unsigned need = pmp_need(acc);
-        page_ok = (pmp_perm(h, *pa & ~(PAGE_SIZE - 1), PAGE_SIZE, p) & need) != 0;
-        if (!page_ok && !(pmp_perm(h, *pa, size, p) & need)) {
-            hart_raise(h, (uint64_t)access_fault(acc), va);
-            return false;
-        }
-    }
+    bool cache = !(h->trig_data && acc != ACC_EXEC);
+    if (h->pmp_on && !pmp_page_ok(h, va, *pa, acc, size, &cache))
+        return false;
     uint8_t *page = bus_ram_ptr(h->bus, *pa & ~(PAGE_SIZE - 1), PAGE_SIZE);
     *host = NULL;
-    if (page && page_ok && !(h->trig_data && acc != ACC_EXEC)) {
-        uint64_t key = acc == ACC_EXEC ? h->fetch_key : h->data_key;
-        struct tlb_entry *e = tlb_slot(h, (int)acc, va);
-        e->tag = tlb_tag(va, key);
-        e->addend = (uintptr_t)page - (va & ~(PAGE_SIZE - 1));
-    }
-    if (page)
+    if (page) {
+        if (cache) {
+            uint64_t key = acc == ACC_EXEC ? h->fetch_key : h->data_key;
+            struct tlb_entry *e = tlb_slot(h, (int)acc, va);
+            e->tag = tlb_tag(va, key);
+            e->addend = (uintptr_t)page - (va & ~(PAGE_SIZE - 1));
+        }
         *host = page + (*pa & (PAGE_SIZE - 1));
+    }
     return true;
 }
 

@@ -1,6 +1,8 @@
 /* PMP matching and CSR writes (privileged spec 3.7.1, RV64: 64 entries, grain 4 bytes). */
 #include "cpu/pmp.h"
 
+#include <string.h>
+
 #include "cpu/mmu.h"
 
 #define PMP_A_SHIFT 3
@@ -70,6 +72,7 @@ void pmp_sync(struct hart *h)
     }
     h->pmp_on = on;
     h->pmp_n = n;
+    memset(h->pmp_pt_ok, 0xff, sizeof(h->pmp_pt_ok));
     hart_tlb_flush(h);
     mmu_update_keys(h);
     h->budget = 0; /* end the batch: the next instruction sees the new permissions */
