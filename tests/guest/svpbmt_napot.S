@@ -3,7 +3,8 @@
 # "Svnapot"): PBMT NC/IO pages translate normally once menvcfg.PBMTE is set
 # (and PBMT 3 never does); bits 60:54 stay reserved; N/PBMT in a non-leaf PTE
 # fault; a 64 KiB NAPOT page (ppn[3:0] = 1000) maps va[15:12] into the
-# physical page; N on a superpage or with another ppn[3:0] faults.
+# physical page; N on a superpage or with another ppn[3:0] faults; PMP
+# denying S-mode reads of a page table makes walks through it access faults.
 #include "harness.h"
 
 #define PTE_V	0x01
@@ -141,6 +142,29 @@ TEST_BEGIN
 	TRAP_IN(24, PRV_S, CAUSE_LOAD_PAGE, ld a0, 0(a1))
 	li a1, 0x40600000
 	TRAP_IN(25, PRV_S, CAUSE_LOAD_PAGE, ld a0, 0(a1))
+	/* ---- PMP on page-table reads: S may not read pt_l0 -> access fault of the access's kind ---- */
+	la t0, pt_l0
+	srli t0, t0, 2
+	ori t0, t0, 0x1ff
+	csrw pmpaddr0, t0
+	li t0, -1
+	csrw pmpaddr1, t0
+	li t0, (0x1f << 8) | 0x18	/* entry 0: NAPOT no access; entry 1: everything */
+	csrw pmpcfg0, t0
+	li a1, VA4K(4)
+	TRAP_IN(50, PRV_S, CAUSE_LOAD_ACCESS, ld a0, 8(a1))
+	CHECK_TVAL(51, VA4K(4) + 8)
+	TRAP_IN(52, PRV_S, CAUSE_STORE_ACCESS, sd a0, 16(a1))
+	CHECK_TVAL(53, VA4K(4) + 16)
+	li a1, VANAPOT
+	TRAP_IN(54, PRV_S, CAUSE_LOAD_ACCESS, ld a0, 0(a1))
+	/* the root and the 1G identity leaf stay readable: S still runs */
+	li t0, 0x1f
+	csrw pmpcfg0, t0
+	li t0, -1
+	csrw pmpaddr0, t0
+	li a1, VA4K(4)
+	TRAP_IN(55, PRV_S, CAUSE_ECALL_S, ld a0, 8(a1))
 	csrw satp, zero
 	sfence.vma
 TEST_END
