@@ -42,9 +42,6 @@ enum {
 #define MIP_WRITABLE S_IRQS
 #define MENVCFG_WRITABLE (MENVCFG_STCE | MENVCFG_PBMTE | 0xf1ull) /* STCE, PBMTE, CBZE, CBCFE, CBIE, FIOM */
 #define SENVCFG_WRITABLE 0xf1ull
-/* mseccfg (priv 3.1.? "Machine Security Configuration"): Zkr's USEED and SSEED. */
-#define MSECCFG_USEED (1ull << 8)
-#define MSECCFG_SSEED (1ull << 9)
 /* mcountinhibit's CY and IR bits (3.1.13): the HPM counters 3-31 never count. */
 #define INHIBIT_CY 1ull
 #define INHIBIT_IR 4ull

@@ -20,4 +20,8 @@ uint64_t csr_sstatus_mask(void);
 /* The value CSRRS/CSRRC modify: `read` for most CSRs, the software-owned bits for mip/sip. */
 uint64_t csr_rmw_base(const struct hart *h, unsigned csr, uint64_t read);
 
+/* mseccfg ("Machine Security Configuration"): Zkr's USEED and SSEED, the only bits kept. */
+#define MSECCFG_USEED (1ull << 8)
+#define MSECCFG_SSEED (1ull << 9)
+
 #endif

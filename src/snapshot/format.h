@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #define SNAP_MAGIC "KILNSNAP"
-#define SNAP_VERSION 1
+#define SNAP_VERSION 2 /* 2: mseccfg and the Sdtrig triggers in each hart record */
 #define SNAP_HEADER_SIZE 32
 #define SNAP_TAG_MAX 16
 #define SNAP_MAX_RECORDS 128

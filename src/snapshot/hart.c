@@ -6,8 +6,11 @@
 #include <errno.h>
 #include <string.h>
 
+#include "cpu/csr.h"
 #include "cpu/hart.h"
 #include "cpu/mmu.h"
+#include "cpu/pmp.h"
+#include "cpu/trigger.h"
 #include "snapshot/snapshot.h"
 
 void snap_hart_save(const struct hart *h, struct snap_w *w)
@@ -35,6 +38,16 @@ void snap_hart_save(const struct hart *h, struct snap_w *w)
         snap_w_u64(w, h->pmpaddr[i]);
     snap_w_u8(w, h->resv_valid);
     snap_w_u8(w, h->halted);
+    /* Zkr's mseccfg and the Sdtrig triggers (cpu/trigger.h); the debugger's own
+     * triggers (type 1) are the stub's, not the guest's, and are saved as disabled. */
+    snap_w_u64(w, h->mseccfg);
+    snap_w_u64(w, h->tselect);
+    snap_w_u64(w, h->tcontrol);
+    for (int i = 0; i < TRIG_COUNT; i++) {
+        bool debugger = ((h->tdata1[i] >> 12) & 0xf) == 1;
+        snap_w_u64(w, debugger ? 0 : h->tdata1[i]);
+        snap_w_u64(w, debugger ? 0 : h->tdata2[i]);
+    }
 }
 
 /* Bits of mstatus this hart implements (hart.h); UXL/SXL are read-only 64-bit. */
@@ -65,6 +78,13 @@ int snap_hart_load(struct hart *h, struct snap_rd *r)
         n.pmpaddr[i] = snap_r_u64(r);
     n.resv_valid = snap_r_bool(r);
     n.halted = snap_r_bool(r);
+    n.mseccfg = snap_r_u64(r);
+    n.tselect = snap_r_u64(r);
+    n.tcontrol = snap_r_u64(r);
+    for (int i = 0; i < TRIG_COUNT; i++) {
+        n.tdata1[i] = snap_r_u64(r);
+        n.tdata2[i] = snap_r_u64(r);
+    }
     if (snap_r_done(r))
         return -EINVAL;
     uint64_t satp_mode = v[23] >> 60;
@@ -114,6 +134,17 @@ int snap_hart_load(struct hart *h, struct snap_rd *r)
     h->resv_valid = n.resv_valid;
     h->halted = n.halted;
     h->trap_streak = 0;
+    h->mseccfg = n.mseccfg & (MSECCFG_USEED | MSECCFG_SSEED);
+    /* Triggers go through the CSR write path, which makes every value legal (WARL). */
+    for (unsigned i = 0; i < TRIG_COUNT; i++) {
+        trig_csr_write(h, CSR_TSELECT, i);
+        trig_csr_write(h, CSR_TDATA1, n.tdata1[i]);
+        trig_csr_write(h, CSR_TDATA2, n.tdata2[i]);
+    }
+    trig_csr_write(h, CSR_TSELECT, n.tselect);
+    trig_csr_write(h, CSR_TCONTROL, n.tcontrol);
+    trig_sync(h);
+    pmp_sync(h);
     /* Caches: rebuilt from the state above. */
     hart_tlb_flush(h);
     hart_code_flush(h);

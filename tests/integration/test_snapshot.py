@@ -407,9 +407,12 @@ def state_file_cases():
     refused("corrupted", variant("corrupt", bytes(corrupt)), "checksum mismatch")
     refused("truncated", variant("trunc", state[: len(state) - 100]), "truncated")
     refused("truncated header", variant("trunc-hdr", state[:20]), "truncated")
+    # A version from the future: one past the version this kiln writes.
+    future = struct.unpack("<I", state[8:12])[0] + 1
     v2 = bytearray(state)
-    v2[8:12] = struct.pack("<I", 2)
-    refused("wrong version", variant("version", reheader(bytes(v2))), "unsupported snapshot format version 2")
+    v2[8:12] = struct.pack("<I", future)
+    refused("wrong version", variant("version", reheader(bytes(v2))),
+            "unsupported snapshot format version %d" % future)
     badcrc = bytearray(state)
     badcrc[24:28] = struct.pack("<I", (struct.unpack("<I", state[24:28])[0] ^ 1))
     refused("wrong checksum", variant("crc", reheader(bytes(badcrc))), "checksum mismatch")
