@@ -7,7 +7,7 @@ gcc-riscv64-linux-gnu binutils-riscv64-linux-gnu libc6-dev-riscv64-cross \
 opensbi qemu-system-misc qemu-user linux-source-6.1 bc flex bison libssl-dev libelf-dev \
 cpio device-tree-compiler dpkg-dev xz-utils e2fsprogs iproute2 python3 libslirp-dev libglib2.0-dev \
 libjson-c-dev libsqlite3-dev libseccomp-dev zlib1g-dev qemu-utils \
-nodejs chromium"
+nodejs chromium gdb-multiarch u-boot-qemu fdisk mtools dosfstools"
 # nodejs/npm build the web dashboard's page (`make web`, docs/web.md) and chromium runs its
 # test headless; kiln itself never needs them.
 missing=""

@@ -123,11 +123,15 @@ static int load_images(struct board *b, const struct board_config *cfg)
         }
         uint64_t size;
         int r;
-        if (loader_is_elf(cfg->kernel)) {
+        enum loader_kind kind = loader_probe(cfg->kernel);
+        if (kind == LOADER_ELF) {
             struct load_info info;
             r = loader_load_elf(vm, cfg->kernel, &info, err, sizeof(err));
             kernel_addr = info.entry;
             size = info.highest - info.lowest;
+        } else if (kind == LOADER_RAW) {
+            /* A bootloader's .bin (e.g. S-mode U-Boot): as is at the kernel address, like QEMU. */
+            r = loader_load_raw(vm, cfg->kernel, kernel_addr, &size, err, sizeof(err));
         } else {
             r = loader_load_linux_image(vm, cfg->kernel, kernel_addr, &size, err, sizeof(err));
         }
