@@ -22,6 +22,7 @@
 #include "backend/console.h"
 #include "cpu/hart.h"
 #include "cpu/trap.h"
+#include "debug/gdbstub.h"
 #include "dev/clint.h"
 #include "dev/plic.h"
 #include "dev/pvpanic.h"
@@ -59,7 +60,10 @@ static void *hart_thread(void *arg)
     const struct board *b = h->bus->ctx; /* vm_bus: the vm, the board's first member */
     if (b->hart_enter)
         b->hart_enter(b->jail_ctx, h->id);
-    hart_run(arg);
+    if (b->gdb)
+        gdbstub_hart_run(b->gdb, h);
+    else
+        hart_run(h);
     return NULL;
 }
 
@@ -376,6 +380,7 @@ static int run_once(struct board *b, int sig_fd)
     atomic_store(&vm->reboot, 0);
     vm->exit_status = 0;
     vm->exit_reason[0] = 0;
+    gdbstub_run_begin(b->gdb);
     unsigned started = 0;
     for (; started < vm->nharts; started++) {
         int e = pthread_create(&b->threads[started], NULL, hart_thread, &b->harts[started]);
@@ -385,6 +390,7 @@ static int run_once(struct board *b, int sig_fd)
         }
     }
     wait_for_exit(b, sig_fd);
+    gdbstub_run_end(b->gdb);
     for (unsigned i = 0; i < started; i++)
         pthread_join(b->threads[i], NULL);
     return vm->exit_status;
@@ -421,8 +427,16 @@ int board_run(const struct board_config *cfg)
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         return 1;
     }
+    if (cfg->gdb_port) {
+        char err[256];
+        b->gdb = gdbstub_start(vm, cfg->gdb_port, cfg->gdb_wait, err, sizeof(err));
+        if (!b->gdb) {
+            log_err("gdb", "%s", err);
+            goto out;
+        }
+    }
     for (unsigned i = 0; i < cfg->cpus; i++) {
-        if (hart_init(&b->harts[i], vm_bus(vm), i) < 0) {
+        if (hart_init(&b->harts[i], b->gdb ? gdbstub_bus(b->gdb) : vm_bus(vm), i) < 0) {
             log_err("vm", "cannot initialise hart %u", i);
             goto out;
         }
@@ -522,6 +536,7 @@ out_sig:
         close(vm->exit_fd);
     vm->exit_fd = -1;
 out:
+    gdbstub_stop(b->gdb); /* before the harts it reads */
     board_virtio_destroy(b);
     if (b->uart)
         uart_destroy(b->uart);

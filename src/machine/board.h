@@ -48,6 +48,8 @@ struct board_config {
     void *jail_ctx;
     struct board_share shares[BOARD_MAX_SHARES];
     unsigned nshares;
+    int gdb_port;  /* --gdb PORT: a GDB stub on 127.0.0.1 (docs/gdb.md); 0 = none */
+    bool gdb_wait; /* --gdb-wait: harts stop before the first instruction */
 };
 
 /*

@@ -28,6 +28,7 @@ struct virtio_console;
 struct virtio_balloon;
 struct p9fs;
 struct virtio_9p;
+struct gdbstub;
 
 struct powerdown {
     bool active;
@@ -63,6 +64,7 @@ struct board {
     uint64_t entry, a1, a2;
     void (*hart_enter)(void *ctx, unsigned hart);
     void *jail_ctx;
+    struct gdbstub *gdb; /* --gdb; NULL = none */
 };
 
 /* board_virtio.c: creates the virtio-mmio devices in their slots (0 or -1, messages printed),
