@@ -816,11 +816,23 @@ static void on_connect(struct gdbstub *g, int fd)
     g->running = false;
 }
 
+/* The guest ended (W: exited with a status; gdb manual, "Stop Reply Packets"). */
+static void report_exit(struct gdbstub *g)
+{
+    if (g->conn_fd < 0)
+        return;
+    reply(g, "W%02x", g->vm->exit_status & 0xff);
+    send_packet(g, g->reply, g->rlen);
+    close(g->conn_fd);
+    g->conn_fd = -1;
+    g->running = false;
+}
+
 static void *server_thread(void *arg)
 {
     struct gdbstub *g = arg;
     uint8_t buf[4096];
-    while (!atomic_load(&g->quit)) {
+    for (;;) { /* ends on quit, below */
         struct pollfd fds[2] = {{.fd = g->conn_fd >= 0 ? g->conn_fd : g->listen_fd, .events = POLLIN},
                                 {.fd = g->wake_fd, .events = POLLIN}};
         int r = poll(fds, 2, 200);
@@ -831,8 +843,12 @@ static void *server_thread(void *arg)
             ssize_t n = read(g->wake_fd, &v, sizeof(v));
             (void)n;
         }
-        if (atomic_load(&g->quit))
+        if (atomic_load(&g->quit)) {
+            /* kiln is ending: tell a debugger still attached how the guest ended. */
+            if (atomic_load(&g->vm->stop))
+                report_exit(g);
             break;
+        }
         if (g->conn_fd < 0) {
             if (fds[0].revents & POLLIN) {
                 int fd = accept4(g->listen_fd, NULL, NULL, SOCK_CLOEXEC);
@@ -842,12 +858,7 @@ static void *server_thread(void *arg)
             continue;
         }
         if (atomic_load(&g->vm->stop) && !atomic_load(&g->vm->reboot)) {
-            /* The guest ended (W: exited with a status; gdb manual, "Stop Reply Packets"). */
-            reply(g, "W%02x", g->vm->exit_status & 0xff);
-            send_packet(g, g->reply, g->rlen);
-            close(g->conn_fd);
-            g->conn_fd = -1;
-            g->running = false;
+            report_exit(g);
             continue;
         }
         if (g->running) {

@@ -159,4 +159,50 @@ PY
 else
     notok gdb/hostile-packets "kiln did not listen"
 fi
+# Ctrl-C: gdb writes "j ." over gdb_finish (M packet), continues, and 0x03 stops the spinning
+# hart and the sleeping one; the stop reply says SIGINT and the pc is in the loop.
+fin=$(riscv64-linux-gnu-nm "$ELF" | sed -n 's/^\([0-9a-f]*\) T gdb_finish$/\1/p')
+if start_kiln; then
+    python3 - "$PORT" "$fin" >"$OUT/interrupt.log" 2>&1 <<'PY'
+import socket, sys, time, re
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=20)
+fin = int(sys.argv[2], 16)
+buf = b""
+def send(d):
+    s.sendall(b"$" + d + b"#%02x" % (sum(d) & 0xff))
+def reply():
+    global buf
+    while True:
+        m = re.search(rb"\$([^#]*)#..", buf)
+        if m:
+            buf = buf[m.end():]
+            return m.group(1)
+        d = s.recv(65536)
+        if not d:
+            raise SystemExit("connection closed")
+        buf += d
+send(b"QStartNoAckMode"); print("noack", reply())
+send(b"M%x,4:6f000000" % fin); print("write", reply())
+send(b"m%x,4" % fin); print("read", reply())
+send(b"c")
+time.sleep(1.0)
+s.sendall(b"\x03")
+stop = reply(); print("stop", stop)
+send(b"p20"); pc = reply()
+pc = int.from_bytes(bytes.fromhex(pc.decode()), "little")
+print("pc-in-loop" if pc == fin else "pc %x" % pc)
+send(b"qfThreadInfo"); print("threads", reply())
+send(b"k")
+PY
+    wait "$KPID"
+    KPID=
+    if grep -q "^stop b'T02thread:" "$OUT/interrupt.log" && grep -q '^pc-in-loop' "$OUT/interrupt.log" &&
+        grep -q "^read b'6f000000'" "$OUT/interrupt.log"; then
+        ok gdb/interrupt
+    else
+        notok gdb/interrupt "$(tr '\n' ' ' <"$OUT/interrupt.log")"
+    fi
+else
+    notok gdb/interrupt "kiln did not listen"
+fi
 exit $((fails > 0))
