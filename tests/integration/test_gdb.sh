@@ -205,4 +205,42 @@ PY
 else
     notok gdb/interrupt "kiln did not listen"
 fi
+# A booted Linux guest (when the default guest and its vmlinux are built): gdb attaches to
+# the running VM at the shell prompt, breaks in ksys_sync when the shell runs `sync`, reads
+# the kernel's banner through the hart's Sv39/Sv48 view, detaches, and the guest runs on.
+GUEST=${KILN_GUEST:-$HOME/.cache/kiln/guest}
+VMLINUX=${KILN_VMLINUX:-$GUEST/work/linux-obj/vmlinux}
+if [ -r "$GUEST/Image" ] && [ -r "$VMLINUX" ] && [ -r "$GUEST/initramfs.cpio.gz" ]; then
+    rm -f "$OUT/in"
+    mkfifo "$OUT/in"
+    PORT=$((20000 + RANDOM % 20000))
+    "$KILN" run --cpus 2 --gdb "$PORT" <"$OUT/in" >"$OUT/linux.log" 2>&1 &
+    KPID=$!
+    exec 3>"$OUT/in"
+    for _ in $(seq 180); do grep -q '~ # ' "$OUT/linux.log" && break; sleep 1; done
+    timeout 180 gdb-multiarch -nx -batch -ex 'set confirm off' -ex 'set pagination off' \
+        -ex "target remote 127.0.0.1:$PORT" -ex 'break ksys_sync' -ex 'continue' \
+        -ex 'printf "SATPMODE=%d\n", (unsigned long)$satp >> 60' \
+        -ex 'x/s (char *)&linux_banner' -ex 'delete' -ex 'detach' \
+        "$VMLINUX" >"$OUT/gdb-linux.log" 2>&1 &
+    GPID=$!
+    sleep 3
+    echo sync >&3
+    wait $GPID
+    echo 'echo after-$((40+2))' >&3
+    for _ in $(seq 30); do grep -q '^after-42' "$OUT/linux.log" && break; sleep 1; done
+    exec 3>&-
+    kill "$KPID" 2>/dev/null
+    wait "$KPID" 2>/dev/null
+    KPID=
+    if grep -q 'hit Breakpoint 1, .* in ksys_sync' "$OUT/gdb-linux.log" &&
+        grep -Eq '^SATPMODE=(8|9|10)$' "$OUT/gdb-linux.log" && grep -q 'linux_banner>:.*"Linux version' "$OUT/gdb-linux.log"; then
+        ok gdb/linux-break-kernel-symbol
+    else
+        notok gdb/linux-break-kernel-symbol "$(tail -4 "$OUT/gdb-linux.log" | tr '\n' ' ')"
+    fi
+    if grep -q '^after-42' "$OUT/linux.log"; then ok gdb/linux-runs-after-detach; else notok gdb/linux-runs-after-detach; fi
+else
+    echo "ok gdb/linux # SKIP no default guest or vmlinux (guest/build.sh)"
+fi
 exit $((fails > 0))
