@@ -1,5 +1,5 @@
 /*
- * The GDB stub's input path (src/debug/gdb_pkt.c framing, src/debug/gdbstub.c command
+ * The GDB stub's input path (src/debug/gdb_pkt.c framing, src/debug/gdb_cmd.c command
  * handlers, src/debug/gdb_target.c registers and memory): arbitrary bytes from "the debugger"
  * against a detached stub over a real VM with two harts, some RAM and page tables the fuzzer
  * can point satp at. Every third byte stream is wrapped as valid packets so the handlers, not
