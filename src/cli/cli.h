@@ -17,6 +17,9 @@ const char *cli_state_dir(void);
 int cli_exec(int argc, char **argv);
 /* kiln img create|info|convert (src/cli/img.c) */
 int cli_img(int argc, char **argv);
+/* snapshot --control SOCK DIR; restore DIR; clone DIR (docs/snapshots.md) */
+int cli_snapshot(int argc, char **argv);
+int cli_restore(int argc, char **argv);
 
 /* Parses "256M", "2G", "65536", "64K" into bytes. Returns false on a malformed or zero size. */
 bool cli_parse_size(const char *s, uint64_t *out);

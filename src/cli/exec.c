@@ -7,20 +7,45 @@
 #include <errno.h>
 #include <ftw.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
+#if defined(__SANITIZE_ADDRESS__)
+#define EXEC_LSAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define EXEC_LSAN 1
+#endif
+#endif
+#ifdef EXEC_LSAN
+#include <sanitizer/lsan_interface.h>
+#endif
 #include "jail/jail.h"
 #include "user/elf.h"
+#include "user/netpolicy.h"
 #include "user/paths.h"
+#include "user/pidtab.h"
 #include "user/proc.h"
 
 #define DEFAULT_SYSROOT "/usr/riscv64-linux-gnu"
+#define DEFAULT_PATH "PATH=/usr/local/bin:/usr/bin:/bin"
 #define MAX_DIRS 24
+#define MAX_ENV_SETS 256
+/* PR_SET_PDEATHSIG of the first program: the supervisor is gone, so the whole VM goes. */
+#define SIG_ORPHANED (SIGRTMIN + 6)
 
 extern char **environ;
 
@@ -30,16 +55,29 @@ static void exec_usage(FILE *f)
             "usage: kiln exec [options] PROGRAM [ARGS...]\n"
             "\n"
             "Runs a riscv64 Linux program (static, or dynamic through its interpreter) in its own\n"
-            "process VM. The program sees only the directories given with --dir.\n"
+            "process VM. The program sees only the directories given with --dir, its own pids,\n"
+            "and a clean environment: %s, HOME=/, and TERM when set.\n"
             "\n"
             "options:\n"
             "  --dir HOST[:GUEST][:ro]  map a host directory (GUEST defaults to HOST; --dir . maps cwd)\n"
             "  --sysroot DIR            riscv64 libraries, mapped read-only at /lib (default %s)\n"
-            "  --mem SIZE               guest RAM, a hard limit (default 1G)\n"
-            "  --time SECONDS           kill the program after this wall time (exit 137)\n"
-            "  --net                    allow sockets (AF_INET, AF_INET6, abstract AF_UNIX)\n",
-            DEFAULT_SYSROOT);
+            "  --mem SIZE               guest RAM for all processes together, a hard limit (default 1G)\n"
+            "  --procs N                at most N processes (fork fails with EAGAIN; default %d)\n"
+            "  --time SECONDS           kill every process after this wall time (exit 137)\n"
+            "  --env NAME=VALUE         set a variable in the program's environment (repeatable)\n"
+            "  --env-inherit            start from kiln's own environment instead of the clean one\n"
+            "  --net [user[,host-loopback=on]]\n"
+            "                           allow sockets; the host itself (loopback, its own addresses,\n"
+            "                           abstract Unix sockets) stays closed unless host-loopback=on\n"
+            "  --user UID[:GID]         as root: run the VM's host processes as this uid/gid (default:\n"
+            "                           uid 0 without any capability; docs/jail.md)\n"
+            "  --no-jail                no jail at all (debugging)\n"
+            "  --no-seccomp             the jail without its system-call filter (debugging)\n",
+            DEFAULT_PATH, DEFAULT_SYSROOT, PIDTAB_DEFAULT_PROCS);
 }
+
+/* The jail's switches (docs/jail.md, "kiln exec"), read by the supervisor and the first program. */
+static struct jail_exec_config exec_jail;
 
 struct skeleton {
     char root[128];
@@ -145,22 +183,297 @@ static void skel_remove(struct skeleton *sk)
         nftw(sk->root, skel_rm, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 }
 
+/*
+ * The program's environment: the clean default (or kiln's own with
+ * --env-inherit), then each --env NAME=VALUE replacing or adding. The guest
+ * environment is only ever data on the guest's stack: kiln runs no host
+ * program with it.
+ */
+static char **exec_env(bool inherit, char **sets, unsigned nsets)
+{
+    size_t n = 0, cap = nsets + 4;
+    if (inherit)
+        for (char **e = environ; *e; e++)
+            cap++;
+    char **env = calloc(cap, sizeof(char *));
+    if (!env)
+        return NULL;
+    if (inherit) {
+        for (char **e = environ; *e; e++)
+            env[n++] = *e;
+    } else {
+        env[n++] = DEFAULT_PATH;
+        env[n++] = "HOME=/";
+        const char *term = getenv("TERM");
+        static char termvar[256];
+        if (term && strlen(term) < sizeof(termvar) - 6) {
+            snprintf(termvar, sizeof(termvar), "TERM=%s", term);
+            env[n++] = termvar;
+        }
+    }
+    for (unsigned i = 0; i < nsets; i++) {
+        size_t klen = strcspn(sets[i], "=") + 1;
+        size_t k = 0;
+        while (k < n && strncmp(env[k], sets[i], klen))
+            k++;
+        env[k] = sets[i];
+        if (k == n)
+            n++;
+    }
+    env[n] = NULL;
+    return env;
+}
+
+/* A terminal on stdio whose foreground group is kiln's: the first program's group takes it over. */
+static int foreground_tty(void)
+{
+    for (int fd = 0; fd < 3; fd++)
+        if (isatty(fd) && tcgetpgrp(fd) == getpgrp())
+            return fd;
+    return -1;
+}
+
+static void tty_give(int tty, pid_t pgrp)
+{
+    if (tty < 0)
+        return;
+    /* tcsetpgrp(3) from a background group raises SIGTTOU unless it is blocked. */
+    sigset_t s, old;
+    sigemptyset(&s);
+    sigaddset(&s, SIGTTOU);
+    sigprocmask(SIG_BLOCK, &s, &old);
+    tcsetpgrp(tty, pgrp);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
+static void orphaned(int sig)
+{
+    (void)sig;
+    kill(0, SIGKILL); /* every process of the VM shares this host process group */
+}
+
+/*
+ * The first program's host process (vpid 1, the VM's init): it leads the
+ * host process group every guest process stays in (setpgid/setsid are
+ * virtual), adopts orphans (a subreaper, as init in a pid namespace), and
+ * takes the group down if the supervisor dies, even of SIGKILL. Never returns.
+ */
+static void first_program(struct proc_config *cfg, struct mounts *mt, pid_t supervisor, int tty)
+{
+    setpgid(0, 0);
+    tty_give(tty, getpid());
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = orphaned;
+    sigaction(SIG_ORPHANED, &sa, NULL);
+    prctl(PR_SET_PDEATHSIG, SIG_ORPHANED);
+    if (getppid() != supervisor)
+        orphaned(0); /* it died before the line above */
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    /*
+     * Job control is not emulated: a stop would freeze the VM behind kiln's back
+     * (its shell waits for the supervisor). A background read of the terminal
+     * gets EIO instead of SIGTTIN.
+     */
+    signal(SIGTTIN, SIG_IGN);
+    signal(SIGTTOU, SIG_IGN);
+    signal(SIGTSTP, SIG_IGN);
+    /* A guest killed by SIGSEGV dies of it at the host level too: no core of its RAM. */
+    struct rlimit core = {0, 0};
+    setrlimit(RLIMIT_CORE, &core);
+
+    struct proc *p = calloc(1, sizeof(*p));
+    if (!p)
+        _exit(1);
+    char err[512];
+    int rc = proc_create(p, cfg, mt, err, sizeof(err));
+    if (rc) {
+        fprintf(stderr, "kiln exec: %s\n", err);
+        _exit(rc == -ENOEXEC || rc == -EACCES ? 126 : rc == -ENOENT ? 127 : 1);
+    }
+    proc_adopt_fds(p);
+    /* The host's own addresses are read before the jail; fork children inherit the policy. */
+    if (cfg->net && netpolicy_init(cfg->net_host_loopback))
+        fprintf(stderr, "kiln exec: cannot read the host's addresses; they stay reachable\n");
+    /* The host side of the VM runs with a fixed, empty environment: nothing of the user's (or
+       the guest's, which is only data on its stack) can steer a library call of kiln's. */
+    clearenv();
+    /*
+     * ---- Set-up is done. ----
+     * Every host file the process VM needs is open (mounts, program,
+     * interpreter, sysroot, the host's addresses) and guest code has not run
+     * yet: the jail (docs/jail.md) closes in here, and every fork child
+     * inherits it. From now on nothing calls the host's execve(): fork is a
+     * host fork, execve is proc_exec() inside this process.
+     */
+    struct jail_exec_config jc = exec_jail;
+    jc.net = cfg->net;
+    jc.new_root = jc.privileged; /* the supervisor, sharing the mount namespace, moves along */
+    if (jail_enter_exec(&jc))
+        _exit(1);
+    jail_selftest_hostpath(cfg->prog_path); /* a file kiln itself opened before the jail */
+    rc = proc_start(p);
+    if (rc) {
+        fprintf(stderr, "kiln exec: cannot start: %s\n", strerror(-rc));
+        _exit(1);
+    }
+    for (;;)
+        pause(); /* every exit is a host exit (proc_exit) */
+}
+
+static volatile pid_t first_pid;
+
+static void forward(int sig)
+{
+    if (first_pid > 0)
+        kill(first_pid, sig); /* the program decides, as if it had been signalled itself */
+}
+
+/*
+ * kiln's own process when the jail has namespaces (jail.h): the supervisor is
+ * init of a new pid namespace, so when it ends every process of the VM ends with
+ * it (pid_namespaces(7)). This process stays in the host's mount namespace only to
+ * remove the root skeleton afterwards; it relays signals and the exit status.
+ */
+static int jail_outer(pid_t inner, struct skeleton *sk, int tty)
+{
+    first_pid = inner;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = forward;
+    static const int fwd[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM};
+    for (size_t i = 0; i < sizeof(fwd) / sizeof(fwd[0]); i++)
+        sigaction(fwd[i], &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGTTOU, SIG_IGN);
+    struct jail_exec_config jc = exec_jail;
+    jc.privileged = false;
+    jc.set_user = false;
+    if (jail_enter_exec(&jc)) {
+        kill(inner, SIGKILL);
+        waitpid(inner, NULL, 0);
+        skel_remove(sk);
+        return 1;
+    }
+    int st = 1 << 8;
+    while (waitpid(inner, &st, 0) < 0 && errno == EINTR)
+        ;
+    if (tty >= 0)
+        tcsetpgrp(tty, getpgrp());
+    skel_remove(sk);
+    return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+}
+
+/* The supervisor's side: init of the new pid namespace, inside the new mount, IPC, UTS
+ * (and network) namespaces. -1 when they could not be entered. */
+static int jail_inner(bool new_net)
+{
+    /* getppid() is 0 here (the parent is outside the namespace): a death before the line
+       below leaves the VM running without its waiter, which only costs the skeleton. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    return jail_exec_unshare(new_net);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/*
+ * kiln's own process: waits for the first program (with --time), then
+ * kills whatever is left of the VM (its host process group, as the end of a
+ * pid namespace's init would) and turns the ending into kiln's status.
+ */
+static int supervise(pid_t child, double time_limit, const char *prog, int tty)
+{
+    first_pid = child;
+    setpgid(child, child); /* as the child does: whoever runs first */
+    prctl(PR_SET_CHILD_SUBREAPER, 1); /* orphans after the first program stay zombies here, never reused */
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGTTOU, SIG_IGN);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = forward;
+    static const int fwd[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM};
+    for (size_t i = 0; i < sizeof(fwd) / sizeof(fwd[0]); i++)
+        sigaction(fwd[i], &sa, NULL);
+    int pidfd = (int)syscall(SYS_pidfd_open, child, 0);
+    double end = time_limit > 0 ? now_s() + time_limit : 0;
+    bool timed_out = false;
+    /*
+     * Until the first program is reaped its pid, and so the group id, cannot be
+     * reused: the group is killed while the program is a zombie at the latest
+     * (WNOWAIT), never after.
+     */
+    for (;;) {
+        siginfo_t si;
+        memset(&si, 0, sizeof(si));
+        int r = waitid(P_PID, (id_t)child, &si, WEXITED | WNOHANG | WNOWAIT);
+        if ((r == 0 && si.si_pid == child) || (r < 0 && errno != EINTR))
+            break;
+        int ms = -1;
+        if (end) {
+            double left = end - now_s();
+            if (left <= 0) {
+                timed_out = true;
+                break;
+            }
+            ms = left > 3600 ? 3600 * 1000 : (int)(left * 1000) + 1;
+        }
+        if (pidfd >= 0) {
+            struct pollfd pf = {.fd = pidfd, .events = POLLIN};
+            poll(&pf, 1, ms);
+        } else {
+            usleep(10000);
+        }
+    }
+    kill(-child, SIGKILL); /* the rest of the VM goes with its first program */
+    int st = 1 << 8;
+    while (waitpid(child, &st, 0) < 0 && errno == EINTR)
+        ;
+    if (tty >= 0)
+        tcsetpgrp(tty, getpgrp());
+    if (timed_out) {
+        fprintf(stderr, "kiln exec: %s: time limit of %g s reached, killed\n", prog, time_limit);
+        return 128 + SIGKILL;
+    }
+    if (WIFSIGNALED(st)) {
+        int sig = WTERMSIG(st);
+        /* What qemu-riscv64 says for a program a signal killed. */
+        fprintf(stderr, "kiln exec: uncaught target signal %d (%s)\n", sig, strsignal(sig));
+        return 128 + sig;
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+}
+
+#ifdef EXEC_LSAN
+/* True when a tracer (strace, gdb) is attached: TracerPid in /proc/self/status. */
+static bool traced(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[128];
+    long pid = 0;
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "TracerPid: %ld", &pid) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return pid != 0;
+}
+#endif
+
 int cli_exec(int argc, char **argv)
 {
     const char *dirs[MAX_DIRS];
-    unsigned ndirs = 0;
-    const char *sysroot = DEFAULT_SYSROOT, *cwd = NULL, *skel_path = NULL;
+    char *envsets[MAX_ENV_SETS];
+    unsigned ndirs = 0, nenv = 0;
+    const char *sysroot = DEFAULT_SYSROOT;
     uint64_t mem = 1ull << 30;
     double time_limit = 0;
-    bool net = false, explicit_argv = false, own_skel = false;
-    int prog_fd = -1;
-    /* kiln argv prefix for execve(): kiln exec + the options that describe this VM. */
-    char **reexec = calloc((size_t)argc + 8, sizeof(char *));
-    if (!reexec)
-        return 1;
-    unsigned nre = 0;
-    reexec[nre++] = "kiln";
-    reexec[nre++] = "exec";
+    int procs = PIDTAB_DEFAULT_PROCS;
+    bool net = false, net_open = false, env_inherit = false;
     int i = 1;
     for (; i < argc; i++) {
         const char *a = argv[i];
@@ -175,53 +488,76 @@ int cli_exec(int argc, char **argv)
             exec_usage(stdout);
             return 0;
         }
-        if (!strcmp(a, "--net")) {
+        if (!strcmp(a, "--net") || !strncmp(a, "--net=", 6)) {
             net = true;
-            reexec[nre++] = argv[i];
+            /* An optional value: "--net=SPEC", or "--net user[,...]" as kiln run spells it. */
+            const char *spec = a[5] == '=' ? a + 6 : NULL;
+            if (!spec && has_next && !strncmp(argv[i + 1], "user", 4) && (!argv[i + 1][4] || argv[i + 1][4] == ','))
+                spec = argv[++i];
+            if (spec && netpolicy_parse(spec, &net_open)) {
+                fprintf(stderr, "kiln exec: bad --net '%s' (want user or user,host-loopback=on)\n", spec);
+                return 2;
+            }
             continue;
         }
-        if (!strcmp(a, "--own-skeleton")) {
-            own_skel = true;
+        if (!strcmp(a, "--env-inherit")) {
+            env_inherit = true;
+            continue;
+        }
+        if (!strcmp(a, "--no-jail") || !strcmp(a, "--no-seccomp")) {
+            *(a[5] == 'j' ? &exec_jail.off : &exec_jail.no_seccomp) = true;
             continue;
         }
         if (!has_next) {
             fprintf(stderr, "kiln exec: %s needs a value (try 'kiln exec --help')\n", a);
             return 2;
         }
-        const char *v = argv[++i];
+        char *v = argv[++i];
         if (!strcmp(a, "--dir")) {
             if (ndirs == MAX_DIRS) {
                 fprintf(stderr, "kiln exec: too many --dir (at most %d)\n", MAX_DIRS);
                 return 2;
             }
             dirs[ndirs++] = v;
-            reexec[nre++] = argv[i - 1];
-            reexec[nre++] = argv[i];
+        } else if (!strcmp(a, "--user")) {
+            if (jail_parse_user(v, &exec_jail.uid, &exec_jail.gid)) {
+                fprintf(stderr, "kiln exec: bad --user '%s' (UID[:GID], numbers above 0)\n", v);
+                return 2;
+            }
+            exec_jail.set_user = true;
         } else if (!strcmp(a, "--sysroot")) {
             sysroot = v;
-            reexec[nre++] = argv[i - 1];
-            reexec[nre++] = argv[i];
         } else if (!strcmp(a, "--mem")) {
             if (!cli_parse_size(v, &mem) || mem < (4ull << 20) || mem > (1ull << 40)) {
                 fprintf(stderr, "kiln exec: bad --mem '%s' (4M to 1T, e.g. 512M or 2G)\n", v);
                 return 2;
             }
             mem &= ~4095ull;
-            reexec[nre++] = argv[i - 1];
-            reexec[nre++] = argv[i];
         } else if (!strcmp(a, "--time")) {
             char *end;
             time_limit = strtod(v, &end);
-            if (*end || !(time_limit > 0)) {
+            if (*end || !(time_limit > 0) || time_limit > 1e9) {
                 fprintf(stderr, "kiln exec: bad --time '%s' (seconds, > 0)\n", v);
                 return 2;
             }
-        } else if (!strcmp(a, "--prog-fd")) {
-            prog_fd = atoi(v);
-        } else if (!strcmp(a, "--cwd")) {
-            cwd = v;
-        } else if (!strcmp(a, "--skeleton")) {
-            skel_path = v;
+        } else if (!strcmp(a, "--procs")) {
+            char *end;
+            long n = strtol(v, &end, 10);
+            if (*end || !*v || n < 1 || n > PIDTAB_SIZE) {
+                fprintf(stderr, "kiln exec: bad --procs '%s' (1 to %d)\n", v, PIDTAB_SIZE);
+                return 2;
+            }
+            procs = (int)n;
+        } else if (!strcmp(a, "--env")) {
+            if (!strchr(v, '=') || v[0] == '=') {
+                fprintf(stderr, "kiln exec: bad --env '%s' (NAME=VALUE)\n", v);
+                return 2;
+            }
+            if (nenv == MAX_ENV_SETS) {
+                fprintf(stderr, "kiln exec: too many --env (at most %d)\n", MAX_ENV_SETS);
+                return 2;
+            }
+            envsets[nenv++] = v;
         } else {
             fprintf(stderr, "kiln exec: unknown option '%s' (try 'kiln exec --help')\n", a);
             return 2;
@@ -232,25 +568,29 @@ int cli_exec(int argc, char **argv)
         return 2;
     }
     const char *prog = argv[i];
-    /* From execve (with --prog-fd): "PATH --argv ARGV0 ARGS..." when argv[0] differs from PATH. */
-    explicit_argv = prog_fd >= 0 && i + 1 < argc && !strcmp(argv[i + 1], "--argv");
-    char **gargv = explicit_argv ? argv + i + 2 : argv + i;
+    if (exec_jail.set_user && !jail_exec_privileged(exec_jail.off))
+        fprintf(stderr, "kiln exec: --user only applies when kiln exec starts as root with the jail; ignored\n");
+    exec_jail.privileged = jail_exec_privileged(exec_jail.off);
 
     /* Quick checks with one clear line before building anything. */
-    if (prog_fd < 0) {
-        int fd = open(prog, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) {
-            fprintf(stderr, "kiln exec: %s: %s\n", prog, strerror(errno));
-            return 127;
-        }
-        uint8_t hdr[64];
-        ssize_t n = read(fd, hdr, sizeof(hdr));
+    int fd = open(prog, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        fprintf(stderr, "kiln exec: %s: %s\n", prog, strerror(errno));
+        return 127;
+    }
+    struct stat pst;
+    if (fstat(fd, &pst) == 0 && S_ISDIR(pst.st_mode)) {
         close(fd);
-        char why[160];
-        if (elf_check_header(hdr, n > 0 ? (size_t)n : 0, why, sizeof(why))) {
-            fprintf(stderr, "kiln exec: %s: %s\n", prog, why);
-            return 126;
-        }
+        fprintf(stderr, "kiln exec: %s: is a directory\n", prog);
+        return 126;
+    }
+    uint8_t hdr[64];
+    ssize_t n = read(fd, hdr, sizeof(hdr));
+    close(fd);
+    char why[160];
+    if (elf_check_header(hdr, n > 0 ? (size_t)n : 0, why, sizeof(why))) {
+        fprintf(stderr, "kiln exec: %s: %s\n", prog, why);
+        return 126;
     }
 
     struct mounts *mt = calloc(1, sizeof(*mt));
@@ -283,21 +623,16 @@ int cli_exec(int argc, char **argv)
     /* No mapping at "/": a read-only skeleton holding just the mount points, so "/" lists them. */
     struct skeleton sk = {.own = false};
     if (!mounts_has(mt, "/")) {
-        if (skel_path) {
-            snprintf(sk.root, sizeof(sk.root), "%s", skel_path);
-            sk.own = own_skel;
-        } else {
-            const char *tmp = getenv("TMPDIR");
-            snprintf(sk.root, sizeof(sk.root), "%s/kiln-root-XXXXXX", tmp && strlen(tmp) < 40 ? tmp : "/tmp");
-            if (!mkdtemp(sk.root)) {
-                fprintf(stderr, "kiln exec: cannot create the root skeleton in /tmp: %s\n", strerror(errno));
-                return 1;
-            }
-            sk.own = true;
-            skel_busybox(&sk, prog);
+        const char *tmp = getenv("TMPDIR");
+        snprintf(sk.root, sizeof(sk.root), "%s/kiln-root-XXXXXX", tmp && strlen(tmp) < 40 ? tmp : "/tmp");
+        if (!mkdtemp(sk.root)) {
+            fprintf(stderr, "kiln exec: cannot create the root skeleton in /tmp: %s\n", strerror(errno));
+            return 1;
         }
-        unsigned n = mt->n;
-        for (unsigned m = 0; m < n; m++)
+        sk.own = true;
+        skel_busybox(&sk, prog);
+        unsigned nm = mt->n;
+        for (unsigned m = 0; m < nm; m++)
             skel_make(&sk, mt->m[m].guest, !mt->m[m].is_dir);
         int rc = mounts_add(mt, sk.root, "/", true);
         if (rc) {
@@ -305,55 +640,96 @@ int cli_exec(int argc, char **argv)
             skel_remove(&sk);
             return 1;
         }
-        reexec[nre++] = "--skeleton";
-        reexec[nre++] = sk.root;
     }
-    if (sk.own)
-        reexec[nre++] = "--own-skeleton"; /* removed again by proc when the exec is not from the owner */
-    reexec[nre] = NULL;
 
+    char **env = exec_env(env_inherit, envsets, nenv);
+    /* Shared by every process of the VM: pids, the process cap, the --mem budget. */
+    struct pidtab *pids = pidtab_create(procs, 0);
+    if (!env || !pids) {
+        fprintf(stderr, "kiln exec: cannot set up the process table: %s\n", strerror(errno));
+        skel_remove(&sk);
+        return 1;
+    }
     struct proc_config cfg = {
         .prog_path = prog,
-        .prog_fd = prog_fd,
         .execfn = prog,
-        .argv = gargv,
-        .envp = environ,
+        .argv = argv + i,
+        .envp = env,
         .sysroot = sysroot,
         .mem = mem,
         .net = net,
-        .reexec = reexec,
+        .net_host_loopback = net_open,
+        .pids = pids,
     };
-    struct proc *p = calloc(1, sizeof(*p));
-    if (!p)
-        return 1;
-    char err[512];
-    int rc = proc_create(p, &cfg, mt, err, sizeof(err));
-    if (rc) {
-        fprintf(stderr, "kiln exec: %s\n", err);
-        skel_remove(&sk);
-        return rc == -ENOEXEC ? 126 : 1;
+    int tty = foreground_tty();
+    if (exec_jail.privileged) {
+        /* The next child is init of a new pid namespace (unshare(2), CLONE_NEWPID). */
+        /* mkdtemp made it 0700: the --user uid must be able to look inside (it stays read-only
+           to the VM, and kiln's own process, still root, removes it). */
+        if (exec_jail.set_user && sk.own)
+            chmod(sk.root, 0755);
+        if (unshare(CLONE_NEWPID)) {
+            fprintf(stderr, "kiln exec: cannot enter a new pid namespace: %s (--no-jail runs without "
+                    "the jail)\n", strerror(errno));
+            skel_remove(&sk);
+            return 1;
+        }
+        fflush(stdout);
+        fflush(stderr);
+        pid_t inner = fork();
+        if (inner < 0) {
+            fprintf(stderr, "kiln exec: fork: %s\n", strerror(errno));
+            skel_remove(&sk);
+            return 1;
+        }
+        if (inner > 0) {
+#ifdef EXEC_LSAN
+            if (!traced())
+                __lsan_do_leak_check(); /* before the filter, as for the supervisor below */
+#endif
+            return jail_outer(inner, &sk, tty);
+        }
+        if (jail_inner(!net))
+            _exit(1);
+        sk.own = false; /* the outer process removes it: this one will not see it */
     }
-    if (cwd)
-        snprintf(p->cwd, sizeof(p->cwd), "%s", cwd);
-    proc_adopt_fds(p);
-    /* The jail (docs/jail.md): set-up is done, no guest instruction has run yet. */
-    if (jail_enter_exec(&(struct jail_exec_config){.net = net, .host_execve = true})) {
-        skel_remove(&sk);
-        return 1;
-    }
-    rc = proc_start(p);
-    if (rc) {
-        fprintf(stderr, "kiln exec: cannot start: %s\n", strerror(-rc));
-        skel_remove(&sk);
-        return 1;
-    }
-    int status = proc_wait(p, time_limit);
-    if (status == -ETIMEDOUT) {
-        fprintf(stderr, "kiln exec: %s: time limit of %g s reached, killed\n", prog, time_limit);
-        status = 128 + 9;
-    }
-    skel_remove(&sk);
+    pid_t supervisor = getpid();
     fflush(stdout);
-    /* Guest threads may still be inside host calls: leave without tearing the VM down under them. */
-    _exit(status);
+    fflush(stderr);
+    pid_t child = fork();
+    if (child < 0) {
+        fprintf(stderr, "kiln exec: fork: %s\n", strerror(errno));
+        skel_remove(&sk);
+        return 1;
+    }
+    if (child == 0)
+        first_program(&cfg, mt, supervisor, tty);
+    /*
+     * The supervisor is jailed too (the same exec allow-list, no sockets): it
+     * only waits, forwards signals, kills the VM's group and removes the skeleton.
+     */
+#ifdef EXEC_LSAN
+    /* LeakSanitizer's end-of-process check stops the world with ptrace, which the
+       jail forbids: it runs now, before the jail (it cannot run under a tracer). */
+    if (!traced())
+        __lsan_do_leak_check();
+#endif
+    struct jail_exec_config sjc = exec_jail; /* no sockets, no new root of its own */
+    if (jail_enter_exec(&sjc)) {
+        kill(child, SIGKILL);
+        waitpid(child, NULL, 0);
+        skel_remove(&sk);
+        return 1;
+    }
+    int status = supervise(child, time_limit, prog, tty);
+    skel_remove(&sk);
+    mounts_close(mt);
+    free(mt);
+    free(env);
+#ifdef EXEC_LSAN
+    fflush(stdout);
+    fflush(stderr);
+    _exit(status); /* no exit-time leak check inside the jail (see above) */
+#endif
+    return status;
 }

@@ -19,6 +19,8 @@ static void usage(FILE *f)
                "  web       serve a browser dashboard and consoles for the daemon's VMs\n"
                "  exec      run one riscv64 Linux program in its own process VM\n"
                "  img       create, inspect and convert raw and qcow2 disk images\n"
+               "  snapshot  save a running VM (kiln run --control) to a directory\n"
+               "  restore   start a VM from a snapshot; clone: the same with new MACs\n"
                "\n"
                "  kiln --version | kiln --help | kiln <command> --help\n");
 }
@@ -63,6 +65,10 @@ int main(int argc, char **argv)
         return cli_exec(argc - 1, argv + 1);
     if (!strcmp(cmd, "img"))
         return cli_img(argc - 1, argv + 1);
+    if (!strcmp(cmd, "snapshot"))
+        return cli_snapshot(argc - 1, argv + 1);
+    if (!strcmp(cmd, "restore") || !strcmp(cmd, "clone"))
+        return cli_restore(argc - 1, argv + 1);
     fprintf(stderr, "kiln: unknown command '%s' (try 'kiln --help')\n", cmd);
     return 2;
 }

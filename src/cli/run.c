@@ -68,6 +68,8 @@ static void run_usage(FILE *f)
             "  --no-seccomp      jail without the seccomp filter (debugging)\n"
             "  --no-jail         no jail at all: no namespaces, new root, uid change, rlimits\n"
             "                    or seccomp (debugging)\n"
+            "  -m SIZE, --smp N, --bios FILE, --drive SPEC\n"
+            "                    QEMU's spellings of --mem, --cpus, --firmware, --disk\n"
             "  -v, --verbose     log more\n"
             "  -h, --help        this help\n"
             "\n"
@@ -76,6 +78,7 @@ static void run_usage(FILE *f)
             "\n"
             "SIGTERM asks the guest to power off (serial SysRq s, u, o); a second SIGTERM, or\n"
             "30 s without an exit, stops it at once (status 143). SIGINT stops it at once.\n"
+            "SIGHUP (the terminal closed) and SIGPIPE never end the VM.\n"
             "A system call outside the jail's seccomp list stops kiln with status 159.\n",
             VM_MAX_HARTS, JAIL_DEFAULT_UID, JAIL_DEFAULT_GID);
 }

@@ -354,6 +354,14 @@ static void on_connect(struct gdbstub *g, int fd)
     g->running = false;
 }
 
+/* The run is over for good: not a reboot, and not a pause (docs/snapshots.md: a pause stops
+ * the harts without claiming the exit). */
+static bool guest_ended(const struct gdbstub *g)
+{
+    return atomic_load(&g->vm->stop) && atomic_load(&g->vm->exit_claimed) &&
+           !atomic_load(&g->vm->reboot);
+}
+
 /* The guest ended (W: exited with a status; gdb manual, "Stop Reply Packets"). */
 static void report_exit(struct gdbstub *g)
 {
@@ -383,7 +391,7 @@ static void *server_thread(void *arg)
         }
         if (atomic_load(&g->quit)) {
             /* kiln is ending: tell a debugger still attached how the guest ended. */
-            if (atomic_load(&g->vm->stop))
+            if (guest_ended(g))
                 report_exit(g);
             break;
         }
@@ -395,7 +403,7 @@ static void *server_thread(void *arg)
             }
             continue;
         }
-        if (atomic_load(&g->vm->stop) && !atomic_load(&g->vm->reboot)) {
+        if (guest_ended(g)) {
             report_exit(g);
             continue;
         }

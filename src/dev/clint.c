@@ -16,12 +16,15 @@
  */
 #include "dev/clint.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cpu/hart.h"
 #include "machine/vm.h"
+#include "snapshot/format.h"
 #include "util/log.h"
 
 struct clint {
@@ -168,4 +171,40 @@ void clint_destroy(struct clint *c)
         c->vm->clint = NULL;
     pthread_mutex_destroy(&c->lock);
     free(c);
+}
+
+/* ---- snapshots ---- */
+
+void clint_save(struct clint *c, struct snap_w *w)
+{
+    pthread_mutex_lock(&c->lock);
+    snap_w_u32(w, c->nharts);
+    for (unsigned i = 0; i < c->nharts; i++) {
+        snap_w_u32(w, c->msip[i]);
+        snap_w_u64(w, c->mtimecmp[i]);
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+int clint_load(struct clint *c, struct snap_rd *r)
+{
+    uint32_t msip[VM_MAX_HARTS];
+    uint64_t cmp[VM_MAX_HARTS];
+    if (snap_r_u32(r) != c->nharts)
+        return -EINVAL;
+    for (unsigned i = 0; i < c->nharts; i++) {
+        msip[i] = snap_r_u32(r) & 1;
+        cmp[i] = snap_r_u64(r);
+    }
+    if (snap_r_done(r))
+        return -EINVAL;
+    pthread_mutex_lock(&c->lock);
+    for (unsigned i = 0; i < c->nharts; i++) {
+        c->msip[i] = msip[i];
+        c->mtimecmp[i] = cmp[i];
+        hart_set_irq(c->vm->harts[i], IRQ_MSI, msip[i]);
+        hart_set_mtimecmp(c->vm->harts[i], cmp[i]);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return 0;
 }

@@ -20,4 +20,10 @@ void clint_destroy(struct clint *c);
 /* Machine reset: msip to 0, mtimecmp to UINT64_MAX (also pushed to the harts). */
 void clint_reset(struct clint *c);
 
+
+/* Snapshots (src/snapshot/, docs/snapshots.md): state out, and back in after checking it. */
+struct snap_w;
+struct snap_rd;
+void clint_save(struct clint *c, struct snap_w *w);
+int clint_load(struct clint *c, struct snap_rd *r); /* 0 or -EINVAL (nothing applied) */
 #endif

@@ -11,6 +11,7 @@
  */
 #include "dev/plic.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 
 #include "cpu/hart.h"
 #include "machine/vm.h"
+#include "snapshot/format.h"
 #include "util/log.h"
 
 #define PLIC_WORDS ((PLIC_NUM_SOURCES + 31) / 32)
@@ -290,4 +292,71 @@ void plic_destroy(struct plic *p)
         p->vm->plic = NULL;
     pthread_mutex_destroy(&p->lock);
     free(p);
+}
+
+/* ---- snapshots ---- */
+
+void plic_save(struct plic *p, struct snap_w *w)
+{
+    pthread_mutex_lock(&p->lock);
+    snap_w_u32(w, PLIC_NUM_SOURCES);
+    snap_w_u32(w, p->nctx);
+    for (unsigned i = 0; i < PLIC_NUM_SOURCES; i++)
+        snap_w_u32(w, p->priority[i]);
+    for (unsigned i = 0; i < PLIC_WORDS; i++) {
+        snap_w_u32(w, p->pending[i]);
+        snap_w_u32(w, p->level[i]);
+        snap_w_u32(w, p->claimed[i]);
+    }
+    for (unsigned c = 0; c < p->nctx; c++) {
+        for (unsigned i = 0; i < PLIC_WORDS; i++)
+            snap_w_u32(w, p->ctx[c].enable[i]);
+        snap_w_u32(w, p->ctx[c].threshold);
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
+int plic_load(struct plic *p, struct snap_rd *r)
+{
+    struct plic *n = calloc(1, sizeof(*n)); /* parsed here first, applied only if all is well */
+    if (!n)
+        return -ENOMEM;
+    int ret = -EINVAL;
+    if (snap_r_u32(r) != PLIC_NUM_SOURCES || snap_r_u32(r) != p->nctx)
+        goto out;
+    for (unsigned i = 0; i < PLIC_NUM_SOURCES; i++)
+        n->priority[i] = snap_r_u32(r) & 7; /* the priorities this PLIC implements */
+    for (unsigned i = 0; i < PLIC_WORDS; i++) {
+        n->pending[i] = snap_r_u32(r);
+        n->level[i] = snap_r_u32(r);
+        n->claimed[i] = snap_r_u32(r);
+    }
+    for (unsigned c = 0; c < p->nctx; c++) {
+        for (unsigned i = 0; i < PLIC_WORDS; i++)
+            n->ctx[c].enable[i] = snap_r_u32(r);
+        n->ctx[c].threshold = snap_r_u32(r) & 7;
+    }
+    if (snap_r_done(r))
+        goto out;
+    /* Source 0 does not exist (PLIC spec §3): never pending, enabled or claimed. */
+    n->pending[0] &= ~1u;
+    n->claimed[0] &= ~1u;
+    pthread_mutex_lock(&p->lock);
+    memcpy(p->priority, n->priority, sizeof(p->priority));
+    memcpy(p->pending, n->pending, sizeof(p->pending));
+    memcpy(p->level, n->level, sizeof(p->level));
+    memcpy(p->claimed, n->claimed, sizeof(p->claimed));
+    for (unsigned c = 0; c < p->nctx; c++) {
+        memcpy(p->ctx[c].enable, n->ctx[c].enable, sizeof(p->ctx[c].enable));
+        p->ctx[c].enable[0] &= ~1u;
+        p->ctx[c].threshold = n->ctx[c].threshold;
+        p->ctx[c].line = false;
+        hart_set_irq(p->vm->harts[c / 2], (c & 1) ? IRQ_SEI : IRQ_MEI, false);
+    }
+    plic_update(p);
+    pthread_mutex_unlock(&p->lock);
+    ret = 0;
+out:
+    free(n);
+    return ret;
 }

@@ -18,4 +18,10 @@ void plic_set_irq(struct plic *p, unsigned source, bool level); /* thread-safe *
 /* Machine reset: priorities, enables, thresholds, claims to 0; input lines are kept. */
 void plic_reset(struct plic *p);
 
+
+/* Snapshots (src/snapshot/, docs/snapshots.md): state out, and back in after checking it. */
+struct snap_w;
+struct snap_rd;
+void plic_save(struct plic *p, struct snap_w *w);
+int plic_load(struct plic *p, struct snap_rd *r);
 #endif

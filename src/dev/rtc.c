@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "machine/vm.h"
+#include "snapshot/format.h"
 #include "util/log.h"
 
 #define RTC_MAX_SLEEP_NS (3600 * 1000000000ull)
@@ -258,4 +259,44 @@ void rtc_destroy(struct rtc *r)
     pthread_cond_destroy(&r->cond);
     pthread_mutex_destroy(&r->lock);
     free(r);
+}
+
+/* ---- snapshots ---- */
+
+/* offset_ns is against host realtime, so the guest's wall clock keeps running while saved. */
+void rtc_save(struct rtc *r, struct snap_w *w)
+{
+    pthread_mutex_lock(&r->lock);
+    snap_w_u64(w, r->offset_ns);
+    snap_w_u32(w, r->time_high);
+    snap_w_u32(w, r->set_high);
+    snap_w_u32(w, r->alarm_high);
+    snap_w_u64(w, r->alarm_ns);
+    snap_w_u8(w, r->alarm_armed);
+    snap_w_u8(w, r->irq_enabled);
+    snap_w_u8(w, r->irq_pending);
+    pthread_mutex_unlock(&r->lock);
+}
+
+int rtc_load(struct rtc *r, struct snap_rd *in)
+{
+    uint64_t off = snap_r_u64(in);
+    uint32_t th = snap_r_u32(in), sh = snap_r_u32(in), ah = snap_r_u32(in);
+    uint64_t alarm = snap_r_u64(in);
+    bool armed = snap_r_bool(in), en = snap_r_bool(in), pend = snap_r_bool(in);
+    if (snap_r_done(in))
+        return -EINVAL;
+    pthread_mutex_lock(&r->lock);
+    r->offset_ns = off;
+    r->time_high = th;
+    r->set_high = sh;
+    r->alarm_high = ah;
+    r->alarm_ns = alarm;
+    r->alarm_armed = armed;
+    r->irq_enabled = en;
+    r->irq_pending = pend;
+    rtc_update_irq(r);
+    pthread_cond_broadcast(&r->cond); /* the alarm thread re-times itself */
+    pthread_mutex_unlock(&r->lock);
+    return 0;
 }

@@ -28,4 +28,10 @@ void rtc_reset(struct rtc *r);
 /* Stops the alarm thread. Call only while tearing the VM down (the window stays mapped). */
 void rtc_destroy(struct rtc *r);
 
+
+/* Snapshots (src/snapshot/, docs/snapshots.md): state out, and back in after checking it. */
+struct snap_w;
+struct snap_rd;
+void rtc_save(struct rtc *r, struct snap_w *w);
+int rtc_load(struct rtc *r, struct snap_rd *in);
 #endif

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "machine/vm.h"
+#include "snapshot/format.h"
 
 /* Register offsets (datasheet table 2). DLAB=1 turns 0/1 into DLL/DLM. */
 enum {
@@ -470,4 +471,58 @@ bool uart_rx_enabled(struct uart *u)
     bool on = (u->ier & IER_ERBFI) != 0;
     pthread_mutex_unlock(&u->lock);
     return on;
+}
+
+/* ---- snapshots ---- */
+
+void uart_save(struct uart *u, struct snap_w *w)
+{
+    pthread_mutex_lock(&u->lock);
+    snap_w_u32(w, UART_RX_FIFO_SIZE);
+    snap_w_u32(w, u->rx_head);
+    snap_w_u32(w, u->rx_count);
+    snap_w_bytes(w, u->rx, sizeof(u->rx));
+    for (unsigned i = 0; i < UART_RX_FIFO_SIZE; i++)
+        snap_w_u8(w, u->rx_brk[i]);
+    uint8_t regs[] = {u->ier, u->lcr, u->mcr, u->msr, u->scr, u->fcr, u->lsr_err, u->dll, u->dlm};
+    snap_w_bytes(w, regs, sizeof(regs));
+    snap_w_u8(w, u->thr_ipending);
+    snap_w_u8(w, u->irq_level);
+    pthread_mutex_unlock(&u->lock);
+}
+
+int uart_load(struct uart *u, struct snap_rd *r)
+{
+    uint8_t rx[UART_RX_FIFO_SIZE];
+    bool brk[UART_RX_FIFO_SIZE];
+    uint8_t regs[9];
+    if (snap_r_u32(r) != UART_RX_FIFO_SIZE)
+        return -EINVAL;
+    uint32_t head = snap_r_u32(r), count = snap_r_u32(r);
+    snap_r_bytes(r, rx, sizeof(rx));
+    for (unsigned i = 0; i < UART_RX_FIFO_SIZE; i++)
+        brk[i] = snap_r_bool(r);
+    snap_r_bytes(r, regs, sizeof(regs));
+    bool thr = snap_r_bool(r), level = snap_r_bool(r);
+    if (snap_r_done(r) || head >= UART_RX_FIFO_SIZE || count > UART_RX_FIFO_SIZE)
+        return -EINVAL;
+    pthread_mutex_lock(&u->lock);
+    memcpy(u->rx, rx, sizeof(rx));
+    memcpy(u->rx_brk, brk, sizeof(brk));
+    u->rx_head = head;
+    u->rx_count = count;
+    u->ier = regs[0] & 0x0f;
+    u->lcr = regs[1];
+    u->mcr = regs[2];
+    u->msr = regs[3];
+    u->scr = regs[4];
+    u->fcr = regs[5];
+    u->lsr_err = regs[6];
+    u->dll = regs[7];
+    u->dlm = regs[8];
+    u->thr_ipending = thr;
+    u->irq_level = !level; /* forces update_irq to drive the line to its real level */
+    update_irq(u);
+    pthread_mutex_unlock(&u->lock);
+    return 0;
 }

@@ -61,4 +61,10 @@ bool uart_rx_enabled(struct uart *u);
 uint64_t uart_mmio_read(void *opaque, uint64_t offset, unsigned size);
 void uart_mmio_write(void *opaque, uint64_t offset, uint64_t value, unsigned size);
 
+
+/* Snapshots (src/snapshot/, docs/snapshots.md): state out, and back in after checking it. */
+struct snap_w;
+struct snap_rd;
+void uart_save(struct uart *u, struct snap_w *w);
+int uart_load(struct uart *u, struct snap_rd *r);
 #endif

@@ -20,6 +20,7 @@
 
 #include "machine/gmem.h"
 #include "machine/vm.h"
+#include "snapshot/format.h"
 #include "util/log.h"
 #include "virtio/mmio.h"
 #include "virtio/virtq.h"
@@ -269,4 +270,36 @@ void virtio_balloon_get_stats(struct virtio_balloon *b, struct virtio_balloon_st
     out->deflated_pages = atomic_load(&b->deflated);
     out->reported_bytes = atomic_load(&b->reported);
     out->bad_pfns = atomic_load(&b->bad_pfns);
+}
+
+/* ---- snapshots ---- */
+
+void virtio_balloon_save(struct virtio_balloon *b, struct snap_w *w)
+{
+    snap_w_u32(w, atomic_load(&b->target));
+    snap_w_u32(w, atomic_load(&b->actual));
+    snap_w_u64(w, atomic_load(&b->inflated));
+    snap_w_u64(w, atomic_load(&b->deflated));
+    snap_w_u64(w, atomic_load(&b->reported));
+    snap_w_u64(w, atomic_load(&b->bad_pfns));
+    virtio_mmio_save(b->t, w);
+}
+
+int virtio_balloon_load(struct virtio_balloon *b, struct snap_rd *r)
+{
+    uint32_t target = snap_r_u32(r), actual = snap_r_u32(r);
+    uint64_t inf = snap_r_u64(r), def = snap_r_u64(r), rep = snap_r_u64(r), bad = snap_r_u64(r);
+    uint64_t pages = b->vm->ram_size >> VIRTIO_BALLOON_PFN_SHIFT;
+    if (r->bad || target > pages)
+        return -EINVAL;
+    int e = virtio_mmio_load(b->t, r);
+    if (e)
+        return e;
+    atomic_store(&b->target, target);
+    atomic_store(&b->actual, actual);
+    atomic_store(&b->inflated, inf);
+    atomic_store(&b->deflated, def);
+    atomic_store(&b->reported, rep);
+    atomic_store(&b->bad_pfns, bad);
+    return 0;
 }

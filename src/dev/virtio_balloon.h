@@ -50,4 +50,10 @@ void virtio_balloon_set_target(struct virtio_balloon *b, uint32_t pages);
 /* Thread-safe snapshot. */
 void virtio_balloon_get_stats(struct virtio_balloon *b, struct virtio_balloon_stats *out);
 
+
+/* Snapshots (docs/snapshots.md): transport and device state; load checks first, -EINVAL applies nothing. */
+struct snap_w;
+struct snap_rd;
+void virtio_balloon_save(struct virtio_balloon *b, struct snap_w *w);
+int virtio_balloon_load(struct virtio_balloon *b, struct snap_rd *r);
 #endif

@@ -28,6 +28,7 @@
 #include <time.h>
 
 #include "backend/disk.h"
+#include "snapshot/format.h"
 #include "util/log.h"
 #include "util/token_bucket.h"
 #include "virtio/mmio.h"
@@ -55,6 +56,7 @@ struct virtio_blk {
     bool active;
     bool busy;
     bool stop;
+    bool paused; /* snapshot quiesce: the worker takes nothing new (lock) */
     bool limits_changed; /* lock: wakes a throttled worker to look again */
 
     struct token_bucket bps, iops;
@@ -291,7 +293,7 @@ static void *blk_worker(void *arg)
     struct virtio_blk *b = arg;
     pthread_mutex_lock(&b->lock);
     for (;;) {
-        while (!b->stop && !(b->kicked && b->active))
+        while (!b->stop && !(b->kicked && b->active && !b->paused))
             pthread_cond_wait(&b->cond, &b->lock);
         if (b->stop) break;
         b->kicked = false;
@@ -336,6 +338,26 @@ static void blk_reset(void *dev)
     pthread_cond_broadcast(&b->cond); /* a throttled worker gives up its wait */
     while (b->busy)
         pthread_cond_wait(&b->cond, &b->lock);
+    pthread_mutex_unlock(&b->lock);
+}
+
+/*
+ * Snapshot quiesce: unlike reset, `active` stays set, so a request being
+ * throttled is waited for, never dropped. The harts are stopped, so the
+ * worker's drain ends once the avail ring is empty.
+ */
+static void blk_quiesce(void *dev, bool pause)
+{
+    struct virtio_blk *b = dev;
+    pthread_mutex_lock(&b->lock);
+    b->paused = pause;
+    if (pause) {
+        while (b->busy)
+            pthread_cond_wait(&b->cond, &b->lock);
+    } else {
+        b->kicked = true; /* a kick may have come in just before the pause */
+        pthread_cond_broadcast(&b->cond);
+    }
     pthread_mutex_unlock(&b->lock);
 }
 
@@ -451,6 +473,7 @@ struct virtio_blk *virtio_blk_create(struct vm *vm, uint64_t base, unsigned irq,
         .queue_notify = blk_notify,
         .reset = blk_reset,
         .activate = blk_activate,
+        .quiesce = blk_quiesce,
     };
     int r = pthread_create(&b->thread, NULL, blk_worker, b);
     if (r != 0) {
@@ -483,4 +506,25 @@ void virtio_blk_destroy(struct virtio_blk *b)
     tb_destroy(&b->bps);
     tb_destroy(&b->iops);
     free(b);
+}
+
+/* ---- snapshots ---- */
+
+/* Device fields first, then the transport, which reads the record to its end. */
+void virtio_blk_save(struct virtio_blk *b, struct snap_w *w)
+{
+    snap_w_u64(w, b->capacity);
+    snap_w_bytes(w, b->serial, sizeof(b->serial));
+    virtio_mmio_save(b->t, w);
+}
+
+int virtio_blk_load(struct virtio_blk *b, struct snap_rd *r)
+{
+    uint64_t cap = snap_r_u64(r);
+    char serial[VIRTIO_BLK_ID_BYTES];
+    snap_r_bytes(r, serial, sizeof(serial));
+    if (r->bad || cap != b->capacity)
+        return -EINVAL; /* the disk changed size: the guest's view of it would be wrong */
+    memcpy(b->serial, serial, sizeof(serial));
+    return virtio_mmio_load(b->t, r);
 }

@@ -79,4 +79,10 @@ void virtio_blk_get_stats(struct virtio_blk *b, struct virtio_blk_stats *out);
 /* Tests and fuzzers: wait until the worker has handled every kick made so far. */
 void virtio_blk_wait_idle(struct virtio_blk *b);
 
+
+/* Snapshots (docs/snapshots.md): transport and device state; load checks first, -EINVAL applies nothing. */
+struct snap_w;
+struct snap_rd;
+void virtio_blk_save(struct virtio_blk *b, struct snap_w *w);
+int virtio_blk_load(struct virtio_blk *b, struct snap_rd *r);
 #endif

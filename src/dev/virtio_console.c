@@ -24,6 +24,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "snapshot/format.h"
 #include "util/log.h"
 #include "virtio/mmio.h"
 #include "virtio/virtq.h"
@@ -248,6 +249,21 @@ static void console_reset(void *dev)
     pthread_mutex_unlock(&c->lock);
 }
 
+/* Snapshot quiesce: the worker finishes its pass and leaves the queues alone until resumed. */
+static void console_quiesce(void *dev, bool pause)
+{
+    struct virtio_console *c = dev;
+    pthread_mutex_lock(&c->lock);
+    c->active = !pause;
+    while (pause && c->busy)
+        pthread_cond_wait(&c->cond, &c->lock);
+    if (!pause)
+        c->kicks++;
+    pthread_mutex_unlock(&c->lock);
+    if (!pause)
+        kick(c);
+}
+
 struct virtio_mmio *virtio_console_transport(struct virtio_console *c)
 {
     return c->t;
@@ -288,6 +304,7 @@ struct virtio_console *virtio_console_create(struct vm *vm, uint64_t base, unsig
         .queue_notify = console_notify,
         .reset = console_reset,
         .activate = console_activate,
+        .quiesce = console_quiesce,
     };
     int r = pthread_create(&c->thread, NULL, console_worker, c);
     if (r) {
@@ -323,4 +340,17 @@ void virtio_console_destroy(struct virtio_console *c)
     pthread_cond_destroy(&c->cond);
     pthread_mutex_destroy(&c->lock);
     free(c);
+}
+
+/* ---- snapshots ---- */
+
+/* Buffered host-side output is flushed by the worker; the guest-visible state is the transport. */
+void virtio_console_save(struct virtio_console *c, struct snap_w *w)
+{
+    virtio_mmio_save(c->t, w);
+}
+
+int virtio_console_load(struct virtio_console *c, struct snap_rd *r)
+{
+    return virtio_mmio_load(c->t, r);
 }

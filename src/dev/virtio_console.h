@@ -32,4 +32,10 @@ struct virtio_mmio *virtio_console_transport(struct virtio_console *c);
 /* Tests: wait until the worker has handled every kick made so far and written its output. */
 void virtio_console_wait_idle(struct virtio_console *c);
 
+
+/* Snapshots (docs/snapshots.md): transport and device state; load checks first, -EINVAL applies nothing. */
+struct snap_w;
+struct snap_rd;
+void virtio_console_save(struct virtio_console *c, struct snap_w *w);
+int virtio_console_load(struct virtio_console *c, struct snap_rd *r);
 #endif

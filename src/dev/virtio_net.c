@@ -38,6 +38,7 @@
 #include <time.h>
 
 #include "backend/net.h"
+#include "snapshot/format.h"
 #include "util/log.h"
 #include "util/token_bucket.h"
 #include "virtio/mmio.h"
@@ -415,6 +416,15 @@ static void net_reset(void *dev)
     pthread_mutex_unlock(&n->rx_lock);
 }
 
+/* Snapshot quiesce: frames arriving meanwhile are dropped (a lost packet), the rings untouched. */
+static void net_quiesce(void *dev, bool pause)
+{
+    struct virtio_net *n = dev;
+    pthread_mutex_lock(&n->rx_lock);
+    n->active = !pause;
+    pthread_mutex_unlock(&n->rx_lock);
+}
+
 static void net_config_read(void *dev, uint32_t offset, void *buf, unsigned size)
 {
     struct virtio_net *n = dev;
@@ -540,6 +550,7 @@ struct virtio_net *virtio_net_create(struct vm *vm, uint64_t base, unsigned irq,
         .queue_notify = net_notify,
         .reset = net_reset,
         .activate = net_activate,
+        .quiesce = net_quiesce,
     };
     n->t = virtio_mmio_create(vm, base, irq, &n->ops, n);
     if (!n->t)
@@ -585,4 +596,28 @@ void virtio_net_destroy(struct virtio_net *n)
     tb_destroy(&n->tx_tb);
     tb_destroy(&n->rx_tb);
     free(n);
+}
+
+/* ---- snapshots ---- */
+
+void virtio_net_save(struct virtio_net *n, struct snap_w *w)
+{
+    snap_w_bytes(w, n->config, sizeof(n->config));
+    virtio_mmio_save(n->t, w);
+}
+
+int virtio_net_load(struct virtio_net *n, struct snap_rd *r, const uint8_t *new_mac)
+{
+    uint8_t cfg[VIRTIO_NET_CFG_SIZE];
+    snap_r_bytes(r, cfg, sizeof(cfg));
+    if (r->bad)
+        return -EINVAL;
+    /* A clone's own MAC (virtio 1.2 §5.1.4 mac): the driver reads it again when it probes. */
+    if (new_mac)
+        memcpy(cfg, new_mac, 6);
+    int e = virtio_mmio_load(n->t, r);
+    if (e)
+        return e;
+    memcpy(n->config, cfg, sizeof(cfg));
+    return 0;
 }

@@ -63,4 +63,11 @@ void virtio_net_get_stats(struct virtio_net *n, struct virtio_net_stats *out);
  */
 void virtio_net_set_limit(struct virtio_net *n, uint64_t bps);
 
+
+/* Snapshots (docs/snapshots.md): transport and device state; load checks first, -EINVAL applies nothing. */
+struct snap_w;
+struct snap_rd;
+void virtio_net_save(struct virtio_net *n, struct snap_w *w);
+/* new_mac: a clone's MAC replacing the saved one, or NULL. */
+int virtio_net_load(struct virtio_net *n, struct snap_rd *r, const uint8_t *new_mac);
 #endif

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <sys/random.h>
 
+#include "snapshot/format.h"
 #include "util/log.h"
 #include "virtio/mmio.h"
 #include "virtio/virtq.h"
@@ -101,4 +102,17 @@ void virtio_rng_destroy(struct virtio_rng *r)
 struct virtio_mmio *virtio_rng_transport(struct virtio_rng *r)
 {
     return r->t;
+}
+
+/* ---- snapshots ---- */
+
+/* No host-side pool: every request is filled from getrandom(2), so a clone gets fresh bytes. */
+void virtio_rng_save(struct virtio_rng *r, struct snap_w *w)
+{
+    virtio_mmio_save(r->t, w);
+}
+
+int virtio_rng_load(struct virtio_rng *r, struct snap_rd *in)
+{
+    return virtio_mmio_load(r->t, in);
 }

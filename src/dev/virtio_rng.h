@@ -17,4 +17,10 @@ struct virtio_rng *virtio_rng_create(struct vm *vm, uint64_t base, unsigned irq)
 void virtio_rng_destroy(struct virtio_rng *r);
 struct virtio_mmio *virtio_rng_transport(struct virtio_rng *r);
 
+
+/* Snapshots (docs/snapshots.md): transport and device state; load checks first, -EINVAL applies nothing. */
+struct snap_w;
+struct snap_rd;
+void virtio_rng_save(struct virtio_rng *r, struct snap_w *w);
+int virtio_rng_load(struct virtio_rng *r, struct snap_rd *in);
 #endif

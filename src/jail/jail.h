@@ -70,15 +70,34 @@ void jail_end(struct jail *j);
 /* kiln run, first thing in each hart thread: its own stricter filter. */
 void jail_hart_enter(struct jail *j, unsigned hart);
 
+/*
+ * kiln exec started as root (docs/jail.md, "kiln exec"): kiln's own process stays in
+ * the host's namespaces, forks the supervisor as init of a new pid namespace, and
+ * only waits for it and removes the root skeleton. The supervisor enters new mount,
+ * IPC and UTS namespaces (and network, without --net) before it forks the first
+ * program, which moves the VM into a minimal root once set-up is done.
+ */
+/* true when kiln exec gets the namespaces and the new root (root, jail on). */
+bool jail_exec_privileged(bool off);
+/* In the supervisor, while it has one thread and before the first program's fork. 0 or -1. */
+int jail_exec_unshare(bool new_net);
+
 /* kiln exec: what the host side of a process VM may keep doing. */
 struct jail_exec_config {
     bool off;          /* --no-jail */
     bool no_seccomp;   /* --no-seccomp */
+    bool privileged;   /* inside jail_exec_unshare's namespaces: drop every capability */
+    bool new_root;     /* ... and pivot_root into the minimal root (the first program) */
+    bool set_user;     /* --user: that uid/gid instead of uid 0 without capabilities */
+    uid_t uid;
+    gid_t gid;
     bool net;          /* --net: sockets */
     bool host_execve;  /* the guest's execve still re-executes kiln on the host */
     unsigned long nproc; /* RLIMIT_NPROC; 0 = the user's tasks now + a spare (not root) */
 };
 /* kiln exec, after set-up and before guest code runs. 0, or -1 with a message. */
 int jail_enter_exec(const struct jail_exec_config *c);
+/* KILN_JAIL_SELFTEST=hostpath: opens path as a confinement bug would and reports (jail.c). */
+void jail_selftest_hostpath(const char *path);
 
 #endif

@@ -89,7 +89,25 @@ static int bind_ro(int fd, const char *base, const char *path, bool dir)
     return 0;
 }
 
-int root_enter(const char *const *keep, unsigned nkeep, char *err, size_t errlen)
+/*
+ * A process VM forks host processes that each reach their own descriptors through
+ * /proc/self/fd (the mount table's file reopen, access(2), named AF_UNIX sockets), so
+ * a bind of one /proc/PID would name the wrong process after a fork. Instead: a
+ * procfs of our own pid namespace (only the VM's processes), subset=pid (no /proc/sys,
+ * no /proc/kcore: proc(5), mount options), read-only.
+ */
+static int mount_proc(void)
+{
+    char target[64];
+    snprintf(target, sizeof(target), "%s/proc", ROOT_BUILD);
+    if (mkdir(target, 0555) && errno != EEXIST)
+        return -errno;
+    if (mount("proc", target, "proc", MS_RDONLY | BIND_FLAGS, "subset=pid,hidepid=invisible"))
+        return -errno;
+    return 0;
+}
+
+int root_enter(const char *const *keep, unsigned nkeep, bool fresh_proc, char *err, size_t errlen)
 {
     int fds[ROOT_MAX_KEEP + 1], nfd = 0, r = 0;
     char self[32];
@@ -109,7 +127,9 @@ int root_enter(const char *const *keep, unsigned nkeep, char *err, size_t errlen
     /* Our own /proc/PID as /proc/self: statistics read /proc/self/status, nothing else of /proc.
      * Opening the magic link (not /proc/getpid()) names us even in a pid namespace of our own. */
     snprintf(self, sizeof(self), "/proc/self");
-    fds[nfd] = open(self, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    fds[nfd] = fresh_proc ? -1 : open(self, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fresh_proc)
+        fds[nfd] = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC); /* a placeholder, closed below */
     if (fds[nfd] < 0) {
         snprintf(err, errlen, "%s: %s", self, strerror(errno));
         r = -1;
@@ -130,7 +150,7 @@ int root_enter(const char *const *keep, unsigned nkeep, char *err, size_t errlen
             goto out;
         }
     }
-    int e = bind_ro(fds[nkeep], ROOT_BUILD, "/proc/self", true);
+    int e = fresh_proc ? mount_proc() : bind_ro(fds[nkeep], ROOT_BUILD, "/proc/self", true);
     if (e) {
         snprintf(err, errlen, "cannot keep %s in the jail: %s", self, strerror(-e));
         r = -1;

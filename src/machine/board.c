@@ -30,13 +30,18 @@
 #include "dev/syscon.h"
 #include "dev/uart.h"
 #include "dev/virtio_balloon.h"
+#include "dev/virtio_blk.h"
 #include "dev/virtio_console.h"
+#include "dev/virtio_net.h"
+#include "dev/virtio_rng.h"
 #include "machine/control.h"
 #include "machine/fdt.h"
 #include "machine/gmem.h"
 #include "machine/loader.h"
 #include "machine/vm.h"
+#include "snapshot/snapshot.h"
 #include "util/log.h"
+#include "virtio/mmio.h"
 
 /* Linux wants its Image 2 MiB aligned on RV64 (boot.rst); OpenSBI occupies the first 2 MiB. */
 #define KERNEL_OFFSET 0x200000ull
@@ -53,6 +58,18 @@
 #define POWERDOWN_GAP_MS 500
 /* SIGTERM: how long the guest may take to power off before kiln stops it (status 143). */
 #define SIGTERM_GRACE_MS 30000
+
+enum snap_op { SNAP_OP_SNAPSHOT, SNAP_OP_PAUSE, SNAP_OP_RESUME };
+
+struct snap_request {
+    enum snap_op op;
+    const char *dir;
+    bool stay_paused;
+    bool done;
+    int result;
+    uint64_t ms;
+    char err[256];
+};
 
 static void *hart_thread(void *arg)
 {
@@ -291,6 +308,237 @@ static void dump_harts(struct board *b)
     }
 }
 
+/* ---- pause, resume and snapshot (docs/snapshots.md) ---- */
+
+static int harts_start(struct board *b)
+{
+    struct vm *vm = &b->vm;
+    if (b->nrunning == 0)
+        gdbstub_run_begin(b->gdb);
+    for (; b->nrunning < vm->nharts; b->nrunning++) {
+        int e = pthread_create(&b->threads[b->nrunning], NULL, hart_thread, &b->harts[b->nrunning]);
+        if (e) {
+            vm_request_exit(vm, 1, "cannot start hart thread: %s", strerror(e));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void harts_join(struct board *b)
+{
+    for (unsigned i = 0; i < b->nrunning; i++)
+        pthread_join(b->threads[i], NULL);
+    b->nrunning = 0;
+}
+
+static struct virtio_mmio *board_transport(struct board *b, unsigned i)
+{
+    /* Every virtio device in slot order; NULL past the end. */
+    if (i < b->ndisks)
+        return virtio_blk_transport(b->blks[i]);
+    i -= b->ndisks;
+    if (i < b->nnets)
+        return virtio_net_transport(b->nets[i]);
+    i -= b->nnets;
+    struct virtio_mmio *rest[3] = {b->hvc ? virtio_console_transport(b->hvc) : NULL,
+                                   b->rng ? virtio_rng_transport(b->rng) : NULL,
+                                   b->balloon ? virtio_balloon_transport(b->balloon) : NULL};
+    for (unsigned k = 0; k < 3; k++) {
+        if (!rest[k])
+            continue;
+        if (i-- == 0)
+            return rest[k];
+    }
+    return NULL;
+}
+
+/*
+ * Stops every hart at an instruction boundary (hart_run returns when vm->stop
+ * is set, WFI included) without ending the run: exit_claimed stays 0, which is
+ * how wait_for_exit tells a pause from the end. Then each virtio device's
+ * worker finishes the requests it took and stays off its queues.
+ */
+static void board_pause(struct board *b)
+{
+    struct vm *vm = &b->vm;
+    if (b->paused)
+        return;
+    atomic_store(&vm->stop, 1);
+    for (unsigned i = 0; i < vm->nharts; i++)
+        hart_kick(vm->harts[i]);
+    gdbstub_run_end(b->gdb); /* harts on the stub's bus watch its flag, not vm->stop */
+    harts_join(b);
+    for (unsigned i = 0; board_transport(b, i); i++)
+        virtio_mmio_quiesce(board_transport(b, i));
+    b->paused = true;
+}
+
+static int board_resume(struct board *b)
+{
+    struct vm *vm = &b->vm;
+    if (!b->paused)
+        return 0;
+    if (atomic_load(&vm->exit_claimed))
+        return -1; /* the run is ending: nothing to resume */
+    for (unsigned i = 0; board_transport(b, i); i++)
+        virtio_mmio_unquiesce(board_transport(b, i));
+    b->paused = false;
+    atomic_store(&vm->stop, 0);
+    /* An exit requested meanwhile (a device, quit) must not be undone by the store above. */
+    if (atomic_load(&vm->exit_claimed)) {
+        atomic_store(&vm->stop, 1);
+        return -1;
+    }
+    return harts_start(b);
+}
+
+static void board_snap_fill(struct board *b, struct snap_board *sb)
+{
+    memset(sb, 0, sizeof(*sb));
+    sb->vm = &b->vm;
+    sb->uart = b->uart;
+    sb->rtc = b->rtc;
+    sb->ndisks = b->ndisks;
+    sb->nnets = b->nnets;
+    for (unsigned i = 0; i < b->ndisks; i++) {
+        sb->blks[i] = b->blks[i];
+        sb->disks[i] = b->disks[i];
+        const struct board_disk *d = &b->cfg->disks[i];
+        snprintf(sb->cfg.disks[i].path, sizeof(sb->cfg.disks[i].path), "%s", d->path);
+        sb->cfg.disks[i].readonly = d->readonly;
+        sb->cfg.disks[i].cache = (uint32_t)d->cache;
+        sb->cfg.disks[i].bps = d->bps;
+        sb->cfg.disks[i].iops = d->iops;
+    }
+    for (unsigned i = 0; i < b->nnets; i++) {
+        sb->nets[i] = b->nets[i];
+        snprintf(sb->cfg.nets[i], sizeof(sb->cfg.nets[i]), "%s", b->cfg->nets[i]);
+    }
+    sb->hvc = b->hvc;
+    sb->rng = b->rng;
+    sb->balloon = b->balloon;
+}
+
+static uint64_t snap_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* On the main thread: carries out the control thread's request. */
+static void snap_serve(struct board *b)
+{
+    uint64_t v;
+    if (read(b->snap_fd, &v, sizeof(v)) != (ssize_t)sizeof(v))
+        return;
+    pthread_mutex_lock(&b->snap_lock);
+    struct snap_request *rq = b->sreq;
+    pthread_mutex_unlock(&b->snap_lock);
+    if (!rq || rq->done)
+        return;
+    uint64_t t0 = snap_now_ms();
+    int r = 0;
+    switch (rq->op) {
+    case SNAP_OP_PAUSE:
+        board_pause(b);
+        break;
+    case SNAP_OP_RESUME:
+        r = board_resume(b);
+        if (r)
+            snprintf(rq->err, sizeof(rq->err), "the VM is stopping");
+        break;
+    case SNAP_OP_SNAPSHOT: {
+        bool was_paused = b->paused;
+        board_pause(b);
+        struct snap_board sb;
+        board_snap_fill(b, &sb);
+        r = snapshot_write(&sb, rq->dir, rq->err, sizeof(rq->err));
+        if (r == 0)
+            log_debug("vm", "snapshot written to %s", rq->dir);
+        if (!was_paused && !rq->stay_paused)
+            board_resume(b);
+        break;
+    }
+    }
+    pthread_mutex_lock(&b->snap_lock);
+    rq->result = r;
+    rq->ms = snap_now_ms() - t0;
+    rq->done = true;
+    pthread_cond_broadcast(&b->snap_cond);
+    pthread_mutex_unlock(&b->snap_lock);
+}
+
+/* Fails a request still waiting once the run is over (the control thread must not hang). */
+static void snap_close(struct board *b, bool closed)
+{
+    pthread_mutex_lock(&b->snap_lock);
+    b->snap_closed = closed;
+    if (b->sreq && !b->sreq->done) {
+        snprintf(b->sreq->err, sizeof(b->sreq->err), "the VM stopped");
+        b->sreq->result = -1;
+        b->sreq->done = true;
+        pthread_cond_broadcast(&b->snap_cond);
+    }
+    pthread_mutex_unlock(&b->snap_lock);
+}
+
+/* On the control thread: hands the request to the main thread and waits for it. */
+static int snap_ask(struct board *b, struct snap_request *rq, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&b->snap_lock);
+    while (b->sreq && !b->snap_closed)
+        pthread_cond_wait(&b->snap_cond, &b->snap_lock);
+    if (b->snap_closed) {
+        pthread_mutex_unlock(&b->snap_lock);
+        snprintf(err, errlen, "the VM is not running");
+        return -1;
+    }
+    b->sreq = rq;
+    uint64_t one = 1;
+    if (write(b->snap_fd, &one, sizeof(one)) != (ssize_t)sizeof(one)) {
+        b->sreq = NULL;
+        pthread_mutex_unlock(&b->snap_lock);
+        snprintf(err, errlen, "cannot wake the main thread: %s", strerror(errno));
+        return -1;
+    }
+    while (!rq->done)
+        pthread_cond_wait(&b->snap_cond, &b->snap_lock);
+    b->sreq = NULL;
+    pthread_cond_broadcast(&b->snap_cond);
+    pthread_mutex_unlock(&b->snap_lock);
+    if (rq->result) {
+        snprintf(err, errlen, "%s", rq->err);
+        return -1;
+    }
+    return 0;
+}
+
+static int ctl_snapshot(void *ctx, const char *dir, bool paused, uint64_t *ms, char *err, size_t errlen)
+{
+    struct board *b = ctx;
+    if (b->cfg->lockdown) {
+        snprintf(err, errlen, "snapshots need a VM started with --no-jail (the jail's root has no "
+                              "snapshot directory)");
+        return -1;
+    }
+    if (b->cfg->nshares) {
+        snprintf(err, errlen, "snapshots of a VM with --share are not supported yet (9p state is not saved)");
+        return -1;
+    }
+    struct snap_request rq = {.op = SNAP_OP_SNAPSHOT, .dir = dir, .stay_paused = paused};
+    int r = snap_ask(b, &rq, err, errlen);
+    *ms = rq.ms;
+    return r;
+}
+
+static int ctl_pause(void *ctx, bool pause, char *err, size_t errlen)
+{
+    struct snap_request rq = {.op = pause ? SNAP_OP_PAUSE : SNAP_OP_RESUME};
+    return snap_ask(ctx, &rq, err, errlen);
+}
+
 /*
  * Waits for the VM to stop. SIGINT/SIGTERM/SIGHUP are blocked in every thread
  * and arrive here through a signalfd; the VM's exit eventfd wakes us the moment
@@ -301,17 +549,22 @@ static void dump_harts(struct board *b)
 static void wait_for_exit(struct board *b, int sig_fd)
 {
     struct vm *vm = &b->vm;
-    while (!atomic_load(&vm->stop)) {
-        struct pollfd fds[3] = {{.fd = sig_fd, .events = POLLIN},
+    /* A pause sets stop without claiming the exit: only both together end the run. */
+#define RUN_ENDED() (atomic_load(&vm->stop) && atomic_load(&vm->exit_claimed))
+    while (!RUN_ENDED()) {
+        struct pollfd fds[4] = {{.fd = sig_fd, .events = POLLIN},
                                 {.fd = vm->exit_fd, .events = POLLIN},
-                                {.fd = b->powerdown_fd, .events = POLLIN}};
+                                {.fd = b->powerdown_fd, .events = POLLIN},
+                                {.fd = b->snap_fd, .events = POLLIN}};
         int timeout = powerdown_step(b);
-        if (atomic_load(&vm->stop))
+        if (RUN_ENDED())
             break;
         if (timeout < 0 || timeout > 1000)
             timeout = 1000;
-        if (poll(fds, 3, timeout) <= 0)
+        if (poll(fds, 4, timeout) <= 0)
             continue;
+        if (fds[3].revents & POLLIN)
+            snap_serve(b);
         if (fds[1].revents & POLLIN) {
             uint64_t v;
             ssize_t n = read(vm->exit_fd, &v, sizeof(v));
@@ -345,6 +598,7 @@ static void wait_for_exit(struct board *b, int sig_fd)
             vm_request_exit(vm, 128 + (int)si.ssi_signo, "terminated by signal %u", si.ssi_signo);
         }
     }
+#undef RUN_ENDED
 }
 
 /* ---- control socket (machine/control.h) ---- */
@@ -373,27 +627,53 @@ static void ctl_quit(void *ctx)
 static int run_once(struct board *b, int sig_fd)
 {
     struct vm *vm = &b->vm;
-    boot_harts(b);
+    if (!b->restored)
+        boot_harts(b);
+    b->restored = false;
     memset(&b->pd, 0, sizeof(b->pd));
     atomic_store(&vm->stop, 0);
     atomic_store(&vm->exit_claimed, 0);
     atomic_store(&vm->reboot, 0);
     vm->exit_status = 0;
     vm->exit_reason[0] = 0;
-    gdbstub_run_begin(b->gdb);
-    unsigned started = 0;
-    for (; started < vm->nharts; started++) {
-        int e = pthread_create(&b->threads[started], NULL, hart_thread, &b->harts[started]);
-        if (e) {
-            vm_request_exit(vm, 1, "cannot start hart thread: %s", strerror(e));
-            break;
-        }
+    if (b->start_paused) {
+        /* Restored --paused: devices loaded but quiet until a resume. */
+        b->start_paused = false;
+        atomic_store(&vm->stop, 1);
+        for (unsigned i = 0; board_transport(b, i); i++)
+            virtio_mmio_quiesce(board_transport(b, i));
+        b->paused = true;
+    } else {
+        harts_start(b);
+    }
+    if (b->cfg->restore && b->cfg->restore->timing && b->cfg->restore->t_start_ns) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+        fprintf(stderr, "kiln: restored in %.2f ms (to the first instruction)\n",
+                 (double)(now - b->cfg->restore->t_start_ns) / 1e6);
+        b->cfg->restore->t_start_ns = 0;
     }
     wait_for_exit(b, sig_fd);
-    gdbstub_run_end(b->gdb);
-    for (unsigned i = 0; i < started; i++)
-        pthread_join(b->threads[i], NULL);
+    gdbstub_run_end(b->gdb); /* parked or held harts let go, so their threads end */
+    harts_join(b);
+    b->paused = false;
     return vm->exit_status;
+}
+
+/* Loads a snapshot into the freshly built board. 0, or -1 after printing why. */
+static int board_restore(struct board *b, struct snap_restore *r)
+{
+    struct snap_board sb;
+    char err[300];
+    board_snap_fill(b, &sb);
+    if (snapshot_apply(&sb, r, err, sizeof(err)) < 0) {
+        log_err("snapshot", "cannot restore: %s", err);
+        return -1;
+    }
+    b->restored = true;
+    b->start_paused = r->paused;
+    return 0;
 }
 
 int board_run(const struct board_config *cfg)
@@ -405,6 +685,10 @@ int board_run(const struct board_config *cfg)
     }
     b->hvc_fd = -1;
     b->powerdown_fd = -1;
+    b->snap_fd = -1;
+    b->cfg = cfg;
+    pthread_mutex_init(&b->snap_lock, NULL);
+    pthread_cond_init(&b->snap_cond, NULL);
     int status = 1;
     int sig_fd = -1;
     struct vm *vm = &b->vm;
@@ -419,7 +703,8 @@ int board_run(const struct board_config *cfg)
     sigaddset(&sigs, SIGHUP);
     sigaddset(&sigs, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &sigs, &old);
-    int e = vm_init(vm, cfg->mem);
+    int e = cfg->restore ? vm_init_file(vm, VIRT_DRAM_BASE, cfg->mem, cfg->restore->mem_fd)
+                         : vm_init(vm, cfg->mem);
     if (e < 0) {
         log_err("vm", "cannot reserve %llu MiB of guest memory: %s",
                 (unsigned long long)(cfg->mem >> 20), strerror(-e));
@@ -456,7 +741,7 @@ int board_run(const struct board_config *cfg)
     }
     if (board_virtio_create(b, cfg) < 0)
         goto out;
-    if (load_images(b, cfg) < 0)
+    if (!cfg->restore && load_images(b, cfg) < 0)
         goto out;
     if (cfg->dump_dtb) {
         status = 0;
@@ -466,7 +751,8 @@ int board_run(const struct board_config *cfg)
     sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC);
     vm->exit_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     b->powerdown_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (sig_fd < 0 || vm->exit_fd < 0 || b->powerdown_fd < 0) {
+    b->snap_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (sig_fd < 0 || vm->exit_fd < 0 || b->powerdown_fd < 0 || b->snap_fd < 0) {
         log_err("vm", "cannot create event descriptors: %s", strerror(errno));
         goto out_sig;
     }
@@ -481,11 +767,13 @@ int board_run(const struct board_config *cfg)
     }
     console_attach_uart(b->console, b->uart);
     console_wait_for_driver(b->console, cfg->kernel != NULL);
+    if (cfg->restore && board_restore(b, cfg->restore) < 0)
+        goto out_sig;
 
     if (cfg->control) {
         static const struct control_ops ops_tmpl = {
-            .stats = board_ctl_stats, .balloon = board_ctl_balloon, .powerdown = ctl_powerdown, .quit = ctl_quit,
-            .limits = board_ctl_limits};
+            .stats = board_ctl_stats, .balloon = board_ctl_balloon, .powerdown = ctl_powerdown,
+            .quit = ctl_quit, .limits = board_ctl_limits, .snapshot = ctl_snapshot, .pause = ctl_pause};
         struct control_ops ops = ops_tmpl;
         ops.ctx = b;
         char err[256];
@@ -501,9 +789,16 @@ int board_run(const struct board_config *cfg)
         goto out_sig;
 
     for (;;) {
+        snap_close(b, false);
         status = run_once(b, sig_fd);
+        snap_close(b, true);
         if (!atomic_load(&vm->reboot))
             break;
+        if (cfg->restore) {
+            /* The boot images are not part of a snapshot (docs/snapshots.md). */
+            log_warn("vm", "the guest asked for a reboot; a restored VM has no boot images: stopping");
+            break;
+        }
         /* Reboot: a machine with fresh RAM (returned to the host) and the same images. */
         vm_ram_clear(vm);
         uart_reset(b->uart);
@@ -522,8 +817,12 @@ int board_run(const struct board_config *cfg)
         status = 255;
 
 out_sig:
+    snap_close(b, true);
     /* First: its callbacks use the devices below. */
     control_stop(b->control);
+    if (b->snap_fd >= 0)
+        close(b->snap_fd);
+    b->snap_fd = -1;
     b->control = NULL;
     if (b->powerdown_fd >= 0)
         close(b->powerdown_fd);
@@ -553,6 +852,8 @@ out:
     for (unsigned i = 0; i < vm->nharts; i++)
         hart_destroy(&b->harts[i]);
     vm_destroy(vm);
+    pthread_mutex_destroy(&b->snap_lock);
+    pthread_cond_destroy(&b->snap_cond);
     free(b);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return status;

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct snap_restore;
+
 #define BOARD_MAX_DISKS 6
 #define BOARD_MAX_NETS 2
 #define BOARD_MAX_SHARES 4
@@ -48,6 +50,9 @@ struct board_config {
     void *jail_ctx;
     struct board_share shares[BOARD_MAX_SHARES];
     unsigned nshares;
+    /* Restore from a snapshot (src/snapshot/snapshot.h) instead of booting: RAM is mapped from
+     * its memory file and every hart and device loaded before anything runs. NULL = boot. */
+    struct snap_restore *restore;
     int gdb_port;  /* --gdb PORT: a GDB stub on 127.0.0.1 (docs/gdb.md); 0 = none */
     bool gdb_wait; /* --gdb-wait: harts stop before the first instruction */
 };

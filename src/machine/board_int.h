@@ -29,6 +29,7 @@ struct virtio_balloon;
 struct p9fs;
 struct virtio_9p;
 struct gdbstub;
+struct snap_request;
 
 struct powerdown {
     bool active;
@@ -65,6 +66,17 @@ struct board {
     void (*hart_enter)(void *ctx, unsigned hart);
     void *jail_ctx;
     struct gdbstub *gdb; /* --gdb; NULL = none */
+    const struct board_config *cfg;
+    /* Pause and snapshot (docs/snapshots.md): the control thread asks, the main thread does it. */
+    unsigned nrunning; /* hart threads started and not yet joined */
+    bool paused;       /* harts joined and devices quiesced, the VM not ended */
+    bool start_paused; /* restored with --paused: the first run starts with no hart running */
+    bool restored;     /* harts hold a snapshot's state: the first run must not boot them */
+    int snap_fd;       /* eventfd: a request is waiting in `sreq` */
+    pthread_mutex_t snap_lock;
+    pthread_cond_t snap_cond;
+    struct snap_request *sreq; /* the request in flight, NULL = none (snap_lock) */
+    bool snap_closed;  /* the run is over: requests fail at once (snap_lock) */
 };
 
 /* board_virtio.c: creates the virtio-mmio devices in their slots (0 or -1, messages printed),

@@ -24,7 +24,7 @@
 #include "util/log.h"
 
 #define CONTROL_MAX_CLIENTS 8
-#define STR_MAX 64 /* longest string value or key we keep; longer ones are refused */
+#define STR_MAX CONTROL_DIR_MAX /* longest string value or key we keep; longer ones are refused */
 
 /* ---- parser ---- */
 
@@ -219,6 +219,7 @@ int control_parse(const char *line, size_t len, struct control_req *req, char *e
 {
     struct jp j = {.p = line, .end = line + len, .err = err, .errlen = errlen};
     bool have_cmd = false, have_target = false, have_disk = false, have_net = false;
+    bool have_dir = false, have_paused = false;
     char cmd[STR_MAX] = "";
     uint64_t target = 0, index = 0;
     struct control_limits lim = {0};
@@ -278,8 +279,22 @@ int control_parse(const char *line, size_t len, struct control_req *req, char *e
                     lim.bps = v.u;
                 else
                     lim.iops = v.u;
+            } else if (!strcmp(key, "dir")) {
+                if (have_dir)
+                    return jfail(&j, "duplicate field 'dir'");
+                if (v.kind != J_STRING || !v.str[0])
+                    return jfail(&j, "'dir' must be a non-empty string");
+                memcpy(req->dir, v.str, sizeof(req->dir));
+                have_dir = true;
+            } else if (!strcmp(key, "paused")) {
+                if (have_paused)
+                    return jfail(&j, "duplicate field 'paused'");
+                if (v.kind != J_BOOL)
+                    return jfail(&j, "'paused' must be true or false");
+                req->paused = v.u != 0;
+                have_paused = true;
             } else {
-                return jfail(&j, "unknown field (known: cmd, target_mib, disk, net, bps, iops)");
+                return jfail(&j, "unknown field (known: cmd, target_mib, disk, net, bps, iops, dir, paused)");
             }
             jws(&j);
             if (j.p < j.end && *j.p == ',') {
@@ -308,8 +323,20 @@ int control_parse(const char *line, size_t len, struct control_req *req, char *e
         req->cmd = CONTROL_QUIT;
     else if (!strcmp(cmd, "limits"))
         req->cmd = CONTROL_LIMITS;
+    else if (!strcmp(cmd, "snapshot"))
+        req->cmd = CONTROL_SNAPSHOT;
+    else if (!strcmp(cmd, "pause"))
+        req->cmd = CONTROL_PAUSE;
+    else if (!strcmp(cmd, "resume"))
+        req->cmd = CONTROL_RESUME;
     else
-        return jfail(&j, "unknown cmd (known: stats, balloon, powerdown, quit, limits)");
+        return jfail(&j, "unknown cmd (known: stats, balloon, powerdown, quit, limits, snapshot, pause, resume)");
+    if (req->cmd == CONTROL_SNAPSHOT) {
+        if (!have_dir)
+            return jfail(&j, "snapshot needs 'dir'");
+    } else if (have_dir || have_paused) {
+        return jfail(&j, "'dir' and 'paused' only go with cmd snapshot");
+    }
     if (req->cmd == CONTROL_BALLOON) {
         if (!have_target)
             return jfail(&j, "balloon needs 'target_mib'");
@@ -388,7 +415,7 @@ static uint64_t mib(uint64_t bytes)
 size_t control_handle_line(const struct control_ops *ops, const char *line, size_t len, char *out,
                            size_t outlen)
 {
-    char err[160];
+    char err[320];
     struct control_req req;
     if (control_parse(line, len, &req, err, sizeof(err)))
         return error_line(out, outlen, err);
@@ -466,6 +493,24 @@ size_t control_handle_line(const struct control_ops *ops, const char *line, size
         if (!ops->limits)
             return error_line(out, outlen, "limits are not available");
         if (ops->limits(ops->ctx, &req.limits, err, sizeof(err)))
+            return error_line(out, outlen, err);
+        sb_add(&b, "{\"ok\":true}");
+        break;
+    case CONTROL_SNAPSHOT: {
+        uint64_t ms = 0;
+        if (!ops->snapshot)
+            return error_line(out, outlen, "snapshots are not available");
+        if (ops->snapshot(ops->ctx, req.dir, req.paused, &ms, err, sizeof(err)))
+            return error_line(out, outlen, err);
+        sb_add(&b, "{\"ok\":true,\"paused\":%s,\"ms\":%llu}", req.paused ? "true" : "false",
+               (unsigned long long)ms);
+        break;
+    }
+    case CONTROL_PAUSE:
+    case CONTROL_RESUME:
+        if (!ops->pause)
+            return error_line(out, outlen, "pause is not available");
+        if (ops->pause(ops->ctx, req.cmd == CONTROL_PAUSE, err, sizeof(err)))
             return error_line(out, outlen, err);
         sb_add(&b, "{\"ok\":true}");
         break;

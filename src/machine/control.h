@@ -8,6 +8,9 @@
  *   {"cmd":"quit"}                    stop the VM at once
  *   {"cmd":"limits","disk":I,"bps":N,"iops":N}  disk I's limits (0 = unlimited; omitted = unchanged)
  *   {"cmd":"limits","net":I,"bps":N}            NIC I's limit, each direction
+ *   {"cmd":"snapshot","dir":"PATH"[,"paused":true]}  write a snapshot (docs/snapshots.md);
+ *                                     the VM runs on afterwards unless paused is true
+ *   {"cmd":"pause"} / {"cmd":"resume"}  stop every hart at an instruction boundary / go on
  *
  * Every answer is one line: {"ok":true,...} or {"error":"..."}. Requests are
  * user-controlled input; the parser (control_parse) is a small strict parser of
@@ -25,7 +28,13 @@
 /* Room for the longest answer (stats with every disk and NIC). */
 #define CONTROL_ANSWER_MAX 8192
 
-enum control_cmd { CONTROL_STATS, CONTROL_BALLOON, CONTROL_POWERDOWN, CONTROL_QUIT, CONTROL_LIMITS };
+enum control_cmd {
+    CONTROL_STATS, CONTROL_BALLOON, CONTROL_POWERDOWN, CONTROL_QUIT, CONTROL_LIMITS,
+    CONTROL_SNAPSHOT, CONTROL_PAUSE, CONTROL_RESUME
+};
+
+/* Longest snapshot directory a request may name. */
+#define CONTROL_DIR_MAX 1024
 
 /* Devices `stats` reports (at least the board's BOARD_MAX_DISKS / BOARD_MAX_NETS). */
 #define CONTROL_MAX_DISKS 8
@@ -43,6 +52,8 @@ struct control_req {
     enum control_cmd cmd;
     uint64_t target_mib; /* CONTROL_BALLOON */
     struct control_limits limits; /* CONTROL_LIMITS */
+    char dir[CONTROL_DIR_MAX];    /* CONTROL_SNAPSHOT */
+    bool paused;                  /* CONTROL_SNAPSHOT: stay paused afterwards */
 };
 
 /*
@@ -79,6 +90,10 @@ struct control_ops {
     int (*powerdown)(void *ctx, char *err, size_t errlen);
     void (*quit)(void *ctx);
     int (*limits)(void *ctx, const struct control_limits *l, char *err, size_t errlen);
+    /* Writes a snapshot into dir (the VM stays paused if `paused`); *ms: how long it took. */
+    int (*snapshot)(void *ctx, const char *dir, bool paused, uint64_t *ms, char *err, size_t errlen);
+    /* pause: stop every hart (true) or let them run again (false). */
+    int (*pause)(void *ctx, bool pause, char *err, size_t errlen);
 };
 
 /*

@@ -42,6 +42,25 @@ int vm_init_at(struct vm *vm, uint64_t ram_base, uint64_t ram_size)
     return 0;
 }
 
+int vm_init_file(struct vm *vm, uint64_t ram_base, uint64_t ram_size, int fd)
+{
+    int e = vm_init_at(vm, ram_base, 0);
+    if (e)
+        return e;
+    /*
+     * MAP_PRIVATE: pages are read from the file when first touched and a write
+     * copies the page, so the file is never changed and every VM mapping the
+     * same file shares the pages it has not written (docs/snapshots.md).
+     */
+    void *p = mmap(NULL, ram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0);
+    if (p == MAP_FAILED)
+        return -errno;
+    vm->ram = p;
+    vm->ram_size = ram_size;
+    vm->ram_from_file = true;
+    return 0;
+}
+
 void vm_destroy(struct vm *vm)
 {
     if (vm->ram)
@@ -51,6 +70,15 @@ void vm_destroy(struct vm *vm)
 
 void vm_ram_clear(struct vm *vm)
 {
+    /* A file mapping would read the file again after MADV_DONTNEED: put fresh anonymous memory there. */
+    if (vm->ram && vm->ram_from_file) {
+        void *p = mmap(vm->ram, vm->ram_size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+        if (p != MAP_FAILED) {
+            vm->ram_from_file = false;
+            return;
+        }
+    }
     /* Private anonymous pages read back as zero after MADV_DONTNEED, and stop counting in RSS. */
     if (vm->ram && madvise(vm->ram, vm->ram_size, MADV_DONTNEED) != 0)
         memset(vm->ram, 0, vm->ram_size);

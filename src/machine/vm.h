@@ -55,6 +55,7 @@ struct vm {
     uint8_t *ram;
     uint64_t ram_base;
     uint64_t ram_size;
+    bool ram_from_file; /* a snapshot's memory file mapped MAP_PRIVATE (vm_init_file) */
 
     struct mmio_region mmio[VM_MAX_MMIO];
     unsigned nmmio;
@@ -98,6 +99,8 @@ struct vm {
 int vm_init(struct vm *vm, uint64_t ram_size);
 /* The same with RAM at a chosen guest-physical base. */
 int vm_init_at(struct vm *vm, uint64_t ram_base, uint64_t ram_size);
+/* The same with RAM mapped copy-on-write from a snapshot's memory file (fd may be closed after). */
+int vm_init_file(struct vm *vm, uint64_t ram_base, uint64_t ram_size, int fd);
 void vm_destroy(struct vm *vm);
 /* Zeroes guest RAM and gives its pages back to the host. */
 void vm_ram_clear(struct vm *vm);

@@ -69,8 +69,9 @@ static int copy_file(struct mm *mm, int fd, uint64_t off, uint64_t va, uint64_t 
     return 0;
 }
 
-int elf_load(struct mm *mm, int fd, uint64_t dyn_hint, struct elf_image *img, char *err,
-             size_t errlen)
+/* Reads and checks the ELF and program headers, and PT_INTERP into img->interp. */
+static int read_headers(int fd, Elf64_Ehdr *ehp, Elf64_Phdr *ph, uint64_t *fsizep,
+                        struct elf_image *img, char *err, size_t errlen)
 {
     memset(img, 0, sizeof(*img));
     struct stat st;
@@ -88,24 +89,51 @@ int elf_load(struct mm *mm, int fd, uint64_t dyn_hint, struct elf_image *img, ch
         return rc;
     Elf64_Ehdr eh;
     memcpy(&eh, hdr, sizeof(eh));
-    Elf64_Phdr ph[MAX_PHDRS];
     uint64_t phsize = (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr);
     if (eh.e_phoff > fsize || phsize > fsize - eh.e_phoff ||
         pread(fd, ph, phsize, (off_t)eh.e_phoff) != (ssize_t)phsize)
         return fail(err, errlen, -ENOEXEC, "program headers outside the file");
+    for (unsigned i = 0; i < eh.e_phnum; i++) {
+        const Elf64_Phdr *p = &ph[i];
+        if (p->p_type == PT_INTERP &&
+            (p->p_filesz < 2 || p->p_filesz > sizeof(img->interp) || p->p_offset > fsize ||
+             p->p_filesz > fsize - p->p_offset ||
+             pread(fd, img->interp, p->p_filesz, (off_t)p->p_offset) != (ssize_t)p->p_filesz ||
+             img->interp[p->p_filesz - 1] != 0))
+            return fail(err, errlen, -ENOEXEC, "bad PT_INTERP");
+    }
+    *ehp = eh;
+    *fsizep = fsize;
+    return 0;
+}
+
+int elf_probe(int fd, char *interp, size_t len, char *err, size_t errlen)
+{
+    Elf64_Ehdr eh;
+    Elf64_Phdr ph[MAX_PHDRS];
+    uint64_t fsize;
+    struct elf_image img;
+    int rc = read_headers(fd, &eh, ph, &fsize, &img, err, errlen);
+    if (!rc)
+        snprintf(interp, len, "%s", img.interp);
+    return rc;
+}
+
+int elf_load(struct mm *mm, int fd, uint64_t dyn_hint, struct elf_image *img, char *err,
+             size_t errlen)
+{
+    Elf64_Ehdr eh;
+    Elf64_Phdr ph[MAX_PHDRS];
+    uint64_t fsize;
+    int rc = read_headers(fd, &eh, ph, &fsize, img, err, errlen);
+    if (rc)
+        return rc;
+    uint64_t phsize = (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr);
 
     /* Validate every segment and find the image's span before mapping anything. */
     uint64_t lo = UINT64_MAX, hi = 0;
     for (unsigned i = 0; i < eh.e_phnum; i++) {
         const Elf64_Phdr *p = &ph[i];
-        if (p->p_type == PT_INTERP) {
-            if (p->p_filesz < 2 || p->p_filesz > sizeof(img->interp) || p->p_offset > fsize ||
-                p->p_filesz > fsize - p->p_offset ||
-                pread(fd, img->interp, p->p_filesz, (off_t)p->p_offset) != (ssize_t)p->p_filesz ||
-                img->interp[p->p_filesz - 1] != 0)
-                return fail(err, errlen, -ENOEXEC, "bad PT_INTERP");
-            continue;
-        }
         if (p->p_type != PT_LOAD || p->p_memsz == 0)
             continue;
         if (p->p_filesz > p->p_memsz || p->p_offset > fsize || p->p_filesz > fsize - p->p_offset)

@@ -29,6 +29,12 @@ struct elf_image {
 int elf_load(struct mm *mm, int fd, uint64_t dyn_hint, struct elf_image *img, char *err,
              size_t errlen);
 
+/*
+ * Checks fd's ELF and program headers without mapping anything, and copies
+ * its PT_INTERP ("" if none) into interp. 0 or -errno with a reason in err.
+ */
+int elf_probe(int fd, char *interp, size_t len, char *err, size_t errlen);
+
 /* Checks only the ELF header of a buffer (what `kiln exec` reports before loading). 0 or -ENOEXEC. */
 int elf_check_header(const uint8_t *buf, size_t len, char *err, size_t errlen);
 

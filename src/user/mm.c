@@ -1,9 +1,11 @@
 #include "user/mm.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "machine/gmem.h"
+#include "machine/vm.h"
 
 #define PPN_MASK ((1ull << 44) - 1)
 #define PROT_BITS (MM_PTE_R | MM_PTE_W | MM_PTE_X)
@@ -22,7 +24,8 @@ static bool has_frame(uint64_t pte)
 /* Pages count against --mem when writable (they may be written any time) or when they hold a frame. */
 static uint64_t charge(uint64_t pte)
 {
-    return (pte & MM_PTE_MAP) && ((pte & MM_PTE_W) || has_frame(pte));
+    return (pte & MM_PTE_MAP) &&
+           (((pte & MM_PTE_W) && !(pte & MM_PTE_NORESERVE)) || has_frame(pte));
 }
 
 static uint64_t prot_bits(int prot)
@@ -49,6 +52,67 @@ static bool user_range(uint64_t va, uint64_t len)
            len <= MM_USER_TOP - va;
 }
 
+/*
+ * Process-VM accounting around a change of mm->commit: reserve the growth
+ * first (so two processes cannot both pass the check), then settle the real
+ * difference once the change is done. Caller holds mm->lock.
+ */
+static int vm_reserve(struct mm *mm, int64_t want)
+{
+    if (!mm->vm_commit || want <= 0)
+        return 0;
+    uint64_t now = atomic_fetch_add(mm->vm_commit, (uint64_t)want) + (uint64_t)want;
+    if (now > mm->vm_limit) {
+        atomic_fetch_sub(mm->vm_commit, (uint64_t)want);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+static void vm_settle(struct mm *mm, uint64_t before, int64_t want)
+{
+    if (!mm->vm_commit)
+        return;
+    int64_t actual = (int64_t)(mm->commit - before);
+    int64_t extra = actual - (want > 0 ? want : 0);
+    if (extra)
+        atomic_fetch_add(mm->vm_commit, (uint64_t)extra); /* wraps correctly when negative */
+    if (actual && mm->own_commit)
+        atomic_fetch_add(mm->own_commit, (uint64_t)actual);
+}
+
+void mm_account(struct mm *mm, _Atomic uint64_t *vm_commit, _Atomic uint64_t *own_commit,
+                uint64_t vm_limit)
+{
+    pthread_mutex_lock(&mm->lock);
+    mm->vm_commit = vm_commit;
+    mm->own_commit = own_commit;
+    mm->vm_limit = vm_limit;
+    if (own_commit)
+        atomic_store(own_commit, mm->commit);
+    pthread_mutex_unlock(&mm->lock);
+}
+
+int mm_charge(struct mm *mm, uint64_t pages)
+{
+    if (!mm->vm_commit || !pages)
+        return 0;
+    if (pages > mm->vm_limit)
+        return -ENOMEM;
+    uint64_t now = atomic_fetch_add(mm->vm_commit, pages) + pages;
+    if (now > mm->vm_limit) {
+        atomic_fetch_sub(mm->vm_commit, pages);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+void mm_uncharge(struct mm *mm, uint64_t pages)
+{
+    if (mm->vm_commit && pages)
+        atomic_fetch_sub(mm->vm_commit, pages);
+}
+
 int mm_init(struct mm *mm, struct vm *vm, uint64_t base, uint64_t size)
 {
     memset(mm, 0, sizeof(*mm));
@@ -68,10 +132,122 @@ int mm_init(struct mm *mm, struct vm *vm, uint64_t base, uint64_t size)
     return 0;
 }
 
+/* ---- never-writable spans (mm.h nowrite); mm->lock held ---- */
+
+static bool nowrite_hits(const struct mm *mm, uint64_t va, uint64_t end)
+{
+    for (unsigned i = 0; i < mm->n_nowrite; i++)
+        if (mm->nowrite[i].start < end && va < mm->nowrite[i].end)
+            return true;
+    return false;
+}
+
+/* Takes [va, end) out of every span; a span cut in two needs one more slot (kept whole without it). */
+static void nowrite_clear(struct mm *mm, uint64_t va, uint64_t end)
+{
+    for (unsigned i = 0; i < mm->n_nowrite; i++) {
+        struct mm_span *s = &mm->nowrite[i];
+        if (s->end <= va || end <= s->start)
+            continue;
+        if (s->start < va && end < s->end) {
+            struct mm_span *n = realloc(mm->nowrite, (mm->n_nowrite + 1) * sizeof(*n));
+            if (!n)
+                return;
+            mm->nowrite = n;
+            s = &n[i];
+            memmove(s + 2, s + 1, (mm->n_nowrite - i - 1) * sizeof(*s));
+            s[1] = (struct mm_span){end, s->end};
+            s->end = va;
+            mm->n_nowrite++;
+            return;
+        }
+        if (va <= s->start && s->end <= end) {
+            memmove(s, s + 1, (mm->n_nowrite - i - 1) * sizeof(*s));
+            mm->n_nowrite--;
+            i--;
+        } else if (va <= s->start) {
+            s->start = end;
+        } else {
+            s->end = va;
+        }
+    }
+}
+
+int mm_set_nowrite(struct mm *mm, uint64_t va, uint64_t len)
+{
+    if (!user_range(va, len))
+        return -EINVAL;
+    pthread_mutex_lock(&mm->lock);
+    nowrite_clear(mm, va, va + len);
+    int err = -ENOMEM;
+    struct mm_span *n = realloc(mm->nowrite, (mm->n_nowrite + 1) * sizeof(*n));
+    if (n) {
+        unsigned i = 0;
+        while (i < mm->n_nowrite && n[i].start < va)
+            i++;
+        memmove(n + i + 1, n + i, (mm->n_nowrite - i) * sizeof(*n));
+        n[i] = (struct mm_span){va, va + len};
+        mm->nowrite = n;
+        mm->n_nowrite++;
+        /* Touching neighbours become one span, so page-by-page marks stay one entry. */
+        if (i + 1 < mm->n_nowrite && n[i + 1].start == n[i].end) {
+            n[i].end = n[i + 1].end;
+            memmove(n + i + 1, n + i + 2, (mm->n_nowrite - i - 2) * sizeof(*n));
+            mm->n_nowrite--;
+        }
+        if (i > 0 && n[i - 1].end == n[i].start) {
+            n[i - 1].end = n[i].end;
+            memmove(n + i, n + i + 1, (mm->n_nowrite - i - 1) * sizeof(*n));
+            mm->n_nowrite--;
+        }
+        err = 0;
+    }
+    pthread_mutex_unlock(&mm->lock);
+    return err;
+}
+
+bool mm_is_nowrite(struct mm *mm, uint64_t va)
+{
+    va &= ~(MM_PAGE - 1);
+    pthread_mutex_lock(&mm->lock);
+    bool r = nowrite_hits(mm, va, va + MM_PAGE);
+    pthread_mutex_unlock(&mm->lock);
+    return r;
+}
+
 void mm_destroy(struct mm *mm)
 {
+    free(mm->nowrite);
+    mm->nowrite = NULL;
+    mm->n_nowrite = 0;
     pmem_destroy(&mm->pm);
     pthread_mutex_destroy(&mm->lock);
+}
+
+int mm_reset(struct mm *mm)
+{
+    pthread_mutex_lock(&mm->lock);
+    uint64_t before = mm->commit;
+    mm->commit = 0;
+    vm_settle(mm, before, 0);
+    struct pmem *pm = &mm->pm;
+    uint64_t base = pm->base, size = pm->nframes * MM_PAGE;
+    /* Zero-fill on next touch and out of the host's RSS, so the bump allocator may start over. */
+    vm_ram_clear(mm->vm);
+    pmem_destroy(pm);
+    int err = pmem_init(pm, mm->vm, base, size);
+    if (!err) {
+        mm->root = pmem_alloc(pm);
+        if (!mm->root)
+            err = -ENOMEM;
+    }
+    mm->brk_start = mm->brk_end = 0;
+    free(mm->nowrite);
+    mm->nowrite = NULL;
+    mm->n_nowrite = 0;
+    atomic_fetch_add(&mm->tlb_gen, 1);
+    pthread_mutex_unlock(&mm->lock);
+    return err;
 }
 
 uint64_t mm_satp(const struct mm *mm)
@@ -128,14 +304,23 @@ int mm_map(struct mm *mm, uint64_t va, uint64_t len, int prot)
 {
     if (!user_range(va, len))
         return -EINVAL;
+    /*
+     * Every 2 MiB of the range needs a leaf table frame: a range that could not
+     * fit even in all of guest RAM fails at once, not after walking billions
+     * of pages (a PROT_NONE reservation of the whole address space).
+     */
+    if (len / (512 * MM_PAGE) > mm->pm.nframes)
+        return -ENOMEM;
     uint64_t bits = prot_bits(prot);
-    uint64_t fresh = MM_PTE_MAP | bits;
+    uint64_t fresh = MM_PTE_MAP | bits | ((prot & MM_PROT_NORESERVE) ? MM_PTE_NORESERVE : 0);
     pthread_mutex_lock(&mm->lock);
     uint64_t need = charge(fresh) * (len / MM_PAGE), give = 0;
     for (uint64_t a = va; a < va + len; a += MM_PAGE)
         give += charge(pte_get(mm, a));
     int err = 0;
-    if (mm->commit - give + need > mm->commit_limit) {
+    uint64_t before = mm->commit;
+    int64_t want = (int64_t)need - (int64_t)give;
+    if (mm->commit - give + need > mm->commit_limit || vm_reserve(mm, want)) {
         err = -ENOMEM;
         goto out;
     }
@@ -149,6 +334,8 @@ int mm_map(struct mm *mm, uint64_t va, uint64_t len, int prot)
         pte_store(p, fresh);
         mm->commit += charge(fresh);
     }
+    nowrite_clear(mm, va, va + len); /* a new mapping: its own rules */
+    vm_settle(mm, before, want);
     atomic_fetch_add(&mm->tlb_gen, 1);
 out:
     pthread_mutex_unlock(&mm->lock);
@@ -160,6 +347,7 @@ int mm_unmap(struct mm *mm, uint64_t va, uint64_t len)
     if (!user_range(va, len))
         return -EINVAL;
     pthread_mutex_lock(&mm->lock);
+    uint64_t before = mm->commit;
     for (uint64_t a = va; a < va + len && a >= va;) {
         uint64_t skip = a + MM_PAGE;
         uint64_t *p = pte_ptr(mm, a, false, &skip);
@@ -167,6 +355,8 @@ int mm_unmap(struct mm *mm, uint64_t va, uint64_t len)
             release(mm, p);
         a = skip;
     }
+    nowrite_clear(mm, va, va + len);
+    vm_settle(mm, before, 0);
     if (va + len > mm->mmap_top && va + len <= MM_USER_TOP)
         mm->mmap_top = va + len; /* let the next search reuse the hole */
     atomic_fetch_add(&mm->tlb_gen, 1);
@@ -178,10 +368,11 @@ static uint64_t with_prot(uint64_t old, uint64_t bits)
 {
     uint64_t pa = pte_pa(old);
     if (!bits)
-        return has_frame(old) ? (MM_PTE_MAP | MM_PTE_FRAME | ((pa >> 12) << 10)) : MM_PTE_MAP;
+        return has_frame(old) ? (MM_PTE_MAP | MM_PTE_FRAME | ((pa >> 12) << 10))
+                              : MM_PTE_MAP | (old & MM_PTE_NORESERVE);
     if (has_frame(old))
         return LEAF_FLAGS | bits | ((pa >> 12) << 10);
-    return MM_PTE_MAP | bits;
+    return MM_PTE_MAP | bits | (old & MM_PTE_NORESERVE);
 }
 
 int mm_protect(struct mm *mm, uint64_t va, uint64_t len, int prot)
@@ -198,10 +389,20 @@ int mm_protect(struct mm *mm, uint64_t va, uint64_t len, int prot)
             err = -ENOMEM;
             goto out;
         }
+    }
+    /* mprotect(2) EACCES: write access to a shared mapping of a file not open for writing. */
+    if ((prot & MM_PROT_WRITE) && nowrite_hits(mm, va, va + len)) {
+        err = -EACCES;
+        goto out;
+    }
+    for (uint64_t a = va; a < va + len; a += MM_PAGE) {
+        uint64_t old = pte_get(mm, a);
         give += charge(old);
         need += charge(with_prot(old, bits));
     }
-    if (mm->commit - give + need > mm->commit_limit) {
+    uint64_t before = mm->commit;
+    int64_t want = (int64_t)need - (int64_t)give;
+    if (mm->commit - give + need > mm->commit_limit || vm_reserve(mm, want)) {
         err = -ENOMEM;
         goto out;
     }
@@ -211,6 +412,7 @@ int mm_protect(struct mm *mm, uint64_t va, uint64_t len, int prot)
         mm->commit += charge(nv) - charge(*p);
         pte_store(p, nv);
     }
+    vm_settle(mm, before, want);
     atomic_fetch_add(&mm->tlb_gen, 1);
 out:
     pthread_mutex_unlock(&mm->lock);
@@ -228,6 +430,16 @@ static uint64_t first_mapped(struct mm *mm, uint64_t va, uint64_t len)
         a = skip;
     }
     return 0;
+}
+
+uint64_t mm_next_mapped(struct mm *mm, uint64_t va, uint64_t len)
+{
+    if (!user_range(va, len))
+        return 0;
+    pthread_mutex_lock(&mm->lock);
+    uint64_t a = first_mapped(mm, va, len);
+    pthread_mutex_unlock(&mm->lock);
+    return a;
 }
 
 bool mm_range_free(struct mm *mm, uint64_t va, uint64_t len)
@@ -288,15 +500,20 @@ void *mm_host(struct mm *mm, uint64_t va, enum mm_access acc, int *err)
         goto unlock;
     if (!(*p & MM_PTE_V)) {
         /* Demand-zero page (a page with a frame and a protection is always valid). */
-        uint64_t pa = pmem_alloc(&mm->pm);
+        uint64_t old = *p, before = mm->commit;
+        int64_t want = 1 - (int64_t)charge(old); /* a page with a frame is always charged */
+        int r = vm_reserve(mm, want);
+        uint64_t pa = r ? 0 : pmem_alloc(&mm->pm);
         if (!pa) {
+            if (!r)
+                vm_settle(mm, before, want); /* gives the reservation back */
             e = -ENOMEM;
             goto unlock;
         }
-        uint64_t old = *p;
         uint64_t nv = LEAF_FLAGS | (old & PROT_BITS) | ((pa >> 12) << 10);
         mm->commit += charge(nv) - charge(old);
         pte_store(p, nv);
+        vm_settle(mm, before, want);
     }
     host = gmem_ptr(mm->vm, pte_pa(*p) + (va & (MM_PAGE - 1)), 1);
 unlock:

@@ -32,6 +32,8 @@ struct vm;
 #define MM_PROT_READ 1
 #define MM_PROT_WRITE 2
 #define MM_PROT_EXEC 4
+/* mm_map only: charge each page when it first gets a frame, not at map time (the stack). */
+#define MM_PROT_NORESERVE 8
 
 #define MM_PTE_V (1ull << 0)
 #define MM_PTE_R (1ull << 1)
@@ -42,6 +44,12 @@ struct vm;
 #define MM_PTE_D (1ull << 7)
 #define MM_PTE_MAP (1ull << 8)   /* RSW: page belongs to a mapping */
 #define MM_PTE_FRAME (1ull << 9) /* RSW: an invalid page that still owns its frame */
+/*
+ * Only while V is clear (the MMU faults on V=0 before looking at bits 63:54,
+ * which must be zero once V is set): a writable page charged only when it
+ * gets its frame, the way Linux grows and charges a stack a page at a time.
+ */
+#define MM_PTE_NORESERVE (1ull << 54)
 
 enum mm_access { MM_READ, MM_WRITE, MM_EXEC };
 
@@ -55,11 +63,41 @@ struct mm {
     uint64_t brk_start, brk_end; /* program break: [brk_start, brk_end) */
     uint64_t mmap_top;     /* top-down cursor for mmap without an address */
     atomic_uint tlb_gen;   /* bumped when a translation is removed or narrowed */
+    /*
+     * The process VM's shared accounting (NULL for a lone address space): every
+     * change of commit is mirrored into *vm_commit (all processes of the VM and
+     * kiln's copies of guest data, capped at vm_limit) and *own_commit (this
+     * process's share, so whoever reaps it can give the charge back).
+     */
+    _Atomic uint64_t *vm_commit;
+    _Atomic uint64_t *own_commit;
+    uint64_t vm_limit;
+    /*
+     * Page ranges that may never become writable (Linux clears VM_MAYWRITE for
+     * a MAP_SHARED mapping of a file not open for writing): mprotect(PROT_WRITE)
+     * there is -EACCES. Sorted, disjoint; plain memory, so a fork keeps it.
+     */
+    struct mm_span { uint64_t start, end; } *nowrite;
+    unsigned n_nowrite;
 };
 
 /* Uses guest RAM [base, base + size) of vm for frames and page tables. */
 int mm_init(struct mm *mm, struct vm *vm, uint64_t base, uint64_t size);
 void mm_destroy(struct mm *mm);
+/* Joins the process VM's accounting: the current commit is charged to own (not to vm: see mm_charge). */
+void mm_account(struct mm *mm, _Atomic uint64_t *vm_commit, _Atomic uint64_t *own_commit,
+                uint64_t vm_limit);
+/*
+ * Empties the address space (execve): every page and page table goes, guest
+ * RAM is given back to the host, the commit is released. Accounting stays.
+ */
+int mm_reset(struct mm *mm);
+/*
+ * Charges pages that are not page-table mappings to the process VM (a fork
+ * child's copy, kiln's own copies of guest data). -ENOMEM past the limit.
+ */
+int mm_charge(struct mm *mm, uint64_t pages);
+void mm_uncharge(struct mm *mm, uint64_t pages);
 /* satp value selecting this address space (Sv48, ASID 0). */
 uint64_t mm_satp(const struct mm *mm);
 
@@ -70,8 +108,20 @@ uint64_t mm_satp(const struct mm *mm);
  */
 int mm_map(struct mm *mm, uint64_t va, uint64_t len, int prot);
 int mm_unmap(struct mm *mm, uint64_t va, uint64_t len);
-/* -ENOMEM if some page of the range is unmapped (Linux mprotect). */
+/*
+ * -ENOMEM if some page of the range is unmapped (Linux mprotect); -EACCES
+ * for PROT_WRITE over a page marked with mm_set_nowrite.
+ */
 int mm_protect(struct mm *mm, uint64_t va, uint64_t len, int prot);
+/*
+ * Marks [va, va + len) as never writable (mmap(2) EACCES for a later
+ * mprotect); mm_map and mm_unmap over a page take the mark off. 0 or -ENOMEM.
+ */
+int mm_set_nowrite(struct mm *mm, uint64_t va, uint64_t len);
+/* True when the page holding va carries the mark. */
+bool mm_is_nowrite(struct mm *mm, uint64_t va);
+/* The first mapped page of the range (absent page tables are skipped whole), or 0. */
+uint64_t mm_next_mapped(struct mm *mm, uint64_t va, uint64_t len);
 /* True when no page of the range is mapped. */
 bool mm_range_free(struct mm *mm, uint64_t va, uint64_t len);
 /* A free range of len bytes: at hint if free, else below the mmap cursor. 0 if none. */

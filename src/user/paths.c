@@ -111,12 +111,6 @@ int mounts_add(struct mounts *mt, const char *host, const char *guest, bool ro)
         close(fd);
         return err;
     }
-    /* Keep kiln's own descriptors far above the ones the guest is given. */
-    int high = fcntl(fd, F_DUPFD_CLOEXEC, 1000);
-    if (high >= 0) {
-        close(fd);
-        fd = high;
-    }
     struct mount *m = &mt->m[mt->n++];
     snprintf(m->guest, sizeof(m->guest), "%s", g);
     snprintf(m->host, sizeof(m->host), "%s", host);
@@ -206,6 +200,10 @@ int mounts_open(const struct mounts *mt, const char *abs, int flags, mode_t mode
         return strcmp(rel, ".") ? -ENOTDIR : reopen_mount(m, flags, mode);
     if (m->ro && (flags & O_CREAT)) {
         int fd = open_beneath(m->fd, rel, flags & ~(O_CREAT | O_EXCL), 0);
+        if (fd >= 0 && (flags & O_EXCL)) {
+            close(fd);
+            return -EEXIST;
+        }
         return fd == -ENOENT ? -EROFS : fd;
     }
     return open_beneath(m->fd, rel, flags, mode);

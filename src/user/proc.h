@@ -10,18 +10,21 @@
 
 #include <pthread.h>
 #include <semaphore.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "cpu/hart.h"
 #include "machine/vm.h"
+#include "user/fdtable.h"
 #include "user/mm.h"
 #include "user/paths.h"
+#include "user/pidtab.h"
 #include "user/sysnr.h"
 
-/* Guest file descriptors are host descriptors below this; kiln keeps its own above it. */
-#define PROC_FD_MAX 1000
+/* Guest descriptors index the process's own table (fdtable.h); this is its RLIMIT_NOFILE. */
+#define PROC_FD_MAX FDT_MAX
 #define PROC_NSIG 64
 #define PROC_MAX_THREADS VM_MAX_HARTS
 
@@ -40,12 +43,15 @@ struct uthread {
     int tid;
     uint64_t clear_child_tid;
     uint64_t sigmask;
+    uint64_t saved_sigmask; /* rt_sigsuspend: the mask to restore once a signal is taken */
+    bool restore_sigmask;
     _Atomic uint64_t sigpending;
     uint64_t ss_sp, ss_size; /* sigaltstack, ss_size 0 when disabled */
     unsigned tlb_gen;
     bool exited;
     uint64_t fault_addr; /* si_addr of a pending synchronous fault signal */
     int fault_code;
+    bool zapped; /* ended by another thread's execve: leaves without touching guest memory */
 };
 
 struct proc_sigaction {
@@ -53,33 +59,49 @@ struct proc_sigaction {
 };
 
 struct proc_config {
-    const char *prog_path;  /* host path to load (or prog_fd >= 0) */
-    int prog_fd;
+    const char *prog_path;  /* host path of the first program (the user's choice, not the guest's) */
     const char *execfn;     /* guest path of the program */
     char **argv;            /* guest argv, NULL-terminated */
     char **envp;
-    const char *sysroot;    /* for PT_INTERP when the mounts do not have it */
+    const char *sysroot;    /* for PT_INTERP when the mounts do not have it (confined beneath it) */
     uint64_t mem;           /* guest RAM bytes */
     bool net;
-    char **reexec;          /* kiln argv prefix that execve() re-runs: "kiln exec [options]" */
+    /*
+     * The process VM's shared pid table (pidtab.h), or NULL for a lone process
+     * (unit tests, fuzzing) whose pid is PIDTAB_INIT and whose exit only
+     * wakes proc_wait. With a table, every exit ends the host process with
+     * the guest's status (a fork child's parent, or kiln's supervisor, sees it).
+     */
+    struct pidtab *pids;
+    bool net_host_loopback; /* --net user,host-loopback=on: host loopback and addresses reachable */
 };
+
+/* Host signals kiln uses between the processes of a process VM (never seen by the guest). */
+#define PROC_SIG_CARRIER (SIGRTMIN + 4) /* a guest signal from another process of the VM */
+#define PROC_SIG_ZAP (SIGRTMIN + 5)     /* wakes a thread out of a host call (execve ends it) */
+/* argv + envp that execve copies at most (a quarter of the 8 MiB stack, Linux's default bound). */
+#define PROC_ARG_MAX (2u << 20)
+/* One argument or environment string at most (Linux MAX_ARG_STRLEN, 32 pages). */
+#define PROC_ARG_STRLEN (128u << 10)
 
 struct proc {
     struct vm vm;
     struct mm mm;
     struct mounts mounts;
     struct proc_config cfg;
-    pthread_mutex_t lock; /* threads, fd paths, cwd, sigactions */
+    pthread_mutex_t lock; /* threads, descriptor table, cwd, sigactions */
     char cwd[GPATH_MAX];
-    char *fdpath[PROC_FD_MAX]; /* guest path each fd was opened with (for *at() and fchdir) */
-    _Atomic bool fdown[PROC_FD_MAX];
+    struct fdtable fdt; /* guest descriptors (fdtable.h), shared by the threads */
     struct proc_sigaction sigact[PROC_NSIG + 1];
     struct uthread *threads[PROC_MAX_THREADS];
-    int pid;
+    int pid; /* virtual pid (pidtab.h) */
+    struct pidtab *pids;
+    struct pident *self; /* this process's entry in pids (shared memory), or NULL */
+    int sysroot_fd;      /* O_PATH of --sysroot, for PT_INTERP; -1 if none */
+    bool execing;        /* an execve is replacing the image: no new threads */
     atomic_int next_tid;
     atomic_int live_threads;
     uint64_t tramp; /* sigreturn trampoline */
-    bool forked;    /* a fork child: no waiter thread, exit directly */
     _Atomic uint64_t host_pending; /* signals that arrived on the host for the process */
 
     sem_t done;
@@ -98,8 +120,38 @@ int proc_wait(struct proc *p, double timeout_s);
 
 /* Ends the whole process with a status; sig != 0 when killed by a signal. */
 void proc_exit(struct proc *p, int status, int sig);
-/* Marks fds < PROC_FD_MAX that are open now as the guest's (stdio and inherited ones). */
+/*
+ * Sets up the descriptor table of the first program: guest 0, 1, 2 are
+ * copies of kiln's stdin, stdout, stderr (nothing else kiln inherited is the
+ * guest's). A fork child keeps its parent's table, execve keeps the table
+ * minus its close-on-exec slots (fdtable_exec).
+ */
 void proc_adopt_fds(struct proc *p);
+/*
+ * execve inside the process VM: fd is the opened program (an ELF; "#!" is
+ * the caller's), argv/envp kiln's copies. Returns -errno while the old
+ * image is still intact; past the point of no return a failure kills the
+ * process with SIGSEGV as Linux does. On success t runs the new program.
+ */
+int proc_exec(struct uthread *t, int fd, const char *execfn, char *const *argv, char *const *envp);
+/* Opens a guest path of an ELF interpreter through the mounts (then beneath --sysroot); -ENOENT. */
+int proc_open_interp(struct proc *p, const char *path);
+/*
+ * The terminal's foreground process group (TIOCGPGRP/TIOCSPGRP) in the VM's
+ * own pid space: every guest process is in one host group, so the group a
+ * guest shell hands the terminal to is kept here, never given to the host.
+ * Get: the vpid, or -ENOTTY when kiln's group is not in the foreground.
+ */
+int proc_tty_getpgrp(struct proc *p, int hostfd);
+int proc_tty_setpgrp(struct proc *p, int hostfd, int pgrp);
+/*
+ * The vpid of a host process of this VM, or 0 for any other host pid (what
+ * Linux reports for a process outside the caller's pid namespace), e.g. for
+ * F_GETLK's l_pid.
+ */
+int proc_vpid_of_host(struct proc *p, int host);
+/* A fresh thread id from the process VM's pid space. */
+int proc_new_tid(struct proc *p);
 
 /* syscall.c */
 void proc_syscall(struct uthread *t);
@@ -113,6 +165,10 @@ int proc_send_signal(struct proc *p, int tid, int sig);
 long proc_sigreturn(struct uthread *t);
 bool proc_sig_default_ignored(int sig);
 void proc_install_host_signals(struct proc *p);
+/* execve: handlers back to default (ignored ones stay ignored), the alternate stack goes. */
+void proc_sig_exec_reset(struct uthread *t);
+/* Sends guest signal sig to another process of the VM (e locked by the caller). 0 or -errno. */
+int proc_sig_send_other(struct proc *p, const struct pident *e, int sig);
 /* proc.c */
 long proc_clone(struct uthread *t, uint64_t flags, uint64_t newsp, uint64_t ptid, uint64_t tls,
                 uint64_t ctid);

@@ -5,7 +5,9 @@
  * the return from a trap. Synchronous faults without a handler end the
  * process with 128 + signal.
  */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -84,7 +86,7 @@ static bool setup_frame(struct uthread *t, int sig, int code, uint64_t addr)
     put64(uc, UC_STACK + 0, t->ss_sp);
     put32(uc, UC_STACK + 8, t->ss_size ? (on_alt ? RV_SS_ONSTACK : 0) : RV_SS_DISABLE);
     put64(uc, UC_STACK + 16, t->ss_size);
-    put64(uc, UC_SIGMASK, t->sigmask);
+    put64(uc, UC_SIGMASK, t->restore_sigmask ? t->saved_sigmask : t->sigmask);
     put64(uc, UC_MCONTEXT, h->pc);
     for (int i = 1; i < 32; i++)
         put64(uc, UC_MCONTEXT + 8 * (size_t)i, h->x[i]);
@@ -106,7 +108,17 @@ static bool setup_frame(struct uthread *t, int sig, int code, uint64_t addr)
     t->sigmask &= ~UNBLOCKABLE;
     if (sa->flags & RV_SA_RESETHAND)
         sa->handler = 0;
+    t->restore_sigmask = false; /* the frame holds the mask rt_sigreturn restores */
     return true;
+}
+
+/* Nothing was delivered after rt_sigsuspend: its caller's mask comes back now. */
+static void restore_mask(struct uthread *t)
+{
+    if (t->restore_sigmask) {
+        t->sigmask = t->saved_sigmask;
+        t->restore_sigmask = false;
+    }
 }
 
 static void die(struct uthread *t, int sig)
@@ -132,8 +144,10 @@ void proc_deliver_signals(struct uthread *t)
         atomic_fetch_or(&t->sigpending, host);
     for (;;) {
         uint64_t pend = atomic_load(&t->sigpending) & ~t->sigmask;
-        if (!pend || t->exited)
+        if (!pend || t->exited) {
+            restore_mask(t);
             return;
+        }
         int sig = __builtin_ctzll(pend) + 1;
         atomic_fetch_and(&t->sigpending, ~BIT(sig));
         struct proc_sigaction *sa = &p->sigact[sig];
@@ -193,17 +207,63 @@ long proc_sigreturn(struct uthread *t)
     return 0;
 }
 
-static void host_handler(int sig)
+/* A signal for the whole process, from the host or from another process of the VM. */
+static void arrive(struct proc *p, int sig)
 {
-    struct proc *p = host_proc;
-    if (!p)
-        return;
-    if (p->sigact[sig].handler == 0 && !proc_sig_default_ignored(sig)) {
+    if (sig == SIGKILL || (p->sigact[sig].handler == 0 && !proc_sig_default_ignored(sig))) {
         /* Default action "terminate": end now, even if every guest thread is blocked in the host. */
         proc_exit(p, 128 + sig, sig);
         return;
     }
     atomic_fetch_or(&p->host_pending, BIT(sig));
+}
+
+static void host_handler(int sig)
+{
+    if (host_proc)
+        arrive(host_proc, sig);
+}
+
+/* PROC_SIG_CARRIER: si_value holds the guest signal another process of the VM sent (proc_sig_send_other). */
+static void carrier_handler(int hsig, siginfo_t *si, void *uc)
+{
+    (void)hsig, (void)uc;
+    int sig = si->si_value.sival_int & 0xff;
+    if (host_proc && si->si_code == SI_QUEUE && sig >= 1 && sig <= PROC_NSIG)
+        arrive(host_proc, sig);
+}
+
+/* PROC_SIG_ZAP only interrupts a host call (no SA_RESTART); the thread then sees it was ended. */
+static void zap_handler(int sig)
+{
+    (void)sig;
+}
+
+int proc_sig_send_other(struct proc *p, const struct pident *e, int sig)
+{
+    (void)p;
+    if (!e->host || sig == 0)
+        return 0; /* not started yet, or only a check */
+    if (sig == SIGKILL)
+        return kill(e->host, SIGKILL) < 0 ? -errno : 0;
+    union sigval v = {.sival_int = sig};
+    return sigqueue(e->host, PROC_SIG_CARRIER, v) < 0 ? -errno : 0;
+}
+
+void proc_sig_exec_reset(struct uthread *t)
+{
+    struct proc *p = t->p;
+    /* execve(2): handled signals go back to the default; ignored ones and the mask stay. */
+    pthread_mutex_lock(&p->lock);
+    for (int s = 1; s <= PROC_NSIG; s++) {
+        struct proc_sigaction *sa = &p->sigact[s];
+        if (sa->handler != 1 /* SIG_IGN */)
+            sa->handler = 0;
+        sa->flags = 0;
+        sa->mask = 0;
+    }
+    pthread_mutex_unlock(&p->lock);
+    t->ss_sp = t->ss_size = 0;
 }
 
 void proc_install_host_signals(struct proc *p)
@@ -218,4 +278,9 @@ void proc_install_host_signals(struct proc *p)
     sa.sa_flags = 0; /* no SA_RESTART: a blocked guest syscall returns -EINTR, as on Linux */
     for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
         sigaction(forwarded[i], &sa, NULL);
+    sa.sa_handler = zap_handler;
+    sigaction(PROC_SIG_ZAP, &sa, NULL);
+    sa.sa_sigaction = carrier_handler;
+    sa.sa_flags = SA_SIGINFO;
+    sigaction(PROC_SIG_CARRIER, &sa, NULL);
 }

@@ -4,69 +4,42 @@
  * every fd must be one the guest owns.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/futex.h>
-#include <poll.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <sys/random.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
-#include <sys/sysinfo.h>
-#include <sys/time.h>
-#include <sys/times.h>
 #include <sys/uio.h>
-#include <sys/utsname.h>
-#include <sys/wait.h>
 #include <termios.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "user/sys.h"
 
 /* ---- fds ---- */
 
-int sys_fd(struct proc *p, int64_t fd)
+struct fdfile *sys_file(struct proc *p, int64_t fd)
 {
-    if (fd < 0 || fd >= PROC_FD_MAX || !atomic_load(&p->fdown[fd]))
-        return -EBADF;
-    return (int)fd;
+    return fd < 0 || fd >= PROC_FD_MAX ? NULL : fdtable_get(&p->fdt, (int)fd);
 }
 
-/* Takes ownership of a host fd just created for the guest. */
-long sys_fd_new(struct proc *p, int fd, const char *path)
+long sys_fd_new(struct proc *p, int host, enum fd_kind kind, bool ro, const char *path, bool cloexec)
 {
+    if (host < 0)
+        return host;
+    struct fdfile *f = fdfile_new(host, kind, ro, path);
+    if (!f)
+        return -ENOMEM;
+    int fd = fdtable_install(&p->fdt, f, 0, cloexec);
     if (fd < 0)
-        return fd;
-    if (fd >= PROC_FD_MAX) {
-        close(fd);
-        return -EMFILE;
-    }
-    pthread_mutex_lock(&p->lock);
-    free(p->fdpath[fd]);
-    p->fdpath[fd] = path ? strdup(path) : NULL;
-    pthread_mutex_unlock(&p->lock);
-    atomic_store(&p->fdown[fd], true);
+        fdfile_put(f);
     return fd;
-}
-
-void sys_fd_drop(struct proc *p, int fd)
-{
-    atomic_store(&p->fdown[fd], false);
-    pthread_mutex_lock(&p->lock);
-    free(p->fdpath[fd]);
-    p->fdpath[fd] = NULL;
-    pthread_mutex_unlock(&p->lock);
 }
 
 long sys_ret(long r)
@@ -86,20 +59,21 @@ int sys_path(struct ctx *c, int64_t dirfd, uint64_t va, char *abs, bool empty_ok
     if (n == 0 && !empty_ok)
         return -ENOENT;
     char base[GPATH_MAX];
-    pthread_mutex_lock(&c->p->lock);
-    int err = 0;
     if (path[0] == '/' || (int32_t)dirfd == RV_AT_FDCWD) {
+        pthread_mutex_lock(&c->p->lock);
         snprintf(base, sizeof(base), "%s", c->p->cwd);
-    } else if (sys_fd(c->p, dirfd) < 0) {
-        err = -EBADF;
-    } else if (!c->p->fdpath[dirfd]) {
-        err = -ENOTDIR;
+        pthread_mutex_unlock(&c->p->lock);
     } else {
-        snprintf(base, sizeof(base), "%s", c->p->fdpath[dirfd]);
+        struct fdfile *f = sys_file(c->p, dirfd);
+        if (!f)
+            return -EBADF;
+        int err = f->path ? 0 : -ENOTDIR;
+        if (f->path)
+            snprintf(base, sizeof(base), "%s", f->path);
+        fdfile_put(f);
+        if (err)
+            return err;
     }
-    pthread_mutex_unlock(&c->p->lock);
-    if (err)
-        return err;
     if (n == 0) {
         snprintf(abs, GPATH_MAX, "%s", base);
         return 0;
@@ -154,22 +128,27 @@ static long guest_iovs(struct ctx *c, uint64_t giov, uint64_t cnt, enum mm_acces
 
 static long do_rw(struct ctx *c, int nr)
 {
-    int fd = sys_fd(c->p, (int64_t)c->a[0]);
-    if (fd < 0)
-        return fd;
+    struct fdfile *f = sys_file(c->p, (int64_t)c->a[0]);
+    if (!f)
+        return -EBADF;
     bool reading = nr == RV_NR_read || nr == RV_NR_readv || nr == RV_NR_pread64 || nr == RV_NR_preadv;
     enum mm_access acc = reading ? MM_WRITE : MM_READ;
     struct iovec iov[IOV_PAGES];
     int n = 0;
     long r;
+    if (!reading && f->ro) {
+        r = -EBADF; /* never opened for writing: read-only mappings refuse O_WRONLY/O_RDWR */
+        goto out;
+    }
     if (nr == RV_NR_readv || nr == RV_NR_writev || nr == RV_NR_preadv || nr == RV_NR_pwritev)
         r = guest_iovs(c, c->a[1], c->a[2], acc, iov, &n);
     else
         r = sys_iov(c, c->a[1], c->a[2], acc, iov, &n, IOV_PAGES);
     if (r < 0)
-        return r;
+        goto out;
     if (n == 0)
         iov[n++] = (struct iovec){NULL, 0};
+    int fd = f->host;
     switch (nr) {
     case RV_NR_read:
     case RV_NR_readv: r = readv(fd, iov, n); break;
@@ -183,6 +162,8 @@ static long do_rw(struct ctx *c, int nr)
     r = sys_ret(r);
     if (r == -EPIPE)
         proc_send_signal(c->p, c->t->tid, SIGPIPE);
+out:
+    fdfile_put(f);
     return r;
 }
 
@@ -216,36 +197,38 @@ static long put_stat(struct ctx *c, uint64_t va, const struct stat *st)
     return mm_copy_out(c->mm, va, b, sizeof(b));
 }
 
-/* Opens what a stat-like call names, as O_PATH. Follows the last symlink unless nofollow. */
-static int open_target(struct ctx *c, int64_t dirfd, uint64_t pathva, int flags, char *abs)
+/*
+ * Opens what a *at() call names, as a host O_PATH descriptor (kiln's, closed
+ * by the caller): the dirfd itself for AT_EMPTY_PATH with "", else the path
+ * (the last symlink followed unless AT_SYMLINK_NOFOLLOW). *ro: it lies on a
+ * read-only mapping, so nothing may change it.
+ */
+static int open_target(struct ctx *c, int64_t dirfd, uint64_t pathva, int flags, bool *ro)
 {
-    bool empty = flags & RV_AT_EMPTY_PATH;
+    char abs[GPATH_MAX];
     char path0;
-    if (empty && mm_copy_in(c->mm, &path0, pathva, 1) == 0 && path0 == 0) {
-        int fd = sys_fd(c->p, dirfd);
-        if ((int32_t)dirfd == RV_AT_FDCWD) {
-            int r = sys_path(c, dirfd, pathva, abs, true);
-            if (r)
-                return r;
-            return mounts_open(&c->p->mounts, abs, O_PATH, 0);
-        }
-        if (fd < 0)
-            return fd;
-        int d = fcntl(fd, F_DUPFD_CLOEXEC, PROC_FD_MAX);
-        abs[0] = 0;
+    *ro = false;
+    if ((flags & RV_AT_EMPTY_PATH) && mm_copy_in(c->mm, &path0, pathva, 1) == 0 && path0 == 0 &&
+        (int32_t)dirfd != RV_AT_FDCWD) {
+        struct fdfile *f = sys_file(c->p, dirfd);
+        if (!f)
+            return -EBADF;
+        int d = fcntl(f->host, F_DUPFD_CLOEXEC, 3);
+        *ro = f->ro;
+        fdfile_put(f);
         return d < 0 ? -errno : d;
     }
-    int r = sys_path(c, dirfd, pathva, abs, false);
+    int r = sys_path(c, dirfd, pathva, abs, flags & RV_AT_EMPTY_PATH);
     if (r)
         return r;
-    return mounts_open(&c->p->mounts, abs,
-                       O_PATH | ((flags & RV_AT_SYMLINK_NOFOLLOW) ? O_NOFOLLOW : 0), 0);
+    *ro = sys_path_ro(c->p, abs);
+    return mounts_open(&c->p->mounts, abs, O_PATH | ((flags & RV_AT_SYMLINK_NOFOLLOW) ? O_NOFOLLOW : 0), 0);
 }
 
 static long do_fstatat(struct ctx *c, int64_t dirfd, uint64_t pathva, uint64_t buf, int flags)
 {
-    char abs[GPATH_MAX];
-    int fd = open_target(c, dirfd, pathva, flags, abs);
+    bool ro;
+    int fd = open_target(c, dirfd, pathva, flags, &ro);
     if (fd < 0)
         return fd;
     struct stat st;
@@ -256,15 +239,49 @@ static long do_fstatat(struct ctx *c, int64_t dirfd, uint64_t pathva, uint64_t b
 
 static long do_statx(struct ctx *c)
 {
-    char abs[GPATH_MAX];
+    bool ro;
     int flags = (int)c->a[2];
-    int fd = open_target(c, (int64_t)c->a[0], c->a[1], flags, abs);
+    int fd = open_target(c, (int64_t)c->a[0], c->a[1], flags, &ro);
     if (fd < 0)
         return fd;
-    uint8_t sx[256];
+    uint8_t sx[256]; /* sizeof(struct statx): the same on riscv64 and x86-64 */
     long r = sys_ret(syscall(SYS_statx, fd, "", AT_EMPTY_PATH | (flags & 0x6000), (unsigned)c->a[3], sx));
     close(fd);
     return r < 0 ? r : mm_copy_out(c->mm, c->a[4], sx, sizeof(sx));
+}
+
+/*
+ * statfs/fstatfs: struct statfs is the same 120 bytes on riscv64 and x86-64
+ * (asm-generic statfs.h with 64-bit words); a read-only mapping says
+ * ST_RDONLY, as a read-only mount does.
+ */
+static long do_statfs(struct ctx *c, bool by_fd)
+{
+    bool ro;
+    int fd;
+    if (by_fd) {
+        struct fdfile *f = sys_file(c->p, (int64_t)c->a[0]);
+        if (!f)
+            return -EBADF;
+        ro = f->ro;
+        fd = fcntl(f->host, F_DUPFD_CLOEXEC, 3);
+        fdfile_put(f);
+        if (fd < 0)
+            return -errno;
+    } else {
+        fd = open_target(c, RV_AT_FDCWD, c->a[0], 0, &ro);
+        if (fd < 0)
+            return fd;
+    }
+    struct statfs sf;
+    long r = sys_ret(fstatfs(fd, &sf));
+    close(fd);
+    if (r < 0)
+        return r;
+    _Static_assert(sizeof(sf) == 120, "struct statfs is 120 bytes on both sides");
+    if (ro)
+        sf.f_flags |= ST_RDONLY;
+    return mm_copy_out(c->mm, c->a[1], &sf, sizeof(sf));
 }
 
 /* ---- files ---- */
@@ -276,13 +293,26 @@ static long do_openat(struct ctx *c)
     if (r)
         return r;
     int flags = (int)c->a[2];
-    /* riscv64 uses the generic open flag values, the same as x86-64's. */
+    /* riscv64 uses the generic open flag values, the same as x86-64's; the host side is always O_CLOEXEC. */
     int fd = mounts_open(&c->p->mounts, abs, flags & ~O_CLOEXEC, (mode_t)c->a[3]);
     if (fd < 0)
         return fd;
-    if (!(flags & O_CLOEXEC))
-        fcntl(fd, F_SETFD, 0);
-    return sys_fd_new(c->p, fd, abs);
+    return sys_fd_new(c->p, fd, FD_FILE, sys_path_ro(c->p, abs), abs, flags & O_CLOEXEC);
+}
+
+/* truncate(2) by path: opened for writing, so a read-only mapping answers EROFS. */
+static long do_truncate(struct ctx *c)
+{
+    char abs[GPATH_MAX];
+    int r = sys_path(c, RV_AT_FDCWD, c->a[0], abs, false);
+    if (r)
+        return r;
+    int fd = mounts_open(&c->p->mounts, abs, O_WRONLY, 0);
+    if (fd < 0)
+        return fd;
+    long ret = sys_ret(ftruncate(fd, (off_t)c->a[1]));
+    close(fd);
+    return ret;
 }
 
 static long do_name_op(struct ctx *c, int nr)
@@ -326,6 +356,13 @@ static long do_two_paths(struct ctx *c, int nr)
         r = sys_path(c, (int64_t)c->a[2], c->a[3], a2, false);
     if (r)
         return r;
+    /*
+     * A hard link shares the inode, so a link of a read-only file into a
+     * writable mapping would make it writable: refused as a link across
+     * mounts is (EXDEV, link(2)), after the EROFS of a read-only target.
+     */
+    if (nr == RV_NR_linkat && !sys_path_ro(c->p, a2) && sys_path_ro(c->p, a1))
+        return -EXDEV;
     int d1 = mounts_open_parent(&c->p->mounts, a1, nr != RV_NR_linkat, &l1);
     if (d1 < 0)
         return d1;
@@ -375,52 +412,46 @@ static int access_fn(const char *pp, void *arg)
 
 static long do_faccessat(struct ctx *c, int flags)
 {
-    char abs[GPATH_MAX];
-    int fd = open_target(c, (int64_t)c->a[0], c->a[1], flags, abs);
+    bool ro;
+    int fd = open_target(c, (int64_t)c->a[0], c->a[1], flags, &ro);
     if (fd < 0)
         return fd;
     int mode = (int)c->a[2] & 7;
-    long r;
-    if ((mode & W_OK) && abs[0] && sys_path_ro(c->p, abs))
-        r = -EROFS;
-    else
-        r = via_proc(fd, access_fn, &mode);
+    long r = (mode & W_OK) && ro ? -EROFS : via_proc(fd, access_fn, &mode);
     close(fd);
     return r;
 }
 
-struct utimes_arg {
-    struct timespec *ts;
-};
-
 static int utimes_fn(const char *pp, void *arg)
 {
-    return utimensat(AT_FDCWD, pp, ((struct utimes_arg *)arg)->ts, 0);
+    return utimensat(AT_FDCWD, pp, arg, 0);
 }
 
 static long do_utimensat(struct ctx *c)
 {
-    struct timespec ts[2], *tsp = NULL;
+    struct timespec ts[2], *tsp = NULL; /* two 16-byte timespecs on both sides */
     if (c->a[2]) {
         if (mm_copy_in(c->mm, ts, c->a[2], sizeof(ts)))
             return -EFAULT;
         tsp = ts;
     }
-    if (!c->a[1]) {
-        int fd = sys_fd(c->p, (int64_t)c->a[0]);
-        return fd < 0 ? fd : sys_ret(futimens(fd, tsp));
+    bool ro;
+    int fd;
+    if (!c->a[1]) { /* futimens(fd): utimensat(fd, NULL, ...) */
+        struct fdfile *f = sys_file(c->p, (int64_t)c->a[0]);
+        if (!f)
+            return -EBADF;
+        ro = f->ro;
+        fd = fcntl(f->host, F_DUPFD_CLOEXEC, 3);
+        fdfile_put(f);
+        if (fd < 0)
+            return -errno;
+    } else {
+        fd = open_target(c, (int64_t)c->a[0], c->a[1], (int)c->a[3], &ro);
+        if (fd < 0)
+            return fd;
     }
-    char abs[GPATH_MAX];
-    int fd = open_target(c, (int64_t)c->a[0], c->a[1], (int)c->a[3], abs);
-    if (fd < 0)
-        return fd;
-    long r;
-    if (abs[0] && sys_path_ro(c->p, abs))
-        r = -EROFS;
-    else {
-        struct utimes_arg ua = {tsp};
-        r = via_proc(fd, utimes_fn, &ua);
-    }
+    long r = ro ? -EROFS : via_proc(fd, utimes_fn, tsp);
     close(fd);
     return r;
 }
@@ -432,29 +463,104 @@ static int chmod_fn(const char *pp, void *arg)
 
 static long do_fchmodat(struct ctx *c)
 {
-    char abs[GPATH_MAX];
-    int fd = open_target(c, (int64_t)c->a[0], c->a[1], 0, abs);
+    bool ro;
+    int fd = open_target(c, (int64_t)c->a[0], c->a[1], 0, &ro);
     if (fd < 0)
         return fd;
     mode_t m = (mode_t)c->a[2];
-    long r = sys_path_ro(c->p, abs) ? -EROFS : via_proc(fd, chmod_fn, &m);
+    long r = ro ? -EROFS : via_proc(fd, chmod_fn, &m);
     close(fd);
     return r;
+}
+
+static long do_fchownat(struct ctx *c)
+{
+    bool ro;
+    int fd = open_target(c, (int64_t)c->a[0], c->a[1], (int)c->a[4], &ro);
+    if (fd < 0)
+        return fd;
+    long r = ro ? -EROFS : sys_ret(fchownat(fd, "", (uid_t)c->a[2], (gid_t)c->a[3], AT_EMPTY_PATH));
+    close(fd);
+    return r;
+}
+
+/* Changes through a descriptor (fchmod, fchown, ftruncate, fallocate...): never on a read-only mapping. */
+static long do_fd_op(struct ctx *c, unsigned nr)
+{
+    struct fdfile *f = sys_file(c->p, (int64_t)c->a[0]);
+    if (!f)
+        return -EBADF;
+    int fd = f->host;
+    const uint64_t *a = c->a;
+    long r;
+    bool change = nr == RV_NR_ftruncate || nr == RV_NR_fchmod || nr == RV_NR_fchown || nr == RV_NR_fallocate;
+    if (change && f->ro)
+        r = -EROFS;
+    else if (nr == RV_NR_fsync)
+        r = sys_ret(fsync(fd));
+    else if (nr == RV_NR_fdatasync)
+        r = sys_ret(fdatasync(fd));
+    else if (nr == RV_NR_ftruncate)
+        r = sys_ret(ftruncate(fd, (off_t)a[1]));
+    else if (nr == RV_NR_fchmod)
+        r = sys_ret(fchmod(fd, (mode_t)a[1]));
+    else if (nr == RV_NR_flock)
+        r = sys_ret(flock(fd, (int)a[1]));
+    else if (nr == RV_NR_fchown)
+        r = sys_ret(fchown(fd, (uid_t)a[1], (gid_t)a[2]));
+    else if (nr == RV_NR_lseek)
+        r = sys_ret(lseek(fd, (off_t)a[1], (int)a[2]));
+    else
+        r = sys_ret(fallocate(fd, (int)a[1], (off_t)a[2], (off_t)a[3]));
+    fdfile_put(f);
+    return r;
+}
+
+/*
+ * Extended attributes are not part of the view: reads find none, changes are
+ * refused (EROFS on a read-only mapping, else ENOTSUP as on a file system
+ * without them), and nothing reaches the host.
+ */
+static long do_xattr(struct ctx *c, unsigned nr)
+{
+    bool change = nr == RV_NR_setxattr || nr == RV_NR_lsetxattr || nr == RV_NR_fsetxattr ||
+                  nr == RV_NR_removexattr || nr == RV_NR_lremovexattr || nr == RV_NR_fremovexattr;
+    bool by_fd = nr == RV_NR_fsetxattr || nr == RV_NR_fgetxattr || nr == RV_NR_flistxattr ||
+                 nr == RV_NR_fremovexattr;
+    bool ro;
+    if (by_fd) {
+        struct fdfile *f = sys_file(c->p, (int64_t)c->a[0]);
+        if (!f)
+            return -EBADF;
+        ro = f->ro;
+        fdfile_put(f);
+    } else {
+        int fd = open_target(c, RV_AT_FDCWD, c->a[0], 0, &ro);
+        if (fd < 0)
+            return fd;
+        close(fd);
+    }
+    if (change)
+        return ro ? -EROFS : -ENOTSUP;
+    return nr == RV_NR_listxattr || nr == RV_NR_llistxattr || nr == RV_NR_flistxattr ? 0 : -ENODATA;
 }
 
 static long do_chdir(struct ctx *c, bool by_fd)
 {
     char abs[GPATH_MAX];
     if (by_fd) {
-        int fd = sys_fd(c->p, (int64_t)c->a[0]);
-        if (fd < 0)
-            return fd;
-        pthread_mutex_lock(&c->p->lock);
-        const char *fp = c->p->fdpath[fd];
-        if (fp)
-            snprintf(c->p->cwd, sizeof(c->p->cwd), "%s", fp);
-        pthread_mutex_unlock(&c->p->lock);
-        return fp ? 0 : -ENOTDIR;
+        struct fdfile *f = sys_file(c->p, (int64_t)c->a[0]);
+        if (!f)
+            return -EBADF;
+        long r = -ENOTDIR;
+        if (f->path) {
+            pthread_mutex_lock(&c->p->lock);
+            snprintf(c->p->cwd, sizeof(c->p->cwd), "%s", f->path);
+            pthread_mutex_unlock(&c->p->lock);
+            r = 0;
+        }
+        fdfile_put(f);
+        return r;
     }
     int r = sys_path(c, RV_AT_FDCWD, c->a[0], abs, false);
     if (r)
@@ -481,31 +587,38 @@ static long do_getcwd(struct ctx *c)
     return mm_copy_out(c->mm, c->a[0], cwd, n) ? -EFAULT : (long)n;
 }
 
+/* ---- descriptors ---- */
+
 static long do_fcntl(struct ctx *c)
 {
-    int fd = sys_fd(c->p, (int64_t)c->a[0]);
-    if (fd < 0)
-        return fd;
-    int cmd = (int)c->a[1];
+    int gfd = (int)c->a[0];
+    struct fdfile *f = sys_file(c->p, (int64_t)c->a[0]);
+    if (!f)
+        return -EBADF;
+    int fd = f->host, cmd = (int)c->a[1];
+    long r;
     switch (cmd) {
     case F_DUPFD:
-    case F_DUPFD_CLOEXEC: {
-        if (c->a[2] >= PROC_FD_MAX)
-            return -EINVAL;
-        char *path = NULL;
-        pthread_mutex_lock(&c->p->lock);
-        if (c->p->fdpath[fd])
-            path = strdup(c->p->fdpath[fd]);
-        pthread_mutex_unlock(&c->p->lock);
-        long r = sys_fd_new(c->p, (int)sys_ret(fcntl(fd, cmd, (int)c->a[2])), path);
-        free(path);
-        return r;
-    }
+    case F_DUPFD_CLOEXEC:
+        if (c->a[2] >= PROC_FD_MAX) {
+            r = -EINVAL;
+            break;
+        }
+        r = fdtable_install(&c->p->fdt, f, (int)c->a[2], cmd == F_DUPFD_CLOEXEC);
+        if (r >= 0)
+            return r; /* the table took the reference */
+        break;
     case F_GETFD:
+        r = fdtable_get_cloexec(&c->p->fdt, gfd);
+        r = r < 0 ? r : r ? FD_CLOEXEC : 0;
+        break;
     case F_SETFD:
+        r = fdtable_set_cloexec(&c->p->fdt, gfd, c->a[2] & FD_CLOEXEC);
+        break;
     case F_GETFL:
-    case F_SETFL:
-        return sys_ret(fcntl(fd, cmd, (int)c->a[2]));
+    case F_SETFL: /* status flags: the same generic values on both sides */
+        r = sys_ret(fcntl(fd, cmd, (int)c->a[2]));
+        break;
     case F_GETLK:
     case F_SETLK:
     case F_SETLKW:
@@ -513,155 +626,182 @@ static long do_fcntl(struct ctx *c)
     case F_OFD_SETLK:
     case F_OFD_SETLKW: {
         struct flock fl; /* the same 32-byte layout on riscv64 and x86-64 */
-        if (mm_copy_in(c->mm, &fl, c->a[2], sizeof(fl)))
-            return -EFAULT;
-        long r = sys_ret(fcntl(fd, cmd, &fl));
+        if (mm_copy_in(c->mm, &fl, c->a[2], sizeof(fl))) {
+            r = -EFAULT;
+            break;
+        }
+        r = sys_ret(fcntl(fd, cmd, &fl));
+        /*
+         * The holder's pid is a host pid: shown as its vpid when it is a process
+         * of this VM, else 0, as Linux shows a holder outside the caller's pid
+         * namespace (fcntl(2) F_GETLK). An open file description lock stays -1.
+         */
+        if (fl.l_type != F_UNLCK && fl.l_pid > 0)
+            fl.l_pid = proc_vpid_of_host(c->p, fl.l_pid);
         if (r == 0 && (cmd == F_GETLK || cmd == F_OFD_GETLK) && mm_copy_out(c->mm, c->a[2], &fl, sizeof(fl)))
-            return -EFAULT;
-        return r;
+            r = -EFAULT;
+        break;
     }
     default:
-        return -EINVAL;
+        r = -EINVAL;
     }
+    fdfile_put(f);
+    return r;
 }
 
 static long do_dup3(struct ctx *c, bool is_dup)
 {
-    int fd = sys_fd(c->p, (int64_t)c->a[0]);
-    if (fd < 0)
-        return fd;
-    char *path = NULL;
-    pthread_mutex_lock(&c->p->lock);
-    if (c->p->fdpath[fd])
-        path = strdup(c->p->fdpath[fd]);
-    pthread_mutex_unlock(&c->p->lock);
+    struct fdfile *f = sys_file(c->p, (int64_t)c->a[0]);
+    if (!f)
+        return -EBADF;
     long r;
-    if (is_dup) {
-        r = sys_fd_new(c->p, (int)sys_ret(fcntl(fd, F_DUPFD, 0)), path);
-    } else if (c->a[1] >= PROC_FD_MAX) {
+    if (is_dup)
+        r = fdtable_install(&c->p->fdt, f, 0, false);
+    else if (c->a[1] >= PROC_FD_MAX)
         r = -EBADF;
-    } else if ((int)c->a[1] == fd) {
+    else if (c->a[1] == c->a[0] || (c->a[2] & ~(uint64_t)RV_O_CLOEXEC))
         r = -EINVAL;
-    } else {
-        r = sys_ret(dup3(fd, (int)c->a[1], (int)c->a[2] & O_CLOEXEC));
-        if (r >= 0)
-            r = sys_fd_new(c->p, (int)r, path);
-    }
-    free(path);
+    else
+        r = fdtable_install_at(&c->p->fdt, (int)c->a[1], f, c->a[2] & RV_O_CLOEXEC);
+    if (r < 0)
+        fdfile_put(f);
     return r;
 }
 
+static long do_close_range(struct ctx *c)
+{
+    uint64_t lo = (uint32_t)c->a[0], hi = (uint32_t)c->a[1], flags = c->a[2];
+    if (lo > hi || (flags & ~(uint64_t)(2 | 4))) /* CLOSE_RANGE_UNSHARE, CLOSE_RANGE_CLOEXEC */
+        return -EINVAL;
+    fdtable_close_range(&c->p->fdt, (unsigned)lo, (unsigned)hi, flags & 4);
+    return 0;
+}
+
+/*
+ * ioctl: an allow-list, each request copied in or out at the size the host
+ * really uses (asm-generic ioctl numbers and termios: the same on riscv64 and
+ * x86-64). Anything else (TIOCSTI, TIOCSCTTY, TIOCLINUX...) is ENOTTY and
+ * never reaches the host.
+ */
 static long do_ioctl(struct ctx *c)
 {
-    int fd = sys_fd(c->p, (int64_t)c->a[0]);
-    if (fd < 0)
-        return fd;
-    unsigned long req = c->a[1];
+    int gfd = (int)c->a[0];
+    struct fdfile *f = sys_file(c->p, (int64_t)c->a[0]);
+    if (!f)
+        return -EBADF;
+    int fd = f->host;
+    unsigned long req = (uint32_t)c->a[1];
+    uint8_t buf[64];
+    size_t in = 0, out = 0;
     switch (req) {
-    case TCGETS: {
-        uint8_t t[36]; /* asm-generic struct termios: the same on both sides */
-        long r = sys_ret(ioctl(fd, TCGETS, t));
-        return r < 0 ? r : mm_copy_out(c->mm, c->a[2], t, sizeof(t));
+    case TCGETS: out = 36; break;                     /* struct termios (kernel): 4*4 + 1 + 19 */
+    case TCSETS: case TCSETSW: case TCSETSF: in = 36; break;
+    case TIOCGWINSZ: out = sizeof(struct winsize); break;
+    case TIOCSWINSZ: in = sizeof(struct winsize); break;
+    case FIONREAD: case TIOCOUTQ: out = sizeof(int); break;
+    case FIONBIO: in = sizeof(int); break;
+    case TCFLSH: { /* the argument is the queue (TCIFLUSH, TCOFLUSH, TCIOFLUSH), not a pointer */
+        long r = c->a[2] <= TCIOFLUSH ? sys_ret(ioctl(fd, TCFLSH, (int)c->a[2])) : -EINVAL;
+        fdfile_put(f);
+        return r;
     }
-    case TCSETS:
-    case TCSETSW:
-    case TCSETSF: {
-        uint8_t t[36];
-        if (mm_copy_in(c->mm, t, c->a[2], sizeof(t)))
-            return -EFAULT;
-        return sys_ret(ioctl(fd, req, t));
+    case TIOCGPGRP: { /* the VM's own process groups (proc.h), never the host's */
+        int32_t v = proc_tty_getpgrp(c->p, fd);
+        long r = v < 0 ? v : mm_copy_out(c->mm, c->a[2], &v, sizeof(v));
+        fdfile_put(f);
+        return r;
     }
-    case TIOCGWINSZ: {
-        struct winsize w;
-        long r = sys_ret(ioctl(fd, TIOCGWINSZ, &w));
-        return r < 0 ? r : mm_copy_out(c->mm, c->a[2], &w, sizeof(w));
+    case TIOCSPGRP: {
+        int32_t v;
+        long r = mm_copy_in(c->mm, &v, c->a[2], sizeof(v)) ? -EFAULT : proc_tty_setpgrp(c->p, fd, v);
+        fdfile_put(f);
+        return r;
     }
-    case TIOCGPGRP:
-    case FIONREAD: {
-        int v;
-        long r = sys_ret(ioctl(fd, req, &v));
-        return r < 0 ? r : mm_copy_out(c->mm, c->a[2], &v, sizeof(v));
-    }
-    case TIOCSPGRP:
-    case FIONBIO: {
-        int v;
-        if (mm_copy_in(c->mm, &v, c->a[2], sizeof(v)))
-            return -EFAULT;
-        return sys_ret(ioctl(fd, req, &v));
+    case FIOCLEX:
+    case FIONCLEX: {
+        fdfile_put(f);
+        return fdtable_set_cloexec(&c->p->fdt, gfd, req == FIOCLEX);
     }
     default:
+        fdfile_put(f);
         return -ENOTTY;
     }
+    long r = 0;
+    memset(buf, 0, sizeof(buf));
+    if (in && mm_copy_in(c->mm, buf, c->a[2], in))
+        r = -EFAULT;
+    if (!r)
+        r = sys_ret(ioctl(fd, req, buf));
+    if (r >= 0 && out && mm_copy_out(c->mm, c->a[2], buf, out))
+        r = -EFAULT;
+    fdfile_put(f);
+    return r;
 }
 
 static long do_getdents(struct ctx *c)
 {
-    int fd = sys_fd(c->p, (int64_t)c->a[0]);
-    if (fd < 0)
-        return fd;
+    struct fdfile *f = sys_file(c->p, (int64_t)c->a[0]);
+    if (!f)
+        return -EBADF;
     size_t n = c->a[2] < 65536 ? c->a[2] : 65536;
     char *buf = malloc(n ? n : 1);
-    if (!buf)
-        return -ENOMEM;
-    long r = sys_ret(syscall(SYS_getdents64, fd, buf, n));
+    long r = -ENOMEM;
+    if (buf)
+        r = sys_ret(syscall(SYS_getdents64, f->host, buf, n));
     if (r > 0 && mm_copy_out(c->mm, c->a[1], buf, (size_t)r))
         r = -EFAULT;
     free(buf);
+    fdfile_put(f);
     return r;
 }
 
 static long do_pipe2(struct ctx *c)
 {
-    int fds[2];
+    int hfd[2];
     int flags = (int)c->a[1];
-    if (sys_ret(pipe2(fds, flags)) < 0)
+    if (flags & ~(O_CLOEXEC | O_NONBLOCK | O_DIRECT))
+        return -EINVAL;
+    if (pipe2(hfd, (flags & ~O_CLOEXEC) | O_CLOEXEC) < 0)
         return -errno;
-    if (fds[0] >= PROC_FD_MAX || fds[1] >= PROC_FD_MAX) {
-        close(fds[0]);
-        close(fds[1]);
-        return -EMFILE;
+    bool cloexec = flags & O_CLOEXEC;
+    int32_t g[2];
+    g[0] = (int32_t)sys_fd_new(c->p, hfd[0], FD_PIPE, false, NULL, cloexec);
+    if (g[0] < 0) {
+        close(hfd[1]);
+        return g[0];
     }
-    if (mm_copy_out(c->mm, c->a[0], fds, sizeof(fds))) {
-        close(fds[0]);
-        close(fds[1]);
+    g[1] = (int32_t)sys_fd_new(c->p, hfd[1], FD_PIPE, false, NULL, cloexec);
+    if (g[1] < 0) {
+        fdtable_close(&c->p->fdt, g[0]);
+        return g[1];
+    }
+    if (mm_copy_out(c->mm, c->a[0], g, sizeof(g))) {
+        fdtable_close(&c->p->fdt, g[0]);
+        fdtable_close(&c->p->fdt, g[1]);
         return -EFAULT;
     }
-    sys_fd_new(c->p, fds[0], NULL);
-    sys_fd_new(c->p, fds[1], NULL);
     return 0;
 }
 
 /* File, descriptor and path system calls; SYS_UNHANDLED for numbers that are not this file's. */
 long sys_fs(struct ctx *c, unsigned nr)
 {
-    struct proc *p = c->p;
     uint64_t *a = c->a;
-    (void)p;
-    (void)a;
     switch (nr) {
     case RV_NR_read: case RV_NR_write: case RV_NR_readv: case RV_NR_writev:
     case RV_NR_pread64: case RV_NR_pwrite64: case RV_NR_preadv: case RV_NR_pwritev:
         return do_rw(c, (int)nr);
     case RV_NR_openat: return do_openat(c);
-    case RV_NR_close: {
-        int fd = sys_fd(p, (int64_t)a[0]);
-        if (fd < 0)
-            return fd;
-        sys_fd_drop(p, fd);
-        return sys_ret(close(fd));
-    }
-    case RV_NR_lseek: {
-        int fd = sys_fd(p, (int64_t)a[0]);
-        return fd < 0 ? fd : sys_ret(lseek(fd, (off_t)a[1], (int)a[2]));
-    }
+    case RV_NR_close: return fdtable_close(&c->p->fdt, (int)a[0]);
+    case RV_NR_close_range: return do_close_range(c);
     case RV_NR_fstat: {
-        int fd = sys_fd(p, (int64_t)a[0]);
+        struct fdfile *f = sys_file(c->p, (int64_t)a[0]);
+        if (!f)
+            return -EBADF;
         struct stat st;
-        if (fd < 0)
-            return fd;
-        if (fstat(fd, &st) < 0)
-            return -errno;
-        return put_stat(c, a[1], &st);
+        long r = sys_ret(fstat(f->host, &st));
+        fdfile_put(f);
+        return r < 0 ? r : put_stat(c, a[1], &st);
     }
     case RV_NR_newfstatat: return do_fstatat(c, (int64_t)a[0], a[1], a[2], (int)a[3]);
     case RV_NR_statx: return do_statx(c);
@@ -671,10 +811,18 @@ long sys_fs(struct ctx *c, unsigned nr)
     case RV_NR_renameat2: case RV_NR_linkat:
         return do_two_paths(c, (int)nr);
     case RV_NR_symlinkat: return do_symlinkat(c);
+    case RV_NR_truncate: return do_truncate(c);
+    case RV_NR_statfs: return do_statfs(c, false);
+    case RV_NR_fstatfs: return do_statfs(c, true);
     case RV_NR_faccessat: return do_faccessat(c, 0);
     case RV_NR_faccessat2: return do_faccessat(c, (int)a[3]);
     case RV_NR_fchmodat: return do_fchmodat(c);
+    case RV_NR_fchownat: return do_fchownat(c);
     case RV_NR_utimensat: return do_utimensat(c);
+    case RV_NR_setxattr: case RV_NR_lsetxattr: case RV_NR_fsetxattr: case RV_NR_getxattr:
+    case RV_NR_lgetxattr: case RV_NR_fgetxattr: case RV_NR_listxattr: case RV_NR_llistxattr:
+    case RV_NR_flistxattr: case RV_NR_removexattr: case RV_NR_lremovexattr: case RV_NR_fremovexattr:
+        return do_xattr(c, nr);
     case RV_NR_chdir: return do_chdir(c, false);
     case RV_NR_fchdir: return do_chdir(c, true);
     case RV_NR_getcwd: return do_getcwd(c);
@@ -683,44 +831,11 @@ long sys_fs(struct ctx *c, unsigned nr)
     case RV_NR_dup: return do_dup3(c, true);
     case RV_NR_dup3: return do_dup3(c, false);
     case RV_NR_pipe2: return do_pipe2(c);
-    case RV_NR_fsync: case RV_NR_fdatasync: case RV_NR_ftruncate: case RV_NR_fchmod:
-    case RV_NR_flock: case RV_NR_fallocate: case RV_NR_fchown: {
-        int fd = sys_fd(p, (int64_t)a[0]);
-        if (fd < 0)
-            return fd;
-        switch (nr) {
-        case RV_NR_fsync: return sys_ret(fsync(fd));
-        case RV_NR_fdatasync: return sys_ret(fdatasync(fd));
-        case RV_NR_ftruncate: return sys_ret(ftruncate(fd, (off_t)a[1]));
-        case RV_NR_fchmod: return sys_ret(fchmod(fd, (mode_t)a[1]));
-        case RV_NR_flock: return sys_ret(flock(fd, (int)a[1]));
-        case RV_NR_fchown: return sys_ret(fchown(fd, (uid_t)a[1], (gid_t)a[2]));
-        default: return sys_ret(fallocate(fd, (int)a[1], (off_t)a[2], (off_t)a[3]));
-        }
-    }
+    case RV_NR_lseek: case RV_NR_fsync: case RV_NR_fdatasync: case RV_NR_ftruncate: case RV_NR_fchmod:
+    case RV_NR_flock: case RV_NR_fallocate: case RV_NR_fchown:
+        return do_fd_op(c, nr);
     case RV_NR_sync: sync(); return 0;
     case RV_NR_umask: return umask((mode_t)a[0] & 0777);
-    case RV_NR_ppoll: {
-        uint64_t n = a[1];
-        if (n > 256)
-            return -EINVAL;
-        struct pollfd pf[256];
-        if (mm_copy_in(c->mm, pf, a[0], n * sizeof(struct pollfd)))
-            return -EFAULT;
-        for (uint64_t i = 0; i < n; i++)
-            if (pf[i].fd >= 0 && sys_fd(p, pf[i].fd) < 0)
-                pf[i].fd = -1 - PROC_FD_MAX; /* never a kiln descriptor; reported as not ready */
-        struct timespec ts, *tsp = NULL;
-        if (a[2]) {
-            if (mm_copy_in(c->mm, &ts, a[2], sizeof(ts)))
-                return -EFAULT;
-            tsp = &ts;
-        }
-        long r = sys_ret(ppoll(pf, n, tsp, NULL));
-        if (r >= 0 && mm_copy_out(c->mm, a[0], pf, n * sizeof(struct pollfd)))
-            return -EFAULT;
-        return r;
-    }
     default:
         return SYS_UNHANDLED;
     }

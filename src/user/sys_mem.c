@@ -44,6 +44,8 @@ uint64_t sys_page_up(uint64_t v)
     return (v + MM_PAGE - 1) & ~(MM_PAGE - 1);
 }
 
+static long map_it(struct ctx *c, uint64_t addr, uint64_t len, uint64_t off, int prot, int flags, int fd);
+
 static long do_mmap(struct ctx *c)
 {
     uint64_t addr = c->a[0], len = c->a[1], off = c->a[5];
@@ -52,19 +54,42 @@ static long do_mmap(struct ctx *c)
         return -EINVAL;
     len = sys_page_up(len);
     int fd = -1;
+    struct fdfile *file = NULL;
     if (!(flags & RV_MAP_ANONYMOUS)) {
-        fd = sys_fd(c->p, (int64_t)c->a[4]);
-        if (fd < 0)
-            return fd;
-        /* Shared writable file mappings would need write-back: refused (docs/process-vm.md). */
-        if ((flags & RV_MAP_SHARED) && (prot & MM_PROT_WRITE))
-            return -ENODEV;
+        file = sys_file(c->p, (int64_t)c->a[4]);
+        if (!file)
+            return -EBADF;
+        fd = file->host;
+        long err = 0;
         struct stat st;
-        if (fstat(fd, &st) < 0)
-            return -errno;
-        if (S_ISDIR(st.st_mode))
-            return -ENODEV;
+        /* Writable sharing of a file not open for writing (always so on a :ro mapping) is EACCES, mmap(2). */
+        if ((flags & RV_MAP_SHARED) && (prot & MM_PROT_WRITE) && (file->ro || (fcntl(fd, F_GETFL) & O_ACCMODE) != O_RDWR))
+            err = -EACCES;
+        /* Other shared writable file mappings would need write-back: refused (docs/process-vm.md). */
+        else if ((flags & RV_MAP_SHARED) && (prot & MM_PROT_WRITE))
+            err = -ENODEV;
+        else if (fstat(fd, &st) < 0)
+            err = -errno;
+        else if (S_ISDIR(st.st_mode))
+            err = -ENODEV;
+        if (err) {
+            fdfile_put(file);
+            return err;
+        }
     }
+    long ret = map_it(c, addr, len, off, prot, flags, fd);
+    /* Shared and not writable through this file: mprotect(PROT_WRITE) must fail later too (mmap(2) EACCES). */
+    if (ret >= 0 && file && (flags & RV_MAP_SHARED) && (file->ro || (fcntl(fd, F_GETFL) & O_ACCMODE) != O_RDWR) &&
+        mm_set_nowrite(c->mm, (uint64_t)ret, len)) {
+        mm_unmap(c->mm, (uint64_t)ret, len);
+        ret = -ENOMEM;
+    }
+    fdfile_put(file);
+    return ret;
+}
+
+static long map_it(struct ctx *c, uint64_t addr, uint64_t len, uint64_t off, int prot, int flags, int fd)
+{
     uint64_t va;
     if (flags & (RV_MAP_FIXED | RV_MAP_FIXED_NOREPLACE)) {
         va = addr;
@@ -114,8 +139,17 @@ static long do_mremap(struct ctx *c)
     int prot = mm_page_prot(c->mm, old);
     if (prot < 0)
         return -EFAULT;
+    /* mremap(2) EFAULT: every page of the old range must be mapped (checked before anything moves). */
+    if (oldlen > MM_USER_TOP - old || newlen > MM_USER_TOP)
+        return -EFAULT;
+    for (uint64_t o = 0; o < oldlen; o += MM_PAGE)
+        if (mm_page_prot(c->mm, old + o) < 0)
+            return -EFAULT;
+    bool nowrite = mm_is_nowrite(c->mm, old); /* the grown or moved mapping keeps the mark */
     if (mm_range_free(c->mm, old + oldlen, newlen - oldlen)) {
         int r = mm_map(c->mm, old + oldlen, newlen - oldlen, prot);
+        if (!r && nowrite && (r = mm_set_nowrite(c->mm, old + oldlen, newlen - oldlen)))
+            mm_unmap(c->mm, old + oldlen, newlen - oldlen);
         return r ? r : (long)old;
     }
     if (!(flags & 1 /* MREMAP_MAYMOVE */))
@@ -132,6 +166,10 @@ static long do_mremap(struct ctx *c)
             memcpy(d, s, MM_PAGE);
     }
     mm_protect(c->mm, nva, newlen, prot);
+    if (nowrite && mm_set_nowrite(c->mm, nva, newlen)) {
+        mm_unmap(c->mm, nva, newlen);
+        return -ENOMEM;
+    }
     mm_unmap(c->mm, old, oldlen);
     return (long)nva;
 }
@@ -156,13 +194,21 @@ static long do_brk(struct ctx *c)
 
 static long do_madvise(struct ctx *c)
 {
+    uint64_t va = c->a[0], len = c->a[1];
+    /* madvise(2) EINVAL: an unaligned start, or a range that wraps or leaves user space. */
+    if ((va & (MM_PAGE - 1)) || len > MM_USER_TOP || va + sys_page_up(len) < va)
+        return -EINVAL;
+    len = sys_page_up(len);
     /* MADV_DONTNEED on private anonymous memory: the pages read back as zero. */
-    if (c->a[2] == MADV_DONTNEED && !(c->a[0] & (MM_PAGE - 1))) {
-        uint64_t len = sys_page_up(c->a[1]);
-        for (uint64_t a = c->a[0]; a < c->a[0] + len; a += MM_PAGE) {
+    if (c->a[2] == MADV_DONTNEED && len) {
+        for (uint64_t a = va; a < va + len; a += MM_PAGE) {
+            a = mm_next_mapped(c->mm, a, va + len - a); /* unmapped stretches at once */
+            if (!a)
+                break;
             int prot = mm_page_prot(c->mm, a);
-            if (prot > 0)
-                mm_map(c->mm, a, MM_PAGE, prot);
+            bool nowrite = mm_is_nowrite(c->mm, a);
+            if (prot > 0 && !mm_map(c->mm, a, MM_PAGE, prot) && nowrite)
+                mm_set_nowrite(c->mm, a, MM_PAGE);
         }
     }
     return 0;

@@ -1,37 +1,13 @@
 /*
  * Linux system calls for process VMs: riscv64 numbers (asm-generic unistd.h),
  * a7 = number, a0-a5 = arguments, a0 = result or -errno. Each area has its own
- * file (sys_fs.c, sys_mem.c, sys_proc.c, sys_net.c) with a dispatcher that answers
+ * file (sys_fs.c, sys_poll.c, sys_mem.c, sys_proc.c, sys_net.c) with a dispatcher that answers
  * SYS_UNHANDLED for numbers it does not own.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <linux/futex.h>
-#include <poll.h>
-#include <sched.h>
-#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/file.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <sys/random.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/sysinfo.h>
-#include <sys/time.h>
-#include <sys/times.h>
-#include <sys/uio.h>
-#include <sys/utsname.h>
-#include <sys/wait.h>
-#include <termios.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "user/sys.h"
 
@@ -49,7 +25,7 @@ static long unsupported(struct ctx *c, unsigned nr)
 
 static long dispatch(struct ctx *c, unsigned nr)
 {
-    static long (*const areas[])(struct ctx *, unsigned) = {sys_fs, sys_mem, sys_proc, sys_net};
+    static long (*const areas[])(struct ctx *, unsigned) = {sys_fs, sys_poll, sys_mem, sys_proc, sys_net};
     for (size_t i = 0; i < sizeof(areas) / sizeof(areas[0]); i++) {
         long r = areas[i](c, nr);
         if (r != SYS_UNHANDLED)

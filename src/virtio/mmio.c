@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "machine/vm.h"
+#include "snapshot/format.h"
 #include "util/log.h"
 
 #define MAX_RESET_REPORTS 8
@@ -474,4 +475,109 @@ void virtio_mmio_destroy(struct virtio_mmio *t)
     pthread_mutex_destroy(&t->lock);
     pthread_mutex_destroy(&t->irq_lock);
     free(t);
+}
+
+/* ---- snapshots (docs/snapshots.md) ---- */
+
+void virtio_mmio_quiesce(struct virtio_mmio *t)
+{
+    pthread_mutex_lock(&t->lock);
+    if ((atomic_load(&t->status) & VIRTIO_STATUS_DRIVER_OK) && t->ops->quiesce)
+        t->ops->quiesce(t->dev, true);
+    pthread_mutex_unlock(&t->lock);
+}
+
+void virtio_mmio_unquiesce(struct virtio_mmio *t)
+{
+    pthread_mutex_lock(&t->lock);
+    if ((atomic_load(&t->status) & VIRTIO_STATUS_DRIVER_OK) && t->ops->quiesce)
+        t->ops->quiesce(t->dev, false);
+    pthread_mutex_unlock(&t->lock);
+}
+
+void virtio_mmio_save(struct virtio_mmio *t, struct snap_w *w)
+{
+    pthread_mutex_lock(&t->lock);
+    snap_w_u32(w, t->ops->device_id);
+    snap_w_u32(w, t->nq);
+    snap_w_u32(w, t->dev_features_sel);
+    snap_w_u32(w, t->drv_features_sel);
+    snap_w_u32(w, t->queue_sel);
+    snap_w_u64(w, atomic_load(&t->driver_features));
+    snap_w_u32(w, atomic_load(&t->status));
+    snap_w_u32(w, atomic_load(&t->config_gen));
+    snap_w_u32(w, atomic_load(&t->isr));
+    for (unsigned i = 0; i < t->nq; i++) {
+        const struct virtq *q = &t->q[i];
+        snap_w_u16(w, q->num);
+        snap_w_u8(w, q->ready);
+        snap_w_u8(w, q->event_idx);
+        snap_w_u8(w, q->indirect);
+        snap_w_u8(w, q->signalled_valid);
+        snap_w_u8(w, q->broken);
+        snap_w_u64(w, q->desc);
+        snap_w_u64(w, q->avail);
+        snap_w_u64(w, q->used);
+        snap_w_u16(w, q->last_avail_idx);
+        snap_w_u16(w, q->used_idx);
+        snap_w_u16(w, q->signalled_used);
+    }
+    pthread_mutex_unlock(&t->lock);
+}
+
+#define STATUS_KNOWN                                                                            \
+    (VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_DRIVER_OK |               \
+     VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_NEEDS_RESET | VIRTIO_STATUS_FAILED)
+
+int virtio_mmio_load(struct virtio_mmio *t, struct snap_rd *r)
+{
+    struct virtq q[VIRTIO_MMIO_MAX_QUEUES];
+    if (snap_r_u32(r) != t->ops->device_id || snap_r_u32(r) != t->nq)
+        return -EINVAL;
+    uint32_t dsel = snap_r_u32(r), rsel = snap_r_u32(r), qsel = snap_r_u32(r);
+    uint64_t feat = snap_r_u64(r);
+    uint32_t status = snap_r_u32(r), gen = snap_r_u32(r), isr = snap_r_u32(r);
+    for (unsigned i = 0; i < t->nq; i++) {
+        virtq_init(&q[i], t->vm);
+        q[i].num = snap_r_u16(r);
+        q[i].ready = snap_r_bool(r);
+        q[i].event_idx = snap_r_bool(r);
+        q[i].indirect = snap_r_bool(r);
+        q[i].signalled_valid = snap_r_bool(r);
+        q[i].broken = snap_r_bool(r);
+        q[i].desc = snap_r_u64(r);
+        q[i].avail = snap_r_u64(r);
+        q[i].used = snap_r_u64(r);
+        q[i].last_avail_idx = snap_r_u16(r);
+        q[i].used_idx = snap_r_u16(r);
+        q[i].signalled_used = snap_r_u16(r);
+    }
+    if (snap_r_done(r) || (status & ~STATUS_KNOWN) || (feat & ~offered_features(t)) ||
+        (isr & ~(VIRTIO_ISR_VRING | VIRTIO_ISR_CONFIG)))
+        return -EINVAL;
+    for (unsigned i = 0; i < t->nq; i++) {
+        if (q[i].num && (!virtq_size_valid(q[i].num) || q[i].num > queue_max(t)))
+            return -EINVAL;
+        /* The rings must lie in guest RAM, exactly as when the driver set QueueReady (§4.2.3.2). */
+        if (q[i].ready && (!q[i].num || virtq_check_rings(&q[i])))
+            return -EINVAL;
+        if (q[i].broken)
+            q[i].error = "malformed descriptor chain (before the snapshot)";
+    }
+    pthread_mutex_lock(&t->lock);
+    t->dev_features_sel = dsel;
+    t->drv_features_sel = rsel;
+    t->queue_sel = qsel;
+    atomic_store(&t->driver_features, feat);
+    atomic_store(&t->status, status);
+    atomic_store(&t->config_gen, gen);
+    memcpy(t->q, q, t->nq * sizeof(q[0]));
+    if ((status & VIRTIO_STATUS_DRIVER_OK) && t->ops->activate)
+        t->ops->activate(t->dev);
+    pthread_mutex_unlock(&t->lock);
+    pthread_mutex_lock(&t->irq_lock);
+    atomic_store(&t->isr, isr);
+    vm_set_irq(t->vm, t->irq, isr != 0);
+    pthread_mutex_unlock(&t->irq_lock);
+    return 0;
 }

@@ -6,6 +6,7 @@
 #ifndef KILN_VIRTIO_MMIO_H
 #define KILN_VIRTIO_MMIO_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "virtio/virtq.h"
@@ -89,6 +90,10 @@ struct virtio_dev_ops {
     void (*reset)(void *dev);
     /* DRIVER_OK was set: the queues may be used from now on. */
     void (*activate)(void *dev);
+    /* Snapshots (optional; devices without a worker thread need none): pause = true must
+     * return with every request the device took completed and its workers off the queues,
+     * which stay as they are; pause = false lets them go on and look at the queues again. */
+    void (*quiesce)(void *dev, bool pause);
 };
 
 /* Maps the device at base (VIRTIO_MMIO_SIZE bytes) on PLIC source irq. NULL on failure. */
@@ -126,5 +131,20 @@ void virtio_mmio_kick(struct virtio_mmio *t, unsigned queue);
 /* Direct register access, for tests and fuzzers (the bus calls these through mmio_ops). */
 uint64_t virtio_mmio_read(void *opaque, uint64_t offset, unsigned size);
 void virtio_mmio_write(void *opaque, uint64_t offset, uint64_t value, unsigned size);
+
+/*
+ * Snapshots (docs/snapshots.md). quiesce: with the harts stopped, make the
+ * device's workers finish what they popped and stay off the queues (ops->quiesce);
+ * unquiesce lets them go again.
+ * save/load: transport registers and every queue's addresses and indices;
+ * load checks all of it first (rings inside guest RAM) and applies nothing on
+ * error (-EINVAL), then activates the device if the driver had.
+ */
+struct snap_w;
+struct snap_rd;
+void virtio_mmio_quiesce(struct virtio_mmio *t);
+void virtio_mmio_unquiesce(struct virtio_mmio *t);
+void virtio_mmio_save(struct virtio_mmio *t, struct snap_w *w);
+int virtio_mmio_load(struct virtio_mmio *t, struct snap_rd *r);
 
 #endif

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds every tests/fuzz/fuzz_*.c as a libFuzzer binary in build/fuzz/, against all of
 # kiln's library sources compiled with ASan + UBSan + fuzzer coverage.
+# Targets: every tests/fuzz/fuzz_*.c (fuzz_snapshot: the snapshot state file, docs/snapshots.md).
 # Long runs by hand: build/fuzz/fuzz_X -max_total_time=3600 build/fuzz/corpus-fuzz_X
 set -eu
 cd "$(dirname "$0")/../.."

@@ -171,6 +171,34 @@ static void test_find_free(void **state)
     assert_int_equal(mm_find_free(&e->mm, 0, 4 * MM_PAGE), a);
 }
 
+/* A shared mapping of a file not open for writing never becomes writable (mprotect EACCES). */
+static void test_nowrite(void **state)
+{
+    struct env *e = *state;
+    uint64_t a = 0x200000, P = MM_PAGE;
+    assert_int_equal(mm_map(&e->mm, a, 8 * P, MM_PROT_READ), 0);
+    assert_int_equal(mm_set_nowrite(&e->mm, a, 8 * P), 0);
+    assert_int_equal(mm_protect(&e->mm, a, 8 * P, MM_PROT_READ | MM_PROT_WRITE), -EACCES);
+    assert_int_equal(mm_protect(&e->mm, a + 7 * P, P, MM_PROT_WRITE), -EACCES);
+    assert_int_equal(mm_protect(&e->mm, a, 8 * P, MM_PROT_READ | MM_PROT_EXEC), 0);
+    assert_int_equal(mm_page_prot(&e->mm, a), MM_PROT_READ | MM_PROT_EXEC);
+    /* Unmapping the middle splits the span; a new mapping there is an ordinary one. */
+    assert_int_equal(mm_unmap(&e->mm, a + 3 * P, 2 * P), 0);
+    assert_int_equal(e->mm.n_nowrite, 2);
+    assert_int_equal(mm_map(&e->mm, a + 3 * P, 2 * P, MM_PROT_READ), 0);
+    assert_int_equal(mm_protect(&e->mm, a + 3 * P, 2 * P, MM_PROT_READ | MM_PROT_WRITE), 0);
+    assert_true(mm_is_nowrite(&e->mm, a + 2 * P));
+    assert_false(mm_is_nowrite(&e->mm, a + 4 * P));
+    assert_true(mm_is_nowrite(&e->mm, a + 5 * P));
+    assert_int_equal(mm_protect(&e->mm, a + 2 * P, 2 * P, MM_PROT_WRITE), -EACCES);
+    /* Mapping over the whole range clears both halves; so does execve's reset. */
+    assert_int_equal(mm_map(&e->mm, a, 8 * P, MM_PROT_READ), 0);
+    assert_int_equal(e->mm.n_nowrite, 0);
+    assert_int_equal(mm_set_nowrite(&e->mm, a, P), 0);
+    assert_int_equal(mm_reset(&e->mm), 0);
+    assert_int_equal(e->mm.n_nowrite, 0);
+}
+
 static void test_stack_layout(void **state)
 {
     (void)state;
@@ -214,6 +242,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_commit_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_copies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_find_free, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nowrite, setup, teardown),
         cmocka_unit_test(test_stack_layout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

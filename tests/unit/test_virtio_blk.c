@@ -413,6 +413,12 @@ static void expect_needs_reset(struct fx *f, const struct seg *s, unsigned n)
     uint16_t before = used_idx(f);
     assert_false(submit(f, s, n));
     assert_int_equal(used_idx(f), before);
+    /* The worker publishes NEEDS_RESET first and raises the config interrupt just after
+     * (virtio 1.2 §2.1.2): give it the moment in between. */
+    for (int i = 0; i < 5000 && !(reg(f, VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_ISR_CONFIG); i++) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
     assert_true(reg(f, VIRTIO_MMIO_INTERRUPT_STATUS) & VIRTIO_ISR_CONFIG);
     /* The driver resets the device and carries on. */
     driver_init(f);

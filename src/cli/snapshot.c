@@ -1,0 +1,254 @@
+/*
+ * `kiln snapshot`, `kiln restore` and `kiln clone` (docs/snapshots.md).
+ *
+ *   kiln snapshot --control SOCK DIR [--paused]   ask a running VM to write a snapshot
+ *   kiln restore DIR [--paused] [--clone] [--control SOCK] [--hvc-out FILE] [--timing] [--no-jail]
+ *   kiln clone DIR [...]                           kiln restore DIR --clone
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/run_jail.h"
+#include "cpu/jit/jit.h"
+#include "machine/board.h"
+#include "snapshot/snapshot.h"
+#include "util/log.h"
+
+enum { OPT_PAUSED = 0x200, OPT_CLONE, OPT_TIMING, OPT_CONTROL, OPT_HVC, OPT_JIT };
+
+/* Appends s as a JSON string body (RFC 8259 §7). Returns false if it does not fit. */
+static bool json_quote(char *out, size_t cap, size_t *len, const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        char tmp[8];
+        int n;
+        if (c == '"' || c == '\\')
+            n = snprintf(tmp, sizeof(tmp), "\\%c", c);
+        else if (c < 0x20)
+            n = snprintf(tmp, sizeof(tmp), "\\u%04x", c);
+        else
+            n = snprintf(tmp, sizeof(tmp), "%c", c);
+        if (*len + (size_t)n + 1 > cap)
+            return false;
+        memcpy(out + *len, tmp, (size_t)n);
+        *len += (size_t)n;
+    }
+    out[*len] = 0;
+    return true;
+}
+
+int cli_snapshot(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"control", required_argument, NULL, OPT_CONTROL}, {"paused", no_argument, NULL, OPT_PAUSED},
+        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    const char *sock = NULL;
+    bool paused = false;
+    opterr = 0;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_CONTROL: sock = optarg; break;
+        case OPT_PAUSED: paused = true; break;
+        case 'h':
+            printf("usage: kiln snapshot --control SOCK DIR [--paused]\n"
+                   "  writes a snapshot of the VM serving SOCK (kiln run --control) into DIR;\n"
+                   "  the VM runs on afterwards unless --paused. Restore: kiln restore DIR\n");
+            return 0;
+        default:
+            fprintf(stderr, "kiln snapshot: bad option '%s' (try 'kiln snapshot --help')\n", argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (!sock || optind != argc - 1) {
+        fprintf(stderr, "usage: kiln snapshot --control SOCK DIR [--paused]\n");
+        return 2;
+    }
+    /* The VM process has its own working directory: send an absolute path. */
+    char dir[1024]; /* CONTROL_DIR_MAX */
+    const char *arg = argv[optind];
+    if (arg[0] == '/') {
+        snprintf(dir, sizeof(dir), "%s", arg);
+    } else {
+        char cwd[2048];
+        if (!getcwd(cwd, sizeof(cwd))) {
+            fprintf(stderr, "kiln snapshot: getcwd: %s\n", strerror(errno));
+            return 1;
+        }
+        if ((size_t)snprintf(dir, sizeof(dir), "%s/%s", cwd, arg) >= sizeof(dir)) {
+            fprintf(stderr, "kiln snapshot: %s: path too long\n", arg);
+            return 2;
+        }
+    }
+    char line[4096];
+    size_t len = (size_t)snprintf(line, sizeof(line), "{\"cmd\":\"snapshot\",\"dir\":\"");
+    if (!json_quote(line, sizeof(line) - 32, &len, dir)) {
+        fprintf(stderr, "kiln snapshot: %s: path too long\n", dir);
+        return 2;
+    }
+    len += (size_t)snprintf(line + len, sizeof(line) - len, "\",\"paused\":%s}\n", paused ? "true" : "false");
+
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    if (strlen(sock) >= sizeof(a.sun_path)) {
+        fprintf(stderr, "kiln snapshot: --control %s: path too long\n", sock);
+        return 2;
+    }
+    strcpy(a.sun_path, sock);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+        fprintf(stderr, "kiln snapshot: --control %s: %s\n", sock, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return 1;
+    }
+    if (write(fd, line, len) != (ssize_t)len) {
+        fprintf(stderr, "kiln snapshot: %s: %s\n", sock, strerror(errno));
+        close(fd);
+        return 1;
+    }
+    char ans[4096];
+    size_t got = 0;
+    while (got < sizeof(ans) - 1) {
+        ssize_t n = read(fd, ans + got, sizeof(ans) - 1 - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        if (memchr(ans, '\n', got))
+            break;
+    }
+    close(fd);
+    ans[got] = 0;
+    if (strncmp(ans, "{\"ok\":true", 10)) {
+        fprintf(stderr, "kiln snapshot: %s", got ? ans : "no answer from the VM\n");
+        return 1;
+    }
+    fputs(ans, stdout);
+    return 0;
+}
+
+static void restore_usage(FILE *f)
+{
+    fprintf(f, "usage: kiln restore DIR [options]     (kiln clone DIR = kiln restore DIR --clone)\n"
+               "  starts a VM from the snapshot in DIR (kiln snapshot); its memory is mapped\n"
+               "  copy-on-write, so any number of VMs can start from one snapshot.\n"
+               "  --paused          load everything, run nothing until {\"cmd\":\"resume\"}\n"
+               "  --clone           new MAC addresses for its NICs (the guest re-reads them when\n"
+               "                    its driver probes; see docs/snapshots.md for reseeding)\n"
+               "  --control PATH    serve the control socket\n"
+               "  --hvc-out FILE    write the virtio console (hvc0) output to FILE\n"
+               "  --timing          print how long the restore took to the first instruction\n"
+               "  --jit MODE        on (default), off or verify, as for kiln run\n"
+               "  --no-jail         run without the jail (see kiln run --help)\n");
+}
+
+int cli_restore(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"paused", no_argument, NULL, OPT_PAUSED},   {"clone", no_argument, NULL, OPT_CLONE},
+        {"timing", no_argument, NULL, OPT_TIMING},   {"control", required_argument, NULL, OPT_CONTROL},
+        {"hvc-out", required_argument, NULL, OPT_HVC}, {"no-jail", no_argument, NULL, OPT_NO_JAIL},
+        {"no-seccomp", no_argument, NULL, OPT_NO_SECCOMP}, {"verbose", no_argument, NULL, 'v'},
+        {"jit", required_argument, NULL, OPT_JIT},
+        {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0}};
+    static struct snap_restore r;
+    struct jail jail;
+    jail_init(&jail);
+    bool paused = false, clone = !strcmp(argv[0], "clone"), timing = false;
+    struct board_config cfg = {.cpus = 1, .console_in = STDIN_FILENO, .console_out = STDOUT_FILENO};
+    /* Translated code is never part of a snapshot: the restored VM translates afresh. */
+    jit_default_config()->mode = JIT_ON;
+    opterr = 0;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, ":hv", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_PAUSED: paused = true; break;
+        case OPT_CLONE: clone = true; break;
+        case OPT_TIMING: timing = true; break;
+        case OPT_CONTROL: cfg.control = optarg; break;
+        case OPT_HVC: cfg.hvc_out = optarg; break;
+        case OPT_NO_JAIL: jail.off = true; break;
+        case OPT_NO_SECCOMP: jail.no_seccomp = true; break;
+        case 'v': log_verbose = 1; break;
+        case OPT_JIT:
+            if (jit_parse_mode(optarg, &jit_default_config()->mode) < 0) {
+                fprintf(stderr, "kiln: --jit '%s': must be on, off or verify\n", optarg);
+                return 2;
+            }
+            break;
+        case 'h': restore_usage(stdout); return 0;
+        case ':':
+            fprintf(stderr, "kiln %s: option '%s' needs a value\n", argv[0], argv[optind - 1]);
+            return 2;
+        default:
+            fprintf(stderr, "kiln %s: unknown option '%s' (try 'kiln restore --help')\n", argv[0],
+                    argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (optind != argc - 1) {
+        restore_usage(stderr);
+        return 2;
+    }
+    char err[512];
+    if (snapshot_open(argv[optind], &r, err, sizeof(err)) < 0) {
+        fprintf(stderr, "kiln: cannot restore %s: %s\n", argv[optind], err);
+        return 1;
+    }
+    r.paused = paused;
+    r.clone = clone;
+    r.timing = timing;
+    const struct snap_machine *m = &r.m;
+    cfg.mem = m->ram_size;
+    cfg.cpus = m->nharts;
+    cfg.no_rng = m->no_rng;
+    cfg.no_balloon = m->no_balloon;
+    cfg.ndisks = m->ndisks;
+    for (unsigned i = 0; i < m->ndisks; i++) {
+        struct board_disk *d = &cfg.disks[i];
+        snprintf(d->path, sizeof(d->path), "%s", m->disks[i].path);
+        d->readonly = m->disks[i].readonly;
+        d->cache = (int)m->disks[i].cache;
+        d->bps = m->disks[i].bps;
+        d->iops = m->disks[i].iops;
+    }
+    cfg.nnets = m->nnets;
+    for (unsigned i = 0; i < m->nnets; i++)
+        cfg.nets[i] = m->nets[i];
+    if (clone) {
+        /* A locally unique MAC per clone, in QEMU's 52:54:00 range. */
+        for (unsigned i = 0; i < m->nnets; i++) {
+            uint8_t rnd[3];
+            if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+                fprintf(stderr, "kiln: getrandom: %s\n", strerror(errno));
+                snapshot_close(&r);
+                return 1;
+            }
+            uint8_t mac[6] = {0x52, 0x54, 0x00, rnd[0], rnd[1], rnd[2]};
+            memcpy(r.mac[i], mac, 6);
+            fprintf(stderr, "kiln: clone: NIC %u has MAC %02x:%02x:%02x:%02x:%02x:%02x\n", i, mac[0],
+                    mac[1], mac[2], mac[3], mac[4], mac[5]);
+        }
+    }
+    cfg.restore = &r;
+    if (run_jail_setup(&jail, &cfg, false) < 0) {
+        snapshot_close(&r);
+        return 1;
+    }
+    int status = board_run(&cfg);
+    jail_end(&jail);
+    snapshot_close(&r);
+    return status;
+}

@@ -1,0 +1,105 @@
+/*
+ * Snapshot, restore and clone of a system VM (docs/snapshots.md).
+ *
+ * A snapshot is a directory holding SNAP_STATE_NAME (format.h: the machine's
+ * configuration, every hart and device) and SNAP_MEMORY_NAME (guest RAM, raw,
+ * page-aligned, sparse). The board stops its harts and quiesces its devices
+ * before snapshot_write; a restored VM maps the memory file MAP_PRIVATE.
+ */
+#ifndef KILN_SNAPSHOT_SNAPSHOT_H
+#define KILN_SNAPSHOT_SNAPSHOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "snapshot/format.h"
+
+#define SNAP_MAX_DISKS 6 /* BOARD_MAX_DISKS */
+#define SNAP_MAX_NETS 2  /* BOARD_MAX_NETS */
+#define SNAP_PATH_MAX 4096
+#define SNAP_NET_SPEC_MAX 512
+
+struct vm;
+struct hart;
+struct clint;
+struct plic;
+struct uart;
+struct rtc;
+struct disk;
+struct virtio_blk;
+struct virtio_net;
+struct virtio_console;
+struct virtio_rng;
+struct virtio_balloon;
+
+/* The machine's configuration as saved: what a restore must rebuild before loading state. */
+struct snap_disk {
+    char path[SNAP_PATH_MAX];
+    bool readonly;
+    uint32_t cache;
+    uint64_t bps, iops;
+    uint64_t size;     /* bytes: must match at restore */
+    int64_t mtime_ns;  /* a changed disk is reported (writes after the snapshot) */
+};
+
+struct snap_machine {
+    uint64_t ram_base, ram_size;
+    uint32_t nharts;
+    uint64_t misa;
+    bool no_rng, no_balloon;
+    uint32_t ndisks, nnets;
+    struct snap_disk disks[SNAP_MAX_DISKS];
+    char nets[SNAP_MAX_NETS][SNAP_NET_SPEC_MAX];
+    uint64_t mtime;           /* guest mtime (VM_TIMEBASE_HZ ticks) when saved */
+    uint64_t saved_realtime_ns; /* host CLOCK_REALTIME when saved */
+};
+
+/* Everything of a running board that is saved or loaded. */
+struct snap_board {
+    struct vm *vm;
+    struct uart *uart;
+    struct rtc *rtc;
+    unsigned ndisks, nnets;
+    struct virtio_blk *blks[SNAP_MAX_DISKS];
+    struct disk *disks[SNAP_MAX_DISKS];
+    struct virtio_net *nets[SNAP_MAX_NETS];
+    struct virtio_console *hvc;
+    struct virtio_rng *rng;
+    struct virtio_balloon *balloon;
+    struct snap_machine cfg; /* filled by the board: disks, nets, flags (save fills the rest) */
+};
+
+/* A snapshot read back and checked, ready to be applied to a board built from `m`. */
+struct snap_restore {
+    uint8_t *state;   /* the state file's bytes (file points into them) */
+    size_t state_len;
+    struct snap_file file;
+    struct snap_machine m;
+    int mem_fd;       /* the memory file, to be mapped MAP_PRIVATE */
+    bool paused;      /* stay paused after loading */
+    bool clone;       /* new MACs (mac[]) and a note about reseeding */
+    uint8_t mac[SNAP_MAX_NETS][6];
+    bool timing;         /* print how long the restore took to the first instruction */
+    uint64_t t_start_ns; /* CLOCK_MONOTONIC when the restore began */
+};
+
+/* hart.c: one hart's architectural state. load checks all of it, then applies; -EINVAL otherwise. */
+void snap_hart_save(const struct hart *h, struct snap_w *w);
+int snap_hart_load(struct hart *h, struct snap_rd *r);
+
+/* save.c: writes DIR/state + DIR/memory (temporary names, fsync, rename). Harts stopped,
+ * devices quiesced. 0, or -1 with a message in err. */
+int snapshot_write(struct snap_board *b, const char *dir, char *err, size_t errlen);
+
+/* restore.c */
+/* The "machine" record, checked. 0 or -EINVAL with a message. */
+int snap_machine_parse(const struct snap_file *f, struct snap_machine *m, char *err, size_t errlen);
+/* Reads and checks DIR's state file and opens its memory file. 0, or -1 with a message. */
+int snapshot_open(const char *dir, struct snap_restore *out, char *err, size_t errlen);
+void snapshot_close(struct snap_restore *r);
+/* Loads every hart and device of a board built from r->m; moves guest time forward by the
+ * time spent saved. Nothing runs yet. 0, or -1 with a message. */
+int snapshot_apply(struct snap_board *b, struct snap_restore *r, char *err, size_t errlen);
+
+#endif
