@@ -168,6 +168,11 @@ uint64_t disk_size(const struct disk *d)
     return d->size;
 }
 
+int disk_host_stat(const struct disk *d, struct stat *st)
+{
+    return fstat(d->file.fd, st) < 0 ? -errno : 0;
+}
+
 bool disk_readonly(const struct disk *d)
 {
     return d->readonly;

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 
 enum disk_cache {
@@ -90,6 +91,8 @@ int disk_create(const char *path, enum disk_format fmt, uint64_t size, const cha
                 enum disk_format backing_fmt, char **err);
 
 uint64_t disk_size(const struct disk *d); /* bytes */
+/* fstat(2) of the host file (works in the jail, where the path does not exist). 0 or -errno. */
+int disk_host_stat(const struct disk *d, struct stat *st);
 bool disk_readonly(const struct disk *d);
 const char *disk_path(const struct disk *d);
 

@@ -17,34 +17,13 @@
 
 #include "cli/cli.h"
 #include "cli/run_jail.h"
+#include "cli/vmapi.h"
 #include "cpu/jit/jit.h"
 #include "machine/board.h"
 #include "snapshot/snapshot.h"
 #include "util/log.h"
 
 enum { OPT_PAUSED = 0x200, OPT_CLONE, OPT_TIMING, OPT_CONTROL, OPT_HVC, OPT_JIT };
-
-/* Appends s as a JSON string body (RFC 8259 §7). Returns false if it does not fit. */
-static bool json_quote(char *out, size_t cap, size_t *len, const char *s)
-{
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        char tmp[8];
-        int n;
-        if (c == '"' || c == '\\')
-            n = snprintf(tmp, sizeof(tmp), "\\%c", c);
-        else if (c < 0x20)
-            n = snprintf(tmp, sizeof(tmp), "\\u%04x", c);
-        else
-            n = snprintf(tmp, sizeof(tmp), "%c", c);
-        if (*len + (size_t)n + 1 > cap)
-            return false;
-        memcpy(out + *len, tmp, (size_t)n);
-        *len += (size_t)n;
-    }
-    out[*len] = 0;
-    return true;
-}
 
 int cli_snapshot(int argc, char **argv)
 {
@@ -53,6 +32,8 @@ int cli_snapshot(int argc, char **argv)
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     const char *sock = NULL;
     bool paused = false;
+    if (cli_vm_snap_wanted(argc, argv))
+        return cli_vm_snapshot(argc, argv); /* kiln snapshot NAME DIR: a daemon VM */
     opterr = 0;
     optind = 1;
     int c;
@@ -61,7 +42,9 @@ int cli_snapshot(int argc, char **argv)
         case OPT_CONTROL: sock = optarg; break;
         case OPT_PAUSED: paused = true; break;
         case 'h':
-            printf("usage: kiln snapshot --control SOCK DIR [--paused]\n"
+            printf("usage: kiln snapshot NAME DIR [--paused] [--json]\n"
+                   "  asks the daemon for a snapshot of its VM NAME into DIR\n"
+                   "usage: kiln snapshot --control SOCK DIR [--paused]\n"
                    "  writes a snapshot of the VM serving SOCK (kiln run --control) into DIR;\n"
                    "  the VM runs on afterwards unless --paused. Restore: kiln restore DIR\n");
             return 0;
@@ -74,68 +57,22 @@ int cli_snapshot(int argc, char **argv)
         fprintf(stderr, "usage: kiln snapshot --control SOCK DIR [--paused]\n");
         return 2;
     }
-    /* The VM process has its own working directory: send an absolute path. */
-    char dir[1024]; /* CONTROL_DIR_MAX */
-    const char *arg = argv[optind];
-    if (arg[0] == '/') {
-        snprintf(dir, sizeof(dir), "%s", arg);
-    } else {
-        char cwd[2048];
-        if (!getcwd(cwd, sizeof(cwd))) {
-            fprintf(stderr, "kiln snapshot: getcwd: %s\n", strerror(errno));
-            return 1;
-        }
-        if ((size_t)snprintf(dir, sizeof(dir), "%s/%s", cwd, arg) >= sizeof(dir)) {
-            fprintf(stderr, "kiln snapshot: %s: path too long\n", arg);
-            return 2;
-        }
-    }
-    char line[4096];
-    size_t len = (size_t)snprintf(line, sizeof(line), "{\"cmd\":\"snapshot\",\"dir\":\"");
-    if (!json_quote(line, sizeof(line) - 32, &len, dir)) {
-        fprintf(stderr, "kiln snapshot: %s: path too long\n", dir);
-        return 2;
-    }
-    len += (size_t)snprintf(line + len, sizeof(line) - len, "\",\"paused\":%s}\n", paused ? "true" : "false");
-
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    if (strlen(sock) >= sizeof(a.sun_path)) {
-        fprintf(stderr, "kiln snapshot: --control %s: path too long\n", sock);
-        return 2;
-    }
-    strcpy(a.sun_path, sock);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-        fprintf(stderr, "kiln snapshot: --control %s: %s\n", sock, strerror(errno));
-        if (fd >= 0)
-            close(fd);
+    /* The files are created here and passed to the VM: a jailed VM has no path to DIR. */
+    char ans[4096], err[4400];
+    if (snapshot_take(sock, argv[optind], paused, ans, sizeof(ans), err, sizeof(err))) {
+        fprintf(stderr, "kiln snapshot: %s\n", err);
         return 1;
     }
-    if (write(fd, line, len) != (ssize_t)len) {
-        fprintf(stderr, "kiln snapshot: %s: %s\n", sock, strerror(errno));
-        close(fd);
-        return 1;
-    }
-    char ans[4096];
-    size_t got = 0;
-    while (got < sizeof(ans) - 1) {
-        ssize_t n = read(fd, ans + got, sizeof(ans) - 1 - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-        if (memchr(ans, '\n', got))
-            break;
-    }
-    close(fd);
-    ans[got] = 0;
-    if (strncmp(ans, "{\"ok\":true", 10)) {
-        fprintf(stderr, "kiln snapshot: %s", got ? ans : "no answer from the VM\n");
-        return 1;
-    }
-    fputs(ans, stdout);
+    printf("%s\n", ans);
     return 0;
+}
+
+static bool has_name(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--name") || !strncmp(argv[i], "--name=", 7))
+            return true;
+    return false;
 }
 
 static void restore_usage(FILE *f)
@@ -150,7 +87,12 @@ static void restore_usage(FILE *f)
                "  --hvc-out FILE    write the virtio console (hvc0) output to FILE\n"
                "  --timing          print how long the restore took to the first instruction\n"
                "  --jit MODE        on (default), off or verify, as for kiln run\n"
-               "  --no-jail         run without the jail (see kiln run --help)\n");
+               "  --no-jail         run without the jail (see kiln run --help)\n"
+               "usage: kiln restore DIR --name NEW [--paused] [--clone] [--json]\n"
+               "  a new daemon VM NEW started from the snapshot (its size is the snapshot's)\n"
+               "usage: kiln clone NAME NEW [--count N] [--json]\n"
+               "  snapshots the running daemon VM NAME, then starts N clones of it (NEW, or\n"
+               "  NEW-1..NEW-N), each with new MAC addresses\n");
 }
 
 int cli_restore(int argc, char **argv)
@@ -163,6 +105,9 @@ int cli_restore(int argc, char **argv)
         {"jit", required_argument, NULL, OPT_JIT},
         {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0}};
     static struct snap_restore r;
+    if (cli_vm_snap_wanted(argc, argv)) /* --name NEW / clone NAME NEW: the daemon's */
+        return !strcmp(argv[0], "clone") && !has_name(argc, argv) ? cli_vm_clone(argc, argv)
+                                                                   : cli_vm_restore(argc, argv);
     struct jail jail;
     jail_init(&jail);
     bool paused = false, clone = !strcmp(argv[0], "clone"), timing = false;

@@ -37,5 +37,10 @@ void vm_path(char *out, size_t len, const char *name, const char *action);
 int cli_console(const char *name);
 int cli_info(const char *name, bool json);
 int cli_ls(int argc, char **argv);
+/* vmsnap.c: snapshot/restore/clone of daemon VMs. */
+bool cli_vm_snap_wanted(int argc, char **argv);
+int cli_vm_snapshot(int argc, char **argv);
+int cli_vm_restore(int argc, char **argv);
+int cli_vm_clone(int argc, char **argv);
 
 #endif

@@ -30,6 +30,12 @@ struct cpu_bus_ops {
     bool (*user_trap)(void *ctx, struct hart *h, uint64_t cause, uint64_t tval);
     /* Between instruction batches (the HTIF test protocol). May be NULL. */
     void (*poll)(void *ctx, struct hart *h);
+    /*
+     * A debugger's trigger (cpu/trigger.h trig_insert) fired before the
+     * instruction at h->pc; h->trig_hit names it. Called on the hart's
+     * thread; may block until the debugger resumes. May be NULL.
+     */
+    void (*debug_halt)(void *ctx, struct hart *h);
 };
 
 struct cpu_bus {

@@ -1,6 +1,11 @@
 #include "cpu/csr.h"
 
+#include <sys/random.h>
+#include <sys/types.h>
+
 #include "cpu/mmu.h"
+#include "cpu/pmp.h"
+#include "cpu/trigger.h"
 #include "cpu/trap.h"
 #include "cpu/bus.h"
 
@@ -19,7 +24,7 @@ enum {
     CSR_MSCRATCH = 0x340, CSR_MEPC = 0x341, CSR_MCAUSE = 0x342, CSR_MTVAL = 0x343,
     CSR_MIP = 0x344, CSR_MTINST = 0x34a, CSR_MTVAL2 = 0x34b,
     CSR_PMPCFG0 = 0x3a0, CSR_PMPCFG15 = 0x3af, CSR_PMPADDR0 = 0x3b0, CSR_PMPADDR63 = 0x3ef,
-    CSR_MSECCFG = 0x747,
+    CSR_MSECCFG = 0x747, CSR_SEED = 0x015,
     CSR_MCYCLE = 0xb00, CSR_MINSTRET = 0xb02, CSR_MHPMCOUNTER3 = 0xb03, CSR_MHPMCOUNTER31 = 0xb1f,
 };
 
@@ -35,9 +40,26 @@ enum {
 #define M_IRQS (S_IRQS | (1ull << IRQ_MSI) | (1ull << IRQ_MTI) | (1ull << IRQ_MEI))
 /* mip bits writable by M software: SSIP, STIP, SEIP (3.1.9); S may write only SSIP. */
 #define MIP_WRITABLE S_IRQS
-#define MENVCFG_STCE (1ull << 63)
-#define MENVCFG_WRITABLE (MENVCFG_STCE | 0xf1ull) /* STCE, CBZE/CBCFE/CBIE (kept), FIOM */
+#define MENVCFG_WRITABLE (MENVCFG_STCE | MENVCFG_PBMTE | 0xf1ull) /* STCE, PBMTE, CBZE, CBCFE, CBIE, FIOM */
+#define SENVCFG_WRITABLE 0xf1ull
+/* mseccfg (priv 3.1.? "Machine Security Configuration"): Zkr's USEED and SSEED. */
+#define MSECCFG_USEED (1ull << 8)
+#define MSECCFG_SSEED (1ull << 9)
+/* mcountinhibit's CY and IR bits (3.1.13): the HPM counters 3-31 never count. */
+#define INHIBIT_CY 1ull
+#define INHIBIT_IR 4ull
+/* Zkr's seed CSR (scalar-crypto "Entropy Source"): OPST ES16 in bits 31:30, 16 bits of entropy. */
+#define SEED_ES16 (2ull << 30)
+#define SEED_WAIT (1ull << 30)
 #define MEDELEG_WRITABLE 0xb3ffull /* all exceptions but ecall-from-M (11) and reserved 10, 14 */
+
+/* CBIE = 2 is reserved (cmo spec 2.5.1): keep it WARL-legal as 0 (illegal). */
+static uint64_t envcfg_legal(uint64_t v)
+{
+    if ((v & ENVCFG_CBIE) == (2ull << 4))
+        v &= ~ENVCFG_CBIE;
+    return v;
+}
 
 uint64_t csr_sstatus_mask(void)
 {
@@ -73,6 +95,53 @@ static void status_write(struct hart *h, uint64_t val, uint64_t mask)
         hart_tlb_flush(h); /* cached read permissions depended on MXR */
     mmu_update_keys(h);
     h->budget = 0; /* interrupt enables may have changed */
+}
+
+/*
+ * mcycle and minstret both count retired instructions, plus an offset. While
+ * mcountinhibit stops one, its offset holds the frozen value itself.
+ */
+static uint64_t counter_value(const struct hart *h, bool cycle)
+{
+    uint64_t off = cycle ? h->mcycle_offset : h->minstret_offset;
+    uint64_t stopped = h->mcountinhibit & (cycle ? INHIBIT_CY : INHIBIT_IR);
+    return stopped ? off : h->instret + off;
+}
+
+/* A CSR write of mcycle/minstret: `bias` compensates for the writing instruction's own retirement. */
+static void counter_set(struct hart *h, bool cycle, uint64_t val, uint64_t bias)
+{
+    uint64_t stopped = h->mcountinhibit & (cycle ? INHIBIT_CY : INHIBIT_IR);
+    uint64_t *off = cycle ? &h->mcycle_offset : &h->minstret_offset;
+    *off = stopped ? val : val - h->instret - bias;
+}
+
+static void inhibit_write(struct hart *h, uint64_t val)
+{
+    val &= ~2ull; /* bit 1 (time) is read-only zero */
+    uint64_t cy = counter_value(h, true), ir = counter_value(h, false);
+    h->mcountinhibit = (h->mcountinhibit & ~(INHIBIT_CY | INHIBIT_IR)) | (val & (INHIBIT_CY | INHIBIT_IR));
+    counter_set(h, true, cy, 0);
+    counter_set(h, false, ir, 0);
+    h->mcountinhibit = val & 0xfffffffdull;
+}
+
+/* Zkr (scalar-crypto "seed" access control): M always, S with SSEED, U with USEED; never read-only. */
+static bool seed_read(const struct hart *h, uint64_t *val, bool will_write)
+{
+    if (!will_write)
+        return false;
+    if (h->priv == PRIV_S && !(h->mseccfg & MSECCFG_SSEED))
+        return false;
+    if (h->priv == PRIV_U && !(h->mseccfg & MSECCFG_USEED))
+        return false;
+    uint16_t r;
+    if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
+        *val = SEED_WAIT; /* no entropy right now: software polls again */
+        return true;
+    }
+    *val = SEED_ES16 | r;
+    return true;
 }
 
 /* Counter access from S/U mode through mcounteren/scounteren (3.1.11, 4.1.5). */
@@ -114,7 +183,7 @@ bool csr_read(struct hart *h, unsigned csr, uint64_t *val, bool will_write)
     case CSR_INSTRET:
         if (!counter_allowed(h, csr))
             return false;
-        *val = h->instret + (csr == CSR_CYCLE ? h->mcycle_offset : h->minstret_offset);
+        *val = counter_value(h, csr == CSR_CYCLE);
         return true;
     case CSR_TIME:
         if (!counter_allowed(h, csr))
@@ -122,11 +191,13 @@ bool csr_read(struct hart *h, unsigned csr, uint64_t *val, bool will_write)
         *val = h->bus->ops->time_now(h->bus->ctx);
         return true;
     case CSR_MCYCLE:
-        *val = h->instret + h->mcycle_offset;
+        *val = counter_value(h, true);
         return true;
     case CSR_MINSTRET:
-        *val = h->instret + h->minstret_offset;
+        *val = counter_value(h, false);
         return true;
+    case CSR_SEED:
+        return seed_read(h, val, will_write);
     case CSR_SSTATUS: *val = status_read(h) & SSTATUS_MASK; return true;
     case CSR_SIE: *val = h->mie & h->mideleg; return true;
     case CSR_STVEC: *val = h->stvec; return true;
@@ -170,12 +241,14 @@ bool csr_read(struct hart *h, unsigned csr, uint64_t *val, bool will_write)
     case CSR_MIP: *val = hart_mip(h); return true;
     case CSR_MTINST:
     case CSR_MTVAL2:
-    case CSR_MSECCFG:
         *val = 0;
         return true;
+    case CSR_MSECCFG: *val = h->mseccfg; return true;
     default:
         break;
     }
+    if (trig_csr_read(h, csr, val))
+        return true;
     if (csr >= CSR_HPMCOUNTER3 && csr <= CSR_HPMCOUNTER31) {
         if (!counter_allowed(h, csr))
             return false;
@@ -214,12 +287,14 @@ bool csr_write(struct hart *h, unsigned csr, uint64_t val)
         h->frm = (val >> 5) & 7;
         break;
     case CSR_MCYCLE:
-        h->mcycle_offset = val - h->instret;
+        counter_set(h, true, val, 0);
         return true;
     case CSR_MINSTRET:
         /* The instruction writing minstret still retires afterwards: compensate by one (3.1.10). */
-        h->minstret_offset = val - h->instret - 1;
+        counter_set(h, false, val, 1);
         return true;
+    case CSR_SEED:
+        return true; /* writes are ignored (the access itself polls the source) */
     case CSR_SSTATUS:
         status_write(h, val, SSTATUS_MASK & MSTATUS_WRITABLE);
         return true;
@@ -231,7 +306,7 @@ bool csr_write(struct hart *h, unsigned csr, uint64_t val)
         h->stvec = val & ~2ull; /* modes 0 and 1 only */
         return true;
     case CSR_SCOUNTEREN: h->scounteren = val & 0xffffffff; return true;
-    case CSR_SENVCFG: h->senvcfg = val & 0xf1; return true;
+    case CSR_SENVCFG: h->senvcfg = envcfg_legal(val & SENVCFG_WRITABLE); return true;
     case CSR_SSCRATCH: h->sscratch = val; return true;
     case CSR_SEPC: h->sepc = val & ~1ull; return true;
     case CSR_SCAUSE: h->scause = val; return true;
@@ -272,8 +347,15 @@ bool csr_write(struct hart *h, unsigned csr, uint64_t val)
         return true;
     case CSR_MTVEC: h->mtvec = val & ~2ull; return true;
     case CSR_MCOUNTEREN: h->mcounteren = val & 0xffffffff; return true;
-    case CSR_MENVCFG: h->menvcfg = val & MENVCFG_WRITABLE; h->budget = 0; return true;
-    case CSR_MCOUNTINHIBIT: h->mcountinhibit = val & ~2ull; return true;
+    case CSR_MENVCFG: {
+        uint64_t old = h->menvcfg;
+        h->menvcfg = envcfg_legal(val & MENVCFG_WRITABLE);
+        if ((old ^ h->menvcfg) & MENVCFG_PBMTE)
+            hart_tlb_flush(h); /* PTEs with PBMT set are now reserved, or no longer */
+        h->budget = 0;
+        return true;
+    }
+    case CSR_MCOUNTINHIBIT: inhibit_write(h, val); return true;
     case CSR_MSCRATCH: h->mscratch = val; return true;
     case CSR_MEPC: h->mepc = val & ~1ull; return true;
     case CSR_MCAUSE: h->mcause = val; return true;
@@ -289,18 +371,22 @@ bool csr_write(struct hart *h, unsigned csr, uint64_t val)
     }
     case CSR_MTINST:
     case CSR_MTVAL2:
+        return true;
     case CSR_MSECCFG:
+        h->mseccfg = val & (MSECCFG_USEED | MSECCFG_SSEED);
         return true;
     default:
+        if (trig_csr_write(h, csr, val))
+            return true;
         if ((csr >= CSR_MHPMCOUNTER3 && csr <= CSR_MHPMCOUNTER31) ||
             (csr >= CSR_MHPMEVENT3 && csr <= CSR_MHPMEVENT31))
             return true;
         if (csr >= CSR_PMPCFG0 && csr <= CSR_PMPCFG15) {
-            h->pmpcfg[csr - CSR_PMPCFG0] = val;
+            pmp_write_cfg(h, csr - CSR_PMPCFG0, val);
             return true;
         }
         if (csr >= CSR_PMPADDR0 && csr <= CSR_PMPADDR63) {
-            h->pmpaddr[csr - CSR_PMPADDR0] = val & ((1ull << 54) - 1);
+            pmp_write_addr(h, csr - CSR_PMPADDR0, val);
             return true;
         }
         return false;

@@ -22,6 +22,22 @@ enum op {
     OP_MULDIVW,
     OP_FENCE, OP_FENCE_I, OP_AMO, OP_SYSTEM,
     OP_FLW, OP_FLD, OP_FSW, OP_FSD, OP_FP,
+    OP_CBO, /* Zicbom/Zicboz: cbo.inval/clean/flush/zero, which in `imm` (cmo spec 2.5) */
+    OP_FLH, OP_FSH, /* Zfhmin */
+    /*
+     * Zba, Zbb, Zbs (unpriv "B" chapter) and Zicond: register-to-register
+     * arithmetic without side effects, all computed by bitmanip_exec() (the
+     * interpreter's and the JIT's one definition). Keep them contiguous.
+     */
+    OP_BM_FIRST,
+    OP_SH1ADD = OP_BM_FIRST, OP_SH2ADD, OP_SH3ADD,
+    OP_ADD_UW, OP_SH1ADD_UW, OP_SH2ADD_UW, OP_SH3ADD_UW, OP_SLLI_UW,
+    OP_ANDN, OP_ORN, OP_XNOR, OP_CLZ, OP_CTZ, OP_CPOP, OP_CLZW, OP_CTZW, OP_CPOPW,
+    OP_MAX, OP_MAXU, OP_MIN, OP_MINU, OP_SEXT_B, OP_SEXT_H, OP_ZEXT_H,
+    OP_ROL, OP_ROR, OP_RORI, OP_ROLW, OP_RORW, OP_RORIW, OP_ORC_B, OP_REV8,
+    OP_BCLR, OP_BCLRI, OP_BEXT, OP_BEXTI, OP_BINV, OP_BINVI, OP_BSET, OP_BSETI,
+    OP_CZERO_EQZ, OP_CZERO_NEZ,
+    OP_BM_LAST = OP_CZERO_NEZ,
     OP_COUNT
 };
 
@@ -34,5 +50,11 @@ struct decoded {
 
 /* Decodes a 32-bit instruction (compressed ones already expanded). Unknown encodings give OP_ILLEGAL. */
 struct decoded decode_insn(uint32_t insn);
+
+/*
+ * The result of a Zba/Zbb/Zbs/Zicond op (OP_BM_FIRST..OP_BM_LAST): a = x[rs1],
+ * b = x[rs2], imm the decoded immediate (shift amounts). Never traps.
+ */
+uint64_t bitmanip_exec(unsigned op, uint64_t a, uint64_t b, int64_t imm);
 
 #endif

@@ -14,6 +14,7 @@
 #include "cpu/mmu.h"
 #include "cpu/rvc.h"
 #include "cpu/trap.h"
+#include "cpu/trigger.h"
 #include "cpu/bus.h"
 
 #define likely(x) __builtin_expect(!!(x), 1)
@@ -219,6 +220,29 @@ static bool exec_csr(struct hart *h, uint32_t insn, unsigned rd)
     return true;
 }
 
+/*
+ * Zicbom/Zicboz cache-block operations (cmo spec 2.5, block size 64 bytes):
+ * which 0 inval, 1 clean, 2 flush, 4 zero. kiln has no caches to manage, so
+ * clean/flush/inval only check that they may run (menvcfg/senvcfg enables,
+ * else illegal) and may touch the block (else a store page/access fault).
+ * Returns 0 done, 1 trapped, -1 illegal.
+ */
+static int exec_cbo(struct hart *h, unsigned which, uint64_t addr)
+{
+    uint64_t enable = which == 4 ? ENVCFG_CBZE : which == 0 ? ENVCFG_CBIE : ENVCFG_CBCFE;
+    if (h->priv < PRIV_M && !(h->menvcfg & enable))
+        return -1;
+    if (h->priv == PRIV_U && !(h->senvcfg & enable))
+        return -1;
+    uint8_t *block = NULL;
+    if (!mem_cbo_check(h, addr, which == 4, &block))
+        return 1;
+    if (which == 4) /* other harts see it as eight doubleword stores */
+        for (unsigned i = 0; i < 64; i += 8)
+            __atomic_store_n((uint64_t *)(void *)(block + i), 0, __ATOMIC_RELAXED);
+    return 0;
+}
+
 enum sys_result { SYS_NEXT, SYS_JUMPED, SYS_ILLEGAL, SYS_TRAPPED };
 
 static enum sys_result exec_system(struct hart *h, uint32_t insn, unsigned rd)
@@ -227,12 +251,16 @@ static enum sys_result exec_system(struct hart *h, uint32_t insn, unsigned rd)
         return exec_csr(h, insn, rd) ? SYS_NEXT : SYS_ILLEGAL;
     if (rd != 0)
         return SYS_ILLEGAL;
-    if ((insn >> 25) == 0x09) { /* SFENCE.VMA (4.2.1) */
+    /* SFENCE.VMA (4.2.1) and Svinval's SINVAL.VMA, which kiln runs as the same full flush. */
+    if ((insn >> 25) == 0x09 || (insn >> 25) == 0x0b) {
         if (h->priv == PRIV_U || (h->priv == PRIV_S && (h->mstatus & MSTATUS_TVM)))
             return SYS_ILLEGAL;
         hart_tlb_flush(h);
         return SYS_NEXT;
     }
+    /* Svinval's SFENCE.W.INVAL / SFENCE.INVAL.IR: orderings kiln's SINVAL.VMA already gives; not in U. */
+    if (insn == 0x18000073 || insn == 0x18100073)
+        return h->priv == PRIV_U ? SYS_ILLEGAL : SYS_NEXT;
     switch (insn) {
     case 0x00000073: /* ECALL */
         hart_raise(h, EXC_ECALL_U + (uint64_t)h->priv, 0);
@@ -323,6 +351,9 @@ static bool enter_code_page(struct hart *h, uint64_t pc)
 static const struct decoded_insn *lookup_slow(struct hart *h, uint64_t pc,
                                               struct decoded_insn *scratch)
 {
+    /* Execute triggers come before every fetch exception (priv 3.1.15 priority table). */
+    if (h->trig_exec && trig_check(h, TRIG_EXEC, pc, 2))
+        return NULL;
     if (pc & 1) {
         /* Only reachable through a host-made pc (process VMs' signal frames): never read an odd slot. */
         hart_raise(h, EXC_INSN_MISALIGNED, pc);
@@ -330,8 +361,30 @@ static const struct decoded_insn *lookup_slow(struct hart *h, uint64_t pc,
     }
     if ((pc & ~(PAGE_SIZE - 1)) != h->cur_code_va && !enter_code_page(h, pc))
         return NULL;
+    /*
+     * The fast path runs a cached page without checks. Keep it off the page
+     * while execute triggers are set, or when PMP does not give the whole page
+     * execute permission (then its TLB entry was not filled): every fetch on
+     * it comes here and is checked.
+     */
+    bool checked = h->trig_exec || tlb_slot(h, TLB_EXEC, pc)->tag != tlb_tag(pc, h->fetch_key);
+    if (checked)
+        h->cur_code_va = ~0ull;
     unsigned off = (unsigned)(pc & (PAGE_SIZE - 1));
     struct decoded_insn *d = &h->cur_code->slot[off >> 1];
+    if (checked && h->pmp_on) {
+        uint64_t pa;
+        if (mmu_translate(h, pc, ACC_EXEC, &pa) != 0) { /* cannot fail: enter_code_page translated it */
+            hart_raise(h, EXC_INSN_PAGE_FAULT, pc);
+            return NULL;
+        }
+        if (!mem_fetch_check_pmp(h, pc, pa))
+            return NULL;
+        uint16_t first;
+        memcpy(&first, h->cur_code_host + off, 2);
+        if ((first & 3) == 3 && off != PAGE_SIZE - 2 && !mem_fetch_check_pmp(h, pc + 2, pa + 2))
+            return NULL;
+    }
     if (d->op != OP_NONE)
         return d;
     uint16_t lo;
@@ -542,6 +595,30 @@ static inline __attribute__((always_inline)) uint64_t interp(struct hart *h, boo
                 goto illegal;
             h->mstatus |= MSTATUS_FS;
             break;
+        case OP_FLH: /* Zfhmin: halves are NaN-boxed like singles (unpriv 13.2) */
+            if (!fp_enabled(h))
+                goto illegal;
+            if (!mem_load(h, a + (uint64_t)imm, 2, &v))
+                continue;
+            h->f[rd] = v | 0xffffffffffff0000ull;
+            h->mstatus |= MSTATUS_FS;
+            break;
+        case OP_FSH:
+            if (!fp_enabled(h))
+                goto illegal;
+            if (!mem_store(h, a + (uint64_t)imm, 2, h->f[ic->rs2]))
+                continue;
+            break;
+        case OP_BM_FIRST ... OP_BM_LAST:
+            x[rd] = bitmanip_exec(ic->op, a, b, imm);
+            break;
+        case OP_CBO:
+            switch (exec_cbo(h, (unsigned)imm, a)) {
+            case 0: break;
+            case 1: continue;
+            default: goto illegal;
+            }
+            break;
         default:
             goto illegal;
         }
@@ -582,7 +659,8 @@ uint64_t hart_interp_block(struct hart *h)
 
 uint64_t hart_exec(struct hart *h)
 {
-    if (h->jit)
+    /* Execute triggers are checked by the interpreter's fetch: no translated code meanwhile. */
+    if (h->jit && !h->trig_exec)
         return jit_exec(h);
     return interp(h, false);
 }

@@ -42,6 +42,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "cpu/fp16.h"
 #include "cpu/hart.h"
 
 #if LDBL_MANT_DIG < DBL_MANT_DIG + 2
@@ -855,7 +856,9 @@ int fpu_exec(struct hart *h, uint32_t insn)
 
     if (opc != 0x53)
         return exec_fma(h, insn);
-    if (fmt > FMT_D) /* H and Q are not implemented */
+    if (fp16_owns(insn)) /* Zfhmin: moves and conversions of halves */
+        return fp16_exec(h, insn);
+    if (fmt > FMT_D) /* Zfh's arithmetic and Q are not implemented */
         return -1;
 
     switch (f5) {

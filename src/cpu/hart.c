@@ -87,6 +87,16 @@ void hart_reset(struct hart *h, uint64_t pc)
     h->mcounteren = h->menvcfg = h->mcountinhibit = 0;
     memset(h->pmpcfg, 0, sizeof(h->pmpcfg));
     memset(h->pmpaddr, 0, sizeof(h->pmpaddr));
+    h->pmp_on = false;
+    h->mseccfg = 0;
+    /* Triggers exist but are disabled (type 15, Sdtrig 1.0 §5.7.1). */
+    h->tselect = h->tcontrol = 0;
+    for (unsigned i = 0; i < TRIG_COUNT; i++) {
+        h->tdata1[i] = 15ull << 60;
+        h->tdata2[i] = 0;
+    }
+    h->trig_exec = h->trig_data = false;
+    h->trig_hit = 0;
     h->stvec = h->sscratch = h->sepc = h->scause = h->stval = h->satp = 0;
     h->scounteren = h->senvcfg = 0;
     h->stimecmp = ~0ull;

@@ -65,6 +65,13 @@ enum {
 #define MSTATUS_SXL (3ull << 34)
 #define MSTATUS_SD (1ull << 63)
 
+/* menvcfg (privileged spec 3.1.18): Sstc's STCE, Svpbmt's PBMTE, Zicbom/Zicboz enables. */
+#define MENVCFG_STCE (1ull << 63)
+#define MENVCFG_PBMTE (1ull << 62)
+#define ENVCFG_CBZE (1ull << 7)
+#define ENVCFG_CBCFE (1ull << 6)
+#define ENVCFG_CBIE (3ull << 4)
+
 /* Floating-point exception flags (unprivileged spec 13.2). */
 #define FFLAG_NX 0x01
 #define FFLAG_UF 0x02
@@ -80,6 +87,7 @@ enum { RM_RNE = 0, RM_RTZ = 1, RM_RDN = 2, RM_RUP = 3, RM_RMM = 4, RM_DYN = 7 };
  * pages are never cached so every device access reaches the device.
  */
 #define TLB_SIZE 256
+#define TRIG_COUNT 4
 struct tlb_entry {
     uint64_t tag; /* virtual page number | translation key << 60; ~0 when empty */
     uintptr_t addend;
@@ -126,6 +134,15 @@ struct hart {
     uint64_t mcounteren, menvcfg, mcountinhibit;
     uint64_t pmpcfg[16];   /* only even indices are used on RV64 */
     uint64_t pmpaddr[64];
+    bool pmp_on;           /* derived from pmpcfg: some entry is not OFF (cpu/pmp.h) */
+    unsigned pmp_n;        /* derived: the entries that match something, in priority order */
+    struct pmp_range {
+        uint64_t lo, last; /* bytes [lo, last] */
+        uint8_t perm;      /* R W X; all three for M unless locked */
+        uint8_t perm_m;
+    } pmp_ranges[64];
+    uint64_t pmp_pt_ok[4]; /* derived: per walk level, a table page PMP lets S read (~0: none) */
+    uint64_t mseccfg;      /* USEED, SSEED: the seed CSR's S/U access (Zkr) */
     uint64_t minstret_offset; /* instret = retired instructions + offset */
     uint64_t mcycle_offset;
     uint64_t instret;      /* retired instruction counter */
@@ -133,6 +150,18 @@ struct hart {
     /* Supervisor-level CSRs (sstatus/sie/sip are views of the M ones) */
     uint64_t stvec, sscratch, sepc, scause, stval, satp, scounteren, senvcfg;
     uint64_t stimecmp; /* Sstc */
+
+    /*
+     * Sdtrig trigger module (cpu/trigger.h): tselect picks one of TRIG_COUNT
+     * triggers; tdata1 is its mcontrol/mcontrol6 word, tdata2 its address.
+     * trig_exec/trig_data are derived: some enabled trigger watches
+     * execution / loads or stores (the slow paths then check every access).
+     */
+    uint64_t tselect;
+    uint64_t tdata1[TRIG_COUNT], tdata2[TRIG_COUNT];
+    uint64_t tcontrol;
+    bool trig_exec, trig_data;
+    unsigned trig_hit; /* 1 + index of the last debugger (action 1) trigger that fired; 0 none */
 
     /* Per-hart timer compare registers, written by the CLINT. */
     _Atomic uint64_t mtimecmp;

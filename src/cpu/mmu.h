@@ -22,7 +22,8 @@ enum access { ACC_READ = TLB_READ, ACC_WRITE = TLB_WRITE, ACC_EXEC = TLB_EXEC };
 #define TLB_KEY_U 0ull
 #define TLB_KEY_S 1ull
 #define TLB_KEY_S_SUM 2ull
-#define TLB_KEY_BARE 3ull
+#define TLB_KEY_BARE 3ull /* S or U with satp off */
+#define TLB_KEY_M 4ull    /* M: PMP lets it through where S/U are refused */
 
 static inline uint64_t tlb_tag(uint64_t va, uint64_t key)
 {
@@ -46,8 +47,18 @@ int mmu_translate(struct hart *h, uint64_t va, enum access acc, uint64_t *pa);
 bool mem_load_slow(struct hart *h, uint64_t va, unsigned size, uint64_t *out);
 bool mem_store_slow(struct hart *h, uint64_t va, unsigned size, uint64_t val);
 bool mem_fetch_slow(struct hart *h, uint64_t pc, uint32_t *insn);
+/* PMP execute check of the 2 bytes at pa (fetched from va); false with the access fault raised. */
+bool mem_fetch_check_pmp(struct hart *h, uint64_t va, uint64_t pa);
 /* Host address of the RAM page holding pc, translated for execution; NULL with the trap raised. */
 uint8_t *mem_exec_page(struct hart *h, uint64_t pc, uint64_t *pa);
+
+/*
+ * Zicbom/Zicboz (cmo spec 2.5.2): can a cache-block operation touch the 64-byte
+ * block at va (store permission for cbo.zero, load or store for the others)?
+ * False with the store page/access fault raised (tval va). For cbo.zero,
+ * *block is the block's host address (it must be RAM).
+ */
+bool mem_cbo_check(struct hart *h, uint64_t va, bool zero, uint8_t **block);
 
 /* Host pointer for an aligned access wholly inside one RAM page (atomics), or NULL with the trap raised. */
 void *mem_atomic_ptr(struct hart *h, uint64_t va, unsigned size, enum access acc);

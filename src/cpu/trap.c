@@ -1,6 +1,7 @@
 #include "cpu/trap.h"
 
 #include "cpu/mmu.h"
+#include "cpu/trigger.h"
 #include "cpu/bus.h"
 
 void hart_set_priv(struct hart *h, enum priv p)
@@ -43,6 +44,7 @@ static void enter_trap(struct hart *h, uint64_t cause, uint64_t tval, bool to_s)
         h->mstatus = s;
         uint64_t base = h->mtvec & ~3ull;
         h->pc = ((h->mtvec & 1) && is_irq) ? base + 4 * code : base;
+        trig_trap_to_m(h);
         hart_set_priv(h, PRIV_M);
     }
     h->trap_streak++;
@@ -100,6 +102,7 @@ void hart_mret(struct hart *h)
         s &= ~MSTATUS_MPRV;
     h->mstatus = s;
     h->pc = h->mepc;
+    trig_mret(h);
     hart_set_priv(h, p);
 }
 

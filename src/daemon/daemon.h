@@ -39,6 +39,7 @@ struct vm_rec {
     char *exit_reason;
     /* in memory only */
     bool stop_requested;
+    bool start_paused; /* a restore: start it paused (kiln restore --paused), this time only */
     struct vm_rec *next;
 };
 
@@ -49,7 +50,8 @@ void vm_rec_free(struct vm_rec *v);
 /* Runs the daemon in the foreground until SIGTERM/SIGINT. state_dir must exist or be creatable. */
 int daemon_main(const char *state_dir);
 
-/* Runs a per-VM monitor: `dir` is the VM's directory; argv are `kiln run` arguments. */
+/* Runs a per-VM monitor: `dir` is the VM's directory; argv are `kiln run` arguments, or
+ * "restore" and `kiln restore` arguments. */
 int monitor_main(const char *dir, const char *cgroup_procs, int argc, char **argv);
 
 #endif

@@ -77,6 +77,19 @@ void kilnd_stop(struct daemon *d, struct reply *r, struct vm_rec *v, bool force,
 
 /* routes.c: the API */
 json_object *kilnd_vm_json(struct daemon *d, struct vm_rec *v);
+bool kilnd_valid_name(const char *s);
+/* The request body as one JSON object (no duplicate keys), or NULL with r set to a 400. */
+json_object *kilnd_parse_body(struct reply *r, const char *body, size_t len);
+
+/* snapshots.c: snapshot, restore and clone of daemon VMs (docs/snapshots.md). Lock held. */
+/* The first argument of a VM restored from a snapshot: its args are RESTORE_ARG DIR [--clone]. */
+#define RESTORE_ARG "--restore-from"
+bool kilnd_is_restore(const struct vm_rec *v);
+void kilnd_snapshot(struct daemon *d, struct reply *r, struct vm_rec *v, const char *body,
+                    size_t len);
+void kilnd_restore(struct daemon *d, struct reply *r, const char *body, size_t len);
+void kilnd_clone(struct daemon *d, struct reply *r, struct vm_rec *v, const char *body,
+                 size_t len);
 /*
  * Routes one request. For a console upgrade, returns the monitor's socket in
  * *console_fd (and r->status 101) for the caller to proxy.

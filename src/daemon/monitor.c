@@ -405,6 +405,11 @@ int monitor_main(const char *dir, const char *cgroup_procs, int argc, char **arg
         goto out;
     cargv[0] = "kiln";
     cargv[1] = "run";
+    if (argc > 0 && !strcmp(argv[0], "restore")) { /* a VM from a snapshot (snapshots.c) */
+        cargv[1] = "restore";
+        argv++;
+        argc--;
+    }
     for (int i = 0; i < argc; i++)
         cargv[i + 2] = argv[i];
     m->child = fork();

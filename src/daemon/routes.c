@@ -138,7 +138,7 @@ json_object *kilnd_vm_json(struct daemon *d, struct vm_rec *v)
 
 /* ---- validation ---- */
 
-static bool valid_name(const char *s)
+bool kilnd_valid_name(const char *s)
 {
     size_t n = strlen(s);
     if (n == 0 || n > VM_NAME_MAX || s[0] == '.' || s[0] == '-')
@@ -291,7 +291,7 @@ static size_t count_top_keys(const char *p, size_t len)
     return keys;
 }
 
-static json_object *parse_body(struct reply *r, const char *body, size_t len)
+json_object *kilnd_parse_body(struct reply *r, const char *body, size_t len)
 {
     if (!body || len == 0) {
         kilnd_err(r, 400, "request body must be a JSON object");
@@ -321,7 +321,7 @@ static json_object *parse_body(struct reply *r, const char *body, size_t len)
 
 static void h_create(struct daemon *d, struct reply *r, const char *body, size_t len)
 {
-    json_object *o = parse_body(r, body, len);
+    json_object *o = kilnd_parse_body(r, body, len);
     if (!o)
         return;
     struct vm_rec *v = calloc(1, sizeof(*v));
@@ -336,7 +336,7 @@ static void h_create(struct daemon *d, struct reply *r, const char *body, size_t
     json_object_object_foreach(o, key, val)
     {
         if (!strcmp(key, "name")) {
-            if (!json_object_is_type(val, json_type_string) || !valid_name(json_object_get_string(val))) {
+            if (!json_object_is_type(val, json_type_string) || !kilnd_valid_name(json_object_get_string(val))) {
                 kilnd_err(r, 400, "name must be 1-63 characters of A-Z a-z 0-9 . _ - not starting with . or -");
                 goto out;
             }
@@ -537,7 +537,7 @@ static bool vm_has_arg(const struct vm_rec *v, const char *flag)
 
 static void h_patch(struct daemon *d, struct reply *r, struct vm_rec *v, const char *body, size_t len)
 {
-    json_object *o = parse_body(r, body, len);
+    json_object *o = kilnd_parse_body(r, body, len);
     if (!o)
         return;
     unsigned cap = v->cpu_cap;
@@ -588,6 +588,12 @@ static void h_patch(struct daemon *d, struct reply *r, struct vm_rec *v, const c
         goto out;
     }
     bool live = v->state == VMS_RUNNING || v->state == VMS_PAUSED;
+    if (set_mem && !live && kilnd_is_restore(v)) {
+        /* kiln restore builds the machine the snapshot describes: its RAM cannot change. */
+        kilnd_err(r, 409, "VM '%s' is restored from a snapshot: its memory size is the snapshot's",
+                  v->name);
+        goto out;
+    }
     if (set_mem && live) {
         /* A running VM: the balloon gives the guest `mem`, at most what it was started with. */
         if (v->state == VMS_PAUSED) {
@@ -748,6 +754,15 @@ void kilnd_route(struct daemon *d, const struct http_request *q, const char *bod
         }
         goto out;
     }
+    if (!strcmp(q->path, "/v1/restore")) {
+        if (strcmp(m, "POST")) {
+            kilnd_err(r, 405, "%s not allowed on /v1/restore", m);
+            r->allow = "POST";
+        } else {
+            kilnd_restore(d, r, body, blen);
+        }
+        goto out;
+    }
     if (!strcmp(q->path, "/v1/host")) {
         if (strcmp(m, "GET")) {
             kilnd_err(r, 405, "%s not allowed on /v1/host", m);
@@ -803,6 +818,17 @@ void kilnd_route(struct daemon *d, const struct http_request *q, const char *bod
                 *console_fd = fd;
                 r->status = 101;
             }
+        }
+        goto out;
+    }
+    if (!strcmp(action, "snapshot") || !strcmp(action, "clone")) {
+        if (strcmp(m, "POST")) {
+            kilnd_err(r, 405, "%s not allowed on %s", m, action);
+            r->allow = "POST";
+        } else if (action[0] == 's') {
+            kilnd_snapshot(d, r, v, body, blen);
+        } else {
+            kilnd_clone(d, r, v, body, blen);
         }
         goto out;
     }

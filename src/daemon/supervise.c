@@ -182,7 +182,7 @@ void kilnd_start(struct daemon *d, struct reply *r, struct vm_rec *v)
 {
     char dir[PATH_MAX], procs[PATH_MAX], log[PATH_MAX + 16], mem[32], cpus[16];
     const char *argv[32 + VM_MAX_ARGS];
-    int a = 0;
+    int a = 0, nowned = 0; /* owned: the --disk/--net specs with limits, freed after spawn */
     if (v->state == VMS_RUNNING || v->state == VMS_PAUSED) {
         kilnd_err(r, 409, "VM '%s' is already %s", v->name, vm_state_name(v->state));
         return;
@@ -205,6 +205,28 @@ void kilnd_start(struct daemon *d, struct reply *r, struct vm_rec *v)
         argv[a++] = procs;
     }
     argv[a++] = "--";
+    /* The control socket (balloon, graceful powerdown, snapshots); sun_path limits its length. */
+    char ctl[PATH_MAX + 16];
+    snprintf(ctl, sizeof(ctl), "%s/control.sock", dir);
+    bool has_ctl = strlen(ctl) < sizeof(((struct sockaddr_un *)0)->sun_path);
+    if (!has_ctl)
+        log_warn("daemon", "VM '%s': %s is too long for a socket: no balloon or graceful stop",
+                 v->name, ctl);
+    if (kilnd_is_restore(v)) {
+        /* RESTORE_ARG DIR [--clone]: the snapshot fixes the machine, nothing else applies. */
+        argv[a++] = "restore";
+        argv[a++] = v->args[1];
+        for (int i = 2; i < v->nargs && i < 3; i++)
+            argv[a++] = v->args[i];
+        if (v->start_paused)
+            argv[a++] = "--paused";
+        if (has_ctl) {
+            argv[a++] = "--control";
+            argv[a++] = ctl;
+        }
+        argv[a] = NULL;
+        goto spawn;
+    }
     argv[a++] = "--mem";
     argv[a++] = mem;
     argv[a++] = "--cpus";
@@ -225,19 +247,12 @@ void kilnd_start(struct daemon *d, struct reply *r, struct vm_rec *v)
         argv[a++] = "--firmware";
         argv[a++] = v->firmware;
     }
-    /* The control socket (balloon, graceful powerdown); sun_path limits its length. */
-    char ctl[PATH_MAX + 16];
-    snprintf(ctl, sizeof(ctl), "%s/control.sock", dir);
-    if (strlen(ctl) < sizeof(((struct sockaddr_un *)0)->sun_path)) {
+    if (has_ctl) {
         argv[a++] = "--control";
         argv[a++] = ctl;
-    } else {
-        log_warn("daemon", "VM '%s': %s is too long for a socket: no balloon or graceful stop",
-                 v->name, ctl);
     }
     /* The defined limits ride on every --disk / --net spec (kiln run parses them there). */
     char *owned[VM_MAX_ARGS];
-    int nowned = 0;
     for (int i = 0; i < v->nargs; i++) {
         const char *prev = i ? v->args[i - 1] : "";
         char *x = NULL;
@@ -255,6 +270,7 @@ void kilnd_start(struct daemon *d, struct reply *r, struct vm_rec *v)
     }
     argv[a] = NULL;
 
+spawn:;
     /* The monitor writes these afresh; an old vm.pid would name a dead process. */
     static const char *const stale[] = {"vm.pid", "exit.json", "control.sock"};
     for (size_t i = 0; i < 3; i++) {
@@ -334,9 +350,20 @@ void kilnd_start(struct daemon *d, struct reply *r, struct vm_rec *v)
                   v->exit_reason ? v->exit_reason : "no reason recorded (see its stderr.log)");
         return;
     }
+    if (v->start_paused)
+        v->state = VMS_PAUSED; /* kiln restore --paused: waits for {"cmd":"resume"} */
     store_save(d->store, v);
     r->status = 200;
     r->json = kilnd_vm_json(d, v);
+}
+
+/* Lets the harts run again if the control socket's pause stopped them (a snapshot taken
+ * with paused, a restore started paused); harmless otherwise. */
+static void ctl_resume(struct daemon *d, const struct vm_rec *v)
+{
+    json_object *ans = NULL;
+    kilnd_vm_control(d, v, "{\"cmd\":\"resume\"}\n", 2000, &ans);
+    json_object_put(ans);
 }
 
 void kilnd_signal(struct daemon *d, struct reply *r, struct vm_rec *v, const char *op)
@@ -359,6 +386,7 @@ void kilnd_signal(struct daemon *d, struct reply *r, struct vm_rec *v, const cha
             return;
         }
         kill(v->vm_pid, SIGCONT);
+        ctl_resume(d, v);
         v->state = VMS_RUNNING;
     }
     store_save(d->store, v);
@@ -389,6 +417,8 @@ void kilnd_stop(struct daemon *d, struct reply *r, struct vm_rec *v, bool force,
          * same way, or stops it at once.
          */
         kill(pid, SIGCONT); /* a paused VM must run to act on it */
+        if (v->state == VMS_PAUSED)
+            ctl_resume(d, v);
         json_object *ans = NULL, *ok = NULL;
         bool asked = !kilnd_vm_control(d, v, "{\"cmd\":\"powerdown\"}\n", 2000, &ans) &&
                      json_object_object_get_ex(ans, "ok", &ok) && json_object_get_boolean(ok);

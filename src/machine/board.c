@@ -64,6 +64,7 @@ enum snap_op { SNAP_OP_SNAPSHOT, SNAP_OP_PAUSE, SNAP_OP_RESUME };
 struct snap_request {
     enum snap_op op;
     const char *dir;
+    int mem_fd, state_fd; /* files passed in (dir NULL) */
     bool stay_paused;
     bool done;
     int result;
@@ -454,9 +455,10 @@ static void snap_serve(struct board *b)
         board_pause(b);
         struct snap_board sb;
         board_snap_fill(b, &sb);
-        r = snapshot_write(&sb, rq->dir, rq->err, sizeof(rq->err));
+        r = rq->dir ? snapshot_write(&sb, rq->dir, rq->err, sizeof(rq->err))
+                    : snapshot_write_fds(&sb, rq->mem_fd, rq->state_fd, rq->err, sizeof(rq->err));
         if (r == 0)
-            log_debug("vm", "snapshot written to %s", rq->dir);
+            log_debug("vm", "snapshot written to %s", rq->dir ? rq->dir : "the files passed in");
         if (!was_paused && !rq->stay_paused)
             board_resume(b);
         break;
@@ -515,19 +517,21 @@ static int snap_ask(struct board *b, struct snap_request *rq, char *err, size_t 
     return 0;
 }
 
-static int ctl_snapshot(void *ctx, const char *dir, bool paused, uint64_t *ms, char *err, size_t errlen)
+static int ctl_snapshot(void *ctx, const struct control_snap *s, uint64_t *ms, char *err,
+                        size_t errlen)
 {
     struct board *b = ctx;
-    if (b->cfg->lockdown) {
-        snprintf(err, errlen, "snapshots need a VM started with --no-jail (the jail's root has no "
-                              "snapshot directory)");
+    if (b->cfg->lockdown && s->dir) {
+        snprintf(err, errlen, "a jailed VM cannot open a snapshot directory: send the files "
+                              "instead ({\"cmd\":\"snapshot\",\"fds\":true}, as kiln snapshot does)");
         return -1;
     }
     if (b->cfg->nshares) {
         snprintf(err, errlen, "snapshots of a VM with --share are not supported yet (9p state is not saved)");
         return -1;
     }
-    struct snap_request rq = {.op = SNAP_OP_SNAPSHOT, .dir = dir, .stay_paused = paused};
+    struct snap_request rq = {.op = SNAP_OP_SNAPSHOT, .dir = s->dir, .mem_fd = s->mem_fd,
+                              .state_fd = s->state_fd, .stay_paused = s->paused};
     int r = snap_ask(b, &rq, err, errlen);
     *ms = rq.ms;
     return r;

@@ -219,7 +219,7 @@ int control_parse(const char *line, size_t len, struct control_req *req, char *e
 {
     struct jp j = {.p = line, .end = line + len, .err = err, .errlen = errlen};
     bool have_cmd = false, have_target = false, have_disk = false, have_net = false;
-    bool have_dir = false, have_paused = false;
+    bool have_dir = false, have_paused = false, have_fds = false;
     char cmd[STR_MAX] = "";
     uint64_t target = 0, index = 0;
     struct control_limits lim = {0};
@@ -286,6 +286,13 @@ int control_parse(const char *line, size_t len, struct control_req *req, char *e
                     return jfail(&j, "'dir' must be a non-empty string");
                 memcpy(req->dir, v.str, sizeof(req->dir));
                 have_dir = true;
+            } else if (!strcmp(key, "fds")) {
+                if (have_fds)
+                    return jfail(&j, "duplicate field 'fds'");
+                if (v.kind != J_BOOL || !v.u)
+                    return jfail(&j, "'fds' must be true (the files come with the request)");
+                req->fds = true;
+                have_fds = true;
             } else if (!strcmp(key, "paused")) {
                 if (have_paused)
                     return jfail(&j, "duplicate field 'paused'");
@@ -294,7 +301,7 @@ int control_parse(const char *line, size_t len, struct control_req *req, char *e
                 req->paused = v.u != 0;
                 have_paused = true;
             } else {
-                return jfail(&j, "unknown field (known: cmd, target_mib, disk, net, bps, iops, dir, paused)");
+                return jfail(&j, "unknown field (known: cmd, target_mib, disk, net, bps, iops, dir, fds, paused)");
             }
             jws(&j);
             if (j.p < j.end && *j.p == ',') {
@@ -332,10 +339,10 @@ int control_parse(const char *line, size_t len, struct control_req *req, char *e
     else
         return jfail(&j, "unknown cmd (known: stats, balloon, powerdown, quit, limits, snapshot, pause, resume)");
     if (req->cmd == CONTROL_SNAPSHOT) {
-        if (!have_dir)
-            return jfail(&j, "snapshot needs 'dir'");
-    } else if (have_dir || have_paused) {
-        return jfail(&j, "'dir' and 'paused' only go with cmd snapshot");
+        if (have_dir == have_fds)
+            return jfail(&j, "snapshot needs either 'dir' or 'fds':true (not both)");
+    } else if (have_dir || have_paused || have_fds) {
+        return jfail(&j, "'dir', 'fds' and 'paused' only go with cmd snapshot");
     }
     if (req->cmd == CONTROL_BALLOON) {
         if (!have_target)
@@ -414,6 +421,12 @@ static uint64_t mib(uint64_t bytes)
 
 size_t control_handle_line(const struct control_ops *ops, const char *line, size_t len, char *out,
                            size_t outlen)
+{
+    return control_handle_line_fds(ops, line, len, NULL, 0, out, outlen);
+}
+
+size_t control_handle_line_fds(const struct control_ops *ops, const char *line, size_t len,
+                               const int *fds, unsigned nfds, char *out, size_t outlen)
 {
     char err[320];
     struct control_req req;
@@ -500,7 +513,16 @@ size_t control_handle_line(const struct control_ops *ops, const char *line, size
         uint64_t ms = 0;
         if (!ops->snapshot)
             return error_line(out, outlen, "snapshots are not available");
-        if (ops->snapshot(ops->ctx, req.dir, req.paused, &ms, err, sizeof(err)))
+        struct control_snap snap = {.dir = req.fds ? NULL : req.dir, .mem_fd = -1, .state_fd = -1,
+                                    .paused = req.paused};
+        if (req.fds) {
+            if (nfds != 2)
+                return error_line(out, outlen, "'fds':true needs two descriptors sent with the "
+                                               "request (SCM_RIGHTS): the memory file, the state file");
+            snap.mem_fd = fds[0];
+            snap.state_fd = fds[1];
+        }
+        if (ops->snapshot(ops->ctx, &snap, &ms, err, sizeof(err)))
             return error_line(out, outlen, err);
         sb_add(&b, "{\"ok\":true,\"paused\":%s,\"ms\":%llu}", req.paused ? "true" : "false",
                (unsigned long long)ms);
@@ -531,6 +553,8 @@ size_t control_handle_line(const struct control_ops *ops, const char *line, size
 
 struct control_client {
     int fd;
+    int fds[CONTROL_MAX_FDS]; /* descriptors received with the line being read (SCM_RIGHTS) */
+    unsigned nfds;
     size_t len;
     bool skipping; /* the current line is too long: drop it up to its newline */
     char buf[CONTROL_LINE_MAX];
@@ -544,8 +568,16 @@ struct control {
     struct control_client clients[CONTROL_MAX_CLIENTS];
 };
 
+static void client_close_fds(struct control_client *c)
+{
+    for (unsigned i = 0; i < c->nfds; i++)
+        close(c->fds[i]);
+    c->nfds = 0;
+}
+
 static void client_drop(struct control_client *c)
 {
+    client_close_fds(c);
     close(c->fd);
     c->fd = -1;
 }
@@ -564,7 +596,32 @@ static bool client_reply(struct control_client *c, const char *s, size_t n)
 static void client_input(struct control *ctl, struct control_client *c)
 {
     char in[4096], out[CONTROL_ANSWER_MAX];
-    ssize_t n = recv(c->fd, in, sizeof(in), MSG_DONTWAIT);
+    /* Descriptors ride along with the request that uses them (unix(7), SCM_RIGHTS). */
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int) * CONTROL_MAX_FDS * 2)];
+    } cm;
+    struct iovec iov = {.iov_base = in, .iov_len = sizeof(in)};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
+                        .msg_controllen = sizeof(cm.buf)};
+    ssize_t n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (n > 0) {
+        for (struct cmsghdr *h = CMSG_FIRSTHDR(&mh); h; h = CMSG_NXTHDR(&mh, h)) {
+            if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+                continue;
+            size_t k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            for (size_t i = 0; i < k; i++) {
+                int fd;
+                memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof(int));
+                if (c->nfds < CONTROL_MAX_FDS)
+                    c->fds[c->nfds++] = fd;
+                else
+                    close(fd); /* more than any request uses */
+            }
+        }
+        if (mh.msg_flags & MSG_CTRUNC)
+            client_close_fds(c); /* some were cut: the request fails for want of them */
+    }
     if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
         client_drop(c);
         return;
@@ -587,8 +644,11 @@ static void client_input(struct control *ctl, struct control_client *c)
             m = error_line(out, sizeof(out), "request line too long");
             c->skipping = false;
         } else {
-            m = control_handle_line(&ctl->ops, c->buf, c->len, out, sizeof(out));
+            m = control_handle_line_fds(&ctl->ops, c->buf, c->len, c->fds, c->nfds, out,
+                                        sizeof(out));
         }
+        /* The descriptors went with this line only; the handler is done with them. */
+        client_close_fds(c);
         c->len = 0;
         if (!client_reply(c, out, m))
             return;
@@ -625,6 +685,7 @@ static void *control_thread(void *arg)
                     close(fd);
                 } else {
                     ctl->clients[i].fd = fd;
+                    ctl->clients[i].nfds = 0;
                     ctl->clients[i].len = 0;
                     ctl->clients[i].skipping = false;
                 }

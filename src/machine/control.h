@@ -10,6 +10,9 @@
  *   {"cmd":"limits","net":I,"bps":N}            NIC I's limit, each direction
  *   {"cmd":"snapshot","dir":"PATH"[,"paused":true]}  write a snapshot (docs/snapshots.md);
  *                                     the VM runs on afterwards unless paused is true
+ *   {"cmd":"snapshot","fds":true[,"paused":true]}   the same into two files the client
+ *                                     created and sent with the line (SCM_RIGHTS: memory,
+ *                                     state); the client renames them (works in the jail)
  *   {"cmd":"pause"} / {"cmd":"resume"}  stop every hart at an instruction boundary / go on
  *
  * Every answer is one line: {"ok":true,...} or {"error":"..."}. Requests are
@@ -33,6 +36,9 @@ enum control_cmd {
     CONTROL_SNAPSHOT, CONTROL_PAUSE, CONTROL_RESUME
 };
 
+/* Descriptors one request may carry (the snapshot's memory and state files). */
+#define CONTROL_MAX_FDS 2
+
 /* Longest snapshot directory a request may name. */
 #define CONTROL_DIR_MAX 1024
 
@@ -54,6 +60,15 @@ struct control_req {
     struct control_limits limits; /* CONTROL_LIMITS */
     char dir[CONTROL_DIR_MAX];    /* CONTROL_SNAPSHOT */
     bool paused;                  /* CONTROL_SNAPSHOT: stay paused afterwards */
+    bool fds;                     /* CONTROL_SNAPSHOT: files passed in, not dir */
+};
+
+/* What a snapshot request asks: a directory (dir != NULL), or two open files (mem_fd, state_fd:
+ * the handler writes and syncs them, the client renames them into place). */
+struct control_snap {
+    const char *dir;
+    int mem_fd, state_fd;
+    bool paused;
 };
 
 /*
@@ -90,8 +105,9 @@ struct control_ops {
     int (*powerdown)(void *ctx, char *err, size_t errlen);
     void (*quit)(void *ctx);
     int (*limits)(void *ctx, const struct control_limits *l, char *err, size_t errlen);
-    /* Writes a snapshot into dir (the VM stays paused if `paused`); *ms: how long it took. */
-    int (*snapshot)(void *ctx, const char *dir, bool paused, uint64_t *ms, char *err, size_t errlen);
+    /* Writes a snapshot (the VM stays paused if s->paused); *ms: how long it took. The fds stay
+     * the caller's. */
+    int (*snapshot)(void *ctx, const struct control_snap *s, uint64_t *ms, char *err, size_t errlen);
     /* pause: stop every hart (true) or let them run again (false). */
     int (*pause)(void *ctx, bool pause, char *err, size_t errlen);
 };
@@ -103,6 +119,9 @@ struct control_ops {
  */
 size_t control_handle_line(const struct control_ops *ops, const char *line, size_t len, char *out,
                            size_t outlen);
+/* The same with the descriptors that came with the line (used, not closed). */
+size_t control_handle_line_fds(const struct control_ops *ops, const char *line, size_t len,
+                               const int *fds, unsigned nfds, char *out, size_t outlen);
 
 struct control;
 

@@ -18,11 +18,22 @@
  * ISA string: Linux 6.1 (arch/riscv/kernel/cpufeature.c) parses single letters
  * after "rv64" and '_'-separated multi-letter extensions, skipping unknown
  * ones; OpenSBI only needs the "rv64" prefix. Zicsr/Zifencei are spelled out
- * because ISA spec 20191213 split them from I. No Sstc: the CPU does not
- * advertise stimecmp here, so Linux uses the SBI timer.
+ * because ISA spec 20191213 split them from I. Sstc lets Linux program
+ * stimecmp itself instead of trapping to OpenSBI per timer event. The rest
+ * is the RVA22U64/RVA22S64 set kiln implements (profiles spec), plus Zicond,
+ * Zkr and Sdtrig; newer kernels read the same list from riscv,isa-extensions
+ * (bindings/riscv/extensions.yaml).
  */
-/* Sstc lets Linux program stimecmp itself instead of trapping to OpenSBI per timer event. */
-#define FDT_ISA "rv64imafdc_zicsr_zifencei_sstc"
+static const char *const fdt_isa_ext[] = {
+    "i", "m", "a", "f", "d", "c", "zicbom", "zicbop", "zicboz", "zicntr", "zicond", "zicsr",
+    "zifencei", "zihintpause", "zihpm", "zfhmin", "zba", "zbb", "zbs", "zkr", "zkt", "sdtrig", "sstc",
+    "svinval", "svnapot", "svpbmt",
+};
+#define FDT_ISA                                                                                    \
+    "rv64imafdc_zicbom_zicbop_zicboz_zicntr_zicond_zicsr_zifencei_zihintpause_zihpm_zfhmin_zba_"   \
+    "zbb_zbs_zkr_zkt_sdtrig_sstc_svinval_svnapot_svpbmt"
+/* Zicbom/Zicbop/Zicboz operate on 64-byte blocks (cpu/exec.c exec_cbo). */
+#define FDT_CBO_BLOCK 64
 /* The MMU implements Sv39 and Sv48; the binding names the largest mode (bindings/riscv/cpus.yaml). */
 #define FDT_MMU "riscv,sv48"
 
@@ -65,6 +76,21 @@ static int prop_reg(void *fdt, uint64_t base, uint64_t size)
 }
 
 #define prop_strings(fdt, name, lit) fdt_property(fdt, name, lit, sizeof(lit))
+
+/* riscv,isa-extensions: a string list, each name NUL-terminated (devicetree spec 2.2.4). */
+static int fdt_isa_extensions(void *fdt)
+{
+    char buf[256];
+    size_t len = 0;
+    for (size_t i = 0; i < sizeof(fdt_isa_ext) / sizeof(fdt_isa_ext[0]); i++) {
+        size_t n = strlen(fdt_isa_ext[i]) + 1;
+        if (len + n > sizeof(buf))
+            return -FDT_ERR_NOSPACE;
+        memcpy(buf + len, fdt_isa_ext[i], n);
+        len += n;
+    }
+    return fdt_property(fdt, "riscv,isa-extensions", buf, (int)len);
+}
 
 static int begin_node_at(void *fdt, const char *name, uint64_t addr)
 {
@@ -113,6 +139,11 @@ static int build_cpus(void *fdt, const struct fdt_config *cfg)
         TRY(fdt_property_string(fdt, "status", "okay"));
         TRY(fdt_property_string(fdt, "compatible", "riscv"));
         TRY(fdt_property_string(fdt, "riscv,isa", FDT_ISA));
+        TRY(fdt_property_string(fdt, "riscv,isa-base", "rv64i"));
+        TRY(fdt_isa_extensions(fdt));
+        TRY(fdt_property_u32(fdt, "riscv,cbom-block-size", FDT_CBO_BLOCK));
+        TRY(fdt_property_u32(fdt, "riscv,cbop-block-size", FDT_CBO_BLOCK));
+        TRY(fdt_property_u32(fdt, "riscv,cboz-block-size", FDT_CBO_BLOCK));
         TRY(fdt_property_string(fdt, "mmu-type", FDT_MMU));
         TRY(fdt_begin_node(fdt, "interrupt-controller"));
         TRY(fdt_property_u32(fdt, "#interrupt-cells", 1));

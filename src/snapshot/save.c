@@ -170,6 +170,81 @@ static int path_in(char *out, size_t len, const char *dir, const char *name)
     return (size_t)snprintf(out, len, "%s/%s", dir, name) >= len ? -ENAMETOOLONG : 0;
 }
 
+/* Flushes the disks and records their size and mtime (from the open file: the jail has no paths). */
+static int save_disks(struct snap_board *b, char *err, size_t errlen)
+{
+    for (unsigned i = 0; i < b->ndisks; i++) {
+        struct stat st;
+        int fe = b->disks[i] ? disk_flush(b->disks[i]) : 0;
+        if (fe < 0) {
+            snprintf(err, errlen, "flushing disk %s: %s", b->cfg.disks[i].path, strerror(-fe));
+            return -1;
+        }
+        if (b->disks[i] ? !disk_host_stat(b->disks[i], &st) : !stat(b->cfg.disks[i].path, &st)) {
+            b->cfg.disks[i].size = (uint64_t)st.st_size;
+            b->cfg.disks[i].mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000ll + st.st_mtim.tv_nsec;
+        }
+    }
+    return 0;
+}
+
+static int build_state(struct snap_board *b, struct snap_w *w, char *err, size_t errlen)
+{
+    snap_w_init(w);
+    save_machine(b, w);
+    save_devices(b, w);
+    if (snap_w_finish(w) < 0) {
+        snap_w_free(w);
+        snprintf(err, errlen, "out of memory building the state file");
+        return -1;
+    }
+    return 0;
+}
+
+/* A descriptor handed in must be a regular file open for writing. */
+static int check_out_fd(int fd, const char *what, char *err, size_t errlen)
+{
+    struct stat st;
+    int fl = fcntl(fd, F_GETFL);
+    if (fd < 0 || fstat(fd, &st) < 0 || fl < 0) {
+        snprintf(err, errlen, "%s file descriptor: %s", what, strerror(errno));
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode) || (fl & O_ACCMODE) == O_RDONLY || (fl & O_APPEND)) {
+        snprintf(err, errlen, "%s file descriptor is not a regular file open for writing", what);
+        return -1;
+    }
+    return 0;
+}
+
+int snapshot_write_fds(struct snap_board *b, int mem_fd, int state_fd, char *err, size_t errlen)
+{
+    if (check_out_fd(mem_fd, "memory", err, errlen) ||
+        check_out_fd(state_fd, "state", err, errlen) || save_disks(b, err, errlen))
+        return -1;
+    struct snap_w w;
+    if (build_state(b, &w, err, errlen))
+        return -1;
+    int ret = -1;
+    /* The client may hand in a file with old contents: holes must read as zero. */
+    int e = ftruncate(mem_fd, 0) < 0 ? -errno : write_memory(b->vm, mem_fd);
+    if (e) {
+        snprintf(err, errlen, "writing the memory file: %s", strerror(-e));
+        goto out;
+    }
+    e = ftruncate(state_fd, 0) < 0 ? -errno : write_all(state_fd, w.buf, w.len, 0);
+    if (!e && fsync(state_fd) < 0)
+        e = -errno;
+    if (e) {
+        snprintf(err, errlen, "writing the state file: %s", strerror(-e));
+        goto out;
+    }
+    ret = 0;
+out:
+    snap_w_free(&w);
+    return ret;
+}
+
 int snapshot_write(struct snap_board *b, const char *dir, char *err, size_t errlen)
 {
     char state[4200], state_tmp[4200], mem[4200], mem_tmp[4200];
@@ -184,70 +259,52 @@ int snapshot_write(struct snap_board *b, const char *dir, char *err, size_t errl
         snprintf(err, errlen, "%s: %s", dir, strerror(errno));
         return -1;
     }
-    /* Disks: the guest's writes so far must be on stable storage with the snapshot. */
-    for (unsigned i = 0; i < b->ndisks; i++) {
-        struct stat st;
-        int fe = b->disks[i] ? disk_flush(b->disks[i]) : 0;
-        if (fe < 0) {
-            snprintf(err, errlen, "flushing disk %s: %s", b->cfg.disks[i].path, strerror(-fe));
-            return -1;
-        }
-        if (!stat(b->cfg.disks[i].path, &st)) {
-            b->cfg.disks[i].size = (uint64_t)st.st_size;
-            b->cfg.disks[i].mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000ll + st.st_mtim.tv_nsec;
-        }
-    }
-    struct snap_w w;
-    snap_w_init(&w);
-    save_machine(b, &w);
-    save_devices(b, &w);
-    if (snap_w_finish(&w) < 0) {
-        snap_w_free(&w);
-        snprintf(err, errlen, "out of memory building the state file");
-        return -1;
-    }
-    int ret = -1, e;
-    int mfd = open(mem_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int ret = -1, mfd = -1, sfd = -1;
+    mfd = open(mem_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (mfd < 0) {
         snprintf(err, errlen, "%s: %s", mem_tmp, strerror(errno));
-        goto out;
+        return -1;
     }
-    e = write_memory(b->vm, mfd);
-    close(mfd);
-    if (e) {
-        snprintf(err, errlen, "writing %s: %s", mem_tmp, strerror(-e));
-        goto out_unlink;
-    }
-    int sfd = open(state_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    sfd = open(state_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (sfd < 0) {
         snprintf(err, errlen, "%s: %s", state_tmp, strerror(errno));
-        goto out_unlink;
+        goto out;
     }
-    e = write_all(sfd, w.buf, w.len, 0);
-    if (!e && fsync(sfd) < 0)
-        e = -errno;
-    close(sfd);
-    if (e) {
-        snprintf(err, errlen, "writing %s: %s", state_tmp, strerror(-e));
-        goto out_unlink;
+    if (snapshot_write_fds(b, mfd, sfd, err, errlen))
+        goto out;
+    if (snapshot_commit(dir, err, errlen) == 0)
+        ret = 0;
+out:
+    close(mfd);
+    if (sfd >= 0)
+        close(sfd);
+    if (ret) {
+        unlink(mem_tmp);
+        unlink(state_tmp);
+    }
+    return ret;
+}
+
+int snapshot_commit(const char *dir, char *err, size_t errlen)
+{
+    char state[4200], state_tmp[4200], mem[4200], mem_tmp[4200];
+    if (path_in(state, sizeof(state), dir, SNAP_STATE_NAME) ||
+        path_in(state_tmp, sizeof(state_tmp), dir, SNAP_STATE_NAME ".tmp") ||
+        path_in(mem, sizeof(mem), dir, SNAP_MEMORY_NAME) ||
+        path_in(mem_tmp, sizeof(mem_tmp), dir, SNAP_MEMORY_NAME ".tmp")) {
+        snprintf(err, errlen, "snapshot directory name too long");
+        return -1;
     }
     /* Order matters: no moment where an old state file sits beside the new memory. */
     if ((unlink(state) < 0 && errno != ENOENT) || rename(mem_tmp, mem) < 0 ||
         rename(state_tmp, state) < 0) {
         snprintf(err, errlen, "%s: %s", dir, strerror(errno));
-        goto out_unlink;
+        return -1;
     }
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
         fsync(dfd);
         close(dfd);
     }
-    ret = 0;
-    goto out;
-out_unlink:
-    unlink(mem_tmp);
-    unlink(state_tmp);
-out:
-    snap_w_free(&w);
-    return ret;
+    return 0;
 }

@@ -91,6 +91,19 @@ int snap_hart_load(struct hart *h, struct snap_rd *r);
 /* save.c: writes DIR/state + DIR/memory (temporary names, fsync, rename). Harts stopped,
  * devices quiesced. 0, or -1 with a message in err. */
 int snapshot_write(struct snap_board *b, const char *dir, char *err, size_t errlen);
+/* The same into two files the caller opened (a jailed VM gets them over its control socket):
+ * truncated, written and fsync'ed; renaming them is the caller's (snapshot_commit). */
+int snapshot_write_fds(struct snap_board *b, int mem_fd, int state_fd, char *err, size_t errlen);
+/* DIR/memory.raw.tmp and DIR/state.kiln.tmp (written, synced) take their names: the old state
+ * file goes first, so a crash never leaves a state file beside the wrong memory file. */
+int snapshot_commit(const char *dir, char *err, size_t errlen);
+
+/* client.c: asks the VM serving the control socket `sock` for a snapshot into dir, passing it
+ * the files (works for jailed VMs); the VM's one-line answer in ans. 0, or with a message in err:
+ * -EINVAL (dir cannot hold the files: missing parent, not writable, too long) or -EIO (the VM
+ * refused, did not answer, or the files could not be renamed into place). */
+int snapshot_take(const char *sock, const char *dir, bool paused, char *ans, size_t anslen,
+                  char *err, size_t errlen);
 
 /* restore.c */
 /* The "machine" record, checked. 0 or -EINVAL with a message. */

@@ -32,8 +32,16 @@ for src in "$dir"/*.S "$dir"/*.c; do
 		esac
 		shift
 	done
+	# "# qemu-skip: why": a program for extensions this QEMU lacks.
+	skip=$(grep -h '^[#/]* *qemu-skip:' "$src" | head -1 | sed 's/^[#/]* *qemu-skip: *//')
+	if [ -n "$skip" ]; then
+		echo "SKIP  $name ($skip)"
+		continue
+	fi
+	# "# qemu-cpu: rv64,Ext=true": extensions QEMU leaves off by default.
+	cpu=$(grep -h '^[#/]* *qemu-cpu:' "$src" | head -1 | sed 's/^[#/]* *qemu-cpu: *//')
 	total=$((total + 1))
-	timeout 10 "$QEMU" -M spike -nographic -bios none -smp "$smp" \
+	timeout 10 "$QEMU" -M spike ${cpu:+-cpu "$cpu"} -nographic -bios none -smp "$smp" \
 		-kernel "$out/$name.elf" </dev/null >"$out/$name.qemu.log" 2>&1
 	rc=$?
 	if [ $rc -eq 0 ]; then

@@ -27,6 +27,10 @@ def basic(g):
     rep.check("nproc is 1", g.run("nproc") == "1")
     out = g.run("echo kiln-was-here > /tmp/f && cat /tmp/f")
     rep.check("file in /tmp reads back", out == "kiln-was-here", repr(out))
+    # Linux 6.1 prints the extensions it knows from the device tree's riscv,isa (issue 11).
+    isa = g.run("grep -m1 '^isa' /proc/cpuinfo")
+    for ext in ("zicbom", "zihintpause", "svpbmt", "svinval", "sstc"):
+        rep.check("/proc/cpuinfo isa has " + ext, ext in isa.split(":")[-1].strip().split("_"), repr(isa))
 
 
 boot_and_check("1 cpu", 1, "256M", basic)

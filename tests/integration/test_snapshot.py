@@ -9,6 +9,10 @@ virtio disk being written, restoring twice from one snapshot (the memory file mu
 stay untouched), clones (each its own MAC and its own random numbers), and broken
 snapshots (corrupted, truncated, wrong version, wrong checksum, disk resized), each
 refused with its message before anything runs.
+
+Every VM here runs in the default jail (docs/jail.md): `kiln snapshot` creates the files
+and hands their descriptors to the VM over the control socket; the jail's seccomp
+filter, uid and empty root stay as they were (checked after a snapshot).
 """
 import hashlib
 import os
@@ -61,6 +65,29 @@ def snapshot(sock, d, paused=False):
     return subprocess.run(args, capture_output=True, text=True, timeout=120)
 
 
+def jail_state(pid):
+    """(every thread under a seccomp filter, uid of the main thread, the root has no /tmp)."""
+    seccomp, uid = [], None
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+                st = dict(l.split(":", 1) for l in f if ":" in l)
+        except OSError:
+            continue
+        seccomp.append(st.get("Seccomp", "").strip())
+        if tid == str(pid):
+            uid = st.get("Uid", "").split()[0]
+    return (all(x == "2" for x in seccomp) and len(seccomp) > 0, uid,
+            not os.path.exists("/proc/%d/root/tmp" % pid))
+
+
+def check_jail(name, pid):
+    ok_sc, uid, no_tmp = jail_state(pid)
+    rep.check(name + " VM still jailed after the snapshot (Seccomp 2 in every thread, uid 65534, "
+              "empty root)", ok_sc and (uid == "65534" or os.getuid() != 0) and no_tmp,
+              "seccomp %s uid %s root-without-tmp %s" % (ok_sc, uid, no_tmp))
+
+
 def stop(g):
     try:
         g.send("poweroff -f\n")
@@ -72,7 +99,7 @@ def stop(g):
 def checksum_case(name, cpus):
     sock = os.path.join(tmp, name + ".sock")
     snapdir = os.path.join(tmp, name)
-    g = Guest("--no-jail", "--cpus", str(cpus), "--control", sock)
+    g = Guest("--cpus", str(cpus), "--control", sock)
     h = None
     try:
         g.boot()
@@ -83,12 +110,13 @@ def checksum_case(name, cpus):
         g.expect("(?:^|\n)HALF", 600)  # mid-way: the first loop is half done
         r = snapshot(sock, snapdir)
         rep.check(name + " snapshot answered ok", r.returncode == 0, r.stderr + r.stdout)
+        check_jail(name, g.proc.pid)
         g._read(time.monotonic() + 0.2)
         rep.check(name + " snapshot taken mid-way (the loops had not finished)",
                   "\nALLDONE" not in g.buf)
         out_orig = g.expect("\nALLDONE\n", 600)
         stop(g)
-        h = Restored(snapdir, "--no-jail")
+        h = Restored(snapdir)
         out = h.expect("\nALLDONE\n", 600)
         want = {"R%d" % k: expected(sd, N_LOOP) for k, sd in enumerate(seeds)}
         got = {}
@@ -124,7 +152,7 @@ def disk_case():
     img = os.path.join(tmp, "disk.img")
     with open(img, "wb") as f:
         f.truncate(8 << 20)
-    g = Guest("--no-jail", "--control", sock, "--disk", img)
+    g = Guest("--control", sock, "--disk", img)
     h = None
     try:
         g.boot()
@@ -145,7 +173,7 @@ def disk_case():
             rep.check("disk snapshot taken mid-way through the writes", f.read(5) != b"block")
         rep.check("disk snapshot while writing answered ok", r.returncode == 0, r.stderr + r.stdout)
         g.kill()  # no clean shutdown: the restored VM must finish the job on its own
-        h = Restored(snapdir, "--no-jail")
+        h = Restored(snapdir)
         h.expect("(?:^|\n)DISKDONE\n", 600)
         h.expect(re.escape(kiln_guest.PROMPT), 60)  # typed before the prompt, the echo would match
         mid = h.run("dd if=/dev/vda bs=512 skip=%d count=1 2>/dev/null | head -c 9" % (nblk // 2), 60)
@@ -173,7 +201,7 @@ def restore_twice_case():
     """Two restores from one snapshot: the first must not have written the memory file."""
     sock = os.path.join(tmp, "twice.sock")
     snapdir = os.path.join(tmp, "twice")
-    g = Guest("--no-jail", "--control", sock)
+    g = Guest("--control", sock)
     try:
         g.boot()
         g.run("echo before > /tmp/marker")
@@ -188,7 +216,7 @@ def restore_twice_case():
     before = hashlib.sha256(open(mem, "rb").read()).hexdigest()
     outs = []
     for k in range(2):
-        h = Restored(snapdir, "--no-jail")
+        h = Restored(snapdir)
         try:
             h.send("\n")
             h.expect(re.escape(kiln_guest.PROMPT), 60)
@@ -223,7 +251,7 @@ def clones_case(n):
     sock = os.path.join(tmp, "clone.sock")
     snapdir = os.path.join(tmp, "clone-base")
     tool = reseed_tool()
-    args = ["--no-jail", "--control", sock, "--net", "user"]
+    args = ["--control", sock, "--net", "user"]
     if tool:
         # The guest agent a clone runs after resume, handed to the parent on a raw disk.
         img = os.path.join(tmp, "reseed.img")
@@ -248,7 +276,7 @@ def clones_case(n):
     clones = []
     try:
         for k in range(n):
-            clones.append(Restored(snapdir, "--no-jail", "--clone"))
+            clones.append(Restored(snapdir, "--clone"))
         macs, nums = [], []
         # What a clone does after resume (docs/snapshots.md): re-probe its NIC, reseed.
         script = ("d=$(basename $(readlink /sys/class/net/eth0/device)); "
@@ -310,7 +338,7 @@ def control_case():
         s.close()
         return buf.decode()
 
-    h = Restored(snapdir, "--no-jail", "--paused", "--control", sock)
+    h = Restored(snapdir, "--paused", "--control", sock)
     try:
         deadline = time.monotonic() + 20
         while not os.path.exists(sock) and time.monotonic() < deadline:
@@ -324,12 +352,20 @@ def control_case():
         rep.check("pause and resume again", '"ok":true' in ctl('{"cmd":"pause"}') and
                   '"ok":true' in ctl('{"cmd":"resume"}'))
         again = os.path.join(tmp, "again")
+        r = snapshot(sock, again)
+        rep.check("a restored VM can be snapshotted again", r.returncode == 0 and
+                  os.path.exists(os.path.join(again, "state.kiln")) and
+                  not any(n.endswith(".tmp") for n in os.listdir(again)), r.stderr + r.stdout)
+        check_jail("restored", h.proc.pid)
         r = ctl('{"cmd":"snapshot","dir":"%s"}' % again)
-        rep.check("a restored VM can be snapshotted again", '"ok":true' in r and
-                  os.path.exists(os.path.join(again, "state.kiln")), r)
-        r = ctl('{"cmd":"snapshot","dir":"%s/no/such/dir"}' % tmp)
+        rep.check("the dir form is refused by a jailed VM, with a pointer to the fds form",
+                  '"error"' in r and "fds" in r, r)
+        r = snapshot(sock, os.path.join(tmp, "no/such/dir"))
         rep.check("snapshot into a missing directory is an error, the VM runs on",
-                  '"error"' in r and "still" in h.run("echo still", 60), r)
+                  r.returncode != 0 and "No such file" in r.stderr and
+                  "still" in h.run("echo still", 60), r.stderr)
+        r = ctl('{"cmd":"snapshot","fds":true}')
+        rep.check("fds:true without descriptors is an error", '"error"' in r and "SCM_RIGHTS" in r, r)
         rep.check("quit ends the restored VM", '"ok":true' in ctl('{"cmd":"quit"}') and h.wait(30) == 0)
     except GuestError as e:
         rep.check("paused restore", False, str(e)[-1500:])
@@ -356,7 +392,7 @@ def state_file_cases():
         return d
 
     def refused(name, d, pattern):
-        r = subprocess.run([KILN, "restore", d, "--no-jail"], capture_output=True, text=True,
+        r = subprocess.run([KILN, "restore", d], capture_output=True, text=True,
                            timeout=60, stdin=subprocess.DEVNULL)
         print("# %s: %s" % (name, r.stderr.strip()[:300]))
         rep.check("refuse " + name, r.returncode != 0 and pattern in r.stderr and r.stdout == "",
@@ -388,13 +424,42 @@ def state_file_cases():
     refused("bad machine record", variant("machine", reheader(bytes(hdr)) + bytes(payload)), "machine record")
 
 
+def nojail_case():
+    """Without the jail the VM still takes the dir form and writes and renames the files itself."""
+    import socket
+    sock = os.path.join(tmp, "nojail.sock")
+    snapdir = os.path.join(tmp, "nojail")
+    g = Guest("--no-jail", "--control", sock)
+    h = None
+    try:
+        g.boot()
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(60)
+        s.connect(sock)
+        s.sendall(('{"cmd":"snapshot","dir":"%s"}\n' % snapdir).encode())
+        ans = s.recv(4096).decode()
+        s.close()
+        rep.check("unjailed VM: the dir form writes the snapshot itself", '"ok":true' in ans and
+                  sorted(os.listdir(snapdir)) == ["memory.raw", "state.kiln"], ans)
+        stop(g)
+        h = Restored(snapdir, "--no-jail")
+        up = h.run("echo $((2+3))", timeout=60)
+        rep.check("unjailed snapshot restores", up.strip().endswith("5"), up)
+    except GuestError as e:
+        rep.check("nojail", False, str(e)[-1500:])
+    finally:
+        stop(g)
+        if h:
+            stop(h)
+
+
 def disk_resized_case():
     img = os.path.join(tmp, "resize.img")
     with open(img, "wb") as f:
         f.truncate(4 << 20)
     sock = os.path.join(tmp, "resize.sock")
     snapdir = os.path.join(tmp, "resize")
-    g = Guest("--no-jail", "--control", sock, "--disk", img)
+    g = Guest("--control", sock, "--disk", img)
     try:
         g.boot()
         r = snapshot(sock, snapdir)
@@ -406,7 +471,7 @@ def disk_resized_case():
         stop(g)
     with open(img, "ab") as f:
         f.truncate(8 << 20)
-    r = subprocess.run([KILN, "restore", snapdir, "--no-jail"], capture_output=True, text=True,
+    r = subprocess.run([KILN, "restore", snapdir], capture_output=True, text=True,
                        timeout=60, stdin=subprocess.DEVNULL)
     rep.check("refuse disk changed size", r.returncode != 0 and "changed size" in r.stderr, r.stderr)
 
@@ -425,6 +490,7 @@ def main():
              ("state", state_file_cases),
              ("control", control_case),
              ("resize", disk_resized_case),
+             ("nojail", nojail_case),
              ("clones", lambda: clones_case(int(os.environ.get("KILN_SNAP_CLONES", "10"))))]
     for key, fn in cases:
         if only and key not in only:

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 /* clang-format on */
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -291,6 +292,95 @@ static void test_server(void **state)
     assert_true(err[0] != 0);
 }
 
+/* A fake snapshot op: writes a marker into each file it is given. */
+static int f_snapshot(void *ctx, const struct control_snap *s, uint64_t *ms, char *err, size_t errlen)
+{
+    *ms = 7;
+    if (s->dir || s->mem_fd < 0 || s->state_fd < 0) {
+        snprintf(err, errlen, "want files");
+        return -1;
+    }
+    if (pwrite(s->mem_fd, "MEM", 3, 0) != 3 || pwrite(s->state_fd, "STATE", 5, 0) != 5) {
+        snprintf(err, errlen, "write failed");
+        return -1;
+    }
+    return 0;
+}
+
+static void send_with_fds(int sock, const char *line, const int *fds, int n)
+{
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(4 * sizeof(int))];
+    } cm;
+    memset(&cm, 0, sizeof(cm));
+    struct iovec iov = {.iov_base = (void *)line, .iov_len = strlen(line)};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (n) {
+        mh.msg_control = cm.buf;
+        mh.msg_controllen = CMSG_SPACE((size_t)n * sizeof(int));
+        struct cmsghdr *h = CMSG_FIRSTHDR(&mh);
+        h->cmsg_level = SOL_SOCKET;
+        h->cmsg_type = SCM_RIGHTS;
+        h->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
+        memcpy(CMSG_DATA(h), fds, (size_t)n * sizeof(int));
+    }
+    assert_int_equal(sendmsg(sock, &mh, 0), (ssize_t)strlen(line));
+}
+
+static void test_fd_passing(void **state)
+{
+    struct control_req r;
+    assert_int_equal(parse("{\"cmd\":\"snapshot\",\"fds\":true,\"paused\":true}", &r), 0);
+    assert_true(r.fds && r.paused);
+    assert_int_equal(parse("{\"cmd\":\"snapshot\",\"fds\":true,\"dir\":\"/x\"}", &r), -1);
+    assert_int_equal(parse("{\"cmd\":\"snapshot\",\"fds\":false}", &r), -1);
+    assert_int_equal(parse("{\"cmd\":\"snapshot\"}", &r), -1);
+    assert_int_equal(parse("{\"cmd\":\"stats\",\"fds\":true}", &r), -1);
+
+    char dir[] = "/tmp/kiln-ctlfd-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[64], mp[64], sp[64];
+    snprintf(path, sizeof(path), "%s/c.sock", dir);
+    snprintf(mp, sizeof(mp), "%s/m", dir);
+    snprintf(sp, sizeof(sp), "%s/s", dir);
+    struct fake f = {.target = 512};
+    struct control_ops ops = {.ctx = &f, .stats = f_stats, .snapshot = f_snapshot};
+    char err[256], line[256], buf[16];
+    struct control *c = control_start(path, &ops, err, sizeof(err));
+    assert_non_null(c);
+    int fds[2] = {open(mp, O_RDWR | O_CREAT | O_TRUNC, 0600), open(sp, O_RDWR | O_CREAT | O_TRUNC, 0600)};
+    assert_true(fds[0] >= 0 && fds[1] >= 0);
+    int fd = connect_to(path);
+    /* Two descriptors with the line: the handler writes into the very files. */
+    send_with_fds(fd, "{\"cmd\":\"snapshot\",\"fds\":true}\n", fds, 2);
+    read_line(fd, line, sizeof(line));
+    assert_string_equal(line, "{\"ok\":true,\"paused\":false,\"ms\":7}\n");
+    assert_int_equal(pread(fds[0], buf, 3, 0), 3);
+    assert_memory_equal(buf, "MEM", 3);
+    assert_int_equal(pread(fds[1], buf, 5, 0), 5);
+    assert_memory_equal(buf, "STATE", 5);
+    /* Descriptors belong to their line: the next request has none. */
+    send_with_fds(fd, "{\"cmd\":\"snapshot\",\"fds\":true}\n", fds, 0);
+    read_line(fd, line, sizeof(line));
+    assert_non_null(strstr(line, "SCM_RIGHTS"));
+    /* One descriptor is not two. */
+    send_with_fds(fd, "{\"cmd\":\"snapshot\",\"fds\":true}\n", fds, 1);
+    read_line(fd, line, sizeof(line));
+    assert_non_null(strstr(line, "\"error\""));
+    /* Descriptors with another request are dropped, the connection goes on. */
+    send_with_fds(fd, "{\"cmd\":\"stats\"}\n", fds, 2);
+    read_line(fd, line, sizeof(line));
+    assert_non_null(strstr(line, "\"ok\":true"));
+    close(fd);
+    close(fds[0]);
+    close(fds[1]);
+    control_stop(c);
+    unlink(mp);
+    unlink(sp);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -299,6 +389,7 @@ int main(void)
         cmocka_unit_test(test_parse_limits),
         cmocka_unit_test(test_handle),
         cmocka_unit_test(test_server),
+        cmocka_unit_test(test_fd_passing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -389,6 +389,9 @@ static uint32_t uses(const struct decoded *d, uint32_t *written)
         return rs1;
     case OP_FENCE:
     case OP_FENCE_I:
+    case OP_CBO:
+    case OP_FLH:
+    case OP_FSH:
     case OP_AMO:
     case OP_SYSTEM:
     case OP_FP:
@@ -769,12 +772,27 @@ bool jit_be_insn(struct jit_emit *e, const struct decoded *d, uint32_t off, uint
         op_r(e, 0, 0x85, RAX, RAX);
         exit_jcc(e, CC_NE, (int32_t)off, e->ninsns, EXIT_INTERP);
         return true;
+    case OP_CBO:
+    case OP_FLH:
+    case OP_FSH:
+        return false; /* cache-block operations, Zfhmin loads/stores: the interpreter's */
     case OP_FENCE:
         byte(e, 0x0f); /* mfence: RVWMO allows store->load reordering only where x86 TSO does */
         byte(e, 0xae);
         byte(e, 0xf0);
         return true;
     default:
+        if (d->op >= OP_BM_FIRST && d->op <= OP_BM_LAST) {
+            /* Zba/Zbb/Zbs/Zicond: one helper call into the interpreter's own definition. */
+            if (!d->rd) return true;
+            mov_ri(e, RDI, d->op);
+            get(e, RSI, d->rs1);
+            get(e, RDX, d->rs2);
+            mov_ri(e, RCX, (uint64_t)(int64_t)d->imm);
+            call_helper(e, (const void *)bitmanip_exec);
+            put(e, RAX, d->rd);
+            return true;
+        }
         return alu_rr(e, d) || alu_imm(e, d) || mem_op(e, d, off);
     }
 }
