@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cpu/hart.h"
+#include "cpu/trigger.h"
 #include "debug/gdb_pkt.h"
 #include "debug/gdb_target.h"
 #include "debug/gdbstub_int.h"
@@ -30,7 +31,78 @@ static void reply_err(struct gdbstub *g, int e)
 
 void gdb_reply_stop(struct gdbstub *g)
 {
-    gdb_reply(g, "T%02xthread:%x;", g->stop_sig, g->stop_hart + 1);
+    /* A watchpoint names itself (gdb manual, "Stop Reply Packets": watch/rwatch/awatch). */
+    static const char *const names[] = {"", "", "watch", "rwatch", "awatch"};
+    const struct gdb_watch *w = g->stop_watch;
+    if (w)
+        gdb_reply(g, "T%02x%s:%llx;thread:%x;", g->stop_sig, names[w->type],
+                  (unsigned long long)w->addr, g->stop_hart + 1);
+    else
+        gdb_reply(g, "T%02xthread:%x;", g->stop_sig, g->stop_hart + 1);
+}
+
+/* Z2/Z3/Z4 kinds as the trigger module's match bits. */
+static unsigned watch_kinds(unsigned type)
+{
+    return type == 2 ? TRIG_STORE : type == 3 ? TRIG_LOAD : TRIG_LOAD | TRIG_STORE;
+}
+
+static void watch_free(struct gdbstub *g, struct gdb_watch *w, unsigned nharts)
+{
+    for (unsigned i = 0; i < nharts; i++)
+        if (w->trig[i] >= 0)
+            trig_remove(g->vm->harts[i], watch_kinds(w->type), w->addr, w->len);
+}
+
+void gdb_watch_clear(struct gdbstub *g)
+{
+    for (unsigned k = 0; k < g->nwatch; k++)
+        watch_free(g, &g->watches[k], gdb_nharts(g));
+    g->nwatch = 0;
+}
+
+/*
+ * Hardware watchpoints: one Sdtrig trigger with the debugger action on every hart
+ * (cpu/trigger.h trig_insert), firing before the access; gdb then steps over the access
+ * with the watchpoint removed (RISC-V watchpoints are "non-steppable") and compares values.
+ */
+static void cmd_watch(struct gdbstub *g, unsigned type, uint64_t addr, uint64_t len, bool insert)
+{
+    unsigned n = gdb_nharts(g);
+    for (unsigned k = 0; k < g->nwatch; k++) {
+        struct gdb_watch *w = &g->watches[k];
+        if (w->type == type && w->addr == addr && w->len == len) {
+            if (!insert) {
+                watch_free(g, w, n);
+                *w = g->watches[--g->nwatch];
+            }
+            gdb_reply(g, "OK");
+            return;
+        }
+    }
+    if (!insert) {
+        gdb_reply(g, "OK");
+        return;
+    }
+    /* The trigger matches a naturally aligned power-of-two range (napot). */
+    if (g->nwatch >= GDB_MAX_WATCH || len == 0 || len > 4096 || (len & (len - 1)) || (addr & (len - 1))) {
+        reply_err(g, ENOSPC);
+        return;
+    }
+    struct gdb_watch *w = &g->watches[g->nwatch];
+    *w = (struct gdb_watch){.type = type, .addr = addr, .len = len};
+    for (unsigned i = 0; i < VM_MAX_HARTS; i++)
+        w->trig[i] = -1;
+    for (unsigned i = 0; i < n; i++) {
+        w->trig[i] = trig_insert(g->vm->harts[i], watch_kinds(type), addr, len);
+        if (w->trig[i] < 0) {
+            watch_free(g, w, i);
+            reply_err(g, ENOSPC);
+            return;
+        }
+    }
+    g->nwatch++;
+    gdb_reply(g, "OK");
 }
 
 static struct hart *cur_hart(struct gdbstub *g)
@@ -202,6 +274,10 @@ static void cmd_breakpoint(struct gdbstub *g, const char *p, bool insert)
     if (!gdb_parse_hex(&p, &type) || *p++ != ',' || !gdb_parse_hex(&p, &addr) || *p++ != ',' ||
         !gdb_parse_hex(&p, &kind)) {
         reply_err(g, EINVAL);
+        return;
+    }
+    if (type >= 2 && type <= 4) {
+        cmd_watch(g, (unsigned)type, addr, kind, insert);
         return;
     }
     if (type > 1) {

@@ -81,23 +81,29 @@ static bool bp_at(const struct gdbstub *g, uint64_t pc)
 /*
  * Runs the hart until the stub holds it. With breakpoints set, one instruction at a time
  * through hart_step() (exact: the JIT never runs past a count of 1, docs/jit.md) with the pc
- * compared before each; without, at full speed through hart_run().
+ * compared before each. With watchpoints set, in bounded batches: a firing trigger parks the
+ * hart mid-batch (stub_debug_halt) and ends the batch, and gdb may meanwhile have set the
+ * breakpoint it steps over the access with. Otherwise at full speed through hart_run().
  */
+#define WATCH_BATCH 4096
 static void run_free(struct gdbstub *g, struct hart *h)
 {
-    if (!g->nbps) {
-        hart_run(h);
-        return;
-    }
     const struct cpu_bus *bus = h->bus;
     while (!atomic_load_explicit(&g->hold, memory_order_relaxed)) {
-        if (bp_at(g, h->pc)) {
-            report_stop(g, h, SIG_TRAP);
+        if (g->nbps) {
+            if (bp_at(g, h->pc)) {
+                report_stop(g, h, SIG_TRAP);
+                return;
+            }
+            bus->ops->poll(bus->ctx, h);
+            hart_step(h, 1);
+        } else if (g->nwatch) {
+            bus->ops->poll(bus->ctx, h);
+            hart_step(h, WATCH_BATCH);
+        } else {
+            hart_run(h);
             return;
         }
-        if (bus->ops->poll)
-            bus->ops->poll(bus->ctx, h);
-        hart_step(h, 1);
     }
 }
 
@@ -118,10 +124,13 @@ void gdbstub_hart_run(struct gdbstub *g, struct hart *h)
         if (atomic_load(&vm->stop))
             return;
         if (step) {
+            h->trig_hit = 0;
             hart_step(h, 1);
             if (h->bus->ops->poll)
                 h->bus->ops->poll(h->bus->ctx, h);
-            report_stop(g, h, SIG_TRAP);
+            /* A watchpoint that fired in the step reported the stop itself (debug_halt). */
+            if (!h->trig_hit)
+                report_stop(g, h, SIG_TRAP);
             continue;
         }
         run_free(g, h);
@@ -200,6 +209,7 @@ static void resume_all(struct gdbstub *g)
 {
     pthread_mutex_lock(&g->lock);
     g->reported = false;
+    g->stop_watch = NULL;
     atomic_store(&g->hold, 0);
     pthread_cond_broadcast(&g->cond);
     pthread_mutex_unlock(&g->lock);
@@ -209,6 +219,7 @@ static void step_one(struct gdbstub *g, unsigned hart)
 {
     pthread_mutex_lock(&g->lock);
     g->reported = false;
+    g->stop_watch = NULL;
     g->step_hart = (int)hart;
     pthread_cond_broadcast(&g->cond);
     pthread_mutex_unlock(&g->lock);
@@ -255,8 +266,10 @@ static void detach(struct gdbstub *g)
     /* The guest runs on without the debugger: no breakpoint may stop it any more. */
     if (g->detached) {
         g->nbps = 0;
+        gdb_watch_clear(g);
     } else if (wait_parked(g)) {
         g->nbps = 0;
+        gdb_watch_clear(g);
         resume_all(g);
     }
 }
@@ -428,6 +441,78 @@ static void *server_thread(void *arg)
     return NULL;
 }
 
+/* ---- the harts' bus: the VM's, with the stub as context (for debug_halt) ---- */
+
+static bool fw_mmio_read(void *ctx, uint64_t pa, unsigned size, uint64_t *val)
+{
+    struct gdbstub *g = ctx;
+    return g->vm_ops->mmio_read(g->vm, pa, size, val);
+}
+
+static bool fw_mmio_write(void *ctx, uint64_t pa, unsigned size, uint64_t val)
+{
+    struct gdbstub *g = ctx;
+    return g->vm_ops->mmio_write(g->vm, pa, size, val);
+}
+
+static uint64_t fw_time_now(void *ctx)
+{
+    struct gdbstub *g = ctx;
+    return g->vm_ops->time_now(g->vm);
+}
+
+static void fw_request_exit(void *ctx, int status, const char *reason)
+{
+    struct gdbstub *g = ctx;
+    g->vm_ops->request_exit(g->vm, status, reason);
+}
+
+static bool fw_user_trap(void *ctx, struct hart *h, uint64_t cause, uint64_t tval)
+{
+    struct gdbstub *g = ctx;
+    return g->vm_ops->user_trap && g->vm_ops->user_trap(g->vm, h, cause, tval);
+}
+
+static void fw_poll(void *ctx, struct hart *h)
+{
+    struct gdbstub *g = ctx;
+    if (g->vm_ops->poll)
+        g->vm_ops->poll(g->vm, h);
+}
+
+/*
+ * A watchpoint's trigger fired before an access of the instruction at h->pc (cpu/trigger.h):
+ * stop every hart and park this one right here, mid-instruction, until gdb resumes or steps
+ * it. The access does not happen; the hart runs the instruction again once resumed (gdb
+ * first steps over it with the watchpoint removed).
+ */
+static void stub_debug_halt(void *ctx, struct hart *h)
+{
+    struct gdbstub *g = ctx;
+    const struct gdb_watch *hit = NULL;
+    for (unsigned k = 0; k < g->nwatch; k++)
+        if (g->watches[k].trig[h->id] == (int)h->trig_hit - 1)
+            hit = &g->watches[k];
+    pthread_mutex_lock(&g->lock);
+    if (!g->reported) {
+        g->reported = true;
+        g->stop_hart = h->id;
+        g->stop_sig = SIG_TRAP;
+        g->stop_watch = hit;
+    }
+    atomic_store(&g->hold, 1);
+    pthread_mutex_unlock(&g->lock);
+    kick_all(g);
+    wake_server(g);
+    pthread_mutex_lock(&g->lock);
+    g->parked++;
+    pthread_cond_broadcast(&g->cond);
+    while (atomic_load(&g->hold) && !atomic_load(&g->vm->stop) && g->step_hart != (int)h->id)
+        pthread_cond_wait(&g->cond, &g->lock);
+    g->parked--;
+    pthread_mutex_unlock(&g->lock);
+}
+
 static struct gdbstub *stub_alloc(struct vm *vm)
 {
     struct gdbstub *g = calloc(1, sizeof(*g));
@@ -436,6 +521,13 @@ static struct gdbstub *stub_alloc(struct vm *vm)
     g->vm = vm;
     g->bus = *vm_bus(vm);
     g->bus.stop = &g->hold;
+    g->vm_ops = g->bus.ops;
+    g->ops = (struct cpu_bus_ops){.mmio_read = fw_mmio_read, .mmio_write = fw_mmio_write,
+                                  .time_now = fw_time_now, .request_exit = fw_request_exit,
+                                  .user_trap = fw_user_trap, .poll = fw_poll,
+                                  .debug_halt = stub_debug_halt};
+    g->bus.ops = &g->ops;
+    g->bus.ctx = g;
     pthread_mutex_init(&g->lock, NULL);
     pthread_cond_init(&g->cond, NULL);
     g->step_hart = -1;

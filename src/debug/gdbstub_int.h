@@ -12,6 +12,7 @@
 #include "machine/vm.h"
 
 #define GDB_MAX_BPS 64
+#define GDB_MAX_WATCH 4 /* hardware watchpoints: each takes one Sdtrig trigger on every hart */
 #define SIG_INT 2  /* gdb's signal numbers (include/gdb/signals.def) */
 #define SIG_TRAP 5
 /* The largest m/M/X transfer: its hex form must fit in one packet. */
@@ -20,9 +21,18 @@
 /* What a packet asks of the harts once its reply is out. */
 enum gdb_action { ACT_NONE, ACT_CONTINUE, ACT_STEP, ACT_DETACH, ACT_KILL };
 
+/* A Z2/Z3/Z4 watchpoint and the trigger it holds on each hart (cpu/trigger.h). */
+struct gdb_watch {
+    unsigned type; /* 2 write, 3 read, 4 access */
+    uint64_t addr, len;
+    int trig[VM_MAX_HARTS];
+};
+
 struct gdbstub {
     struct vm *vm;
-    struct cpu_bus bus;
+    struct cpu_bus bus;           /* the VM's, with ctx = the stub and ops = `ops` */
+    struct cpu_bus_ops ops;       /* the VM's ops through forwarders, plus debug_halt */
+    const struct cpu_bus_ops *vm_ops;
     atomic_int hold; /* the harts' stop flag: raised while the debugger holds them */
 
     pthread_mutex_t lock;
@@ -37,6 +47,9 @@ struct gdbstub {
     /* Changed only while every hart is parked; read by running harts. */
     uint64_t bps[GDB_MAX_BPS];
     unsigned nbps;
+    struct gdb_watch watches[GDB_MAX_WATCH];
+    unsigned nwatch;
+    const struct gdb_watch *stop_watch; /* the watchpoint that stopped the harts, or NULL */
 
     int listen_fd, conn_fd, wake_fd;
     pthread_t thread;
@@ -68,5 +81,7 @@ static inline unsigned gdb_nharts(const struct gdbstub *g)
 enum gdb_action gdb_cmd_handle(struct gdbstub *g, const char *pkt, size_t len, unsigned *step_hart);
 void gdb_reply(struct gdbstub *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void gdb_reply_stop(struct gdbstub *g);
+/* Removes every watchpoint from every hart (detach). */
+void gdb_watch_clear(struct gdbstub *g);
 
 #endif

@@ -75,7 +75,10 @@ struct snap_request {
 static void *hart_thread(void *arg)
 {
     struct hart *h = arg;
-    const struct board *b = h->bus->ctx; /* vm_bus: the vm, the board's first member */
+    /* The board that holds this hart in harts[h->id] (the bus context is the vm, or the GDB
+     * stub's bus). */
+    const struct board *b =
+        (const struct board *)((const char *)(h - h->id) - offsetof(struct board, harts));
     if (b->hart_enter)
         b->hart_enter(b->jail_ctx, h->id);
     if (b->gdb)

@@ -4,7 +4,8 @@
 # two harts: both harts listed as threads, a breakpoint on a function hit twice with the
 # argument register and a counter in memory read each time, a single step, CSRs read through
 # the target description, a memory write seen by the guest, a software watchpoint that fires
-# (gdb single-steps), and the program run to its end (its HTIF exit reaches gdb as an exit).
+# (gdb single-steps), hardware read and write watchpoints (Sdtrig triggers), and the program
+# run to its end (its HTIF exit reaches gdb as an exit).
 # Also: hostile packets (bad checksums, oversized, garbage) never stop the stub.
 set -u
 cd "$(dirname "$0")/../.."
@@ -115,6 +116,35 @@ else
     notok gdb/watchpoint "$(grep -m3 -i -A2 'watchpoint' "$log" | tr '\n' ' ')"
 fi
 if has 'exited normally' && [ $krc -eq 0 ]; then ok gdb/run-to-end; else notok gdb/run-to-end "kiln status $krc: $(tail -2 "$log")"; fi
+
+# Hardware watchpoints (Z2/Z3 on the Sdtrig trigger module): a read watchpoint on the counter
+# fires in gdb_target_fn before any write to it, then a write watchpoint fires with 60.
+if start_kiln; then
+    timeout 60 gdb-multiarch -nx -batch -ex 'set confirm off' -ex "target remote 127.0.0.1:$PORT" \
+        -ex 'rwatch *(long*)&gdb_counter' -ex 'continue' -ex 'printf "RPC=%#lx\n", $pc' -ex 'delete' \
+        -ex 'watch *(long*)&gdb_watched' -ex 'continue' -ex 'delete' -ex 'continue' \
+        "$ELF" >"$OUT/gdb-hw.log" 2>&1
+    wait "$KPID"
+    krc=$?
+    KPID=
+    tfn=$(riscv64-linux-gnu-nm "$ELF" | sed -n 's/^\([0-9a-f]*\) T gdb_target_fn$/\1/p')
+    rpc=$(sed -n 's/^RPC=//p' "$OUT/gdb-hw.log")
+    if grep -q 'Hardware read watchpoint 1: \*(long\*)&gdb_counter' "$OUT/gdb-hw.log" &&
+        grep -q 'Value = 0' "$OUT/gdb-hw.log" && [ -n "$rpc" ] && [ $((rpc - 0x$tfn)) -ge 0 ] &&
+        [ $((rpc - 0x$tfn)) -lt 32 ]; then
+        ok gdb/hw-read-watchpoint
+    else
+        notok gdb/hw-read-watchpoint "$(grep -m3 -i 'watchpoint\|RPC\|Value' "$OUT/gdb-hw.log" | tr '\n' ' ')"
+    fi
+    if grep -q 'Hardware watchpoint 2: \*(long\*)&gdb_watched' "$OUT/gdb-hw.log" &&
+        grep -q 'New value = 60' "$OUT/gdb-hw.log" && grep -q 'exited normally' "$OUT/gdb-hw.log" && [ $krc -eq 0 ]; then
+        ok gdb/hw-write-watchpoint
+    else
+        notok gdb/hw-write-watchpoint "$(tail -3 "$OUT/gdb-hw.log" | tr '\n' ' ')"
+    fi
+else
+    notok gdb/hw-watchpoint "kiln did not listen"
+fi
 
 # Memory writes: gdb stores into the guest's accumulator check; the guest then fails its
 # HTIF check (tohost = 3), so the write really reached guest RAM and its code saw it.
