@@ -28,7 +28,8 @@ static void run_usage(FILE *f)
             "Boots a RISC-V (RV64GC) virtual machine on QEMU virt's memory map.\n"
             "Without --kernel/--firmware it boots the default guest built by 'make guest'.\n"
             "\n"
-            "  --kernel FILE     S-mode kernel (Linux Image or ELF), started through the firmware\n"
+            "  --kernel FILE     S-mode payload at 0x80200000 started through the firmware:\n"
+            "                    Linux Image, ELF or raw binary (e.g. U-Boot's u-boot.bin)\n"
             "  --initrd FILE     initial ramdisk\n"
             "  --append STR      kernel command line (default: \"" DEFAULT_APPEND "\")\n"
             "  --firmware FILE   M-mode firmware, ELF or raw binary at 0x80000000\n"
@@ -59,6 +60,8 @@ static void run_usage(FILE *f)
             "  --jit-threshold N entries of a block before it is translated (default 64)\n"
             "  --control PATH    serve the control socket (JSON lines: stats, balloon,\n"
             "                    limits, powerdown, quit) at PATH, mode 0600 (docs/balloon.md)\n"
+            "  --gdb PORT        serve gdb's remote protocol on 127.0.0.1:PORT (docs/gdb.md)\n"
+            "  --gdb-wait        with --gdb: the harts wait for gdb before the first instruction\n"
             "  --dump-dtb FILE   write the generated device tree to FILE and exit\n"
             "  --user UID[:GID]  when started as root, the jailed VM runs as UID:GID\n"
             "                    (default %d:%d, nobody:nogroup; docs/jail.md)\n"
@@ -101,6 +104,7 @@ int cli_run(int argc, char **argv)
         {"control", required_argument, NULL, 'C'}, {"no-balloon", no_argument, NULL, 'B'},
         {"jit", required_argument, NULL, 'J'},     {"jit-cache", required_argument, NULL, 'j'},
         {"jit-threshold", required_argument, NULL, 'T'},
+        {"gdb", required_argument, NULL, 'g'},     {"gdb-wait", no_argument, NULL, 'W'},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     bool user_given = false;
@@ -146,6 +150,17 @@ int cli_run(int argc, char **argv)
             jit->cache_size = (size_t)sz;
             break;
         }
+        case 'g': {
+            char *end;
+            long n = strtol(optarg, &end, 10);
+            if (*optarg == 0 || *end || n < 1 || n > 65535) {
+                fprintf(stderr, "kiln: --gdb '%s': must be a TCP port from 1 to 65535\n", optarg);
+                return 2;
+            }
+            cfg.gdb_port = (int)n;
+            break;
+        }
+        case 'W': cfg.gdb_wait = true; break;
         case 'T': {
             char *end;
             long n = strtol(optarg, &end, 10);
@@ -264,6 +279,10 @@ int cli_run(int argc, char **argv)
                 return 1;
             }
         }
+    }
+    if (cfg.gdb_wait && !cfg.gdb_port) {
+        fprintf(stderr, "kiln: --gdb-wait needs --gdb PORT\n");
+        return 2;
     }
     if (cfg.kernel && !append_given)
         cfg.append = DEFAULT_APPEND;

@@ -51,6 +51,9 @@ int run_jail_setup(struct jail *j, struct board_config *cfg, bool user_given)
         if (!strncmp(cfg->nets[i], "user", 4))
             j->sockets = true;
     }
+    /* --gdb listens on the host's 127.0.0.1, where the debugger runs (docs/gdb.md). */
+    if (cfg->gdb_port)
+        j->host_net = true;
     if (j->sockets && readable("/etc/resolv.conf"))
         jail_keep(j, "/etc/resolv.conf");
     for (unsigned i = 0; i < cfg->ndisks; i++) {

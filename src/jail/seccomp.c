@@ -40,6 +40,8 @@ static const int sc_base[] = {
 /* Hart threads (src/cpu, src/dev on MMIO): WFI sleeps, eventfd kicks, log lines, console output. */
 static const int sc_hart[] = {
     SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(writev), SCMP_SYS(poll), SCMP_SYS(ppoll),
+    /* HTIF console output (machine/vm.c) is stdio: its first write fstat()s stdout. */
+    SCMP_SYS(fstat), SCMP_SYS(newfstatat),
 };
 
 /* The rest of `kiln run`: event loops, disk workers, console, control socket, thread starts. */

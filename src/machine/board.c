@@ -4,6 +4,7 @@
  * runs one host thread per hart until the guest powers off or fails.
  */
 #include "machine/board.h"
+#include "machine/board_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,18 +20,15 @@
 #include <unistd.h>
 
 #include "backend/console.h"
-#include "backend/disk.h"
-#include "backend/net.h"
-#include "backend/p9fs.h"
 #include "cpu/hart.h"
 #include "cpu/trap.h"
+#include "debug/gdbstub.h"
 #include "dev/clint.h"
 #include "dev/plic.h"
 #include "dev/pvpanic.h"
 #include "dev/rtc.h"
 #include "dev/syscon.h"
 #include "dev/uart.h"
-#include "dev/virtio_9p.h"
 #include "dev/virtio_balloon.h"
 #include "dev/virtio_blk.h"
 #include "dev/virtio_console.h"
@@ -43,7 +41,6 @@
 #include "machine/vm.h"
 #include "snapshot/snapshot.h"
 #include "util/log.h"
-#include "util/token_bucket.h"
 #include "virtio/mmio.h"
 
 /* Linux wants its Image 2 MiB aligned on RV64 (boot.rst); OpenSBI occupies the first 2 MiB. */
@@ -61,55 +58,6 @@
 #define POWERDOWN_GAP_MS 500
 /* SIGTERM: how long the guest may take to power off before kiln stops it (status 143). */
 #define SIGTERM_GRACE_MS 30000
-/* The smallest guest a balloon request may leave. */
-#define BALLOON_MIN_MIB 16
-
-struct powerdown {
-    bool active;
-    unsigned next_key;   /* index into POWERDOWN_KEYS */
-    uint64_t next_ms;    /* when to send it (monotonic) */
-    uint64_t deadline_ms; /* 0 = none; else stop at once (143) then */
-};
-
-struct board {
-    struct vm vm;
-    struct hart harts[VM_MAX_HARTS];
-    pthread_t threads[VM_MAX_HARTS];
-    struct console *console;
-    struct uart *uart;
-    struct syscon *syscon;
-    struct rtc *rtc;
-    struct pvpanic *pvpanic;
-    struct disk *disks[BOARD_MAX_DISKS];
-    struct virtio_blk *blks[BOARD_MAX_DISKS];
-    unsigned ndisks, nnets; /* devices created (the control thread reads them after boot) */
-    struct virtio_rng *rng;
-    struct net_backend *net_be[BOARD_MAX_NETS];
-    struct virtio_net *nets[BOARD_MAX_NETS];
-    struct virtio_console *hvc;
-    int hvc_fd;
-    unsigned nvirtio; /* virtio-mmio slots in use */
-    struct virtio_balloon *balloon;
-    struct p9fs *p9fs[BOARD_MAX_SHARES];
-    struct virtio_9p *p9[BOARD_MAX_SHARES];
-    struct control *control;
-    int powerdown_fd; /* eventfd: the control thread asks the main thread for a powerdown */
-    struct powerdown pd;
-    uint64_t entry, a1, a2;
-    void (*hart_enter)(void *ctx, unsigned hart);
-    void *jail_ctx;
-    const struct board_config *cfg;
-    /* Pause and snapshot (docs/snapshots.md): the control thread asks, the main thread does it. */
-    unsigned nrunning; /* hart threads started and not yet joined */
-    bool paused;       /* harts joined and devices quiesced, the VM not ended */
-    bool start_paused; /* restored with --paused: the first run starts with no hart running */
-    bool restored;     /* harts hold a snapshot's state: the first run must not boot them */
-    int snap_fd;       /* eventfd: a request is waiting in `sreq` */
-    pthread_mutex_t snap_lock;
-    pthread_cond_t snap_cond;
-    struct snap_request *sreq; /* the request in flight, NULL = none (snap_lock) */
-    bool snap_closed;  /* the run is over: requests fail at once (snap_lock) */
-};
 
 enum snap_op { SNAP_OP_SNAPSHOT, SNAP_OP_PAUSE, SNAP_OP_RESUME };
 
@@ -127,10 +75,16 @@ struct snap_request {
 static void *hart_thread(void *arg)
 {
     struct hart *h = arg;
-    const struct board *b = h->bus->ctx; /* vm_bus: the vm, the board's first member */
+    /* The board that holds this hart in harts[h->id] (the bus context is the vm, or the GDB
+     * stub's bus). */
+    const struct board *b =
+        (const struct board *)((const char *)(h - h->id) - offsetof(struct board, harts));
     if (b->hart_enter)
         b->hart_enter(b->jail_ctx, h->id);
-    hart_run(arg);
+    if (b->gdb)
+        gdbstub_hart_run(b->gdb, h);
+    else
+        hart_run(h);
     return NULL;
 }
 
@@ -194,11 +148,15 @@ static int load_images(struct board *b, const struct board_config *cfg)
         }
         uint64_t size;
         int r;
-        if (loader_is_elf(cfg->kernel)) {
+        enum loader_kind kind = loader_probe(cfg->kernel);
+        if (kind == LOADER_ELF) {
             struct load_info info;
             r = loader_load_elf(vm, cfg->kernel, &info, err, sizeof(err));
             kernel_addr = info.entry;
             size = info.highest - info.lowest;
+        } else if (kind == LOADER_RAW) {
+            /* A bootloader's .bin (e.g. S-mode U-Boot): as is at the kernel address, like QEMU. */
+            r = loader_load_raw(vm, cfg->kernel, kernel_addr, &size, err, sizeof(err));
         } else {
             r = loader_load_linux_image(vm, cfg->kernel, kernel_addr, &size, err, sizeof(err));
         }
@@ -274,181 +232,6 @@ static int load_images(struct board *b, const struct board_config *cfg)
     gmem_write(vm, info_addr, info, sizeof(info));
     b->a1 = dtb_addr;
     b->a2 = info_addr;
-    return 0;
-}
-
-static uint64_t virtio_slot_base(unsigned slot)
-{
-    return VIRT_VIRTIO_BASE + slot * VIRT_VIRTIO_STRIDE;
-}
-
-/* virtio-mmio slots in QEMU's order of the command line: disks first, so the first disk is vda. */
-static int create_virtio(struct board *b, const struct board_config *cfg)
-{
-    struct vm *vm = &b->vm;
-    for (unsigned i = 0; i < cfg->ndisks; i++) {
-        const struct board_disk *d = &cfg->disks[i];
-        char *err = NULL;
-        struct disk_opts o = {.readonly = d->readonly, .cache = (enum disk_cache)d->cache,
-                              .format = (enum disk_format)d->format};
-        b->disks[i] = disk_open_opts(d->path, &o, &err);
-        if (!b->disks[i]) {
-            fprintf(stderr, "kiln: %s\n", err ? err : d->path); /* err starts "disk PATH" */
-            free(err);
-            return -1;
-        }
-        unsigned slot = b->nvirtio++;
-        b->blks[i] = virtio_blk_create(vm, virtio_slot_base(slot), VIRT_VIRTIO_IRQ + slot, b->disks[i]);
-        if (!b->blks[i]) {
-            log_err("disk", "%s: cannot create the virtio-blk device", d->path);
-            return -1;
-        }
-        if (d->bps || d->iops)
-            virtio_blk_set_limits(b->blks[i], d->bps, d->iops);
-        b->ndisks = i + 1;
-    }
-    for (unsigned i = 0; i < cfg->nnets; i++) {
-        struct net_config nc;
-        char err[256];
-        if (net_parse_spec(cfg->nets[i], &nc, err, sizeof(err)) < 0) {
-            log_err("net", "--net %s: %s", cfg->nets[i], err);
-            return -1;
-        }
-        /* Each further NIC gets the next MAC, as QEMU numbers its default MACs. */
-        nc.mac[5] = (uint8_t)(nc.mac[5] + i);
-        b->net_be[i] = net_backend_create(vm, &nc, err, sizeof(err));
-        if (!b->net_be[i]) {
-            log_err("net", "--net %s: %s", cfg->nets[i], err);
-            return -1;
-        }
-        unsigned slot = b->nvirtio++;
-        b->nets[i] = virtio_net_create(vm, virtio_slot_base(slot), VIRT_VIRTIO_IRQ + slot, b->net_be[i], nc.mac);
-        if (!b->nets[i]) {
-            log_err("net", "cannot create the virtio-net device");
-            return -1;
-        }
-        if (nc.bps)
-            virtio_net_set_limit(b->nets[i], nc.bps);
-        b->nnets = i + 1;
-    }
-    b->hvc_fd = -1;
-    if (cfg->hvc_out) {
-        b->hvc_fd = open(cfg->hvc_out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (b->hvc_fd < 0) {
-            log_err("vm", "--hvc-out %s: %s", cfg->hvc_out, strerror(errno));
-            return -1;
-        }
-    }
-    {
-        unsigned slot = b->nvirtio++;
-        b->hvc = virtio_console_create(vm, virtio_slot_base(slot), VIRT_VIRTIO_IRQ + slot, -1, b->hvc_fd);
-        if (!b->hvc) {
-            log_err("vm", "cannot create the virtio-console device");
-            return -1;
-        }
-    }
-    if (!cfg->no_rng) {
-        unsigned slot = b->nvirtio++;
-        b->rng = virtio_rng_create(vm, virtio_slot_base(slot), VIRT_VIRTIO_IRQ + slot);
-        if (!b->rng) {
-            log_err("vm", "cannot create the virtio-rng device");
-            return -1;
-        }
-    }
-    for (unsigned i = 0; i < cfg->nshares; i++) {
-        const struct board_share *sh = &cfg->shares[i];
-        int err = p9fs_open(sh->dir, sh->readonly, &b->p9fs[i]);
-        if (err) {
-            fprintf(stderr, "kiln: --share %s: %s\n", sh->dir, strerror(-err));
-            return -1;
-        }
-        if (b->nvirtio >= FDT_MAX_VIRTIO) {
-            fprintf(stderr, "kiln: --share %s: no virtio slot left (at most %d virtio devices)\n",
-                    sh->dir, FDT_MAX_VIRTIO);
-            return -1;
-        }
-        unsigned slot = b->nvirtio++;
-        b->p9[i] = virtio_9p_create(vm, virtio_slot_base(slot), VIRT_VIRTIO_IRQ + slot, b->p9fs[i], sh->tag);
-        if (!b->p9[i])
-            return -1;
-    }
-    /* The balloon last: it must not move any other device's slot. */
-    if (!cfg->no_balloon) {
-        if (b->nvirtio >= FDT_MAX_VIRTIO) {
-            log_warn("vm", "no virtio slot left for the balloon: memory cannot be resized");
-        } else {
-            unsigned slot = b->nvirtio++;
-            b->balloon = virtio_balloon_create(vm, virtio_slot_base(slot), VIRT_VIRTIO_IRQ + slot);
-            if (!b->balloon) {
-                log_err("vm", "cannot create the virtio-balloon device");
-                return -1;
-            }
-        }
-    }
-    return 0;
-}
-
-int board_parse_disk(const char *spec, struct board_disk *out, char *err, size_t errlen)
-{
-    memset(out, 0, sizeof(*out));
-    out->cache = DISK_CACHE_WRITEBACK;
-    const char *comma = strchr(spec, ',');
-    size_t plen = comma ? (size_t)(comma - spec) : strlen(spec);
-    if (plen == 0 || plen >= sizeof(out->path)) {
-        snprintf(err, errlen, "--disk '%s': expected PATH[,ro][,cache=writeback|none|unsafe]", spec);
-        return -1;
-    }
-    memcpy(out->path, spec, plen);
-    while (comma) {
-        const char *opt = comma + 1;
-        comma = strchr(opt, ',');
-        size_t len = comma ? (size_t)(comma - opt) : strlen(opt);
-        char buf[64];
-        if (len >= sizeof(buf)) {
-            snprintf(err, errlen, "--disk '%s': option too long", spec);
-            return -1;
-        }
-        memcpy(buf, opt, len);
-        buf[len] = 0;
-        enum disk_cache c;
-        if (!strcmp(buf, "ro") || !strcmp(buf, "readonly")) {
-            out->readonly = true;
-        } else if (!strcmp(buf, "rw")) {
-            out->readonly = false;
-        } else if (!strncmp(buf, "cache=", 6)) {
-            if (disk_cache_parse(buf + 6, &c) < 0) {
-                snprintf(err, errlen, "--disk '%s': cache must be writeback, none or unsafe", spec);
-                return -1;
-            }
-            out->cache = (int)c;
-        } else if (!strncmp(buf, "bps=", 4)) {
-            if (tb_parse_limit(buf + 4, true, &out->bps) < 0) {
-                snprintf(err, errlen,
-                         "--disk '%s': bps must be bytes per second, e.g. bps=4M (K, M, G suffixes; "
-                         "0 = unlimited)",
-                         spec);
-                return -1;
-            }
-        } else if (!strncmp(buf, "iops=", 5)) {
-            if (tb_parse_limit(buf + 5, false, &out->iops) < 0) {
-                snprintf(err, errlen,
-                         "--disk '%s': iops must be a whole number of requests per second (0 = "
-                         "unlimited)",
-                         spec);
-                return -1;
-            }
-        } else if (!strncmp(buf, "format=", 7)) {
-            enum disk_format f;
-            if (disk_format_parse(buf + 7, &f) < 0) {
-                snprintf(err, errlen, "--disk '%s': format must be raw or qcow2", spec);
-                return -1;
-            }
-            out->format = (int)f;
-        } else {
-            snprintf(err, errlen, "--disk '%s': unknown option '%s'", spec, buf);
-            return -1;
-        }
-    }
     return 0;
 }
 
@@ -534,6 +317,8 @@ static void dump_harts(struct board *b)
 static int harts_start(struct board *b)
 {
     struct vm *vm = &b->vm;
+    if (b->nrunning == 0)
+        gdbstub_run_begin(b->gdb);
     for (; b->nrunning < vm->nharts; b->nrunning++) {
         int e = pthread_create(&b->threads[b->nrunning], NULL, hart_thread, &b->harts[b->nrunning]);
         if (e) {
@@ -586,6 +371,7 @@ static void board_pause(struct board *b)
     atomic_store(&vm->stop, 1);
     for (unsigned i = 0; i < vm->nharts; i++)
         hart_kick(vm->harts[i]);
+    gdbstub_run_end(b->gdb); /* harts on the stub's bus watch its flag, not vm->stop */
     harts_join(b);
     for (unsigned i = 0; board_transport(b, i); i++)
         virtio_mmio_quiesce(board_transport(b, i));
@@ -824,97 +610,6 @@ static void wait_for_exit(struct board *b, int sig_fd)
 
 /* ---- control socket (machine/control.h) ---- */
 
-static int ctl_stats(void *ctx, struct control_stats *out)
-{
-    struct board *b = ctx;
-    out->ram_bytes = b->vm.ram_size;
-    out->rss_bytes = control_self_rss();
-    if (b->balloon) {
-        struct virtio_balloon_stats bs;
-        virtio_balloon_get_stats(b->balloon, &bs);
-        out->balloon = true;
-        out->balloon_driver = bs.driver_ok;
-        out->balloon_target_bytes = (uint64_t)bs.target_pages << VIRTIO_BALLOON_PFN_SHIFT;
-        out->balloon_actual_bytes = (uint64_t)bs.actual_pages << VIRTIO_BALLOON_PFN_SHIFT;
-        if (out->balloon_actual_bytes > out->ram_bytes)
-            out->balloon_actual_bytes = out->ram_bytes; /* the guest writes actual */
-        out->inflated_pages = bs.inflated_pages;
-        out->deflated_pages = bs.deflated_pages;
-        out->reported_bytes = bs.reported_bytes;
-        out->bad_pfns = bs.bad_pfns;
-    }
-    for (unsigned i = 0; i < b->ndisks && i < CONTROL_MAX_DISKS; i++) {
-        struct virtio_blk_stats st;
-        virtio_blk_get_stats(b->blks[i], &st);
-        out->disks[i].reads = st.reads;
-        out->disks[i].writes = st.writes;
-        out->disks[i].flushes = st.flushes;
-        out->disks[i].read_bytes = st.read_bytes;
-        out->disks[i].write_bytes = st.write_bytes;
-        out->disks[i].errors = st.errors;
-        out->disks[i].throttled = st.throttled;
-        out->disks[i].bps_limit = st.bps_limit;
-        out->disks[i].iops_limit = st.iops_limit;
-        out->ndisks = i + 1;
-    }
-    for (unsigned i = 0; i < b->nnets && i < CONTROL_MAX_NETS; i++) {
-        struct virtio_net_stats st;
-        virtio_net_get_stats(b->nets[i], &st);
-        out->nets[i].rx_frames = st.rx_frames;
-        out->nets[i].rx_bytes = st.rx_bytes;
-        out->nets[i].rx_dropped = st.rx_dropped;
-        out->nets[i].tx_frames = st.tx_frames;
-        out->nets[i].tx_bytes = st.tx_bytes;
-        out->nets[i].tx_dropped = st.tx_dropped;
-        out->nets[i].throttled = st.throttled;
-        out->nets[i].bps_limit = st.bps_limit;
-        out->nnets = i + 1;
-    }
-    return 0;
-}
-
-static int ctl_limits(void *ctx, const struct control_limits *l, char *err, size_t errlen)
-{
-    struct board *b = ctx;
-    if (l->is_net) {
-        if (l->index >= b->nnets) {
-            snprintf(err, errlen, "no network device %llu (this VM has %u)",
-                     (unsigned long long)l->index, b->nnets);
-            return -1;
-        }
-        virtio_net_set_limit(b->nets[l->index], l->bps);
-        return 0;
-    }
-    if (l->index >= b->ndisks) {
-        snprintf(err, errlen, "no disk %llu (this VM has %u)", (unsigned long long)l->index,
-                 b->ndisks);
-        return -1;
-    }
-    struct virtio_blk_stats st;
-    virtio_blk_get_stats(b->blks[l->index], &st);
-    virtio_blk_set_limits(b->blks[l->index], l->has_bps ? l->bps : st.bps_limit,
-                          l->has_iops ? l->iops : st.iops_limit);
-    return 0;
-}
-
-static int ctl_balloon(void *ctx, uint64_t target_mib, char *err, size_t errlen)
-{
-    struct board *b = ctx;
-    uint64_t ram_mib = b->vm.ram_size >> 20;
-    if (!b->balloon) {
-        snprintf(err, errlen, "this VM has no balloon device");
-        return -1;
-    }
-    if (target_mib < BALLOON_MIN_MIB || target_mib > ram_mib) {
-        snprintf(err, errlen, "target_mib must be between %d and %llu (the VM's RAM)", BALLOON_MIN_MIB,
-                 (unsigned long long)ram_mib);
-        return -1;
-    }
-    uint64_t pages = (b->vm.ram_size - (target_mib << 20)) >> VIRTIO_BALLOON_PFN_SHIFT;
-    virtio_balloon_set_target(b->balloon, (uint32_t)pages);
-    return 0;
-}
-
 static int ctl_powerdown(void *ctx, char *err, size_t errlen)
 {
     struct board *b = ctx;
@@ -967,6 +662,7 @@ static int run_once(struct board *b, int sig_fd)
         b->cfg->restore->t_start_ns = 0;
     }
     wait_for_exit(b, sig_fd);
+    gdbstub_run_end(b->gdb); /* parked or held harts let go, so their threads end */
     harts_join(b);
     b->paused = false;
     return vm->exit_status;
@@ -1023,8 +719,16 @@ int board_run(const struct board_config *cfg)
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         return 1;
     }
+    if (cfg->gdb_port) {
+        char err[256];
+        b->gdb = gdbstub_start(vm, cfg->gdb_port, cfg->gdb_wait, err, sizeof(err));
+        if (!b->gdb) {
+            log_err("gdb", "%s", err);
+            goto out;
+        }
+    }
     for (unsigned i = 0; i < cfg->cpus; i++) {
-        if (hart_init(&b->harts[i], vm_bus(vm), i) < 0) {
+        if (hart_init(&b->harts[i], b->gdb ? gdbstub_bus(b->gdb) : vm_bus(vm), i) < 0) {
             log_err("vm", "cannot initialise hart %u", i);
             goto out;
         }
@@ -1042,7 +746,7 @@ int board_run(const struct board_config *cfg)
         log_err("vm", "cannot create board devices");
         goto out;
     }
-    if (create_virtio(b, cfg) < 0)
+    if (board_virtio_create(b, cfg) < 0)
         goto out;
     if (!cfg->restore && load_images(b, cfg) < 0)
         goto out;
@@ -1075,8 +779,8 @@ int board_run(const struct board_config *cfg)
 
     if (cfg->control) {
         static const struct control_ops ops_tmpl = {
-            .stats = ctl_stats, .balloon = ctl_balloon, .powerdown = ctl_powerdown, .quit = ctl_quit,
-            .limits = ctl_limits, .snapshot = ctl_snapshot, .pause = ctl_pause};
+            .stats = board_ctl_stats, .balloon = board_ctl_balloon, .powerdown = ctl_powerdown,
+            .quit = ctl_quit, .limits = board_ctl_limits, .snapshot = ctl_snapshot, .pause = ctl_pause};
         struct control_ops ops = ops_tmpl;
         ops.ctx = b;
         char err[256];
@@ -1138,29 +842,8 @@ out_sig:
         close(vm->exit_fd);
     vm->exit_fd = -1;
 out:
-    for (unsigned i = 0; i < BOARD_MAX_DISKS; i++) {
-        if (b->blks[i])
-            virtio_blk_destroy(b->blks[i]);
-        if (b->disks[i])
-            disk_close(b->disks[i]);
-    }
-    if (b->rng)
-        virtio_rng_destroy(b->rng);
-    if (b->balloon)
-        virtio_balloon_destroy(b->balloon);
-    for (unsigned i = 0; i < BOARD_MAX_SHARES; i++) {
-        virtio_9p_destroy(b->p9[i]);
-        p9fs_close(b->p9fs[i]);
-    }
-    for (unsigned i = 0; i < BOARD_MAX_NETS; i++) {
-        if (b->nets[i])
-            virtio_net_destroy(b->nets[i]);
-        net_backend_destroy(b->net_be[i]);
-    }
-    if (b->hvc)
-        virtio_console_destroy(b->hvc);
-    if (b->hvc_fd >= 0)
-        close(b->hvc_fd);
+    gdbstub_stop(b->gdb); /* before the harts it reads */
+    board_virtio_destroy(b);
     if (b->uart)
         uart_destroy(b->uart);
     if (b->rtc)

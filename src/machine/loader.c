@@ -349,6 +349,30 @@ bool loader_is_elf(const char *path)
     return n == (ssize_t)sizeof(magic) && memcmp(magic, ELFMAG, SELFMAG) == 0;
 }
 
+enum loader_kind loader_probe(const char *path)
+{
+    struct riscv_image_header h;
+    memset(&h, 0, sizeof(h));
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return LOADER_RAW;
+    ssize_t n;
+    do {
+        n = pread(fd, &h, sizeof(h), 0);
+    } while (n < 0 && errno == EINTR);
+    close(fd);
+    const uint8_t *b = (const uint8_t *)&h;
+    if (n >= SELFMAG && memcmp(b, ELFMAG, SELFMAG) == 0)
+        return LOADER_ELF;
+    if (n >= 2 && b[0] == 0x1f && b[1] == 0x8b)
+        return LOADER_GZIP;
+    /* A header cut short is a raw file that happens to be small, not a broken Image. */
+    if (n == (ssize_t)sizeof(h) && (memcmp(&h.magic2, RISCV_IMAGE_MAGIC2, 4) == 0 ||
+                                    memcmp(&h.magic, RISCV_IMAGE_MAGIC, 8) == 0))
+        return LOADER_IMAGE;
+    return LOADER_RAW;
+}
+
 /* Reads the already opened file (size bytes) into guest RAM at gpa, needing
  * `need` (>= size) bytes of RAM there. */
 static int load_fd_at(struct vm *vm, int fd, uint64_t size, uint64_t need, uint64_t gpa,

@@ -48,6 +48,15 @@ int loader_load_raw(struct vm *vm, const char *path, uint64_t gpa, uint64_t *siz
 /* True if the file starts with the ELF magic. */
 bool loader_is_elf(const char *path);
 
+enum loader_kind { LOADER_RAW, LOADER_ELF, LOADER_IMAGE, LOADER_GZIP };
+/*
+ * What a boot image is, by its magic numbers only (as QEMU's virt board decides): ELF magic, a
+ * Linux Image magic (magic2 "RSC\x05" at 0x38 or "RISCV\0\0\0" at 0x30), gzip, else raw
+ * (a bootloader's .bin: loaded as is at the load address). Unreadable files are LOADER_RAW: the
+ * loader then reports the error.
+ */
+enum loader_kind loader_probe(const char *path);
+
 /*
  * Checks a Linux RISC-V kernel Image header (Documentation/riscv/
  * boot-image-header.rst: magic2 "RSC\x05" at 0x38, or the deprecated magic

@@ -154,11 +154,28 @@ static void device_reset(struct virtio_mmio *t)
     irq_clear(t);
 }
 
-/* §2.2.2 / §3.1.1: FEATURES_OK only for a subset of what we offered, including VERSION_1. */
+/*
+ * §2.2.2 / §3.1.1: FEATURES_OK only for a subset of what we offered. A driver that does not
+ * accept VERSION_1 (written for legacy devices: it writes only the low feature word, e.g. the
+ * xv6 teaching OS) still gets FEATURES_OK, as QEMU's virtio-mmio version 2 gives it. On a
+ * little-endian guest nothing this transport does differs for such a driver: the rings are
+ * placed through the same QUEUE_DESC/DRIVER/DEVICE registers with the split layout of §2.7,
+ * and config space is little endian either way (§2.5.1 vs legacy "guest native").
+ */
 static bool features_acceptable(struct virtio_mmio *t)
 {
     uint64_t drv = atomic_load(&t->driver_features);
-    return (drv & ~offered_features(t)) == 0 && (drv & (1ull << VIRTIO_F_VERSION_1));
+    return (drv & ~offered_features(t)) == 0;
+}
+
+/* Ring options from the negotiated features (set when FEATURES_OK, or DRIVER_OK, sticks). */
+static void latch_features(struct virtio_mmio *t)
+{
+    uint64_t drv = atomic_load(&t->driver_features);
+    for (unsigned i = 0; i < t->nq; i++) {
+        t->q[i].event_idx = drv & (1ull << VIRTIO_F_EVENT_IDX);
+        t->q[i].indirect = drv & (1ull << VIRTIO_F_INDIRECT_DESC);
+    }
 }
 
 static void write_status(struct virtio_mmio *t, uint32_t value)
@@ -180,11 +197,7 @@ static void write_status(struct virtio_mmio *t, uint32_t value)
 
     if ((want & VIRTIO_STATUS_FEATURES_OK) && !(old & VIRTIO_STATUS_FEATURES_OK)) {
         if (features_acceptable(t)) {
-            uint64_t drv = atomic_load(&t->driver_features);
-            for (unsigned i = 0; i < t->nq; i++) {
-                t->q[i].event_idx = drv & (1ull << VIRTIO_F_EVENT_IDX);
-                t->q[i].indirect = drv & (1ull << VIRTIO_F_INDIRECT_DESC);
-            }
+            latch_features(t);
         } else {
             /* The driver re-reads Status and sees FEATURES_OK did not stick (§3.1.1 step 6). */
             log_debug("virtio", "%s: refusing driver features %#llx", dev_name(t->ops->device_id),
@@ -193,10 +206,20 @@ static void write_status(struct virtio_mmio *t, uint32_t value)
         }
     }
     if ((want & VIRTIO_STATUS_DRIVER_OK) && !(old & VIRTIO_STATUS_DRIVER_OK)) {
-        if (want & VIRTIO_STATUS_FEATURES_OK)
+        if (want & VIRTIO_STATUS_FEATURES_OK) {
             activate = true;
-        else
-            want &= ~VIRTIO_STATUS_DRIVER_OK; /* a version-1 device needs FEATURES_OK first */
+        } else if (!(atomic_load(&t->driver_features) & (1ull << VIRTIO_F_VERSION_1))) {
+            /*
+             * A legacy driver never sets FEATURES_OK (legacy interface: ACKNOWLEDGE, DRIVER,
+             * DRIVER_OK). QEMU's version-2 transport applies driver features only on
+             * FEATURES_OK, so such a driver runs the device with none: do the same.
+             */
+            atomic_store(&t->driver_features, 0);
+            latch_features(t);
+            activate = true;
+        } else {
+            want &= ~VIRTIO_STATUS_DRIVER_OK; /* a version-1 driver needs FEATURES_OK first */
+        }
     }
     /* Runs under t->lock; needs_reset may set NEEDS_RESET concurrently, so merge it in. */
     uint32_t cur = old;

@@ -521,6 +521,36 @@ static void test_linux_image_wrong_kinds(void **state)
     assert_int_equal(f->vm.ram[0], 0xaa);
 }
 
+/* Kinds by magic only: a raw .bin is never taken for a broken Image (QEMU loads it as is). */
+static void test_probe(void **state)
+{
+    struct fixture *f = *state;
+    uint8_t img[64];
+    memset(img, 0x13, sizeof(img)); /* addi x0, x0, 0 words: a plausible raw binary */
+    write_file(f, img, sizeof(img));
+    assert_int_equal(loader_probe(f->path), LOADER_RAW);
+    write_file(f, img, 10); /* shorter than an Image header */
+    assert_int_equal(loader_probe(f->path), LOADER_RAW);
+    memcpy(img + 0x38, "RSC\x05", 4);
+    write_file(f, img, sizeof(img));
+    assert_int_equal(loader_probe(f->path), LOADER_IMAGE);
+    memset(img + 0x38, 0, 4);
+    memcpy(img + 0x30, "RISCV\0\0\0", 8);
+    write_file(f, img, sizeof(img));
+    assert_int_equal(loader_probe(f->path), LOADER_IMAGE);
+    /* The Image magic cut off by the end of the file: raw. */
+    write_file(f, img, 0x36);
+    assert_int_equal(loader_probe(f->path), LOADER_RAW);
+    static const uint8_t gz[16] = {0x1f, 0x8b, 0x08};
+    write_file(f, gz, sizeof(gz));
+    assert_int_equal(loader_probe(f->path), LOADER_GZIP);
+    struct tiny_elf e;
+    make_elf(&e);
+    write_file(f, &e, sizeof(e));
+    assert_int_equal(loader_probe(f->path), LOADER_ELF);
+    assert_int_equal(loader_probe("/nonexistent/kiln-image"), LOADER_RAW);
+}
+
 /* The distribution's OpenSBI, when installed: a real firmware ELF. */
 static void test_real_opensbi(void **state)
 {
@@ -558,6 +588,7 @@ int main(void)
         T(test_raw_larger_than_ram),
         T(test_linux_image),
         T(test_linux_image_wrong_kinds),
+        T(test_probe),
         T(test_real_opensbi),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -219,10 +219,32 @@ static void test_features(void **state)
     assert_false(r32(f, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DRIVER_OK);
     assert_int_equal(f->dev.activates, 0);
 
-    /* No VERSION_1 (a legacy driver): refused. */
+    /* No VERSION_1 (a driver for legacy devices, e.g. xv6): accepted, as QEMU's
+     * virtio-mmio version 2 does, with only what it asked for. */
     w32(f, VIRTIO_MMIO_STATUS, 0);
-    negotiate(f, 1ull << 3);
+    negotiate(f, 1ull << 3 | 1ull << VIRTIO_F_EVENT_IDX);
+    assert_true(r32(f, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK);
+    assert_int_equal(virtio_mmio_driver_features(f->t), 1ull << 3 | 1ull << VIRTIO_F_EVENT_IDX);
+    assert_true(virtio_mmio_queue(f->t, 0)->event_idx);
+    /* ...but still not with a feature the device never offered. */
+    w32(f, VIRTIO_MMIO_STATUS, 0);
+    negotiate(f, 1ull << 3 | 1ull << 5);
     assert_false(r32(f, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK);
+
+    /* A legacy driver that never sets FEATURES_OK: DRIVER_OK works, with no features applied
+     * (QEMU applies driver features only at FEATURES_OK). */
+    w32(f, VIRTIO_MMIO_STATUS, 0);
+    w32(f, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+    w32(f, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+    w32(f, VIRTIO_MMIO_DRIVER_FEATURES, 1u << 3 | 1u << VIRTIO_F_EVENT_IDX);
+    setup_queue(f, 0, 16);
+    w32(f, VIRTIO_MMIO_STATUS,
+        VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_DRIVER_OK);
+    assert_true(r32(f, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DRIVER_OK);
+    assert_int_equal(f->dev.activates, 1);
+    assert_int_equal(virtio_mmio_driver_features(f->t), 0);
+    assert_false(virtio_mmio_queue(f->t, 0)->event_idx);
+    f->dev.activates = 0;
 
     w32(f, VIRTIO_MMIO_STATUS, 0);
     negotiate(f, GOOD);
