@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cpu/exec.h"
+#include "cpu/jit/jit.h"
 #include "cpu/mmu.h"
 #include "cpu/trap.h"
 #include "user/elf.h"
@@ -613,6 +614,7 @@ static long do_fork(struct uthread *t, uint64_t flags, uint64_t newsp, uint64_t 
         return e->vpid;
     }
     /* Child: only this host thread exists; it becomes the whole process. */
+    jit_forked(&t->hart); /* translated code of its own: the inherited cache is the parent's */
     e->host = getpid();
     p->self = e;
     p->pid = e->vpid;
@@ -758,6 +760,7 @@ int proc_exec(struct uthread *t, int fd, const char *execfn, char *const *argv, 
     t->tid = p->pid; /* a non-leader thread that execs becomes the leader */
     t->clear_child_tid = 0;
     hart_reset(h, entry);
+    jit_flush(h); /* the old image's translations: its frames now hold other code */
     user_mode(h, &p->mm);
     h->x[2] = sp;
     t->tlb_gen = atomic_load(&p->mm.tlb_gen);

@@ -60,7 +60,7 @@ struct jit_log {
 
 struct jit {
     struct jit_config cfg;
-    int memfd;        /* -1 when the cache is one RWX mapping */
+    int memfd;        /* only while the cache is made: its mappings keep the memfd alive */
     uint8_t *rw, *rx; /* the same pages: written through rw, run through rx */
     size_t size, used;
     struct jit_entry table[JIT_TABLE_SIZE]; /* direct-mapped: entry counts and recent blocks */
@@ -143,5 +143,6 @@ struct jit_block *jit_translate(struct hart *h, const uint8_t *host, uint64_t pc
 int jit_cache_init(struct jit *j, size_t size);
 void jit_cache_destroy(struct jit *j);
 void jit_cache_flush(struct jit *j);
+void jit_cache_fork(struct jit *j);
 
 #endif

@@ -44,6 +44,7 @@ static unsigned fetch(const uint8_t *page, unsigned po, uint32_t *insn)
 struct jit_block *jit_translate(struct hart *h, const uint8_t *host, uint64_t pc)
 {
     struct jit *j = h->jit;
+    if (!j->rw) return NULL; /* no cache (a fork child the host refused one): interpret */
     uint64_t t0 = now_ns();
     if (j->size - j->used < JIT_MAX_BLOCK_CODE) jit_cache_flush(j);
     /* The record first: its gen is checked by code that chained blocks jump to. */
