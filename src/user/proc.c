@@ -127,12 +127,21 @@ static void *thread_main(void *arg)
     return NULL;
 }
 
+/*
+ * What harts read as the number of harts sharing memory: guest threads, and
+ * MAP_SHARED memory across fork, can always be running beside this one, so
+ * FENCE is a real fence and --jit=verify re-checks a difference that another
+ * writer may have caused (docs/jit.md).
+ */
+static const unsigned proc_shared_harts = 2;
+
 static struct uthread *thread_new(struct proc *p, int tid)
 {
     struct uthread *t = calloc(1, sizeof(*t));
     if (!t)
         return NULL;
-    if (hart_init(&t->hart, vm_bus(&p->vm), (unsigned)tid)) {
+    /* The bus is filled once (proc_create); refilling it here would race with running harts. */
+    if (hart_init(&t->hart, &p->vm.bus, (unsigned)tid)) {
         free(t);
         return NULL;
     }
@@ -367,6 +376,8 @@ int proc_create(struct proc *p, const struct proc_config *cfg, struct mounts *mo
                     (unsigned long long)cfg->mem, strerror(-rc));
     p->vm.user_trap = proc_trap;
     p->vm.user = p;
+    (void)vm_bus(&p->vm); /* fills p->vm.bus */
+    p->vm.bus.nharts = &proc_shared_harts;
     rc = mm_init(&p->mm, &p->vm, PROC_RAM_BASE, cfg->mem);
     if (rc)
         return fail(err, errlen, rc, "cannot set up guest memory: %s", strerror(-rc));
@@ -442,6 +453,11 @@ static void *thread_run(void *arg)
     struct uthread *t = arg;
     struct proc *p = t->p;
     thread_main(t);
+    if (atomic_load(&p->vm.stop) && !atomic_load(&p->exiting)) {
+        /* A hart asked the VM to end (--jit=verify found a difference; out of host memory). */
+        fprintf(stderr, "kiln exec: %s\n", p->vm.exit_reason);
+        proc_exit(p, p->vm.exit_status ? p->vm.exit_status : 1, 0);
+    }
     pthread_mutex_lock(&p->lock);
     for (unsigned i = 0; i < PROC_MAX_THREADS; i++)
         if (p->threads[i] == t)
