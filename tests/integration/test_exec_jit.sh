@@ -40,7 +40,7 @@ modes() {
     if [ "$1" = --qemu ]; then want_qemu=$have_qemu; shift; fi
     local ref="" refrc="" m
     if [ $want_qemu = 1 ]; then
-        timeout 120 qemu-riscv64 "$@" >"$tmp/$name.qemu" 2>/dev/null
+        { timeout 120 qemu-riscv64 "$@" >"$tmp/$name.qemu"; } 2>/dev/null
         refrc=$?
         ref=$tmp/$name.qemu
     fi
