@@ -27,6 +27,7 @@ int hart_init(struct hart *h, const struct cpu_bus *bus, unsigned id)
     memset(h, 0, sizeof(*h));
     h->bus = bus;
     h->id = id;
+    h->tlb_mask = TLB_DEFAULT - 1;
     h->misa = (2ull << 62) | MISA_EXT('I') | MISA_EXT('M') | MISA_EXT('A') | MISA_EXT('F') |
               MISA_EXT('D') | MISA_EXT('C') | MISA_EXT('S') | MISA_EXT('U');
     pthread_condattr_t attr;
@@ -102,7 +103,8 @@ void hart_reset(struct hart *h, uint64_t pc)
 void hart_tlb_flush(struct hart *h)
 {
     /* All-ones never matches a real tag: va >> 12 has at most 52 significant bits. */
-    memset(h->tlb, 0xff, sizeof(h->tlb));
+    for (int k = 0; k < TLB_KINDS; k++)
+        memset(h->tlb[k], 0xff, ((size_t)h->tlb_mask + 1) * sizeof(struct tlb_entry));
     h->cur_code_va = ~0ull; /* the page must be translated again */
 }
 

@@ -96,6 +96,7 @@ struct jit_emit {
     bool fp; /* mstatus.FS != Off: F/D instructions may be translated */
     struct jit *jit;
     uint64_t tlb_key; /* data_key << 60, or'ed into TLB tags */
+    uint32_t tlb_mask; /* the hart's (fixed while it has translations) */
     unsigned ninsns;  /* instructions translated so far */
     uint32_t body;    /* offset of the first instruction (back-edge target) */
     struct jit_exit exits[JIT_MAX_INSNS * 2 + 4];

@@ -61,6 +61,7 @@ struct jit_block *jit_translate(struct hart *h, const uint8_t *host, uint64_t pc
         .verify = j->cfg.mode == JIT_VERIFY,
         .jit = j,
         .tlb_key = h->data_key << 60,
+        .tlb_mask = h->tlb_mask,
         .fp = (h->mstatus & MSTATUS_FS) != 0,
     };
     unsigned page_off = (unsigned)(pc & (PAGE_SIZE - 1));
