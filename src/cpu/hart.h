@@ -79,11 +79,12 @@ enum { RM_RNE = 0, RM_RTZ = 1, RM_RDN = 2, RM_RUP = 3, RM_RMM = 4, RM_DYN = 7 };
  * virtual page to "host address - virtual address" for RAM pages only; MMIO
  * pages are never cached so every device access reaches the device.
  * TLB_SIZE slots per kind exist; tlb_mask + 1 of them are used: 256 for a
- * system VM (a full flush on every satp write stays cheap), 4096 for a
+ * system VM (a full flush on every satp write stays cheap), 8192 (32 MiB of
+ * 4 KiB pages) for a
  * process VM, whose flushes are rare and whose programs (no huge pages, no
  * kernel) touch many pages.
  */
-#define TLB_SIZE 4096
+#define TLB_SIZE 8192
 #define TLB_DEFAULT 256
 struct tlb_entry {
     uint64_t tag; /* virtual page number | translation key << 60; ~0 when empty */

@@ -185,7 +185,7 @@ static void user_mode(struct hart *h, struct mm *mm)
     h->mcounteren = h->scounteren = 7; /* rdcycle, rdtime, rdinstret from U */
     hart_set_priv(h, PRIV_U);
     mmu_update_keys(h);
-    /* All 4096 TLB slots: a process touches many pages and flushes rarely (hart.h). Set
+    /* All TLB slots: a process touches many pages and flushes rarely (hart.h). Set
        while the hart has no translations (new thread, or execve's jit_flush). */
     h->tlb_mask = TLB_SIZE - 1;
     hart_tlb_flush(h);
