@@ -431,7 +431,7 @@ def boot_table(res):
 EXEC_VMMS = ("kiln", "kiln-interp", "qemu")
 SIEVE_N = 30000000
 EXEC_PROGS = [("sieve", "`tests/user/sieve` (glibc, malloc): primes to %d M, 30 MiB of memory" % (SIEVE_N // 1000000))] + \
-    [(name, work) for name, work in CPU_PROGS]
+    [(name, work.replace(", S-mode Sv39 4 KiB pages", ", U-mode, the OS's 4 KiB pages")) for name, work in CPU_PROGS]
 
 
 def exec_cmd(vmm, path, args):
