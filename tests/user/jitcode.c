@@ -4,13 +4,16 @@
  * Linux program makes new code visible is used (unpriv "Zifencei"; the
  * riscv_flush_icache(2) system call): RW -> RX with mprotect plus
  * __builtin___clear_cache, an RWX page with fence.i, an RWX page with only
- * the system call, a page unmapped and mapped again, a thread that runs the
+ * the system call, a page unmapped and mapped again, hot code made
+ * non-executable and unmapped (SIGSEGV), a thread that runs the
  * code after another thread changed it, and fork: parent and child rewrite
  * their own copies and each must run its own. Prints one line per step; the
  * output must equal qemu-riscv64's.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -73,6 +76,14 @@ static void flush_syscall(void *p, size_t len)
 static void fence_i(void)
 {
     __asm__ volatile("fence.i" ::: "memory");
+}
+
+static sigjmp_buf segv_env;
+
+static void on_segv(int sig)
+{
+    (void)sig;
+    siglongjmp(segv_env, 1);
 }
 
 static int ran[2], go[2]; /* thread -> main: it ran; main -> thread: new code is in */
@@ -139,6 +150,20 @@ int main(void)
     gen(c, 7, 1);
     fence_i();
     printf("remapped: %ld\n", run((fn_t)c));
+
+    /* 4b. Hot code on a page that is then no longer executable must not run: SIGSEGV. */
+    signal(SIGSEGV, on_segv);
+    mprotect(c, pg, PROT_READ | PROT_WRITE);
+    if (sigsetjmp(segv_env, 1) == 0)
+        printf("no-exec: ran %ld (wrong)\n", run((fn_t)c));
+    else
+        printf("no-exec: SIGSEGV\n");
+    munmap(c, pg);
+    if (sigsetjmp(segv_env, 1) == 0)
+        printf("unmapped: ran %ld (wrong)\n", run((fn_t)c));
+    else
+        printf("unmapped: SIGSEGV\n");
+    signal(SIGSEGV, SIG_DFL);
 
     /* 5. Another thread runs the code hot; main rewrites it and flushes for every thread. */
     if (pipe(ran) || pipe(go))
