@@ -427,13 +427,83 @@ def boot_table(res):
 # Process VMs: bench/exec.sh (another engineer's) prints its own markdown table.
 
 
-def bench_exec(quick, timeout):
+# Process VMs: kiln exec (JIT and interpreter) against qemu-riscv64 on CPU-bound programs.
+EXEC_VMMS = ("kiln", "kiln-interp", "qemu")
+SIEVE_N = 30000000
+EXEC_PROGS = [("sieve", "`tests/user/sieve` (glibc, malloc): primes to %d M, 30 MiB of memory" % (SIEVE_N // 1000000))] + \
+    [(name, work.replace(", S-mode Sv39 4 KiB pages", ", U-mode, the OS's 4 KiB pages")) for name, work in CPU_PROGS]
+
+
+def exec_cmd(vmm, path, args):
+    if vmm == "qemu":
+        return ["qemu-riscv64", path] + args
+    return [KILN, "exec"] + (["--jit=off"] if vmm == "kiln-interp" else []) + [path] + args
+
+
+def bench_exec_cpu(reps, timeout):
+    """The bench/cpu programs built as Linux processes, and the sieve, under kiln exec with and without
+    the JIT and qemu-riscv64, interleaved (the order rotates every round)."""
+    udir = os.path.join(OUT, "cpu-user")
+    subprocess.run([os.path.join(BENCH, "cpu", "build.sh"), "--user", udir], check=True)
+    tdir = os.path.join(ROOT, "build", "user-tests")
+    subprocess.run([os.path.join(ROOT, "tests", "user", "build.sh"), tdir], check=True, stdout=subprocess.DEVNULL)
+    progs = [("empty", os.path.join(udir, "empty"), [])]
+    for name, _ in EXEC_PROGS:
+        if name == "sieve":
+            progs.append((name, os.path.join(tdir, "sieve"), [str(SIEVE_N)]))
+        else:
+            progs.append((name, os.path.join(udir, name), []))
+    res = {n: {v: [] for v in EXEC_VMMS} for n, _, _ in progs}
+    outs_seen = {}
+    for r in range(reps):
+        for i, (name, path, args) in enumerate(progs):
+            order = EXEC_VMMS[(r + i) % 3:] + EXEC_VMMS[:(r + i) % 3]
+            outs = {}
+            for vmm in order:
+                t, rc, out, err, _ = run_timed(exec_cmd(vmm, path, args), timeout)
+                if rc != 0:
+                    raise BenchError("exec %s failed on %s (exit %d)\ncommand: %s\n%s"
+                                     % (name, vmm, rc, shlex.join(exec_cmd(vmm, path, args)), err))
+                outs[vmm] = out
+                res[name][vmm].append(t)
+            if len(set(outs.values())) != 1:
+                raise BenchError("exec %s: outputs differ: %s" % (name, outs))
+            outs_seen[name] = outs["kiln"].strip()
+            log("exec round %d/%d %-8s %s" % (r + 1, reps, name, "  ".join(
+                "%s %.3f" % (v, res[name][v][-1]) for v in EXEC_VMMS)))
+    return res, outs_seen
+
+
+def exec_cpu_table(res, outs):
+    base = {v: statistics.median(res["empty"][v]) for v in EXEC_VMMS}
+    rows = ["| program | work | kiln exec JIT s | kiln exec interpreter s | qemu-riscv64 s | JIT / qemu-riscv64 "
+            "| JIT speed-up over the interpreter |", "|---|---|---|---|---|---|---|"]
+    e = res["empty"]
+    rows.append("| empty (start-up, not subtracted) | start and exit only | %s | %s | %s | %s | |" % (
+        fmt_s(e["kiln"], 3), fmt_s(e["kiln-interp"], 3), fmt_s(e["qemu"], 3),
+        fmt_ratio([a / b for a, b in zip(e["kiln"], e["qemu"])])))
+    for name, work in EXEC_PROGS:
+        t = {v: [x - base[v] for x in res[name][v]] for v in EXEC_VMMS}
+        rows.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+            name, work, fmt_s(t["kiln"]), fmt_s(t["kiln-interp"]), fmt_s(t["qemu"]),
+            fmt_ratio([a / b for a, b in zip(t["kiln"], t["qemu"]) if b > 0]),
+            fmt_ratio([b / a for a, b in zip(t["kiln"], t["kiln-interp"]) if a > 0])))
+    raw = [statistics.median(res[n]["kiln"]) / statistics.median(res[n]["qemu"]) for n, _ in EXEC_PROGS]
+    text = "\n".join(rows) + "\n"
+    text += ("\nWithout subtracting start-up (whole runs, medians), kiln exec JIT / qemu-riscv64 is %s "
+             "(%s).\n" % (", ".join("%s %.2f" % (n, x) for (n, _), x in zip(EXEC_PROGS, raw)),
+                          "geometric mean %.2f" % (statistics.geometric_mean(raw))))
+    text += "\nOutputs (identical in the three runs of every round):\n\n```\n%s\n```\n" % "\n".join(
+        outs[n] for n, _ in EXEC_PROGS)
+    return text
+
+
+def bench_exec(quick, reps, timeout):
     script = os.path.join(BENCH, "exec.sh")
-    if not os.access(script, os.X_OK):
-        return "Not measured yet (`bench/exec.sh` does not exist).\n"
     env = dict(os.environ, KILN=KILN)
     if quick:
         env.setdefault("RUNS", "5")
+    env["SIEVE_N"] = env.get("SIEVE_N", str(SIEVE_N))
     log("exec: bench/exec.sh")
     try:
         p = subprocess.run([script], cwd=ROOT, env=env, stdout=subprocess.PIPE, timeout=timeout)
@@ -442,8 +512,16 @@ def bench_exec(quick, timeout):
     if p.returncode != 0:
         log("bench: bench/exec.sh failed with exit status %d" % p.returncode)
         return "Not measured: `bench/exec.sh` failed (exit status %d).\n" % p.returncode
-    return "Produced by `bench/exec.sh`%s (its own method: medians, runs not interleaved):\n\n%s\n" % (
-        " with `RUNS=%s`" % env["RUNS"] if "RUNS" in env else "", p.stdout.decode("utf-8", "replace").strip())
+    text = "Start-up, produced by `bench/exec.sh`%s (its own method: medians, runs not interleaved; " \
+        "its sieve row is one run of each):\n\n%s\n" % (
+            " with `RUNS=%s`" % env["RUNS"] if "RUNS" in env else "", p.stdout.decode("utf-8", "replace").strip())
+    res, outs = bench_exec_cpu(reps, timeout)
+    text += ("\nCPU-bound programs, %d rounds: the `bench/cpu` programs built as static riscv64 Linux "
+             "executables (`bench/cpu/build.sh --user`: the same C, output through `write`, buffers in "
+             "`.bss`, no paging of their own) and the sieve, each run by `kiln exec` (JIT, the default), "
+             "`kiln exec --jit=off` and `qemu-riscv64`, interleaved (the order rotates every round). "
+             "Start-up (`empty`) is subtracted per VMM.\n\n" % reps) + exec_cpu_table(res, outs)
+    return text
 
 
 # ---------------------------------------------------------------------------
@@ -1128,7 +1206,7 @@ def main():
         else:
             fields["JIT_TABLE"] = "Not run (`--only %s`).\n" % args.only
         if args.only in (None, "exec"):
-            fields["EXEC_SECTION"] = bench_exec(args.quick, args.timeout)
+            fields["EXEC_SECTION"] = bench_exec(args.quick, cpu_reps, args.timeout)
         else:
             fields["EXEC_SECTION"] = "Not run (`--only %s`).\n" % args.only
         for name, run, table in (

@@ -12,6 +12,49 @@
 #define RAM_BASE 0x80000000UL
 #define RAM_SIZE (128UL << 20)
 
+#ifdef BENCH_USER
+/*
+ * The same programs as riscv64 Linux processes (bench/cpu/build.sh --user),
+ * for `kiln exec` against qemu-riscv64: output through write(2), the end
+ * through exit_group(2), buffers in .bss (zero-fill-on-demand pages), and no
+ * paging of their own (the process already runs with the OS's page table).
+ */
+#define HEAP_SIZE (40UL << 20)
+extern char __heap_start[];
+void bench_exit(void) __attribute__((noreturn));
+
+static inline long sys3(long nr, long a0, long a1, long a2)
+{
+	register long a7 __asm__("a7") = nr, r0 __asm__("a0") = a0, r1 __asm__("a1") = a1,
+		      r2 __asm__("a2") = a2;
+	__asm__ volatile("ecall" : "+r"(r0) : "r"(a7), "r"(r1), "r"(r2) : "memory");
+	return r0;
+}
+
+static char out_buf[256];
+static unsigned out_len;
+
+static inline void uart_putc(char c)
+{
+	out_buf[out_len++] = c;
+	if (c == '\n' || out_len == sizeof(out_buf)) {
+		sys3(64 /* write */, 1, (long)out_buf, out_len);
+		out_len = 0;
+	}
+}
+
+static inline void fail(uint32_t code) __attribute__((noreturn));
+static inline void fail(uint32_t code)
+{
+	sys3(94 /* exit_group */, (long)code, 0, 0);
+	__builtin_unreachable();
+}
+
+static inline char *paging_on(void)
+{
+	return __heap_start;
+}
+#else
 extern char __heap_start[];
 void enter_smode(uint64_t satp);
 void bench_exit(void) __attribute__((noreturn));
@@ -23,6 +66,16 @@ static inline void uart_putc(char c)
 		;
 	u[0] = (uint8_t)c;
 }
+
+static inline void fail(uint32_t code) __attribute__((noreturn));
+static inline void fail(uint32_t code)
+{
+	*(volatile uint32_t *)TEST_BASE = (code << 16) | 0x3333;
+	for (;;)
+		__asm__ volatile("wfi");
+}
+
+#endif
 
 static inline void uart_puts(const char *s)
 {
@@ -36,14 +89,7 @@ static inline void uart_hex(uint64_t v, int digits)
 		uart_putc("0123456789abcdef"[(v >> (4 * i)) & 0xf]);
 }
 
-static inline void fail(uint32_t code) __attribute__((noreturn));
-static inline void fail(uint32_t code)
-{
-	*(volatile uint32_t *)TEST_BASE = (code << 16) | 0x3333;
-	for (;;)
-		__asm__ volatile("wfi");
-}
-
+#ifndef BENCH_USER
 __attribute__((used)) void bench_trap(uint64_t cause, uint64_t epc, uint64_t tval)
 {
 	uart_puts("\nTRAP mcause=");
@@ -55,6 +101,7 @@ __attribute__((used)) void bench_trap(uint64_t cause, uint64_t epc, uint64_t tva
 	uart_puts("\n");
 	fail(1);
 }
+#endif
 
 /* xorshift64*: cheap, and every step depends on the previous one. */
 static inline uint64_t rng_next(uint64_t *s)
@@ -74,6 +121,7 @@ static inline void fill(void *buf, size_t len, uint64_t seed)
 		p[i] = rng_next(&seed);
 }
 
+#ifndef BENCH_USER
 /* Switches to S-mode with Sv39 paging: the first GiB (devices) as one
  * gigapage, all of RAM in 4 KiB pages so that work over a large buffer
  * needs many TLB entries. A and D are preset so no hardware update is
@@ -98,5 +146,7 @@ static inline char *paging_on(void)
 	enter_smode(8UL << 60 | ((uint64_t)root >> 12));
 	return (char *)(l0 + npages);
 }
+
+#endif
 
 #endif

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cpu/jit/jit.h"
 #if defined(__SANITIZE_ADDRESS__)
 #define EXEC_LSAN 1
 #elif defined(__has_feature)
@@ -72,7 +73,11 @@ static void exec_usage(FILE *f)
             "  --user UID[:GID]         as root: run the VM's host processes as this uid/gid (default:\n"
             "                           uid 0 without any capability; docs/jail.md)\n"
             "  --no-jail                no jail at all (debugging)\n"
-            "  --no-seccomp             the jail without its system-call filter (debugging)\n",
+            "  --no-seccomp             the jail without its system-call filter (debugging)\n"
+            "  --jit on|off|verify      translate hot code (default on), interpret only, or check every\n"
+            "                           translated block against the interpreter (docs/jit.md)\n"
+            "  --jit-cache SIZE         translated code per guest thread, mapped lazily (default 16M)\n"
+            "  --jit-threshold N        entries of a block before it is translated (default 64)\n",
             DEFAULT_PATH, DEFAULT_SYSROOT, PIDTAB_DEFAULT_PROCS);
 }
 
@@ -225,6 +230,34 @@ static char **exec_env(bool inherit, char **sets, unsigned nsets)
 }
 
 /* A terminal on stdio whose foreground group is kiln's: the first program's group takes it over. */
+/* --jit, --jit-cache, --jit-threshold (as kiln run has them). 0, or 2 with a message. */
+static int exec_jit_option(const char *a, const char *v)
+{
+    struct jit_config *jit = jit_default_config();
+    uint64_t sz;
+    char *end;
+    long n;
+    if (!strcmp(a, "--jit")) {
+        if (jit_parse_mode(v, &jit->mode) == 0)
+            return 0;
+        fprintf(stderr, "kiln exec: bad --jit '%s' (on, off or verify)\n", v);
+    } else if (!strcmp(a, "--jit-cache")) {
+        if (cli_parse_size(v, &sz) && sz >= (1u << 20) && sz <= (1ull << 30)) {
+            jit->cache_size = (size_t)sz;
+            return 0;
+        }
+        fprintf(stderr, "kiln exec: bad --jit-cache '%s' (a size from 1M to 1G)\n", v);
+    } else {
+        n = strtol(v, &end, 10);
+        if (*v && !*end && n >= 1 && n <= 1000000) {
+            jit->threshold = (unsigned)n;
+            return 0;
+        }
+        fprintf(stderr, "kiln exec: bad --jit-threshold '%s' (1 to 1000000)\n", v);
+    }
+    return 2;
+}
+
 static int foreground_tty(void)
 {
     for (int fd = 0; fd < 3; fd++)
@@ -474,10 +507,19 @@ int cli_exec(int argc, char **argv)
     double time_limit = 0;
     int procs = PIDTAB_DEFAULT_PROCS;
     bool net = false, net_open = false, env_inherit = false;
+    jit_default_config()->mode = JIT_ON; /* every guest thread's hart, made after this */
     int i = 1;
     for (; i < argc; i++) {
         const char *a = argv[i];
         bool has_next = i + 1 < argc;
+        if (!strncmp(a, "--jit", 5) && (a[5] == '=' || !strncmp(a + 5, "-cache=", 7) ||
+                                        !strncmp(a + 5, "-threshold=", 11))) {
+            char name[16];
+            snprintf(name, sizeof(name), "%.*s", (int)(strchr(a, '=') - a), a);
+            if (exec_jit_option(name, strchr(a, '=') + 1))
+                return 2;
+            continue;
+        }
         if (!strcmp(a, "--")) {
             i++;
             break;
@@ -525,6 +567,9 @@ int cli_exec(int argc, char **argv)
                 return 2;
             }
             exec_jail.set_user = true;
+        } else if (!strcmp(a, "--jit") || !strcmp(a, "--jit-cache") || !strcmp(a, "--jit-threshold")) {
+            if (exec_jit_option(a, v))
+                return 2;
         } else if (!strcmp(a, "--sysroot")) {
             sysroot = v;
         } else if (!strcmp(a, "--mem")) {

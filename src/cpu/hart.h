@@ -85,8 +85,14 @@ enum { RM_RNE = 0, RM_RTZ = 1, RM_RDN = 2, RM_RUP = 3, RM_RMM = 4, RM_DYN = 7 };
  * Software TLB: direct-mapped, one array per access kind. An entry maps a
  * virtual page to "host address - virtual address" for RAM pages only; MMIO
  * pages are never cached so every device access reaches the device.
+ * TLB_SIZE slots per kind exist; tlb_mask + 1 of them are used: 256 for a
+ * system VM (a full flush on every satp write stays cheap), 8192 (32 MiB of
+ * 4 KiB pages) for a
+ * process VM, whose flushes are rare and whose programs (no huge pages, no
+ * kernel) touch many pages.
  */
-#define TLB_SIZE 256
+#define TLB_SIZE 8192
+#define TLB_DEFAULT 256
 #define TRIG_COUNT 4
 struct tlb_entry {
     uint64_t tag; /* virtual page number | translation key << 60; ~0 when empty */
@@ -199,6 +205,7 @@ struct hart {
      */
     bool budget_exact;
 
+    uint32_t tlb_mask; /* slots in use - 1 (a power of two - 1, at most TLB_SIZE - 1) */
     struct tlb_entry tlb[TLB_KINDS][TLB_SIZE];
 
     /* Decoded code pages, indexed by RAM page number; allocated on first execution. */

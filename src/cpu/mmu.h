@@ -32,7 +32,7 @@ static inline uint64_t tlb_tag(uint64_t va, uint64_t key)
 
 static inline struct tlb_entry *tlb_slot(struct hart *h, int kind, uint64_t va)
 {
-    return &h->tlb[kind][(va >> PAGE_SHIFT) & (TLB_SIZE - 1)];
+    return &h->tlb[kind][(va >> PAGE_SHIFT) & h->tlb_mask];
 }
 
 /* Recomputes fetch_key/data_key after a change of priv, satp mode, MPRV, MPP or SUM. */

@@ -85,7 +85,9 @@ static const int sc_sockets[] = {
 /*
  * The host side of a process VM (src/user): it implements the guest's calls
  * on host descriptors it opened beneath the mappings, forks host processes for
- * the guest's fork, and waits and signals only them.
+ * the guest's fork, and waits and signals only them. memfd_create, ftruncate
+ * and mmap (sc_base) also make each guest thread's JIT code cache, on the
+ * thread that calls clone, and a fork child's own (docs/jit.md).
  */
 static const int sc_exec[] = {
     /* descriptors and files, always relative to kiln's own directory descriptors */

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cpu/exec.h"
+#include "cpu/jit/jit.h"
 #include "cpu/mmu.h"
 #include "cpu/trap.h"
 #include "user/elf.h"
@@ -126,12 +127,21 @@ static void *thread_main(void *arg)
     return NULL;
 }
 
+/*
+ * What harts read as the number of harts sharing memory: guest threads, and
+ * MAP_SHARED memory across fork, can always be running beside this one, so
+ * FENCE is a real fence and --jit=verify re-checks a difference that another
+ * writer may have caused (docs/jit.md).
+ */
+static const unsigned proc_shared_harts = 2;
+
 static struct uthread *thread_new(struct proc *p, int tid)
 {
     struct uthread *t = calloc(1, sizeof(*t));
     if (!t)
         return NULL;
-    if (hart_init(&t->hart, vm_bus(&p->vm), (unsigned)tid)) {
+    /* The bus is filled once (proc_create); refilling it here would race with running harts. */
+    if (hart_init(&t->hart, &p->vm.bus, (unsigned)tid)) {
         free(t);
         return NULL;
     }
@@ -175,6 +185,9 @@ static void user_mode(struct hart *h, struct mm *mm)
     h->mcounteren = h->scounteren = 7; /* rdcycle, rdtime, rdinstret from U */
     hart_set_priv(h, PRIV_U);
     mmu_update_keys(h);
+    /* All TLB slots: a process touches many pages and flushes rarely (hart.h). Set
+       while the hart has no translations (new thread, or execve's jit_flush). */
+    h->tlb_mask = TLB_SIZE - 1;
     hart_tlb_flush(h);
 }
 
@@ -366,6 +379,8 @@ int proc_create(struct proc *p, const struct proc_config *cfg, struct mounts *mo
                     (unsigned long long)cfg->mem, strerror(-rc));
     p->vm.user_trap = proc_trap;
     p->vm.user = p;
+    (void)vm_bus(&p->vm); /* fills p->vm.bus */
+    p->vm.bus.nharts = &proc_shared_harts;
     rc = mm_init(&p->mm, &p->vm, PROC_RAM_BASE, cfg->mem);
     if (rc)
         return fail(err, errlen, rc, "cannot set up guest memory: %s", strerror(-rc));
@@ -441,6 +456,11 @@ static void *thread_run(void *arg)
     struct uthread *t = arg;
     struct proc *p = t->p;
     thread_main(t);
+    if (atomic_load(&p->vm.stop) && !atomic_load(&p->exiting)) {
+        /* A hart asked the VM to end (--jit=verify found a difference; out of host memory). */
+        fprintf(stderr, "kiln exec: %s\n", p->vm.exit_reason);
+        proc_exit(p, p->vm.exit_status ? p->vm.exit_status : 1, 0);
+    }
     pthread_mutex_lock(&p->lock);
     for (unsigned i = 0; i < PROC_MAX_THREADS; i++)
         if (p->threads[i] == t)
@@ -613,6 +633,7 @@ static long do_fork(struct uthread *t, uint64_t flags, uint64_t newsp, uint64_t 
         return e->vpid;
     }
     /* Child: only this host thread exists; it becomes the whole process. */
+    jit_forked(&t->hart); /* translated code of its own: the inherited cache is the parent's */
     e->host = getpid();
     p->self = e;
     p->pid = e->vpid;
@@ -758,6 +779,7 @@ int proc_exec(struct uthread *t, int fd, const char *execfn, char *const *argv, 
     t->tid = p->pid; /* a non-leader thread that execs becomes the leader */
     t->clear_child_tid = 0;
     hart_reset(h, entry);
+    jit_flush(h); /* the old image's translations: its frames now hold other code */
     user_mode(h, &p->mm);
     h->x[2] = sp;
     t->tlb_gen = atomic_load(&p->mm.tlb_gen);

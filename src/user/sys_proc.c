@@ -840,7 +840,14 @@ long sys_proc(struct ctx *c, unsigned nr)
     case RV_NR_pidfd_open: case RV_NR_pidfd_send_signal: case RV_NR_pidfd_getfd:
         return -ENOSYS; /* no pidfds: libraries fall back to pids */
     case RV_NR_msync: case RV_NR_mlock: case RV_NR_munlock:
-    case RV_NR_mlockall: case RV_NR_munlockall: case RV_NR_prctl: case RV_NR_riscv_flush_icache:
+    case RV_NR_mlockall: case RV_NR_munlockall: case RV_NR_prctl:
+        return 0;
+    case RV_NR_riscv_flush_icache:
+        /* Every thread's fetches must see earlier stores (arch/riscv/mm/cacheflush.c): a new
+           tlb_gen makes each hart drop decoded and translated code, this one before it returns. */
+        if (a[2] & ~1ull) /* SYS_RISCV_FLUSH_ICACHE_LOCAL is the only flag */
+            return -EINVAL;
+        atomic_fetch_add(&c->mm->tlb_gen, 1);
         return 0;
     case RV_NR_rt_sigaction: return do_sigaction(c);
     case RV_NR_rt_sigprocmask: return do_sigprocmask(c);

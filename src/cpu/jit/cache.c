@@ -26,7 +26,12 @@ int jit_cache_init(struct jit *j, size_t size)
         if (ftruncate(j->memfd, (off_t)size) == 0) {
             j->rw = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, j->memfd, 0);
             j->rx = mmap(NULL, size, PROT_READ | PROT_EXEC, MAP_SHARED, j->memfd, 0);
-            if (j->rw != MAP_FAILED && j->rx != MAP_FAILED) return 0;
+            if (j->rw != MAP_FAILED && j->rx != MAP_FAILED) {
+                /* The two mappings keep the memfd alive: no host descriptor stays open per hart. */
+                close(j->memfd);
+                j->memfd = -1;
+                return 0;
+            }
             if (j->rw != MAP_FAILED) munmap(j->rw, size);
             if (j->rx != MAP_FAILED) munmap(j->rx, size);
         }
@@ -63,6 +68,26 @@ void jit_cache_destroy(struct jit *j)
     if (j->memfd >= 0) close(j->memfd);
     j->rw = j->rx = NULL;
     j->memfd = -1;
+}
+
+/*
+ * In a child of a host fork (process VMs' fork, docs/process-vm.md): the
+ * inherited views are MAP_SHARED, so the child translating into them would
+ * overwrite code the parent runs, and the other way round. The child drops
+ * its copies of the views and of the block records and makes a cache of its
+ * own; without one (the host refused) it only interprets.
+ */
+void jit_cache_fork(struct jit *j)
+{
+    jit_cache_destroy(j); /* unmaps the child's views only; the parent keeps its own */
+    memset(j->table, 0, sizeof(j->table));
+    memset(j->buckets, 0, sizeof(j->buckets));
+    j->chain_from = NULL;
+    j->stats.code_bytes = 0;
+    if (jit_cache_init(j, j->cfg.cache_size) < 0) {
+        j->size = j->used = 0;
+        log_warn("jit", "no code cache after fork: this process interprets");
+    }
 }
 
 /* Only called from the dispatcher, never while translated code of this hart runs. */

@@ -23,7 +23,6 @@ enum { ALU_ADD = 0, ALU_OR = 1, ALU_AND = 4, ALU_SUB = 5, ALU_XOR = 6, ALU_CMP =
 enum { SH_SHL = 4, SH_SHR = 5, SH_SAR = 7 };
 #define NO_INDEX (-1)
 
-_Static_assert(TLB_SIZE == 256, "the inline TLB index is one byte (movzx)");
 _Static_assert(sizeof(struct tlb_entry) == 16, "TLB entries are indexed with shl 4");
 
 #define X(i) ((int32_t)(offsetof(struct hart, x) + 8 * (unsigned)(i)))
@@ -512,9 +511,9 @@ static void tlb_addr(struct jit_emit *e, int kind, unsigned rs1, int32_t imm, un
     else
         mov_rr(e, 1, RCX, RAX);
     shift_ri(e, SH_SHR, 1, RCX, PAGE_SHIFT);
-    mov_rr(e, 0, RDX, RAX); /* edx := ((va >> 12) & 255) * 16, the entry's offset */
+    mov_rr(e, 0, RDX, RAX); /* edx := ((va >> 12) & tlb_mask) * 16, the entry's offset */
     shift_ri(e, SH_SHR, 0, RDX, PAGE_SHIFT - 4);
-    alu_ri(e, ALU_AND, 0, RDX, (TLB_SIZE - 1) << 4);
+    alu_ri(e, ALU_AND, 0, RDX, (int32_t)(e->tlb_mask << 4));
     if (e->tlb_key) {
         mov_ri(e, RSI, e->tlb_key);
         op_r(e, 1, 0x09, RSI, RCX);
@@ -933,7 +932,7 @@ static void emit_lookup(struct jit_emit *e, const uint8_t *tail_nowb)
     op_r(e, 1, 0x09, RDX, RCX);
     mov_rr(e, 0, RDX, RAX);
     shift_ri(e, SH_SHR, 0, RDX, PAGE_SHIFT - 4);
-    alu_ri(e, ALU_AND, 0, RDX, (TLB_SIZE - 1) << 4);
+    alu_ri(e, ALU_AND, 0, RDX, (int32_t)(e->tlb_mask << 4));
     op_m(e, 1, 0x3b, RCX, R15, RDX, TLB(TLB_EXEC));
     byte(e, 0x0f);
     byte(e, 0x85);

@@ -92,6 +92,11 @@ void jit_flush(struct hart *h)
     if (h->jit) jit_cache_flush(h->jit);
 }
 
+void jit_forked(struct hart *h)
+{
+    if (h->jit) jit_cache_fork(h->jit);
+}
+
 struct jit_stats jit_get_stats(const struct hart *h)
 {
     struct jit_stats s = {0};

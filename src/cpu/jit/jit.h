@@ -56,6 +56,14 @@ void jit_detach(struct hart *h);
 /* Forgets every translation of h (tests reusing one hart for unrelated code). */
 void jit_flush(struct hart *h);
 
+/*
+ * In the child of a host fork, before h runs again: h gets a code cache of
+ * its own (the inherited one is shared with the parent). Called from the
+ * dispatcher's own thread (a system call the hart made), never from
+ * translated code.
+ */
+void jit_forked(struct hart *h);
+
 /* Runs h->budget instructions like hart_interp(), entering translated code where it exists. */
 uint64_t jit_exec(struct hart *h);
 

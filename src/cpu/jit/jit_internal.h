@@ -60,7 +60,7 @@ struct jit_log {
 
 struct jit {
     struct jit_config cfg;
-    int memfd;        /* -1 when the cache is one RWX mapping */
+    int memfd;        /* only while the cache is made: its mappings keep the memfd alive */
     uint8_t *rw, *rx; /* the same pages: written through rw, run through rx */
     size_t size, used;
     struct jit_entry table[JIT_TABLE_SIZE]; /* direct-mapped: entry counts and recent blocks */
@@ -96,6 +96,7 @@ struct jit_emit {
     bool fp; /* mstatus.FS != Off: F/D instructions may be translated */
     struct jit *jit;
     uint64_t tlb_key; /* data_key << 60, or'ed into TLB tags */
+    uint32_t tlb_mask; /* the hart's (fixed while it has translations) */
     unsigned ninsns;  /* instructions translated so far */
     uint32_t body;    /* offset of the first instruction (back-edge target) */
     struct jit_exit exits[JIT_MAX_INSNS * 2 + 4];
@@ -143,5 +144,6 @@ struct jit_block *jit_translate(struct hart *h, const uint8_t *host, uint64_t pc
 int jit_cache_init(struct jit *j, size_t size);
 void jit_cache_destroy(struct jit *j);
 void jit_cache_flush(struct jit *j);
+void jit_cache_fork(struct jit *j);
 
 #endif

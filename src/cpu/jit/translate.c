@@ -44,6 +44,7 @@ static unsigned fetch(const uint8_t *page, unsigned po, uint32_t *insn)
 struct jit_block *jit_translate(struct hart *h, const uint8_t *host, uint64_t pc)
 {
     struct jit *j = h->jit;
+    if (!j->rw) return NULL; /* no cache (a fork child the host refused one): interpret */
     uint64_t t0 = now_ns();
     if (j->size - j->used < JIT_MAX_BLOCK_CODE) jit_cache_flush(j);
     /* The record first: its gen is checked by code that chained blocks jump to. */
@@ -60,6 +61,7 @@ struct jit_block *jit_translate(struct hart *h, const uint8_t *host, uint64_t pc
         .verify = j->cfg.mode == JIT_VERIFY,
         .jit = j,
         .tlb_key = h->data_key << 60,
+        .tlb_mask = h->tlb_mask,
         .fp = (h->mstatus & MSTATUS_FS) != 0,
     };
     unsigned page_off = (unsigned)(pc & (PAGE_SIZE - 1));
