@@ -772,10 +772,13 @@ int board_run(const struct board_config *cfg)
         log_err("vm", "cannot create the UART");
         goto out_sig;
     }
-    console_attach_uart(b->console, b->uart);
-    console_wait_for_driver(b->console, cfg->kernel != NULL);
+    /* A restore loads the UART's receive FIFO: input typed before that (a client that
+     * writes as soon as kiln starts) would be overwritten, so the console feeds the
+     * UART only once the snapshot is in. */
     if (cfg->restore && board_restore(b, cfg->restore) < 0)
         goto out_sig;
+    console_attach_uart(b->console, b->uart);
+    console_wait_for_driver(b->console, cfg->kernel != NULL);
 
     if (cfg->control) {
         static const struct control_ops ops_tmpl = {
