@@ -425,7 +425,10 @@ def test_relative_paths(fw):
     rc, out, err = kiln("create", "many", "--cpus", "8", "--mem", "16M", "--firmware", fw["chatter"])
     check("create --cpus 8 works on any host (like kiln run)", rc == 0, err)
     rc, out, err = kiln("start", "many")
-    check("... and the 8-hart VM starts", rc == 0 and vm("many").get("state") == "running", (rc, err))
+    # Waits up to 10 s for "running" (a crash or stop is final: the wait hides neither).
+    v = wait_for(lambda: (lambda x: x if x.get("state") == "running" else None)(vm("many")), 10) or vm("many")
+    check("... and the 8-hart VM starts", rc == 0 and v.get("state") == "running",
+          (rc, err, v.get("state"), v.get("last_exit")))
     kiln("kill", "many")
 
 
