@@ -25,16 +25,6 @@ static inline int64_t sext32(uint64_t v)
     return (int64_t)(int32_t)v;
 }
 
-static inline bool fetch(struct hart *h, uint64_t pc, uint32_t *insn)
-{
-    struct tlb_entry *e = tlb_slot(h, TLB_EXEC, pc);
-    if (likely(e->tag == tlb_tag(pc, h->fetch_key) && (pc & (PAGE_SIZE - 1)) <= PAGE_SIZE - 4)) {
-        memcpy(insn, (const void *)(uintptr_t)(pc + e->addend), 4);
-        return true;
-    }
-    return mem_fetch_slow(h, pc, insn);
-}
-
 static uint64_t mulh_s(int64_t a, int64_t b)
 {
     return (uint64_t)(((__int128)a * (__int128)b) >> 64);

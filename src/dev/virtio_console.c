@@ -196,8 +196,10 @@ static void *console_worker(void *arg)
             unsigned tx_pushed = 0, rx_pushed = 0;
             more = tx_collect(c, &tx_pushed);
             rx_fill(c, &rx_pushed);
-            if ((tx_pushed && virtq_should_notify(virtio_mmio_queue(c->t, VIRTIO_CONSOLE_TXQ))) |
-                (rx_pushed && virtq_should_notify(virtio_mmio_queue(c->t, VIRTIO_CONSOLE_RXQ))))
+            /* Both queues are asked: should_notify records the notification point. */
+            bool tx_notify = tx_pushed && virtq_should_notify(virtio_mmio_queue(c->t, VIRTIO_CONSOLE_TXQ));
+            bool rx_notify = rx_pushed && virtq_should_notify(virtio_mmio_queue(c->t, VIRTIO_CONSOLE_RXQ));
+            if (tx_notify || rx_notify)
                 virtio_mmio_raise(c->t, VIRTIO_ISR_VRING);
         }
         pthread_mutex_lock(&c->lock);

@@ -9,7 +9,7 @@ OUT=build/fuzz
 OBJ=$OUT/obj
 mkdir -p "$OBJ"
 CC=${FUZZ_CC:-clang}
-FLAGS="-g -O1 -std=gnu11 -Isrc -pthread -fsanitize=address,undefined -fno-sanitize-recover=undefined"
+FLAGS="-g -O1 -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Isrc -pthread -fsanitize=address,undefined -fno-sanitize-recover=undefined"
 # Each library file once, with coverage instrumentation but without libFuzzer's main.
 objs=()
 for src in $(find src -name '*.c' ! -path 'src/cli/*' | sort); do

@@ -281,7 +281,7 @@ static void setup(void)
         abort();
     fdtable_init(&P->fdt, &P->lock);
     netpolicy_init(false);
-    if (hart_init(&T->hart, &P->vm, 0))
+    if (hart_init(&T->hart, &P->vm.bus, 0))
         abort();
     T->p = P;
     T->tid = P->pid;
