@@ -34,6 +34,7 @@
 #include "dev/virtio_console.h"
 #include "dev/virtio_net.h"
 #include "dev/virtio_rng.h"
+#include "jail/pidns.h"
 #include "machine/control.h"
 #include "machine/fdt.h"
 #include "machine/gmem.h"
@@ -547,6 +548,28 @@ static int ctl_pause(void *ctx, bool pause, char *err, size_t errlen)
 }
 
 /*
+ * A signal sent to kiln's whole process group (a terminal, timeout(1)) reaches the VM
+ * directly and again through the keeper of its pid namespace (jail/pidns.c), which
+ * relays what reaches it. One of each pair is dropped: the same signal once directly
+ * and once relayed within a second counts as one, so a group SIGTERM still means
+ * "power off" and not "power off, then stop at once".
+ */
+static bool relay_echo(const struct signalfd_siginfo *si)
+{
+    static uint64_t last_ms[65];
+    static bool last_relayed[65];
+    unsigned sig = si->ssi_signo;
+    if (sig >= 65)
+        return false;
+    bool relayed = pidns_relayed(si->ssi_code, si->ssi_int);
+    uint64_t now = now_ms();
+    bool echo = last_ms[sig] && now - last_ms[sig] < 1000 && last_relayed[sig] != relayed;
+    last_ms[sig] = echo ? 0 : now;
+    last_relayed[sig] = relayed;
+    return echo;
+}
+
+/*
  * Waits for the VM to stop. SIGINT/SIGTERM/SIGHUP are blocked in every thread
  * and arrive here through a signalfd; the VM's exit eventfd wakes us the moment
  * a hart or device ends the run. SIGTERM first asks the guest to power off
@@ -585,6 +608,8 @@ static void wait_for_exit(struct board *b, int sig_fd)
         if (fds[0].revents & POLLIN) {
             struct signalfd_siginfo si;
             if (read(sig_fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+                continue;
+            if (relay_echo(&si))
                 continue;
             if (si.ssi_signo == SIGUSR1) {
                 dump_harts(b);

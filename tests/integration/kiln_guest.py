@@ -18,6 +18,25 @@ class GuestError(Exception):
     pass
 
 
+def vm_pid_of(pid, timeout=10):
+    """pid, or the VM child of pid when pid is a pid-namespace keeper (comm kiln-keeper)."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            with open("/proc/%d/comm" % pid) as f:
+                if f.read().strip() != "kiln-keeper":
+                    return pid
+            with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+                kids = f.read().split()
+            if kids:
+                return int(kids[0])
+        except OSError:
+            return pid
+        if time.time() > deadline:
+            return pid
+        time.sleep(0.02)
+
+
 class Guest:
     def __init__(self, *args, timeout=120):
         self.cmd = [KILN, "run", *args]
@@ -86,6 +105,13 @@ class Guest:
             pass
         self.stderr = self.proc.stderr.read().decode("utf-8", "replace")
         return self.proc.returncode
+
+    @property
+    def vm_pid(self):
+        """The pid of the VM process itself: a jailed kiln run started by root runs the VM
+        as init of its own pid namespace, in a child of the process we started (its keeper,
+        docs/jail.md); otherwise the process we started."""
+        return vm_pid_of(self.proc.pid)
 
     def kill(self):
         if self.proc.poll() is None:
