@@ -110,7 +110,7 @@ def checksum_case(name, cpus):
         g.expect("(?:^|\n)HALF", 600)  # mid-way: the first loop is half done
         r = snapshot(sock, snapdir)
         rep.check(name + " snapshot answered ok", r.returncode == 0, r.stderr + r.stdout)
-        check_jail(name, g.proc.pid)
+        check_jail(name, g.vm_pid)
         g._read(time.monotonic() + 0.2)
         rep.check(name + " snapshot taken mid-way (the loops had not finished)",
                   "\nALLDONE" not in g.buf)
@@ -303,7 +303,7 @@ def clones_case(n):
         rss = []
         for c in clones:
             try:
-                with open("/proc/%d/smaps_rollup" % c.proc.pid) as f:
+                with open("/proc/%d/smaps_rollup" % c.vm_pid) as f:
                     for line in f:
                         if line.startswith("Pss:"):
                             rss.append(int(line.split()[1]))
@@ -356,7 +356,7 @@ def control_case():
         rep.check("a restored VM can be snapshotted again", r.returncode == 0 and
                   os.path.exists(os.path.join(again, "state.kiln")) and
                   not any(n.endswith(".tmp") for n in os.listdir(again)), r.stderr + r.stdout)
-        check_jail("restored", h.proc.pid)
+        check_jail("restored", h.vm_pid)
         r = ctl('{"cmd":"snapshot","dir":"%s"}' % again)
         rep.check("the dir form is refused by a jailed VM, with a pointer to the fds form",
                   '"error"' in r and "fds" in r, r)
