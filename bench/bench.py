@@ -253,8 +253,12 @@ def past_keeper(pid):
             if f.read().strip() != "kiln-keeper":
                 return pid
         with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-            kids = f.read().split()
-        return int(kids[0]) if kids else pid
+            kids = [int(k) for k in f.read().split()]
+        for k in kids:  # the VM is pid 1 of its namespace; the socket cleaner is not
+            with open("/proc/%d/status" % k) as f:
+                if any(l.startswith("NSpid:") and l.split()[-1] == "1" for l in f):
+                    return k
+        return pid
     except OSError:
         return pid
 

@@ -190,6 +190,7 @@ static int start_cleaner(struct jail *j, const char *path, bool no_seccomp)
         return e;
     }
     if (pid == 0) {
+        prctl(PR_SET_NAME, "kiln-cleaner");
         if (p[0] != 3 && dup2(p[0], 3) != 3)
             _exit(1);
         syscall(SYS_close_range, 0, 2, 0);

@@ -27,9 +27,11 @@ def vm_pid_of(pid, timeout=10):
                 if f.read().strip() != "kiln-keeper":
                     return pid
             with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-                kids = f.read().split()
-            if kids:
-                return int(kids[0])
+                kids = [int(k) for k in f.read().split()]
+            for k in kids:  # the VM is pid 1 of its namespace; the socket cleaner is not
+                with open("/proc/%d/status" % k) as f:
+                    if any(l.startswith("NSpid:") and l.split()[-1] == "1" for l in f):
+                        return k
         except OSError:
             return pid
         if time.time() > deadline:
@@ -115,8 +117,20 @@ class Guest:
 
     def kill(self):
         if self.proc.poll() is None:
+            vm = self.vm_pid
             self.proc.kill()
             self.proc.wait()
+            # Behind a keeper the VM dies of its keeper's death a moment later (docs/jail.md):
+            # wait, so its disks are unlocked when we return.
+            deadline = time.time() + 10
+            while vm != self.proc.pid and time.time() < deadline:
+                try:
+                    with open("/proc/%d/stat" % vm) as f:
+                        if f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+                            break
+                except OSError:
+                    break
+                time.sleep(0.02)
 
     def tail(self, n=40):
         return "\n".join(self.log.split("\n")[-n:])
