@@ -494,7 +494,7 @@ def main():
              ("control", control_case),
              ("resize", disk_resized_case),
              ("nojail", nojail_case),
-             ("clones", lambda: clones_case(int(os.environ.get("KILN_SNAP_CLONES", "10"))))]
+             ("clones", lambda: clones_case(int(os.environ.get("KILN_SNAP_CLONES", "20"))))]
     for key, fn in cases:
         if only and key not in only:
             continue
