@@ -40,16 +40,16 @@ def check(name, cond, detail=""):
     return cond
 
 
-def kiln(*args, timeout=120):
-    p = subprocess.run([KILN] + list(args), env=ENV, capture_output=True, text=True,
+def kiln(*args, timeout=120, env=None):
+    p = subprocess.run([KILN] + list(args), env=env or ENV, capture_output=True, text=True,
                        timeout=timeout, stdin=subprocess.DEVNULL)
     return p.returncode, p.stdout, p.stderr
 
 
-def http(method, path, body=None, timeout=120):
+def http(method, path, body=None, timeout=120, sock=None):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout)
-    s.connect(SOCK)
+    s.connect(sock or SOCK)
     data = b"" if body is None else json.dumps(body).encode()
     s.sendall(("%s %s HTTP/1.1\r\nHost: kiln\r\nContent-Length: %d\r\n\r\n" %
                (method, path, len(data))).encode() + data)
@@ -74,8 +74,8 @@ def http(method, path, body=None, timeout=120):
         return status, body
 
 
-def console_log(name):
-    st, b = http("GET", "/v1/vms/%s/console" % name)
+def console_log(name, sock=None):
+    st, b = http("GET", "/v1/vms/%s/console" % name, sock=sock)
     return b.decode(errors="replace") if st == 200 and isinstance(b, bytes) else ""
 
 
@@ -268,29 +268,62 @@ def bad_input_cases(snap):
     check("clone --count 0 is refused", rc == 2, out + err)
 
 
+STATE2 = os.path.join(TMP, "state2")
+ENV2 = dict(os.environ, KILN_STATE_DIR=STATE2)
+SOCK2 = os.path.join(STATE2, "kiln.sock")
+
+
+def portable_case(snap):
+    """A snapshot is a directory that can move: copied elsewhere (sparse), it restores on
+    another daemon with its own state dir, and the computation ends with the right result."""
+    if not snap or not os.path.exists(os.path.join(snap, "state.kiln")):
+        check("portable snapshot: a snapshot to move", False, "the computation case made none")
+        return
+    moved = os.path.join(TMP, "moved-snap")
+    subprocess.run(["cp", "-a", "--sparse=always", snap, moved], check=True)
+    rc, out, err = kiln("restore", moved, "--name", "far", "--json", env=ENV2)
+    st2, _ = http("GET", "/v1/vms/far", sock=SOCK2) if os.path.exists(SOCK2) else (0, None)
+    st1, _ = http("GET", "/v1/vms/far")
+    check("portable snapshot: restored on a second daemon with another state dir",
+          rc == 0 and st2 == 200 and st1 == 404, "%s%s (second daemon %s, first %s)" % (out, err, st2, st1))
+    got = wait_for(lambda: re.search(r"RESULT=(\d+)", console_log("far", SOCK2)), 600, 1)
+    want = expected(11, N_LOOP)
+    check("portable snapshot: the computation ends with the right result there",
+          got and int(got.group(1)) == want, "got %s want %d; %s" % (
+              got and got.group(1), want, console_log("far", SOCK2)[-300:]))
+
+
 def main():
     if not os.path.exists(os.path.join(CACHE, "guest", "Image")):
         print("ok # SKIP the default guest is not built")
         return 0
     snap = computation_case()
+    portable_case(snap)
     clone_case()
     bad_input_cases(snap)
     return 0
 
 
 def cleanup():
+    for sock in (SOCK2, SOCK):
+        stop_daemon(sock)
+    time.sleep(0.5)
+    shutil.rmtree(TMP, ignore_errors=True)
+
+
+def stop_daemon(sock):
     try:
-        st, vms = http("GET", "/v1/vms", timeout=5)
+        if not os.path.exists(sock):
+            return
+        st, vms = http("GET", "/v1/vms", timeout=5, sock=sock)
         for v in vms if st == 200 else []:
             if v.get("pid"):
-                http("POST", "/v1/vms/%s/kill" % v["name"], timeout=15)
-        st, h = http("GET", "/v1/host", timeout=5)
+                http("POST", "/v1/vms/%s/kill" % v["name"], timeout=15, sock=sock)
+        st, h = http("GET", "/v1/host", timeout=5, sock=sock)
         if st == 200 and h.get("daemon_pid"):
             os.kill(h["daemon_pid"], signal.SIGTERM)
     except (OSError, ValueError, TypeError, AttributeError):
         pass
-    time.sleep(0.5)
-    shutil.rmtree(TMP, ignore_errors=True)
 
 
 if __name__ == "__main__":
