@@ -12,4 +12,19 @@
 int qcow2_create(const char *path, uint64_t size, const char *backing, const char *backing_fmt,
                  char **err);
 
+struct disk;
+
+/*
+ * Writes the whole guest cluster at off (cluster-aligned; buf holds one cluster,
+ * zero-padded past the disk's end) as a zlib compressed cluster (compression
+ * type 0, raw deflate, as QEMU writes it), packed after the previous one. A
+ * cluster that does not shrink, or that is allocated already, is written as a
+ * normal cluster. 1 = stored compressed, 0 = stored normally, or -errno
+ * (-EINVAL: not a qcow2 disk or a bad offset). Meant for writing a new image
+ * (kiln img convert -c); a later guest write copies the cluster out (qcow2.c).
+ */
+int qcow2_write_compressed(struct disk *d, uint64_t off, const void *buf);
+/* The image's cluster size, 0 if d is not a qcow2 image. */
+uint32_t qcow2_cluster_size(const struct disk *d);
+
 #endif
