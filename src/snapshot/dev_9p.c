@@ -14,6 +14,7 @@
  * snapshot fails the restore with its name. Hostile input: every count, string
  * and flag is checked by the reader or by p9fs_fid_restore.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -67,6 +68,18 @@ void snap_9p_save(struct snap_board *b, struct snap_w *w)
     }
 }
 
+/* A mount tag as --share takes it (virtio_9p_parse_share): 1..31 of [A-Za-z0-9_.-]. */
+static bool tag_ok(const char *t)
+{
+    size_t n = strlen(t);
+    if (n == 0 || n > VIRTIO_9P_TAG_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)t[i]) && !strchr("_.-", t[i]))
+            return false;
+    return true;
+}
+
 int snap_9p_parse(const struct snap_file *f, struct snap_machine *m, char *err, size_t errlen)
 {
     struct snap_rd r;
@@ -81,7 +94,7 @@ int snap_9p_parse(const struct snap_file *f, struct snap_machine *m, char *err, 
         snap_r_str(&r, s->dir, sizeof(s->dir));
         snap_r_str(&r, s->tag, sizeof(s->tag));
         s->readonly = snap_r_bool(&r);
-        if (!s->dir[0] || !s->tag[0])
+        if (!s->dir[0] || !tag_ok(s->tag))
             r.bad = true;
     }
     if (snap_r_done(&r)) {
