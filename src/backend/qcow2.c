@@ -1179,8 +1179,11 @@ static size_t deflate_cluster(struct qcow2 *q, const void *in, uint8_t *out)
  */
 static int compressed_place(struct qcow2 *q, uint64_t clen, uint64_t *start)
 {
-    uint64_t cur = q->cz_next, room = cur ? q->cs - cur % q->cs : 0;
+    uint64_t cur = q->cz_next, room = cur ? q->cs - cur % q->cs : 0, rc = 0;
     int r;
+    /* Narrow refcounts (1-bit ones in images qemu-img made) cannot count a second user. */
+    if (cur && (r = refcount_get(q, cur / q->cs, &rc)) < 0) return r;
+    if (rc >= refcount_max(q)) cur = 0;
     if (cur && clen <= room) {
         *start = cur;
         return refcount_add(q, cur / q->cs, +1);

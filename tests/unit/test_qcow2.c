@@ -382,6 +382,33 @@ static void test_write_compressed(void **state)
     }
 }
 
+/* On an image with 1-bit refcounts (qemu-img -o refcount_bits=1) no host cluster can hold
+ * two compressed clusters: each gets its own, and the image stays clean. */
+static void test_write_compressed_narrow_refcounts(void **state)
+{
+    if (!have_qemu_img()) {
+        skip();
+        return;
+    }
+    char img[256], cmd[600];
+    path_of(img, sizeof(img), "wc1.qcow2");
+    snprintf(cmd, sizeof(cmd), "qemu-img create -q -f qcow2 -o refcount_bits=1 '%s' 1M", img);
+    assert_int_equal(system(cmd), 0);
+    static uint8_t ref[1 << 20], got[1 << 20];
+    struct disk *d = open_fmt(img, false, DISK_FORMAT_QCOW2);
+    assert_non_null(d);
+    for (unsigned c = 0; c < 8; c++) {
+        memset(ref + c * 65536, 'a' + c, 65536);
+        assert_int_equal(qcow2_write_compressed(d, (uint64_t)c * 65536, ref + c * 65536), 1);
+    }
+    assert_int_equal(disk_flush(d), 0);
+    read_all(d, got, sizeof(got));
+    assert_memory_equal(got, ref, sizeof(ref));
+    disk_close(d);
+    snprintf(cmd, sizeof(cmd), "qemu-img check -q '%s'", img);
+    assert_int_equal(system(cmd), 0);
+}
+
 static void test_create_info(void **state)
 {
     char img[256];
@@ -626,7 +653,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
         T(test_differential),  T(test_qemu_layouts), T(test_reftable_grows),
-        T(test_overwrite_compressed), T(test_write_compressed), T(test_create_info),
+        T(test_overwrite_compressed), T(test_write_compressed), T(test_write_compressed_narrow_refcounts),
+        T(test_create_info),
         T(test_hostile_headers), T(test_bad_l2_at_runtime), T(test_backing_loops),
         T(test_probe_guard),   T(test_kill9_after_flush),
 #undef T
