@@ -124,6 +124,13 @@ def main():
     # The background writer's fid (O_APPEND) kept writing after each restore.
     rep.check("snap9p the background writer's open file grew after the restores",
               os.path.getsize(os.path.join(share, "log")) > log_before)
+    # The share directory itself is gone: refused, naming it.
+    os.rename(share, share + ".moved")
+    r = subprocess.run([KILN, "restore", snapdir], capture_output=True, text=True, timeout=120,
+                       stdin=subprocess.DEVNULL)
+    os.rename(share + ".moved", share)
+    rep.check("snap9p restore refused when the share directory is gone",
+              r.returncode != 0 and share in r.stderr and "No such file" in r.stderr, r.stderr)
     # The file behind fd 3 is gone: the restore must refuse, naming it.
     os.unlink(os.path.join(share, "f"))
     r = subprocess.run([KILN, "restore", snapdir], capture_output=True, text=True, timeout=120,
