@@ -1153,19 +1153,18 @@ int qcow2_attach(struct disk *d, const struct disk_opts *o, struct disk_chain *c
 /*
  * Raw deflate with a 4 KiB window (windowBits -12), as QEMU compresses: its
  * reader inflates with that window, so a longer one could reach back too far.
- * Returns the compressed length, or 0 when it would not shrink below one cluster.
  */
-static size_t deflate_cluster(struct qcow2 *q, const void *in, uint8_t *out)
+size_t qcow2_deflate(const void *in, size_t cs, void *out)
 {
     z_stream zs = {0};
     if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -12, 9, Z_DEFAULT_STRATEGY) != Z_OK)
         return 0;
     zs.next_in = (Bytef *)in;
-    zs.avail_in = (uInt)q->cs;
+    zs.avail_in = (uInt)cs;
     zs.next_out = out;
-    zs.avail_out = (uInt)(q->cs - 1);
+    zs.avail_out = (uInt)(cs - 1);
     int zr = deflate(&zs, Z_FINISH);
-    size_t n = zr == Z_STREAM_END ? q->cs - 1 - zs.avail_out : 0;
+    size_t n = zr == Z_STREAM_END ? cs - 1 - zs.avail_out : 0;
     deflateEnd(&zs);
     return n;
 }
@@ -1198,36 +1197,44 @@ static int compressed_place(struct qcow2 *q, uint64_t clen, uint64_t *start)
     return 0;
 }
 
-int qcow2_write_compressed(struct disk *d, uint64_t off, const void *buf)
+int qcow2_write_deflated(struct disk *d, uint64_t off, const void *buf, const void *z,
+                         size_t zlen)
 {
     if (d->drv != &qcow2_driver) return -EINVAL;
     struct qcow2 *q = d->priv;
     if (q->broken) return -EIO;
-    if (off % q->cs || off >= d->size) return -EINVAL;
+    if (off % q->cs || off >= d->size || zlen >= q->cs) return -EINVAL;
     uint64_t gcl = off / q->cs, *t, l2off;
     int r = l2_for_write(q, gcl, &t, &l2off);
     if (r < 0) return r;
     uint64_t idx = gcl % q->l2_entries;
-    size_t clen = t[idx] ? 0 : deflate_cluster(q, buf, q->zbuf);
-    if (!clen) { /* allocated already, or incompressible: a normal cluster */
+    if (!zlen || t[idx]) { /* incompressible, or allocated already: a normal cluster */
         struct iovec iov = {(void *)buf, (size_t)q->cs};
         r = write_range(q, &iov, 1, off, q->cs, false);
         return r < 0 ? r : 0;
     }
     uint64_t start;
-    if ((r = compressed_place(q, clen, &start)) < 0) return r;
+    if ((r = compressed_place(q, zlen, &start)) < 0) return r;
     /* Zeroes to the end of the last sector: a reader takes whole sectors (QEMU too). */
-    uint64_t padded = ((start + clen + 511) & ~511ull) - start;
-    memset(q->zbuf + clen, 0, (size_t)(padded - clen));
+    uint64_t padded = ((start + zlen + 511) & ~511ull) - start;
+    if (z != q->zbuf) memcpy(q->zbuf, z, zlen);
+    memset(q->zbuf + zlen, 0, (size_t)(padded - zlen));
     if ((r = host_write_buf(q, q->zbuf, padded, start)) < 0) return r;
-    q->cz_next = (start + clen) % q->cs ? start + clen : 0;
+    q->cz_next = (start + zlen) % q->cs ? start + zlen : 0;
     unsigned x = 62 - (q->cluster_bits - 8);
-    uint64_t nsec = ((start + clen - 1) >> 9) - (start >> 9); /* sectors after the first */
+    uint64_t nsec = ((start + zlen - 1) >> 9) - (start >> 9); /* sectors after the first */
     uint64_t e = ENTRY_COMPRESSED | (nsec << x) | start;
     t[idx] = e;
     if ((r = queue_update(q, l2off + idx * 8, e, 0)) < 0) return r;
     if (q->nupd >= MAX_QUEUED_UPDATES && (r = commit_updates(q)) < 0) return r;
     return 1;
+}
+
+int qcow2_write_compressed(struct disk *d, uint64_t off, const void *buf)
+{
+    if (d->drv != &qcow2_driver) return -EINVAL;
+    struct qcow2 *q = d->priv;
+    return qcow2_write_deflated(d, off, buf, q->zbuf, qcow2_deflate(buf, q->cs, q->zbuf));
 }
 
 uint32_t qcow2_cluster_size(const struct disk *d)

@@ -8,9 +8,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include "backend/disk.h"
@@ -163,6 +165,49 @@ static bool all_zero(const uint8_t *p, size_t n)
     return true;
 }
 
+/*
+ * convert -c: the clusters of one chunk are deflated on up to ZTHREADS threads
+ * (qcow2_deflate touches no image), then stored in order on this one.
+ */
+#define ZTHREADS 4
+
+struct zjob {
+    const uint8_t *in;
+    uint8_t *out; /* cs bytes per cluster */
+    size_t *len;  /* per cluster: deflated length, 0 = store plainly */
+    const bool *zero;
+    size_t ncl, cs;
+    unsigned first, step;
+};
+
+static void *zjob_run(void *arg)
+{
+    struct zjob *j = arg;
+    for (size_t i = j->first; i < j->ncl; i += j->step)
+        j->len[i] = j->zero[i] ? 0 : qcow2_deflate(j->in + i * j->cs, j->cs, j->out + i * j->cs);
+    return NULL;
+}
+
+static int deflate_chunk(const uint8_t *in, uint8_t *out, size_t *len, const bool *zero,
+                         size_t ncl, size_t cs, unsigned nthreads)
+{
+    struct zjob jobs[ZTHREADS];
+    pthread_t th[ZTHREADS];
+    unsigned started = 1;
+    for (unsigned t = 0; t < nthreads; t++)
+        jobs[t] = (struct zjob){in, out, len, zero, ncl, cs, t, nthreads};
+    for (unsigned t = 1; t < nthreads; t++, started++)
+        if (pthread_create(&th[t], NULL, zjob_run, &jobs[t]))
+            break;
+    /* Clusters of a thread that did not start are done here. */
+    for (unsigned t = 0; t < nthreads; t++)
+        if (t == 0 || t >= started)
+            zjob_run(&jobs[t]);
+    for (unsigned t = 1; t < started; t++)
+        pthread_join(th[t], NULL);
+    return 0;
+}
+
 static int img_convert(int argc, char **argv)
 {
     enum disk_format in_fmt = DISK_FORMAT_AUTO, out_fmt = DISK_FORMAT_AUTO;
@@ -199,7 +244,7 @@ static int img_convert(int argc, char **argv)
     }
     uint64_t size = disk_size(src);
     struct disk *dst = NULL;
-    uint8_t *buf = malloc(COPY_CHUNK);
+    uint8_t *buf = malloc(COPY_CHUNK), *zbuf = NULL;
     int rc = 1;
     if (!buf) goto out;
     if (disk_create(out, out_fmt, size, NULL, DISK_FORMAT_AUTO, &err) < 0) goto out;
@@ -212,6 +257,11 @@ static int img_convert(int argc, char **argv)
         fprintf(stderr, "kiln img: %s: unexpected cluster size %u\n", out, cs);
         goto out;
     }
+    size_t zcl = compress ? COPY_CHUNK / cs : 0, zlen[COPY_CHUNK / 512];
+    bool zzero[COPY_CHUNK / 512];
+    int nproc = get_nprocs();
+    unsigned nthreads = nproc < 1 ? 1 : nproc > ZTHREADS ? ZTHREADS : (unsigned)nproc;
+    if (compress && !(zbuf = malloc(COPY_CHUNK))) goto out;
     for (uint64_t off = 0; off < size; off += COPY_CHUNK) {
         size_t n = size - off < COPY_CHUNK ? (size_t)(size - off) : COPY_CHUNK;
         struct iovec iov = {buf, n};
@@ -224,11 +274,15 @@ static int img_convert(int argc, char **argv)
         if (compress) {
             /* Cluster by cluster: zero clusters stay unallocated, the rest compressed
              * (or plain where deflate does not shrink them). The tail is zero-padded. */
-            size_t whole = (n + cs - 1) / cs * cs;
+            size_t whole = (n + cs - 1) / cs * cs, ncl = whole / cs;
             memset(buf + n, 0, whole - n);
-            for (size_t b = 0; b < whole; b += cs) {
-                if (all_zero(buf + b, cs)) continue;
-                if ((r = qcow2_write_compressed(dst, off + b, buf + b)) < 0) {
+            for (size_t i = 0; i < ncl; i++)
+                zzero[i] = all_zero(buf + i * cs, cs);
+            deflate_chunk(buf, zbuf, zlen, zzero, ncl, cs, nthreads);
+            for (size_t i = 0; i < ncl && i < zcl; i++) {
+                size_t b = i * cs;
+                if (zzero[i]) continue;
+                if ((r = qcow2_write_deflated(dst, off + b, buf + b, zbuf + b, zlen[i])) < 0) {
                     fprintf(stderr, "kiln img: %s: compressed write at %llu: %s\n", out,
                             (unsigned long long)(off + b), strerror(-r));
                     goto out;
@@ -273,6 +327,7 @@ out:
     if (err) fprintf(stderr, "kiln img: %s\n", err);
     free(err);
     free(buf);
+    free(zbuf);
     disk_close(dst);
     disk_close(src);
     return rc;
