@@ -337,11 +337,6 @@ unsigned p9fs_nfids(const struct p9fs *fs)
     return fs->nfids;
 }
 
-bool p9fs_readonly(const struct p9fs *fs)
-{
-    return fs->ro;
-}
-
 /* ---- snapshots (p9fs.h) ---- */
 
 int p9fs_fids_each(struct p9fs *fs, int (*fn)(void *ctx, const struct p9fs_fid_state *s),

@@ -84,7 +84,6 @@ void p9fs_reset(struct p9fs *fs);
 uint32_t p9fs_msize(const struct p9fs *fs);
 /* Fids currently in use. */
 unsigned p9fs_nfids(const struct p9fs *fs);
-bool p9fs_readonly(const struct p9fs *fs);
 
 /*
  * Snapshots (src/snapshot/dev_9p.c, docs/9p.md): the session is msize and the
