@@ -250,6 +250,7 @@ static int op_lopen(struct p9fs *fs, struct rd *r, struct wr *w)
     }
     f->fd = fd;
     f->writable = (hf & O_ACCMODE) != O_RDONLY;
+    f->oflags = flags & DOTL_KEPT; /* a reopen (snapshot restore) must not truncate */
     p9_put_qid(fs, w, &st);
     wr_le(w, 0, 4); /* iounit 0: the client uses msize */
     return 0;
@@ -293,6 +294,7 @@ static int op_lcreate(struct p9fs *fs, struct rd *r, struct wr *w)
     f->path = path;
     f->fd = fd;
     f->writable = (hf & O_ACCMODE) != O_RDONLY;
+    f->oflags = flags & DOTL_KEPT & ~(uint32_t)DOTL_DIRECTORY;
     p9_put_qid(fs, w, &st);
     wr_le(w, 0, 4);
     return 0;

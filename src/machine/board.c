@@ -29,6 +29,7 @@
 #include "dev/rtc.h"
 #include "dev/syscon.h"
 #include "dev/uart.h"
+#include "dev/virtio_9p.h"
 #include "dev/virtio_balloon.h"
 #include "dev/virtio_blk.h"
 #include "dev/virtio_console.h"
@@ -346,10 +347,13 @@ static struct virtio_mmio *board_transport(struct board *b, unsigned i)
     if (i < b->nnets)
         return virtio_net_transport(b->nets[i]);
     i -= b->nnets;
-    struct virtio_mmio *rest[3] = {b->hvc ? virtio_console_transport(b->hvc) : NULL,
-                                   b->rng ? virtio_rng_transport(b->rng) : NULL,
-                                   b->balloon ? virtio_balloon_transport(b->balloon) : NULL};
-    for (unsigned k = 0; k < 3; k++) {
+    struct virtio_mmio *rest[3 + BOARD_MAX_SHARES] = {
+        b->hvc ? virtio_console_transport(b->hvc) : NULL,
+        b->rng ? virtio_rng_transport(b->rng) : NULL,
+        b->balloon ? virtio_balloon_transport(b->balloon) : NULL};
+    for (unsigned k = 0; k < b->cfg->nshares; k++)
+        rest[3 + k] = b->p9[k] ? virtio_9p_transport(b->p9[k]) : NULL;
+    for (unsigned k = 0; k < 3 + BOARD_MAX_SHARES; k++) {
         if (!rest[k])
             continue;
         if (i-- == 0)
@@ -423,6 +427,14 @@ static void board_snap_fill(struct board *b, struct snap_board *sb)
     sb->hvc = b->hvc;
     sb->rng = b->rng;
     sb->balloon = b->balloon;
+    sb->nshares = b->cfg->nshares;
+    for (unsigned i = 0; i < b->cfg->nshares; i++) {
+        const struct board_share *s = &b->cfg->shares[i];
+        sb->p9[i] = b->p9[i];
+        snprintf(sb->cfg.shares[i].dir, sizeof(sb->cfg.shares[i].dir), "%s", s->dir);
+        snprintf(sb->cfg.shares[i].tag, sizeof(sb->cfg.shares[i].tag), "%s", s->tag);
+        sb->cfg.shares[i].readonly = s->readonly;
+    }
 }
 
 static uint64_t snap_now_ms(void)
@@ -528,10 +540,6 @@ static int ctl_snapshot(void *ctx, const struct control_snap *s, uint64_t *ms, c
     if (b->cfg->lockdown && s->dir) {
         snprintf(err, errlen, "a jailed VM cannot open a snapshot directory: send the files "
                               "instead ({\"cmd\":\"snapshot\",\"fds\":true}, as kiln snapshot does)");
-        return -1;
-    }
-    if (b->cfg->nshares) {
-        snprintf(err, errlen, "snapshots of a VM with --share are not supported yet (9p state is not saved)");
         return -1;
     }
     struct snap_request rq = {.op = SNAP_OP_SNAPSHOT, .dir = s->dir, .mem_fd = s->mem_fd,
