@@ -40,6 +40,11 @@ def skip(name, why):
     print("ok %s # skip %s" % (name, why), flush=True)
 
 
+def count_failure():
+    """A failure reported by a line printed elsewhere (a browser script's "not ok")."""
+    _failures[0] += 1
+
+
 def failed():
     """How many checks failed so far."""
     return _failures[0]
@@ -168,3 +173,23 @@ class Daemon:
 
     def remove(self):
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def build_firmware(directory, programs):
+    """Bare-metal riscv64 programs ({name: assembly after a global _start}) linked at
+    0x80000000 for `kiln run --firmware`: {name: ELF path}, or None without
+    riscv64-linux-gnu-gcc."""
+    cc = shutil.which("riscv64-linux-gnu-gcc")
+    if not cc:
+        return None
+    out = {}
+    for name, src in programs.items():
+        s = os.path.join(directory, name + ".S")
+        with open(s, "w") as f:
+            f.write(".globl _start\n" + src)
+        e = os.path.join(directory, name + ".elf")
+        subprocess.run([cc, "-nostdlib", "-static", "-no-pie", "-Wl,-N", "-Wl,-Ttext=0x80000000",
+                        "-Wl,--build-id=none", "-Wl,--no-warn-rwx-segments", "-o", e, s], check=True,
+                       capture_output=True)
+        out[name] = e
+    return out

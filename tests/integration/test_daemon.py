@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 
+import kiln_daemon
 from kiln_daemon import CACHE, KILN, Daemon, check, failed, skip, wait_for
 
 N = int(os.environ.get("KILN_DAEMON_N", "20"))
@@ -36,9 +37,6 @@ def cgroup_mount(controller):
 
 
 def build_firmware():
-    cc = shutil.which("riscv64-linux-gnu-gcc")
-    if not cc:
-        return None
     progs = {
         "loop": "_start: j _start\n",
         "hello": """_start:
@@ -54,17 +52,7 @@ def build_firmware():
 msg: .string "hello from bare firmware\\n"
 """,
     }
-    out = {}
-    for name, src in progs.items():
-        s = os.path.join(TMP, name + ".S")
-        with open(s, "w") as f:
-            f.write(".globl _start\n" + src)
-        e = os.path.join(TMP, name + ".elf")
-        subprocess.run([cc, "-nostdlib", "-static", "-no-pie", "-Wl,-N", "-Wl,-Ttext=0x80000000",
-                        "-Wl,--build-id=none", "-Wl,--no-warn-rwx-segments", "-o", e, s], check=True,
-                       capture_output=True)
-        out[name] = e
-    return out
+    return kiln_daemon.build_firmware(TMP, progs)
 
 
 def daemon_pid():
