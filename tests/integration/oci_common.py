@@ -113,7 +113,7 @@ def _blob(layout, data):
     return "sha256:" + digest
 
 
-def oci_archive(rootfs, out_tar, tag="latest", cmd=("sh",)):
+def oci_archive(rootfs, out_tar, tag="kiln.test/busybox:latest", cmd=("sh",)):
     """An OCI image layout (image-spec image-layout.md) of rootfs for linux/riscv64, as a tar."""
     layer = io.BytesIO()
     with tarfile.open(fileobj=layer, mode="w", format=tarfile.PAX_FORMAT) as t:
