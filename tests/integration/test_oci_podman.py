@@ -5,6 +5,8 @@ exit code), a detached container with `podman logs` and `podman stop`, `podman e
 interactive `run -it` shell through conmon's console socket, driven on a pseudo-terminal.
 The hard RLIMIT_NOFILE here is below podman's defaults, so runs pass --ulimit. Prints
 "ok NAME" / "not ok NAME"; exit 77 without podman."""
+import http.server
+import json
 import os
 import pty
 import select
@@ -12,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -58,6 +61,39 @@ try:
     r.check("podman-run-exit-code-env-cwd", rc == 5 and out == "kiln\n/tmp\n", f"rc {rc} {out!r} {err}")
     rc, out, err = podman("run", "--rm", *ULIMITS, IMG, "no-such-program")
     r.check("podman-run-missing-program", rc == 127 and "executable file not found" in err, f"rc {rc} {err}")
+
+    # The engine's network applies: podman's bridge puts the container in a namespace of its own
+    # (config.json's network path); kiln-runc joins it, so a host server sees a bridge address.
+    seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append(self.client_address[0])
+            body = b"served-by-host\n"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+    srv = http.server.HTTPServer(("0.0.0.0", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    rc, out, err = podman("network", "inspect", "podman")
+    try:
+        subnet = json.loads(out)[0]["subnets"][0]
+        gw = subnet["gateway"]
+    except (ValueError, KeyError, IndexError):
+        gw = None
+    if gw:
+        rc, out, err = podman("run", "--rm", *ULIMITS, IMG, "wget", "-q", "-O", "-",
+                              f"http://{gw}:{srv.server_address[1]}/")
+        prefix = subnet["subnet"].split(".")[:2]
+        r.check("podman-network-namespace", rc == 0 and out == "served-by-host\n" and seen and
+                seen[0].split(".")[:2] == prefix and seen[0] != gw, f"rc {rc} {out!r} from {seen} {err[-300:]}")
+    else:
+        r.nok("podman-network-namespace", f"no podman network: {out} {err}")
+    srv.shutdown()
 
     rc, out, err = podman("run", "-d", "--name", "bg", *ULIMITS, IMG, "sh", "-c",
                           "echo started; while :; do sleep 0.2; done")
