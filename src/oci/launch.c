@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -413,14 +414,25 @@ int oci_cmd_build(const struct oci_spec *s, const struct oci_process *p, const c
         if (push(c, "--mem") || push(c, "%llu", (unsigned long long)(m & ~4095ull)))
             goto nomem;
     }
-    if (s->pids_limit) {
-        long long n = s->pids_limit > PIDTAB_SIZE ? PIDTAB_SIZE : s->pids_limit;
-        if (push(c, "--procs") || push(c, "%lld", n))
+    /* The VM's process cap: pids.limit, and RLIMIT_NPROC (every process of the VM is the
+       container's one user), whichever is lower. */
+    long long procs = s->pids_limit;
+    for (unsigned i = 0; i < p->nrlimits; i++) {
+        const struct oci_rlimit *rl = &p->rlimits[i];
+        if (rl->resource == RLIMIT_NPROC && rl->soft < RLIM_INFINITY) {
+            if (!procs || (long long)rl->soft < procs)
+                procs = rl->soft ? (long long)rl->soft : 1;
+        } else {
+            oci_debug("process.rlimits[%u]: a process VM keeps its own limits (1024 descriptors, --mem); "
+                      "not applied", i);
+        }
+    }
+    if (procs) {
+        if (procs > PIDTAB_SIZE)
+            procs = PIDTAB_SIZE;
+        if (push(c, "--procs") || push(c, "%lld", procs))
             goto nomem;
     }
-    for (unsigned i = 0; i < p->nrlimits; i++)
-        oci_debug("process.rlimits[%u]: a process VM keeps its own limits (1024 descriptors, --procs, --mem); "
-                  "not applied", i);
     switch (s->net) {
     case OCI_NET_HOST:
         if (push(c, "--net"))

@@ -94,13 +94,28 @@ int oci_state_load(int dirfd, struct oci_state *st)
     int fd = openat(dirfd, "state.json", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
-    char buf[65536];
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    /* Annotations make it as large as an engine wants: read it whole (up to 16 MiB). */
+    size_t cap = 65536, n = 0;
+    char *buf = malloc(cap + 1);
+    ssize_t got;
+    while (buf && (got = read(fd, buf + n, cap - n)) > 0) {
+        n += (size_t)got;
+        if (n == cap) {
+            char *b = cap < (16u << 20) ? realloc(buf, 2 * cap + 1) : NULL;
+            if (!b) {
+                free(buf);
+                buf = NULL;
+            }
+            buf = b;
+            cap *= 2;
+        }
+    }
     close(fd);
-    if (n <= 0)
-        return -EIO;
+    if (!buf)
+        return -ENOMEM;
     buf[n] = 0;
-    json_object *o = json_tokener_parse(buf);
+    json_object *o = n ? json_tokener_parse(buf) : NULL;
+    free(buf);
     if (!o || !json_object_is_type(o, json_type_object)) {
         json_object_put(o);
         return -EIO;

@@ -266,6 +266,20 @@ try:
     code = reap(pid)
     r.check("pids-limit", code != 0 and "fork" in output("pids", ".err"), f"code {code} {output('pids', '.err')!r}")
     runc("delete", "pids")
+    cfg = config(["sh", "-c", "sleep 1 & sleep 1 & sleep 1 & sleep 1 & wait; echo all"])
+    cfg["process"]["rlimits"].append({"type": "RLIMIT_NPROC", "soft": 3, "hard": 3})
+    rc, pid, err = create("nproc", cfg)
+    runc("start", "nproc")
+    code = reap(pid)
+    r.check("rlimit-nproc-caps-processes", code != 0 and "fork" in output("nproc", ".err"),
+            f"code {code} {output('nproc', '.err')!r}")
+    runc("delete", "nproc")
+    big = {f"org.example.key{i}": "v" * 1000 for i in range(200)}
+    rc, pid, err = create("bigann", config(["true"], annotations=big))
+    st = state("bigann")
+    r.check("large-annotations", rc == 0 and st.get("annotations") == big, err + str(st.get("err")))
+    runc("delete", "--force", "bigann")
+    reap(pid, 10) if pid else None
     rc, pid, err = create("script", config(["/bin/hello.sh", "arg1"]))
     rc2 = 1
     if rc == 0:
