@@ -6,6 +6,7 @@
  * "--name value", "--name=value" or with one dash, as runc's parser does.
  */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -267,6 +268,12 @@ static int version(void)
 
 int cli_oci(int argc, char **argv, const char *prog)
 {
+    /* A caller may start us with stdin, stdout or stderr closed: /dev/null fills the slot, so
+       no descriptor of ours (the state directory and its flock) lands there and reaches the
+       container as its stdio. */
+    for (int fd = 0; fd < 3; fd++)
+        if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) < 0)
+            return 1;
     struct flags f = {.argc = argc, .argv = argv, .i = 1};
     const char *root = OCI_DEFAULT_ROOT, *log = NULL;
     bool json = false, debug = false;

@@ -388,7 +388,15 @@ int oci_cmd_build(const struct oci_spec *s, const struct oci_process *p, const c
         close(fd);
         fd = ifd;
     }
-    c->prog_fd = fd;
+    /* Above stdio: the child puts the pty or the caller's files on 0-2 (a caller may have
+       started us with one of them closed, so open() could have returned it). */
+    c->prog_fd = fd > 2 ? fd : fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (fd <= 2)
+        close(fd);
+    if (c->prog_fd < 0) {
+        rc = fail(err, errlen, -errno, "cannot keep the program open: %s", strerror(errno));
+        goto out;
+    }
 
     if (push(c, "%s", c->kiln) || push(c, "exec") || push(c, "--sysroot") || push(c, "none"))
         goto nomem;
@@ -440,6 +448,11 @@ int oci_cmd_build(const struct oci_spec *s, const struct oci_process *p, const c
         break;
     case OCI_NET_PATH:
         c->netns_fd = open(s->netns_path, O_RDONLY | O_CLOEXEC);
+        if (c->netns_fd >= 0 && c->netns_fd <= 2) {
+            int hi = fcntl(c->netns_fd, F_DUPFD_CLOEXEC, 3);
+            close(c->netns_fd);
+            c->netns_fd = hi;
+        }
         if (c->netns_fd < 0) {
             rc = fail(err, errlen, -errno, "network namespace %s: %s", s->netns_path, strerror(errno));
             goto out;

@@ -226,6 +226,19 @@ try:
     rc, _, err = runc("delete", "never-there")
     r.check("delete-missing-fails", rc != 0 and "does not exist" in err, err)
 
+    # A caller with stdin closed: no descriptor of kiln-runc's (the locked state directory) may
+    # take fd 0 and reach the container, which would then block every later command.
+    b = bundle(config(["sh", "-c", "echo closed-stdin-ok"]))
+    with open(os.path.join(tmp, "cs.out"), "wb") as out:
+        p = subprocess.run([RUNC, "--root", STATE, "create", "--bundle", b, "--pid-file",
+                            os.path.join(tmp, "cs.pid"), "cs"], stdout=out, stderr=out,
+                           preexec_fn=lambda: os.close(0), timeout=60)
+    rc, _, err = runc("start", "cs", timeout=15)
+    code = reap(int(open(os.path.join(tmp, "cs.pid")).read())) if p.returncode == 0 else None
+    r.check("create-with-stdin-closed", rc == 0 and code == 0 and output("cs") == "closed-stdin-ok\n",
+            f"rc {rc} code {code} {output('cs')!r} {err}")
+    runc("delete", "--force", "cs")
+
     # ---- config.json mapping
     rc, pid, err = create("ro", config(["sh", "-c", "echo x > /f"], readonly=True))
     runc("start", "ro")
