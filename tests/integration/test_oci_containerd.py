@@ -57,6 +57,31 @@ def ctr(*args, timeout=120, **kw):
     return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
 
 
+def on_pty(argv, steps, timeout=60):
+    """Runs argv on a new pseudo-terminal; steps: (wait-for bytes, then send bytes). The output
+    seen, whether every step was reached, and the exit status."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execvp(argv[0], argv)
+    buf, step, end = b"", 0, time.time() + timeout
+    while time.time() < end:
+        rd, _, _ = select.select([fd], [], [], 0.3)
+        if rd:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            buf += chunk
+        if step < len(steps) and steps[step][0] in buf:
+            os.write(fd, steps[step][1])
+            step += 1
+    _, st = os.waitpid(pid, 0)
+    os.close(fd)
+    return buf, step == len(steps), os.waitstatus_to_exitcode(st)
+
+
 RUN = ["run", "--platform", "linux/riscv64", "--runtime", "io.containerd.runc.v2", "--runc-binary", RUNC]
 
 try:
@@ -97,6 +122,10 @@ try:
             out + err)
     rc, out, err = ctr("task", "exec", "--exec-id", "e1", "bg", "sh", "-c", "echo exec-ok; exit 4")
     r.check("ctr-task-exec", rc == 4 and out == "exec-ok\n", f"rc {rc} {out!r} {err}")
+    buf, done, code = on_pty(["ctr", "--address", SOCK, "--namespace", NS, "task", "exec", "-t", "--exec-id", "e2",
+                              "bg", "sh", "-c", "test -t 0 && echo exec-tty; read x; echo got-$x"],
+                             [(b"exec-tty", b"zz\r")])
+    r.check("ctr-task-exec-tty", done and b"got-zz" in buf and code == 0, f"code {code} {buf!r}")
     rc, out, err = ctr("task", "pause", "bg")
     rc2, out2, _ = ctr("task", "ls")
     r.check("ctr-task-pause", rc == 0 and "PAUSED" in out2, out2 + err)
@@ -117,31 +146,9 @@ try:
     r.check("ctr-task-container-rm", rc == 0 and rc2 == 0, err + err2)
 
     # ctr run -t: the shim's console socket gets kiln-runc's pty master
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execvp("ctr", ["ctr", "--address", SOCK, "--namespace", NS, *RUN, "-t", "--rm", IMG, "tty1", "sh", "-c",
-                          "test -t 0 && echo is-a-tty; read x; echo got-$x"])
-    buf = b""
-    end = time.time() + 60
-    sent = False
-    while time.time() < end:
-        rd, _, _ = select.select([fd], [], [], 0.3)
-        if rd:
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            buf += chunk
-        if b"is-a-tty" in buf and not sent:
-            os.write(fd, b"abc\r")
-            sent = True
-        if b"got-abc" in buf:
-            break
-    _, st = os.waitpid(pid, 0)
-    r.check("ctr-run-tty", b"is-a-tty" in buf and b"got-abc" in buf and os.waitstatus_to_exitcode(st) == 0,
-            f"{buf!r} status {st}")
+    buf, done, code = on_pty(["ctr", "--address", SOCK, "--namespace", NS, *RUN, "-t", "--rm", IMG, "tty1", "sh", "-c",
+                              "test -t 0 && echo is-a-tty; read x; echo got-$x"], [(b"is-a-tty", b"abc\r")])
+    r.check("ctr-run-tty", done and b"got-abc" in buf and code == 0, f"{buf!r} status {code}")
 finally:
     for c in ("bg", "tty1"):
         ctr("task", "kill", "-s", "SIGKILL", c, timeout=30)

@@ -40,6 +40,31 @@ PODMAN = ["podman", "--root", f"{tmp}/root", "--runroot", f"{tmp}/runroot", "--s
 ULIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
 
 
+def on_pty(argv, steps, timeout=90):
+    """Runs argv on a new pseudo-terminal; steps: (wait-for bytes, then send bytes). The output
+    seen, whether every step was reached, and the exit status."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execvp(argv[0], argv)
+    buf, step, end = b"", 0, time.time() + timeout
+    while time.time() < end:
+        rd, _, _ = select.select([fd], [], [], 0.3)
+        if rd:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            buf += chunk
+        if step < len(steps) and steps[step][0] in buf:
+            os.write(fd, steps[step][1])
+            step += 1
+    _, st = os.waitpid(pid, 0)
+    os.close(fd)
+    return buf, step == len(steps), os.waitstatus_to_exitcode(st)
+
+
 def podman(*args, timeout=120):
     p = subprocess.run([*PODMAN, *args], capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
     return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
@@ -107,6 +132,9 @@ try:
     r.check("podman-logs", logs == "started\n", repr(logs))
     rc, out, err = podman("exec", "bg", "sh", "-c", "echo in-exec; exit 2")
     r.check("podman-exec", rc == 2 and out == "in-exec\n", f"rc {rc} {out!r} {err}")
+    buf, done, code = on_pty(["podman", *PODMAN[1:], "exec", "-it", "bg", "sh", "-c",
+                              "test -t 0 && echo exec-tty; read x; echo got-$x"], [(b"exec-tty", b"zz\r")])
+    r.check("podman-exec-it", done and b"got-zz" in buf and code == 0, f"code {code} {buf[-300:]!r}")
     rc, out, err = podman("stop", "-t", "5", "bg")
     rc2, out2, _ = podman("ps", "-a", "--format", "{{.Names}} {{.Status}}")
     r.check("podman-stop", rc == 0 and "bg Exited (143)" in out2, out + err + out2)
@@ -114,31 +142,9 @@ try:
     r.check("podman-rm", rc == 0, err)
 
     # An interactive shell: conmon hands kiln-runc a console socket, kiln-runc sends the pty master.
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execvp("podman", ["podman", *PODMAN[1:], "run", "-it", "--rm", *ULIMITS, IMG, "sh"])
-    buf = b""
-    step = 0
-    end = time.time() + 90
-    while time.time() < end:
-        rd, _, _ = select.select([fd], [], [], 0.3)
-        if rd:
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            buf += chunk
-        if step == 0 and (b"# " in buf or b"$ " in buf):
-            os.write(fd, b"test -t 0 && echo tty-$((6*7))\r")
-            step = 1
-        elif step == 1 and b"tty-42" in buf:
-            os.write(fd, b"exit 9\r")
-            step = 2
-    _, st = os.waitpid(pid, 0)
-    code = os.waitstatus_to_exitcode(st)
-    r.check("podman-run-it", step == 2 and b"tty-42" in buf and code == 9, f"step {step} code {code} {buf[-300:]!r}")
+    buf, done, code = on_pty(["podman", *PODMAN[1:], "run", "-it", "--rm", *ULIMITS, IMG, "sh"],
+                             [(b"# ", b"test -t 0 && echo tty-$((6*7))\r"), (b"tty-42", b"exit 9\r")])
+    r.check("podman-run-it", done and b"tty-42" in buf and code == 9, f"code {code} {buf[-300:]!r}")
 finally:
     podman("rm", "-f", "-a", timeout=60)
     podman("rmi", "-a", "-f", timeout=60)
