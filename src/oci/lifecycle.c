@@ -20,6 +20,7 @@
 #include "oci/oci.h"
 #include "oci/spawn.h"
 #include "oci/state.h"
+#include "user/proc.h"
 
 #define MAX_TREE 4096
 
@@ -299,6 +300,22 @@ static void signal_tree(pid_t pid, int sig)
     free(tree);
 }
 
+/*
+ * The host process of the guest's first program (its pid 1): the shallowest process below the
+ * container's that leads its own process group (kiln exec's first_program() makes one; kiln's
+ * supervisor, and the jail's outer process, stay in the container process's group). 0 if none
+ * yet (a created container, or the VM still starting).
+ */
+static pid_t first_program(pid_t pid)
+{
+    pid_t tree[64];
+    size_t n = oci_ptree(pid, tree, 64);
+    for (size_t i = 1; i < n; i++)
+        if (oci_proc_pgrp(tree[i]) == tree[i])
+            return tree[i];
+    return 0;
+}
+
 int oci_kill(const char *root, const char *id, int sig, bool all)
 {
     int dirfd;
@@ -312,14 +329,33 @@ int oci_kill(const char *root, const char *id, int sig, bool all)
         oci_err("cannot kill container %s: it is %s (container not running)", id, oci_status_name(s));
         goto out;
     }
+    /*
+     * SIGKILL goes to the VM's own process (the whole VM ends with it). Any other signal is
+     * the guest's: it reaches the guest's first program (pid 1, as runc signals the
+     * container's init) the way one process of a VM signals another, as the guest signal
+     * carried by PROC_SIG_CARRIER (src/user/signal.c); kiln exec's own forwarding knows only
+     * a few signals, and a host SIGPWR would just end the VM.
+     */
+    pid_t target = st.pid;
+    int rc = 0;
+    pid_t first = !all && sig != SIGKILL && sig != SIGSTOP && sig != SIGCONT && s == OCI_RUNNING
+                      ? first_program(st.pid)
+                      : 0;
     if (all) {
         signal_tree(st.pid, sig);
-    } else if (kill(st.pid, sig)) {
-        oci_err("kill %d: %s", (int)st.pid, strerror(errno));
+    } else if (first > 0) {
+        union sigval v = {.sival_int = sig};
+        target = first;
+        rc = sigqueue(first, PROC_SIG_CARRIER, v);
+    } else {
+        rc = kill(target, sig);
+    }
+    if (rc) {
+        oci_err("kill %d: %s", (int)target, strerror(errno));
         goto out;
     }
     /* A paused container only sees the signal once resumed, except SIGKILL. */
-    oci_debug("container %s: signal %d sent to %s%d", id, sig, all ? "every process of " : "", (int)st.pid);
+    oci_debug("container %s: signal %d sent to %s%d", id, sig, all ? "every process of " : "", (int)target);
     ret = 0;
 out:
     oci_state_free(&st);

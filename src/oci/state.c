@@ -246,6 +246,25 @@ int oci_proc_stat(pid_t pid, unsigned long long *start_time, bool *zombie, pid_t
     return 0;
 }
 
+pid_t oci_proc_pgrp(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return -EIO;
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    int ppid, pgrp;
+    if (!p || sscanf(p + 1, " %*c %d %d", &ppid, &pgrp) != 2)
+        return -EIO;
+    return (pid_t)pgrp;
+}
+
 enum oci_status oci_status_of(int dirfd, const struct oci_state *st)
 {
     if (st->pid <= 0)

@@ -60,6 +60,8 @@ char *oci_state_json(const struct oci_state *st, enum oci_status s, bool pretty)
 
 /* Start time of pid (field 22 of /proc/PID/stat) and whether it is a zombie. 0 or -errno. */
 int oci_proc_stat(pid_t pid, unsigned long long *start_time, bool *zombie, pid_t *ppid);
+/* The process group of pid (field 5 of /proc/PID/stat, as this pid namespace sees it), or -errno. */
+pid_t oci_proc_pgrp(pid_t pid);
 /* pid and every host process below it (children of children...), pid first; the count. */
 size_t oci_ptree(pid_t pid, pid_t *out, size_t max);
 

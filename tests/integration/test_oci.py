@@ -203,6 +203,20 @@ try:
     r.check("kill-stopped-fails-2", rc != 0, err)
     runc("delete", "run1")
 
+    # A signal kiln exec does not forward itself still reaches the guest's first program.
+    rc, pid, err = create("pwr", config(["sh", "-c", "trap 'echo got-pwr; exit 4' PWR; echo ready; "
+                                               "while :; do sleep 0.1; done"]))
+    runc("start", "pwr")
+    for _ in range(100):
+        if "ready" in output("pwr"):
+            break
+        time.sleep(0.05)
+    rc, _, err = runc("kill", "pwr", "PWR")
+    code = reap(pid)
+    r.check("kill-signal-reaches-guest", rc == 0 and code == 4 and "got-pwr" in output("pwr"),
+            f"rc {rc} code {code} {output('pwr')!r} {err}")
+    runc("delete", "pwr")
+
     # kill --all and delete --force of a running container
     rc, pid, err = create("run2", config(["sh", "-c", "sleep 100 & sleep 100"]))
     runc("start", "run2")
