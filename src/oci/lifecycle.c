@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "oci/hooks.h"
 #include "oci/launch.h"
 #include "oci/log.h"
 #include "oci/oci.h"
@@ -223,6 +224,17 @@ int oci_create(const char *root, const struct oci_create_opts *o)
         oci_err("cannot write %s/state.json: %s", dir, strerror(-rc));
         goto fail;
     }
+    /* config.md: prestart (deprecated) then createRuntime, once the runtime environment exists;
+       a failing hook fails create and the container goes. */
+    char *sj = oci_state_json(&st, OCI_CREATING, false);
+    for (int k = OCI_HOOK_PRESTART; sj && k <= OCI_HOOK_CREATE_RUNTIME; k++)
+        if (oci_hooks_run(&spec.hooks[k], k == OCI_HOOK_PRESTART ? "prestart" : "createRuntime", sj, err,
+                          sizeof(err))) {
+            oci_err("%s", err);
+            free(sj);
+            goto fail;
+        }
+    free(sj);
     if (o->pid_file && (rc = oci_write_pid_file(o->pid_file, pid))) {
         oci_err("--pid-file %s: %s", o->pid_file, strerror(-rc));
         goto fail;
@@ -240,6 +252,29 @@ fail:
     oci_state_remove(root, o->id);
     close(dirfd);
     return 1;
+}
+
+/* poststart, poststop: from the config.json kept at create; a failure is only a warning (config.md). */
+static void run_hooks_warn(const char *root, const struct oci_state *st, enum oci_hook_kind k,
+                           const char *kind, enum oci_status s)
+{
+    char cfg[PATH_MAX + OCI_ID_MAX + 32], err[1024];
+    snprintf(cfg, sizeof(cfg), "%s/%s/config.json", root, st->id);
+    struct oci_spec spec;
+    size_t len = 0;
+    int e = 0;
+    char *text = read_file(cfg, 8u << 20, &len, &e);
+    if (!text)
+        return;
+    int rc = oci_spec_parse(text, len, &spec, err, sizeof(err));
+    free(text);
+    if (rc)
+        return;
+    char *sj = spec.hooks[k].n ? oci_state_json(st, s, false) : NULL;
+    if (sj && oci_hooks_run(&spec.hooks[k], kind, sj, err, sizeof(err)))
+        oci_warn("%s", err);
+    free(sj);
+    oci_spec_free(&spec);
 }
 
 int oci_start(const char *root, const char *id)
@@ -277,6 +312,7 @@ int oci_start(const char *root, const char *id)
         goto out;
     }
     oci_debug("container %s started", id);
+    run_hooks_warn(root, &st, OCI_HOOK_POSTSTART, "poststart", OCI_RUNNING);
     ret = 0;
 out:
     oci_state_free(&st);
@@ -421,6 +457,7 @@ int oci_delete(const char *root, const char *id, bool force)
             goto out;
         }
     }
+    run_hooks_warn(root, &st, OCI_HOOK_POSTSTOP, "poststop", OCI_STOPPED);
     int rc = oci_state_remove(root, id);
     if (rc) {
         oci_err("container %s: cannot remove %s/%s: %s", id, root, id, strerror(-rc));

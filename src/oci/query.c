@@ -159,8 +159,9 @@ static json_object *strings(const char *const *v)
 
 int oci_features(void)
 {
-    /* runtime-spec features.md: what this runtime accepts. Hooks are not run (docs/oci.md). */
-    static const char *const hooks[] = {NULL};
+    /* runtime-spec features.md: what this runtime accepts. createContainer and startContainer
+       hooks are not run (they belong inside container namespaces; docs/oci.md). */
+    static const char *const hooks[] = {"prestart", "createRuntime", "poststart", "poststop", NULL};
     static const char *const mount_opts[] = {"bind", "rbind", "ro", "rro", "rw", "rrw", NULL};
     static const char *const ns[] = {"cgroup", "ipc", "mount", "network", "pid", "user", "uts", NULL};
     json_object *o = json_object_new_object();

@@ -394,6 +394,55 @@ static int parse_mounts(struct perr *e, json_object *arr, struct oci_spec *s)
     return 0;
 }
 
+static const char *const hook_names[OCI_HOOK_KINDS] = {
+    "prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"};
+
+static int parse_hooks(struct perr *e, json_object *hooks, struct oci_spec *s)
+{
+    for (int k = 0; k < OCI_HOOK_KINDS; k++) {
+        int rc;
+        json_object *arr = get_array(e, hooks, hook_names[k], "hooks", &rc);
+        if (rc)
+            return rc;
+        size_t n = arr ? json_object_array_length(arr) : 0;
+        if (!n)
+            continue;
+        if (n > 256)
+            return fail(e, "hooks.%s: more than 256 hooks", hook_names[k]);
+        struct oci_hooks *hs = &s->hooks[k];
+        hs->h = calloc(n, sizeof(*hs->h));
+        if (!hs->h)
+            return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+            json_object *o = json_object_array_get_idx(arr, i);
+            char where[64];
+            snprintf(where, sizeof(where), "hooks.%s[%zu]", hook_names[k], i);
+            if (!json_object_is_type(o, json_type_object))
+                return fail(e, "%s must be an object, not %s", where, type_name(o));
+            struct oci_hook *h = &hs->h[hs->n++];
+            if ((rc = get_string(e, o, "path", where, true, &h->path)))
+                return rc;
+            if (h->path[0] != '/')
+                return fail(e, "%s.path must be absolute, not '%s'", where, h->path);
+            json_object *v = get_array(e, o, "args", where, &rc);
+            if (rc || (v && (rc = get_strv(e, v, where, &h->args))))
+                return rc;
+            v = get_array(e, o, "env", where, &rc);
+            if (rc || (v && (rc = get_strv(e, v, where, &h->env))))
+                return rc;
+            int64_t t;
+            bool present;
+            if ((rc = get_int(e, o, "timeout", where, 1, 86400, &present, &t)))
+                return rc;
+            h->timeout = present ? (int)t : 0;
+        }
+        if (k == OCI_HOOK_CREATE_CONTAINER || k == OCI_HOOK_START_CONTAINER)
+            oci_debug("hooks.%s: runs inside the container's namespaces; a process VM has none, not run",
+                      hook_names[k]);
+    }
+    return 0;
+}
+
 static const char *const ns_types[] = {"pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time", NULL};
 
 static int parse_namespaces(struct perr *e, json_object *arr, struct oci_spec *s)
@@ -559,8 +608,8 @@ static int parse_top(struct perr *e, json_object *o, struct oci_spec *s)
     json_object *hooks = get_object(e, o, "hooks", "(top)", &rc);
     if (rc)
         return rc;
-    if (hooks && json_object_object_length(hooks))
-        oci_debug("hooks: not run by kiln's process VMs; ignored");
+    if (hooks && (rc = parse_hooks(e, hooks, s)))
+        return rc;
     json_object *ann = get_object(e, o, "annotations", "(top)", &rc);
     if (rc)
         return rc;
@@ -688,5 +737,13 @@ void oci_spec_free(struct oci_spec *s)
     free(s->mounts);
     free(s->annotations);
     free(s->netns_path);
+    for (int k = 0; k < OCI_HOOK_KINDS; k++) {
+        for (size_t i = 0; i < s->hooks[k].n; i++) {
+            free(s->hooks[k].h[i].path);
+            free_strv(s->hooks[k].h[i].args);
+            free_strv(s->hooks[k].h[i].env);
+        }
+        free(s->hooks[k].h);
+    }
     memset(s, 0, sizeof(*s));
 }

@@ -32,6 +32,29 @@ struct oci_rlimit {
     uint64_t soft, hard;
 };
 
+/* config.md "POSIX-platform Hooks": run by the runtime on the host, the state JSON on stdin. */
+enum oci_hook_kind {
+    OCI_HOOK_PRESTART,
+    OCI_HOOK_CREATE_RUNTIME,
+    OCI_HOOK_CREATE_CONTAINER, /* in the container: not run by a process VM */
+    OCI_HOOK_START_CONTAINER,  /* likewise */
+    OCI_HOOK_POSTSTART,
+    OCI_HOOK_POSTSTOP,
+    OCI_HOOK_KINDS,
+};
+
+struct oci_hook {
+    char *path;  /* absolute */
+    char **args; /* NULL-terminated; NULL when not given */
+    char **env;  /* NULL-terminated; NULL when not given */
+    int timeout; /* seconds, 0 = none */
+};
+
+struct oci_hooks {
+    struct oci_hook *h;
+    size_t n;
+};
+
 struct oci_mount {
     char *dest;
     char *src;  /* NULL when not given */
@@ -69,6 +92,7 @@ struct oci_spec {
     char *netns_path;
     uint64_t mem_limit; /* bytes, 0 = none */
     int64_t pids_limit; /* 0 = none */
+    struct oci_hooks hooks[OCI_HOOK_KINDS];
 };
 
 /*

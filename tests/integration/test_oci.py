@@ -336,6 +336,45 @@ try:
     else:
         print("ok netns-path-joined # SKIP no ip netns")
 
+    # ---- hooks: host programs with the state JSON on stdin
+    hooklog = os.path.join(tmp, "hooks.log")
+    hook = os.path.join(tmp, "hook.sh")
+    with open(hook, "w") as f:
+        f.write(f"#!/bin/sh\nread state\necho \"$1 $KIND $state\" >> {hooklog}\n"
+                "[ \"$1\" = fail ] && { echo hook-says-no >&2; exit 3; }\n"
+                "[ \"$1\" = slow ] && sleep 10\nexit 0\n")
+    os.chmod(hook, 0o755)
+
+    def hk(kind, arg="ok", timeout=None):
+        h = {"path": hook, "args": ["hook.sh", arg], "env": [f"KIND={kind}"]}
+        if timeout:
+            h["timeout"] = timeout
+        return h
+    cfg = config(["true"], extra={"hooks": {k: [hk(k)] for k in ("prestart", "createRuntime", "poststart",
+                                                                  "poststop")}})
+    rc, pid, err = create("hooks", cfg)
+    after_create = open(hooklog).read() if os.path.exists(hooklog) else ""
+    runc("start", "hooks")
+    reap(pid)
+    after_start = open(hooklog).read()
+    runc("delete", "hooks")
+    lines = open(hooklog).read().splitlines()
+    kinds = [l.split()[1] for l in lines]
+    st0 = json.loads(lines[0].split(" ", 2)[2]) if lines else {}
+    r.check("hooks-run-in-order", rc == 0 and kinds == ["prestart", "createRuntime", "poststart", "poststop"] and
+            "poststart" not in after_create and "poststart" in after_start and st0.get("id") == "hooks" and
+            st0.get("pid") == pid, f"{lines} {err}")
+    cfg = config(["true"], extra={"hooks": {"createRuntime": [hk("createRuntime", "fail")]}})
+    rc, pid, err = create("hookfail", cfg)
+    r.check("hook-failure-fails-create", rc != 0 and "exit status 3" in err and "hook-says-no" in err and
+            not os.path.exists(os.path.join(STATE, "hookfail")), err)
+    cfg = config(["true"], extra={"hooks": {"prestart": [hk("prestart", "slow", timeout=1)]}})
+    t0 = time.time()
+    rc, pid, err = create("hookslow", cfg)
+    r.check("hook-timeout", rc != 0 and "timed out" in err and time.time() - t0 < 8, err)
+    rc, pid, err = create("hookbad", config(["true"], extra={"hooks": {"poststop": [{"path": "rel/hook"}]}}))
+    r.check("hook-relative-path-refused", rc != 0 and "hooks.poststop[0].path must be absolute" in err, err)
+
     # ---- console socket: the master comes over SCM_RIGHTS, the process gets the slave as its tty
     sock_path = os.path.join(tmp, "console.sock")
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
