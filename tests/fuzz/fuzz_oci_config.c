@@ -25,7 +25,8 @@ static const char *const words[] = {
     "hard", "oomScoreAdj", "mounts", "destination", "source", "options", "bind", "rbind", "ro",
     "rw", "tmpfs", "proc", "linux", "namespaces", "network", "pid", "/run/netns/x", "resources",
     "memory", "limit", "pids", "cpu", "quota", "period", "annotations", "run.kiln.vm", "system",
-    "vm", "hooks", "hostname", "windows", "noNewPrivileges", "capabilities", "",
+    "vm", "hooks", "hostname", "windows", "noNewPrivileges", "capabilities", "prestart",
+    "createRuntime", "poststop", "timeout", "/bin/true", "",
 };
 #define NWORDS (sizeof(words) / sizeof(words[0]))
 
