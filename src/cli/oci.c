@@ -34,6 +34,7 @@ static void oci_usage(FILE *f, const char *prog)
             "\n"
             "commands:\n"
             "  create --bundle DIR [--pid-file F] [--console-socket S] ID\n"
+            "  run --bundle DIR [--detach] [--keep] [--pid-file F] [--console-socket S] ID\n"
             "  start ID | state ID | pause ID | resume ID\n"
             "  kill [--all] ID [SIGNAL]        (default SIGTERM)\n"
             "  delete [--force] ID\n"
@@ -115,9 +116,10 @@ static int take_id(struct flags *f, const char *cmd, const char **id)
     return 0;
 }
 
-static int cmd_create(struct flags *f, const char *root)
+static int cmd_create(struct flags *f, const char *root, bool run)
 {
     struct oci_create_opts o = {.bundle = "."};
+    bool detach = false, keep = false;
     while (flag_next(f)) {
         if (flag_is(f, "bundle", "b")) {
             if (!(o.bundle = flag_value(f)))
@@ -134,16 +136,20 @@ static int cmd_create(struct flags *f, const char *root)
                 return 2;
             if (strcmp(v, "0"))
                 oci_debug("--preserve-fds %s: a process VM gets only stdin, stdout and stderr", v);
+        } else if (flag_is(f, "detach", "d")) {
+            detach = flag_bool(f); /* create always detaches */
+        } else if (run && flag_is(f, "keep", NULL)) {
+            keep = flag_bool(f);
         } else if (flag_is(f, "no-pivot", NULL) || flag_is(f, "no-new-keyring", NULL) ||
-                   flag_is(f, "detach", "d")) {
-            (void)flag_bool(f); /* a process VM has no pivot_root or keyring; create always detaches */
+                   flag_is(f, "no-subreaper", NULL)) {
+            (void)flag_bool(f); /* a process VM has no pivot_root or keyring */
         } else {
-            return unknown(f, "create");
+            return unknown(f, run ? "run" : "create");
         }
     }
-    if (take_id(f, "create", &o.id))
+    if (take_id(f, run ? "run" : "create", &o.id))
         return 2;
-    return oci_create(root, &o);
+    return run ? oci_run(root, &o, detach, keep) : oci_create(root, &o);
 }
 
 static int cmd_exec(struct flags *f, const char *root)
@@ -321,8 +327,8 @@ int cli_oci(int argc, char **argv, const char *prog)
         return 2;
     }
     const char *cmd = argv[f.i++];
-    if (!strcmp(cmd, "create"))
-        return cmd_create(&f, root);
+    if (!strcmp(cmd, "create") || !strcmp(cmd, "run"))
+        return cmd_create(&f, root, !strcmp(cmd, "run"));
     if (!strcmp(cmd, "exec"))
         return cmd_exec(&f, root);
     if (!strcmp(cmd, "features"))
@@ -337,7 +343,7 @@ int cli_oci(int argc, char **argv, const char *prog)
     for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++)
         if (!strcmp(cmd, simple[i]))
             return cmd_simple(&f, root, cmd);
-    if (!strcmp(cmd, "run") || !strcmp(cmd, "update") || !strcmp(cmd, "events") ||
+    if (!strcmp(cmd, "update") || !strcmp(cmd, "events") ||
         !strcmp(cmd, "checkpoint") || !strcmp(cmd, "restore") || !strcmp(cmd, "spec")) {
         oci_err("%s: not supported by kiln's OCI runtime (docs/oci.md)", cmd);
         return 1;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -318,6 +319,47 @@ out:
     oci_state_free(&st);
     close(dirfd);
     return ret;
+}
+
+static volatile pid_t run_child;
+
+static void run_forward(int sig)
+{
+    if (run_child > 0)
+        kill(run_child, sig);
+}
+
+int oci_run(const char *root, const struct oci_create_opts *o, bool detach, bool keep)
+{
+    if (oci_create(root, o))
+        return 1;
+    int dirfd;
+    struct oci_state st;
+    if (open_container(root, o->id, false, &dirfd, &st))
+        return 1;
+    pid_t pid = st.pid;
+    oci_state_free(&st);
+    close(dirfd);
+    if (oci_start(root, o->id)) {
+        oci_delete(root, o->id, true);
+        return 1;
+    }
+    if (detach)
+        return 0;
+    /* The container's process is our child: wait for it, passing signals on (as runc run). */
+    run_child = pid;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = run_forward;
+    static const int fwd[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+    for (size_t i = 0; i < sizeof(fwd) / sizeof(fwd[0]); i++)
+        sigaction(fwd[i], &sa, NULL);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (!keep)
+        oci_delete(root, o->id, true);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 1;
 }
 
 /* Signals pid and every process below it; a second pass catches children forked meanwhile. */

@@ -27,6 +27,8 @@ struct oci_exec_opts {
 };
 
 int oci_create(const char *root, const struct oci_create_opts *o);
+/* runc run: create + start, then (unless detach) wait and delete (unless keep); the program's status. */
+int oci_run(const char *root, const struct oci_create_opts *o, bool detach, bool keep);
 int oci_start(const char *root, const char *id);
 int oci_state(const char *root, const char *id);
 int oci_kill(const char *root, const char *id, int sig, bool all);

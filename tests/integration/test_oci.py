@@ -134,6 +134,14 @@ try:
         rc, _, err = runc("state", "life")
         r.check("state-after-delete-fails", rc != 0 and "does not exist" in err, err.strip())
 
+    # ---- run: create + start + wait + delete in one command (what buildah uses)
+    b = bundle(config(["sh", "-c", "echo via-run; exit 6"]))
+    with open(os.path.join(tmp, "run.out"), "wb") as out:
+        p = subprocess.run([RUNC, "--root", STATE, "run", "--bundle", b, "runcmd"], stdout=out,
+                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=60)
+    r.check("run-foreground", p.returncode == 6 and output("run") == "via-run\n" and
+            not os.path.exists(os.path.join(STATE, "runcmd")), f"rc {p.returncode} {output('run')!r}")
+
     # ---- a running container: start twice, delete running, ps, exec, pause/resume, kill
     cfg = config(["sh", "-c", "echo up; while :; do echo tick; sleep 0.1; done"],
                  mounts=[{"destination": "/scratch", "type": "tmpfs", "source": "tmpfs"}])
