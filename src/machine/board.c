@@ -187,18 +187,31 @@ static int load_images(struct board *b, const struct board_config *cfg)
             log_err("boot", "initrd %s: %s", cfg->initrd, strerror(errno));
             return -1;
         }
-        if ((uint64_t)size > info_addr - used_end) {
+        /* The extra archive starts 4-aligned: the kernel looks for a cpio header only there. */
+        uint64_t pad = cfg->initrd_extra ? (4 - ((uint64_t)size & 3)) & 3 : 0;
+        uint64_t extra = cfg->initrd_extra ? pad + cfg->initrd_extra_len : 0;
+        if ((uint64_t)size > info_addr - used_end || extra > info_addr - used_end - (uint64_t)size) {
             log_err("boot", "initrd %s (%lld bytes) does not fit in --mem %lluM", cfg->initrd,
                     (long long)size, (unsigned long long)(vm->ram_size >> 20));
             return -1;
         }
-        initrd_start = (info_addr - (uint64_t)size) & ~0xfffull;
+        initrd_start = (info_addr - (uint64_t)size - extra) & ~0xfffull;
         uint64_t got;
         if (loader_load_raw(vm, cfg->initrd, initrd_start, &got, err, sizeof(err)) < 0) {
             log_err("boot", "%s", err);
             return -1;
         }
         initrd_end = initrd_start + got;
+        if (cfg->initrd_extra) {
+            static const uint8_t zero[4];
+            pad = (4 - (got & 3)) & 3;
+            if (gmem_write(vm, initrd_end, zero, pad) ||
+                gmem_write(vm, initrd_end + pad, cfg->initrd_extra, cfg->initrd_extra_len)) {
+                log_err("boot", "the appended initrd archive does not fit in RAM");
+                return -1;
+            }
+            initrd_end += pad + cfg->initrd_extra_len;
+        }
     }
 
     struct fdt_config fc = {
@@ -691,6 +704,7 @@ int board_run(const struct board_config *cfg)
         return 1;
     }
     b->hvc_fd = -1;
+    b->hvc_in_fd = -1;
     b->powerdown_fd = -1;
     b->snap_fd = -1;
     b->cfg = cfg;
@@ -740,6 +754,8 @@ int board_run(const struct board_config *cfg)
         goto out;
     }
     b->syscon = syscon_create(vm);
+    if (b->syscon && cfg->guest_status)
+        syscon_set_guest_status(b->syscon, true);
     b->rtc = rtc_create(vm);
     b->pvpanic = pvpanic_create(vm);
     if (!b->syscon || !b->rtc || !b->pvpanic) {
