@@ -10,7 +10,6 @@
  */
 #include "dev/syscon.h"
 
-#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -19,7 +18,6 @@
 
 struct syscon {
     struct vm *vm;
-    bool guest_status; /* FAIL carries the workload's exit status (kiln run --rootfs) */
 };
 
 static uint64_t syscon_read(void *opaque, uint64_t off, unsigned size)
@@ -52,13 +50,7 @@ static void syscon_write(void *opaque, uint64_t off, uint64_t value, unsigned si
         vm_request_exit(s->vm, 0, "guest reboot");
         break;
     case SYSCON_FAIL:
-        /* As QEMU virt: kiln's exit status is the code, and 1 for a FAIL without one. With
-         * guest_status the code is a program's status (0-255, 128+N for a signal), reported
-         * by its exit status alone: an empty reason prints nothing. */
-        if (s->guest_status)
-            vm_request_exit(s->vm, code ? (int)(code > 255 ? 255 : code) : 1, "%s", "");
-        else
-            vm_request_exit(s->vm, code ? (int)code : 1, "guest reported failure %u", code);
+        vm_request_exit(s->vm, code ? (int)code : 1, "guest reported failure %u", code);
         break;
     default:
         log_debug("syscon", "ignored write %#x", v);
@@ -86,11 +78,6 @@ struct syscon *syscon_create(struct vm *vm)
         return NULL;
     }
     return s;
-}
-
-void syscon_set_guest_status(struct syscon *s, bool on)
-{
-    s->guest_status = on;
 }
 
 /* No MMIO window can be unmapped: call only while tearing the VM down. */

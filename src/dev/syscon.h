@@ -7,8 +7,6 @@
 #ifndef KILN_DEV_SYSCON_H
 #define KILN_DEV_SYSCON_H
 
-#include <stdbool.h>
-
 struct vm;
 struct syscon;
 
@@ -19,7 +17,5 @@ struct syscon;
 
 struct syscon *syscon_create(struct vm *vm); /* maps itself at VIRT_TEST_BASE */
 void syscon_destroy(struct syscon *s);
-/* FAIL codes are a workload's exit status (kiln run --rootfs): no "guest reported failure". */
-void syscon_set_guest_status(struct syscon *s, bool on);
 
 #endif

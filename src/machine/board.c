@@ -754,8 +754,6 @@ int board_run(const struct board_config *cfg)
         goto out;
     }
     b->syscon = syscon_create(vm);
-    if (b->syscon && cfg->guest_status)
-        syscon_set_guest_status(b->syscon, true);
     b->rtc = rtc_create(vm);
     b->pvpanic = pvpanic_create(vm);
     if (!b->syscon || !b->rtc || !b->pvpanic) {

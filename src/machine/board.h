@@ -61,8 +61,6 @@ struct board_config {
      * hvc_out; only when hvc_fds is set. */
     bool hvc_fds;
     int hvc_in, hvc_out_fd;
-    /* A SiFive test FAIL code is the workload's exit status, not a failure: no message. */
-    bool guest_status;
     int gdb_port;  /* --gdb PORT: a GDB stub on 127.0.0.1 (docs/gdb.md); 0 = none */
     bool gdb_wait; /* --gdb-wait: harts stop before the first instruction */
 };
