@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# `kiln run --rootfs DIR -- CMD` (docs/rootfs.md): the default guest boots with a
+# riscv64 busybox tree as its root and runs one program. Checks stdout/stderr
+# are the program's alone, exit statuses (plain, signals, not found), argv,
+# environment, working directory, uid/gid, stdin (small, binary, at EOF),
+# writes reaching the host and a read-only rootfs refusing them. Prints
+# "ok NAME" / "not ok NAME" lines and the start-to-exit time of /bin/true.
+set -u
+cd "$(dirname "$0")/../.."
+KILN=${KILN:-build/kiln}
+case $KILN in /*) ;; *) KILN=$PWD/$KILN ;; esac
+CACHE=${KILN_CACHE:-$HOME/.cache/kiln}
+GUEST=$CACHE/guest
+failures=0
+
+ok() { echo "ok $1"; }
+nok() { echo "not ok $1${2:+ # $2}"; failures=$((failures + 1)); }
+
+[ -x "$KILN" ] || { nok kiln-binary "$KILN missing (make)"; exit 1; }
+for f in Image initramfs.cpio.gz busybox busybox.links; do
+    [ -r "$GUEST/$f" ] || { nok default-guest "$GUEST/$f missing (make guest)"; exit 1; }
+done
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+chmod 755 "$tmp"
+root=$tmp/rootfs
+# A container-like rootfs: busybox and its applet links, the mount points kiln fills.
+mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,etc,data,root}
+cp "$GUEST/busybox" "$root/bin/busybox"
+grep -v '^/bin/busybox$' "$GUEST/busybox.links" | sort -u | while read -r p; do
+    ln -sf /bin/busybox "$root$p"
+done
+echo original >"$root/data/keep.txt"
+# Started as root, kiln serves the share as its jail's user (65534 unless --user):
+# the tree is that user's, as an unpacked image would be the runtime's.
+if [ "$(id -u)" = 0 ]; then chown -R 65534:65534 "$root"; fi
+
+# run NAME [kiln-args...] -- CMD...: stdout, stderr, status in $tmp/NAME.{out,err,rc}.
+# stdin comes from $tmp/NAME.in when present, else /dev/null.
+run() {
+    local name=$1; shift
+    local in=/dev/null
+    [ -e "$tmp/$name.in" ] && in=$tmp/$name.in
+    timeout 180 "$KILN" run "$@" <"$in" >"$tmp/$name.out" 2>"$tmp/$name.err"
+    echo $? >"$tmp/$name.rc"
+}
+rc() { cat "$tmp/$1.rc"; }
+why() { # a short reason from the captured output
+    echo "status $(rc "$1"), stdout '$(head -c 200 "$tmp/$1.out" | tr '\n' '~')', stderr '$(head -c 300 "$tmp/$1.err" | tr '\n' '~')'"
+}
+# expect NAME STATUS STDOUT [kiln-args...]: status and exact stdout; stderr must be empty.
+expect() {
+    local name=$1 status=$2 out=$3; shift 3
+    run "$name" "$@"
+    if [ "$(rc "$name")" = "$status" ] && [ "$(cat "$tmp/$name.out"; echo .)" = "$out." ] &&
+        [ ! -s "$tmp/$name.err" ]; then
+        ok "$name"
+    else
+        nok "$name" "$(why "$name")"
+    fi
+}
+
+expect echo 0 $'hi\n' --rootfs "$root" -- /bin/echo hi
+expect exit-0 0 '' --rootfs "$root" -- /bin/sh -c 'exit 0'
+expect exit-3 3 '' --rootfs "$root" -- /bin/sh -c 'exit 3'
+expect exit-255 255 '' --rootfs "$root" -- /bin/sh -c 'exit 255'
+expect signal-kill 137 '' --rootfs "$root" -- /bin/sh -c 'kill -9 $$'
+expect signal-term 143 '' --rootfs "$root" -- /bin/sh -c 'kill -TERM $$'
+expect args 0 $'a b|c\'d|e\nf||"g"|' --rootfs "$root" -- /bin/sh -c 'printf "%s|" "$@"' x 'a b' "c'd" $'e\nf' '' '"g"'
+expect path-lookup 0 $'hi there\n' --rootfs "$root" -- echo 'hi there'
+expect env 0 $'bar baz|x=y\nz|/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    --rootfs "$root" --env 'FOO=bar baz' --env $'Q=x=y\nz' -- /bin/sh -c 'printf "%s|%s|%s" "$FOO" "$Q" "$PATH"'
+expect workdir 0 $'/etc\n' --rootfs "$root" --workdir /etc -- /bin/pwd
+expect uid 0 $'1000\n1001\n' --rootfs "$root" --uid 1000:1001 -- /bin/sh -c 'id -u; id -g'
+expect uid-root 0 $'0\n0\n' --rootfs "$root" -- /bin/sh -c 'id -u; id -g'
+
+# stdout and stderr stay apart.
+run stderr --rootfs "$root" -- /bin/sh -c 'echo out; echo err >&2; exit 4'
+if [ "$(rc stderr)" = 4 ] && [ "$(cat "$tmp/stderr.out")" = out ] && [ "$(cat "$tmp/stderr.err")" = err ]; then
+    ok stderr
+else
+    nok stderr "$(why stderr)"
+fi
+
+# stdin: a line, then 300 KiB of random bytes (more than every buffer on the way), then none.
+echo data >"$tmp/stdin.in"
+expect stdin 0 $'data\n' --rootfs "$root" -- /bin/cat
+head -c 307200 /dev/urandom >"$tmp/stdin-binary.in"
+run stdin-binary --rootfs "$root" -- /bin/cat
+if [ "$(rc stdin-binary)" = 0 ] && cmp -s "$tmp/stdin-binary.in" "$tmp/stdin-binary.out"; then
+    ok stdin-binary
+else
+    nok stdin-binary "status $(rc stdin-binary), $(wc -c <"$tmp/stdin-binary.out") of 307200 bytes back"
+fi
+expect stdin-eof 0 $'0\n' --rootfs "$root" -- /bin/sh -c 'wc -c | tr -d " "'
+run stdin-pipe --rootfs "$root" -- /bin/sh -c 'read a; read b; echo "$b $a"' < <(printf 'one\ntwo\n')
+[ "$(cat "$tmp/stdin-pipe.out")" = "two one" ] && ok stdin-pipe || nok stdin-pipe "$(why stdin-pipe)"
+
+# Writes reach the host; a read-only rootfs refuses them and the host file stays.
+expect write 0 '' --rootfs "$root" -- /bin/sh -c 'echo "from the guest" >/data/new.txt'
+if [ "$(cat "$root/data/new.txt" 2>/dev/null)" = "from the guest" ]; then ok write-host; else nok write-host "no /data/new.txt on the host"; fi
+run readonly --rootfs "$root:ro" -- /bin/sh -c 'echo changed >/data/keep.txt'
+if [ "$(rc readonly)" != 0 ] && grep -q -i -e 'read-only' -e 'permission denied' "$tmp/readonly.err" &&
+    [ "$(cat "$root/data/keep.txt")" = original ]; then
+    ok readonly
+else
+    nok readonly "$(why readonly); host file: $(cat "$root/data/keep.txt")"
+fi
+expect readonly-read 0 $'original\n' --rootfs "$root:ro" -- /bin/cat /data/keep.txt
+
+# Not found: 127 and a shell-like message; found but not runnable: 126.
+run missing --rootfs "$root" -- /no/such/program
+if [ "$(rc missing)" = 127 ] && grep -q '/no/such/program: No such file or directory' "$tmp/missing.err" &&
+    [ ! -s "$tmp/missing.out" ]; then ok missing-cmd; else nok missing-cmd "$(why missing)"; fi
+run missing-path --rootfs "$root" -- nosuchcommand
+if [ "$(rc missing-path)" = 127 ] && grep -q 'nosuchcommand: command not found' "$tmp/missing-path.err"; then
+    ok missing-cmd-path
+else
+    nok missing-cmd-path "$(why missing-path)"
+fi
+run not-exec --rootfs "$root" -- /data/keep.txt
+if [ "$(rc not-exec)" = 126 ] && grep -q 'keep.txt' "$tmp/not-exec.err"; then ok not-executable; else nok not-executable "$(why not-exec)"; fi
+run bad-workdir --rootfs "$root" --workdir /nope -- /bin/true
+if [ "$(rc bad-workdir)" = 125 ] && grep -q '/nope' "$tmp/bad-workdir.err"; then ok bad-workdir; else nok bad-workdir "$(why bad-workdir)"; fi
+
+# A missing directory is kiln's own error, before any boot.
+start=$(date +%s%N)
+run missing-dir --rootfs "$tmp/no-such-dir" -- /bin/true
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+if [ "$(rc missing-dir)" = 1 ] && grep -q "no-such-dir: No such file or directory" "$tmp/missing-dir.err" && [ $ms -lt 2000 ]; then
+    ok missing-dir
+else
+    nok missing-dir "$(why missing-dir), ${ms} ms"
+fi
+run no-cmd --rootfs "$root"
+if [ "$(rc no-cmd)" = 2 ] && grep -q 'needs a command' "$tmp/no-cmd.err"; then ok no-command; else nok no-command "$(why no-cmd)"; fi
+
+# Start-to-exit latency of /bin/true (reported, not a pass criterion).
+start=$(date +%s%N)
+run latency --rootfs "$root" -- /bin/true
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+if [ "$(rc latency)" = 0 ]; then ok latency; else nok latency "$(why latency)"; fi
+echo "# kiln run --rootfs DIR -- /bin/true: ${ms} ms start to exit"
+
+exit $((failures > 0))
