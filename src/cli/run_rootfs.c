@@ -287,6 +287,9 @@ int run_rootfs_prepare(struct run_rootfs *r, struct board_config *cfg, int argc,
     cfg->hvc_in = r->to_guest[0];
     cfg->hvc_out_fd = r->from_guest[1];
     cfg->hvc_out = NULL;
+    /* SIGTERM to kiln: SysRq e, SIGTERM to every process but PID 1, which then reports the
+     * program's status and powers off (or kiln stops the VM after its grace period, 143). */
+    cfg->powerdown_keys = "e";
 
     if (r->tty && isatty(STDIN_FILENO) && !tcgetattr(STDIN_FILENO, &r->saved)) {
         struct termios t = r->saved;

@@ -289,8 +289,9 @@ static int powerdown_step(struct board *b)
                         SIGTERM_GRACE_MS / 1000);
         return -1;
     }
-    if (pd->active && pd->next_key < sizeof(POWERDOWN_KEYS) - 1 && now >= pd->next_ms) {
-        uint8_t key = (uint8_t)POWERDOWN_KEYS[pd->next_key];
+    const char *keys = b->cfg->powerdown_keys ? b->cfg->powerdown_keys : POWERDOWN_KEYS;
+    if (pd->active && pd->next_key < strlen(keys) && now >= pd->next_ms) {
+        uint8_t key = (uint8_t)keys[pd->next_key];
         /* BREAK then the key: Linux's 8250 console takes it as SysRq (uart_handle_break). A full
          * receive FIFO (someone pasting) only delays it. */
         if (uart_send_sysrq(b->uart, key) == 0) {
@@ -301,7 +302,7 @@ static int powerdown_step(struct board *b)
         }
     }
     uint64_t wake = UINT64_MAX;
-    if (pd->active && pd->next_key < sizeof(POWERDOWN_KEYS) - 1)
+    if (pd->active && pd->next_key < strlen(keys))
         wake = pd->next_ms;
     if (pd->deadline_ms && pd->deadline_ms < wake)
         wake = pd->deadline_ms;
@@ -610,7 +611,8 @@ static void wait_for_exit(struct board *b, int sig_fd)
                 continue;
             }
             if (si.ssi_signo == SIGTERM && !b->pd.deadline_ms && b->uart && uart_rx_enabled(b->uart)) {
-                fprintf(stderr, "kiln: SIGTERM: asking the guest to power off (send again to stop at once)\n");
+                if (!b->cfg->powerdown_keys) /* else the workload's stderr is kiln's: say nothing */
+                    fprintf(stderr, "kiln: SIGTERM: asking the guest to power off (send again to stop at once)\n");
                 powerdown_start(b, SIGTERM_GRACE_MS);
                 continue;
             }

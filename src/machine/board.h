@@ -61,6 +61,9 @@ struct board_config {
      * hvc_out; only when hvc_fds is set. */
     bool hvc_fds;
     int hvc_in, hvc_out_fd;
+    /* SysRq keys a SIGTERM or a control-socket powerdown sends; NULL = "suo" (sync, remount
+     * read-only, power off). kiln run --rootfs sends "e": SIGTERM to the program. */
+    const char *powerdown_keys;
     int gdb_port;  /* --gdb PORT: a GDB stub on 127.0.0.1 (docs/gdb.md); 0 = none */
     bool gdb_wait; /* --gdb-wait: harts stop before the first instruction */
 };
