@@ -141,8 +141,9 @@ static int spec_read(struct spec *s)
     buf[got] = 0;
     memset(s, 0, sizeof(*s));
     s->cwd = "/";
-    for (size_t off = sizeof(SPEC_MAGIC); off < got; off += strlen(buf + off) + 1) {
+    for (size_t off = sizeof(SPEC_MAGIC), len; off < got; off += len + 1) {
         char *rec = buf + off, *v = strchr(rec, '=');
+        len = strlen(rec); /* before the '=' below cuts it */
         if (!v)
             continue;
         *v++ = 0;
@@ -351,8 +352,19 @@ int main(void)
     struct relay r = {.out = -1, .err = -1, .in = -1};
     int tty = -1, pin[2], pout[2], perr[2];
     if (s.tty) {
-        int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-        if (m < 0 || grantpt(m) || unlockpt(m) || (tty = open(ptsname(m), O_RDWR | O_NOCTTY)) < 0) {
+        /* From the rootfs's own devpts, so the program finds its terminal under /dev/pts. */
+        char slave[64];
+        int n = 0, m = open(NEWROOT "/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (m >= 0 && !unlockpt(m) && !ioctl(m, TIOCGPTN, &n)) {
+            snprintf(slave, sizeof(slave), NEWROOT "/dev/pts/%d", n);
+        } else {
+            if (m >= 0)
+                close(m);
+            m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+            if (m >= 0 && !grantpt(m) && !unlockpt(m) && ptsname(m))
+                snprintf(slave, sizeof(slave), "%s", ptsname(m));
+        }
+        if (m < 0 || (tty = open(slave, O_RDWR | O_NOCTTY)) < 0) {
             say("kiln: cannot open a pseudo-terminal: %s", strerror(errno));
             power_off(STATUS_SETUP);
         }

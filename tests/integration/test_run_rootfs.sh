@@ -67,13 +67,17 @@ expect exit-3 3 '' --rootfs "$root" -- /bin/sh -c 'exit 3'
 expect exit-255 255 '' --rootfs "$root" -- /bin/sh -c 'exit 255'
 expect signal-kill 137 '' --rootfs "$root" -- /bin/sh -c 'kill -9 $$'
 expect signal-term 143 '' --rootfs "$root" -- /bin/sh -c 'kill -TERM $$'
-expect args 0 $'a b|c\'d|e\nf||"g"|' --rootfs "$root" -- /bin/sh -c 'printf "%s|" "$@"' x 'a b' "c'd" $'e\nf' '' '"g"'
+expect args 0 $'a b|c\'d|e\nf||"g"|k=v|' --rootfs "$root" -- /bin/sh -c 'printf "%s|" "$@"' x 'a b' "c'd" $'e\nf' '' '"g"' k=v
 expect path-lookup 0 $'hi there\n' --rootfs "$root" -- echo 'hi there'
 expect env 0 $'bar baz|x=y\nz|/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --rootfs "$root" --env 'FOO=bar baz' --env $'Q=x=y\nz' -- /bin/sh -c 'printf "%s|%s|%s" "$FOO" "$Q" "$PATH"'
 expect workdir 0 $'/etc\n' --rootfs "$root" --workdir /etc -- /bin/pwd
 expect uid 0 $'1000\n1001\n' --rootfs "$root" --uid 1000:1001 -- /bin/sh -c 'id -u; id -g'
 expect uid-root 0 $'0\n0\n' --rootfs "$root" -- /bin/sh -c 'id -u; id -g'
+
+# --tty: a pty in the guest (its line discipline turns \n into \r\n).
+run tty --rootfs "$root" --tty -- /bin/sh -c 'tty; echo "$TERM"; exit 5'
+if [ "$(rc tty)" = 5 ] && [ "$(cat "$tmp/tty.out")" = $'/dev/pts/0\r\nxterm\r' ]; then ok tty; else nok tty "$(why tty)"; fi
 
 # stdout and stderr stay apart.
 run stderr --rootfs "$root" -- /bin/sh -c 'echo out; echo err >&2; exit 4'
@@ -94,7 +98,9 @@ else
     nok stdin-binary "status $(rc stdin-binary), $(wc -c <"$tmp/stdin-binary.out") of 307200 bytes back"
 fi
 expect stdin-eof 0 $'0\n' --rootfs "$root" -- /bin/sh -c 'wc -c | tr -d " "'
-run stdin-pipe --rootfs "$root" -- /bin/sh -c 'read a; read b; echo "$b $a"' < <(printf 'one\ntwo\n')
+printf 'one\ntwo\n' | timeout 180 "$KILN" run --rootfs "$root" -- /bin/sh -c 'read a; read b; echo "$b $a"' \
+    >"$tmp/stdin-pipe.out" 2>"$tmp/stdin-pipe.err"
+echo $? >"$tmp/stdin-pipe.rc"
 [ "$(cat "$tmp/stdin-pipe.out")" = "two one" ] && ok stdin-pipe || nok stdin-pipe "$(why stdin-pipe)"
 
 # Writes reach the host; a read-only rootfs refuses them and the host file stays.
