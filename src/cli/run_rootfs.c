@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -39,6 +40,7 @@ void run_rootfs_init(struct run_rootfs *r)
     memset(r, 0, sizeof(*r));
     r->null_fd = -1;
     r->to_guest[0] = r->to_guest[1] = r->from_guest[0] = r->from_guest[1] = -1;
+    r->uart[0] = r->uart[1] = -1;
     r->status = -1;
 }
 
@@ -273,16 +275,18 @@ int run_rootfs_prepare(struct run_rootfs *r, struct board_config *cfg, int argc,
              append_given && cfg->append ? cfg->append : DEFAULT_APPEND, RUN_ROOTFS_TAG);
     cfg->append = r->append;
 
-    /* The UART: no input; its output (OpenSBI's banner, the kernel log) only with -v. */
+    /* The UART: no input; its output (OpenSBI's banner, the kernel log) goes through the
+     * relay, which shows it only with -v and watches it for an /init that ignored --rootfs. */
     r->null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (r->null_fd < 0 || pipe2(r->to_guest, O_CLOEXEC) || pipe2(r->from_guest, O_CLOEXEC)) {
+    if (r->null_fd < 0 || pipe2(r->to_guest, O_CLOEXEC) || pipe2(r->from_guest, O_CLOEXEC) ||
+        pipe2(r->uart, O_CLOEXEC)) {
         fprintf(stderr, "kiln: %s\n", strerror(errno));
         return 1;
     }
     /* The relay never blocks on the guest: stdin waits in its buffer until the pipe has room. */
     fcntl(r->to_guest[1], F_SETFL, O_NONBLOCK);
     cfg->console_in = r->null_fd;
-    cfg->console_out = log_verbose ? STDERR_FILENO : r->null_fd;
+    cfg->console_out = r->uart[1];
     cfg->hvc_fds = true;
     cfg->hvc_in = r->to_guest[0];
     cfg->hvc_out_fd = r->from_guest[1];
@@ -317,6 +321,7 @@ static void write_all(int fd, const uint8_t *p, size_t len)
 
 struct relay {
     struct run_rootfs *r;
+    size_t banner; /* bytes of STALE_BANNER matched so far on the UART */
     uint8_t rx[3 + FRAME_MAX];
     size_t rxlen;
     uint8_t tx[3 + FRAME_MAX];
@@ -394,22 +399,53 @@ static void relay_stdin(struct relay *s)
     s->in_open = false;
 }
 
+/*
+ * The UART's bytes: shown with -v, else dropped. A guest whose /init predates --rootfs
+ * prints the normal mode's "kiln-init: ready" and starts a shell nobody talks to: stop
+ * the VM at once (SIGINT, which the board takes) instead of waiting forever.
+ */
+static void relay_uart(struct relay *s)
+{
+    static const char banner[] = "kiln-init: ready";
+    uint8_t buf[4096];
+    ssize_t n = read(s->r->uart[0], buf, sizeof(buf));
+    if (n <= 0)
+        return;
+    if (log_verbose)
+        write_all(STDERR_FILENO, buf, (size_t)n);
+    for (ssize_t i = 0; i < n && !s->r->stale_guest; i++) {
+        /* The banner's first letter occurs in it only once: a mismatch restarts at 0 or 1. */
+        s->banner = buf[i] == (uint8_t)banner[s->banner] ? s->banner + 1 : buf[i] == 'k';
+        if (s->banner == sizeof(banner) - 1) {
+            s->r->stale_guest = true;
+            /* To the thread that reads the board's signalfd; the jail allows only tgkill on
+             * kiln itself (src/jail/seccomp.c). */
+            syscall(SYS_tgkill, getpid(), s->r->main_tid, SIGINT);
+        }
+    }
+}
+
 static void *relay_main(void *arg)
 {
     struct relay *s = arg;
     struct run_rootfs *r = s->r;
     for (;;) {
         bool want_in = s->hello && s->in_open && !s->txlen;
-        struct pollfd p[3] = {
+        struct pollfd p[4] = {
             {.fd = r->from_guest[0], .events = POLLIN},
             {.fd = want_in ? STDIN_FILENO : -1, .events = POLLIN},
             {.fd = s->txlen ? r->to_guest[1] : -1, .events = POLLOUT},
+            {.fd = r->uart[0], .events = POLLIN},
         };
-        if (poll(p, 3, -1) < 0) {
+        if (poll(p, 4, -1) < 0) {
             if (errno == EINTR)
                 continue;
             break;
         }
+        if (p[3].revents & POLLIN)
+            relay_uart(s);
+        else if (p[3].revents) /* kiln closed it: the run is over */
+            r->uart[0] = -1 - r->uart[0]; /* poll ignores it from now on; finish restores it */
         if (p[0].revents && !relay_rx(s))
             break;
         if (p[1].revents)
@@ -436,6 +472,7 @@ int run_rootfs_start(struct run_rootfs *r)
     }
     s->r = r;
     s->in_open = true;
+    r->main_tid = (pid_t)syscall(SYS_gettid); /* board_run() runs here */
     /* Signals stay with the board's signalfd: the relay thread takes none. */
     sigset_t all, old;
     sigfillset(&all);
@@ -464,8 +501,12 @@ int run_rootfs_finish(struct run_rootfs *r, int board_status)
      * program wrote last. */
     close_fd(&r->from_guest[1]);
     close_fd(&r->to_guest[0]);
+    close_fd(&r->uart[1]);
     if (r->thread_started)
         pthread_join(r->thread, NULL);
+    if (r->uart[0] < -1)
+        r->uart[0] = -1 - r->uart[0];
+    close_fd(&r->uart[0]);
     close_fd(&r->from_guest[0]);
     close_fd(&r->to_guest[1]);
     close_fd(&r->null_fd);
@@ -473,6 +514,11 @@ int run_rootfs_finish(struct run_rootfs *r, int board_status)
         tcsetattr(STDIN_FILENO, TCSANOW, &r->saved);
     free(r->cpio);
     r->cpio = NULL;
+    if (r->stale_guest) {
+        fprintf(stderr, "kiln: --rootfs: this guest's /init does not know --rootfs (it started a "
+                        "login shell); rebuild the default guest with 'make guest'\n");
+        return STATUS_SETUP;
+    }
     if (board_status != 0)
         return board_status; /* kiln said why: a kernel panic, a signal, a failure */
     if (r->status >= 0)

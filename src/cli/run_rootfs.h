@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <termios.h>
 
 struct board_config;
@@ -36,7 +37,9 @@ struct run_rootfs {
     size_t cpio_len;
     char append[4096];
     int null_fd;
-    int to_guest[2], from_guest[2];
+    int to_guest[2], from_guest[2], uart[2];
+    pid_t main_tid;
+    bool stale_guest; /* the UART showed the normal mode's banner: an /init without --rootfs */
     pthread_t thread;
     bool thread_started;
     int status; /* the program's exit status from the guest; -1 until it arrives */

@@ -142,6 +142,21 @@ fi
 run no-cmd --rootfs "$root"
 if [ "$(rc no-cmd)" = 2 ] && grep -q 'needs a command' "$tmp/no-cmd.err"; then ok no-command; else nok no-command "$(why no-cmd)"; fi
 
+# SIGTERM to kiln reaches the program (SysRq e in the guest): its handler's status, or 143.
+sigterm() { # name expected-status cmd...
+    local name=$1 want=$2; shift 2
+    timeout 180 "$KILN" run --rootfs "$root" -- "$@" </dev/null >"$tmp/$name.out" 2>"$tmp/$name.err" &
+    local pid=$!
+    # Until the program runs: it prints "up" first.
+    for _ in $(seq 300); do grep -q up "$tmp/$name.out" 2>/dev/null && break; sleep 0.1; done
+    kill -TERM $pid
+    wait $pid
+    echo $? >"$tmp/$name.rc"
+    if [ "$(rc "$name")" = "$want" ]; then ok "$name"; else nok "$name" "$(why "$name")"; fi
+}
+sigterm sigterm-default 143 /bin/sh -c 'echo up; exec sleep 100'
+sigterm sigterm-trapped 7 /bin/sh -c 'trap "exit 7" TERM; echo up; while :; do sleep 1; done'
+
 # Start-to-exit latency of /bin/true (reported, not a pass criterion).
 start=$(date +%s%N)
 run latency --rootfs "$root" -- /bin/true
