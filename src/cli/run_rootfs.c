@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -41,6 +42,7 @@ void run_rootfs_init(struct run_rootfs *r)
     r->null_fd = -1;
     r->to_guest[0] = r->to_guest[1] = r->from_guest[0] = r->from_guest[1] = -1;
     r->uart[0] = r->uart[1] = -1;
+    r->winch_fd = -1;
     r->status = -1;
 }
 
@@ -326,7 +328,7 @@ struct relay {
     size_t rxlen;
     uint8_t tx[3 + FRAME_MAX];
     size_t txoff, txlen;
-    bool hello, in_open;
+    bool hello, in_open, winch;
 };
 
 static void tx_frame(struct relay *s, char type, const void *data, size_t len)
@@ -340,11 +342,12 @@ static void tx_frame(struct relay *s, char type, const void *data, size_t len)
     s->txlen = 3 + len;
 }
 
-static void relay_hello(struct relay *s)
+static void relay_winsize(struct relay *s)
 {
     struct winsize ws;
-    s->hello = true;
-    if (s->r->tty && !ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) && ws.ws_row && ws.ws_col) {
+    s->winch = false;
+    if (s->r->tty && (!ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) || !ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws)) &&
+        ws.ws_row && ws.ws_col) {
         uint8_t p[4] = {(uint8_t)ws.ws_row, (uint8_t)(ws.ws_row >> 8), (uint8_t)ws.ws_col,
                         (uint8_t)(ws.ws_col >> 8)};
         tx_frame(s, 'W', p, 4);
@@ -370,7 +373,10 @@ static bool relay_rx(struct relay *s)
             break;
         const uint8_t *p = s->rx + 3;
         switch (s->rx[0]) {
-        case 'H': relay_hello(s); break;
+        case 'H':
+            s->hello = true;
+            relay_winsize(s);
+            break;
         case 'O': write_all(STDOUT_FILENO, p, len); break;
         case 'E': write_all(STDERR_FILENO, p, len); break;
         case 'X':
@@ -431,17 +437,26 @@ static void *relay_main(void *arg)
     struct run_rootfs *r = s->r;
     for (;;) {
         bool want_in = s->hello && s->in_open && !s->txlen;
-        struct pollfd p[4] = {
+        struct pollfd p[5] = {
             {.fd = r->from_guest[0], .events = POLLIN},
             {.fd = want_in ? STDIN_FILENO : -1, .events = POLLIN},
             {.fd = s->txlen ? r->to_guest[1] : -1, .events = POLLOUT},
             {.fd = r->uart[0], .events = POLLIN},
+            {.fd = r->winch_fd, .events = POLLIN},
         };
-        if (poll(p, 4, -1) < 0) {
+        if (poll(p, 5, -1) < 0) {
             if (errno == EINTR)
                 continue;
             break;
         }
+        if (p[4].revents) {
+            struct signalfd_siginfo si;
+            while (read(r->winch_fd, &si, sizeof(si)) > 0)
+                ;
+            s->winch = true;
+        }
+        if (s->winch && s->hello && !s->txlen)
+            relay_winsize(s);
         if (p[3].revents & POLLIN)
             relay_uart(s);
         else if (p[3].revents) /* kiln closed it: the run is over */
@@ -473,6 +488,15 @@ int run_rootfs_start(struct run_rootfs *r)
     s->r = r;
     s->in_open = true;
     r->main_tid = (pid_t)syscall(SYS_gettid); /* board_run() runs here */
+    /* A resized terminal: SIGWINCH stays pending (blocked here, so in the harts started
+     * from this thread too) for the relay's signalfd. */
+    if (r->raw) {
+        sigset_t w;
+        sigemptyset(&w);
+        sigaddset(&w, SIGWINCH);
+        pthread_sigmask(SIG_BLOCK, &w, NULL);
+        r->winch_fd = signalfd(-1, &w, SFD_CLOEXEC | SFD_NONBLOCK);
+    }
     /* Signals stay with the board's signalfd: the relay thread takes none. */
     sigset_t all, old;
     sigfillset(&all);
@@ -510,6 +534,7 @@ int run_rootfs_finish(struct run_rootfs *r, int board_status)
     close_fd(&r->from_guest[0]);
     close_fd(&r->to_guest[1]);
     close_fd(&r->null_fd);
+    close_fd(&r->winch_fd);
     if (r->raw)
         tcsetattr(STDIN_FILENO, TCSANOW, &r->saved);
     free(r->cpio);

@@ -39,6 +39,7 @@ struct run_rootfs {
     int null_fd;
     int to_guest[2], from_guest[2], uart[2];
     pid_t main_tid;
+    int winch_fd; /* --tty on a host terminal: SIGWINCH, relayed as a window-size frame */
     bool stale_guest; /* the UART showed the normal mode's banner: an /init without --rootfs */
     pthread_t thread;
     bool thread_started;

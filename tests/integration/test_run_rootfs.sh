@@ -79,6 +79,40 @@ expect uid-root 0 $'0\n0\n' --rootfs "$root" -- /bin/sh -c 'id -u; id -g'
 run tty --rootfs "$root" --tty -- /bin/sh -c 'tty; echo "$TERM"; exit 5'
 if [ "$(rc tty)" = 5 ] && [ "$(cat "$tmp/tty.out")" = $'/dev/pts/0\r\nxterm\r' ]; then ok tty; else nok tty "$(why tty)"; fi
 
+# --tty on a host terminal: a shell, the window size at start and after a resize, exit status.
+cat >"$tmp/tty.py" <<'EOF'
+import fcntl, os, pty, select, struct, sys, termios, time
+kiln, root = sys.argv[1], sys.argv[2]
+pid, fd = pty.fork()
+if pid == 0:
+    fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 90, 0, 0))
+    os.execv(kiln, [kiln, "run", "--rootfs", root, "--tty", "--", "/bin/sh"])
+out = b""
+def read_until(pat, t=60):
+    global out
+    end = time.time() + t
+    while pat not in out and time.time() < end:
+        if select.select([fd], [], [], 0.5)[0]:
+            try:
+                out += os.read(fd, 4096)
+            except OSError:
+                break
+    return pat in out
+first = read_until(b"# ")
+os.write(fd, b"stty size\r")
+size = first and read_until(b"30 90")
+fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 120, 0, 0))
+time.sleep(1)
+os.write(fd, b"stty size; echo $((6*7))x\r")
+resized = read_until(b"50 120") and read_until(b"42x")
+os.write(fd, b"exit 9\r")
+code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+if not (size and resized and code == 9):
+    print("size %s, resize and input %s, status %d, output %r" % (size, resized, code, out[-300:]))
+    sys.exit(1)
+EOF
+if msg=$(timeout 180 python3 "$tmp/tty.py" "$KILN" "$root" 2>&1); then ok tty-interactive; else nok tty-interactive "$msg"; fi
+
 # stdout and stderr stay apart.
 run stderr --rootfs "$root" -- /bin/sh -c 'echo out; echo err >&2; exit 4'
 if [ "$(rc stderr)" = 4 ] && [ "$(cat "$tmp/stderr.out")" = out ] && [ "$(cat "$tmp/stderr.err")" = err ]; then
