@@ -80,7 +80,7 @@ run tty --rootfs "$root" --tty -- /bin/sh -c 'tty; echo "$TERM"; exit 5'
 if [ "$(rc tty)" = 5 ] && [ "$(cat "$tmp/tty.out")" = $'/dev/pts/0\r\nxterm\r' ]; then ok tty; else nok tty "$(why tty)"; fi
 
 # --tty on a host terminal: a shell, the window size at start and after a resize, exit status.
-cat >"$tmp/tty.py" <<'EOF'
+cat >"$tmp/pty_session.py" <<'EOF'
 import fcntl, os, pty, select, struct, sys, termios, time
 kiln, root = sys.argv[1], sys.argv[2]
 pid, fd = pty.fork()
@@ -111,7 +111,7 @@ if not (size and resized and code == 9):
     print("size %s, resize and input %s, status %d, output %r" % (size, resized, code, out[-300:]))
     sys.exit(1)
 EOF
-if msg=$(timeout 180 python3 "$tmp/tty.py" "$KILN" "$root" 2>&1); then ok tty-interactive; else nok tty-interactive "$msg"; fi
+if msg=$(timeout 180 python3 "$tmp/pty_session.py" "$KILN" "$root" 2>&1); then ok tty-interactive; else nok tty-interactive "$msg"; fi
 
 # stdout and stderr stay apart.
 run stderr --rootfs "$root" -- /bin/sh -c 'echo out; echo err >&2; exit 4'
