@@ -179,7 +179,9 @@ if [ "$(rc no-cmd)" = 2 ] && grep -q 'needs a command' "$tmp/no-cmd.err"; then o
 # SIGTERM to kiln reaches the program (SysRq e in the guest): its handler's status, or 143.
 sigterm() { # name expected-status cmd...
     local name=$1 want=$2; shift 2
-    timeout 180 "$KILN" run --rootfs "$root" -- "$@" </dev/null >"$tmp/$name.out" 2>"$tmp/$name.err" &
+    # --foreground: timeout(1) passes SIGTERM on once, to kiln only (without it, to its process
+    # group as well, and a second SIGTERM stops a VM at once).
+    timeout --foreground 180 "$KILN" run --rootfs "$root" -- "$@" </dev/null >"$tmp/$name.out" 2>"$tmp/$name.err" &
     local pid=$!
     # Until the program runs: it prints "up" first.
     for _ in $(seq 300); do grep -q up "$tmp/$name.out" 2>/dev/null && break; sleep 0.1; done
