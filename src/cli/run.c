@@ -279,7 +279,7 @@ int cli_run(int argc, char **argv)
             return 2;
         }
     }
-    if (!rootfs.given && (rootfs.workdir || rootfs.nenv || rootfs.tty)) {
+    if (!rootfs.given && (rootfs.workdir || rootfs.nenv || rootfs.tty || rootfs.ids_given)) {
         fprintf(stderr, "kiln run: --workdir, --env, --uid and --tty go with --rootfs\n");
         return 2;
     }

@@ -110,6 +110,7 @@ int run_rootfs_option(struct run_rootfs *r, int opt, const char *arg)
             fprintf(stderr, "kiln: --uid '%s': expected UID[:GID] (numbers)\n", arg);
             return 2;
         }
+        r->ids_given = true;
         return 0;
     case OPT_TTY:
         r->tty = true;
@@ -240,6 +241,10 @@ int run_rootfs_prepare(struct run_rootfs *r, struct board_config *cfg, int argc,
         return 2;
     }
     r->argv = argv + first;
+    if (cfg->hvc_out) {
+        fprintf(stderr, "kiln: --hvc-out and --rootfs: the virtio console carries the program's stdio\n");
+        return 2;
+    }
     struct stat st;
     if (stat(r->dir, &st)) {
         fprintf(stderr, "kiln: --rootfs %s: %s\n", r->dir, strerror(errno));

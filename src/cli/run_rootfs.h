@@ -25,7 +25,7 @@ enum { OPT_ROOTFS = 0x180, OPT_WORKDIR, OPT_ENV, OPT_UID, OPT_TTY };
 struct run_rootfs {
     /* From the command line. */
     const char *dir;
-    bool readonly, tty, given;
+    bool readonly, tty, given, ids_given;
     const char *workdir;
     unsigned uid, gid;
     const char *env[RUN_ROOTFS_MAX_ENV];
