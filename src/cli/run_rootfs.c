@@ -333,7 +333,7 @@ struct relay {
     size_t rxlen;
     uint8_t tx[3 + FRAME_MAX];
     size_t txoff, txlen;
-    bool hello, in_open, winch;
+    bool hello, in_open, winch, broken;
 };
 
 static void tx_frame(struct relay *s, char type, const void *data, size_t len)
@@ -371,8 +371,15 @@ static bool relay_rx(struct relay *s)
     while (s->rxlen >= 3) {
         size_t len = s->rx[1] | (size_t)s->rx[2] << 8;
         if (len > FRAME_MAX) {
-            log_err("rootfs", "malformed frame from the guest; dropping its output");
-            return false;
+            /* Out of step: say so once and drop the rest, but keep draining, or the
+             * virtio console would block on a full pipe and never let the VM end. */
+            if (!s->broken)
+                log_err("rootfs", "malformed frame from the guest; dropping its output");
+            s->broken = true;
+        }
+        if (s->broken) {
+            s->rxlen = 0;
+            break;
         }
         if (s->rxlen < 3 + len)
             break;
