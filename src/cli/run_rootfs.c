@@ -129,7 +129,7 @@ struct buf {
 
 static void buf_add(struct buf *b, const void *data, size_t len)
 {
-    if (b->oom)
+    if (b->oom || !len) /* memcpy's source must not be NULL, even for 0 bytes */
         return;
     if (b->len + len > b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 4096;
