@@ -301,13 +301,6 @@ int run_rootfs_prepare(struct run_rootfs *r, struct board_config *cfg, int argc,
     /* SIGTERM to kiln: SysRq e, SIGTERM to every process but PID 1, which then reports the
      * program's status and powers off (or kiln stops the VM after its grace period, 143). */
     cfg->powerdown_keys = "e";
-
-    if (r->tty && isatty(STDIN_FILENO) && !tcgetattr(STDIN_FILENO, &r->saved)) {
-        struct termios t = r->saved;
-        cfmakeraw(&t);
-        if (!tcsetattr(STDIN_FILENO, TCSANOW, &t))
-            r->raw = true;
-    }
     return 0;
 }
 
@@ -500,6 +493,13 @@ int run_rootfs_start(struct run_rootfs *r)
     s->r = r;
     s->in_open = true;
     r->main_tid = (pid_t)syscall(SYS_gettid); /* board_run() runs here */
+    /* Raw only now, when nothing can fail before run_rootfs_finish() restores it. */
+    if (r->tty && isatty(STDIN_FILENO) && !tcgetattr(STDIN_FILENO, &r->saved)) {
+        struct termios t = r->saved;
+        cfmakeraw(&t);
+        if (!tcsetattr(STDIN_FILENO, TCSANOW, &t))
+            r->raw = true;
+    }
     /* A resized terminal: SIGWINCH stays pending (blocked here, so in the harts started
      * from this thread too) for the relay's signalfd. */
     if (r->raw) {
@@ -517,6 +517,8 @@ int run_rootfs_start(struct run_rootfs *r)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (e) {
         free(s);
+        if (r->raw)
+            tcsetattr(STDIN_FILENO, TCSANOW, &r->saved);
         fprintf(stderr, "kiln: cannot start the stdio relay: %s\n", strerror(e));
         return 1;
     }
