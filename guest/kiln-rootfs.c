@@ -64,13 +64,18 @@ static void hvc_write(const void *buf, size_t len)
     }
 }
 
+/* One write per frame: the hvc driver passes each write on in buffers of a page. */
 static void frame_send(char type, const void *data, size_t len)
 {
+    unsigned char f[3 + FRAME_MAX];
     while (1) {
         size_t n = len > FRAME_MAX ? FRAME_MAX : len;
-        unsigned char h[3] = {(unsigned char)type, (unsigned char)(n & 0xff), (unsigned char)(n >> 8)};
-        hvc_write(h, 3);
-        hvc_write(data, n);
+        f[0] = (unsigned char)type;
+        f[1] = (unsigned char)(n & 0xff);
+        f[2] = (unsigned char)(n >> 8);
+        if (n)
+            memcpy(f + 3, data, n);
+        hvc_write(f, 3 + n);
         data = (const char *)data + n;
         len -= n;
         if (!len)
@@ -289,7 +294,7 @@ static void relay_rx(struct relay *r, bool tty)
 /* Copies what one output descriptor has into frames; closes it at EOF (or EIO of a pty). */
 static void relay_out(int *fd, char type, bool *was_eof)
 {
-    char buf[FRAME_MAX];
+    char buf[FRAME_MAX - 3]; /* header and payload fill one 4 KiB page exactly */
     ssize_t n = read(*fd, buf, sizeof(buf));
     if (n > 0) {
         frame_send(type, buf, (size_t)n);
