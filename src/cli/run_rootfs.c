@@ -241,6 +241,13 @@ int run_rootfs_prepare(struct run_rootfs *r, struct board_config *cfg, int argc,
         return 2;
     }
     r->argv = argv + first;
+    /* A closed stdin, stdout or stderr becomes /dev/null first, so no descriptor opened
+     * below takes its number and receives the program's output. */
+    for (int fd = 0; fd <= 2; fd++)
+        if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd) {
+            fprintf(stderr, "kiln: cannot open /dev/null: %s\n", strerror(errno));
+            return 1;
+        }
     if (cfg->hvc_out) {
         fprintf(stderr, "kiln: --hvc-out and --rootfs: the virtio console carries the program's stdio\n");
         return 2;

@@ -137,6 +137,20 @@ printf 'one\ntwo\n' | timeout 180 "$KILN" run --rootfs "$root" -- /bin/sh -c 're
 echo $? >"$tmp/stdin-pipe.rc"
 [ "$(cat "$tmp/stdin-pipe.out")" = "two one" ] && ok stdin-pipe || nok stdin-pipe "$(why stdin-pipe)"
 
+# A closed stdin is an empty one; a closed stdout loses the output, never mixes it elsewhere.
+timeout 180 "$KILN" run --rootfs "$root" -- /bin/sh -c 'cat; echo out; echo err >&2; exit 6' <&- \
+    >"$tmp/closed-in.out" 2>"$tmp/closed-in.err"
+echo $? >"$tmp/closed-in.rc"
+if [ "$(rc closed-in)" = 6 ] && [ "$(cat "$tmp/closed-in.out")" = out ] && [ "$(cat "$tmp/closed-in.err")" = err ]; then
+    ok closed-stdin
+else
+    nok closed-stdin "$(why closed-in)"
+fi
+timeout 180 "$KILN" run --rootfs "$root" -- /bin/sh -c 'echo out; echo err >&2; exit 6' </dev/null >&- \
+    2>"$tmp/closed-out.err"
+echo $? >"$tmp/closed-out.rc"; : >"$tmp/closed-out.out"
+if [ "$(rc closed-out)" = 6 ] && [ "$(cat "$tmp/closed-out.err")" = err ]; then ok closed-stdout; else nok closed-stdout "$(why closed-out)"; fi
+
 # Writes reach the host; a read-only rootfs refuses them and the host file stays.
 expect write 0 '' --rootfs "$root" -- /bin/sh -c 'echo "from the guest" >/data/new.txt'
 if [ "$(cat "$root/data/new.txt" 2>/dev/null)" = "from the guest" ]; then ok write-host; else nok write-host "no /data/new.txt on the host"; fi
