@@ -189,18 +189,31 @@ static int load_images(struct board *b, const struct board_config *cfg)
             log_err("boot", "initrd %s: %s", cfg->initrd, strerror(errno));
             return -1;
         }
-        if ((uint64_t)size > info_addr - used_end) {
+        /* The extra archive starts 4-aligned: the kernel looks for a cpio header only there. */
+        uint64_t pad = cfg->initrd_extra ? (4 - ((uint64_t)size & 3)) & 3 : 0;
+        uint64_t extra = cfg->initrd_extra ? pad + cfg->initrd_extra_len : 0;
+        if ((uint64_t)size > info_addr - used_end || extra > info_addr - used_end - (uint64_t)size) {
             log_err("boot", "initrd %s (%lld bytes) does not fit in --mem %lluM", cfg->initrd,
                     (long long)size, (unsigned long long)(vm->ram_size >> 20));
             return -1;
         }
-        initrd_start = (info_addr - (uint64_t)size) & ~0xfffull;
+        initrd_start = (info_addr - (uint64_t)size - extra) & ~0xfffull;
         uint64_t got;
         if (loader_load_raw(vm, cfg->initrd, initrd_start, &got, err, sizeof(err)) < 0) {
             log_err("boot", "%s", err);
             return -1;
         }
         initrd_end = initrd_start + got;
+        if (cfg->initrd_extra) {
+            static const uint8_t zero[4];
+            pad = (4 - (got & 3)) & 3;
+            if (gmem_write(vm, initrd_end, zero, pad) ||
+                gmem_write(vm, initrd_end + pad, cfg->initrd_extra, cfg->initrd_extra_len)) {
+                log_err("boot", "the appended initrd archive does not fit in RAM");
+                return -1;
+            }
+            initrd_end += pad + cfg->initrd_extra_len;
+        }
     }
 
     struct fdt_config fc = {
@@ -278,8 +291,9 @@ static int powerdown_step(struct board *b)
                         SIGTERM_GRACE_MS / 1000);
         return -1;
     }
-    if (pd->active && pd->next_key < sizeof(POWERDOWN_KEYS) - 1 && now >= pd->next_ms) {
-        uint8_t key = (uint8_t)POWERDOWN_KEYS[pd->next_key];
+    const char *keys = b->cfg->powerdown_keys ? b->cfg->powerdown_keys : POWERDOWN_KEYS;
+    if (pd->active && pd->next_key < strlen(keys) && now >= pd->next_ms) {
+        uint8_t key = (uint8_t)keys[pd->next_key];
         /* BREAK then the key: Linux's 8250 console takes it as SysRq (uart_handle_break). A full
          * receive FIFO (someone pasting) only delays it. */
         if (uart_send_sysrq(b->uart, key) == 0) {
@@ -290,7 +304,7 @@ static int powerdown_step(struct board *b)
         }
     }
     uint64_t wake = UINT64_MAX;
-    if (pd->active && pd->next_key < sizeof(POWERDOWN_KEYS) - 1)
+    if (pd->active && pd->next_key < strlen(keys))
         wake = pd->next_ms;
     if (pd->deadline_ms && pd->deadline_ms < wake)
         wake = pd->deadline_ms;
@@ -630,7 +644,8 @@ static void wait_for_exit(struct board *b, int sig_fd)
                 continue;
             }
             if (si.ssi_signo == SIGTERM && !b->pd.deadline_ms && b->uart && uart_rx_enabled(b->uart)) {
-                fprintf(stderr, "kiln: SIGTERM: asking the guest to power off (send again to stop at once)\n");
+                if (!b->cfg->powerdown_keys) /* else the workload's stderr is kiln's: say nothing */
+                    fprintf(stderr, "kiln: SIGTERM: asking the guest to power off (send again to stop at once)\n");
                 powerdown_start(b, SIGTERM_GRACE_MS);
                 continue;
             }
@@ -724,6 +739,7 @@ int board_run(const struct board_config *cfg)
         return 1;
     }
     b->hvc_fd = -1;
+    b->hvc_in_fd = -1;
     b->powerdown_fd = -1;
     b->snap_fd = -1;
     b->cfg = cfg;
