@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -68,9 +69,29 @@ static void init_signals(void)
     }
 }
 
-/* The keeper's whole life: relay, wait, end as the VM ended. Never returns. */
-static void keeper(pid_t child, int cleaner_fd, pid_t cleaner, bool no_seccomp)
+/*
+ * The keeper holds no descriptor of the VM's but stdio and the two pipes it owns: a pipe
+ * kiln made before the split (a console or stdio relay) must see its end of file when
+ * the VM closes its copy, not wait for the keeper.
+ */
+static void close_all_but(int a, int b)
 {
+    int keep[2] = {a < b ? a : b, a < b ? b : a};
+    unsigned from = 3;
+    for (int i = 0; i < 2; i++) {
+        if (keep[i] < (int)from)
+            continue;
+        if ((unsigned)keep[i] > from)
+            syscall(SYS_close_range, from, (unsigned)keep[i] - 1, 0);
+        from = (unsigned)keep[i] + 1;
+    }
+    syscall(SYS_close_range, from, ~0u, 0);
+}
+
+/* The keeper's whole life: relay, wait, end as the VM ended. Never returns. */
+static void keeper(pid_t child, int cleaner_fd, pid_t cleaner, int alive_fd, bool no_seccomp)
+{
+    close_all_but(cleaner ? cleaner_fd : -1, alive_fd);
     vm_pid = child;
     prctl(PR_SET_NAME, "kiln-keeper");
     for (size_t i = 0; i < NRELAYED; i++) {
@@ -136,8 +157,7 @@ int pidns_split(int cleaner_fd, pid_t cleaner, bool no_seccomp)
         return -1;
     }
     if (child > 0) {
-        close(alive[0]);
-        keeper(child, cleaner_fd, cleaner, no_seccomp);
+        keeper(child, cleaner_fd, cleaner, alive[1], no_seccomp);
     }
     /* The VM: it must not outlive the keeper, which is what the user holds. Its parent is
      * outside the namespace (getppid() says 0), so the race with the keeper's death before

@@ -510,7 +510,10 @@ int oci_cmd_enter(struct oci_cmd *c, char *err, size_t errlen)
         if (fd >= 0)
             close(fd);
     }
-    /* kiln exec opens the program through this descriptor (/proc/self/fd/N in its argv). */
+    /* kiln exec opens the program through this descriptor (/proc/self/fd/N in its argv); a
+     * system VM (kiln run --rootfs) looks it up in the guest. */
+    if (c->prog_fd < 0)
+        return 0;
     int fl = fcntl(c->prog_fd, F_GETFD);
     if (fl < 0 || fcntl(c->prog_fd, F_SETFD, fl & ~FD_CLOEXEC))
         return fail(err, errlen, -errno, "program descriptor: %s", strerror(errno));

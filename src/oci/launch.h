@@ -29,6 +29,9 @@ struct oci_cmd {
  */
 int oci_cmd_build(const struct oci_spec *s, const struct oci_process *p, const char *bundle,
                   const char *state_dir, struct oci_cmd *cmd, char *err, size_t errlen);
+/* The same for a system-VM container: `kiln run --rootfs` (vm_system.c). */
+int oci_system_cmd_build(const struct oci_spec *s, const char *bundle, struct oci_cmd *cmd, char *err,
+                         size_t errlen);
 void oci_cmd_free(struct oci_cmd *cmd);
 /* In the container's process: enters the network namespace and sets the OOM score. 0 or -errno. */
 int oci_cmd_enter(struct oci_cmd *cmd, char *err, size_t errlen);

@@ -153,10 +153,6 @@ int oci_create(const char *root, const struct oci_create_opts *o)
     struct oci_spec spec;
     if (oci_load_spec(cfgpath, &spec))
         return 1;
-    if (spec.vm_kind == OCI_VM_SYSTEM) {
-        oci_spec_free(&spec);
-        return oci_system_create(root, o);
-    }
     if (!spec.has_process) {
         oci_err("config.json: process is required to create a container");
         oci_spec_free(&spec);
@@ -190,7 +186,8 @@ int oci_create(const char *root, const struct oci_create_opts *o)
         oci_err("cannot keep config.json in %s: %s", dir, strerror(-rc));
         goto fail;
     }
-    if (oci_cmd_build(&spec, &spec.proc, bundle, dir, &cmd, err, sizeof(err))) {
+    if (spec.vm_kind == OCI_VM_SYSTEM ? oci_system_cmd_build(&spec, bundle, &cmd, err, sizeof(err))
+                                      : oci_cmd_build(&spec, &spec.proc, bundle, dir, &cmd, err, sizeof(err))) {
         oci_err("%s", err);
         goto fail;
     }
@@ -208,7 +205,7 @@ int oci_create(const char *root, const struct oci_create_opts *o)
         oci_err("%s", err);
         goto fail;
     }
-    struct oci_state st = {.pid = pid, .vm_kind = OCI_VM_PROCESS, .annotations = spec.annotations};
+    struct oci_state st = {.pid = pid, .vm_kind = spec.vm_kind, .annotations = spec.annotations};
     snprintf(st.id, sizeof(st.id), "%s", o->id);
     snprintf(st.bundle, sizeof(st.bundle), "%s", bundle);
     if (spec.root_path[0] == '/')
@@ -416,7 +413,9 @@ int oci_kill(const char *root, const char *id, int sig, bool all)
      */
     pid_t target = st.pid;
     int rc = 0;
-    pid_t first = !all && sig != SIGKILL && sig != SIGSTOP && sig != SIGCONT && s == OCI_RUNNING
+    /* A system VM takes signals as kiln run does: SIGTERM/SIGINT reach the workload. */
+    pid_t first = !all && sig != SIGKILL && sig != SIGSTOP && sig != SIGCONT && s == OCI_RUNNING &&
+                          st.vm_kind == OCI_VM_PROCESS
                       ? first_program(st.pid)
                       : 0;
     if (all) {

@@ -46,7 +46,5 @@ int oci_load_spec(const char *path, struct oci_spec *s);
 /* "KILL", "SIGKILL", "sigkill" or "9": the signal number, or -1. */
 int oci_signal_parse(const char *s);
 
-/* The system-VM kind (annotation run.kiln.vm=system): not wired yet, refused with a clear error. */
-int oci_system_create(const char *root, const struct oci_create_opts *o);
 
 #endif

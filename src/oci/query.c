@@ -190,7 +190,7 @@ int oci_features(void)
     json_object_object_add(o, "linux", lx);
     json_object *ann = json_object_new_object();
     json_object_object_add(ann, "run.kiln.version", json_object_new_string(OCI_RUNTIME_VERSION));
-    json_object_object_add(ann, "run.kiln.vm.kinds", json_object_new_string("process"));
+    json_object_object_add(ann, "run.kiln.vm.kinds", json_object_new_string("process,system"));
     json_object_object_add(o, "annotations", ann);
     printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED));
     json_object_put(o);

@@ -1,18 +1,183 @@
 /*
- * The system-VM kind of container (annotation run.kiln.vm=system, or the
- * spec's "vm" section): a kiln system VM boots kiln's kernel, mounts the
- * bundle's rootfs as / over virtio-9p and runs process.args as its workload,
- * like Kata. That needs `kiln run --rootfs DIR -- CMD` (being built on its
- * own); until it is wired here, such a container is refused at create so an
- * engine never gets a process VM it did not ask for.
+ * The system-VM kind of container (annotation run.kiln.vm=system, or the spec's
+ * "vm" section): a kiln system VM boots kiln's default kernel, mounts the bundle's
+ * rootfs as / over virtio-9p and runs process.args as its one workload, like Kata
+ * (`kiln run --rootfs`, docs/rootfs.md). The create/start/kill/delete machinery is
+ * the process VM's: only the command that the container's process becomes differs.
  */
-#include "oci/log.h"
-#include "oci/oci.h"
+#define _GNU_SOURCE
+#include "oci/launch.h"
 
-int oci_system_create(const char *root, const struct oci_create_opts *o)
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "oci/log.h"
+
+/* The smallest guest a Linux kernel boots in comfortably, and the default without a limit. */
+#define SYSTEM_MIN_MEM (64ull << 20)
+#define SYSTEM_DEFAULT_MEM "256M"
+
+static int add(struct oci_cmd *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int add(struct oci_cmd *c, const char *fmt, ...)
 {
-    (void)root;
-    oci_err("container %s: run.kiln.vm=system (a system-VM container) is not supported yet; "
-            "use the default process VM", o->id);
-    return 1;
+    if (c->n + 2 > c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 64;
+        char **v = realloc(c->argv, cap * sizeof(char *));
+        if (!v)
+            return -ENOMEM;
+        c->argv = v;
+        c->cap = cap;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    int r = vasprintf(&c->argv[c->n], fmt, ap);
+    va_end(ap);
+    if (r < 0)
+        return -ENOMEM;
+    c->argv[++c->n] = NULL;
+    return 0;
+}
+
+/* A directory of the rootfs, resolved as if root were "/" (symlinks stay inside). */
+static int open_dir_in(int root, const char *path)
+{
+    struct open_how how = {.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+                           .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+    while (*path == '/')
+        path++;
+    long fd = syscall(SYS_openat2, root, *path ? path : ".", &how, sizeof(how));
+    return fd < 0 ? -errno : (int)fd;
+}
+
+/* process.cwd made inside the rootfs when missing, as runc does (the guest only chdirs). */
+static int make_cwd(const char *rootfs, const char *cwd, bool ro)
+{
+    int root = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (root < 0)
+        return -errno;
+    char part[4096];
+    size_t n = strlen(cwd);
+    int rc = 0;
+    for (size_t i = 1; i <= n && n < sizeof(part) && !rc; i++) {
+        if (cwd[i] != '/' && cwd[i] != 0)
+            continue;
+        snprintf(part, sizeof(part), "%.*s", (int)i, cwd);
+        int fd = open_dir_in(root, part);
+        if (fd >= 0) {
+            close(fd);
+            continue;
+        }
+        if (fd != -ENOENT || ro) {
+            rc = fd != -ENOENT ? fd : -EROFS;
+            break;
+        }
+        char *slash = strrchr(part, '/');
+        *slash = 0;
+        int parent = open_dir_in(root, part);
+        if (parent < 0) {
+            rc = parent;
+            break;
+        }
+        if (mkdirat(parent, slash + 1, 0755) && errno != EEXIST)
+            rc = -errno;
+        close(parent);
+    }
+    close(root);
+    return rc;
+}
+
+int oci_system_cmd_build(const struct oci_spec *s, const char *bundle, struct oci_cmd *c, char *err,
+                         size_t errlen)
+{
+    memset(c, 0, sizeof(*c));
+    c->prog_fd = c->netns_fd = -1;
+    ssize_t kl = readlink("/proc/self/exe", c->kiln, sizeof(c->kiln) - 1);
+    if (kl <= 0) {
+        snprintf(err, errlen, "cannot find the kiln binary: %s", strerror(errno));
+        return -errno;
+    }
+    c->kiln[kl] = 0;
+    char rootfs[8192], real[PATH_MAX];
+    if (s->root_path[0] == '/')
+        snprintf(rootfs, sizeof(rootfs), "%s", s->root_path);
+    else
+        snprintf(rootfs, sizeof(rootfs), "%s/%s", bundle, s->root_path);
+    if (!realpath(rootfs, real)) {
+        snprintf(err, errlen, "root.path %s: %s", rootfs, strerror(errno));
+        return -errno;
+    }
+    if (strchr(real, ':')) {
+        snprintf(err, errlen, "root.path %s: a ':' in the path cannot be shared", real);
+        return -EINVAL;
+    }
+    const struct oci_process *p = &s->proc;
+    int e = p->cwd ? make_cwd(real, p->cwd, s->root_ro) : 0;
+    if (e) {
+        snprintf(err, errlen, "process.cwd %s: cannot make it in the rootfs: %s", p->cwd, strerror(-e));
+        return e;
+    }
+    int rc = add(c, "kiln") || add(c, "run") || add(c, "--rootfs") ||
+             add(c, "%s%s", real, s->root_ro ? ":ro" : "");
+    if (s->mem_limit) {
+        uint64_t m = s->mem_limit < SYSTEM_MIN_MEM ? SYSTEM_MIN_MEM : s->mem_limit;
+        if (s->mem_limit < SYSTEM_MIN_MEM)
+            oci_debug("memory limit %llu bytes: a system VM gets at least 64 MiB",
+                      (unsigned long long)s->mem_limit);
+        rc = rc || add(c, "--mem") || add(c, "%lluM", (unsigned long long)(m >> 20));
+    } else {
+        rc = rc || add(c, "--mem") || add(c, SYSTEM_DEFAULT_MEM);
+    }
+    rc = rc || add(c, "--workdir") || add(c, "%s", p->cwd ? p->cwd : "/");
+    for (size_t i = 0; p->env && p->env[i]; i++)
+        rc = rc || add(c, "--env") || add(c, "%s", p->env[i]);
+    rc = rc || add(c, "--uid") || add(c, "%u:%u", (unsigned)p->uid, (unsigned)p->gid);
+    if (p->terminal)
+        rc = rc || add(c, "--tty");
+    if (s->nmounts)
+        oci_debug("a system-VM container gets its rootfs only: %zu other mounts not passed", s->nmounts);
+    if (s->pids_limit)
+        oci_debug("pids limit %lld: the guest kernel's own business in a system VM",
+                  (long long)s->pids_limit);
+    switch (s->net) {
+    case OCI_NET_PATH:
+        c->netns_fd = open(s->netns_path, O_RDONLY | O_CLOEXEC);
+        if (c->netns_fd >= 0 && c->netns_fd <= 2) {
+            int hi = fcntl(c->netns_fd, F_DUPFD_CLOEXEC, 3);
+            close(c->netns_fd);
+            c->netns_fd = hi;
+        }
+        if (c->netns_fd < 0) {
+            snprintf(err, errlen, "network namespace %s: %s", s->netns_path, strerror(errno));
+            oci_cmd_free(c);
+            return -errno;
+        }
+        /* User networking inside the engine's namespace: its veth and routes carry the VM. */
+        rc = rc || add(c, "--net") || add(c, "user");
+        break;
+    case OCI_NET_HOST:
+        rc = rc || add(c, "--net") || add(c, "user");
+        break;
+    case OCI_NET_NEW:
+        break;
+    }
+    c->set_oom = p->has_oom_score_adj;
+    c->oom_score_adj = p->oom_score_adj;
+    rc = rc || add(c, "--");
+    for (size_t i = 0; p->args[i]; i++)
+        rc = rc || add(c, "%s", p->args[i]);
+    if (rc) {
+        oci_cmd_free(c);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    return 0;
 }

@@ -431,8 +431,31 @@ try:
     reap(pid, 10)
     rc, _, err = create("a..b/c", config(["true"]))
     r.check("create-bad-id-fails", rc != 0 and "invalid container id" in err, err)
-    rc, _, err = create("sys", config(["true"], annotations={"run.kiln.vm": "system"}))
-    r.check("system-vm-kind-refused", rc != 0 and "not supported yet" in err, err)
+    # ---- the system-VM kind: kiln's kernel boots with the rootfs over virtio-9p as /
+    rc, pid, err = create("sys", config(["sh", "-c", "echo sys-$((6*7)) $FOO; grep -m1 ^isa /proc/cpuinfo; "
+                                         "id -u; pwd; exit 5"],
+                                        env=["PATH=/bin:/usr/bin", "FOO=bar"], cwd="/work/dir", uid=1000, gid=1000,
+                                        annotations={"run.kiln.vm": "system"}))
+    if r.check("system-vm-create", rc == 0 and pid, f"rc {rc}: {err.strip()}"):
+        r.check("system-vm-state-created", state("sys")["status"] == "created", json.dumps(state("sys")))
+        rc, _, err = runc("start", "sys")
+        code = reap(pid, 180)
+        out = output("sys")
+        r.check("system-vm-runs-the-process-in-a-guest-kernel",
+                rc == 0 and code == 5 and out.startswith("sys-42 bar\n") and "rv64" in out and
+                out.endswith("1000\n/work/dir\n"), f"start rc {rc} status {code}: {out!r} {err.strip()}")
+        r.check("system-vm-state-stopped", state("sys")["status"] == "stopped", json.dumps(state("sys")))
+        runc("delete", "sys")
+    rc, pid, err = create("sys2", config(["sleep", "120"], annotations={"run.kiln.vm": "system"}))
+    if r.check("system-vm-create-2", rc == 0 and pid, err.strip()):
+        runc("start", "sys2")
+        time.sleep(1)
+        up = state("sys2")["status"] == "running"
+        rc, _, err = runc("kill", "sys2", "TERM")
+        code = reap(pid, 120)
+        r.check("system-vm-kill-term-ends-the-workload", up and rc == 0 and code == 143,
+                f"running {up}, kill rc {rc} {err.strip()}, status {code}")
+        runc("delete", "--force", "sys2")
     base = config(["true"])
 
     def variant(fn):
