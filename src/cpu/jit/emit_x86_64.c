@@ -25,21 +25,31 @@ enum { SH_SHL = 4, SH_SHR = 5, SH_SAR = 7 };
 
 _Static_assert(sizeof(struct tlb_entry) == 16, "TLB entries are indexed with shl 4");
 
-#define X(i) ((int32_t)(offsetof(struct hart, x) + 8 * (unsigned)(i)))
-#define F(i) ((int32_t)(offsetof(struct hart, f) + 8 * (unsigned)(i)))
-#define MSTATUS ((int32_t)offsetof(struct hart, mstatus))
-#define PC ((int32_t)offsetof(struct hart, pc))
-#define INSTRET ((int32_t)offsetof(struct hart, instret))
-#define BUDGET ((int32_t)offsetof(struct hart, budget))
-#define CODE_GEN ((int32_t)offsetof(struct hart, code_gen))
-#define FETCH_KEY ((int32_t)offsetof(struct hart, fetch_key))
+/*
+ * r15 points HB bytes into struct hart, so that x1..x31 and pc are within a
+ * signed 8-bit displacement: most operands on the hart encode in 4 bytes, not 7.
+ */
+#define HB 136
+#define HOFF(field) ((int32_t)offsetof(struct hart, field) - HB)
+#define X(i) (HOFF(x) + 8 * (int32_t)(i))
+#define F(i) (HOFF(f) + 8 * (int32_t)(i))
+#define MSTATUS HOFF(mstatus)
+#define PC HOFF(pc)
+#define INSTRET HOFF(instret)
+#define BUDGET HOFF(budget)
+#define CODE_GEN HOFF(code_gen)
+#define FETCH_KEY HOFF(fetch_key)
+#define FFLAGS HOFF(fflags)
+#define FRM HOFF(frm)
+_Static_assert(X(1) >= -128 && PC <= 127,
+               "x1..x31 and pc must be disp8 from r15");
 #define GOLDEN 0x9e3779b97f4a7c15ull
 
 _Static_assert(sizeof(struct jit_entry) == 32 && offsetof(struct jit_entry, ctx) == 8 &&
                    offsetof(struct jit_entry, blk) == 24,
                "the inline lookup reads jit_entry fields at fixed offsets");
 #define TLB(kind)                                                                                  \
-    ((int32_t)(offsetof(struct hart, tlb) + (size_t)(kind) * sizeof(struct tlb_entry) * TLB_SIZE))
+    (HOFF(tlb) + (int32_t)((size_t)(kind) * sizeof(struct tlb_entry) * TLB_SIZE))
 
 bool jit_be_supported(void)
 {
@@ -402,6 +412,8 @@ static uint32_t uses(const struct decoded *d, uint32_t *written)
     }
 }
 
+static void mxcsr_clear(struct jit_emit *e);
+
 void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n)
 {
     unsigned count[32] = {0};
@@ -424,7 +436,7 @@ void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n
     for (size_t i = 0; i < sizeof(saved); i++)
         push(e, saved[i]);
     alu_ri(e, ALU_SUB, 1, RSP, 8);
-    mov_rr(e, 1, R15, RDI);
+    op_m(e, 1, 0x8d, R15, RDI, NO_INDEX, HB); /* lea r15, [rdi + HB] */
     byte(e, 0xeb); /* jmp short over the chain entry: the dispatcher has checked all of it */
     uint8_t *skip = e->p;
     byte(e, 0);
@@ -450,6 +462,9 @@ void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n
     e->chain_fail[1] = (uint32_t)(e->p - e->buf);
     imm32(e, 0);
     if (!e->overflow) *skip = (uint8_t)(e->p - skip - 1);
+    for (unsigned i = 0; i < n && e->fp && !e->fp_inline; i++)
+        e->fp_inline = insns[i].op == OP_FP;
+    if (e->fp_inline) mxcsr_clear(e); /* on entry and chain entry, not on back edges */
     regs_load(e);
     e->body = (uint32_t)(e->p - e->buf);
 }
@@ -514,10 +529,11 @@ static void tlb_addr(struct jit_emit *e, int kind, unsigned rs1, int32_t imm, un
     mov_rr(e, 0, RDX, RAX); /* edx := ((va >> 12) & tlb_mask) * 16, the entry's offset */
     shift_ri(e, SH_SHR, 0, RDX, PAGE_SHIFT - 4);
     alu_ri(e, ALU_AND, 0, RDX, (int32_t)(e->tlb_mask << 4));
-    if (e->tlb_key) {
-        mov_ri(e, RSI, e->tlb_key);
-        op_r(e, 1, 0x09, RSI, RCX);
-    }
+    for (unsigned bit = 60; bit < 64; bit++) /* the key: bts rcx, bit (5 bytes, not a 10-byte mov) */
+        if (e->tlb_key >> bit & 1) {
+            op_r(e, 1, 0x0fba, 5, RCX);
+            byte(e, bit);
+        }
     op_m(e, 1, 0x3b, RCX, R15, RDX, TLB(kind)); /* cmp rcx, tag */
     exit_jcc(e, CC_NE, (int32_t)off, e->ninsns, EXIT_INTERP);
     op_m(e, 1, 0x03, RAX, R15, RDX, TLB(kind) + 8); /* add rax, addend */
@@ -542,6 +558,26 @@ static void log_store(struct jit_emit *e, unsigned size)
     byte(e, 1);
 }
 
+/* rdi := the hart (first argument of a helper). */
+static void hart_arg(struct jit_emit *e)
+{
+    op_m(e, 1, 0x8d, RDI, R15, NO_INDEX, -HB);
+}
+
+/*
+ * MXCSR := all exceptions masked, RNE, no FTZ/DAZ, no flags (mov dword [rsp],
+ * 0x1f80; ldmxcsr [rsp]: the frame's scratch slot). Inline FP operations keep
+ * MXCSR's sticky flags a subset of the guest's fflags, so each needs only to
+ * OR what it finds into fflags and never clears them itself (ldmxcsr is slow):
+ * at block entry, and after a helper (its host arithmetic sets flags the guest
+ * did not get), the flags are cleared.
+ */
+static void mxcsr_clear(struct jit_emit *e)
+{
+    byte(e, 0xc7), byte(e, 0x04), byte(e, 0x24), imm32(e, 0x1f80);
+    byte(e, 0x0f), byte(e, 0xae), byte(e, 0x14), byte(e, 0x24);
+}
+
 /* Helpers may read or write x[] (fpu_exec) and clobber r8-r11: the host registers are synced
  * around. */
 static void call_helper(struct jit_emit *e, const void *fn)
@@ -552,6 +588,7 @@ static void call_helper(struct jit_emit *e, const void *fn)
     mov_ri(e, RAX, (uint64_t)(uintptr_t)fn);
     byte(e, 0xff); /* call rax */
     byte(e, 0xd0);
+    if (e->fp_inline) mxcsr_clear(e);
     regs_load(e);
 }
 
@@ -698,13 +735,164 @@ static bool fp_mem(struct jit_emit *e, const struct decoded *d, uint32_t off)
 
 /* FP arithmetic through fpu.c (exact rounding and flags); an illegal one leaves for the
  * interpreter. */
-static bool fp_op(struct jit_emit *e, const struct decoded *d, uint32_t off, uint32_t insn)
+static void fp_helper(struct jit_emit *e, uint32_t off, uint32_t insn)
 {
-    mov_rr(e, 1, RDI, R15);
+    hart_arg(e);
     mov_ri(e, RSI, insn);
     call_helper(e, (const void *)fpu_exec);
     op_r(e, 0, 0x85, RAX, RAX); /* test eax, eax */
     exit_jcc(e, CC_NE, (int32_t)off, e->ninsns, EXIT_INTERP);
+}
+
+/*
+ * MXCSR exception flags (Intel SDM vol. 1, 10.2.3: IE bit 0, DE 1, ZE 2, OE 3,
+ * UE 4, PE 5) to fflags (unpriv 11.2: NX 0, UF 1, OF 2, DZ 3, NV 4). DE
+ * (a subnormal operand) has no RISC-V counterpart.
+ */
+static uint8_t mxcsr_to_fflags[64];
+
+static void fflags_table_init(void)
+{
+    for (unsigned m = 0; m < 64; m++)
+        mxcsr_to_fflags[m] = (uint8_t)((m & 1 ? FFLAG_NV : 0) | (m & 4 ? FFLAG_DZ : 0) |
+                                       (m & 8 ? FFLAG_OF : 0) | (m & 16 ? FFLAG_UF : 0) |
+                                       (m & 32 ? FFLAG_NX : 0));
+}
+
+/* The host has FMA3 (and the OS saves the AVX state it needs): fused multiply-adds inline. */
+static bool host_fma(void)
+{
+    static int have = -1;
+    if (have < 0) {
+        __builtin_cpu_init();
+        have = __builtin_cpu_supports("fma") ? 1 : 0;
+        fflags_table_init();
+    }
+    return have == 1;
+}
+
+/* SSE scalar op xmm(reg), [r15 + disp]: prefix F3 (single) or F2 (double). */
+static void sse_m(struct jit_emit *e, bool dbl, unsigned op, int reg, int32_t disp)
+{
+    byte(e, dbl ? 0xf2 : 0xf3);
+    op_m(e, 0, op, reg, R15, NO_INDEX, disp);
+}
+
+/* jcc rel32 to a label patched later; returns the rel32's offset. */
+static uint32_t jcc_fwd(struct jit_emit *e, int cc)
+{
+    if (cc < 0) {
+        byte(e, 0xe9);
+    } else {
+        byte(e, 0x0f);
+        byte(e, 0x80 + (unsigned)cc);
+    }
+    uint32_t at = (uint32_t)(e->p - e->buf);
+    imm32(e, 0);
+    return at;
+}
+
+enum { CC_P = 0xa };
+
+/*
+ * The IEEE operations RISC-V and SSE define alike, inline: add, sub, mul,
+ * div, sqrt and (with host FMA3) the four fused multiply-adds, in S and D,
+ * when the rounding mode is RNE (static, or dynamic with frm = RNE checked at
+ * run time). Rounding is IEEE 754's in both, and with MXCSR's exceptions
+ * masked the sticky flags mean what fflags mean: overflow and underflow are
+ * both detected after rounding (unpriv 11.2 and SDM vol. 1, 4.9.1.5 /
+ * 11.5.2.2), UF only when also inexact. The flags are cleared before the
+ * operation (ldmxcsr with RNE, no FTZ/DAZ) and mapped after it. What differs
+ * goes to fpu_exec() instead: a single operand that is not NaN-boxed, and
+ * every NaN result (RISC-V returns the canonical NaN where x86 propagates a
+ * payload; fused inf*0 + qNaN raises NV only on RISC-V), so a NaN result is
+ * thrown away and the helper computes the instruction from the start.
+ */
+static bool fp_inline(struct jit_emit *e, uint32_t off, uint32_t insn)
+{
+    unsigned opc = insn & 0x7f, rd = (insn >> 7) & 31, rm = (insn >> 12) & 7,
+             rs1 = (insn >> 15) & 31, rs2 = (insn >> 20) & 31, fmt = (insn >> 25) & 3,
+             f7 = insn >> 25, rs3 = insn >> 27;
+    if (fmt > 1 || (rm != RM_RNE && rm != RM_DYN)) return false;
+    bool dbl = fmt == 1, fma = opc != 0x53;
+    unsigned sse = 0, vex = 0;
+    if (fma) {
+        static const uint8_t vop[4] = {0xb9, 0xbb, 0xbd, 0xbf}; /* vfmadd, vfmsub, vfnmadd, vfnmsub 231 */
+        if (!host_fma()) return false;
+        vex = vop[(opc >> 2) & 3];
+    } else {
+        switch (f7 >> 2) {
+        case 0x00 >> 2: sse = 0x0f58; break; /* add */
+        case 0x04 >> 2: sse = 0x0f5c; break; /* sub */
+        case 0x08 >> 2: sse = 0x0f59; break; /* mul */
+        case 0x0c >> 2: sse = 0x0f5e; break; /* div */
+        case 0x2c >> 2: /* sqrt */
+            if (rs2) return false;
+            sse = 0x0f51;
+            break;
+        default: return false;
+        }
+        host_fma(); /* the flag table */
+    }
+    uint32_t slow[8];
+    unsigned nslow = 0;
+    if (rm == RM_DYN) { /* cmp dword [frm], RNE */
+        op_m(e, 0, 0x83, ALU_CMP, R15, NO_INDEX, FRM);
+        byte(e, RM_RNE);
+        slow[nslow++] = jcc_fwd(e, CC_NE);
+    }
+    if (!dbl) { /* every source NaN-boxed (unpriv 12.2): upper word all ones */
+        unsigned src[3] = {rs1, rs2, rs3}, nsrc = fma ? 3 : (sse == 0x0f51 ? 1 : 2);
+        for (unsigned i = 0; i < nsrc; i++) {
+            op_m(e, 0, 0x83, ALU_CMP, R15, NO_INDEX, F(src[i]) + 4);
+            byte(e, 0xff);
+            slow[nslow++] = jcc_fwd(e, CC_NE);
+        }
+    }
+    if (fma) {
+        sse_m(e, dbl, 0x0f10, 0, F(rs3)); /* xmm0 = c */
+        sse_m(e, dbl, 0x0f10, 1, F(rs1)); /* xmm1 = a */
+        /* VEX.LIG.66.0F38.W(dbl) op xmm0, xmm1, [r15 + F(rs2)]: xmm0 = +-(xmm1 * b) +- xmm0 */
+        byte(e, 0xc4);
+        byte(e, 0xc2); /* R X set (inverted), B clear: base r15; map 0F38 */
+        byte(e, (dbl ? 0x80 : 0) | (0xe << 3) | 0x01); /* vvvv = ~1: xmm1; pp = 66 */
+        byte(e, vex);
+        byte(e, 0x87); /* modrm: mod 10, reg xmm0, rm r15 (disp32) */
+        imm32(e, (uint32_t)F(rs2));
+    } else if (sse == 0x0f51) {
+        sse_m(e, dbl, 0x0f51, 0, F(rs1));
+    } else {
+        sse_m(e, dbl, 0x0f10, 0, F(rs1));
+        sse_m(e, dbl, sse, 0, F(rs2));
+    }
+    if (dbl) byte(e, 0x66); /* ucomis[sd] xmm0, xmm0: PF set iff NaN */
+    byte(e, 0x0f), byte(e, 0x2e), byte(e, 0xc0);
+    slow[nslow++] = jcc_fwd(e, CC_P);
+    /* fflags |= map[mxcsr & 0x3f] */
+    byte(e, 0x0f), byte(e, 0xae), byte(e, 0x1c), byte(e, 0x24); /* stmxcsr [rsp] */
+    byte(e, 0x0f), byte(e, 0xb6), byte(e, 0x04), byte(e, 0x24); /* movzx eax, byte [rsp] */
+    alu_ri(e, ALU_AND, 0, RAX, 0x3f);
+    mov_ri(e, RCX, (uint64_t)(uintptr_t)mxcsr_to_fflags);
+    op_m(e, 0, 0x0fb6, RAX, RCX, RAX, 0); /* movzx eax, byte [rcx + rax] */
+    op_m(e, 0, 0x09, RAX, R15, NO_INDEX, FFLAGS);
+    sse_m(e, dbl, 0x0f11, 0, F(rd));
+    if (!dbl) { /* NaN-box the result */
+        op_m(e, 0, 0xc7, 0, R15, NO_INDEX, F(rd) + 4);
+        imm32(e, 0xffffffffu);
+    }
+    uint32_t done = jcc_fwd(e, -1);
+    uint32_t dirty = e->reg_dirty;
+    for (unsigned i = 0; i < nslow; i++)
+        patch_rel32(e, slow[i], e->p);
+    fp_helper(e, off, insn); /* (call_helper clears MXCSR's flags after it) */
+    e->reg_dirty |= dirty; /* after the merge: whatever either path left dirty */
+    patch_rel32(e, done, e->p);
+    return true;
+}
+
+static bool fp_op(struct jit_emit *e, const struct decoded *d, uint32_t off, uint32_t insn)
+{
+    if (!fp_inline(e, off, insn)) fp_helper(e, off, insn);
     fs_dirty(e);
     return true;
 }
@@ -765,7 +953,7 @@ bool jit_be_insn(struct jit_emit *e, const struct decoded *d, uint32_t off, uint
          * verify mode, whose store log cannot undo an atomic.
          */
         if (e->verify) return false;
-        mov_rr(e, 1, RDI, R15);
+        hart_arg(e);
         mov_ri(e, RSI, insn);
         call_helper(e, (const void *)exec_amo_fast);
         op_r(e, 0, 0x85, RAX, RAX);
@@ -872,7 +1060,7 @@ bool jit_be_system(struct jit_emit *e, const struct decoded *d, uint32_t off, un
         alu_mi(e, ALU_ADD, INSTRET, (int32_t)e->ninsns);
         alu_mi(e, ALU_SUB, BUDGET, (int32_t)e->ninsns);
     }
-    mov_rr(e, 1, RDI, R15);
+    hart_arg(e);
     mov_ri(e, RSI, insn);
     call_helper(e, (const void *)exec_csr_insn);
     op_r(e, 0, 0x85, RAX, RAX);
@@ -976,6 +1164,16 @@ static void emit_lookup(struct jit_emit *e, const uint8_t *tail_nowb)
     jmp_to(e, tail_nowb);
 }
 
+/* rsi := delta, rdi := count, from the packed esi of a side exit. */
+static void unpack_exit(struct jit_emit *e)
+{
+    mov_rr(e, 0, RDI, RSI);
+    shift_ri(e, SH_SHR, 0, RDI, 25);
+    shift_ri(e, SH_SHL, 0, RSI, 7);
+    shift_ri(e, SH_SAR, 0, RSI, 7);
+    movsxd(e, RSI, RSI);
+}
+
 void jit_be_finish(struct jit_emit *e)
 {
     /* The one way out: registers back to the hart, host registers restored. */
@@ -1012,6 +1210,7 @@ void jit_be_finish(struct jit_emit *e)
     for (int code = 0; code < 2; code++) {
         if (!need[code]) continue;
         common[code] = e->p;
+        unpack_exit(e);
         op_m(e, 1, 0x01, RSI, R15, NO_INDEX, PC);
         op_m(e, 1, 0x01, RDI, R15, NO_INDEX, INSTRET);
         op_m(e, 1, 0x29, RDI, R15, NO_INDEX, BUDGET);
@@ -1020,6 +1219,7 @@ void jit_be_finish(struct jit_emit *e)
     }
     if (need[3]) {
         lookup = e->p;
+        unpack_exit(e);
         op_m(e, 1, 0x01, RSI, R15, NO_INDEX, PC);
         op_m(e, 1, 0x01, RDI, R15, NO_INDEX, INSTRET);
         op_m(e, 1, 0x29, RDI, R15, NO_INDEX, BUDGET);
@@ -1054,14 +1254,17 @@ void jit_be_finish(struct jit_emit *e)
             byte(e, 0xe9);
             uint8_t *site = e->p;
             imm32(e, 0);
-            mov_ri(e, RAX, (uint64_t)(uintptr_t)(e->rx + (site - e->buf)));
+            byte(e, 0x48); /* lea rax, [rip + disp32]: the site, in whichever view runs */
+            byte(e, 0x8d);
+            byte(e, 0x05);
+            imm32(e, (uint32_t)(int32_t)(site - (e->p + 4)));
             jmp_to(e, chain_slow);
             continue;
         }
         if (x->back != EXIT_BACK) {
-            op_r(e, 1, 0xc7, 0, RSI); /* mov rsi, simm32 */
-            imm32(e, (uint32_t)x->delta);
-            mov_ri(e, RDI, x->count);
+            /* esi = count << 25 | delta (25 bits, signed): one 5-byte mov per exit */
+            if (x->delta < -(1 << 24) || x->delta >= (1 << 24) || x->count > 127) e->overflow = true;
+            mov_ri(e, RSI, (uint32_t)x->count << 25 | ((uint32_t)x->delta & 0x1ffffff));
             int k = exit_class(e, x);
             jmp_to(e, k == 3 ? lookup : common[k]);
             continue;

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "cpu/exec.h"
 #include "cpu/jit/jit_internal.h"
@@ -307,6 +308,24 @@ static void chain(struct jit *j, uint8_t *site, const struct jit_block *b)
 {
     int32_t rel = (int32_t)(b->chain_entry - (site + 4));
     memcpy(j->rw + (site - j->rx), &rel, 4);
+    j->rw_mapped = true;
+}
+
+/*
+ * Both views of the memfd map the same pages, and the kernel counts a shared
+ * page in RSS once per mapping: an idle VM would show its code twice. While
+ * the hart sleeps nothing writes code, so the writable view's page table
+ * entries are dropped (MADV_DONTNEED on a shared mapping keeps the pages:
+ * madvise(2)); the next write faults them back in. One system call per sleep
+ * that follows new code, none otherwise.
+ */
+void jit_idle(struct hart *h)
+{
+    struct jit *j = h->jit;
+    if (!j || !j->rw_mapped || j->rw == j->rx) return;
+    size_t len = (j->used + 4095) & ~(size_t)4095;
+    if (len) madvise(j->rw, len, MADV_DONTNEED);
+    j->rw_mapped = false;
 }
 
 uint64_t jit_exec(struct hart *h)

@@ -21,7 +21,7 @@
  * translating. */
 #define JIT_MAX_BLOCK_CODE (JIT_MAX_INSNS * 256 + 1024)
 #define JIT_TABLE_SIZE 4096
-#define JIT_BUCKETS 16384
+#define JIT_BUCKETS 4096
 
 /* What translated code returns to the dispatcher. */
 enum { JIT_EXIT_NEXT = 0, JIT_EXIT_INTERP = 1 };
@@ -63,6 +63,7 @@ struct jit {
     int memfd;        /* only while the cache is made: its mappings keep the memfd alive */
     uint8_t *rw, *rx; /* the same pages: written through rw, run through rx */
     size_t size, used;
+    bool rw_mapped; /* the writable view has pages mapped since jit_idle() last dropped them */
     struct jit_entry table[JIT_TABLE_SIZE]; /* direct-mapped: entry counts and recent blocks */
     struct jit_block *buckets[JIT_BUCKETS]; /* every live block, by (hostpc, ctx) */
     struct jit_block *blocks;
@@ -94,6 +95,7 @@ struct jit_emit {
     bool overflow;
     bool verify;
     bool fp; /* mstatus.FS != Off: F/D instructions may be translated */
+    bool fp_inline; /* the block has F/D arithmetic: MXCSR flags are cleared on entry */
     struct jit *jit;
     uint64_t tlb_key; /* data_key << 60, or'ed into TLB tags */
     uint32_t tlb_mask; /* the hart's (fixed while it has translations) */

@@ -147,6 +147,7 @@ struct jit_block *jit_translate(struct hart *h, const uint8_t *host, uint64_t pc
     unsigned k = jit_hash(b->hostpc, b->ctx) & (JIT_BUCKETS - 1);
     b->hnext = j->buckets[k];
     j->buckets[k] = b;
+    j->rw_mapped = true;
     size_t bytes = (size_t)(e.p - e.buf);
     j->used += (bytes + 15) & ~(size_t)15;
     j->stats.translated++;
