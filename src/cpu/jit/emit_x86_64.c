@@ -56,6 +56,19 @@ bool jit_be_supported(void)
     return true;
 }
 
+/*
+ * The code was written through the writable view, another linear address
+ * than the one it runs at: Intel SDM vol. 3, 8.1.3 ("Handling Self- and
+ * Cross-Modifying Code") asks for a serializing instruction before it runs,
+ * since the processor need not notice a store made through another linear
+ * address. CPUID serializes; only needed where older code was overwritten.
+ */
+void jit_be_sync(void)
+{
+    unsigned a = 0, b, c, d;
+    __asm__ volatile("cpuid" : "+a"(a), "=b"(b), "=c"(c), "=d"(d) : : "memory");
+}
+
 static void byte(struct jit_emit *e, unsigned b)
 {
     if (e->p >= e->end) {
@@ -624,6 +637,14 @@ static bool alu_rr(struct jit_emit *e, const struct decoded *d)
             setcc(e, t[i].cc, RCX);
             put(e, RCX, d->rd);
             return true;
+        } else if (hreg(e, d->rd) >= 0 && (d->rs2 != d->rd || d->rs1 == d->rd)) {
+            /* rd lives in a host register: compute in place (rd := rs1; rd op= rs2) */
+            int hd = hreg(e, d->rd);
+            if (hreg(e, d->rs1) != hd) get(e, hd, d->rs1);
+            op_g(e, t[i].w, t[i].opc, hd, d->rs2);
+            if (!t[i].w) movsxd(e, hd, hd);
+            e->reg_dirty |= 1u << d->rd;
+            return true;
         } else {
             op_g(e, t[i].w, 0x8b, RAX, d->rs1);
             op_g(e, t[i].w, t[i].opc, RAX, d->rs2);
@@ -657,14 +678,21 @@ static bool alu_imm(struct jit_emit *e, const struct decoded *d)
             put(e, RCX, d->rd);
             return true;
         }
-        op_g(e, t[i].w, 0x8b, RAX, d->rs1);
+        /* in place when rd lives in a host register, else through rax */
+        int r = hreg(e, d->rd) >= 0 ? hreg(e, d->rd) : RAX;
+        if (r == RAX || hreg(e, d->rs1) != r) op_g(e, r == RAX ? t[i].w : 1, 0x8b, r, d->rs1);
         if (t[i].shift) {
-            if (d->imm) shift_ri(e, t[i].shift, t[i].w, RAX, (unsigned)d->imm);
+            if (d->imm) shift_ri(e, t[i].shift, t[i].w, r, (unsigned)d->imm);
         } else if (d->imm || t[i].ext == ALU_AND) {
-            alu_ri(e, t[i].ext, t[i].w, RAX, d->imm);
+            alu_ri(e, t[i].ext, t[i].w, r, d->imm);
+        } else if (!t[i].w && r != RAX) {
+            mov_rr(e, 0, r, r); /* addiw rd, rs1, 0: the low word, sign-extended below */
         }
-        if (!t[i].w) movsxd(e, RAX, RAX);
-        put(e, RAX, d->rd);
+        if (!t[i].w) movsxd(e, r, r);
+        if (r == RAX)
+            put(e, RAX, d->rd);
+        else
+            e->reg_dirty |= 1u << d->rd;
         return true;
     }
     return false;
@@ -688,8 +716,13 @@ static bool mem_op(struct jit_emit *e, const struct decoded *d, uint32_t off)
             store_rax(e, RCX, t[i].size);
         } else {
             tlb_addr(e, TLB_READ, d->rs1, d->imm, t[i].size, off);
-            load_rax(e, RCX, t[i].size, t[i].sign);
-            if (d->rd) put(e, RCX, d->rd);
+            if (hreg(e, d->rd) >= 0) { /* straight into rd's host register */
+                load_rax(e, hreg(e, d->rd), t[i].size, t[i].sign);
+                e->reg_dirty |= 1u << d->rd;
+            } else {
+                load_rax(e, RCX, t[i].size, t[i].sign);
+                if (d->rd) put(e, RCX, d->rd);
+            }
         }
         return true;
     }
@@ -1027,7 +1060,10 @@ bool jit_be_jump(struct jit_emit *e, const struct decoded *d, uint32_t off, unsi
             add_const(e, RAX, (int64_t)off + len);
             put(e, RAX, d->rd);
         }
-        exit_jcc(e, -1, (int32_t)((int64_t)off + d->imm), e->ninsns + 1, EXIT_NEXT);
+        /* `j` back to the block's start (a loop whose test is at the top): a back edge too */
+        int64_t delta = (int64_t)off + d->imm;
+        exit_jcc(e, -1, (int32_t)delta, e->ninsns + 1,
+                 delta == 0 && !e->verify ? EXIT_BACK : EXIT_NEXT);
         return true;
     }
     if (d->op != OP_JALR) return false;
@@ -1298,6 +1334,9 @@ void jit_be_finish(struct jit_emit *e)
 bool jit_be_supported(void)
 {
     return false;
+}
+void jit_be_sync(void)
+{
 }
 void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n)
 {

@@ -223,8 +223,13 @@ static void report_divergence(struct hart *h, const struct jit_block *b,
             fprintf(stderr, "  f%u: jit 0x%llx, interpreter 0x%llx\n", i,
                     (unsigned long long)js->f[i], (unsigned long long)h->f[i]);
     if (js->fflags != h->fflags || js->mstatus != h->mstatus)
-        fprintf(stderr, "  fflags/mstatus: jit 0x%x/0x%llx, interpreter 0x%x/0x%llx\n", js->fflags,
+        fprintf(stderr, "  fflags/mstatus: before 0x%x/0x%llx, jit 0x%x/0x%llx, interpreter 0x%x/0x%llx\n",
+                s0->fflags, (unsigned long long)s0->mstatus, js->fflags,
                 (unsigned long long)js->mstatus, h->fflags, (unsigned long long)h->mstatus);
+    if (js->fflags != h->fflags) /* the operands, for a flags difference */
+        for (unsigned i = 0; i < 32; i++)
+            fprintf(stderr, "  f%u before: 0x%llx%s", i, (unsigned long long)s0->f[i],
+                    i % 4 == 3 ? "\n" : "");
     if (bad)
         fprintf(stderr, "  memory at host %p (%llu bytes): jit wrote 0x%llx\n",
                 (void *)(uintptr_t)bad->addr, (unsigned long long)bad->size,

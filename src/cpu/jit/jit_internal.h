@@ -63,6 +63,7 @@ struct jit {
     int memfd;        /* only while the cache is made: its mappings keep the memfd alive */
     uint8_t *rw, *rx; /* the same pages: written through rw, run through rx */
     size_t size, used;
+    size_t high; /* end of the code ever written since the cache was made (flushes reuse below it) */
     bool rw_mapped; /* the writable view has pages mapped since jit_idle() last dropped them */
     struct jit_entry table[JIT_TABLE_SIZE]; /* direct-mapped: entry counts and recent blocks */
     struct jit_block *buckets[JIT_BUCKETS]; /* every live block, by (hostpc, ctx) */
@@ -129,6 +130,11 @@ bool jit_be_system(struct jit_emit *e, const struct decoded *d, uint32_t off, un
 void jit_be_exit(struct jit_emit *e, uint32_t off, int code);
 /* Emits the side-exit stubs and patches the jumps to them. */
 void jit_be_finish(struct jit_emit *e);
+/*
+ * Makes this thread's instruction fetch see code just written through the
+ * other view at addresses that held other code before (after a flush).
+ */
+void jit_be_sync(void);
 
 /* ---- translator and code cache ---- */
 /* Everything besides the physical pc that changes what a block means. */

@@ -149,7 +149,9 @@ struct jit_block *jit_translate(struct hart *h, const uint8_t *host, uint64_t pc
     j->buckets[k] = b;
     j->rw_mapped = true;
     size_t bytes = (size_t)(e.p - e.buf);
+    if (j->used < j->high) jit_be_sync(); /* overwrote older code */
     j->used += (bytes + 15) & ~(size_t)15;
+    if (j->used > j->high) j->high = j->used;
     j->stats.translated++;
     j->stats.code_bytes = j->used;
     j->stats.translate_ns += now_ns() - t0;
