@@ -160,6 +160,10 @@ static void setup(struct rig *r, const uint8_t *code, size_t n, uint64_t seed, b
     }
     memcpy(ram, code, n);
     hart_reset(&r->h, VIRT_DRAM_BASE);
+    /* hart_reset keeps the counters: an earlier input that stopped one hart early (a
+     * discarded run that wrote its code) must not leave the three apart. */
+    r->h.instret = 0;
+    r->h.minstret_offset = r->h.mcycle_offset = 0;
     jit_flush(&r->h);
     struct hart *h = &r->h;
     for (unsigned i = 1; i < 32; i++) {
