@@ -55,7 +55,6 @@ static void free_blocks(struct jit *j)
     while (j->blocks) {
         struct jit_block *b = j->blocks;
         j->blocks = b->next;
-        free(b->src);
         free(b);
     }
 }

@@ -335,15 +335,6 @@ static void exit_stub_commit(struct jit_emit *e, int32_t delta, unsigned count)
     }
 }
 
-/* Stub: commit pc, instret and budget, and leave through the tail with code for the dispatcher. */
-static void exit_stub(struct jit_emit *e, int32_t delta, unsigned count, int code,
-                      const uint8_t *tail)
-{
-    exit_stub_commit(e, delta, count);
-    mov_ri(e, RAX, (uint64_t)code);
-    jmp_to(e, tail);
-}
-
 /* Callee-saved registers the block may use, pushed by the prologue (with r15: 6 pushes + 8 =
  * aligned). */
 static const uint8_t saved[] = {RBX, RBP, R12, R13, R14};
@@ -1140,6 +1131,7 @@ static int exit_class(const struct jit_emit *e, const struct jit_exit *x)
  */
 static void emit_lookup(struct jit_emit *e, const uint8_t *tail_nowb)
 {
+    /* shared by every block of the cache: the block's context comes in rbx */
     uint32_t miss[6];
     int nmiss = 0;
     ld(e, RAX, PC);
@@ -1166,7 +1158,8 @@ static void emit_lookup(struct jit_emit *e, const uint8_t *tail_nowb)
     /* rsi = &table[jit_hash(host, ctx) & (JIT_TABLE_SIZE - 1)] */
     mov_rr(e, 1, RSI, RAX);
     shift_ri(e, SH_SHR, 1, RSI, 1);
-    mov_ri(e, RDX, e->ctx * GOLDEN);
+    mov_ri(e, RDX, GOLDEN);
+    op_r(e, 1, 0x0faf, RDX, RBX); /* imul rdx, rbx: ctx * GOLDEN */
     op_r(e, 1, 0x31, RDX, RSI);
     mov_ri(e, RDX, GOLDEN);
     op_r(e, 1, 0x0faf, RSI, RDX); /* imul rsi, rdx */
@@ -1180,8 +1173,7 @@ static void emit_lookup(struct jit_emit *e, const uint8_t *tail_nowb)
     byte(e, 0x85);
     miss[nmiss++] = (uint32_t)(e->p - e->buf);
     imm32(e, 0);
-    mov_ri(e, RDX, e->ctx);
-    op_m(e, 1, 0x3b, RDX, RSI, NO_INDEX, 8); /* ctx */
+    op_m(e, 1, 0x3b, RBX, RSI, NO_INDEX, 8); /* ctx */
     byte(e, 0x0f);
     byte(e, 0x85);
     miss[nmiss++] = (uint32_t)(e->p - e->buf);
@@ -1200,74 +1192,93 @@ static void emit_lookup(struct jit_emit *e, const uint8_t *tail_nowb)
     jmp_to(e, tail_nowb);
 }
 
-/* rsi := delta, rdi := count, from the packed esi of a side exit. */
-static void unpack_exit(struct jit_emit *e)
+/*
+ * A side exit leaves esi = count << 25 | code << 24 | delta (24 bits,
+ * signed): one 5-byte mov per exit. rsi := delta, rdi := count, and commit
+ * them (pc, instret, budget); eax := code.
+ */
+static void unpack_commit(struct jit_emit *e)
 {
+    mov_rr(e, 0, RAX, RSI);
+    shift_ri(e, SH_SHR, 0, RAX, 24);
+    alu_ri(e, ALU_AND, 0, RAX, 1);
     mov_rr(e, 0, RDI, RSI);
     shift_ri(e, SH_SHR, 0, RDI, 25);
-    shift_ri(e, SH_SHL, 0, RSI, 7);
-    shift_ri(e, SH_SAR, 0, RSI, 7);
+    shift_ri(e, SH_SHL, 0, RSI, 8);
+    shift_ri(e, SH_SAR, 0, RSI, 8);
     movsxd(e, RSI, RSI);
+    op_m(e, 1, 0x01, RSI, R15, NO_INDEX, PC);
+    op_m(e, 1, 0x01, RDI, R15, NO_INDEX, INSTRET);
+    op_m(e, 1, 0x29, RDI, R15, NO_INDEX, BUDGET);
 }
 
-void jit_be_finish(struct jit_emit *e)
+static uint32_t pack_exit(struct jit_emit *e, int32_t delta, unsigned count, int code)
 {
-    /* The one way out: registers back to the hart, host registers restored. */
-    const uint8_t *tail = e->p;
-    regs_writeback(e);
-    const uint8_t *tail_nowb = e->p;
+    if (delta < -(1 << 23) || delta >= (1 << 23) || count > 127) e->overflow = true;
+    return (uint32_t)count << 25 | (uint32_t)(code & 1) << 24 | ((uint32_t)delta & 0xffffff);
+}
+
+/*
+ * The code every block of a cache shares, at the cache's start (written when
+ * the cache is empty): the epilogue (host registers restored, return to the
+ * dispatcher with eax), the commit of a packed side exit, and the inline
+ * lookup of a jump's target (context in rbx). Registers are written back
+ * before any of them.
+ */
+void jit_be_shared(struct jit_emit *e)
+{
+    struct jit *j = e->jit;
+    j->sh_epilogue = e->p;
     alu_ri(e, ALU_ADD, 1, RSP, 8);
     for (size_t i = sizeof(saved); i-- > 0;)
         pop(e, saved[i]);
     pop(e, R15);
     byte(e, 0xc3); /* ret */
+    j->sh_commit = e->p;
+    unpack_commit(e);
+    jmp_to(e, j->sh_epilogue);
+    j->sh_lookup = e->p;
+    unpack_commit(e);
+    emit_lookup(e, j->sh_epilogue);
+    j->sh_mask = e->tlb_mask;
+}
+
+void jit_be_finish(struct jit_emit *e)
+{
+    struct jit *j = e->jit;
+    const uint8_t *epilogue = j->sh_epilogue;
+    /* The ways out: registers back to the hart, then the shared commit (or lookup) and epilogue. */
+    const uint8_t *tail = e->p;
+    regs_writeback(e);
+    jmp_to(e, j->sh_commit);
     /* A chained jump that may not come in goes back to the dispatcher, pc already committed. */
     patch_rel32(e, e->chain_fail[0], e->p);
     patch_rel32(e, e->chain_fail[1], e->p);
     mov_ri(e, RAX, JIT_EXIT_NEXT);
-    jmp_to(e, tail_nowb);
+    jmp_to(e, epilogue);
     if (e->chain_budget + 4 <= (uint32_t)(e->end - e->buf)) {
         uint32_t n = e->ninsns;
         memcpy(e->buf + e->chain_budget, &n, 4);
     }
-    /*
-     * Shared ends of the side exits: rsi = pc change, rdi = instructions
-     * retired; and the chainable exits' way out, rax = their jump's rel32.
-     */
-    /* need: [0] NEXT/JALR/RET, [1] INTERP, [2] chainable, [3] looked up: emitted only when used */
-    bool need[4] = {false, false, false, false};
+    bool need_lookup = false, need_chain = false;
     for (unsigned i = 0; i < e->nexits; i++) {
         int k = exit_class(e, &e->exits[i]);
-        if (k >= 0) need[k] = true;
+        need_lookup |= k == 3;
+        need_chain |= k == 2;
     }
-    need[0] |= need[3];
-    const uint8_t *common[2] = {NULL, NULL};
     const uint8_t *lookup = NULL;
-    for (int code = 0; code < 2; code++) {
-        if (!need[code]) continue;
-        common[code] = e->p;
-        unpack_exit(e);
-        op_m(e, 1, 0x01, RSI, R15, NO_INDEX, PC);
-        op_m(e, 1, 0x01, RDI, R15, NO_INDEX, INSTRET);
-        op_m(e, 1, 0x29, RDI, R15, NO_INDEX, BUDGET);
-        mov_ri(e, RAX, (uint64_t)code);
-        jmp_to(e, tail);
-    }
-    if (need[3]) {
+    if (need_lookup) {
         lookup = e->p;
-        unpack_exit(e);
-        op_m(e, 1, 0x01, RSI, R15, NO_INDEX, PC);
-        op_m(e, 1, 0x01, RDI, R15, NO_INDEX, INSTRET);
-        op_m(e, 1, 0x29, RDI, R15, NO_INDEX, BUDGET);
         regs_writeback(e);
-        emit_lookup(e, tail_nowb);
+        mov_ri(e, RBX, e->ctx);
+        jmp_to(e, j->sh_lookup);
     }
     const uint8_t *chain_slow = e->p;
-    if (need[2]) {
+    if (need_chain) {
         mov_ri(e, RCX, (uint64_t)(uintptr_t)&e->jit->chain_from);
         op_m(e, 1, 0x89, RAX, RCX, NO_INDEX, 0);
         mov_ri(e, RAX, JIT_EXIT_NEXT);
-        jmp_to(e, tail_nowb);
+        jmp_to(e, epilogue);
     }
     /* In a block that loops, a register written late in one pass is dirty early in the next. */
     bool loops = false;
@@ -1298,11 +1309,9 @@ void jit_be_finish(struct jit_emit *e)
             continue;
         }
         if (x->back != EXIT_BACK) {
-            /* esi = count << 25 | delta (25 bits, signed): one 5-byte mov per exit */
-            if (x->delta < -(1 << 24) || x->delta >= (1 << 24) || x->count > 127) e->overflow = true;
-            mov_ri(e, RSI, (uint32_t)x->count << 25 | ((uint32_t)x->delta & 0x1ffffff));
             int k = exit_class(e, x);
-            jmp_to(e, k == 3 ? lookup : common[k]);
+            mov_ri(e, RSI, pack_exit(e, x->delta, x->count, k == 1 ? JIT_EXIT_INTERP : JIT_EXIT_NEXT));
+            jmp_to(e, k == 3 ? lookup : tail);
             continue;
         }
         /*
@@ -1322,7 +1331,8 @@ void jit_be_finish(struct jit_emit *e)
         patch_rel32(e, at, e->buf + e->body);
         if (!leave_at_start) {
             leave_at_start = e->p;
-            exit_stub(e, 0, 0, JIT_EXIT_NEXT, tail);
+            mov_ri(e, RSI, pack_exit(e, 0, 0, JIT_EXIT_NEXT)); /* nothing more to commit */
+            jmp_to(e, tail);
         } else {
             jmp_to(e, leave_at_start);
         }
@@ -1337,6 +1347,10 @@ bool jit_be_supported(void)
 }
 void jit_be_sync(void)
 {
+}
+void jit_be_shared(struct jit_emit *e)
+{
+    (void)e;
 }
 void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n)
 {
