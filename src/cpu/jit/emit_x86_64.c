@@ -773,26 +773,24 @@ static void fp_helper(struct jit_emit *e, uint32_t off, uint32_t insn)
  * UE 4, PE 5) to fflags (unpriv 11.2: NX 0, UF 1, OF 2, DZ 3, NV 4). DE
  * (a subnormal operand) has no RISC-V counterpart.
  */
-static uint8_t mxcsr_to_fflags[64];
-
-static void fflags_table_init(void)
-{
-    for (unsigned m = 0; m < 64; m++)
-        mxcsr_to_fflags[m] = (uint8_t)((m & 1 ? FFLAG_NV : 0) | (m & 4 ? FFLAG_DZ : 0) |
-                                       (m & 8 ? FFLAG_OF : 0) | (m & 16 ? FFLAG_UF : 0) |
-                                       (m & 32 ? FFLAG_NX : 0));
-}
+#define MX(m)                                                                                      \
+    (uint8_t)(((m) & 1 ? FFLAG_NV : 0) | ((m) & 4 ? FFLAG_DZ : 0) | ((m) & 8 ? FFLAG_OF : 0) |     \
+              ((m) & 16 ? FFLAG_UF : 0) | ((m) & 32 ? FFLAG_NX : 0))
+#define MX4(m) MX(m), MX((m) + 1), MX((m) + 2), MX((m) + 3)
+#define MX16(m) MX4(m), MX4((m) + 4), MX4((m) + 8), MX4((m) + 12)
+static const uint8_t mxcsr_to_fflags[64] = {MX16(0), MX16(16), MX16(32), MX16(48)};
 
 /* The host has FMA3 (and the OS saves the AVX state it needs): fused multiply-adds inline. */
 static bool host_fma(void)
 {
-    static int have = -1;
-    if (have < 0) {
+    static int have; /* 0 not asked yet, 1 no, 2 yes; harts translate on several threads */
+    int v = __atomic_load_n(&have, __ATOMIC_RELAXED);
+    if (!v) {
         __builtin_cpu_init();
-        have = __builtin_cpu_supports("fma") ? 1 : 0;
-        fflags_table_init();
+        v = __builtin_cpu_supports("fma") ? 2 : 1;
+        __atomic_store_n(&have, v, __ATOMIC_RELAXED);
     }
-    return have == 1;
+    return v == 2;
 }
 
 /* SSE scalar op xmm(reg), [r15 + disp]: prefix F3 (single) or F2 (double). */
@@ -856,7 +854,6 @@ static bool fp_inline(struct jit_emit *e, uint32_t off, uint32_t insn)
             break;
         default: return false;
         }
-        host_fma(); /* the flag table */
     }
     uint32_t slow[8];
     unsigned nslow = 0;
