@@ -4,7 +4,9 @@
 #include "bench.h"
 
 #ifndef CRC_ROUNDS
+#ifndef CRC_ROUNDS
 #define CRC_ROUNDS 4
+#endif
 #endif
 #define BUF_SIZE (4UL << 20)
 

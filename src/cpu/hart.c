@@ -191,6 +191,7 @@ static uint64_t next_deadline(const struct hart *h)
 void hart_wfi(struct hart *h)
 {
     const struct cpu_bus *bus = h->bus;
+    jit_idle(h);
     for (;;) {
         uint64_t now = bus->ops->time_now(bus->ctx);
         update_timers(h, now);

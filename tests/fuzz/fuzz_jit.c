@@ -14,6 +14,14 @@
  * bug: WFI (would sleep), reads of `time`, Sstc (time-driven interrupts), and
  * runs whose code page was written (no FENCE.I needed for the decode cache and
  * the JIT to disagree legitimately).
+ *
+ * FP: the f registers hold special values (signed zeros, infinities, the
+ * canonical NaN and NaNs with payloads, quiet and signaling, subnormals,
+ * values whose products and quotients land at the overflow and underflow
+ * thresholds, singles that are and are not NaN-boxed) besides random bits,
+ * and when the seed asks for it most words of the code become F/D arithmetic
+ * (add, sub, mul, div, sqrt, the fused multiply-adds, with static and dynamic
+ * rounding modes), which the JIT runs inline on the host's SSE/FMA units.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -77,7 +85,71 @@ static void sanitize(uint8_t *code, size_t n)
     }
 }
 
-static void setup(struct rig *r, const uint8_t *code, size_t n, uint64_t seed)
+/* An F/D register value: special, near a threshold, a boxed single, or random bits. */
+static uint64_t fp_value(uint64_t *s)
+{
+    static const uint64_t dspecial[] = {
+        0, 0x8000000000000000ull, 0x7ff0000000000000ull, 0xfff0000000000000ull,
+        0x7ff8000000000000ull, 0x7ff4000000000001ull, 0xfff8000000000123ull, 0x7ff0000000000001ull,
+        1, 0x800fffffffffffffull, 0x0010000000000000ull, 0x7fefffffffffffffull,
+        0x3ff0000000000000ull, 0xbff8000000000000ull, 0x3ca0000000000000ull, 0x4340000000000000ull,
+    };
+    static const uint32_t sspecial[] = {
+        0, 0x80000000u, 0x7f800000u, 0xff800000u, 0x7fc00000u, 0x7fa00001u, 0xffc00123u, 1,
+        0x807fffffu, 0x00800000u, 0x7f7fffffu, 0x3f800000u, 0xbfc00000u, 0x33800000u,
+    };
+    /* exponents around 1, the square roots of the thresholds, and the thresholds */
+    static const uint16_t dexp[] = {0, 1, 2, 0x1fe, 0x1ff, 0x200, 0x3fe, 0x3ff, 0x5ff, 0x600, 0x7fd, 0x7fe, 0x7ff};
+    static const uint8_t sexp[] = {0, 1, 2, 0x3f, 0x40, 0x41, 0x7e, 0x7f, 0xbe, 0xbf, 0xfd, 0xfe, 0xff};
+    uint64_t v = rng_next(s), r = rng_next(s);
+    uint32_t single;
+    switch (v & 7) {
+    case 0:
+        return dspecial[(v >> 8) % (sizeof(dspecial) / sizeof(dspecial[0]))];
+    case 1: /* double: chosen exponent, random sign and mantissa (often all ones or zeros) */
+        r &= (v & 0x100) ? 0x800fffffffffffffull : (v & 0x200) ? 0x800fffffffffff00ull : 0x8000000000000003ull;
+        return r | (uint64_t)dexp[(v >> 16) % (sizeof(dexp) / sizeof(dexp[0]))] << 52;
+    case 2:
+        single = sspecial[(v >> 8) % (sizeof(sspecial) / sizeof(sspecial[0]))];
+        break;
+    case 3:
+    case 4:
+        single = (uint32_t)r & ((v & 0x100) ? 0x807fffffu : 0x807fff00u);
+        single |= (uint32_t)sexp[(v >> 16) % sizeof(sexp)] << 23;
+        break;
+    default:
+        return r;
+    }
+    /* mostly NaN-boxed; sometimes not (then it reads as the canonical NaN, unpriv 12.2) */
+    return ((v >> 32) & 7) ? 0xffffffff00000000ull | single : ((r >> 32) << 32) | single;
+}
+
+/* Rewrites most 4-byte words of code into F/D arithmetic with random registers and rounding modes. */
+static void fp_stream(uint8_t *code, size_t n, uint64_t seed)
+{
+    static const uint8_t f5[] = {0x00, 0x01, 0x02, 0x03, 0x0b}; /* add sub mul div sqrt (funct7 >> 2) */
+    static const uint8_t fma[] = {0x43, 0x47, 0x4b, 0x4f};
+    static const uint8_t rms[] = {0, 0, 0, 7, 7, 1, 2, 3, 4, 5};
+    uint64_t s = seed ^ 0x5eed;
+    for (size_t i = 0; i + 4 <= n; i += 4) {
+        uint64_t v = rng_next(&s);
+        if ((v & 7) == 0) continue; /* keep the original word */
+        unsigned rd = (v >> 8) & 31, rs1 = (v >> 13) & 31, rs2 = (v >> 18) & 31, rs3 = (v >> 23) & 31;
+        unsigned fmt = (v >> 28) & 1, rm = rms[((v >> 32) & 0xff) % sizeof(rms)];
+        if ((v >> 40) % 16 == 0) fmt = (v >> 44) & 3; /* now and then H or Q: illegal */
+        uint32_t w;
+        if ((v >> 48) & 1) {
+            w = fma[(v >> 49) & 3] | rd << 7 | rm << 12 | rs1 << 15 | rs2 << 20 | fmt << 25 | rs3 << 27;
+        } else {
+            unsigned op = f5[((v >> 49) & 0xff) % sizeof(f5)];
+            if (op == 0x0b && (v >> 58) % 8) rs2 = 0;
+            w = 0x53 | rd << 7 | rm << 12 | rs1 << 15 | rs2 << 20 | (op << 2 | fmt) << 25;
+        }
+        memcpy(code + i, &w, 4);
+    }
+}
+
+static void setup(struct rig *r, const uint8_t *code, size_t n, uint64_t seed, bool fp)
 {
     vm_ram_clear(&r->vm);
     uint64_t s = seed;
@@ -88,6 +160,10 @@ static void setup(struct rig *r, const uint8_t *code, size_t n, uint64_t seed)
     }
     memcpy(ram, code, n);
     hart_reset(&r->h, VIRT_DRAM_BASE);
+    /* hart_reset keeps the counters: an earlier input that stopped one hart early (a
+     * discarded run that wrote its code) must not leave the three apart. */
+    r->h.instret = 0;
+    r->h.minstret_offset = r->h.mcycle_offset = 0;
     jit_flush(&r->h);
     hart_code_flush(&r->h); /* the decoded instructions of the previous input's code */
     struct hart *h = &r->h;
@@ -111,11 +187,11 @@ static void setup(struct rig *r, const uint8_t *code, size_t n, uint64_t seed)
         }
     }
     for (unsigned i = 0; i < 32; i++)
-        h->f[i] = rng_next(&s);
+        h->f[i] = fp_value(&s);
     uint64_t m = rng_next(&s);
     h->mtvec = VIRT_DRAM_BASE + ((m & 0x3fc) % (n ? n : 4));
-    if (m & 0x1000) h->mstatus |= MSTATUS_FS;
-    h->frm = (unsigned)(m >> 16) & 7;
+    if (m & 0x1000 || fp) h->mstatus |= MSTATUS_FS;
+    h->frm = (m & 0x80000) ? (unsigned)(m >> 16) & 7 : RM_RNE;
     if (m & 0x2000) {
         h->priv = PRIV_U;
         h->medeleg = 0;
@@ -143,6 +219,11 @@ static void compare(const struct hart *a, const struct vm *va, const struct hart
         if (a->x[i] != b->x[i])
             fprintf(stderr, "  x%u %llx/%llx\n", i, (unsigned long long)a->x[i],
                     (unsigned long long)b->x[i]);
+    for (unsigned i = 0; i < 32; i++)
+        if (a->f[i] != b->f[i])
+            fprintf(stderr, "  f%u %llx/%llx\n", i, (unsigned long long)a->f[i],
+                    (unsigned long long)b->f[i]);
+    if (a->fflags != b->fflags) fprintf(stderr, "  fflags %x/%x\n", a->fflags, b->fflags);
     abort();
 }
 
@@ -164,9 +245,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size > CODE_MAX) size = CODE_MAX;
     uint8_t code[CODE_MAX];
     memcpy(code, data, size);
+    bool fp = (seed >> 61) & 1;
+    if (fp) fp_stream(code, size, seed);
     sanitize(code, size);
     for (int i = 0; i < 3; i++)
-        setup(&rigs[i], code, size, seed);
+        setup(&rigs[i], code, size, seed, fp);
     memcpy(code_copy, rigs[1].vm.ram, sizeof(code_copy));
     struct hart *a = &rigs[0].h, *b = &rigs[1].h, *c = &rigs[2].h;
     for (int round = 0; round < ROUNDS; round++) {

@@ -20,7 +20,7 @@ int jit_cache_init(struct jit *j, size_t size)
     size = (size + 4095) & ~(size_t)4095;
     if (size < 2 * JIT_MAX_BLOCK_CODE) size = 2 * JIT_MAX_BLOCK_CODE;
     j->size = size;
-    j->used = 0;
+    j->used = j->high = 0;
     j->memfd = memfd_create("kiln-jit", MFD_CLOEXEC);
     if (j->memfd >= 0) {
         if (ftruncate(j->memfd, (off_t)size) == 0) {
@@ -55,7 +55,6 @@ static void free_blocks(struct jit *j)
     while (j->blocks) {
         struct jit_block *b = j->blocks;
         j->blocks = b->next;
-        free(b->src);
         free(b);
     }
 }

@@ -25,25 +25,48 @@ enum { SH_SHL = 4, SH_SHR = 5, SH_SAR = 7 };
 
 _Static_assert(sizeof(struct tlb_entry) == 16, "TLB entries are indexed with shl 4");
 
-#define X(i) ((int32_t)(offsetof(struct hart, x) + 8 * (unsigned)(i)))
-#define F(i) ((int32_t)(offsetof(struct hart, f) + 8 * (unsigned)(i)))
-#define MSTATUS ((int32_t)offsetof(struct hart, mstatus))
-#define PC ((int32_t)offsetof(struct hart, pc))
-#define INSTRET ((int32_t)offsetof(struct hart, instret))
-#define BUDGET ((int32_t)offsetof(struct hart, budget))
-#define CODE_GEN ((int32_t)offsetof(struct hart, code_gen))
-#define FETCH_KEY ((int32_t)offsetof(struct hart, fetch_key))
+/*
+ * r15 points HB bytes into struct hart, so that x1..x31 and pc are within a
+ * signed 8-bit displacement: most operands on the hart encode in 4 bytes, not 7.
+ */
+#define HB 136
+#define HOFF(field) ((int32_t)offsetof(struct hart, field) - HB)
+#define X(i) (HOFF(x) + 8 * (int32_t)(i))
+#define F(i) (HOFF(f) + 8 * (int32_t)(i))
+#define MSTATUS HOFF(mstatus)
+#define PC HOFF(pc)
+#define INSTRET HOFF(instret)
+#define BUDGET HOFF(budget)
+#define CODE_GEN HOFF(code_gen)
+#define FETCH_KEY HOFF(fetch_key)
+#define FFLAGS HOFF(fflags)
+#define FRM HOFF(frm)
+_Static_assert(X(1) >= -128 && PC <= 127,
+               "x1..x31 and pc must be disp8 from r15");
 #define GOLDEN 0x9e3779b97f4a7c15ull
 
 _Static_assert(sizeof(struct jit_entry) == 32 && offsetof(struct jit_entry, ctx) == 8 &&
                    offsetof(struct jit_entry, blk) == 24,
                "the inline lookup reads jit_entry fields at fixed offsets");
 #define TLB(kind)                                                                                  \
-    ((int32_t)(offsetof(struct hart, tlb) + (size_t)(kind) * sizeof(struct tlb_entry) * TLB_SIZE))
+    (HOFF(tlb) + (int32_t)((size_t)(kind) * sizeof(struct tlb_entry) * TLB_SIZE))
 
 bool jit_be_supported(void)
 {
     return true;
+}
+
+/*
+ * The code was written through the writable view, another linear address
+ * than the one it runs at: Intel SDM vol. 3, 8.1.3 ("Handling Self- and
+ * Cross-Modifying Code") asks for a serializing instruction before it runs,
+ * since the processor need not notice a store made through another linear
+ * address. CPUID serializes; only needed where older code was overwritten.
+ */
+void jit_be_sync(void)
+{
+    unsigned a = 0, b, c, d;
+    __asm__ volatile("cpuid" : "+a"(a), "=b"(b), "=c"(c), "=d"(d) : : "memory");
 }
 
 static void byte(struct jit_emit *e, unsigned b)
@@ -312,15 +335,6 @@ static void exit_stub_commit(struct jit_emit *e, int32_t delta, unsigned count)
     }
 }
 
-/* Stub: commit pc, instret and budget, and leave through the tail with code for the dispatcher. */
-static void exit_stub(struct jit_emit *e, int32_t delta, unsigned count, int code,
-                      const uint8_t *tail)
-{
-    exit_stub_commit(e, delta, count);
-    mov_ri(e, RAX, (uint64_t)code);
-    jmp_to(e, tail);
-}
-
 /* Callee-saved registers the block may use, pushed by the prologue (with r15: 6 pushes + 8 =
  * aligned). */
 static const uint8_t saved[] = {RBX, RBP, R12, R13, R14};
@@ -402,6 +416,8 @@ static uint32_t uses(const struct decoded *d, uint32_t *written)
     }
 }
 
+static void mxcsr_clear(struct jit_emit *e);
+
 void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n)
 {
     unsigned count[32] = {0};
@@ -424,7 +440,7 @@ void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n
     for (size_t i = 0; i < sizeof(saved); i++)
         push(e, saved[i]);
     alu_ri(e, ALU_SUB, 1, RSP, 8);
-    mov_rr(e, 1, R15, RDI);
+    op_m(e, 1, 0x8d, R15, RDI, NO_INDEX, HB); /* lea r15, [rdi + HB] */
     byte(e, 0xeb); /* jmp short over the chain entry: the dispatcher has checked all of it */
     uint8_t *skip = e->p;
     byte(e, 0);
@@ -450,6 +466,9 @@ void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n
     e->chain_fail[1] = (uint32_t)(e->p - e->buf);
     imm32(e, 0);
     if (!e->overflow) *skip = (uint8_t)(e->p - skip - 1);
+    for (unsigned i = 0; i < n && e->fp && !e->fp_inline; i++)
+        e->fp_inline = insns[i].op == OP_FP;
+    if (e->fp_inline) mxcsr_clear(e); /* on entry and chain entry, not on back edges */
     regs_load(e);
     e->body = (uint32_t)(e->p - e->buf);
 }
@@ -514,10 +533,11 @@ static void tlb_addr(struct jit_emit *e, int kind, unsigned rs1, int32_t imm, un
     mov_rr(e, 0, RDX, RAX); /* edx := ((va >> 12) & tlb_mask) * 16, the entry's offset */
     shift_ri(e, SH_SHR, 0, RDX, PAGE_SHIFT - 4);
     alu_ri(e, ALU_AND, 0, RDX, (int32_t)(e->tlb_mask << 4));
-    if (e->tlb_key) {
-        mov_ri(e, RSI, e->tlb_key);
-        op_r(e, 1, 0x09, RSI, RCX);
-    }
+    for (unsigned bit = 60; bit < 64; bit++) /* the key: bts rcx, bit (5 bytes, not a 10-byte mov) */
+        if (e->tlb_key >> bit & 1) {
+            op_r(e, 1, 0x0fba, 5, RCX);
+            byte(e, bit);
+        }
     op_m(e, 1, 0x3b, RCX, R15, RDX, TLB(kind)); /* cmp rcx, tag */
     exit_jcc(e, CC_NE, (int32_t)off, e->ninsns, EXIT_INTERP);
     op_m(e, 1, 0x03, RAX, R15, RDX, TLB(kind) + 8); /* add rax, addend */
@@ -542,6 +562,26 @@ static void log_store(struct jit_emit *e, unsigned size)
     byte(e, 1);
 }
 
+/* rdi := the hart (first argument of a helper). */
+static void hart_arg(struct jit_emit *e)
+{
+    op_m(e, 1, 0x8d, RDI, R15, NO_INDEX, -HB);
+}
+
+/*
+ * MXCSR := all exceptions masked, RNE, no FTZ/DAZ, no flags (mov dword [rsp],
+ * 0x1f80; ldmxcsr [rsp]: the frame's scratch slot). Inline FP operations keep
+ * MXCSR's sticky flags a subset of the guest's fflags, so each needs only to
+ * OR what it finds into fflags and never clears them itself (ldmxcsr is slow):
+ * at block entry, and after a helper (its host arithmetic sets flags the guest
+ * did not get), the flags are cleared.
+ */
+static void mxcsr_clear(struct jit_emit *e)
+{
+    byte(e, 0xc7), byte(e, 0x04), byte(e, 0x24), imm32(e, 0x1f80);
+    byte(e, 0x0f), byte(e, 0xae), byte(e, 0x14), byte(e, 0x24);
+}
+
 /* Helpers may read or write x[] (fpu_exec) and clobber r8-r11: the host registers are synced
  * around. */
 static void call_helper(struct jit_emit *e, const void *fn)
@@ -552,6 +592,7 @@ static void call_helper(struct jit_emit *e, const void *fn)
     mov_ri(e, RAX, (uint64_t)(uintptr_t)fn);
     byte(e, 0xff); /* call rax */
     byte(e, 0xd0);
+    if (e->fp_inline) mxcsr_clear(e);
     regs_load(e);
 }
 
@@ -587,6 +628,14 @@ static bool alu_rr(struct jit_emit *e, const struct decoded *d)
             setcc(e, t[i].cc, RCX);
             put(e, RCX, d->rd);
             return true;
+        } else if (hreg(e, d->rd) >= 0 && (d->rs2 != d->rd || d->rs1 == d->rd)) {
+            /* rd lives in a host register: compute in place (rd := rs1; rd op= rs2) */
+            int hd = hreg(e, d->rd);
+            if (hreg(e, d->rs1) != hd) get(e, hd, d->rs1);
+            op_g(e, t[i].w, t[i].opc, hd, d->rs2);
+            if (!t[i].w) movsxd(e, hd, hd);
+            e->reg_dirty |= 1u << d->rd;
+            return true;
         } else {
             op_g(e, t[i].w, 0x8b, RAX, d->rs1);
             op_g(e, t[i].w, t[i].opc, RAX, d->rs2);
@@ -620,14 +669,21 @@ static bool alu_imm(struct jit_emit *e, const struct decoded *d)
             put(e, RCX, d->rd);
             return true;
         }
-        op_g(e, t[i].w, 0x8b, RAX, d->rs1);
+        /* in place when rd lives in a host register, else through rax */
+        int r = hreg(e, d->rd) >= 0 ? hreg(e, d->rd) : RAX;
+        if (r == RAX || hreg(e, d->rs1) != r) op_g(e, r == RAX ? t[i].w : 1, 0x8b, r, d->rs1);
         if (t[i].shift) {
-            if (d->imm) shift_ri(e, t[i].shift, t[i].w, RAX, (unsigned)d->imm);
+            if (d->imm) shift_ri(e, t[i].shift, t[i].w, r, (unsigned)d->imm);
         } else if (d->imm || t[i].ext == ALU_AND) {
-            alu_ri(e, t[i].ext, t[i].w, RAX, d->imm);
+            alu_ri(e, t[i].ext, t[i].w, r, d->imm);
+        } else if (!t[i].w && r != RAX) {
+            mov_rr(e, 0, r, r); /* addiw rd, rs1, 0: the low word, sign-extended below */
         }
-        if (!t[i].w) movsxd(e, RAX, RAX);
-        put(e, RAX, d->rd);
+        if (!t[i].w) movsxd(e, r, r);
+        if (r == RAX)
+            put(e, RAX, d->rd);
+        else
+            e->reg_dirty |= 1u << d->rd;
         return true;
     }
     return false;
@@ -651,8 +707,13 @@ static bool mem_op(struct jit_emit *e, const struct decoded *d, uint32_t off)
             store_rax(e, RCX, t[i].size);
         } else {
             tlb_addr(e, TLB_READ, d->rs1, d->imm, t[i].size, off);
-            load_rax(e, RCX, t[i].size, t[i].sign);
-            if (d->rd) put(e, RCX, d->rd);
+            if (hreg(e, d->rd) >= 0) { /* straight into rd's host register */
+                load_rax(e, hreg(e, d->rd), t[i].size, t[i].sign);
+                e->reg_dirty |= 1u << d->rd;
+            } else {
+                load_rax(e, RCX, t[i].size, t[i].sign);
+                if (d->rd) put(e, RCX, d->rd);
+            }
         }
         return true;
     }
@@ -698,13 +759,161 @@ static bool fp_mem(struct jit_emit *e, const struct decoded *d, uint32_t off)
 
 /* FP arithmetic through fpu.c (exact rounding and flags); an illegal one leaves for the
  * interpreter. */
-static bool fp_op(struct jit_emit *e, const struct decoded *d, uint32_t off, uint32_t insn)
+static void fp_helper(struct jit_emit *e, uint32_t off, uint32_t insn)
 {
-    mov_rr(e, 1, RDI, R15);
+    hart_arg(e);
     mov_ri(e, RSI, insn);
     call_helper(e, (const void *)fpu_exec);
     op_r(e, 0, 0x85, RAX, RAX); /* test eax, eax */
     exit_jcc(e, CC_NE, (int32_t)off, e->ninsns, EXIT_INTERP);
+}
+
+/*
+ * MXCSR exception flags (Intel SDM vol. 1, 10.2.3: IE bit 0, DE 1, ZE 2, OE 3,
+ * UE 4, PE 5) to fflags (unpriv 11.2: NX 0, UF 1, OF 2, DZ 3, NV 4). DE
+ * (a subnormal operand) has no RISC-V counterpart.
+ */
+#define MX(m)                                                                                      \
+    (uint8_t)(((m) & 1 ? FFLAG_NV : 0) | ((m) & 4 ? FFLAG_DZ : 0) | ((m) & 8 ? FFLAG_OF : 0) |     \
+              ((m) & 16 ? FFLAG_UF : 0) | ((m) & 32 ? FFLAG_NX : 0))
+#define MX4(m) MX(m), MX((m) + 1), MX((m) + 2), MX((m) + 3)
+#define MX16(m) MX4(m), MX4((m) + 4), MX4((m) + 8), MX4((m) + 12)
+static const uint8_t mxcsr_to_fflags[64] = {MX16(0), MX16(16), MX16(32), MX16(48)};
+
+/* The host has FMA3 (and the OS saves the AVX state it needs): fused multiply-adds inline. */
+static bool host_fma(void)
+{
+    static int have; /* 0 not asked yet, 1 no, 2 yes; harts translate on several threads */
+    int v = __atomic_load_n(&have, __ATOMIC_RELAXED);
+    if (!v) {
+        __builtin_cpu_init();
+        v = __builtin_cpu_supports("fma") ? 2 : 1;
+        __atomic_store_n(&have, v, __ATOMIC_RELAXED);
+    }
+    return v == 2;
+}
+
+/* SSE scalar op xmm(reg), [r15 + disp]: prefix F3 (single) or F2 (double). */
+static void sse_m(struct jit_emit *e, bool dbl, unsigned op, int reg, int32_t disp)
+{
+    byte(e, dbl ? 0xf2 : 0xf3);
+    op_m(e, 0, op, reg, R15, NO_INDEX, disp);
+}
+
+/* jcc rel32 to a label patched later; returns the rel32's offset. */
+static uint32_t jcc_fwd(struct jit_emit *e, int cc)
+{
+    if (cc < 0) {
+        byte(e, 0xe9);
+    } else {
+        byte(e, 0x0f);
+        byte(e, 0x80 + (unsigned)cc);
+    }
+    uint32_t at = (uint32_t)(e->p - e->buf);
+    imm32(e, 0);
+    return at;
+}
+
+enum { CC_P = 0xa };
+
+/*
+ * The IEEE operations RISC-V and SSE define alike, inline: add, sub, mul,
+ * div, sqrt and (with host FMA3) the four fused multiply-adds, in S and D,
+ * when the rounding mode is RNE (static, or dynamic with frm = RNE checked at
+ * run time). Rounding is IEEE 754's in both, and with MXCSR's exceptions
+ * masked the sticky flags mean what fflags mean: overflow and underflow are
+ * both detected after rounding (unpriv 11.2 and SDM vol. 1, 4.9.1.5 /
+ * 11.5.2.2), UF only when also inexact. The flags are cleared before the
+ * operation (ldmxcsr with RNE, no FTZ/DAZ) and mapped after it. What differs
+ * goes to fpu_exec() instead: a single operand that is not NaN-boxed, and
+ * every NaN result (RISC-V returns the canonical NaN where x86 propagates a
+ * payload; fused inf*0 + qNaN raises NV only on RISC-V), so a NaN result is
+ * thrown away and the helper computes the instruction from the start.
+ */
+static bool fp_inline(struct jit_emit *e, uint32_t off, uint32_t insn)
+{
+    unsigned opc = insn & 0x7f, rd = (insn >> 7) & 31, rm = (insn >> 12) & 7,
+             rs1 = (insn >> 15) & 31, rs2 = (insn >> 20) & 31, fmt = (insn >> 25) & 3,
+             f7 = insn >> 25, rs3 = insn >> 27;
+    if (fmt > 1 || (rm != RM_RNE && rm != RM_DYN)) return false;
+    bool dbl = fmt == 1, fma = opc != 0x53;
+    unsigned sse = 0, vex = 0;
+    if (fma) {
+        static const uint8_t vop[4] = {0xb9, 0xbb, 0xbd, 0xbf}; /* vfmadd, vfmsub, vfnmadd, vfnmsub 231 */
+        if (!host_fma()) return false;
+        vex = vop[(opc >> 2) & 3];
+    } else {
+        switch (f7 >> 2) {
+        case 0x00 >> 2: sse = 0x0f58; break; /* add */
+        case 0x04 >> 2: sse = 0x0f5c; break; /* sub */
+        case 0x08 >> 2: sse = 0x0f59; break; /* mul */
+        case 0x0c >> 2: sse = 0x0f5e; break; /* div */
+        case 0x2c >> 2: /* sqrt */
+            if (rs2) return false;
+            sse = 0x0f51;
+            break;
+        default: return false;
+        }
+    }
+    uint32_t slow[8];
+    unsigned nslow = 0;
+    if (rm == RM_DYN) { /* cmp dword [frm], RNE */
+        op_m(e, 0, 0x83, ALU_CMP, R15, NO_INDEX, FRM);
+        byte(e, RM_RNE);
+        slow[nslow++] = jcc_fwd(e, CC_NE);
+    }
+    if (!dbl) { /* every source NaN-boxed (unpriv 12.2): upper word all ones */
+        unsigned src[3] = {rs1, rs2, rs3}, nsrc = fma ? 3 : (sse == 0x0f51 ? 1 : 2);
+        for (unsigned i = 0; i < nsrc; i++) {
+            op_m(e, 0, 0x83, ALU_CMP, R15, NO_INDEX, F(src[i]) + 4);
+            byte(e, 0xff);
+            slow[nslow++] = jcc_fwd(e, CC_NE);
+        }
+    }
+    if (fma) {
+        sse_m(e, dbl, 0x0f10, 0, F(rs3)); /* xmm0 = c */
+        sse_m(e, dbl, 0x0f10, 1, F(rs1)); /* xmm1 = a */
+        /* VEX.LIG.66.0F38.W(dbl) op xmm0, xmm1, [r15 + F(rs2)]: xmm0 = +-(xmm1 * b) +- xmm0 */
+        byte(e, 0xc4);
+        byte(e, 0xc2); /* R X set (inverted), B clear: base r15; map 0F38 */
+        byte(e, (dbl ? 0x80 : 0) | (0xe << 3) | 0x01); /* vvvv = ~1: xmm1; pp = 66 */
+        byte(e, vex);
+        byte(e, 0x87); /* modrm: mod 10, reg xmm0, rm r15 (disp32) */
+        imm32(e, (uint32_t)F(rs2));
+    } else if (sse == 0x0f51) {
+        sse_m(e, dbl, 0x0f51, 0, F(rs1));
+    } else {
+        sse_m(e, dbl, 0x0f10, 0, F(rs1));
+        sse_m(e, dbl, sse, 0, F(rs2));
+    }
+    if (dbl) byte(e, 0x66); /* ucomis[sd] xmm0, xmm0: PF set iff NaN */
+    byte(e, 0x0f), byte(e, 0x2e), byte(e, 0xc0);
+    slow[nslow++] = jcc_fwd(e, CC_P);
+    /* fflags |= map[mxcsr & 0x3f] */
+    byte(e, 0x0f), byte(e, 0xae), byte(e, 0x1c), byte(e, 0x24); /* stmxcsr [rsp] */
+    byte(e, 0x0f), byte(e, 0xb6), byte(e, 0x04), byte(e, 0x24); /* movzx eax, byte [rsp] */
+    alu_ri(e, ALU_AND, 0, RAX, 0x3f);
+    mov_ri(e, RCX, (uint64_t)(uintptr_t)mxcsr_to_fflags);
+    op_m(e, 0, 0x0fb6, RAX, RCX, RAX, 0); /* movzx eax, byte [rcx + rax] */
+    op_m(e, 0, 0x09, RAX, R15, NO_INDEX, FFLAGS);
+    sse_m(e, dbl, 0x0f11, 0, F(rd));
+    if (!dbl) { /* NaN-box the result */
+        op_m(e, 0, 0xc7, 0, R15, NO_INDEX, F(rd) + 4);
+        imm32(e, 0xffffffffu);
+    }
+    uint32_t done = jcc_fwd(e, -1);
+    uint32_t dirty = e->reg_dirty;
+    for (unsigned i = 0; i < nslow; i++)
+        patch_rel32(e, slow[i], e->p);
+    fp_helper(e, off, insn); /* (call_helper clears MXCSR's flags after it) */
+    e->reg_dirty |= dirty; /* after the merge: whatever either path left dirty */
+    patch_rel32(e, done, e->p);
+    return true;
+}
+
+static bool fp_op(struct jit_emit *e, const struct decoded *d, uint32_t off, uint32_t insn)
+{
+    if (!fp_inline(e, off, insn)) fp_helper(e, off, insn);
     fs_dirty(e);
     return true;
 }
@@ -765,7 +974,7 @@ bool jit_be_insn(struct jit_emit *e, const struct decoded *d, uint32_t off, uint
          * verify mode, whose store log cannot undo an atomic.
          */
         if (e->verify) return false;
-        mov_rr(e, 1, RDI, R15);
+        hart_arg(e);
         mov_ri(e, RSI, insn);
         call_helper(e, (const void *)exec_amo_fast);
         op_r(e, 0, 0x85, RAX, RAX);
@@ -839,7 +1048,10 @@ bool jit_be_jump(struct jit_emit *e, const struct decoded *d, uint32_t off, unsi
             add_const(e, RAX, (int64_t)off + len);
             put(e, RAX, d->rd);
         }
-        exit_jcc(e, -1, (int32_t)((int64_t)off + d->imm), e->ninsns + 1, EXIT_NEXT);
+        /* `j` back to the block's start (a loop whose test is at the top): a back edge too */
+        int64_t delta = (int64_t)off + d->imm;
+        exit_jcc(e, -1, (int32_t)delta, e->ninsns + 1,
+                 delta == 0 && !e->verify ? EXIT_BACK : EXIT_NEXT);
         return true;
     }
     if (d->op != OP_JALR) return false;
@@ -872,7 +1084,7 @@ bool jit_be_system(struct jit_emit *e, const struct decoded *d, uint32_t off, un
         alu_mi(e, ALU_ADD, INSTRET, (int32_t)e->ninsns);
         alu_mi(e, ALU_SUB, BUDGET, (int32_t)e->ninsns);
     }
-    mov_rr(e, 1, RDI, R15);
+    hart_arg(e);
     mov_ri(e, RSI, insn);
     call_helper(e, (const void *)exec_csr_insn);
     op_r(e, 0, 0x85, RAX, RAX);
@@ -916,6 +1128,7 @@ static int exit_class(const struct jit_emit *e, const struct jit_exit *x)
  */
 static void emit_lookup(struct jit_emit *e, const uint8_t *tail_nowb)
 {
+    /* shared by every block of the cache: the block's context comes in rbx */
     uint32_t miss[6];
     int nmiss = 0;
     ld(e, RAX, PC);
@@ -942,7 +1155,8 @@ static void emit_lookup(struct jit_emit *e, const uint8_t *tail_nowb)
     /* rsi = &table[jit_hash(host, ctx) & (JIT_TABLE_SIZE - 1)] */
     mov_rr(e, 1, RSI, RAX);
     shift_ri(e, SH_SHR, 1, RSI, 1);
-    mov_ri(e, RDX, e->ctx * GOLDEN);
+    mov_ri(e, RDX, GOLDEN);
+    op_r(e, 1, 0x0faf, RDX, RBX); /* imul rdx, rbx: ctx * GOLDEN */
     op_r(e, 1, 0x31, RDX, RSI);
     mov_ri(e, RDX, GOLDEN);
     op_r(e, 1, 0x0faf, RSI, RDX); /* imul rsi, rdx */
@@ -956,8 +1170,7 @@ static void emit_lookup(struct jit_emit *e, const uint8_t *tail_nowb)
     byte(e, 0x85);
     miss[nmiss++] = (uint32_t)(e->p - e->buf);
     imm32(e, 0);
-    mov_ri(e, RDX, e->ctx);
-    op_m(e, 1, 0x3b, RDX, RSI, NO_INDEX, 8); /* ctx */
+    op_m(e, 1, 0x3b, RBX, RSI, NO_INDEX, 8); /* ctx */
     byte(e, 0x0f);
     byte(e, 0x85);
     miss[nmiss++] = (uint32_t)(e->p - e->buf);
@@ -976,62 +1189,93 @@ static void emit_lookup(struct jit_emit *e, const uint8_t *tail_nowb)
     jmp_to(e, tail_nowb);
 }
 
-void jit_be_finish(struct jit_emit *e)
+/*
+ * A side exit leaves esi = count << 25 | code << 24 | delta (24 bits,
+ * signed): one 5-byte mov per exit. rsi := delta, rdi := count, and commit
+ * them (pc, instret, budget); eax := code.
+ */
+static void unpack_commit(struct jit_emit *e)
 {
-    /* The one way out: registers back to the hart, host registers restored. */
-    const uint8_t *tail = e->p;
-    regs_writeback(e);
-    const uint8_t *tail_nowb = e->p;
+    mov_rr(e, 0, RAX, RSI);
+    shift_ri(e, SH_SHR, 0, RAX, 24);
+    alu_ri(e, ALU_AND, 0, RAX, 1);
+    mov_rr(e, 0, RDI, RSI);
+    shift_ri(e, SH_SHR, 0, RDI, 25);
+    shift_ri(e, SH_SHL, 0, RSI, 8);
+    shift_ri(e, SH_SAR, 0, RSI, 8);
+    movsxd(e, RSI, RSI);
+    op_m(e, 1, 0x01, RSI, R15, NO_INDEX, PC);
+    op_m(e, 1, 0x01, RDI, R15, NO_INDEX, INSTRET);
+    op_m(e, 1, 0x29, RDI, R15, NO_INDEX, BUDGET);
+}
+
+static uint32_t pack_exit(struct jit_emit *e, int32_t delta, unsigned count, int code)
+{
+    if (delta < -(1 << 23) || delta >= (1 << 23) || count > 127) e->overflow = true;
+    return (uint32_t)count << 25 | (uint32_t)(code & 1) << 24 | ((uint32_t)delta & 0xffffff);
+}
+
+/*
+ * The code every block of a cache shares, at the cache's start (written when
+ * the cache is empty): the epilogue (host registers restored, return to the
+ * dispatcher with eax), the commit of a packed side exit, and the inline
+ * lookup of a jump's target (context in rbx). Registers are written back
+ * before any of them.
+ */
+void jit_be_shared(struct jit_emit *e)
+{
+    struct jit *j = e->jit;
+    j->sh_epilogue = e->p;
     alu_ri(e, ALU_ADD, 1, RSP, 8);
     for (size_t i = sizeof(saved); i-- > 0;)
         pop(e, saved[i]);
     pop(e, R15);
     byte(e, 0xc3); /* ret */
+    j->sh_commit = e->p;
+    unpack_commit(e);
+    jmp_to(e, j->sh_epilogue);
+    j->sh_lookup = e->p;
+    unpack_commit(e);
+    emit_lookup(e, j->sh_epilogue);
+    j->sh_mask = e->tlb_mask;
+}
+
+void jit_be_finish(struct jit_emit *e)
+{
+    struct jit *j = e->jit;
+    const uint8_t *epilogue = j->sh_epilogue;
+    /* The ways out: registers back to the hart, then the shared commit (or lookup) and epilogue. */
+    const uint8_t *tail = e->p;
+    regs_writeback(e);
+    jmp_to(e, j->sh_commit);
     /* A chained jump that may not come in goes back to the dispatcher, pc already committed. */
     patch_rel32(e, e->chain_fail[0], e->p);
     patch_rel32(e, e->chain_fail[1], e->p);
     mov_ri(e, RAX, JIT_EXIT_NEXT);
-    jmp_to(e, tail_nowb);
+    jmp_to(e, epilogue);
     if (e->chain_budget + 4 <= (uint32_t)(e->end - e->buf)) {
         uint32_t n = e->ninsns;
         memcpy(e->buf + e->chain_budget, &n, 4);
     }
-    /*
-     * Shared ends of the side exits: rsi = pc change, rdi = instructions
-     * retired; and the chainable exits' way out, rax = their jump's rel32.
-     */
-    /* need: [0] NEXT/JALR/RET, [1] INTERP, [2] chainable, [3] looked up: emitted only when used */
-    bool need[4] = {false, false, false, false};
+    bool need_lookup = false, need_chain = false;
     for (unsigned i = 0; i < e->nexits; i++) {
         int k = exit_class(e, &e->exits[i]);
-        if (k >= 0) need[k] = true;
+        need_lookup |= k == 3;
+        need_chain |= k == 2;
     }
-    need[0] |= need[3];
-    const uint8_t *common[2] = {NULL, NULL};
     const uint8_t *lookup = NULL;
-    for (int code = 0; code < 2; code++) {
-        if (!need[code]) continue;
-        common[code] = e->p;
-        op_m(e, 1, 0x01, RSI, R15, NO_INDEX, PC);
-        op_m(e, 1, 0x01, RDI, R15, NO_INDEX, INSTRET);
-        op_m(e, 1, 0x29, RDI, R15, NO_INDEX, BUDGET);
-        mov_ri(e, RAX, (uint64_t)code);
-        jmp_to(e, tail);
-    }
-    if (need[3]) {
+    if (need_lookup) {
         lookup = e->p;
-        op_m(e, 1, 0x01, RSI, R15, NO_INDEX, PC);
-        op_m(e, 1, 0x01, RDI, R15, NO_INDEX, INSTRET);
-        op_m(e, 1, 0x29, RDI, R15, NO_INDEX, BUDGET);
         regs_writeback(e);
-        emit_lookup(e, tail_nowb);
+        mov_ri(e, RBX, e->ctx);
+        jmp_to(e, j->sh_lookup);
     }
     const uint8_t *chain_slow = e->p;
-    if (need[2]) {
+    if (need_chain) {
         mov_ri(e, RCX, (uint64_t)(uintptr_t)&e->jit->chain_from);
         op_m(e, 1, 0x89, RAX, RCX, NO_INDEX, 0);
         mov_ri(e, RAX, JIT_EXIT_NEXT);
-        jmp_to(e, tail_nowb);
+        jmp_to(e, epilogue);
     }
     /* In a block that loops, a register written late in one pass is dirty early in the next. */
     bool loops = false;
@@ -1054,16 +1298,17 @@ void jit_be_finish(struct jit_emit *e)
             byte(e, 0xe9);
             uint8_t *site = e->p;
             imm32(e, 0);
-            mov_ri(e, RAX, (uint64_t)(uintptr_t)(e->rx + (site - e->buf)));
+            byte(e, 0x48); /* lea rax, [rip + disp32]: the site, in whichever view runs */
+            byte(e, 0x8d);
+            byte(e, 0x05);
+            imm32(e, (uint32_t)(int32_t)(site - (e->p + 4)));
             jmp_to(e, chain_slow);
             continue;
         }
         if (x->back != EXIT_BACK) {
-            op_r(e, 1, 0xc7, 0, RSI); /* mov rsi, simm32 */
-            imm32(e, (uint32_t)x->delta);
-            mov_ri(e, RDI, x->count);
             int k = exit_class(e, x);
-            jmp_to(e, k == 3 ? lookup : common[k]);
+            mov_ri(e, RSI, pack_exit(e, x->delta, x->count, k == 1 ? JIT_EXIT_INTERP : JIT_EXIT_NEXT));
+            jmp_to(e, k == 3 ? lookup : tail);
             continue;
         }
         /*
@@ -1083,7 +1328,8 @@ void jit_be_finish(struct jit_emit *e)
         patch_rel32(e, at, e->buf + e->body);
         if (!leave_at_start) {
             leave_at_start = e->p;
-            exit_stub(e, 0, 0, JIT_EXIT_NEXT, tail);
+            mov_ri(e, RSI, pack_exit(e, 0, 0, JIT_EXIT_NEXT)); /* nothing more to commit */
+            jmp_to(e, tail);
         } else {
             jmp_to(e, leave_at_start);
         }
@@ -1095,6 +1341,13 @@ void jit_be_finish(struct jit_emit *e)
 bool jit_be_supported(void)
 {
     return false;
+}
+void jit_be_sync(void)
+{
+}
+void jit_be_shared(struct jit_emit *e)
+{
+    (void)e;
 }
 void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n)
 {

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "cpu/exec.h"
 #include "cpu/jit/jit_internal.h"
@@ -222,8 +223,13 @@ static void report_divergence(struct hart *h, const struct jit_block *b,
             fprintf(stderr, "  f%u: jit 0x%llx, interpreter 0x%llx\n", i,
                     (unsigned long long)js->f[i], (unsigned long long)h->f[i]);
     if (js->fflags != h->fflags || js->mstatus != h->mstatus)
-        fprintf(stderr, "  fflags/mstatus: jit 0x%x/0x%llx, interpreter 0x%x/0x%llx\n", js->fflags,
+        fprintf(stderr, "  fflags/mstatus: before 0x%x/0x%llx, jit 0x%x/0x%llx, interpreter 0x%x/0x%llx\n",
+                s0->fflags, (unsigned long long)s0->mstatus, js->fflags,
                 (unsigned long long)js->mstatus, h->fflags, (unsigned long long)h->mstatus);
+    if (js->fflags != h->fflags) /* the operands, for a flags difference */
+        for (unsigned i = 0; i < 32; i++)
+            fprintf(stderr, "  f%u before: 0x%llx%s", i, (unsigned long long)s0->f[i],
+                    i % 4 == 3 ? "\n" : "");
     if (bad)
         fprintf(stderr, "  memory at host %p (%llu bytes): jit wrote 0x%llx\n",
                 (void *)(uintptr_t)bad->addr, (unsigned long long)bad->size,
@@ -307,6 +313,24 @@ static void chain(struct jit *j, uint8_t *site, const struct jit_block *b)
 {
     int32_t rel = (int32_t)(b->chain_entry - (site + 4));
     memcpy(j->rw + (site - j->rx), &rel, 4);
+    j->rw_mapped = true;
+}
+
+/*
+ * Both views of the memfd map the same pages, and the kernel counts a shared
+ * page in RSS once per mapping: an idle VM would show its code twice. While
+ * the hart sleeps nothing writes code, so the writable view's page table
+ * entries are dropped (MADV_DONTNEED on a shared mapping keeps the pages:
+ * madvise(2)); the next write faults them back in. One system call per sleep
+ * that follows new code, none otherwise.
+ */
+void jit_idle(struct hart *h)
+{
+    struct jit *j = h->jit;
+    if (!j || !j->rw_mapped || j->rw == j->rx) return;
+    size_t len = (j->used + 4095) & ~(size_t)4095;
+    if (len) madvise(j->rw, len, MADV_DONTNEED);
+    j->rw_mapped = false;
 }
 
 uint64_t jit_exec(struct hart *h)

@@ -64,6 +64,12 @@ void jit_flush(struct hart *h);
  */
 void jit_forked(struct hart *h);
 
+/*
+ * The hart is about to sleep (WFI): unmaps the writable view's pages, so the
+ * code is counted once in the process's RSS rather than once per view.
+ */
+void jit_idle(struct hart *h);
+
 /* Runs h->budget instructions like hart_interp(), entering translated code where it exists. */
 uint64_t jit_exec(struct hart *h);
 

@@ -21,7 +21,7 @@
  * translating. */
 #define JIT_MAX_BLOCK_CODE (JIT_MAX_INSNS * 256 + 1024)
 #define JIT_TABLE_SIZE 4096
-#define JIT_BUCKETS 16384
+#define JIT_BUCKETS 4096
 
 /* What translated code returns to the dispatcher. */
 enum { JIT_EXIT_NEXT = 0, JIT_EXIT_INTERP = 1 };
@@ -38,7 +38,7 @@ struct jit_block {
     uint64_t ctx;            /* what else the code depends on (jit_context()) */
     uint16_t ninsns;         /* guest instructions on the longest straight path */
     uint16_t nbytes;         /* guest code bytes translated, copied in src */
-    uint8_t *src;
+    const uint8_t *src;      /* (in the code cache, after the block's code) */
 };
 
 /* A slot of the lookup table: a block start's host address, its entry count, its block (also read
@@ -63,6 +63,11 @@ struct jit {
     int memfd;        /* only while the cache is made: its mappings keep the memfd alive */
     uint8_t *rw, *rx; /* the same pages: written through rw, run through rx */
     size_t size, used;
+    size_t high; /* end of the code ever written since the cache was made (flushes reuse below it) */
+    /* Code all blocks share, at the cache's start (writable view; jit_be_shared()). */
+    uint8_t *sh_epilogue, *sh_commit, *sh_lookup;
+    uint32_t sh_mask; /* the TLB mask the shared lookup was made for */
+    bool rw_mapped; /* the writable view has pages mapped since jit_idle() last dropped them */
     struct jit_entry table[JIT_TABLE_SIZE]; /* direct-mapped: entry counts and recent blocks */
     struct jit_block *buckets[JIT_BUCKETS]; /* every live block, by (hostpc, ctx) */
     struct jit_block *blocks;
@@ -94,6 +99,7 @@ struct jit_emit {
     bool overflow;
     bool verify;
     bool fp; /* mstatus.FS != Off: F/D instructions may be translated */
+    bool fp_inline; /* the block has F/D arithmetic: MXCSR flags are cleared on entry */
     struct jit *jit;
     uint64_t tlb_key; /* data_key << 60, or'ed into TLB tags */
     uint32_t tlb_mask; /* the hart's (fixed while it has translations) */
@@ -127,6 +133,13 @@ bool jit_be_system(struct jit_emit *e, const struct decoded *d, uint32_t off, un
 void jit_be_exit(struct jit_emit *e, uint32_t off, int code);
 /* Emits the side-exit stubs and patches the jumps to them. */
 void jit_be_finish(struct jit_emit *e);
+/* The code every block of the cache jumps to, written at the start of an empty cache. */
+void jit_be_shared(struct jit_emit *e);
+/*
+ * Makes this thread's instruction fetch see code just written through the
+ * other view at addresses that held other code before (after a flush).
+ */
+void jit_be_sync(void);
 
 /* ---- translator and code cache ---- */
 /* Everything besides the physical pc that changes what a block means. */

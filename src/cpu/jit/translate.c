@@ -46,7 +46,17 @@ struct jit_block *jit_translate(struct hart *h, const uint8_t *host, uint64_t pc
     struct jit *j = h->jit;
     if (!j->rw) return NULL; /* no cache (a fork child the host refused one): interpret */
     uint64_t t0 = now_ns();
-    if (j->size - j->used < JIT_MAX_BLOCK_CODE) jit_cache_flush(j);
+    if (j->size - j->used < JIT_MAX_BLOCK_CODE || (j->used && j->sh_mask != h->tlb_mask))
+        jit_cache_flush(j);
+    if (j->used == 0) { /* an empty cache: the shared code first */
+        struct jit_emit se = {
+            .buf = j->rw, .p = j->rw, .end = j->rw + j->size, .rx = j->rx, .jit = j,
+            .tlb_mask = h->tlb_mask,
+        };
+        jit_be_shared(&se);
+        if (se.overflow) return NULL;
+        j->used = ((size_t)(se.p - se.buf) + 15) & ~(size_t)15;
+    }
     /* The record first: its gen is checked by code that chained blocks jump to. */
     struct jit_block *b = malloc(sizeof(*b));
     if (!b) return NULL;
@@ -129,26 +139,31 @@ struct jit_block *jit_translate(struct hart *h, const uint8_t *host, uint64_t pc
         free(b);
         return NULL; /* cannot happen with JIT_MAX_BLOCK_CODE of room; the next attempt flushes */
     }
-    b->src = malloc(off);
-    if (!b->src) {
+    /* The guest bytes, for the FENCE.I check, go in the cache after the code (no allocation). */
+    if ((size_t)(e.end - e.p) < off) {
         free(b);
         return NULL;
     }
+    memcpy(e.p, host, off);
+    b->src = j->rx + (e.p - j->rw);
+    e.p += off;
     b->fn = (jit_fn)(void *)(j->rx + j->used);
     b->chain_entry = j->rx + j->used + e.chain_entry;
     b->gen = h->code_gen;
     b->ctx = jit_context(h);
     b->ninsns = (uint16_t)e.ninsns;
     b->nbytes = (uint16_t)off;
-    memcpy(b->src, host, off);
     b->next = j->blocks;
     j->blocks = b;
     b->hostpc = (uintptr_t)host;
     unsigned k = jit_hash(b->hostpc, b->ctx) & (JIT_BUCKETS - 1);
     b->hnext = j->buckets[k];
     j->buckets[k] = b;
+    j->rw_mapped = true;
     size_t bytes = (size_t)(e.p - e.buf);
+    if (j->used < j->high) jit_be_sync(); /* overwrote older code */
     j->used += (bytes + 15) & ~(size_t)15;
+    if (j->used > j->high) j->high = j->used;
     j->stats.translated++;
     j->stats.code_bytes = j->used;
     j->stats.translate_ns += now_ns() - t0;
