@@ -9,9 +9,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "migrate/migrate.h"
-#include "snapshot/format.h"
 
 void mig_conn_init(struct mig_conn *c, int fd, int timeout_ms)
 {
@@ -33,11 +33,23 @@ uint32_t mig_max_len(uint32_t type)
     case MIG_DISK_DATA: return 8 + MIG_DISK_CHUNK;
     case MIG_START: return 16;
     case MIG_PAGES: return 16 + MIG_PAGES_MAX * MIG_PAGE;
-    case MIG_STATE: return SNAP_STATE_MAX;
+    case MIG_STATE: return 16 + MIG_PAGES_MAX * MIG_PAGE; /* state files are a few KiB */
     case MIG_END: return 8;
     case MIG_RUNNING: return 0;
     default: return 0;
     }
+}
+
+/* CRC-32 (IEEE), zlib's: the same values as snap_crc32, faster over megabytes of pages. */
+static uint32_t crc(uint32_t c, const void *buf, size_t len)
+{
+    while (len) {
+        uInt n = len > (1u << 30) ? (1u << 30) : (uInt)len;
+        c = (uint32_t)crc32(c, buf, n);
+        buf = (const uint8_t *)buf + n;
+        len -= n;
+    }
+    return c;
 }
 
 static int fail(struct mig_conn *c, const char *fmt, const char *arg)
@@ -133,12 +145,12 @@ int mig_send(struct mig_conn *c, uint32_t type, const void *a, size_t alen, cons
     put32(h, MIG_MAGIC);
     put32(h + 4, type & 0xffff);
     put32(h + 8, (uint32_t)(alen + blen));
-    uint32_t crc = snap_crc32(0, h, 12);
+    uint32_t sum = crc(0, h, 12);
     if (alen)
-        crc = snap_crc32(crc, a, alen);
+        sum = crc(sum, a, alen);
     if (blen)
-        crc = snap_crc32(crc, b, blen);
-    put32(h + 12, crc);
+        sum = crc(sum, b, blen);
+    put32(h + 12, sum);
     if (write_all(c, h, sizeof(h)) || (alen && write_all(c, a, alen)) || (blen && write_all(c, b, blen)))
         return -1;
     return 0;
@@ -170,8 +182,8 @@ int mig_recv(struct mig_conn *c, uint32_t *type, uint8_t *buf, size_t cap, uint3
         return fail(c, "%s", "record longer than its type allows");
     if (n && read_all(c, buf, n))
         return -1;
-    uint32_t crc = snap_crc32(snap_crc32(0, h, 12), buf, n);
-    if (crc != get32(h + 12))
+    uint32_t sum = crc(crc(0, h, 12), buf, n);
+    if (sum != get32(h + 12))
         return fail(c, "%s", "record checksum mismatch (corrupted stream)");
     if (t == MIG_ERROR) {
         char msg[MIG_ERR_MAX + 1];

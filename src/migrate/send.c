@@ -48,14 +48,21 @@ static bool page_is_zero(const uint8_t *p)
     return true;
 }
 
-static int send_run(struct mig_conn *c, const struct vm *vm, uint64_t first, uint32_t count, bool zero)
+/*
+ * One PAGES record. The harts go on writing RAM meanwhile: the pages are copied
+ * first, so the CRC and the bytes sent are of the same contents (a page changed
+ * after the copy is dirty again and goes in a later round).
+ */
+static int send_run(struct mig_conn *c, const struct vm *vm, uint8_t *stage, uint64_t first,
+                    uint32_t count, bool zero)
 {
     uint8_t h[16];
     put64(h, first);
     put32(h + 8, count);
     put32(h + 12, zero);
-    return mig_send(c, MIG_PAGES, h, sizeof(h), zero ? NULL : vm->ram + first * MIG_PAGE,
-                    zero ? 0 : (size_t)count * MIG_PAGE);
+    if (!zero)
+        memcpy(stage, vm->ram + first * MIG_PAGE, (size_t)count * MIG_PAGE);
+    return mig_send(c, MIG_PAGES, h, sizeof(h), zero ? NULL : stage, zero ? 0 : (size_t)count * MIG_PAGE);
 }
 
 /*
@@ -63,8 +70,8 @@ static int send_run(struct mig_conn *c, const struct vm *vm, uint64_t first, uin
  * pages and runs of zero pages. skip_zero: the destination's RAM is still all
  * zero there (the first pass), so zero pages need not be sent at all.
  */
-static int send_pages(struct mig_conn *c, const struct vm *vm, const uint64_t *bm, bool skip_zero,
-                      uint64_t *sent)
+static int send_pages(struct mig_conn *c, const struct vm *vm, uint8_t *stage, const uint64_t *bm,
+                      bool skip_zero, uint64_t *sent)
 {
     uint64_t npages = vm->ram_size / MIG_PAGE, start = 0;
     uint32_t run = 0;
@@ -75,7 +82,7 @@ static int send_pages(struct mig_conn *c, const struct vm *vm, const uint64_t *b
         if (want && zero && skip_zero)
             want = false;
         if (run && (!want || zero != run_zero || run == MIG_PAGES_MAX)) {
-            if (send_run(c, vm, start, run, run_zero))
+            if (send_run(c, vm, stage, start, run, run_zero))
                 return -1;
             *sent += run;
             run = 0;
@@ -113,12 +120,15 @@ int mig_send_vm(struct mig_conn *c, const struct mig_source *src, struct mig_sta
     struct vm *vm = src->vm;
     size_t words = (size_t)((vm->ram_size / MIG_PAGE) + 63) / 64;
     uint64_t *pend = calloc(words, sizeof(uint64_t));
+    uint8_t *stage = malloc((size_t)MIG_PAGES_MAX * MIG_PAGE);
     struct snap_w w = {0};
     bool paused = false, tracking = false, have_w = false;
     int ret = -1;
     memset(st, 0, sizeof(*st));
     uint64_t t0 = now_us(), tpause = 0;
-    if (!pend) {
+    if (!pend || !stage) {
+        free(pend);
+        free(stage);
         snprintf(c->err, sizeof(c->err), "out of memory");
         return -1;
     }
@@ -136,7 +146,7 @@ int mig_send_vm(struct mig_conn *c, const struct mig_source *src, struct mig_sta
     tracking = true;
     /* Pass 0: all of RAM, the harts running. */
     uint64_t b0 = c->bytes_out;
-    if (send_pages(c, vm, NULL, true, &st->pages))
+    if (send_pages(c, vm, stage, NULL, true, &st->pages))
         goto out;
     for (;;) {
         uint64_t elapsed = now_us() - t0;
@@ -156,7 +166,7 @@ int mig_send_vm(struct mig_conn *c, const struct mig_source *src, struct mig_sta
             goto out;
         }
         st->rounds++;
-        if (send_pages(c, vm, pend, false, &st->pages))
+        if (send_pages(c, vm, stage, pend, false, &st->pages))
             goto out;
         log_debug("migrate", "round %llu: %ld dirty pages, %.0f MiB/s", (unsigned long long)st->rounds, n,
                   bw / 1048576.0);
@@ -171,7 +181,7 @@ int mig_send_vm(struct mig_conn *c, const struct mig_source *src, struct mig_sta
     }
     vm_dirty_stop(vm);
     tracking = false;
-    if (send_pages(c, vm, pend, false, &st->pages))
+    if (send_pages(c, vm, stage, pend, false, &st->pages))
         goto out;
     char err[300];
     if (src->state(src->ctx, &w, err, sizeof(err))) {
@@ -192,6 +202,7 @@ out:
     if (have_w)
         snap_w_free(&w);
     free(pend);
+    free(stage);
     uint64_t t1 = now_us();
     st->total_ms = (t1 - t0) / 1000;
     st->downtime_ms = paused ? (t1 - tpause) / 1000 : 0;
