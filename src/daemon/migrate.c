@@ -540,7 +540,7 @@ void kilnd_migrate(struct daemon *d, struct reply *r, struct vm_rec *v, const ch
     }
     int fd = connect_to(to, err, sizeof(err));
     if (fd < 0) {
-        kilnd_err(r, 502, "migration of VM '%s' failed: %s", v->name, err);
+        kilnd_err(r, 502, "migration of VM '%s' failed; it runs on here: %s", v->name, err);
         goto out;
     }
     struct mig_conn c;
@@ -563,7 +563,7 @@ void kilnd_migrate(struct daemon *d, struct reply *r, struct vm_rec *v, const ch
     }
     if (e) {
         close(fd);
-        kilnd_err(r, 502, "migration of VM '%s' to %s failed: %s", v->name, to, c.err);
+        kilnd_err(r, 502, "migration of VM '%s' to %s failed; it runs on here: %s", v->name, to, c.err);
         goto out;
     }
     char line[128];

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "backend/console.h"
+#include "backend/disk.h"
 #include "cpu/hart.h"
 #include "cpu/trap.h"
 #include "debug/gdbstub.h"
@@ -449,16 +450,54 @@ static void mig_pause_cb(void *ctx)
     board_pause(ctx);
 }
 
-static void mig_resume_cb(void *ctx)
+/* Takes (lock) or drops every disk's lock; 0, or -1 with the disk named in err. */
+static int disks_lock(struct board *b, bool lock, char *err, size_t errlen)
 {
-    board_resume(ctx);
+    for (unsigned i = 0; i < b->ndisks; i++) {
+        int e = b->disks[i] ? disk_lock(b->disks[i], lock) : 0;
+        if (e) {
+            snprintf(err, errlen, "disk %s: %s", b->cfg->disks[i].path,
+                     e == -EAGAIN ? "still in use by another process" : strerror(-e));
+            while (lock && i--)
+                disk_lock(b->disks[i], false);
+            return -1;
+        }
+    }
+    return 0;
 }
 
+static void mig_resume_cb(void *ctx)
+{
+    struct board *b = ctx;
+    if (b->mig_unlocked) {
+        /* The destination drops the locks before it refuses, or they went with its process. */
+        char err[300];
+        int tries = 0;
+        while (disks_lock(b, true, err, sizeof(err)) && ++tries < 40) {
+            struct timespec d = {0, 50000000};
+            nanosleep(&d, NULL);
+        }
+        if (tries == 40)
+            log_warn("migrate", "cannot take the disk locks back (%s); resuming anyway", err);
+        b->mig_unlocked = false;
+    }
+    board_resume(b);
+}
+
+/* The harts are stopped and the disks flushed: the state, then the disk locks go to the destination. */
 static int mig_state_cb(void *ctx, struct snap_w *w, char *err, size_t errlen)
 {
+    struct board *b = ctx;
     struct snap_board sb;
-    board_snap_fill(ctx, &sb);
-    return snapshot_state(&sb, w, err, errlen);
+    board_snap_fill(b, &sb);
+    if (snapshot_state(&sb, w, err, errlen))
+        return -1;
+    if (disks_lock(b, false, err, errlen)) {
+        snap_w_free(w);
+        return -1;
+    }
+    b->mig_unlocked = true;
+    return 0;
 }
 
 static void mig_report(struct control_migrate *out, const struct mig_stats *st)
@@ -538,6 +577,8 @@ static int migrate_in(struct board *b, struct snap_request *rq)
         rq->err[0] = 0;
     }
     snapshot_close(&sr);
+    if (!rq->err[0] && disks_lock(b, true, err, sizeof(err)))
+        snprintf(rq->err, sizeof(rq->err), "incoming migration: %s", err);
     if (rq->err[0]) {
         mig_send_error(&c, rq->err);
         return -1;
@@ -695,6 +736,15 @@ static int ctl_migrate(void *ctx, int fd, uint64_t downtime_ms, uint64_t max_rou
     if (b->cfg->nshares) {
         snprintf(err, errlen, "VMs with --share cannot be migrated yet (9p state is not saved)");
         return -1;
+    }
+    for (unsigned i = 0; i < b->ndisks; i++) {
+        struct disk_info di;
+        disk_get_info(b->disks[i], &di);
+        if (di.format != DISK_FORMAT_RAW) {
+            /* The destination opens it at start and would keep metadata the source changes later. */
+            snprintf(err, errlen, "disk %s is not raw: only raw disks can be migrated yet", b->cfg->disks[i].path);
+            return -1;
+        }
     }
     struct snap_request rq = {.op = SNAP_OP_MIGRATE, .sock = fd, .downtime_ms = downtime_ms,
                               .max_rounds = max_rounds};
