@@ -665,7 +665,9 @@ static void snap_close(struct board *b, bool closed)
 {
     pthread_mutex_lock(&b->snap_lock);
     b->snap_closed = closed;
-    if (b->sreq && !b->sreq->done) {
+    /* Only at the end of a run: a request made before the first run began (a migration's
+     * destination is asked as soon as its control socket answers) waits for it. */
+    if (closed && b->sreq && !b->sreq->done) {
         snprintf(b->sreq->err, sizeof(b->sreq->err), "the VM stopped");
         b->sreq->result = -1;
         b->sreq->done = true;

@@ -178,6 +178,12 @@ int mig_recv(struct mig_conn *c, uint32_t *type, uint8_t *buf, size_t cap, uint3
     uint32_t max = mig_max_len(t);
     if (max == 0 && t != MIG_RUNNING)
         return fail(c, "%s", "unknown record type");
+    /* An ERROR may come where a short record was expected: it has its own buffer. */
+    uint8_t ebuf[MIG_ERR_MAX];
+    if (t == MIG_ERROR && n <= max) {
+        buf = ebuf;
+        cap = sizeof(ebuf);
+    }
     if (n > max || n > cap)
         return fail(c, "%s", "record longer than its type allows");
     if (n && read_all(c, buf, n))

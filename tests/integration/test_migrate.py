@@ -217,8 +217,10 @@ def migrate_case(port, name, cpus, n):
         ans = json.loads(out)
     except ValueError:
         ans = {}
-    check("%s: kiln migrate --json succeeds" % name, rc == 0 and ans.get("state") == "migrated" and
-          "downtime_ms" in ans, out + err)
+    if not check("%s: kiln migrate --json succeeds" % name, rc == 0 and ans.get("state") == "migrated" and
+                 "downtime_ms" in ans, out + err + daemon_log(DST)[-600:]):
+        kiln(SRC, "kill", name)
+        return
     print("# %s (%d harts): migrated in %.2f s: total %s ms, downtime %s ms, %s rounds, %s bytes" %
           (name, cpus, took, ans.get("total_ms"), ans.get("downtime_ms"), ans.get("rounds"),
            ans.get("bytes")), flush=True)
@@ -426,6 +428,7 @@ def cleanup():
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))  # cleanup() still runs
     try:
         rc = main()
     except Exception as e:
