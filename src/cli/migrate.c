@@ -1,5 +1,5 @@
 /*
- * kiln migrate NAME --to HOST:PORT [--token-file F] [--downtime MS] [--name NEW] [--json]
+ * kiln migrate NAME --to HOST:PORT [--token-file F] [--downtime MS] [--name NEW] [--copy-disks] [--json]
  *
  * Asks the local daemon to move a running VM to the daemon listening at
  * HOST:PORT (kiln daemon --migrate-listen): POST /v1/vms/NAME/migrate
@@ -19,7 +19,8 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: kiln migrate NAME --to HOST:PORT [--token-file FILE] [--downtime MS] [--name NEW] [--json]\n"
+    fprintf(f, "usage: kiln migrate NAME --to HOST:PORT [--token-file FILE] [--downtime MS] [--name NEW]\n"
+               "                    [--copy-disks] [--json]\n"
                "\n"
                "Moves a running daemon VM to another kiln daemon started with\n"
                "--migrate-listen (docs/migration.md): its RAM is copied while it runs, then it\n"
@@ -31,6 +32,8 @@ static void usage(FILE *f)
                "  --token-file FILE  the shared secret (default $KILN_STATE_DIR/migrate.token)\n"
                "  --downtime MS      target for the final stop-and-copy (default 100)\n"
                "  --name NEW         the VM's name on the destination (default: the same)\n"
+               "  --copy-disks       copy the disk files into the destination's state dir first;\n"
+               "                     the VM stands still from the start of the copy to the end\n"
                "  --json             print the daemon's answer as JSON\n");
 }
 
@@ -40,11 +43,12 @@ int cli_migrate(int argc, char **argv)
         {"to", required_argument, NULL, 't'},       {"token-file", required_argument, NULL, 'k'},
         {"downtime", required_argument, NULL, 'd'}, {"name", required_argument, NULL, 'n'},
         {"json", no_argument, NULL, 'j'},           {"help", no_argument, NULL, 'h'},
+        {"copy-disks", no_argument, NULL, 'c'},
         {NULL, 0, NULL, 0},
     };
     const char *to = NULL, *token = NULL, *name = NULL, *newname = NULL;
     unsigned long long downtime = 0;
-    bool json = false;
+    bool json = false, copy = false;
     opterr = 0;
     optind = 1;
     int c;
@@ -54,6 +58,7 @@ int cli_migrate(int argc, char **argv)
         case 'k': token = optarg; break;
         case 'n': newname = optarg; break;
         case 'j': json = true; break;
+        case 'c': copy = true; break;
         case 'd':
             if (cli_parse_uint(optarg, 1, 600000, &downtime)) {
                 fprintf(stderr, "kiln migrate: --downtime must be 1 to 600000 ms\n");
@@ -97,6 +102,8 @@ int cli_migrate(int argc, char **argv)
         json_object_object_add(body, "downtime_ms", json_object_new_int64((int64_t)downtime));
     if (newname)
         json_object_object_add(body, "name", json_object_new_string(newname));
+    if (copy)
+        json_object_object_add(body, "copy_disks", json_object_new_boolean(true));
     char path[300];
     vm_path(path, sizeof(path), name, "migrate");
     json_object *v = vmapi_json("POST", path, body, &rc);

@@ -186,9 +186,157 @@ static void kill_vm(struct daemon *d, struct vm_rec *v)
 
 /* ---- destination ---- */
 
+static bool is_disk_flag(const char *a)
+{
+    return !strcmp(a, "--disk") || !strcmp(a, "--drive");
+}
+
+/* The path part of a --disk spec (up to the first ','), into out. */
+static void spec_path(const char *spec, char *out, size_t len)
+{
+    size_t n = strcspn(spec, ",");
+    snprintf(out, len, "%.*s", (int)(n < len ? n : len - 1), spec);
+}
+
+static bool chunk_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
+#define MIG_DISK_MAX (1ull << 40)
+
+/*
+ * --copy-disks, destination: disk i of the stream into path (created, never an existing
+ * file), every chunk checked to lie inside the announced size. 0, or -1 with c->err.
+ */
+static int receive_disk(struct mig_conn *c, unsigned want, const char *path, uint8_t *buf)
+{
+    uint32_t t, n;
+    if (mig_recv(c, &t, buf, MIG_CONFIG_MAX, &n))
+        return -1;
+    if (t != MIG_DISK || n != 12 || (buf[0] | buf[1] << 8 | buf[2] << 16 | (uint32_t)buf[3] << 24) != want) {
+        snprintf(c->err, sizeof(c->err), "expected disk %u of the VM", want);
+        return -1;
+    }
+    uint64_t size = 0;
+    for (int i = 7; i >= 0; i--)
+        size = size << 8 | buf[4 + i];
+    if (size > MIG_DISK_MAX) {
+        snprintf(c->err, sizeof(c->err), "disk %u: %llu bytes is too large", want, (unsigned long long)size);
+        return -1;
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0 || ftruncate(fd, (off_t)size) < 0) {
+        snprintf(c->err, sizeof(c->err), "%s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    uint8_t *data = malloc(8 + MIG_DISK_CHUNK);
+    int ret = -1;
+    for (;;) {
+        if (!data) {
+            snprintf(c->err, sizeof(c->err), "out of memory");
+            break;
+        }
+        if (mig_recv(c, &t, data, 8 + MIG_DISK_CHUNK, &n))
+            break;
+        uint64_t off = 0;
+        for (int i = 7; i >= 0 && n >= 8; i--)
+            off = off << 8 | data[i];
+        if (t != MIG_DISK_DATA || n < 8 || off > size || n - 8 > size - off) {
+            snprintf(c->err, sizeof(c->err), "disk %u: a chunk outside the disk", want);
+            break;
+        }
+        if (n == 8 && off == size) {
+            ret = fsync(fd) < 0 ? -1 : 0;
+            if (ret)
+                snprintf(c->err, sizeof(c->err), "%s: %s", path, strerror(errno));
+            break;
+        }
+        if (pwrite(fd, data + 8, n - 8, (off_t)off) != (ssize_t)(n - 8)) {
+            snprintf(c->err, sizeof(c->err), "%s: %s", path, strerror(errno));
+            break;
+        }
+    }
+    free(data);
+    close(fd);
+    if (ret)
+        unlink(path);
+    return ret;
+}
+
+/* Receives the copies of the definition's disks into STATE/disks/NAME-diskI.img and points the
+ * definition's --disk specs at them. 0, or -1 with err (files removed). */
+struct disk_copies {
+    int n;
+    char paths[8][PATH_MAX + 128];
+};
+
+static void copies_remove(struct disk_copies *dc)
+{
+    while (dc->n > 0)
+        unlink(dc->paths[--dc->n]);
+}
+
+static int receive_disks(struct daemon *d, struct mig_conn *c, json_object *vmdef, const char *name,
+                         int64_t ndisks, uint8_t *buf, struct disk_copies *dc, char *err, size_t errlen)
+{
+    json_object *args;
+    char dir[PATH_MAX];
+    char (*paths)[PATH_MAX + 128] = dc->paths;
+    int copied = 0;
+    if (!json_object_object_get_ex(vmdef, "args", &args) || !json_object_is_type(args, json_type_array)) {
+        snprintf(err, errlen, "malformed VM definition");
+        return -1;
+    }
+    size_t na = json_object_array_length(args);
+    int64_t found = 0;
+    for (size_t i = 0; i + 1 < na; i++)
+        found += is_disk_flag(json_object_get_string(json_object_array_get_idx(args, i)));
+    if (ndisks != found || ndisks > 8) {
+        snprintf(err, errlen, "the definition has %lld disks, the stream announces %lld", (long long)found,
+                 (long long)ndisks);
+        return -1;
+    }
+    kilnd_pathf(dir, sizeof(dir), "%s/disks", d->dir);
+    if (mkdir(dir, 0700) && errno != EEXIST) {
+        snprintf(err, errlen, "%.900s: %s", dir, strerror(errno));
+        return -1;
+    }
+    for (size_t i = 0; i + 1 < na; i++) {
+        if (!is_disk_flag(json_object_get_string(json_object_array_get_idx(args, i))))
+            continue;
+        snprintf(paths[copied], sizeof(paths[copied]), "%s/%s-%lld-disk%d.img", dir, name,
+                 (long long)kilnd_now(), copied);
+        if (receive_disk(c, (unsigned)copied, paths[copied], buf)) {
+            snprintf(err, errlen, "copying the disks: %s", c->err);
+            goto fail;
+        }
+        dc->n = copied + 1;
+        const char *spec = json_object_get_string(json_object_array_get_idx(args, i + 1));
+        char *ns = NULL;
+        if (asprintf(&ns, "%s%s", paths[copied], spec + strcspn(spec, ",")) < 0) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+        json_object_array_put_idx(args, i + 1, json_object_new_string(ns));
+        free(ns);
+        copied++;
+        i++;
+    }
+    return 0;
+fail:
+    copies_remove(dc);
+    return -1;
+}
+
 /* Creates and starts the incoming VM from the definition; its name in name. 0, or -1 with err. */
-static int incoming_create(struct daemon *d, const char *cfg, size_t len, char *name, size_t nlen,
-                           char *err, size_t errlen)
+static int incoming_create(struct daemon *d, struct mig_conn *c, const char *cfg, size_t len, char *name,
+                           size_t nlen, uint8_t *buf, struct disk_copies *dc, char *err, size_t errlen)
 {
     json_object *o = json_tokener_parse(cfg), *vmdef = NULL, *lim = NULL, *x;
     int ret = -1;
@@ -198,6 +346,20 @@ static int incoming_create(struct daemon *d, const char *cfg, size_t len, char *
         goto out;
     }
     snprintf(name, nlen, "%s", json_object_get_string(x));
+    if (!kilnd_valid_name(name)) {
+        snprintf(err, errlen, "malformed VM definition (name)");
+        goto out;
+    }
+    pthread_mutex_lock(&d->lock);
+    bool taken = kilnd_find_vm(d, name) != NULL;
+    pthread_mutex_unlock(&d->lock);
+    if (taken) {
+        snprintf(err, errlen, "a VM named '%s' already exists here", name);
+        goto out;
+    }
+    if (json_object_object_get_ex(o, "copy_disks", &x) &&
+        receive_disks(d, c, vmdef, name, json_object_get_int64(x), buf, dc, err, errlen))
+        goto out;
     const char *body = json_object_to_json_string_ext(vmdef, JSON_C_TO_STRING_PLAIN);
     pthread_mutex_lock(&d->lock);
     kilnd_supervise_locked(d);
@@ -251,6 +413,8 @@ static void *incoming_thread(void *arg)
     struct daemon *d = l->d;
     struct mig_conn c;
     char name[VM_NAME_MAX + 1] = "", err[MIG_ERR_MAX + 200];
+    static __thread struct disk_copies dc; /* large: not on the thread's stack */
+    dc.n = 0;
     uint8_t *buf = malloc(MIG_CONFIG_MAX + 1);
     mig_conn_init(&c, in->fd, MIG_IO_MS);
     if (!buf) {
@@ -272,11 +436,13 @@ static void *incoming_thread(void *arg)
         goto out;
     }
     buf[n] = 0;
-    if (memchr(buf, 0, n) || incoming_create(d, (const char *)buf, n, name, sizeof(name), err, sizeof(err))) {
+    if (memchr(buf, 0, n) ||
+        incoming_create(d, &c, (const char *)buf, n, name, sizeof(name), buf, &dc, err, sizeof(err))) {
         if (memchr(buf, 0, n))
             snprintf(err, sizeof(err), "malformed VM definition");
         mig_send_error(&c, err);
         log_err("migrate", "from %s: %s", in->peer, err);
+        copies_remove(&dc);
         goto out;
     }
     char ok[VM_NAME_MAX + 16];
@@ -317,6 +483,7 @@ fail_vm:
             forget_vm(d, fv);
     }
     pthread_mutex_unlock(&d->lock);
+    copies_remove(&dc);
 out:
     free(buf);
     close(in->fd);
@@ -420,6 +587,13 @@ fail:
 
 /* ---- source ---- */
 
+static void resume_vm(struct daemon *d, const struct vm_rec *v)
+{
+    json_object *ans = NULL;
+    kilnd_vm_control(d, v, "{\"cmd\":\"resume\"}\n", 10000, &ans);
+    json_object_put(ans);
+}
+
 static int connect_to(const char *to, char *err, size_t errlen)
 {
     char host[256], port[8];
@@ -464,6 +638,72 @@ static int connect_to(const char *to, char *err, size_t errlen)
     return fd;
 }
 
+/* --copy-disks, source: the VM's disk files, all-zero chunks left out (holes there). */
+static int send_disks(struct mig_conn *c, const struct vm_rec *v)
+{
+    uint8_t *buf = malloc(8 + MIG_DISK_CHUNK);
+    unsigned idx = 0;
+    int ret = -1;
+    if (!buf) {
+        snprintf(c->err, sizeof(c->err), "out of memory");
+        return -1;
+    }
+    for (int i = 0; i + 1 < v->nargs; i++) {
+        if (!is_disk_flag(v->args[i]))
+            continue;
+        char path[PATH_MAX];
+        spec_path(v->args[++i], path, sizeof(path));
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0) {
+            snprintf(c->err, sizeof(c->err), "%.900s: %s", path, strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            goto out;
+        }
+        uint8_t hdr[12];
+        uint64_t size = (uint64_t)st.st_size;
+        for (int k = 0; k < 4; k++)
+            hdr[k] = (uint8_t)(idx >> (8 * k));
+        for (int k = 0; k < 8; k++)
+            hdr[4 + k] = (uint8_t)(size >> (8 * k));
+        int e = mig_send(c, MIG_DISK, hdr, sizeof(hdr), NULL, 0);
+        for (uint64_t off = 0; !e; off += MIG_DISK_CHUNK) {
+            size_t want = size - off < MIG_DISK_CHUNK ? (size_t)(size - off) : MIG_DISK_CHUNK;
+            for (int k = 0; k < 8; k++)
+                buf[k] = (uint8_t)((off < size ? off : size) >> (8 * k));
+            if (off >= size) {
+                e = mig_send(c, MIG_DISK_DATA, buf, 8, NULL, 0); /* the end */
+                break;
+            }
+            ssize_t n = pread(fd, buf + 8, want, (off_t)off);
+            if (n != (ssize_t)want) {
+                snprintf(c->err, sizeof(c->err), "reading %.900s: %s", path, n < 0 ? strerror(errno) : "short read");
+                e = -1;
+                break;
+            }
+            if (!chunk_zero(buf + 8, want))
+                e = mig_send(c, MIG_DISK_DATA, buf, 8 + want, NULL, 0);
+        }
+        close(fd);
+        if (e)
+            goto out;
+        idx++;
+    }
+    ret = 0;
+out:
+    free(buf);
+    return ret;
+}
+
+static int count_disks(const struct vm_rec *v)
+{
+    int n = 0;
+    for (int i = 0; i + 1 < v->nargs; i++)
+        n += is_disk_flag(v->args[i]);
+    return n;
+}
+
 /* The definition the destination creates the VM from (POST /v1/vms's body) and its limits. */
 static json_object *vm_definition(const struct vm_rec *v, const char *new_name)
 {
@@ -497,6 +737,7 @@ void kilnd_migrate(struct daemon *d, struct reply *r, struct vm_rec *v, const ch
         return;
     const char *to = NULL, *token_file = NULL, *new_name = NULL;
     int64_t downtime = 0;
+    bool copy = false;
     json_object_object_foreach(o, key, val)
     {
         bool str = json_object_is_type(val, json_type_string);
@@ -506,11 +747,13 @@ void kilnd_migrate(struct daemon *d, struct reply *r, struct vm_rec *v, const ch
             token_file = json_object_get_string(val);
         } else if (!strcmp(key, "name") && str && kilnd_valid_name(json_object_get_string(val))) {
             new_name = json_object_get_string(val);
+        } else if (!strcmp(key, "copy_disks") && json_object_is_type(val, json_type_boolean)) {
+            copy = json_object_get_boolean(val);
         } else if (!strcmp(key, "downtime_ms") && json_object_is_type(val, json_type_int) &&
                    (downtime = json_object_get_int64(val)) >= 1 && downtime <= 600000) {
         } else {
             kilnd_err(r, 400, "unknown or malformed field '%s' (known: to: \"HOST:PORT\", token_file: an "
-                      "absolute path, name: a VM name, downtime_ms: 1-600000)", key);
+                      "absolute path, name: a VM name, downtime_ms: 1-600000, copy_disks: a boolean)", key);
             goto out;
         }
     }
@@ -546,13 +789,32 @@ void kilnd_migrate(struct daemon *d, struct reply *r, struct vm_rec *v, const ch
     struct mig_conn c;
     mig_conn_init(&c, fd, MIG_IO_MS);
     json_object *def = vm_definition(v, new_name);
+    int ndisks = copy ? count_disks(v) : 0;
+    if (ndisks)
+        json_object_object_add(def, "copy_disks", json_object_new_int(ndisks));
     const char *defs = json_object_to_json_string_ext(def, JSON_C_TO_STRING_PLAIN);
     uint8_t acc[1100];
     uint32_t t, n;
+    bool paused = false;
     int e = mig_auth_connect(&c, tok, toklen);
     if (!e)
         e = mig_send(&c, MIG_CONFIG, defs, strlen(defs), NULL, 0);
     json_object_put(def);
+    if (!e && ndisks) {
+        /* The disks are copied with the VM stopped, and it stays stopped until the end: writes
+         * after the copy would be lost (docs/migration.md). */
+        json_object *pa = NULL;
+        e = kilnd_vm_control(d, v, "{\"cmd\":\"pause\"}\n", 10000, &pa);
+        json_object *okv;
+        if (e || !json_object_object_get_ex(pa, "ok", &okv)) {
+            snprintf(c.err, sizeof(c.err), "the VM could not be paused for the disk copy");
+            e = -1;
+        } else {
+            paused = true;
+            e = send_disks(&c, v);
+        }
+        json_object_put(pa);
+    }
     if (!e) {
         c.timeout_ms = START_READY_MS + START_WAIT_MS; /* the destination starts a VM process */
         e = mig_recv(&c, &t, acc, sizeof(acc), &n);
@@ -563,6 +825,8 @@ void kilnd_migrate(struct daemon *d, struct reply *r, struct vm_rec *v, const ch
     }
     if (e) {
         close(fd);
+        if (paused)
+            resume_vm(d, v);
         kilnd_err(r, 502, "migration of VM '%s' to %s failed; it runs on here: %s", v->name, to, c.err);
         goto out;
     }
@@ -575,6 +839,8 @@ void kilnd_migrate(struct daemon *d, struct reply *r, struct vm_rec *v, const ch
     e = ctl_with_fd(d, v, line, fd, MIG_VM_WAIT_MS, &ans, err, sizeof(err));
     close(fd);
     if (e) {
+        if (paused)
+            resume_vm(d, v);
         json_object_put(ans);
         log_err("migrate", "VM '%s' to %s: %s", v->name, to, err);
         kilnd_err(r, 502, "migration of VM '%s' to %s failed; it runs on here: %s", v->name, to, err);

@@ -466,7 +466,7 @@ static int disks_lock(struct board *b, bool lock, char *err, size_t errlen)
     return 0;
 }
 
-static void mig_resume_cb(void *ctx)
+static void mig_relock_cb(void *ctx)
 {
     struct board *b = ctx;
     if (b->mig_unlocked) {
@@ -481,7 +481,12 @@ static void mig_resume_cb(void *ctx)
             log_warn("migrate", "cannot take the disk locks back (%s); resuming anyway", err);
         b->mig_unlocked = false;
     }
-    board_resume(b);
+}
+
+static void mig_resume_cb(void *ctx)
+{
+    mig_relock_cb(ctx);
+    board_resume(ctx);
 }
 
 /* The harts are stopped and the disks flushed: the state, then the disk locks go to the destination. */
@@ -513,14 +518,14 @@ static void mig_report(struct control_migrate *out, const struct mig_stats *st)
 /* The source: streams this VM; on success it stays paused (the daemon ends it). */
 static int migrate_out(struct board *b, struct snap_request *rq)
 {
-    if (b->paused || b->incoming) {
-        snprintf(rq->err, sizeof(rq->err), "the VM is paused: resume it before migrating it");
+    if (b->incoming) {
+        snprintf(rq->err, sizeof(rq->err), "the VM is still waiting for its own migration");
         return -1;
     }
     struct mig_conn c;
     mig_conn_init(&c, rq->sock, MIGRATE_IO_TIMEOUT_MS);
     struct mig_source src = {.vm = &b->vm, .ctx = b, .pause = mig_pause_cb, .resume = mig_resume_cb,
-                             .state = mig_state_cb,
+                             .state = mig_state_cb, .relock = mig_relock_cb, .paused = b->paused,
                              .downtime_ms = rq->downtime_ms ? (uint32_t)rq->downtime_ms : MIGRATE_DOWNTIME_MS,
                              .max_rounds = rq->max_rounds ? (uint32_t)rq->max_rounds : MIGRATE_MAX_ROUNDS};
     struct mig_stats st;

@@ -11,8 +11,10 @@
  *   HELLO   dst->src  u32 version, 32-byte nonce
  *   AUTH    src->dst  32-byte nonce, HMAC-SHA256(token, "kiln-migrate src" | dst nonce | src nonce)
  *   AUTH_OK dst->src  HMAC-SHA256(token, "kiln-migrate dst" | src nonce | dst nonce)
- *   DISK    src->dst  (--copy-disks) u32 index, u64 size, then DISK_DATA records, u64 offset + bytes
  *   CONFIG  src->dst  the VM's definition, JSON (as POST /v1/vms takes it)
+ *   DISK    src->dst  (--copy-disks, after CONFIG, per disk) u32 index, u64 size; then
+ *   DISK_DATA         u64 offset + bytes (all-zero chunks are not sent), and a DISK_DATA
+ *                     with no bytes at offset = size ends the disk
  *   ACCEPT  dst->src  the destination started the VM, waiting for its memory
  * VM process to VM process (each daemon handed its socket to its VM):
  *   START   src->dst  u64 RAM size, u32 harts, u32 page size (4096)
@@ -106,9 +108,11 @@ struct mig_source {
     struct vm *vm;
     uint32_t downtime_ms; /* target for the stop-and-copy */
     uint32_t max_rounds;  /* dirty rounds before stopping anyway */
+    bool paused;          /* already paused (--copy-disks): one pass, no tracking, no resume */
     void *ctx;
     void (*pause)(void *ctx);
     void (*resume)(void *ctx);
+    void (*relock)(void *ctx); /* takes back the disk locks the state callback gave up */
     /* The state file's bytes into w (harts paused). 0 or -1 with err. */
     int (*state)(void *ctx, struct snap_w *w, char *err, size_t errlen);
 };

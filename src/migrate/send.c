@@ -138,6 +138,14 @@ int mig_send_vm(struct mig_conn *c, const struct mig_source *src, struct mig_sta
     put32(start + 12, MIG_PAGE);
     if (mig_send(c, MIG_START, start, sizeof(start), NULL, 0))
         goto out;
+    if (src->paused) {
+        /* Stopped already (the daemon copied the disks meanwhile): one pass is all. */
+        tpause = t0;
+        paused = true;
+        if (send_pages(c, vm, stage, NULL, true, &st->pages))
+            goto out;
+        goto state;
+    }
     int e = vm_dirty_start(vm);
     if (e) {
         snprintf(c->err, sizeof(c->err), "cannot track dirty pages: %s", strerror(-e));
@@ -183,6 +191,7 @@ int mig_send_vm(struct mig_conn *c, const struct mig_source *src, struct mig_sta
     tracking = false;
     if (send_pages(c, vm, stage, pend, false, &st->pages))
         goto out;
+state:;
     char err[300];
     if (src->state(src->ctx, &w, err, sizeof(err))) {
         snprintf(c->err, sizeof(c->err), "saving the VM state: %s", err);
@@ -208,7 +217,9 @@ out:
     st->downtime_ms = paused ? (t1 - tpause) / 1000 : 0;
     st->bytes = c->bytes_out;
     st->mib_per_s = t1 > t0 ? (double)c->bytes_out / 1048576.0 / ((double)(t1 - t0) / 1e6) : 0;
-    if (ret && paused)
-        src->resume(src->ctx); /* the destination does not run it: this side goes on */
+    if (ret && paused && !src->paused)
+        src->resume(src->ctx);
+    else if (ret && src->paused)
+        src->relock(src->ctx); /* the daemon that paused it resumes it */ /* the destination does not run it: this side goes on */
     return ret;
 }

@@ -7,7 +7,8 @@ virtio disk (fsync'ed each time) and checks a sha256 of a growing file in a loop
 progress; it is migrated mid-way with `kiln migrate`. On the destination the workload must
 finish with the results Python computes for the same data (a run that never moved), the disk
 image on the host must hold every block, the console must answer, and the source daemon must
-have logged the downtime. The same with 2 harts. Failures: no listener there, a wrong token
+have logged the downtime. The same with 2 harts, and with --copy-disks (the disk copied into
+the destination's state dir, the VM renamed with --name). Failures: no listener there, a wrong token
 (refused, the source runs on), the destination's VM process killed mid-migration (the source
 runs on and answers), and hostile streams sent by this script to the listener (refused, the
 destination daemon stays up and keeps no VM).
@@ -200,52 +201,69 @@ def boot(state, name, *extra):
     return check("%s boots under the source daemon" % name, ok, err + err2 + console_log(state, name)[-500:])
 
 
-def migrate_case(port, name, cpus, n):
+def migrate_case(port, name, cpus, n, copy=False, new=None):
+    """Migrates NAME mid-workload; with copy, --copy-disks and --name NEW (the disk then lives
+    in the destination's state dir, and the source's image keeps only what was written before)."""
     disk = os.path.join(TMP, name + ".img")
     with open(disk, "wb") as f:
         f.truncate(16 << 20)
     if not boot(SRC, name, "--cpus", str(cpus), "--disk", disk):
         return
     tag = name.upper()
+    dname = new or name
     m, buf = console_cmd(SRC, name, workload(n, tag), r"P%s 50 " % tag, 600)
     check("%s: the workload runs (%d harts)" % (name, cpus), m, buf[-300:])
     t0 = time.time()
+    extra = ["--copy-disks", "--name", new] if copy else []
     rc, out, err = kiln(SRC, "migrate", name, "--to", "127.0.0.1:%d" % port, "--token-file", TOKEN,
-                        "--json", timeout=600)
+                        "--json", *extra, timeout=600)
     took = time.time() - t0
     try:
         ans = json.loads(out)
     except ValueError:
         ans = {}
-    if not check("%s: kiln migrate --json succeeds" % name, rc == 0 and ans.get("state") == "migrated" and
+    what = "kiln migrate --copy-disks --name --json" if copy else "kiln migrate --json"
+    if not check("%s: %s succeeds" % (name, what), rc == 0 and ans.get("state") == "migrated" and
                  "downtime_ms" in ans, out + err + daemon_log(DST)[-600:]):
         kiln(SRC, "kill", name)
         return
-    print("# %s (%d harts): migrated in %.2f s: total %s ms, downtime %s ms, %s rounds, %s bytes" %
-          (name, cpus, took, ans.get("total_ms"), ans.get("downtime_ms"), ans.get("rounds"),
-           ans.get("bytes")), flush=True)
+    print("# %s (%d harts%s): migrated in %.2f s: total %s ms, downtime %s ms, %s rounds, %s bytes" %
+          (name, cpus, ", disks copied" if copy else "", took, ans.get("total_ms"), ans.get("downtime_ms"),
+           ans.get("rounds"), ans.get("bytes")), flush=True)
     check("%s: the source daemon logs the downtime" % name,
           re.search(r"VM '%s' migrated to .*downtime_ms" % name, daemon_log(SRC)), daemon_log(SRC)[-800:])
     check("%s: the source daemon no longer has the VM" % name, vm(SRC, name) is None, vm(SRC, name))
-    check("%s: it runs on the destination" % name, vm_state(DST, name) == "running", vm(DST, name))
+    check("%s: it runs on the destination%s" % (name, " as " + dname if new else ""),
+          vm_state(DST, dname) == "running", vm(DST, dname))
     check("%s: it was mid-way when it moved" % name,
-          not re.search(r"D%s=[0-9a-f]{64}" % tag, console_log(DST, name)) and
-          re.search(r"P%s \d+" % tag, console_log(DST, name) + "P%s 0" % tag), console_log(DST, name)[-300:])
-    got = wait_for(lambda: re.search(r"F%s=([0-9a-f]{64})" % tag, console_log(DST, name)), 900, 1)
-    log = console_log(DST, name)
+          not re.search(r"D%s=[0-9a-f]{64}" % tag, console_log(DST, dname)), console_log(DST, dname)[-300:])
+    got = wait_for(lambda: re.search(r"F%s=([0-9a-f]{64})" % tag, console_log(DST, dname)), 900, 1)
+    log = console_log(DST, dname)
     want_disk, want_file, want_bytes = expected(n)
     d = re.search(r"D%s=([0-9a-f]{64})" % tag, log)
     check("%s: the workload finishes on the destination with the right checksums" % name,
           got and d and got.group(1) == want_file and d.group(1) == want_disk,
           "got %s/%s want %s/%s; %s" % (d and d.group(1), got and got.group(1), want_disk, want_file,
                                         log[-400:]))
-    with open(disk, "rb") as f:
-        host = f.read(64 * n)
-    check("%s: the disk image on the host holds every block" % name, host == want_bytes,
-          "first difference at %s" % next((i for i in range(len(host)) if host[i] != want_bytes[i]), None))
-    m, buf = console_cmd(DST, name, "echo alive-$((40+2))", r"alive-42", 60)
+    target = disk
+    if copy:
+        args = (vm(DST, dname) or {}).get("args") or []
+        target = next((a.split(",")[0] for a in args if a.startswith(os.path.join(DST, "disks") + "/")), None)
+        check("%s: the copy is in the destination's state dir, the definition points at it" % name,
+              target and os.path.exists(target), args)
+        with open(disk, "rb") as f:
+            src_bytes = f.read(64 * n)
+        check("%s: the source's image kept only the blocks written before the copy" % name,
+              src_bytes != want_bytes and want_bytes.startswith(src_bytes.rstrip(b"\0")[:64 * 50]),
+              src_bytes[:200])
+    if target:
+        with open(target, "rb") as f:
+            host = f.read(64 * n)
+        check("%s: the disk image on the host holds every block" % name, host == want_bytes,
+              "first difference at %s" % next((i for i in range(len(host)) if host[i] != want_bytes[i]), None))
+    m, buf = console_cmd(DST, dname, "echo alive-$((40+2))", r"alive-42", 60)
     check("%s: the migrated VM answers on its console" % name, m, buf[-300:])
-    kiln(DST, "kill", name)
+    kiln(DST, "kill", dname)
 
 
 def failure_cases(port, dead_port):
@@ -406,6 +424,7 @@ def main():
     failure_cases(port, dead)
     hostile_cases(port)
     migrate_case(port, "w2", 2, N_BLOCKS)
+    migrate_case(port, "w3", 1, N_BLOCKS, copy=True, new="w3b")
     return 0
 
 
