@@ -141,6 +141,13 @@ def wait_for(pred, timeout, step=0.5):
 
 
 def console_cmd(state, name, cmd, marker, timeout=60):
+    try:
+        return console_cmd1(state, name, cmd, marker, timeout)
+    except OSError as e:
+        return None, "console of %s: %s" % (name, e)
+
+
+def console_cmd1(state, name, cmd, marker, timeout):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(5)
     s.connect(os.path.join(state, "kiln.sock"))
@@ -284,14 +291,27 @@ def failure_cases(port, dead_port):
           "wrong migration token" in daemon_log(DST) and vm(DST, name) is None, daemon_log(DST)[-500:])
     m, buf = console_cmd(SRC, name, "echo still-$((40+1))", r"still-41", 60)
     check("... and the source VM runs on and answers", vm_state(SRC, name) == "running" and m, buf[-300:])
-    # The destination's VM process dies mid-migration: the source must resume.
-    console_cmd(SRC, name, "(while true; do dd if=/dev/urandom of=/tmp/r bs=1M count=8 2>/dev/null; done) &",
-                r"#", 10)
-    p = subprocess.Popen([KILN, "migrate", name, "--to", "127.0.0.1:%d" % port, "--token-file", TOKEN],
+    # The destination's VM process dies mid-migration: the source must resume. The guest keeps
+    # rewriting 32 MiB and the downtime target is 1 ms, so dirty rounds go on (up to the cap)
+    # long after the destination's RAM filled up to the point where it is killed.
+    m, buf = console_cmd(SRC, name, "yes abcdefghijklmnop | head -c 33554432 > /tmp/src; "
+                         "(while true; do cat /tmp/src > /tmp/dirty; done) & echo busy-$((40+4))",
+                         r"busy-44", 120)
+    p = subprocess.Popen([KILN, "migrate", name, "--to", "127.0.0.1:%d" % port, "--token-file", TOKEN,
+                          "--downtime", "1"],
                          env=env(SRC), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     pid = wait_for(lambda: (vm(DST, name) or {}).get("pid"), 60, 0.05)
+
+    def rss_mib():
+        try:
+            with open("/proc/%d/status" % pid) as f:
+                return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:")) / 1024
+        except (OSError, StopIteration):
+            return 0
     if pid:
-        time.sleep(0.3)
+        base = rss_mib()
+        wait_for(lambda: rss_mib() > base + 40 or p.poll() is not None, 120, 0.02)
+        print("# destination VM killed at %.0f MiB RSS (started at %.0f)" % (rss_mib(), base), flush=True)
         os.kill(pid, signal.SIGKILL)
     out, err = p.communicate(timeout=300)
     check("destination VM killed mid-migration: kiln migrate fails", pid and p.returncode != 0 and
