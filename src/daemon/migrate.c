@@ -413,11 +413,10 @@ static void *incoming_thread(void *arg)
     struct daemon *d = l->d;
     struct mig_conn c;
     char name[VM_NAME_MAX + 1] = "", err[MIG_ERR_MAX + 200];
-    static __thread struct disk_copies dc; /* large: not on the thread's stack */
-    dc.n = 0;
+    struct disk_copies *dcp = calloc(1, sizeof(*dcp)); /* large: not on the thread's stack */
     uint8_t *buf = malloc(MIG_CONFIG_MAX + 1);
     mig_conn_init(&c, in->fd, MIG_IO_MS);
-    if (!buf) {
+    if (!buf || !dcp) {
         mig_send_error(&c, "out of memory");
         goto out;
     }
@@ -437,12 +436,12 @@ static void *incoming_thread(void *arg)
     }
     buf[n] = 0;
     if (memchr(buf, 0, n) ||
-        incoming_create(d, &c, (const char *)buf, n, name, sizeof(name), buf, &dc, err, sizeof(err))) {
+        incoming_create(d, &c, (const char *)buf, n, name, sizeof(name), buf, dcp, err, sizeof(err))) {
         if (memchr(buf, 0, n))
             snprintf(err, sizeof(err), "malformed VM definition");
         mig_send_error(&c, err);
         log_err("migrate", "from %s: %s", in->peer, err);
-        copies_remove(&dc);
+        copies_remove(dcp);
         goto out;
     }
     char ok[VM_NAME_MAX + 16];
@@ -483,8 +482,9 @@ fail_vm:
             forget_vm(d, fv);
     }
     pthread_mutex_unlock(&d->lock);
-    copies_remove(&dc);
+    copies_remove(dcp);
 out:
+    free(dcp);
     free(buf);
     close(in->fd);
     __atomic_fetch_sub(&l->active, 1, __ATOMIC_SEQ_CST);
