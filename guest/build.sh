@@ -161,8 +161,9 @@ LINUX_KEY=$(hash_inputs "linux-source-6.1 $LINUX_VER" "gcc $GCC_VER" \
 	"binutils $BINUTILS_VER" -- "$HERE/linux.config" "$HERE/build.sh")
 BUSYBOX_KEY=$(hash_inputs "busybox $BUSYBOX_VER" "gcc $GCC_VER" \
 	"binutils $BINUTILS_VER" "libc $LIBC_VER" -- "$HERE/busybox.config" "$HERE/build.sh")
-INITRAMFS_KEY=$(hash_inputs "busybox-key $BUSYBOX_KEY" "linux-source-6.1 $LINUX_VER" -- \
-	"$HERE/init" "$HERE/telinit" "$HERE/udhcpc.script" "$HERE/build.sh")
+INITRAMFS_KEY=$(hash_inputs "busybox-key $BUSYBOX_KEY" "linux-source-6.1 $LINUX_VER" "gcc $GCC_VER" \
+	"libc $LIBC_VER" -- "$HERE/init" "$HERE/telinit" "$HERE/udhcpc.script" "$HERE/kiln-rootfs.c" \
+	"$HERE/build.sh")
 
 need_linux=1 need_busybox=1 need_initramfs=1
 [ "$(stored_key linux)" = "$LINUX_KEY" ] && [ -s "$OUT/Image" ] && need_linux=0
@@ -360,6 +361,8 @@ if [ $need_initramfs = 1 ]; then
 	R=$WORK/initramfs
 	rm -rf "$R"
 	mkdir -p "$R"
+	# PID 1 of `kiln run --rootfs` (docs/rootfs.md): static, like busybox.
+	run "${CROSS}gcc" -static -O2 -Wall -o "$R/kiln-rootfs" "$HERE/kiln-rootfs.c"
 	printf 'root:x:0:0:root:/root:/bin/sh\n' >"$R/passwd"
 	printf 'root:x:0:\n' >"$R/group"
 	printf 'kiln\n' >"$R/hostname"
@@ -373,6 +376,7 @@ if [ $need_initramfs = 1 ]; then
 		echo "file /bin/busybox $OUT/busybox 0755 0 0"
 		echo "file /init $HERE/init 0755 0 0"
 		echo "file /sbin/telinit $HERE/telinit 0755 0 0"
+		echo "file /sbin/kiln-rootfs $R/kiln-rootfs 0755 0 0"
 		echo "file /etc/udhcpc.script $HERE/udhcpc.script 0755 0 0"
 		echo "file /etc/passwd $R/passwd 0644 0 0"
 		echo "file /etc/group $R/group 0644 0 0"

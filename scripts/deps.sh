@@ -7,10 +7,11 @@ gcc-riscv64-linux-gnu binutils-riscv64-linux-gnu libc6-dev-riscv64-cross \
 opensbi qemu-system-misc qemu-user linux-source-6.1 bc flex bison libssl-dev libelf-dev \
 cpio device-tree-compiler dpkg-dev xz-utils e2fsprogs iproute2 python3 libslirp-dev libglib2.0-dev \
 libjson-c-dev libsqlite3-dev libseccomp-dev zlib1g-dev qemu-utils \
-nodejs chromium gdb-multiarch u-boot-qemu fdisk"
+nodejs chromium gdb-multiarch u-boot-qemu fdisk containerd podman"
 # nodejs/npm build the web dashboard's page (`make web`, docs/web.md) and chromium runs its
 # test headless; kiln itself never needs them. gdb-multiarch (test_gdb), u-boot-qemu and fdisk's
-# sfdisk (test_uboot: Debian's U-Boot from a partitioned disk) are for tests only too.
+# sfdisk (test_uboot: Debian's U-Boot from a partitioned disk) are for tests only too, and so are
+# containerd and podman (test_oci_containerd.py, test_oci_podman.py drive kiln-runc through them).
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

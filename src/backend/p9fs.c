@@ -336,3 +336,73 @@ unsigned p9fs_nfids(const struct p9fs *fs)
 {
     return fs->nfids;
 }
+
+/* ---- snapshots (p9fs.h) ---- */
+
+int p9fs_fids_each(struct p9fs *fs, int (*fn)(void *ctx, const struct p9fs_fid_state *s),
+                   void *ctx)
+{
+    for (unsigned b = 0; b < FID_BUCKETS; b++) {
+        for (const struct fid *f = fs->bucket[b]; f; f = f->next) {
+            struct p9fs_fid_state s = {.id = f->id, .uid = f->uid, .path = f->path,
+                                       .open = f->fd >= 0, .flags = f->fd >= 0 ? f->oflags : 0,
+                                       .xattr = f->xattr};
+            int r = fn(ctx, &s);
+            if (r) return r;
+        }
+    }
+    return 0;
+}
+
+int p9fs_session_restore(struct p9fs *fs, uint32_t msize)
+{
+    if (msize && (msize < P9FS_MSIZE_MIN || msize > P9FS_MSIZE_MAX)) return -EINVAL;
+    p9_fids_clear(fs);
+    fs->msize = msize;
+    return 0;
+}
+
+/* A saved path must be one a walk could have built: "." or names joined by '/'. */
+static int path_check(const char *path)
+{
+    if (!strcmp(path, ".")) return 0;
+    size_t n = strlen(path);
+    if (n == 0 || n >= PATH_MAX_9P) return -EINVAL;
+    char buf[PATH_MAX_9P];
+    memcpy(buf, path, n + 1);
+    char *save = NULL;
+    if (buf[0] == '/' || buf[n - 1] == '/' || strstr(buf, "//")) return -EINVAL;
+    for (char *c = strtok_r(buf, "/", &save); c; c = strtok_r(NULL, "/", &save))
+        if (p9_name_check(c)) return -EINVAL;
+    return 0;
+}
+
+int p9fs_fid_restore(struct p9fs *fs, const struct p9fs_fid_state *s)
+{
+    if (path_check(s->path) || (s->open && s->xattr)) return -EINVAL;
+    if (s->open && (s->flags & ~(uint32_t)DOTL_KEPT)) return -EINVAL;
+    int fd = -1, hf = 0;
+    if (s->open) {
+        hf = p9_host_open_flags(s->flags);
+        if (hf < 0) return hf;
+        if (fs->ro && p9_flags_write(hf)) return -EROFS;
+        fd = p9_open(fs, s->path, hf, 0);
+        if (fd < 0) return fd;
+    }
+    char *path = strdup(s->path);
+    if (!path) {
+        if (fd >= 0) close(fd);
+        return -ENOMEM;
+    }
+    struct fid *f;
+    int err = p9_fid_new(fs, s->id, s->uid, path, &f);
+    if (err) {
+        if (fd >= 0) close(fd);
+        return err;
+    }
+    f->fd = fd;
+    f->writable = s->open && (hf & O_ACCMODE) != O_RDONLY;
+    f->oflags = s->open ? s->flags : 0;
+    f->xattr = s->xattr;
+    return 0;
+}

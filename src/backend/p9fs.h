@@ -85,4 +85,29 @@ uint32_t p9fs_msize(const struct p9fs *fs);
 /* Fids currently in use. */
 unsigned p9fs_nfids(const struct p9fs *fs);
 
+/*
+ * Snapshots (src/snapshot/dev_9p.c, docs/9p.md): the session is msize and the
+ * fids, each a path relative to the share, the attaching uid, and for an open
+ * fid the Tlopen flags (P9_DOTL_*, without TRUNC/EXCL). Reads, writes and
+ * Treaddir carry their own offsets, so no file position needs saving.
+ */
+struct p9fs_fid_state {
+    uint32_t id, uid;
+    const char *path; /* "." or "a/b" */
+    bool open;        /* flags is meaningful */
+    uint32_t flags;
+    bool xattr;       /* an (empty) Txattrwalk list */
+};
+/* Calls fn for every fid; stops at and returns fn's first non-zero result. */
+int p9fs_fids_each(struct p9fs *fs, int (*fn)(void *ctx, const struct p9fs_fid_state *s),
+                   void *ctx);
+/* Restore: drops every fid and sets msize (0 = no session yet). -EINVAL for a bad msize. */
+int p9fs_session_restore(struct p9fs *fs, uint32_t msize);
+/*
+ * Adds one saved fid. An open fid's file is reopened beneath the share exactly as
+ * Tlopen opens it (openat2 RESOLVE_BENEATH, O_NOFOLLOW; EROFS for a write on a
+ * read-only share). 0, or -EINVAL (bad path, flags or id), -EEXIST, or the open's -errno.
+ */
+int p9fs_fid_restore(struct p9fs *fs, const struct p9fs_fid_state *s);
+
 #endif

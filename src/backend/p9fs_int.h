@@ -35,6 +35,8 @@
 #define DOTL_DIRECTORY 0200000
 #define DOTL_SYNC 04000000
 #define DOTL_AT_REMOVEDIR 0x200
+/* The flags p9_host_open_flags acts on besides TRUNC: what a snapshot keeps of an open fid. */
+#define DOTL_KEPT (DOTL_ACCMODE | DOTL_APPEND | DOTL_DSYNC | DOTL_DIRECTORY | DOTL_SYNC)
 
 /* Tgetattr / Tsetattr masks (9p.h). */
 #define GETATTR_BASIC 0x7ffull
@@ -62,6 +64,7 @@ struct fid {
     char *path;    /* relative to the share: "." or "a/b" */
     int fd;        /* after Tlopen/Tlcreate, else -1 */
     bool writable; /* fd open for writing */
+    uint32_t oflags; /* the Tlopen/Tlcreate flags (DOTL_*) fd was opened with, for snapshots */
     bool xattr;    /* an (empty) xattr list from Txattrwalk */
 };
 

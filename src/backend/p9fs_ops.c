@@ -250,6 +250,7 @@ static int op_lopen(struct p9fs *fs, struct rd *r, struct wr *w)
     }
     f->fd = fd;
     f->writable = (hf & O_ACCMODE) != O_RDONLY;
+    f->oflags = flags & DOTL_KEPT; /* a reopen (snapshot restore) must not truncate */
     p9_put_qid(fs, w, &st);
     wr_le(w, 0, 4); /* iounit 0: the client uses msize */
     return 0;
@@ -293,6 +294,7 @@ static int op_lcreate(struct p9fs *fs, struct rd *r, struct wr *w)
     f->path = path;
     f->fd = fd;
     f->writable = (hf & O_ACCMODE) != O_RDONLY;
+    f->oflags = flags & DOTL_KEPT & ~(uint32_t)DOTL_DIRECTORY;
     p9_put_qid(fs, w, &st);
     wr_le(w, 0, 4);
     return 0;
@@ -566,6 +568,24 @@ static int do_rename(struct p9fs *fs, int odir, const char *oname, int ndir, con
     return 0;
 }
 
+/* Renames oname in the open directory od (closed here) to nname in the directory of fid nf.
+ * opath names the renamed file for the fids' bookkeeping (a copy: renaming updates fids). */
+static int rename_into(struct p9fs *fs, int od, const char *oname, const char *opath, struct fid *nf,
+                       const char *nname)
+{
+    int nd = p9_fid_dir(fs, nf, nname);
+    if (nd < 0) {
+        close(od);
+        return nd;
+    }
+    char *np = p9_joined(nf, nname);
+    int err = do_rename(fs, od, oname, nd, nname, opath, np);
+    free(np);
+    close(od);
+    close(nd);
+    return err;
+}
+
 static int op_renameat(struct p9fs *fs, struct rd *r, struct wr *w)
 {
     (void)w;
@@ -581,17 +601,9 @@ static int op_renameat(struct p9fs *fs, struct rd *r, struct wr *w)
     if (fs->ro) return -EROFS;
     int od = p9_fid_dir(fs, of, oname);
     if (od < 0) return od;
-    int nd = p9_fid_dir(fs, nf, nname);
-    if (nd < 0) {
-        close(od);
-        return nd;
-    }
-    char *op = p9_joined(of, oname), *np = p9_joined(nf, nname);
-    int err = do_rename(fs, od, oname, nd, nname, op, np);
+    char *op = p9_joined(of, oname);
+    int err = rename_into(fs, od, oname, op, nf, nname);
     free(op);
-    free(np);
-    close(od);
-    close(nd);
     return err;
 }
 
@@ -609,17 +621,9 @@ static int op_rename(struct p9fs *fs, struct rd *r, struct wr *w)
     const char *base;
     int od = p9_fid_parent(fs, f, &base);
     if (od < 0) return od;
-    int nd = p9_fid_dir(fs, d, name);
-    if (nd < 0) {
-        close(od);
-        return nd;
-    }
-    char *op = strdup(f->path), *np = p9_joined(d, name);
-    int err = do_rename(fs, od, base, nd, name, op, np);
+    char *op = strdup(f->path);
+    int err = rename_into(fs, od, base, op, d, name);
     free(op);
-    free(np);
-    close(od);
-    close(nd);
     return err;
 }
 

@@ -2,7 +2,8 @@
  * qcow2 (versions 2 and 3; QEMU's docs/interop/qcow2.txt, cited as "spec").
  *
  * Reads: standard, zero and compressed (zlib, raw deflate) clusters, and
- * unallocated ones from the backing file (or zeroes). Writes: in place into a
+ * unallocated ones from the backing file (or zeroes). qcow2_write_compressed
+ * (kiln img convert -c) packs compressed clusters. Writes: in place into a
  * cluster whose refcount is one (L2 bit 63 "COPIED"); anything else gets a
  * new cluster, filled from the old contents where the write is partial.
  * Write-zeroes and discard set the zero flag (v3), keeping the host cluster.
@@ -123,6 +124,7 @@ struct qcow2 {
     uint8_t *zbuf;    /* compressed input, 2 clusters + a sector */
     uint8_t *dcbuf;   /* last decompressed cluster */
     uint64_t dc_entry; /* its L2 entry, 0 = none */
+    uint64_t cz_next;  /* qcow2_write_compressed: where the next one may go (0 = a new cluster) */
     struct iovec *slice;
 
     struct meta_update *upd;
@@ -758,6 +760,7 @@ static int q_flush(struct disk *d)
     if (r < 0 || q->broken) return r;
     unsigned n = q->nfrees;
     q->nfrees = 0;
+    if (n) q->cz_next = 0; /* the cluster being packed may lose its references */
     for (unsigned i = 0; i < n; i++) {
         uint64_t e = q->frees[i];
         uint64_t start, stop;
@@ -1143,6 +1146,100 @@ int qcow2_attach(struct disk *d, const struct disk_opts *o, struct disk_chain *c
     }
     if (q->backing_name[0] && !o->no_backing && open_backing(q, o, chain, err) < 0) return -1;
     return 0;
+}
+
+/* ---- compressed writes (kiln img convert -c) ---- */
+
+/*
+ * Raw deflate with a 4 KiB window (windowBits -12), as QEMU compresses: its
+ * reader inflates with that window, so a longer one could reach back too far.
+ */
+size_t qcow2_deflate(const void *in, size_t cs, void *out)
+{
+    z_stream zs = {0};
+    if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -12, 9, Z_DEFAULT_STRATEGY) != Z_OK)
+        return 0;
+    zs.next_in = (Bytef *)in;
+    zs.avail_in = (uInt)cs;
+    zs.next_out = out;
+    zs.avail_out = (uInt)(cs - 1);
+    int zr = deflate(&zs, Z_FINISH);
+    size_t n = zr == Z_STREAM_END ? cs - 1 - zs.avail_out : 0;
+    deflateEnd(&zs);
+    return n;
+}
+
+/*
+ * Where clen compressed bytes go. Compressed clusters are packed at byte
+ * granularity (spec "Compressed Clusters Descriptor": any host offset, a count
+ * of 512-byte sectors); every host cluster they touch holds one reference per
+ * compressed cluster in it, which is what qemu-img check counts. A blob
+ * continues into the next host cluster only when that is the one allocated next.
+ */
+static int compressed_place(struct qcow2 *q, uint64_t clen, uint64_t *start)
+{
+    uint64_t cur = q->cz_next, room = cur ? q->cs - cur % q->cs : 0, rc = 0;
+    int r;
+    /* Narrow refcounts (1-bit ones in images qemu-img made) cannot count a second user. */
+    if (cur && (r = refcount_get(q, cur / q->cs, &rc)) < 0) return r;
+    if (rc >= refcount_max(q)) cur = 0;
+    if (cur && clen <= room) {
+        *start = cur;
+        return refcount_add(q, cur / q->cs, +1);
+    }
+    uint64_t fresh;
+    if ((r = alloc_cluster(q, &fresh)) < 0) return r;
+    if (cur && fresh == (cur / q->cs + 1) * q->cs) {
+        *start = cur;
+        return refcount_add(q, cur / q->cs, +1); /* the fresh one already counts this blob */
+    }
+    *start = fresh;
+    return 0;
+}
+
+int qcow2_write_deflated(struct disk *d, uint64_t off, const void *buf, const void *z,
+                         size_t zlen)
+{
+    if (d->drv != &qcow2_driver) return -EINVAL;
+    struct qcow2 *q = d->priv;
+    if (q->broken) return -EIO;
+    if (off % q->cs || off >= d->size || zlen >= q->cs) return -EINVAL;
+    uint64_t gcl = off / q->cs, *t, l2off;
+    int r = l2_for_write(q, gcl, &t, &l2off);
+    if (r < 0) return r;
+    uint64_t idx = gcl % q->l2_entries;
+    if (!zlen || t[idx]) { /* incompressible, or allocated already: a normal cluster */
+        struct iovec iov = {(void *)buf, (size_t)q->cs};
+        r = write_range(q, &iov, 1, off, q->cs, false);
+        return r < 0 ? r : 0;
+    }
+    uint64_t start;
+    if ((r = compressed_place(q, zlen, &start)) < 0) return r;
+    /* Zeroes to the end of the last sector: a reader takes whole sectors (QEMU too). */
+    uint64_t padded = ((start + zlen + 511) & ~511ull) - start;
+    if (z != q->zbuf) memcpy(q->zbuf, z, zlen);
+    memset(q->zbuf + zlen, 0, (size_t)(padded - zlen));
+    if ((r = host_write_buf(q, q->zbuf, padded, start)) < 0) return r;
+    q->cz_next = (start + zlen) % q->cs ? start + zlen : 0;
+    unsigned x = 62 - (q->cluster_bits - 8);
+    uint64_t nsec = ((start + zlen - 1) >> 9) - (start >> 9); /* sectors after the first */
+    uint64_t e = ENTRY_COMPRESSED | (nsec << x) | start;
+    t[idx] = e;
+    if ((r = queue_update(q, l2off + idx * 8, e, 0)) < 0) return r;
+    if (q->nupd >= MAX_QUEUED_UPDATES && (r = commit_updates(q)) < 0) return r;
+    return 1;
+}
+
+int qcow2_write_compressed(struct disk *d, uint64_t off, const void *buf)
+{
+    if (d->drv != &qcow2_driver) return -EINVAL;
+    struct qcow2 *q = d->priv;
+    return qcow2_write_deflated(d, off, buf, q->zbuf, qcow2_deflate(buf, q->cs, q->zbuf));
+}
+
+uint32_t qcow2_cluster_size(const struct disk *d)
+{
+    return d->drv == &qcow2_driver ? (uint32_t)((struct qcow2 *)d->priv)->cs : 0;
 }
 
 /* ---- create ---- */

@@ -15,6 +15,8 @@ int cli_vmctl(int argc, char **argv);
 /* Daemon state: $KILN_STATE_DIR, else $XDG_DATA_HOME/kiln or ~/.local/share/kiln. */
 const char *cli_state_dir(void);
 int cli_exec(int argc, char **argv);
+/* kiln oci ... / kiln-runc ...: the OCI runtime (src/cli/oci.c); prog names it in messages. */
+int cli_oci(int argc, char **argv, const char *prog);
 /* kiln img create|info|convert (src/cli/img.c) */
 int cli_img(int argc, char **argv);
 /* snapshot --control SOCK DIR; restore DIR; clone DIR (docs/snapshots.md) */

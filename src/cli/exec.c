@@ -61,12 +61,15 @@ static void exec_usage(FILE *f)
             "\n"
             "options:\n"
             "  --dir HOST[:GUEST][:ro]  map a host directory (GUEST defaults to HOST; --dir . maps cwd)\n"
-            "  --sysroot DIR            riscv64 libraries, mapped read-only at /lib (default %s)\n"
+            "  --sysroot DIR|none       riscv64 libraries, mapped read-only at /lib (default %s)\n"
             "  --mem SIZE               guest RAM for all processes together, a hard limit (default 1G)\n"
             "  --procs N                at most N processes (fork fails with EAGAIN; default %d)\n"
             "  --time SECONDS           kill every process after this wall time (exit 137)\n"
             "  --env NAME=VALUE         set a variable in the program's environment (repeatable)\n"
             "  --env-inherit            start from kiln's own environment instead of the clean one\n"
+            "  --cwd DIR                the guest directory the program starts in\n"
+            "  --argv0 NAME             the program's argv[0] (default PROGRAM)\n"
+            "  --guest-id UID[:GID]     the uid/gid the program sees (getuid...), not the host's\n"
             "  --net [user[,host-loopback=on]]\n"
             "                           allow sockets; the host itself (loopback, its own addresses,\n"
             "                           abstract Unix sockets) stays closed unless host-loopback=on\n"
@@ -507,6 +510,10 @@ int cli_exec(int argc, char **argv)
     double time_limit = 0;
     int procs = PIDTAB_DEFAULT_PROCS;
     bool net = false, net_open = false, env_inherit = false;
+    /* --cwd, --argv0, --guest-id: what kiln's OCI runtime (src/oci/) maps a config.json to. */
+    const char *cwd = NULL, *argv0 = NULL;
+    bool guest_ids = false;
+    unsigned long long guest_uid = 0, guest_gid = 0;
     jit_default_config()->mode = JIT_ON; /* every guest thread's hart, made after this */
     int i = 1;
     for (; i < argc; i++) {
@@ -571,7 +578,30 @@ int cli_exec(int argc, char **argv)
             if (exec_jit_option(a, v))
                 return 2;
         } else if (!strcmp(a, "--sysroot")) {
-            sysroot = v;
+            sysroot = strcmp(v, "none") ? v : NULL;
+        } else if (!strcmp(a, "--cwd")) {
+            if (v[0] != '/') {
+                fprintf(stderr, "kiln exec: bad --cwd '%s' (an absolute guest path)\n", v);
+                return 2;
+            }
+            cwd = v;
+        } else if (!strcmp(a, "--argv0")) {
+            argv0 = v;
+        } else if (!strcmp(a, "--guest-id")) {
+            char ids[64];
+            snprintf(ids, sizeof(ids), "%s", v); /* argv stays as given (ps shows it) */
+            char *colon = strchr(ids, ':');
+            if (colon)
+                *colon = 0;
+            int r = cli_parse_uint(ids, 0, 0xfffffffe, &guest_uid);
+            guest_gid = guest_uid;
+            if (!r && colon)
+                r = cli_parse_uint(colon + 1, 0, 0xfffffffe, &guest_gid);
+            if (r) {
+                fprintf(stderr, "kiln exec: bad --guest-id (UID[:GID], numbers)\n");
+                return 2;
+            }
+            guest_ids = true;
         } else if (!strcmp(a, "--mem")) {
             if (!cli_parse_size(v, &mem) || mem < (4ull << 20) || mem > (1ull << 40)) {
                 fprintf(stderr, "kiln exec: bad --mem '%s' (4M to 1T, e.g. 512M or 2G)\n", v);
@@ -656,9 +686,9 @@ int cli_exec(int argc, char **argv)
     }
     /* The sysroot's lib/ at /lib (read-only): where ld.so and its search path find libc. */
     char lib[GPATH_MAX];
-    snprintf(lib, sizeof(lib), "%s/lib", sysroot);
+    snprintf(lib, sizeof(lib), "%s/lib", sysroot ? sysroot : "");
     struct stat st;
-    if (!mounts_has(mt, "/lib") && stat(lib, &st) == 0 && S_ISDIR(st.st_mode))
+    if (sysroot && !mounts_has(mt, "/lib") && stat(lib, &st) == 0 && S_ISDIR(st.st_mode))
         mounts_add(mt, lib, "/lib", true);
     static const char *const devs[] = {"/dev/null", "/dev/zero", "/dev/urandom", "/dev/random"};
     for (size_t d = 0; d < sizeof(devs) / sizeof(devs[0]); d++)
@@ -695,9 +725,11 @@ int cli_exec(int argc, char **argv)
         skel_remove(&sk);
         return 1;
     }
+    if (argv0)
+        argv[i] = (char *)argv0; /* prog keeps the host path */
     struct proc_config cfg = {
         .prog_path = prog,
-        .execfn = prog,
+        .execfn = argv0 ? argv0 : prog,
         .argv = argv + i,
         .envp = env,
         .sysroot = sysroot,
@@ -705,6 +737,10 @@ int cli_exec(int argc, char **argv)
         .net = net,
         .net_host_loopback = net_open,
         .pids = pids,
+        .cwd = cwd,
+        .guest_ids = guest_ids,
+        .guest_uid = (uint32_t)guest_uid,
+        .guest_gid = (uint32_t)guest_gid,
     };
     int tty = foreground_tty();
     if (exec_jail.privileged) {

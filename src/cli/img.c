@@ -3,17 +3,20 @@
  *
  *   kiln img create -f raw|qcow2 [-b BACKING [-F FMT]] FILE [SIZE]
  *   kiln img info [--json] [-f FMT] FILE
- *   kiln img convert [-f FMT] -O raw|qcow2 IN OUT
+ *   kiln img convert [-c] [-f FMT] -O raw|qcow2 IN OUT
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include "backend/disk.h"
+#include "backend/qcow2.h"
 #include "cli/cli.h"
 
 #define COPY_CHUNK (1u << 20)
@@ -23,8 +26,9 @@ static void img_usage(FILE *f)
 {
     fprintf(f, "usage: kiln img create -f raw|qcow2 [-b BACKING [-F FMT]] FILE [SIZE]\n"
                "       kiln img info [--json] [-f FMT] FILE\n"
-               "       kiln img convert [-f FMT] -O raw|qcow2 IN OUT\n"
+               "       kiln img convert [-c] [-f FMT] -O raw|qcow2 IN OUT\n"
                "\n"
+               "-c writes zlib-compressed clusters (qcow2 only; read back as qemu-img does).\n"
                "SIZE takes K, M, G, T suffixes; with -b it defaults to the backing file's size.\n"
                "A relative BACKING is relative to FILE's directory (as qemu-img stores it).\n");
 }
@@ -161,12 +165,58 @@ static bool all_zero(const uint8_t *p, size_t n)
     return true;
 }
 
+/*
+ * convert -c: the clusters of one chunk are deflated on up to ZTHREADS threads
+ * (qcow2_deflate touches no image), then stored in order on this one.
+ */
+#define ZTHREADS 4
+
+struct zjob {
+    const uint8_t *in;
+    uint8_t *out; /* cs bytes per cluster */
+    size_t *len;  /* per cluster: deflated length, 0 = store plainly */
+    const bool *zero;
+    size_t ncl, cs;
+    unsigned first, step;
+};
+
+static void *zjob_run(void *arg)
+{
+    struct zjob *j = arg;
+    for (size_t i = j->first; i < j->ncl; i += j->step)
+        j->len[i] = j->zero[i] ? 0 : qcow2_deflate(j->in + i * j->cs, j->cs, j->out + i * j->cs);
+    return NULL;
+}
+
+static int deflate_chunk(const uint8_t *in, uint8_t *out, size_t *len, const bool *zero,
+                         size_t ncl, size_t cs, unsigned nthreads)
+{
+    struct zjob jobs[ZTHREADS];
+    pthread_t th[ZTHREADS];
+    unsigned started = 1;
+    for (unsigned t = 0; t < nthreads; t++)
+        jobs[t] = (struct zjob){in, out, len, zero, ncl, cs, t, nthreads};
+    for (unsigned t = 1; t < nthreads; t++, started++)
+        if (pthread_create(&th[t], NULL, zjob_run, &jobs[t]))
+            break;
+    /* Clusters of a thread that did not start are done here. */
+    for (unsigned t = 0; t < nthreads; t++)
+        if (t == 0 || t >= started)
+            zjob_run(&jobs[t]);
+    for (unsigned t = 1; t < started; t++)
+        pthread_join(th[t], NULL);
+    return 0;
+}
+
 static int img_convert(int argc, char **argv)
 {
     enum disk_format in_fmt = DISK_FORMAT_AUTO, out_fmt = DISK_FORMAT_AUTO;
     const char *in = NULL, *out = NULL;
+    bool compress = false;
     for (int i = 1; i < argc; i++) {
-        if ((!strcmp(argv[i], "-f") || !strcmp(argv[i], "-O")) && i + 1 < argc) {
+        if (!strcmp(argv[i], "-c")) {
+            compress = true;
+        } else if ((!strcmp(argv[i], "-f") || !strcmp(argv[i], "-O")) && i + 1 < argc) {
             enum disk_format *f = argv[i][1] == 'f' ? &in_fmt : &out_fmt;
             if (parse_fmt(argv[++i], f) < 0) return 2;
         } else if (argv[i][0] == '-') {
@@ -181,7 +231,9 @@ static int img_convert(int argc, char **argv)
         }
     }
     if (!in || !out || out_fmt == DISK_FORMAT_AUTO)
-        return usage_err("convert: usage: kiln img convert [-f FMT] -O raw|qcow2 IN OUT");
+        return usage_err("convert: usage: kiln img convert [-c] [-f FMT] -O raw|qcow2 IN OUT");
+    if (compress && out_fmt != DISK_FORMAT_QCOW2)
+        return usage_err("convert: -c (compressed clusters) needs -O qcow2");
     char *err = NULL;
     struct disk_opts io = {.readonly = true, .format = in_fmt};
     struct disk *src = disk_open_opts(in, &io, &err);
@@ -192,7 +244,7 @@ static int img_convert(int argc, char **argv)
     }
     uint64_t size = disk_size(src);
     struct disk *dst = NULL;
-    uint8_t *buf = malloc(COPY_CHUNK);
+    uint8_t *buf = malloc(COPY_CHUNK), *zbuf = NULL;
     int rc = 1;
     if (!buf) goto out;
     if (disk_create(out, out_fmt, size, NULL, DISK_FORMAT_AUTO, &err) < 0) goto out;
@@ -200,6 +252,16 @@ static int img_convert(int argc, char **argv)
     struct disk_opts oo = {.readonly = false, .cache = DISK_CACHE_UNSAFE, .format = out_fmt};
     dst = disk_open_opts(out, &oo, &err);
     if (!dst) goto out;
+    uint32_t cs = compress ? qcow2_cluster_size(dst) : 0;
+    if (compress && (!cs || COPY_CHUNK % cs)) {
+        fprintf(stderr, "kiln img: %s: unexpected cluster size %u\n", out, cs);
+        goto out;
+    }
+    size_t zcl = compress ? COPY_CHUNK / cs : 0, zlen[COPY_CHUNK / 512];
+    bool zzero[COPY_CHUNK / 512];
+    int nproc = get_nprocs();
+    unsigned nthreads = nproc < 1 ? 1 : nproc > ZTHREADS ? ZTHREADS : (unsigned)nproc;
+    if (compress && !(zbuf = malloc(COPY_CHUNK))) goto out;
     for (uint64_t off = 0; off < size; off += COPY_CHUNK) {
         size_t n = size - off < COPY_CHUNK ? (size_t)(size - off) : COPY_CHUNK;
         struct iovec iov = {buf, n};
@@ -208,6 +270,25 @@ static int img_convert(int argc, char **argv)
             fprintf(stderr, "kiln img: %s: read at %llu: %s\n", in, (unsigned long long)off,
                     strerror(-r));
             goto out;
+        }
+        if (compress) {
+            /* Cluster by cluster: zero clusters stay unallocated, the rest compressed
+             * (or plain where deflate does not shrink them). The tail is zero-padded. */
+            size_t whole = (n + cs - 1) / cs * cs, ncl = whole / cs;
+            memset(buf + n, 0, whole - n);
+            for (size_t i = 0; i < ncl; i++)
+                zzero[i] = all_zero(buf + i * cs, cs);
+            deflate_chunk(buf, zbuf, zlen, zzero, ncl, cs, nthreads);
+            for (size_t i = 0; i < ncl && i < zcl; i++) {
+                size_t b = i * cs;
+                if (zzero[i]) continue;
+                if ((r = qcow2_write_deflated(dst, off + b, buf + b, zbuf + b, zlen[i])) < 0) {
+                    fprintf(stderr, "kiln img: %s: compressed write at %llu: %s\n", out,
+                            (unsigned long long)(off + b), strerror(-r));
+                    goto out;
+                }
+            }
+            continue;
         }
         /* New images read as zeroes: write only the runs of blocks that are not all zero. */
         for (size_t b = 0; b < n;) {
@@ -246,6 +327,7 @@ out:
     if (err) fprintf(stderr, "kiln img: %s\n", err);
     free(err);
     free(buf);
+    free(zbuf);
     disk_close(dst);
     disk_close(src);
     return rc;

@@ -18,6 +18,7 @@ static void usage(FILE *f)
                "  daemon    run the VM daemon in the foreground\n"
                "  web       serve a browser dashboard and consoles for the daemon's VMs\n"
                "  exec      run one riscv64 Linux program in its own process VM\n"
+               "  oci       a runc-compatible OCI runtime (also as kiln-runc; docs/oci.md)\n"
                "  img       create, inspect and convert raw and qcow2 disk images\n"
                "  snapshot  save a running VM (kiln run --control) to a directory\n"
                "  restore   start a VM from a snapshot; clone: the same with new MACs\n"
@@ -35,6 +36,11 @@ int main(int argc, char **argv)
      * Process VMs turn EPIPE back into the guest's own SIGPIPE (src/user/).
      */
     signal(SIGPIPE, SIG_IGN);
+    /* Installed as kiln-runc (a link to kiln), it is the OCI runtime engines call as runc. */
+    const char *base = argc > 0 ? strrchr(argv[0], '/') : NULL;
+    base = base ? base + 1 : argc > 0 ? argv[0] : "";
+    if (!strcmp(base, "kiln-runc"))
+        return cli_oci(argc, argv, "kiln-runc");
     if (argc < 2) {
         usage(stderr);
         return 2;
@@ -64,6 +70,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "exec"))
         return cli_exec(argc - 1, argv + 1);
+    if (!strcmp(cmd, "oci"))
+        return cli_oci(argc - 1, argv + 1, "kiln oci");
     if (!strcmp(cmd, "img"))
         return cli_img(argc - 1, argv + 1);
     if (!strcmp(cmd, "snapshot"))

@@ -13,6 +13,7 @@
 #include "machine/vm.h"
 #include "util/log.h"
 #include "cli/run_jail.h"
+#include "cli/run_rootfs.h"
 
 #define DEFAULT_MEM (256ull << 20)
 #define MIN_MEM (2ull << 20)
@@ -24,9 +25,21 @@ static void run_usage(FILE *f)
 {
     fprintf(f,
             "usage: kiln run [options]\n"
+            "       kiln run --rootfs DIR[:ro] [options] [--] CMD [ARGS...]\n"
             "\n"
             "Boots a RISC-V (RV64GC) virtual machine on QEMU virt's memory map.\n"
             "Without --kernel/--firmware it boots the default guest built by 'make guest'.\n"
+            "With --rootfs the default guest runs CMD with DIR as its root (docs/rootfs.md):\n"
+            "CMD's stdin, stdout and stderr are kiln's, kiln exits with CMD's status\n"
+            "(128+N if a signal N killed it; 127 not found, 126 not runnable, 125 the\n"
+            "guest could not start it).\n"
+            "\n"
+            "  --rootfs DIR[:ro] the program's root directory, shared over virtio-9p\n"
+            "  --workdir DIR     its working directory in the rootfs (default /)\n"
+            "  --env NAME=VALUE  set a variable in its environment (repeatable; default\n"
+            "                    PATH, HOME and with --tty TERM)\n"
+            "  --uid UID[:GID]   its uid and gid in the guest (default 0:0)\n"
+            "  --tty             give it a terminal (a pty in the guest; stderr joins stdout)\n"
             "\n"
             "  --kernel FILE     S-mode payload at 0x80200000 started through the firmware:\n"
             "                    Linux Image, ELF or raw binary (e.g. U-Boot's u-boot.bin)\n"
@@ -107,9 +120,14 @@ int cli_run(int argc, char **argv)
         {"jit-threshold", required_argument, NULL, 'T'},
         {"gdb", required_argument, NULL, 'g'},     {"gdb-wait", no_argument, NULL, 'W'},
         {"incoming", no_argument, NULL, 'I'}, /* a migration's destination (kiln daemon) */
+        {"rootfs", required_argument, NULL, OPT_ROOTFS}, {"workdir", required_argument, NULL, OPT_WORKDIR},
+        {"env", required_argument, NULL, OPT_ENV}, {"uid", required_argument, NULL, OPT_UID},
+        {"tty", no_argument, NULL, OPT_TTY},
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     bool user_given = false;
+    struct run_rootfs rootfs;
+    run_rootfs_init(&rootfs);
     struct jail jail;
     jail_init(&jail);
     struct board_config cfg = {
@@ -125,8 +143,13 @@ int cli_run(int argc, char **argv)
     opterr = 0;
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, ":m:hv", opts, NULL)) != -1) {
+    /* '+': options end at the first non-option, so CMD's own options stay CMD's. */
+    while ((c = getopt_long(argc, argv, "+:m:hv", opts, NULL)) != -1) {
         switch (c) {
+        case OPT_ROOTFS: case OPT_WORKDIR: case OPT_ENV: case OPT_UID: case OPT_TTY:
+            if (run_rootfs_option(&rootfs, c, optarg))
+                return 2;
+            break;
         case 'k': cfg.kernel = optarg; break;
         case 'i': cfg.initrd = optarg; break;
         case 'a': cfg.append = optarg; append_given = true; break;
@@ -259,7 +282,11 @@ int cli_run(int argc, char **argv)
             return 2;
         }
     }
-    if (optind < argc) {
+    if (!rootfs.given && (rootfs.workdir || rootfs.nenv || rootfs.tty || rootfs.ids_given)) {
+        fprintf(stderr, "kiln run: --workdir, --env, --uid and --tty go with --rootfs\n");
+        return 2;
+    }
+    if (optind < argc && !rootfs.given) {
         fprintf(stderr, "kiln run: unexpected argument '%s' (try 'kiln run --help')\n", argv[optind]);
         return 2;
     }
@@ -289,6 +316,15 @@ int cli_run(int argc, char **argv)
     }
     if (cfg.kernel && !append_given)
         cfg.append = DEFAULT_APPEND;
+    if (rootfs.given) {
+        if (!cfg.kernel || !cfg.initrd) {
+            fprintf(stderr, "kiln: --rootfs needs a kernel and an initramfs with kiln's /init (the default guest)\n");
+            return 2;
+        }
+        int r = run_rootfs_prepare(&rootfs, &cfg, argc, argv, optind, append_given);
+        if (r)
+            return r;
+    }
     const char *files[] = {cfg.firmware, cfg.kernel, cfg.initrd};
     const char *what[] = {"--firmware", "--kernel", "--initrd"};
     for (int i = 0; i < 3; i++) {
@@ -303,7 +339,11 @@ int cli_run(int argc, char **argv)
     }
     if (run_jail_setup(&jail, &cfg, user_given) < 0)
         return 1;
+    if (rootfs.given && run_rootfs_start(&rootfs))
+        return 1;
     int status = board_run(&cfg);
+    if (rootfs.given)
+        status = run_rootfs_finish(&rootfs, status);
     jail_end(&jail);
     return status;
 }

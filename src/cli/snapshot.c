@@ -172,6 +172,12 @@ int cli_restore(int argc, char **argv)
     cfg.nnets = m->nnets;
     for (unsigned i = 0; i < m->nnets; i++)
         cfg.nets[i] = m->nets[i];
+    cfg.nshares = m->nshares; /* opened as `kiln run --share` opens them (docs/9p.md) */
+    for (unsigned i = 0; i < m->nshares; i++) {
+        snprintf(cfg.shares[i].dir, sizeof(cfg.shares[i].dir), "%s", m->shares[i].dir);
+        snprintf(cfg.shares[i].tag, sizeof(cfg.shares[i].tag), "%s", m->shares[i].tag);
+        cfg.shares[i].readonly = m->shares[i].readonly;
+    }
     if (clone) {
         /* A locally unique MAC per clone, in QEMU's 52:54:00 range. */
         for (unsigned i = 0; i < m->nnets; i++) {

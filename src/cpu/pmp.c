@@ -33,7 +33,8 @@ static bool range_of(const struct hart *h, unsigned i, unsigned cfg, uint64_t *l
         return true;
     case PMP_A_NAPOT: {
         /* pmpaddr = base/4 with (size/8 - 1) ones below: size = 2^(trailing ones + 3). */
-        unsigned ones = (unsigned)__builtin_ctzll(~a);
+        /* All ones (only a restored snapshot can hold that: csrw keeps 54 bits): every address. */
+        unsigned ones = ~a ? (unsigned)__builtin_ctzll(~a) : 64;
         if (ones >= 54) { /* every address */
             *lo = 0;
             *hi = ~0ull;

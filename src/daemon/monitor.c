@@ -18,12 +18,14 @@
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -283,6 +285,27 @@ static int listen_unix(const char *path)
 }
 
 /* In the child, between fork and exec: only async-signal-safe calls. */
+/*
+ * A jailed VM started by root is init of a pid namespace of its own (docs/jail.md): its
+ * processes are gone with it, and it sees no other. The daemon creates the namespace, so
+ * the pid it signals (pause, stop) and measures is the VM's; kiln run, finding itself
+ * pid 1, does not split again. A raw clone without CLONE_VM is a fork (clone(2)).
+ */
+static pid_t spawn_vm_process(char **argv)
+{
+    bool jailed = geteuid() == 0;
+    for (int i = 0; argv[i]; i++)
+        if (!strcmp(argv[i], "--no-jail"))
+            jailed = false;
+    if (jailed) {
+        pid_t pid = (pid_t)syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, NULL, NULL, NULL, NULL);
+        if (pid >= 0 || (errno != EPERM && errno != EINVAL))
+            return pid;
+        log_warn("monitor", "no pid namespace for the VM (%m); it runs in the daemon's");
+    }
+    return fork();
+}
+
 static void child_exec(const char *slave, int errw, const char *cgroup_procs, char **argv)
 {
     setsid();
@@ -412,7 +435,7 @@ int monitor_main(const char *dir, const char *cgroup_procs, int argc, char **arg
     }
     for (int i = 0; i < argc; i++)
         cargv[i + 2] = argv[i];
-    m->child = fork();
+    m->child = spawn_vm_process(cargv);
     if (m->child < 0) {
         log_err("monitor", "fork: %m");
         goto out;

@@ -38,6 +38,7 @@ struct virtio_9p {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     bool kicked, active, busy, stop;
+    bool paused; /* snapshot quiesce: the worker takes nothing new */
 
     /* Worker-owned scratch: one message each way, never more than P9FS_MSIZE_MAX. */
     struct virtq_chain chain;
@@ -141,7 +142,7 @@ static void *p9_worker(void *arg)
     struct virtio_9p *d = arg;
     pthread_mutex_lock(&d->lock);
     for (;;) {
-        while (!d->stop && !(d->kicked && d->active))
+        while (!d->stop && !(d->kicked && d->active && !d->paused))
             pthread_cond_wait(&d->cond, &d->lock);
         if (d->stop) break;
         d->kicked = false;
@@ -187,6 +188,26 @@ static void p9_reset(void *dev)
     pthread_mutex_unlock(&d->lock);
     /* The worker is idle and stays so until activate: the session can go. */
     p9fs_reset(d->fs);
+}
+
+/*
+ * Snapshot quiesce (virtio/mmio.h), as virtio_blk.c: the request in hand is
+ * finished and pushed, then nothing new is taken, so the saved queue position
+ * and the saved 9P session (src/snapshot/dev_9p.c) agree.
+ */
+static void p9_quiesce(void *dev, bool pause)
+{
+    struct virtio_9p *d = dev;
+    pthread_mutex_lock(&d->lock);
+    d->paused = pause;
+    if (pause) {
+        while (d->busy)
+            pthread_cond_wait(&d->cond, &d->lock);
+    } else {
+        d->kicked = true; /* a kick may have come in just before the pause */
+        pthread_cond_broadcast(&d->cond);
+    }
+    pthread_mutex_unlock(&d->lock);
 }
 
 static void p9_config_read(void *dev, uint32_t offset, void *buf, unsigned size)
@@ -236,6 +257,7 @@ struct virtio_9p *virtio_9p_create(struct vm *vm, uint64_t base, unsigned irq, s
         .queue_notify = p9_notify,
         .reset = p9_reset,
         .activate = p9_activate,
+        .quiesce = p9_quiesce,
     };
     d->ops = ops_template;
     d->ops.config_size = d->config_size;
@@ -275,6 +297,11 @@ void virtio_9p_destroy(struct virtio_9p *d)
 struct virtio_mmio *virtio_9p_transport(struct virtio_9p *d)
 {
     return d->t;
+}
+
+struct p9fs *virtio_9p_fs(struct virtio_9p *d)
+{
+    return d->fs;
 }
 
 void virtio_9p_wait_idle(struct virtio_9p *d)

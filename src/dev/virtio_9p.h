@@ -39,6 +39,8 @@ struct virtio_9p *virtio_9p_create(struct vm *vm, uint64_t base, unsigned irq, s
 /* Stops the worker and frees the device (and its transport). Only while no hart runs. */
 void virtio_9p_destroy(struct virtio_9p *d);
 struct virtio_mmio *virtio_9p_transport(struct virtio_9p *d);
+/* The 9P server behind the device (snapshots: src/snapshot/dev_9p.c). */
+struct p9fs *virtio_9p_fs(struct virtio_9p *d);
 /* Tests and fuzzers: wait until the worker has handled every kick made so far. */
 void virtio_9p_wait_idle(struct virtio_9p *d);
 

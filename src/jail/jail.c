@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "jail/pidns.h"
 #include "jail/root.h"
 #include "jail/seccomp.h"
 #include "util/log.h"
@@ -189,6 +190,7 @@ static int start_cleaner(struct jail *j, const char *path, bool no_seccomp)
         return e;
     }
     if (pid == 0) {
+        prctl(PR_SET_NAME, "kiln-cleaner");
         if (p[0] != 3 && dup2(p[0], 3) != 3)
             _exit(1);
         syscall(SYS_close_range, 0, 2, 0);
@@ -207,6 +209,7 @@ static int start_cleaner(struct jail *j, const char *path, bool no_seccomp)
     }
     close(p[0]); /* p[1] stays open in kiln until it exits (close-on-exec, and kiln never execs) */
     j->cleaner = pid;
+    j->cleaner_child = true;
     j->cleaner_fd = p[1];
     return 0;
 }
@@ -232,11 +235,21 @@ int jail_begin(struct jail *j)
         log_debug("jail", "not root: no namespaces, no new root, no uid change");
         return 0;
     }
-    if (j->control) {
+    /* Init of a pid namespace the daemon made: the daemon removes the socket, and a cleaner
+     * forked here would die with kiln before it could (pid_namespaces(7)). */
+    bool made_by_daemon = pidns_is_init();
+    if (j->control && !made_by_daemon) {
         int r = start_cleaner(j, j->control, j->no_seccomp);
         if (r)
             log_warn("jail", "%s will stay behind at exit: %s", j->control, strerror(-r));
     }
+    if (made_by_daemon) {
+        pidns_init_signals();
+    } else if (pidns_split(j->cleaner_fd, j->cleaner, j->no_seccomp) < 0) {
+        return -1;
+    }
+    /* In the VM: the cleaner is the keeper's child, not ours to wait for. */
+    j->cleaner_child = false;
     if (root_unshare(!j->host_net, err, sizeof(err)) < 0) {
         log_err("jail", "%s (--no-jail runs without the jail)", err);
         return -1;
@@ -261,7 +274,7 @@ int jail_lockdown(struct jail *j)
     int hi = highest_fd();
     struct sc_opts o = {.sockets = j->sockets, .files = j->shares};
     cleaner_arm(j);
-    o.wait_pid = j->cleaner;
+    o.wait_pid = j->cleaner_child ? j->cleaner : 0;
     if (!j->no_seccomp) {
         int r = sc_prepare();
         r = r ? r : sc_compile(SC_HART, &o, &j->hart_prog);
@@ -277,6 +290,7 @@ int jail_lockdown(struct jail *j)
         }
         if (drop_identity(j->uid, j->gid) < 0)
             return -1;
+        pidns_rearm();
         /* The real uid is now the jail's: access(2) answers for it. */
         for (unsigned i = 0; i < j->nkeep; i++)
             if (access(j->keep[i], R_OK))
@@ -315,7 +329,7 @@ void jail_end(struct jail *j)
     if (!j->cleaner)
         return;
     close(j->cleaner_fd);
-    while (waitpid(j->cleaner, NULL, 0) < 0 && errno == EINTR)
+    while (j->cleaner_child && waitpid(j->cleaner, NULL, 0) < 0 && errno == EINTR)
         ;
     j->cleaner = 0;
 }

@@ -51,6 +51,7 @@ struct jail {
     bool in_ns;
     pid_t cleaner;      /* the socket cleaner, 0 if none */
     int cleaner_fd;     /* its pipe's write end */
+    bool cleaner_child; /* the cleaner is our child (false in a pid namespace: the keeper's) */
     struct sock_fprog hart_prog;
 };
 

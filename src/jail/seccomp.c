@@ -145,6 +145,12 @@ static const int sc_cleaner[] = {
     SCMP_SYS(exit), SCMP_SYS(exit_group),
 };
 
+/* The keeper (pidns.c), a root process outside the namespaces: on top of sc_base. */
+static const int sc_keeper[] = {
+    SCMP_SYS(wait4), SCMP_SYS(close), SCMP_SYS(write), SCMP_SYS(rt_sigaction),
+    SCMP_SYS(getuid), /* sigqueue(3) fills in si_uid */
+};
+
 /* Ioctls on terminals and descriptors that a console or a process VM uses. */
 static const unsigned long sc_tty_ioctls[] = {
     TCGETS, TCSETS, TCSETSW, TCSETSF, TIOCGWINSZ, TIOCSWINSZ, TIOCGPGRP, TIOCSPGRP, TIOCGSID,
@@ -343,6 +349,17 @@ static int add_exec_rules(scmp_filter_ctx ctx, const struct sc_opts *o)
     return r;
 }
 
+static int add_keeper_rules(scmp_filter_ctx ctx, const struct sc_opts *o)
+{
+    int r = ADD_LIST(ctx, sc_keeper);
+    /* Relayed signals go to the VM only (sigqueue); raise() of its end goes to itself. */
+    r = r ? r : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(rt_sigqueueinfo), 1,
+                                 arg_eq(0, (scmp_datum_t)o->wait_pid));
+    r = r ? r : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kill), 1,
+                                 arg_eq(0, (scmp_datum_t)o->wait_pid));
+    return r;
+}
+
 static scmp_filter_ctx sc_build(enum sc_kind kind, const struct sc_opts *o, int *err)
 {
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
@@ -361,6 +378,7 @@ static scmp_filter_ctx sc_build(enum sc_kind kind, const struct sc_opts *o, int 
             case SC_HART: r = ADD_LIST(ctx, sc_hart); break;
             case SC_RUN: r = add_run_rules(ctx, o); break;
             case SC_EXEC: r = add_exec_rules(ctx, o); break;
+            case SC_KEEPER: r = add_keeper_rules(ctx, o); break;
             case SC_CLEANER: break;
             }
         }

@@ -22,12 +22,14 @@ enum sc_kind {
     SC_HART, /* hart threads of `kiln run`, on top of SC_RUN */
     SC_EXEC, /* the host side of `kiln exec` (process VMs) */
     SC_CLEANER, /* jail.c's socket cleaner: read its pipe, stat and unlink one path, exit */
+    SC_KEEPER,  /* pidns.c's keeper: relay signals to the VM (wait_pid), wait for it, exit */
 };
 
 struct sc_opts {
     bool sockets;      /* outbound sockets: slirp (run) or --net (exec) */
     bool host_execve;  /* exec: the host re-exec still used for a guest execve */
-    int wait_pid;      /* run: the one child kiln may wait for (jail.c's socket cleaner), 0 none */
+    int wait_pid;      /* run: the one child kiln may wait for (jail.c's socket cleaner), 0 none;
+                        keeper: the VM, the one process it may signal */
     bool files;        /* run: --share, the 9P server's *at() calls beneath its directories */
 };
 

@@ -30,11 +30,13 @@
 #include "dev/rtc.h"
 #include "dev/syscon.h"
 #include "dev/uart.h"
+#include "dev/virtio_9p.h"
 #include "dev/virtio_balloon.h"
 #include "dev/virtio_blk.h"
 #include "dev/virtio_console.h"
 #include "dev/virtio_net.h"
 #include "dev/virtio_rng.h"
+#include "jail/pidns.h"
 #include "machine/control.h"
 #include "machine/fdt.h"
 #include "machine/gmem.h"
@@ -199,18 +201,31 @@ static int load_images(struct board *b, const struct board_config *cfg)
             log_err("boot", "initrd %s: %s", cfg->initrd, strerror(errno));
             return -1;
         }
-        if ((uint64_t)size > info_addr - used_end) {
+        /* The extra archive starts 4-aligned: the kernel looks for a cpio header only there. */
+        uint64_t pad = cfg->initrd_extra ? (4 - ((uint64_t)size & 3)) & 3 : 0;
+        uint64_t extra = cfg->initrd_extra ? pad + cfg->initrd_extra_len : 0;
+        if ((uint64_t)size > info_addr - used_end || extra > info_addr - used_end - (uint64_t)size) {
             log_err("boot", "initrd %s (%lld bytes) does not fit in --mem %lluM", cfg->initrd,
                     (long long)size, (unsigned long long)(vm->ram_size >> 20));
             return -1;
         }
-        initrd_start = (info_addr - (uint64_t)size) & ~0xfffull;
+        initrd_start = (info_addr - (uint64_t)size - extra) & ~0xfffull;
         uint64_t got;
         if (loader_load_raw(vm, cfg->initrd, initrd_start, &got, err, sizeof(err)) < 0) {
             log_err("boot", "%s", err);
             return -1;
         }
         initrd_end = initrd_start + got;
+        if (cfg->initrd_extra) {
+            static const uint8_t zero[4];
+            pad = (4 - (got & 3)) & 3;
+            if (gmem_write(vm, initrd_end, zero, pad) ||
+                gmem_write(vm, initrd_end + pad, cfg->initrd_extra, cfg->initrd_extra_len)) {
+                log_err("boot", "the appended initrd archive does not fit in RAM");
+                return -1;
+            }
+            initrd_end += pad + cfg->initrd_extra_len;
+        }
     }
 
     struct fdt_config fc = {
@@ -288,8 +303,9 @@ static int powerdown_step(struct board *b)
                         SIGTERM_GRACE_MS / 1000);
         return -1;
     }
-    if (pd->active && pd->next_key < sizeof(POWERDOWN_KEYS) - 1 && now >= pd->next_ms) {
-        uint8_t key = (uint8_t)POWERDOWN_KEYS[pd->next_key];
+    const char *keys = b->cfg->powerdown_keys ? b->cfg->powerdown_keys : POWERDOWN_KEYS;
+    if (pd->active && pd->next_key < strlen(keys) && now >= pd->next_ms) {
+        uint8_t key = (uint8_t)keys[pd->next_key];
         /* BREAK then the key: Linux's 8250 console takes it as SysRq (uart_handle_break). A full
          * receive FIFO (someone pasting) only delays it. */
         if (uart_send_sysrq(b->uart, key) == 0) {
@@ -300,7 +316,7 @@ static int powerdown_step(struct board *b)
         }
     }
     uint64_t wake = UINT64_MAX;
-    if (pd->active && pd->next_key < sizeof(POWERDOWN_KEYS) - 1)
+    if (pd->active && pd->next_key < strlen(keys))
         wake = pd->next_ms;
     if (pd->deadline_ms && pd->deadline_ms < wake)
         wake = pd->deadline_ms;
@@ -357,10 +373,13 @@ static struct virtio_mmio *board_transport(struct board *b, unsigned i)
     if (i < b->nnets)
         return virtio_net_transport(b->nets[i]);
     i -= b->nnets;
-    struct virtio_mmio *rest[3] = {b->hvc ? virtio_console_transport(b->hvc) : NULL,
-                                   b->rng ? virtio_rng_transport(b->rng) : NULL,
-                                   b->balloon ? virtio_balloon_transport(b->balloon) : NULL};
-    for (unsigned k = 0; k < 3; k++) {
+    struct virtio_mmio *rest[3 + BOARD_MAX_SHARES] = {
+        b->hvc ? virtio_console_transport(b->hvc) : NULL,
+        b->rng ? virtio_rng_transport(b->rng) : NULL,
+        b->balloon ? virtio_balloon_transport(b->balloon) : NULL};
+    for (unsigned k = 0; k < b->cfg->nshares; k++)
+        rest[3 + k] = b->p9[k] ? virtio_9p_transport(b->p9[k]) : NULL;
+    for (unsigned k = 0; k < 3 + BOARD_MAX_SHARES; k++) {
         if (!rest[k])
             continue;
         if (i-- == 0)
@@ -434,6 +453,14 @@ static void board_snap_fill(struct board *b, struct snap_board *sb)
     sb->hvc = b->hvc;
     sb->rng = b->rng;
     sb->balloon = b->balloon;
+    sb->nshares = b->cfg->nshares;
+    for (unsigned i = 0; i < b->cfg->nshares; i++) {
+        const struct board_share *s = &b->cfg->shares[i];
+        sb->p9[i] = b->p9[i];
+        snprintf(sb->cfg.shares[i].dir, sizeof(sb->cfg.shares[i].dir), "%s", s->dir);
+        snprintf(sb->cfg.shares[i].tag, sizeof(sb->cfg.shares[i].tag), "%s", s->tag);
+        sb->cfg.shares[i].readonly = s->readonly;
+    }
 }
 
 static uint64_t snap_now_ms(void)
@@ -721,10 +748,6 @@ static int ctl_snapshot(void *ctx, const struct control_snap *s, uint64_t *ms, c
                               "instead ({\"cmd\":\"snapshot\",\"fds\":true}, as kiln snapshot does)");
         return -1;
     }
-    if (b->cfg->nshares) {
-        snprintf(err, errlen, "snapshots of a VM with --share are not supported yet (9p state is not saved)");
-        return -1;
-    }
     struct snap_request rq = {.op = SNAP_OP_SNAPSHOT, .dir = s->dir, .mem_fd = s->mem_fd,
                               .state_fd = s->state_fd, .stay_paused = s->paused};
     int r = snap_ask(b, &rq, err, errlen);
@@ -775,6 +798,28 @@ static int ctl_pause(void *ctx, bool pause, char *err, size_t errlen)
 }
 
 /*
+ * A signal sent to kiln's whole process group (a terminal, timeout(1)) reaches the VM
+ * directly and again through the keeper of its pid namespace (jail/pidns.c), which
+ * relays what reaches it. One of each pair is dropped: the same signal once directly
+ * and once relayed within a second counts as one, so a group SIGTERM still means
+ * "power off" and not "power off, then stop at once".
+ */
+static bool relay_echo(const struct signalfd_siginfo *si)
+{
+    static uint64_t last_ms[65];
+    static bool last_relayed[65];
+    unsigned sig = si->ssi_signo;
+    if (sig >= 65)
+        return false;
+    bool relayed = pidns_relayed(si->ssi_code, si->ssi_int);
+    uint64_t now = now_ms();
+    bool echo = last_ms[sig] && now - last_ms[sig] < 1000 && last_relayed[sig] != relayed;
+    last_ms[sig] = echo ? 0 : now;
+    last_relayed[sig] = relayed;
+    return echo;
+}
+
+/*
  * Waits for the VM to stop. SIGINT/SIGTERM/SIGHUP are blocked in every thread
  * and arrive here through a signalfd; the VM's exit eventfd wakes us the moment
  * a hart or device ends the run. SIGTERM first asks the guest to power off
@@ -814,6 +859,8 @@ static void wait_for_exit(struct board *b, int sig_fd)
             struct signalfd_siginfo si;
             if (read(sig_fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
                 continue;
+            if (relay_echo(&si))
+                continue;
             if (si.ssi_signo == SIGUSR1) {
                 dump_harts(b);
                 continue;
@@ -825,7 +872,8 @@ static void wait_for_exit(struct board *b, int sig_fd)
                 continue;
             }
             if (si.ssi_signo == SIGTERM && !b->pd.deadline_ms && b->uart && uart_rx_enabled(b->uart)) {
-                fprintf(stderr, "kiln: SIGTERM: asking the guest to power off (send again to stop at once)\n");
+                if (!b->cfg->powerdown_keys) /* else the workload's stderr is kiln's: say nothing */
+                    fprintf(stderr, "kiln: SIGTERM: asking the guest to power off (send again to stop at once)\n");
                 powerdown_start(b, SIGTERM_GRACE_MS);
                 continue;
             }
@@ -919,6 +967,7 @@ int board_run(const struct board_config *cfg)
         return 1;
     }
     b->hvc_fd = -1;
+    b->hvc_in_fd = -1;
     b->powerdown_fd = -1;
     b->snap_fd = -1;
     b->cfg = cfg;

@@ -56,6 +56,17 @@ struct board_config {
     /* --incoming: a live migration's destination (docs/migration.md): built like a boot but
      * nothing is loaded or run until {"cmd":"incoming"} brings RAM and state over a socket. */
     bool incoming;
+    /* kiln run --rootfs (docs/rootfs.md): bytes appended to the initrd in guest RAM, a second
+     * cpio archive (Linux unpacks concatenated archives); NULL = none. */
+    const void *initrd_extra;
+    size_t initrd_extra_len;
+    /* The virtio console (hvc0) reads hvc_in and writes hvc_out_fd (both dup'd) instead of
+     * hvc_out; only when hvc_fds is set. */
+    bool hvc_fds;
+    int hvc_in, hvc_out_fd;
+    /* SysRq keys a SIGTERM or a control-socket powerdown sends; NULL = "suo" (sync, remount
+     * read-only, power off). kiln run --rootfs sends "e": SIGTERM to the program. */
+    const char *powerdown_keys;
     int gdb_port;  /* --gdb PORT: a GDB stub on 127.0.0.1 (docs/gdb.md); 0 = none */
     bool gdb_wait; /* --gdb-wait: harts stop before the first instruction */
 };

@@ -54,7 +54,7 @@ struct board {
     struct net_backend *net_be[BOARD_MAX_NETS];
     struct virtio_net *nets[BOARD_MAX_NETS];
     struct virtio_console *hvc;
-    int hvc_fd;
+    int hvc_fd, hvc_in_fd;
     unsigned nvirtio; /* virtio-mmio slots in use */
     struct virtio_balloon *balloon;
     struct p9fs *p9fs[BOARD_MAX_SHARES];

@@ -81,7 +81,11 @@ int board_virtio_create(struct board *b, const struct board_config *cfg)
         b->nnets = i + 1;
     }
     b->hvc_fd = -1;
-    if (cfg->hvc_out) {
+    b->hvc_in_fd = -1;
+    if (cfg->hvc_fds) {
+        b->hvc_fd = cfg->hvc_out_fd >= 0 ? fcntl(cfg->hvc_out_fd, F_DUPFD_CLOEXEC, 3) : -1;
+        b->hvc_in_fd = cfg->hvc_in >= 0 ? fcntl(cfg->hvc_in, F_DUPFD_CLOEXEC, 3) : -1;
+    } else if (cfg->hvc_out) {
         b->hvc_fd = open(cfg->hvc_out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (b->hvc_fd < 0) {
             log_err("vm", "--hvc-out %s: %s", cfg->hvc_out, strerror(errno));
@@ -90,7 +94,7 @@ int board_virtio_create(struct board *b, const struct board_config *cfg)
     }
     {
         unsigned slot = b->nvirtio++;
-        b->hvc = virtio_console_create(vm, virtio_slot_base(slot), VIRT_VIRTIO_IRQ + slot, -1, b->hvc_fd);
+        b->hvc = virtio_console_create(vm, virtio_slot_base(slot), VIRT_VIRTIO_IRQ + slot, b->hvc_in_fd, b->hvc_fd);
         if (!b->hvc) {
             log_err("vm", "cannot create the virtio-console device");
             return -1;
@@ -226,6 +230,8 @@ void board_virtio_destroy(struct board *b)
         virtio_console_destroy(b->hvc);
     if (b->hvc_fd >= 0)
         close(b->hvc_fd);
+    if (b->hvc_in_fd >= 0)
+        close(b->hvc_in_fd);
 }
 
 /* ---- control socket (machine/control.h) ---- */

@@ -134,7 +134,8 @@ int snapshot_open(const char *dir, struct snap_restore *out, char *err, size_t e
     if (read_small_file(path, &out->state, &out->state_len, err, errlen))
         return -1;
     if (snap_parse(out->state, out->state_len, &out->file, e2, sizeof(e2)) ||
-        snap_machine_parse(&out->file, &out->m, e2, sizeof(e2))) {
+        snap_machine_parse(&out->file, &out->m, e2, sizeof(e2)) ||
+        snap_9p_parse(&out->file, &out->m, e2, sizeof(e2))) {
         snprintf(err, errlen, "%s: %s", path, e2);
         goto fail;
     }
@@ -218,7 +219,7 @@ int snapshot_apply(struct snap_board *b, struct snap_restore *r, char *err, size
     char tag[SNAP_TAG_MAX];
     /* Expected records only: an unknown one means a file this kiln does not understand. */
     unsigned expect = 1 + vm->nharts + 4 + b->ndisks + b->nnets + 1 + (b->rng != NULL) +
-                      (b->balloon != NULL);
+                      (b->balloon != NULL) + snap_9p_nrecords(b);
     if (r->file.nrec != expect) {
         snprintf(err, errlen, "the state file has %u records, this machine needs %u", r->file.nrec, expect);
         return -1;
@@ -244,6 +245,8 @@ int snapshot_apply(struct snap_board *b, struct snap_restore *r, char *err, size
         LOAD("rng", virtio_rng_load(b->rng, in));
     if (b->balloon)
         LOAD("balloon", virtio_balloon_load(b->balloon, in));
+    if (snap_9p_load(b, r, err, errlen)) /* dev_9p.c */
+        return -1;
     /*
      * Time continues (docs/snapshots.md): mtime resumes at its saved value plus
      * the wall-clock time the snapshot spent on disk, so guest timers that fell

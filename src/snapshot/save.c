@@ -193,6 +193,7 @@ static int build_state(struct snap_board *b, struct snap_w *w, char *err, size_t
     snap_w_init(w);
     save_machine(b, w);
     save_devices(b, w);
+    snap_9p_save(b, w); /* dev_9p.c */
     if (snap_w_finish(w) < 0) {
         snap_w_free(w);
         snprintf(err, errlen, "out of memory building the state file");

@@ -19,6 +19,8 @@
 #define SNAP_MAX_NETS 2  /* BOARD_MAX_NETS */
 #define SNAP_PATH_MAX 4096
 #define SNAP_NET_SPEC_MAX 512
+#define SNAP_MAX_SHARES 4 /* BOARD_MAX_SHARES */
+#define SNAP_SHARE_TAG_MAX 32
 
 struct vm;
 struct hart;
@@ -32,6 +34,7 @@ struct virtio_net;
 struct virtio_console;
 struct virtio_rng;
 struct virtio_balloon;
+struct virtio_9p;
 
 /* The machine's configuration as saved: what a restore must rebuild before loading state. */
 struct snap_disk {
@@ -41,6 +44,13 @@ struct snap_disk {
     uint64_t bps, iops;
     uint64_t size;     /* bytes: must match at restore */
     int64_t mtime_ns;  /* a changed disk is reported (writes after the snapshot) */
+};
+
+/* A --share (virtio-9p): rebuilt at restore from the "shares" record (dev_9p.c). */
+struct snap_share {
+    char dir[SNAP_PATH_MAX];
+    char tag[SNAP_SHARE_TAG_MAX];
+    bool readonly;
 };
 
 struct snap_machine {
@@ -53,6 +63,8 @@ struct snap_machine {
     char nets[SNAP_MAX_NETS][SNAP_NET_SPEC_MAX];
     uint64_t mtime;           /* guest mtime (VM_TIMEBASE_HZ ticks) when saved */
     uint64_t saved_realtime_ns; /* host CLOCK_REALTIME when saved */
+    uint32_t nshares;
+    struct snap_share shares[SNAP_MAX_SHARES];
 };
 
 /* Everything of a running board that is saved or loaded. */
@@ -67,6 +79,8 @@ struct snap_board {
     struct virtio_console *hvc;
     struct virtio_rng *rng;
     struct virtio_balloon *balloon;
+    unsigned nshares;
+    struct virtio_9p *p9[SNAP_MAX_SHARES];
     struct snap_machine cfg; /* filled by the board: disks, nets, flags (save fills the rest) */
 };
 
@@ -108,6 +122,19 @@ int snapshot_commit(const char *dir, char *err, size_t errlen);
  * refused, did not answer, or the files could not be renamed into place). */
 int snapshot_take(const char *sock, const char *dir, bool paused, char *ans, size_t anslen,
                   char *err, size_t errlen);
+
+/* dev_9p.c: virtio-9p shares, their transports and 9P sessions (docs/9p.md). */
+/* Appends the "shares" record and one "p9_N" record per share (nothing without shares). */
+void snap_9p_save(struct snap_board *b, struct snap_w *w);
+/* How many records snap_9p_save writes for this board. */
+unsigned snap_9p_nrecords(const struct snap_board *b);
+/* The "shares" record into m (none: m->nshares = 0, as in files from before shares). */
+int snap_9p_parse(const struct snap_file *f, struct snap_machine *m, char *err, size_t errlen);
+/* One "p9_N" record into a device: the session (every open file reopened beneath the
+ * share), then the transport. 0, or -1 with a message (a file that has gone is named). */
+int snap_9p_load_one(struct virtio_9p *d, struct snap_rd *r, char *err, size_t errlen);
+/* Every share of a board built from r->m. 0, or -1 with a message. */
+int snap_9p_load(struct snap_board *b, const struct snap_restore *r, char *err, size_t errlen);
 
 /* restore.c */
 /* The "machine" record, checked. 0 or -EINVAL with a message. */

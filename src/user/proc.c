@@ -293,10 +293,10 @@ static int load_image(struct proc *p, int fd, int ifd, const char *execfn, char 
         {AT_BASE, base},
         {AT_FLAGS, 0},
         {AT_ENTRY, prog.entry},
-        {AT_UID, getuid()},
-        {AT_EUID, geteuid()},
-        {AT_GID, getgid()},
-        {AT_EGID, getegid()},
+        {AT_UID, proc_uid(&p->cfg)},
+        {AT_EUID, proc_uid(&p->cfg)},
+        {AT_GID, proc_gid(&p->cfg)},
+        {AT_EGID, proc_gid(&p->cfg)},
         {AT_SECURE, 0},
         {AT_RANDOM, 0},
         {AT_EXECFN, 0},
@@ -405,6 +405,8 @@ int proc_create(struct proc *p, const struct proc_config *cfg, struct mounts *mo
         if (i >= 0 && strcmp(p->mounts.m[i].guest, "/"))
             snprintf(p->cwd, sizeof(p->cwd), "%s", here);
     }
+    if (cfg->cwd && path_normalize("/", cfg->cwd, p->cwd, sizeof(p->cwd)))
+        return fail(err, errlen, -EINVAL, "bad working directory '%s'", cfg->cwd);
 
     int fd = open(cfg->prog_path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)

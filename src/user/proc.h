@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <unistd.h>
 
 #include "cpu/hart.h"
 #include "machine/vm.h"
@@ -74,7 +75,21 @@ struct proc_config {
      */
     struct pidtab *pids;
     bool net_host_loopback; /* --net user,host-loopback=on: host loopback and addresses reachable */
+    const char *cwd;        /* guest directory the program starts in (NULL: kiln's cwd if mapped, else /) */
+    /* --guest-id: the uid/gid getuid() and friends report (an OCI process.user), else the host's. */
+    bool guest_ids;
+    uint32_t guest_uid, guest_gid;
 };
+
+/* The ids the guest sees (proc_config.guest_ids), e.g. for getuid(2) and AT_UID. */
+static inline uint32_t proc_uid(const struct proc_config *c)
+{
+    return c->guest_ids ? c->guest_uid : (uint32_t)getuid();
+}
+static inline uint32_t proc_gid(const struct proc_config *c)
+{
+    return c->guest_ids ? c->guest_gid : (uint32_t)getgid();
+}
 
 /* Host signals kiln uses between the processes of a process VM (never seen by the guest). */
 #define PROC_SIG_CARRIER (SIGRTMIN + 4) /* a guest signal from another process of the VM */

@@ -80,7 +80,7 @@ static bool setup_frame(struct uthread *t, int sig, int code, uint64_t addr)
         put64(f, FRAME_INFO + 16, addr);
     } else {
         put32(f, FRAME_INFO + 16, (uint32_t)p->pid); /* si_pid, si_uid: sent by ourselves */
-        put32(f, FRAME_INFO + 20, (uint32_t)getuid());
+        put32(f, FRAME_INFO + 20, proc_uid(&p->cfg));
     }
     uint8_t *uc = f + FRAME_UC;
     put64(uc, UC_STACK + 0, t->ss_sp);

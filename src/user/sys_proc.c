@@ -413,7 +413,7 @@ static long do_waitid(struct ctx *c)
     memset(si, 0, sizeof(si));
     if (r > 0) {
         int32_t f[3] = {SIGCHLD, 0, w.code};
-        int32_t g[3] = {w.vpid, (int32_t)getuid(), w.child_status};
+        int32_t g[3] = {w.vpid, (int32_t)proc_uid(&c->p->cfg), w.child_status};
         memcpy(si, f, sizeof(f));
         memcpy(si + 16, g, sizeof(g));
     }
@@ -723,15 +723,15 @@ long sys_proc(struct ctx *c, unsigned nr)
     case RV_NR_getpid: return p->pid;
     case RV_NR_getppid: return p->self ? p->self->ppid : 0;
     case RV_NR_gettid: return c->t->tid;
-    case RV_NR_getuid: return getuid();
-    case RV_NR_geteuid: return geteuid();
-    case RV_NR_getgid: return getgid();
-    case RV_NR_getegid: return getegid();
+    case RV_NR_getuid: return proc_uid(&p->cfg);
+    case RV_NR_geteuid: return proc_uid(&p->cfg);
+    case RV_NR_getgid: return proc_gid(&p->cfg);
+    case RV_NR_getegid: return proc_gid(&p->cfg);
     case RV_NR_getpgid: case RV_NR_getsid: case RV_NR_setpgid: case RV_NR_setsid:
         return do_pgrp(c, nr);
     case RV_NR_getgroups: return 0;
     case RV_NR_getresuid: case RV_NR_getresgid: {
-        uint32_t id = nr == RV_NR_getresuid ? getuid() : getgid();
+        uint32_t id = nr == RV_NR_getresuid ? proc_uid(&p->cfg) : proc_gid(&p->cfg);
         for (int i = 0; i < 3; i++)
             if (mm_copy_out(c->mm, a[i], &id, 4))
                 return -EFAULT;

@@ -24,7 +24,8 @@ ar rcs "$OBJ/libkiln-fuzz.a" "${objs[@]}"
 for t in tests/fuzz/fuzz_*.c; do
     [ -e "$t" ] || continue
     name=$(basename "$t" .c)
-    # -lcrypto: the WebSocket handshake's SHA-1 (src/api/websocket.c); -lz: the qcow2 driver.
-    $CC $FLAGS -fsanitize=fuzzer "$t" "$OBJ/libkiln-fuzz.a" -lfdt -lm -lcrypto -lz -o "$OUT/$name"
+    # -lcrypto: the WebSocket handshake's SHA-1 (src/api/websocket.c); -lz: the qcow2 driver;
+    # -ljson-c: the OCI config.json parser (src/oci/spec.c).
+    $CC $FLAGS -fsanitize=fuzzer "$t" "$OBJ/libkiln-fuzz.a" -lfdt -lm -lcrypto -lz -ljson-c -o "$OUT/$name"
     echo "built $OUT/$name"
 done

@@ -89,6 +89,7 @@ static void setup(struct rig *r, const uint8_t *code, size_t n, uint64_t seed)
     memcpy(ram, code, n);
     hart_reset(&r->h, VIRT_DRAM_BASE);
     jit_flush(&r->h);
+    hart_code_flush(&r->h); /* the decoded instructions of the previous input's code */
     struct hart *h = &r->h;
     for (unsigned i = 1; i < 32; i++) {
         uint64_t v = rng_next(&s);

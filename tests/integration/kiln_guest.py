@@ -18,6 +18,27 @@ class GuestError(Exception):
     pass
 
 
+def vm_pid_of(pid, timeout=10):
+    """pid, or the VM child of pid when pid is a pid-namespace keeper (comm kiln-keeper)."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            with open("/proc/%d/comm" % pid) as f:
+                if f.read().strip() != "kiln-keeper":
+                    return pid
+            with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+                kids = [int(k) for k in f.read().split()]
+            for k in kids:  # the VM is pid 1 of its namespace; the socket cleaner is not
+                with open("/proc/%d/status" % k) as f:
+                    if any(l.startswith("NSpid:") and l.split()[-1] == "1" for l in f):
+                        return k
+        except OSError:
+            return pid
+        if time.time() > deadline:
+            return pid
+        time.sleep(0.02)
+
+
 class Guest:
     def __init__(self, *args, timeout=120):
         self.cmd = [KILN, "run", *args]
@@ -87,10 +108,29 @@ class Guest:
         self.stderr = self.proc.stderr.read().decode("utf-8", "replace")
         return self.proc.returncode
 
+    @property
+    def vm_pid(self):
+        """The pid of the VM process itself: a jailed kiln run started by root runs the VM
+        as init of its own pid namespace, in a child of the process we started (its keeper,
+        docs/jail.md); otherwise the process we started."""
+        return vm_pid_of(self.proc.pid)
+
     def kill(self):
         if self.proc.poll() is None:
+            vm = self.vm_pid
             self.proc.kill()
             self.proc.wait()
+            # Behind a keeper the VM dies of its keeper's death a moment later (docs/jail.md):
+            # wait, so its disks are unlocked when we return.
+            deadline = time.time() + 10
+            while vm != self.proc.pid and time.time() < deadline:
+                try:
+                    with open("/proc/%d/stat" % vm) as f:
+                        if f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+                            break
+                except OSError:
+                    break
+                time.sleep(0.02)
 
     def tail(self, n=40):
         return "\n".join(self.log.split("\n")[-n:])

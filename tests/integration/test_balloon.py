@@ -71,7 +71,7 @@ def balloon_case():
     try:
         secs = g.boot(timeout=300)
         print("# shell after %.1f s" % secs, flush=True)
-        pid = g.proc.pid
+        pid = g.vm_pid
         rep.check("control socket is mode 0600", (os.stat(sock).st_mode & 0o777) == 0o600,
                   oct(os.stat(sock).st_mode))
         st = ctl(sock, {"cmd": "stats"})

@@ -15,83 +15,15 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
-KILN = os.path.abspath(os.environ.get("KILN", "build/kiln"))
-CACHE = os.path.join(os.environ.get("KILN_CACHE", os.path.expanduser("~/.cache/kiln")), "guest")
-TMP = tempfile.mkdtemp(prefix="kiln-firsthour-")
-STATE = os.path.join(TMP, "state")
-ENV = dict(os.environ, KILN_STATE_DIR=STATE)
-SOCK = os.path.join(STATE, "kiln.sock")
-failures = 0
+import kiln_daemon
+from kiln_daemon import KILN, Daemon, check, failed, skip, wait_for
 
-
-def check(name, cond, detail=""):
-    global failures
-    if cond:
-        print("ok " + name, flush=True)
-    else:
-        failures += 1
-        print("not ok " + name + (" -- " + str(detail)[-1500:] if detail else ""), flush=True)
-    return cond
-
-
-def skip(name, why):
-    print("ok %s # skip %s" % (name, why), flush=True)
-
-
-def kiln(*args, timeout=60, env=None, cwd=None, stdin=subprocess.DEVNULL):
-    p = subprocess.run([KILN] + list(args), env=env or ENV, capture_output=True, text=True,
-                       timeout=timeout, stdin=stdin, cwd=cwd)
-    return p.returncode, p.stdout, p.stderr
-
-
-def http_raw(data, timeout=30):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    s.connect(SOCK)
-    s.sendall(data)
-    out = b""
-    while True:
-        try:
-            chunk = s.recv(65536)
-        except socket.timeout:
-            break
-        if not chunk:
-            break
-        out += chunk
-    s.close()
-    head, _, body = out.partition(b"\r\n\r\n")
-    try:
-        status = int(head.split(b" ")[1])
-    except (IndexError, ValueError):
-        return 0, head, out
-    try:
-        return status, head, json.loads(body)
-    except ValueError:
-        return status, head, body
-
-
-def http(method, path, body=None):
-    data = b"" if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
-    st, _, b = http_raw(("%s %s HTTP/1.1\r\nHost: kiln\r\nContent-Length: %d\r\n\r\n"
-                         % (method, path, len(data))).encode() + data)
-    return st, b
-
-
-def vm(name):
-    return http("GET", "/v1/vms/" + name)[1]
-
-
-def wait_for(pred, timeout, step=0.1):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
+CACHE = os.path.join(kiln_daemon.CACHE, "guest")
+D = Daemon("kiln-firsthour-", http_timeout=30)
+TMP, STATE, ENV, SOCK = D.tmp, D.state, D.env, D.sock
+kiln, http, http_raw, vm = D.kiln, D.http, D.http_raw, D.vm
 
 
 FIRMWARE = {
@@ -136,20 +68,7 @@ msg: .string "chatter\\n"
 
 
 def build_firmware():
-    cc = shutil.which("riscv64-linux-gnu-gcc")
-    if not cc:
-        return None
-    out = {}
-    for name, src in FIRMWARE.items():
-        s = os.path.join(TMP, name + ".S")
-        with open(s, "w") as f:
-            f.write(".globl _start\n" + src)
-        e = os.path.join(TMP, name + ".elf")
-        subprocess.run([cc, "-nostdlib", "-static", "-no-pie", "-Wl,-N", "-Wl,-Ttext=0x80000000",
-                        "-Wl,--build-id=none", "-Wl,--no-warn-rwx-segments", "-o", e, s], check=True,
-                       capture_output=True)
-        out[name] = e
-    return out
+    return kiln_daemon.build_firmware(TMP, FIRMWARE)
 
 
 def alive(pid):
@@ -643,17 +562,9 @@ def daemon_pid():
 
 
 def cleanup():
-    try:
-        for v in http("GET", "/v1/vms")[1]:
-            if v.get("pid"):
-                http("POST", "/v1/vms/%s/kill" % v["name"])
-        dp = daemon_pid()
-        if dp:
-            os.kill(dp, signal.SIGTERM)
-    except (OSError, ValueError, TypeError, AttributeError):
-        pass
+    D.stop()
     time.sleep(0.3)
-    shutil.rmtree(TMP, ignore_errors=True)
+    D.remove()
 
 
 def main():
@@ -693,4 +604,4 @@ if __name__ == "__main__":
         rc = 1
     finally:
         cleanup()
-    sys.exit(rc if rc else (1 if failures else 0))
+    sys.exit(rc if rc else (1 if failed() else 0))

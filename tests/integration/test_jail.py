@@ -111,7 +111,7 @@ def boot(args, body, name):
 # ---- the jailed process ----
 
 def jailed(g):
-    pid = g.proc.pid
+    pid = g.vm_pid
     time.sleep(0.5)
     ts = threads(pid)
     main = ts[pid]
@@ -136,6 +136,13 @@ def jailed(g):
                       for n in ("mnt", "ipc", "uts")))
         rep.check("jailed kiln run: a VM without a NIC gets its own network namespace",
                   os.readlink("/proc/%d/ns/net" % pid) != os.readlink("/proc/self/ns/net"))
+        rep.check("jailed kiln run: the VM is pid 1 of its own pid namespace",
+                  main.get("NSpid", "").split()[-1:] == ["1"] and
+                  os.readlink("/proc/%d/ns/pid" % pid) != os.readlink("/proc/self/ns/pid"), str(main.get("NSpid")))
+        keeper = status_fields("/proc/%d/status" % g.proc.pid)
+        rep.check("jailed kiln run: the process started is its keeper, under seccomp and no_new_privs",
+                  pid != g.proc.pid and keeper.get("Name") == "kiln-keeper" and keeper.get("Seccomp") == "2"
+                  and keeper.get("NoNewPrivs") == "1" and keeper.get("Threads") == "1", str(keeper))
     else:
         skip("jailed kiln run: uid, root and namespaces", "not root")
     rep.check("jailed kiln run: NoNewPrivs and seccomp on every thread",
@@ -162,7 +169,7 @@ rep.check("jailed kiln run: SIGUSR1 dumps every hart", g_jailed and "hart 0: pc=
 
 if ROOT:
     def other_user(g):
-        st = status_fields("/proc/%d/status" % g.proc.pid)
+        st = status_fields("/proc/%d/status" % g.vm_pid)
         rep.check("--user 4321:4322 runs the VM as that uid/gid",
                   st.get("Uid", "").split()[0] == "4321" and st.get("Gid", "").split()[0] == "4322", str(st.get("Uid")))
     boot(["--user", "4321:4322"], other_user, "--user")
@@ -175,9 +182,41 @@ if ROOT:
     boot(["--no-jail"], unjailed, "--no-jail")
 
 def noseccomp(g):
-    st = status_fields("/proc/%d/status" % g.proc.pid)
+    st = status_fields("/proc/%d/status" % g.vm_pid)
     rep.check("--no-seccomp: no filter, still no_new_privs", st.get("Seccomp") == "0" and st.get("NoNewPrivs") == "1", str(st))
 boot(["--no-seccomp"], noseccomp, "--no-seccomp")
+
+# ---- the pid namespace's keeper: signals reach the VM, its death ends the VM ----
+
+if ROOT:
+    def keeper_case(name, body):
+        g = Guest()
+        try:
+            g.boot(120)
+            body(g)
+        except (GuestError, OSError) as e:
+            rep.check(name, False, str(e)[-1500:])
+        finally:
+            g.kill()
+
+    def keeper_term(g):
+        vm = g.vm_pid
+        g.proc.send_signal(signal.SIGTERM)  # to the keeper only: it relays
+        rc = g.wait(60)
+        rep.check("SIGTERM to the keeper powers the guest off (relayed once, not twice)",
+                  rc == 0 and "asking the guest to power off" in g.stderr and "Power down" in g.log,
+                  "status %s, stderr %r" % (rc, g.stderr[-300:]))
+        rep.check("the VM process is gone with it", vm != g.proc.pid and not os.path.exists("/proc/%d" % vm))
+    keeper_case("keeper relays SIGTERM", keeper_term)
+
+    def keeper_killed(g):
+        vm = g.vm_pid
+        g.proc.kill()
+        g.proc.wait()
+        gone = wait_for(lambda: not os.path.exists("/proc/%d/status" % vm) or
+                        status_fields("/proc/%d/status" % vm).get("State", "").startswith("Z"), 10)
+        rep.check("kill -9 of the keeper ends the VM (no VM left behind)", vm != g.proc.pid and gone)
+    keeper_case("keeper killed", keeper_killed)
 
 # ---- the control socket leaves with kiln, even when its whole process group is signalled ----
 
@@ -267,7 +306,7 @@ def fetch(g):
 
 def closed(g):
     if ROOT:
-        files = [f for f in root_files(g.proc.pid) if not f.startswith("/proc/")]
+        files = [f for f in root_files(g.vm_pid) if not f.startswith("/proc/")]
         rep.check("--net user: the jail's root adds only /etc/resolv.conf (DNS forwarding)",
                   "/etc/resolv.conf" in files and len(files) == 4, str(files))
     out = fetch(g)

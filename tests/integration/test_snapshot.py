@@ -5,7 +5,7 @@ A guest computing a long checksum in its shell is snapshotted mid-way through th
 control socket; the snapshot is restored in a new kiln process, which must finish
 with the same result as the computation done in Python (and as the original VM,
 which keeps running). The same with 2 and 4 harts (one loop per hart), with a
-virtio disk being written, restoring twice from one snapshot (the memory file must
+virtio disk being written, with a TCP connection through hostfwd, restoring twice from one snapshot (the memory file must
 stay untouched), clones (each its own MAC and its own random numbers), and broken
 snapshots (corrupted, truncated, wrong version, wrong checksum, disk resized), each
 refused with its message before anything runs.
@@ -110,7 +110,7 @@ def checksum_case(name, cpus):
         g.expect("(?:^|\n)HALF", 600)  # mid-way: the first loop is half done
         r = snapshot(sock, snapdir)
         rep.check(name + " snapshot answered ok", r.returncode == 0, r.stderr + r.stdout)
-        check_jail(name, g.proc.pid)
+        check_jail(name, g.vm_pid)
         g._read(time.monotonic() + 0.2)
         rep.check(name + " snapshot taken mid-way (the loops had not finished)",
                   "\nALLDONE" not in g.buf)
@@ -303,7 +303,7 @@ def clones_case(n):
         rss = []
         for c in clones:
             try:
-                with open("/proc/%d/smaps_rollup" % c.proc.pid) as f:
+                with open("/proc/%d/smaps_rollup" % c.vm_pid) as f:
                     for line in f:
                         if line.startswith("Pss:"):
                             rss.append(int(line.split()[1]))
@@ -356,7 +356,7 @@ def control_case():
         rep.check("a restored VM can be snapshotted again", r.returncode == 0 and
                   os.path.exists(os.path.join(again, "state.kiln")) and
                   not any(n.endswith(".tmp") for n in os.listdir(again)), r.stderr + r.stdout)
-        check_jail("restored", h.proc.pid)
+        check_jail("restored", h.vm_pid)
         r = ctl('{"cmd":"snapshot","dir":"%s"}' % again)
         rep.check("the dir form is refused by a jailed VM, with a pointer to the fds form",
                   '"error"' in r and "fds" in r, r)
@@ -456,6 +456,67 @@ def nojail_case():
             stop(h)
 
 
+def net_case():
+    """TCP through hostfwd (docs/snapshots.md, "Networks"): a connection open while the VM is
+    snapshotted and runs on survives; in the restored VM (a new slirp) it is gone, and the
+    forward is bound again so a new connection reaches the guest."""
+    import socket
+    port = free_port()
+    sock = os.path.join(tmp, "net.sock")
+    snapdir = os.path.join(tmp, "net-snap")
+    g = Guest("--control", sock, "--net", "user,hostfwd=tcp:127.0.0.1:%d-:5001" % port)
+    h = None
+    try:
+        g.boot()
+        g.run("i=0; while [ $i -lt 60 ] && ! ip -4 addr show eth0 | grep -q inet; do sleep 0.5; "
+              "i=$((i+1)); done", timeout=60)
+        g.send("nc -l -p 5001 > /tmp/recv &\n")
+        time.sleep(1)
+        c = socket.create_connection(("127.0.0.1", port), timeout=30)
+        c.sendall(b"before-snapshot\n")
+        time.sleep(1)
+        r = snapshot(sock, snapdir)
+        rep.check("net snapshot with an open TCP connection answered ok", r.returncode == 0, r.stderr + r.stdout)
+        c.sendall(b"after-snapshot\n")
+        time.sleep(1)
+        c.close()
+        out = g.run("sleep 1; cat /tmp/recv", timeout=60)
+        rep.check("net TCP connection through hostfwd survives a snapshot of the running VM",
+                  "before-snapshot" in out and "after-snapshot" in out, out)
+        stop(g)
+        h = Restored(snapdir)
+        h.send("\n")
+        h.expect(re.escape(kiln_guest.PROMPT), 120)
+        h.send("nc -l -p 5001 > /tmp/recv2 &\n")
+        time.sleep(1)
+        got = b""
+        try:
+            c = socket.create_connection(("127.0.0.1", port), timeout=30)
+            c.sendall(b"to-the-restored-vm\n")
+            time.sleep(1)
+            c.close()
+        except OSError as e:
+            got = repr(e).encode()
+        out = h.run("sleep 1; cat /tmp/recv2", timeout=60)
+        rep.check("net the restored VM binds the forward again: a new connection reaches it",
+                  "to-the-restored-vm" in out, out + got.decode())
+    except (GuestError, OSError) as e:
+        rep.check("net", False, str(e)[-1500:])
+    finally:
+        stop(g)
+        if h:
+            stop(h)
+
+
+def free_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 def disk_resized_case():
     img = os.path.join(tmp, "resize.img")
     with open(img, "wb") as f:
@@ -494,7 +555,8 @@ def main():
              ("control", control_case),
              ("resize", disk_resized_case),
              ("nojail", nojail_case),
-             ("clones", lambda: clones_case(int(os.environ.get("KILN_SNAP_CLONES", "10"))))]
+             ("net", net_case),
+             ("clones", lambda: clones_case(int(os.environ.get("KILN_SNAP_CLONES", "20"))))]
     for key, fn in cases:
         if only and key not in only:
             continue

@@ -12,108 +12,16 @@ the daemon and every VM are killed at the end.
 import json
 import os
 import re
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 
-KILN = os.path.abspath(os.environ.get("KILN", os.path.join(os.path.dirname(__file__), "../../build/kiln")))
-CACHE = os.environ.get("KILN_CACHE", os.path.expanduser("~/.cache/kiln"))
-TMP = tempfile.mkdtemp(prefix="kiln-snapd-")
-STATE = os.path.join(TMP, "state")
-ENV = dict(os.environ, KILN_STATE_DIR=STATE)
-SOCK = os.path.join(STATE, "kiln.sock")
+from kiln_daemon import CACHE, Daemon, check, failed, wait_for
+
+D = Daemon("kiln-snapd-")
+TMP, STATE, ENV, SOCK = D.tmp, D.state, D.env, D.sock
 N_LOOP = int(os.environ.get("KILN_SNAP_LOOP", "60000"))
-failures = 0
-
-
-def check(name, cond, detail=""):
-    global failures
-    if cond:
-        print("ok " + name, flush=True)
-    else:
-        failures += 1
-        print("not ok " + name + (" -- " + str(detail)[-1500:] if detail else ""), flush=True)
-    return cond
-
-
-def kiln(*args, timeout=120):
-    p = subprocess.run([KILN] + list(args), env=ENV, capture_output=True, text=True,
-                       timeout=timeout, stdin=subprocess.DEVNULL)
-    return p.returncode, p.stdout, p.stderr
-
-
-def http(method, path, body=None, timeout=120):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    s.connect(SOCK)
-    data = b"" if body is None else json.dumps(body).encode()
-    s.sendall(("%s %s HTTP/1.1\r\nHost: kiln\r\nContent-Length: %d\r\n\r\n" %
-               (method, path, len(data))).encode() + data)
-    out = b""
-    while True:
-        try:
-            chunk = s.recv(65536)
-        except socket.timeout:
-            break
-        if not chunk:
-            break
-        out += chunk
-    s.close()
-    head, _, body = out.partition(b"\r\n\r\n")
-    try:
-        status = int(head.split(b" ")[1])
-    except (IndexError, ValueError):
-        return 0, out
-    try:
-        return status, json.loads(body)
-    except ValueError:
-        return status, body
-
-
-def console_log(name):
-    st, b = http("GET", "/v1/vms/%s/console" % name)
-    return b.decode(errors="replace") if st == 200 and isinstance(b, bytes) else ""
-
-
-def wait_for(pred, timeout, step=0.5):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
-
-
-def console_cmd(name, cmd, marker, timeout=60):
-    """Types cmd on NAME's console (HTTP Upgrade) and reads until the regex marker."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(5)
-    s.connect(SOCK)
-    s.sendall(("GET /v1/vms/%s/console HTTP/1.1\r\nConnection: Upgrade\r\n"
-               "Upgrade: kiln-console\r\n\r\n" % name).encode())
-    time.sleep(0.3)
-    s.sendall(cmd.encode() + b"\n")
-    buf = b""
-    end = time.time() + timeout
-    m = None
-    while time.time() < end:
-        try:
-            c = s.recv(4096)
-        except socket.timeout:
-            continue
-        if not c:
-            break
-        buf += c
-        m = re.search(marker, buf.decode(errors="replace"))
-        if m:
-            break
-    s.close()
-    return m, buf.decode(errors="replace")
+kiln, http, console_log, console_cmd, state = D.kiln, D.http, D.console_log, D.console_cmd, D.state_of
 
 
 def expected(seed, n):
@@ -268,29 +176,45 @@ def bad_input_cases(snap):
     check("clone --count 0 is refused", rc == 2, out + err)
 
 
+D2 = Daemon(None, tmp=os.path.join(TMP, "second"))
+
+
+def portable_case(snap):
+    """A snapshot is a directory that can move: copied elsewhere (sparse), it restores on
+    another daemon with its own state dir, and the computation ends with the right result."""
+    if not snap or not os.path.exists(os.path.join(snap, "state.kiln")):
+        check("portable snapshot: a snapshot to move", False, "the computation case made none")
+        return
+    moved = os.path.join(TMP, "moved-snap")
+    subprocess.run(["cp", "-a", "--sparse=always", snap, moved], check=True)
+    rc, out, err = D2.kiln("restore", moved, "--name", "far", "--json")
+    st2, _ = D2.http("GET", "/v1/vms/far") if os.path.exists(D2.sock) else (0, None)
+    st1, _ = http("GET", "/v1/vms/far")
+    check("portable snapshot: restored on a second daemon with another state dir",
+          rc == 0 and st2 == 200 and st1 == 404, "%s%s (second daemon %s, first %s)" % (out, err, st2, st1))
+    got = wait_for(lambda: re.search(r"RESULT=(\d+)", D2.console_log("far")), 600, 1)
+    want = expected(11, N_LOOP)
+    check("portable snapshot: the computation ends with the right result there",
+          got and int(got.group(1)) == want, "got %s want %d; %s" % (
+              got and got.group(1), want, D2.console_log("far")[-300:]))
+
+
 def main():
     if not os.path.exists(os.path.join(CACHE, "guest", "Image")):
         print("ok # SKIP the default guest is not built")
         return 0
     snap = computation_case()
+    portable_case(snap)
     clone_case()
     bad_input_cases(snap)
     return 0
 
 
 def cleanup():
-    try:
-        st, vms = http("GET", "/v1/vms", timeout=5)
-        for v in vms if st == 200 else []:
-            if v.get("pid"):
-                http("POST", "/v1/vms/%s/kill" % v["name"], timeout=15)
-        st, h = http("GET", "/v1/host", timeout=5)
-        if st == 200 and h.get("daemon_pid"):
-            os.kill(h["daemon_pid"], signal.SIGTERM)
-    except (OSError, ValueError, TypeError, AttributeError):
-        pass
+    D2.stop()
+    D.stop()
     time.sleep(0.5)
-    shutil.rmtree(TMP, ignore_errors=True)
+    D.remove()
 
 
 if __name__ == "__main__":
@@ -303,4 +227,4 @@ if __name__ == "__main__":
         rc = 1
     finally:
         cleanup()
-    sys.exit(rc if rc else (1 if failures else 0))
+    sys.exit(rc if rc else (1 if failed() else 0))

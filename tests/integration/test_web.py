@@ -18,68 +18,22 @@ import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
-KILN = os.path.abspath(os.environ.get("KILN", os.path.join(ROOT, "build/kiln")))
-CACHE = os.environ.get("KILN_CACHE", os.path.expanduser("~/.cache/kiln"))
-TMP = tempfile.mkdtemp(prefix="kiln-web-")
-STATE = os.path.join(TMP, "state")
-ENV = dict(os.environ, KILN_STATE_DIR=STATE)
-SOCK = os.path.join(STATE, "kiln.sock")
+import kiln_daemon
+from kiln_daemon import CACHE, KILN, Daemon, check, count_failure, failed
+
+D = Daemon("kiln-web-")
+TMP, STATE, ENV, SOCK = D.tmp, D.state, D.env, D.sock
 LOGS = os.path.join(ROOT, "build/test-logs")
 SHOT = os.path.join(LOGS, "web.png")
-failures = 0
 web_proc = None
-
-
-def check(name, cond, detail=""):
-    global failures
-    if cond:
-        print("ok " + name, flush=True)
-    else:
-        failures += 1
-        print("not ok " + name + (" -- " + str(detail)[-1500:] if detail else ""), flush=True)
-    return cond
-
-
-def kiln(*args, timeout=120):
-    p = subprocess.run([KILN] + list(args), env=ENV, capture_output=True, text=True, timeout=timeout,
-                       stdin=subprocess.DEVNULL)
-    return p.returncode, p.stdout, p.stderr
-
-
-def api(method, path, body=None):
-    """One request on the daemon's Unix socket: (status, JSON or bytes)."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(60)
-    s.connect(SOCK)
-    data = b"" if body is None else json.dumps(body).encode()
-    s.sendall(("%s %s HTTP/1.1\r\nHost: kiln\r\nContent-Length: %d\r\n\r\n" % (method, path, len(data))).encode()
-              + data)
-    out = b""
-    while True:
-        c = s.recv(65536)
-        if not c:
-            break
-        out += c
-    s.close()
-    head, _, body = out.partition(b"\r\n\r\n")
-    try:
-        return int(head.split(b" ")[1]), json.loads(body)
-    except ValueError:
-        return int(head.split(b" ")[1]), body
+kiln, api = D.kiln, D.http
 
 
 def wait_for(pred, timeout, step=0.5):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
+    return kiln_daemon.wait_for(pred, timeout, step)
 
 
 def raw(port, head, body=b"", read_all=True, timeout=10):
@@ -182,17 +136,8 @@ def ws_until_close(s, buf, timeout=10):
 
 
 def build_loop_firmware():
-    cc = shutil.which("riscv64-linux-gnu-gcc")
-    if not cc:
-        return None
-    src = os.path.join(TMP, "loop.S")
-    with open(src, "w") as f:
-        f.write(".globl _start\n_start: j _start\n")
-    elf = os.path.join(TMP, "loop.elf")
-    subprocess.run([cc, "-nostdlib", "-static", "-no-pie", "-Wl,-N", "-Wl,-Ttext=0x80000000",
-                    "-Wl,--build-id=none", "-Wl,--no-warn-rwx-segments", "-o", elf, src], check=True,
-                   capture_output=True)
-    return elf
+    fw = kiln_daemon.build_firmware(TMP, {"loop": "_start: j _start\n"})
+    return fw and fw["loop"]
 
 
 def security_checks(port, token, cookie):
@@ -323,19 +268,9 @@ def cleanup():
             web_proc.wait(5)
         except subprocess.TimeoutExpired:
             web_proc.kill()
-    if os.path.exists(SOCK):
-        try:
-            st, lst = api("GET", "/v1/vms")
-            for v in lst if st == 200 else []:
-                if v["state"] in ("running", "paused"):
-                    api("POST", "/v1/vms/%s/kill" % v["name"])
-            st, h = api("GET", "/v1/host")
-            if st == 200:
-                os.kill(h["daemon_pid"], signal.SIGTERM)
-                time.sleep(0.5)
-        except (OSError, ValueError, KeyError):
-            pass
-    shutil.rmtree(TMP, ignore_errors=True)
+    D.stop()
+    time.sleep(0.5)
+    D.remove()
 
 
 def main():
@@ -403,8 +338,7 @@ def main():
     for ln in node.stdout.splitlines():
         print(ln, flush=True)
         if ln.startswith("not ok"):
-            global failures
-            failures += 1
+            count_failure()
     check("browser test ran to the end", node.returncode == 0 and "# browser done" in node.stdout,
           node.stderr[-2000:])
     v = api("GET", "/v1/vms/alpha")[1]
@@ -430,7 +364,7 @@ def main():
     err = web_proc.stderr.read() if web_proc.poll() is not None else "still running"
     check("kiln web ends on SIGTERM, cleanly (no sanitizer report)",
           web_proc.poll() == 0 and "Sanitizer" not in err and "runtime error" not in err, err)
-    return 1 if failures else 0
+    return 1 if failed() else 0
 
 
 if __name__ == "__main__":

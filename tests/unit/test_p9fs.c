@@ -767,6 +767,102 @@ static void test_locks_xattr(void **state)
     assert_int_equal(t_fid_only(f, P9_TFSYNC, 1), EPROTO); /* datasync[4] missing */
 }
 
+/* Snapshots: the session is read out fid by fid and rebuilt into a fresh server. */
+struct saved {
+    unsigned n;
+    struct p9fs_fid_state s[8];
+    char path[8][64];
+};
+
+static int save_one(void *ctx, const struct p9fs_fid_state *st)
+{
+    struct saved *sv = ctx;
+    if (sv->n == 8) return -1;
+    sv->s[sv->n] = *st;
+    snprintf(sv->path[sv->n], sizeof(sv->path[0]), "%s", st->path);
+    sv->s[sv->n].path = sv->path[sv->n];
+    sv->n++;
+    return 0;
+}
+
+static void test_session_restore(void **state)
+{
+    struct fx *f = *state;
+    session(f);
+    char buf[64];
+    assert_int_equal(t_walk(f, 0, 1, "hello.txt"), 0);
+    assert_int_equal(t_lopen(f, 1, O_RDONLY | 0100000 /* LARGEFILE */), 0);
+    assert_int_equal(t_walk(f, 0, 2, ""), 0);
+    assert_int_equal(t_lcreate(f, 2, "new", O_RDWR | 01000 /* TRUNC */, 0644), 0);
+    assert_int_equal(t_write(f, 2, 0, "written"), 0);
+    assert_int_equal(t_walk(f, 0, 3, "sub"), 0); /* walked, not open */
+    struct saved sv = {0};
+    assert_int_equal(p9fs_fids_each(f->fs, save_one, &sv), 0);
+    assert_int_equal(sv.n, 4);
+    uint32_t msize = p9fs_msize(f->fs);
+
+    /* A fresh server over the same directory, as a restored VM opens it. */
+    struct p9fs *fs2;
+    assert_int_equal(p9fs_open(f->share, false, &fs2), 0);
+    struct p9fs *old = f->fs;
+    f->fs = fs2;
+    assert_int_equal(p9fs_session_restore(fs2, 100), -EINVAL); /* below P9FS_MSIZE_MIN */
+    assert_int_equal(p9fs_session_restore(fs2, msize), 0);
+    for (unsigned i = 0; i < sv.n; i++)
+        assert_int_equal(p9fs_fid_restore(fs2, &sv.s[i]), 0);
+    assert_int_equal(p9fs_nfids(fs2), 4);
+    assert_int_equal(p9fs_fid_restore(fs2, &sv.s[0]), -EEXIST);
+    /* The reopened files work as before; the created one was not truncated again. */
+    assert_int_equal(t_read(f, 1, 0, 5, buf, sizeof(buf)), 0);
+    assert_string_equal(buf, "hello");
+    assert_int_equal(t_read(f, 2, 0, 64, buf, sizeof(buf)), 0);
+    assert_string_equal(buf, "written");
+    assert_int_equal(t_write(f, 2, 7, "+more"), 0);
+    assert_string_equal(host_read(f, "share/new"), "written+more");
+    assert_int_equal(t_walk(f, 3, 4, "inner"), 0);
+    p9fs_close(old);
+
+    /* Hostile saved fids: paths out of the share, bad flags, an open xattr fid. */
+    struct p9fs_fid_state bad = {.id = 50, .path = "../outside/secret", .open = true};
+    assert_int_equal(p9fs_fid_restore(fs2, &bad), -EINVAL);
+    const char *paths[] = {"/etc/passwd", "sub/../..", "a//b", "sub/", "", "..", "./x"};
+    for (unsigned i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        bad.path = paths[i];
+        assert_int_equal(p9fs_fid_restore(fs2, &bad), -EINVAL);
+    }
+    bad.path = "hello.txt";
+    bad.flags = 0100; /* O_CREAT: never saved */
+    assert_int_equal(p9fs_fid_restore(fs2, &bad), -EINVAL);
+    bad.flags = 3; /* access mode 3 */
+    assert_int_equal(p9fs_fid_restore(fs2, &bad), -EINVAL);
+    bad.flags = 0;
+    bad.xattr = true;
+    assert_int_equal(p9fs_fid_restore(fs2, &bad), -EINVAL);
+    bad.xattr = false;
+    bad.id = 0xffffffffu; /* NOFID */
+    assert_int_equal(p9fs_fid_restore(fs2, &bad), -EINVAL);
+    /* A symlink out of the share is not followed; a file that has gone is ENOENT. */
+    char p[256], q[256];
+    snprintf(p, sizeof(p), "%s/outside/secret", f->dir);
+    snprintf(q, sizeof(q), "%s/link", f->share);
+    assert_int_equal(symlink(p, q), 0);
+    bad.id = 51;
+    bad.path = "link";
+    assert_int_equal(p9fs_fid_restore(fs2, &bad), -ELOOP);
+    bad.path = "gone";
+    assert_int_equal(p9fs_fid_restore(fs2, &bad), -ENOENT);
+    assert_int_equal(p9fs_nfids(fs2), 5);
+    /* A read-only share refuses a fid saved open for writing. */
+    struct p9fs *ro;
+    assert_int_equal(p9fs_open(f->share, true, &ro), 0);
+    assert_int_equal(p9fs_session_restore(ro, msize), 0);
+    struct p9fs_fid_state w = {.id = 1, .path = "hello.txt", .open = true, .flags = O_WRONLY};
+    assert_int_equal(p9fs_fid_restore(ro, &w), -EROFS);
+    w.flags = O_RDONLY;
+    assert_int_equal(p9fs_fid_restore(ro, &w), 0);
+    p9fs_close(ro);
+}
+
 static void test_parse_share(void **state)
 {
     (void)state;
@@ -951,6 +1047,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_readonly, setup_ro, teardown),
         cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_locks_xattr, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_session_restore, setup, teardown),
         cmocka_unit_test(test_parse_share),
         cmocka_unit_test_setup_teardown(test_device_config, setup, teardown),
         cmocka_unit_test_setup_teardown(test_device_queue, setup, teardown),

@@ -288,6 +288,127 @@ static void test_overwrite_compressed(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/*
+ * qcow2_write_compressed (kiln img convert -c): compressible clusters are stored
+ * compressed and packed, incompressible ones plain, zero clusters not at all; the
+ * image reads back, passes qemu-img check, and qemu-img reads it the same. Then
+ * guest-style writes over the compressed clusters copy them out, and the image
+ * stays clean with not even a leak.
+ */
+static void test_write_compressed(void **state)
+{
+    enum { CS = 65536, NCL = 24, SIZE = NCL * CS - 1024 }; /* a tail shorter than a cluster */
+    char img[256], raw[256], cmd[700];
+    path_of(img, sizeof(img), "wc.qcow2");
+    path_of(raw, sizeof(raw), "wc.raw");
+    char *err = NULL;
+    assert_int_equal(disk_create(img, DISK_FORMAT_QCOW2, SIZE, NULL, DISK_FORMAT_AUTO, &err), 0);
+    static uint8_t ref[NCL * CS], got[NCL * CS];
+    memset(ref, 0, sizeof(ref));
+    uint64_t s = 11;
+    int kinds[NCL];
+    for (unsigned c = 0; c < NCL; c++) {
+        uint8_t *p = ref + c * CS;
+        kinds[c] = c % 4; /* 0 zero, 1 random, 2 text, 3 low-entropy bytes */
+        for (unsigned i = 0; i < CS; i++) {
+            if (kinds[c] == 1) p[i] = (uint8_t)rnd(&s);
+            if (kinds[c] == 2) p[i] = (uint8_t)("kiln compressed cluster "[i % 24] + c);
+            if (kinds[c] == 3) p[i] = (uint8_t)(rnd(&s) % 5);
+        }
+    }
+    memset(ref + SIZE, 0, sizeof(ref) - SIZE); /* past the end: the zero padding */
+    struct disk *d = open_fmt(img, false, DISK_FORMAT_QCOW2);
+    assert_non_null(d);
+    assert_int_equal(qcow2_cluster_size(d), CS);
+    assert_int_equal(qcow2_write_compressed(d, 100, ref), -EINVAL); /* unaligned */
+    unsigned ncomp = 0;
+    for (unsigned c = 0; c < NCL; c++) {
+        if (kinds[c] == 0) continue;
+        int r = qcow2_write_compressed(d, (uint64_t)c * CS, ref + c * CS);
+        assert_int_equal(r, kinds[c] == 1 ? 0 : 1);
+        ncomp += r == 1;
+    }
+    assert_int_equal(disk_flush(d), 0);
+    /* Packed: the file holds less than one host cluster per compressed cluster. */
+    struct disk_info in;
+    disk_get_info(d, &in);
+    read_all(d, got, SIZE);
+    assert_memory_equal(got, ref, SIZE);
+    disk_close(d);
+    d = open_fmt(img, true, DISK_FORMAT_QCOW2);
+    assert_non_null(d);
+    read_all(d, got, SIZE);
+    assert_memory_equal(got, ref, SIZE);
+    disk_close(d);
+    assert_true(in.file_bytes < (uint64_t)(4 + 1 + NCL / 4 + ncomp) * CS);
+    if (have_qemu_img()) {
+        snprintf(cmd, sizeof(cmd), "qemu-img check -q '%s'", img);
+        assert_int_equal(system(cmd), 0);
+        write_file(raw, ref, SIZE);
+        snprintf(cmd, sizeof(cmd), "qemu-img compare -q -f raw -F qcow2 '%s' '%s'", raw, img);
+        assert_int_equal(system(cmd), 0);
+    }
+    /* A raw disk has no compressed clusters. */
+    struct disk *r = open_fmt(raw, false, DISK_FORMAT_RAW);
+    if (r) {
+        assert_int_equal(qcow2_write_compressed(r, 0, ref), -EINVAL);
+        assert_int_equal(qcow2_cluster_size(r), 0);
+        disk_close(r);
+    }
+    /* The guest writes over compressed clusters: partial, whole, zeroes. */
+    d = open_fmt(img, false, DISK_FORMAT_QCOW2);
+    assert_non_null(d);
+    uint8_t buf[CS];
+    memset(buf, 0x5a, sizeof(buf));
+    struct iovec part = {buf, 3000}, whole = {buf, CS};
+    assert_int_equal(disk_pwritev(d, &part, 1, 2 * CS + 777), 0);
+    memset(ref + 2 * CS + 777, 0x5a, 3000);
+    assert_int_equal(disk_pwritev(d, &whole, 1, 3 * CS), 0);
+    memset(ref + 3 * CS, 0x5a, CS);
+    assert_int_equal(disk_write_zeroes(d, 6 * CS, CS), 0);
+    memset(ref + 6 * CS, 0, CS);
+    assert_int_equal(disk_pwritev(d, &part, 1, 7 * CS + 5), 0); /* next to a packed neighbour */
+    memset(ref + 7 * CS + 5, 0x5a, 3000);
+    assert_int_equal(disk_flush(d), 0);
+    read_all(d, got, SIZE);
+    assert_memory_equal(got, ref, SIZE);
+    disk_close(d);
+    if (have_qemu_img()) {
+        snprintf(cmd, sizeof(cmd), "qemu-img check -q '%s'", img);
+        assert_int_equal(system(cmd), 0); /* 0: not even a leak */
+        write_file(raw, ref, SIZE);
+        snprintf(cmd, sizeof(cmd), "qemu-img compare -q -f raw -F qcow2 '%s' '%s'", raw, img);
+        assert_int_equal(system(cmd), 0);
+    }
+}
+
+/* On an image with 1-bit refcounts (qemu-img -o refcount_bits=1) no host cluster can hold
+ * two compressed clusters: each gets its own, and the image stays clean. */
+static void test_write_compressed_narrow_refcounts(void **state)
+{
+    if (!have_qemu_img()) {
+        skip();
+        return;
+    }
+    char img[256], cmd[600];
+    path_of(img, sizeof(img), "wc1.qcow2");
+    snprintf(cmd, sizeof(cmd), "qemu-img create -q -f qcow2 -o refcount_bits=1 '%s' 1M", img);
+    assert_int_equal(system(cmd), 0);
+    static uint8_t ref[1 << 20], got[1 << 20];
+    struct disk *d = open_fmt(img, false, DISK_FORMAT_QCOW2);
+    assert_non_null(d);
+    for (unsigned c = 0; c < 8; c++) {
+        memset(ref + c * 65536, 'a' + c, 65536);
+        assert_int_equal(qcow2_write_compressed(d, (uint64_t)c * 65536, ref + c * 65536), 1);
+    }
+    assert_int_equal(disk_flush(d), 0);
+    read_all(d, got, sizeof(got));
+    assert_memory_equal(got, ref, sizeof(ref));
+    disk_close(d);
+    snprintf(cmd, sizeof(cmd), "qemu-img check -q '%s'", img);
+    assert_int_equal(system(cmd), 0);
+}
+
 static void test_create_info(void **state)
 {
     char img[256];
@@ -532,7 +653,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
         T(test_differential),  T(test_qemu_layouts), T(test_reftable_grows),
-        T(test_overwrite_compressed), T(test_create_info),
+        T(test_overwrite_compressed), T(test_write_compressed), T(test_write_compressed_narrow_refcounts),
+        T(test_create_info),
         T(test_hostile_headers), T(test_bad_l2_at_runtime), T(test_backing_loops),
         T(test_probe_guard),   T(test_kill9_after_flush),
 #undef T

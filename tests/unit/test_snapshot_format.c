@@ -284,6 +284,64 @@ static void test_machine(void **state)
 }
 
 /* Hart, CLINT and PLIC state round-trip; bad values are refused and leave the target alone. */
+/* A "shares" record with n shares (dev_9p.c), parsed; extra: a trailing byte. */
+static int shares_parse(uint32_t n, const char *dir, const char *tag, uint8_t ro, bool extra,
+                        struct snap_machine *m)
+{
+    struct snap_w w;
+    snap_w_init(&w);
+    snap_w_begin(&w, "shares");
+    snap_w_u32(&w, n);
+    for (uint32_t i = 0; i < n && i < 8; i++) {
+        snap_w_str(&w, dir);
+        snap_w_str(&w, tag);
+        snap_w_u8(&w, ro);
+    }
+    if (extra)
+        snap_w_u8(&w, 0);
+    snap_w_end(&w);
+    assert_int_equal(snap_w_finish(&w), 0);
+    struct snap_file f;
+    char err[256];
+    assert_int_equal(snap_parse(w.buf, w.len, &f, err, sizeof(err)), 0);
+    memset(m, 0, sizeof(*m));
+    int r = snap_9p_parse(&f, m, err, sizeof(err));
+    if (r)
+        assert_non_null(strstr(err, "shares record"));
+    snap_w_free(&w);
+    return r;
+}
+
+static void test_shares(void **state)
+{
+    struct snap_machine m;
+    assert_int_equal(shares_parse(2, "/srv/data", "data.1-x_", 1, false, &m), 0);
+    assert_int_equal(m.nshares, 2);
+    assert_string_equal(m.shares[1].dir, "/srv/data");
+    assert_string_equal(m.shares[1].tag, "data.1-x_");
+    assert_true(m.shares[1].readonly);
+    assert_int_equal(shares_parse(0, "/d", "t", 0, false, &m), -EINVAL);
+    assert_int_equal(shares_parse(5, "/d", "t", 0, false, &m), -EINVAL); /* > SNAP_MAX_SHARES */
+    assert_int_equal(shares_parse(1, "", "t", 0, false, &m), -EINVAL);
+    assert_int_equal(shares_parse(1, "/d", "", 0, false, &m), -EINVAL);
+    assert_int_equal(shares_parse(1, "/d", "bad tag", 0, false, &m), -EINVAL);
+    assert_int_equal(shares_parse(1, "/d", "t\n", 0, false, &m), -EINVAL);
+    assert_int_equal(shares_parse(1, "/d", "0123456789012345678901234567890123", 0, false, &m), -EINVAL);
+    assert_int_equal(shares_parse(1, "/d", "t", 2, false, &m), -EINVAL);
+    assert_int_equal(shares_parse(1, "/d", "t", 0, true, &m), -EINVAL);
+    assert_int_equal(m.nshares, 0);
+    /* No record: a snapshot without shares (or from before them). */
+    struct snap_w w;
+    struct snap_file f;
+    char err[128];
+    build(&w);
+    assert_int_equal(snap_parse(w.buf, w.len, &f, err, sizeof(err)), 0);
+    m.nshares = 3;
+    assert_int_equal(snap_9p_parse(&f, &m, err, sizeof(err)), 0);
+    assert_int_equal(m.nshares, 0);
+    snap_w_free(&w);
+}
+
 static void test_devices(void **state)
 {
     static struct vm vm;
@@ -372,6 +430,7 @@ int main(void)
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_machine),
         cmocka_unit_test(test_devices),
+        cmocka_unit_test(test_shares),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
