@@ -95,7 +95,7 @@ struct disk *disk_open_chain(const char *path, const struct disk_opts *o, struct
         disk_set_err(err, "disk %s: out of memory", path);
         goto fail;
     }
-    if (dfile_open(&d->file, path, o->readonly, o->cache, err) < 0) goto fail;
+    if (dfile_open(&d->file, path, o->readonly, o->cache, !o->defer_lock, err) < 0) goto fail;
     for (unsigned i = 0; i < chain->n; i++) {
         if (chain->dev[i] == d->file.dev && chain->ino[i] == d->file.ino) {
             disk_set_err(err, "disk %s: backing chain loops (the file is its own backing file)",
@@ -319,4 +319,9 @@ int disk_create(const char *path, enum disk_format fmt, uint64_t size, const cha
         backing_fmt = bi.format;
     }
     return qcow2_create(path, size, backing, backing ? disk_format_name(backing_fmt) : NULL, err);
+}
+
+int disk_lock(struct disk *d, bool lock)
+{
+    return dfile_lock(&d->file, lock);
 }

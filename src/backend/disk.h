@@ -38,6 +38,7 @@ struct disk_opts {
     enum disk_cache cache;
     enum disk_format format;
     bool no_backing; /* qcow2: do not open the backing file (kiln img info) */
+    bool defer_lock; /* open the top image without its lock: disk_lock takes it later */
 };
 
 /* What `kiln img info` shows. */
@@ -70,6 +71,12 @@ struct disk *disk_open(const char *path, bool readonly, enum disk_cache cache, c
 /* Same, with an explicit format (or AUTO) and the other options. */
 struct disk *disk_open_opts(const char *path, const struct disk_opts *o, char **err);
 void disk_close(struct disk *d);
+/*
+ * Live migration hands the top image's lock from the source process to the
+ * destination at the pause (docs/migration.md): take (lock true) or drop it.
+ * 0, -EAGAIN when another process holds it, or -errno.
+ */
+int disk_lock(struct disk *d, bool lock);
 void disk_get_info(struct disk *d, struct disk_info *out);
 
 /*

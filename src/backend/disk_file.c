@@ -42,7 +42,7 @@ static int lock_image(int fd, bool readonly)
     return errno == EWOULDBLOCK ? -EAGAIN : -errno;
 }
 
-int dfile_open(struct disk_file *f, const char *path, bool readonly, enum disk_cache cache,
+int dfile_open(struct disk_file *f, const char *path, bool readonly, enum disk_cache cache, bool lock,
                char **err)
 {
     f->fd = -1;
@@ -57,7 +57,7 @@ int dfile_open(struct disk_file *f, const char *path, bool readonly, enum disk_c
                      strerror(e));
         return -1;
     }
-    int r = lock_image(f->fd, readonly);
+    int r = lock ? lock_image(f->fd, readonly) : 0;
     if (r == -EAGAIN) {
         disk_set_err(err, "disk %s is in use by another process%s", path,
                      readonly ? " (which has it open read-write)" : "");
@@ -93,6 +93,19 @@ int dfile_open(struct disk_file *f, const char *path, bool readonly, enum disk_c
 fail:
     dfile_close(f);
     return -1;
+}
+
+int dfile_lock(struct disk_file *f, bool lock)
+{
+    if (lock)
+        return lock_image(f->fd, f->readonly);
+    struct flock fl = {.l_type = F_UNLCK, .l_whence = SEEK_SET};
+    if (fcntl(f->fd, F_OFD_SETLK, &fl) == 0)
+        return 0;
+    /* flock() only where lock_image fell back to it (not on a jailed VM's seccomp list). */
+    if (errno == EINVAL && flock(f->fd, LOCK_UN) == 0)
+        return 0;
+    return -errno;
 }
 
 void dfile_close(struct disk_file *f)

@@ -21,9 +21,12 @@ struct disk_file {
     ino_t ino;
 };
 
-int dfile_open(struct disk_file *f, const char *path, bool readonly, enum disk_cache cache,
+/* lock false: no lock yet (a migration's destination takes it later, disk_lock). */
+int dfile_open(struct disk_file *f, const char *path, bool readonly, enum disk_cache cache, bool lock,
                char **err);
 void dfile_close(struct disk_file *f);
+/* Takes (0 or -EAGAIN if held elsewhere) or drops the lock of the open file. */
+int dfile_lock(struct disk_file *f, bool lock);
 /* Whole transfers or -errno. zero_eof: a read past the end of the file reads zeroes. */
 int dfile_preadv(struct disk_file *f, const struct iovec *iov, int n, uint64_t off, bool zero_eof);
 int dfile_pwritev(struct disk_file *f, const struct iovec *iov, int n, uint64_t off);

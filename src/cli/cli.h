@@ -22,6 +22,7 @@ int cli_img(int argc, char **argv);
 /* snapshot --control SOCK DIR; restore DIR; clone DIR (docs/snapshots.md) */
 int cli_snapshot(int argc, char **argv);
 int cli_restore(int argc, char **argv);
+int cli_migrate(int argc, char **argv);
 
 /* Parses "256M", "2G", "65536", "64K" into bytes. Returns false on a malformed or zero size. */
 bool cli_parse_size(const char *s, uint64_t *out);

@@ -22,6 +22,7 @@ static void usage(FILE *f)
                "  img       create, inspect and convert raw and qcow2 disk images\n"
                "  snapshot  save a running VM (kiln run --control) to a directory\n"
                "  restore   start a VM from a snapshot; clone: the same with new MACs\n"
+               "  migrate   move a running daemon VM to another kiln daemon (live)\n"
                "\n"
                "  kiln --version | kiln --help | kiln <command> --help\n");
 }
@@ -75,6 +76,8 @@ int main(int argc, char **argv)
         return cli_img(argc - 1, argv + 1);
     if (!strcmp(cmd, "snapshot"))
         return cli_snapshot(argc - 1, argv + 1);
+    if (!strcmp(cmd, "migrate"))
+        return cli_migrate(argc - 1, argv + 1);
     if (!strcmp(cmd, "restore") || !strcmp(cmd, "clone"))
         return cli_restore(argc - 1, argv + 1);
     fprintf(stderr, "kiln: unknown command '%s' (try 'kiln --help')\n", cmd);

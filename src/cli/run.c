@@ -67,6 +67,7 @@ static void run_usage(FILE *f)
             "  --hvc-out FILE    write the virtio console (hvc0) output to FILE\n"
             "  --no-rng          no virtio-rng device\n"
             "  --no-balloon      no virtio-balloon device\n"
+            "  --incoming        wait for a live migration on the control socket (docs/migration.md)\n"
             "  --jit MODE        on (translate hot code), off (interpret), verify (check every\n"
             "                    translated block against the interpreter) (default: on)\n"
             "  --jit-cache SIZE  translated code per hart, mapped lazily (default 16M)\n"
@@ -118,6 +119,7 @@ int cli_run(int argc, char **argv)
         {"jit", required_argument, NULL, 'J'},     {"jit-cache", required_argument, NULL, 'j'},
         {"jit-threshold", required_argument, NULL, 'T'},
         {"gdb", required_argument, NULL, 'g'},     {"gdb-wait", no_argument, NULL, 'W'},
+        {"incoming", no_argument, NULL, 'I'}, /* a migration's destination (kiln daemon) */
         {"rootfs", required_argument, NULL, OPT_ROOTFS}, {"workdir", required_argument, NULL, OPT_WORKDIR},
         {"env", required_argument, NULL, OPT_ENV}, {"uid", required_argument, NULL, OPT_UID},
         {"tty", no_argument, NULL, OPT_TTY},
@@ -155,6 +157,7 @@ int cli_run(int argc, char **argv)
         case 'd': cfg.dump_dtb = optarg; break;
         case 'v': log_verbose = 1; break;
         case 'R': cfg.no_rng = true; break;
+        case 'I': cfg.incoming = true; break;
         case 'H': cfg.hvc_out = optarg; break;
         case 'C': cfg.control = optarg; break;
         case 'B': cfg.no_balloon = true; break;

@@ -47,7 +47,27 @@ struct cpu_bus {
     const unsigned *nharts;  /* harts sharing this bus (a lone hart needs no fences) */
     const struct cpu_bus_ops *ops;
     void *ctx;
+    /*
+     * Live migration's dirty tracking (docs/migration.md). NULL except while a
+     * migration runs: then one bit per 4 KiB RAM page, set (atomically) before
+     * a hart may store to the page: when it installs a write TLB entry, and on
+     * every uncached store path. Bumping wflush_gen asks every hart to drop its
+     * write TLB entries before its next store; each hart acknowledges by
+     * copying it into hart->wflush_seen (cpu/hart.h).
+     */
+    uint64_t *_Atomic dirty;
+    atomic_uint wflush_gen;
 };
+
+/* Marks the RAM page holding pa dirty while a migration tracks writes; nothing otherwise. */
+static inline void bus_dirty_mark(const struct cpu_bus *bus, uint64_t pa)
+{
+    uint64_t *bm = atomic_load_explicit((uint64_t *_Atomic *)&bus->dirty, memory_order_acquire);
+    if (__builtin_expect(bm != NULL, 0) && pa - bus->ram_base < bus->ram_size) {
+        uint64_t pg = (pa - bus->ram_base) >> 12;
+        __atomic_fetch_or(&bm[pg >> 6], 1ull << (pg & 63), __ATOMIC_RELAXED);
+    }
+}
 
 /* Host address of [gpa, gpa + len) if it lies wholly in RAM, else NULL (no overflow for any
  * gpa/len). */

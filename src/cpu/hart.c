@@ -188,11 +188,26 @@ static uint64_t next_deadline(const struct hart *h)
     return d;
 }
 
+/*
+ * Live migration asked every hart to forget its write TLB entries (cpu/bus.h):
+ * the next store to each page goes through translate_page again, which marks
+ * the page dirty. Acknowledged with a release store, after the flush.
+ */
+static void wflush_check(struct hart *h)
+{
+    unsigned g = atomic_load_explicit((atomic_uint *)&h->bus->wflush_gen, memory_order_acquire);
+    if (__builtin_expect(g != atomic_load_explicit(&h->wflush_seen, memory_order_relaxed), 0)) {
+        memset(h->tlb[TLB_WRITE], 0xff, ((size_t)h->tlb_mask + 1) * sizeof(struct tlb_entry));
+        atomic_store_explicit(&h->wflush_seen, g, memory_order_release);
+    }
+}
+
 void hart_wfi(struct hart *h)
 {
     const struct cpu_bus *bus = h->bus;
     jit_idle(h);
     for (;;) {
+        wflush_check(h);
         uint64_t now = bus->ops->time_now(bus->ctx);
         update_timers(h, now);
         if ((hart_mip(h) & h->mie) || atomic_load(bus->stop))
@@ -243,6 +258,7 @@ void hart_run(struct hart *h)
     const struct cpu_bus *bus = h->bus;
     unsigned stuck = 0;
     while (!atomic_load_explicit(bus->stop, memory_order_relaxed)) {
+        wflush_check(h);
         update_timers(h, bus->ops->time_now(bus->ctx));
         hart_check_interrupts(h);
         if (bus->ops->poll)

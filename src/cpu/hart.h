@@ -179,6 +179,8 @@ struct hart {
 
     /* Set by other threads when the hart must look at interrupts/stop soon. */
     atomic_int kick;
+    /* The bus's wflush_gen this hart last honoured (cpu/bus.h, live migration). */
+    atomic_uint wflush_seen;
     /* WFI sleep (privileged spec 3.3.3): woken by hart_kick(). */
     pthread_mutex_t wfi_lock;
     pthread_cond_t wfi_cond;

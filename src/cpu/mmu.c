@@ -167,6 +167,7 @@ restart:;
                 return access_fault(acc); /* the A/D update is a PMP-checked store */
             /* Hardware A/D update, atomic with respect to the PTE's value (10.3.2 step 7). */
             uint64_t expected = pte;
+            bus_dirty_mark(h->bus, pte_pa); /* the PTE's page changes (live migration) */
             if (!__atomic_compare_exchange_n(ptep, &expected, pte | need, false, __ATOMIC_ACQ_REL,
                                              __ATOMIC_ACQUIRE))
                 goto restart;
@@ -216,6 +217,9 @@ static bool translate_page(struct hart *h, uint64_t va, enum access acc, unsigne
         return false;
     uint8_t *page = bus_ram_ptr(h->bus, *pa & ~(PAGE_SIZE - 1), PAGE_SIZE);
     *host = NULL;
+    /* Before the store (and before a write TLB entry lets later ones through): docs/migration.md. */
+    if (page && acc == ACC_WRITE)
+        bus_dirty_mark(h->bus, *pa);
     if (page) {
         if (cache) {
             uint64_t key = acc == ACC_EXEC ? h->fetch_key : h->data_key;
@@ -409,6 +413,8 @@ bool mem_cbo_check(struct hart *h, uint64_t va, bool zero, uint8_t **block)
     if (exc == 0 && (pmp_perm(h, pa, 64, p) & PMP_W)) {
         /* cbo.zero writes RAM only: a device block is refused like any store nothing takes. */
         *block = bus_ram_ptr(h->bus, pa, 64);
+        if (*block && zero)
+            bus_dirty_mark(h->bus, pa);
         if (*block || !zero)
             return true;
         exc = EXC_STORE_ACCESS;

@@ -305,7 +305,7 @@ static void adopt(struct daemon *d)
     }
 }
 
-int daemon_main(const char *state_dir)
+int daemon_main(const char *state_dir, const char *migrate_listen, const char *token_file)
 {
     struct daemon *d = calloc(1, sizeof(*d));
     char path[PATH_MAX + 16];
@@ -357,6 +357,8 @@ int daemon_main(const char *state_dir)
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGHUP, SIG_IGN);
+    if (migrate_listen && kilnd_migrate_listen(d, migrate_listen, token_file))
+        goto out;
     log_err("daemon", "serving %s (pid %d)", d->sock, (int)getpid());
 
     while (!daemon_quit) {

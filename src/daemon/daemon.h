@@ -40,6 +40,7 @@ struct vm_rec {
     /* in memory only */
     bool stop_requested;
     bool start_paused; /* a restore: start it paused (kiln restore --paused), this time only */
+    bool incoming;     /* a migration's destination: kiln run --incoming, this time only */
     struct vm_rec *next;
 };
 
@@ -47,8 +48,9 @@ const char *vm_state_name(enum vm_state s);
 int vm_state_parse(const char *s, enum vm_state *out);
 void vm_rec_free(struct vm_rec *v);
 
-/* Runs the daemon in the foreground until SIGTERM/SIGINT. state_dir must exist or be creatable. */
-int daemon_main(const char *state_dir);
+/* Runs the daemon in the foreground until SIGTERM/SIGINT. state_dir must exist or be creatable.
+ * migrate_listen (ADDR:PORT) and token_file: accept live migrations (docs/migration.md); NULL: not. */
+int daemon_main(const char *state_dir, const char *migrate_listen, const char *token_file);
 
 /* Runs a per-VM monitor: `dir` is the VM's directory; argv are `kiln run` arguments, or
  * "restore" and `kiln restore` arguments. */

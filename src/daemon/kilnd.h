@@ -90,6 +90,13 @@ void kilnd_snapshot(struct daemon *d, struct reply *r, struct vm_rec *v, const c
 void kilnd_restore(struct daemon *d, struct reply *r, const char *body, size_t len);
 void kilnd_clone(struct daemon *d, struct reply *r, struct vm_rec *v, const char *body,
                  size_t len);
+/* migrate.c: live migration (docs/migration.md). Lock held for kilnd_migrate. */
+void kilnd_migrate(struct daemon *d, struct reply *r, struct vm_rec *v, const char *body, size_t len);
+/* Starts the listener thread (--migrate-listen ADDR:PORT --migrate-token-file F). 0 or -1 (logged). */
+int kilnd_migrate_listen(struct daemon *d, const char *addr, const char *token_file);
+/* routes.c: POST /v1/vms (a migration's destination defines its VM the same way). Lock held. */
+void kilnd_create(struct daemon *d, struct reply *r, const char *body, size_t len);
+
 /*
  * Routes one request. For a console upgrade, returns the monitor's socket in
  * *console_fd (and r->status 101) for the caller to proxy.

@@ -319,7 +319,7 @@ json_object *kilnd_parse_body(struct reply *r, const char *body, size_t len)
 
 /* ---- handlers (caller holds d->lock) ---- */
 
-static void h_create(struct daemon *d, struct reply *r, const char *body, size_t len)
+void kilnd_create(struct daemon *d, struct reply *r, const char *body, size_t len)
 {
     json_object *o = kilnd_parse_body(r, body, len);
     if (!o)
@@ -747,7 +747,7 @@ void kilnd_route(struct daemon *d, const struct http_request *q, const char *bod
             r->status = 200;
             r->json = a;
         } else if (!strcmp(m, "POST")) {
-            h_create(d, r, body, blen);
+            kilnd_create(d, r, body, blen);
         } else {
             kilnd_err(r, 405, "%s not allowed on /v1/vms", m);
             r->allow = "GET, POST";
@@ -829,6 +829,15 @@ void kilnd_route(struct daemon *d, const struct http_request *q, const char *bod
             kilnd_snapshot(d, r, v, body, blen);
         } else {
             kilnd_clone(d, r, v, body, blen);
+        }
+        goto out;
+    }
+    if (!strcmp(action, "migrate")) {
+        if (strcmp(m, "POST")) {
+            kilnd_err(r, 405, "%s not allowed on migrate", m);
+            r->allow = "POST";
+        } else {
+            kilnd_migrate(d, r, v, body, blen);
         }
         goto out;
     }

@@ -251,6 +251,8 @@ void kilnd_start(struct daemon *d, struct reply *r, struct vm_rec *v)
         argv[a++] = "--control";
         argv[a++] = ctl;
     }
+    if (v->incoming)
+        argv[a++] = "--incoming"; /* a migration's destination (docs/migration.md) */
     /* The defined limits ride on every --disk / --net spec (kiln run parses them there). */
     char *owned[VM_MAX_ARGS];
     for (int i = 0; i < v->nargs; i++) {

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "backend/console.h"
+#include "backend/disk.h"
 #include "cpu/hart.h"
 #include "cpu/trap.h"
 #include "debug/gdbstub.h"
@@ -41,6 +42,8 @@
 #include "machine/gmem.h"
 #include "machine/loader.h"
 #include "machine/vm.h"
+#include "migrate/migrate.h"
+#include "snapshot/format.h"
 #include "snapshot/snapshot.h"
 #include "util/log.h"
 #include "virtio/mmio.h"
@@ -61,17 +64,26 @@
 /* SIGTERM: how long the guest may take to power off before kiln stops it (status 143). */
 #define SIGTERM_GRACE_MS 30000
 
-enum snap_op { SNAP_OP_SNAPSHOT, SNAP_OP_PAUSE, SNAP_OP_RESUME };
+enum snap_op { SNAP_OP_SNAPSHOT, SNAP_OP_PAUSE, SNAP_OP_RESUME, SNAP_OP_MIGRATE, SNAP_OP_INCOMING };
+
+/* A migration's defaults (docs/migration.md): the stop-and-copy target, the dirty rounds cap, and
+ * the longest wait for the peer in any read or write. */
+#define MIGRATE_DOWNTIME_MS 100
+#define MIGRATE_MAX_ROUNDS 30
+#define MIGRATE_IO_TIMEOUT_MS 10000
 
 struct snap_request {
     enum snap_op op;
     const char *dir;
     int mem_fd, state_fd; /* files passed in (dir NULL) */
     bool stay_paused;
+    int sock;                     /* SNAP_OP_MIGRATE / SNAP_OP_INCOMING: the stream */
+    uint64_t downtime_ms, max_rounds;
+    struct control_migrate mig;
     bool done;
     int result;
     uint64_t ms;
-    char err[256];
+    char err[MIG_ERR_MAX + 200];
 };
 
 static void *hart_thread(void *arg)
@@ -458,6 +470,173 @@ static uint64_t snap_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* ---- live migration (docs/migration.md) ---- */
+
+static void mig_pause_cb(void *ctx)
+{
+    board_pause(ctx);
+}
+
+/* Takes (lock) or drops every disk's lock; 0, or -1 with the disk named in err. */
+static int disks_lock(struct board *b, bool lock, char *err, size_t errlen)
+{
+    for (unsigned i = 0; i < b->ndisks; i++) {
+        int e = b->disks[i] ? disk_lock(b->disks[i], lock) : 0;
+        if (e) {
+            snprintf(err, errlen, "disk %s: %s", b->cfg->disks[i].path,
+                     e == -EAGAIN ? "still in use by another process" : strerror(-e));
+            while (lock && i--)
+                disk_lock(b->disks[i], false);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void mig_relock_cb(void *ctx)
+{
+    struct board *b = ctx;
+    if (b->mig_unlocked) {
+        /* The destination drops the locks before it refuses, or they went with its process. */
+        char err[300];
+        int tries = 0;
+        while (disks_lock(b, true, err, sizeof(err)) && ++tries < 40) {
+            struct timespec d = {0, 50000000};
+            nanosleep(&d, NULL);
+        }
+        if (tries == 40)
+            log_warn("migrate", "cannot take the disk locks back (%s); resuming anyway", err);
+        b->mig_unlocked = false;
+    }
+}
+
+static void mig_resume_cb(void *ctx)
+{
+    mig_relock_cb(ctx);
+    board_resume(ctx);
+}
+
+/* The harts are stopped and the disks flushed: the state, then the disk locks go to the destination. */
+static int mig_state_cb(void *ctx, struct snap_w *w, char *err, size_t errlen)
+{
+    struct board *b = ctx;
+    struct snap_board sb;
+    board_snap_fill(b, &sb);
+    if (snapshot_state(&sb, w, err, errlen))
+        return -1;
+    if (disks_lock(b, false, err, errlen)) {
+        snap_w_free(w);
+        return -1;
+    }
+    b->mig_unlocked = true;
+    return 0;
+}
+
+static void mig_report(struct control_migrate *out, const struct mig_stats *st)
+{
+    out->total_ms = st->total_ms;
+    out->downtime_ms = st->downtime_ms;
+    out->bytes = st->bytes;
+    out->pages = st->pages;
+    out->rounds = st->rounds;
+    out->mib_per_s = st->mib_per_s;
+}
+
+/* The source: streams this VM; on success it stays paused (the daemon ends it). */
+static int migrate_out(struct board *b, struct snap_request *rq)
+{
+    if (b->incoming) {
+        snprintf(rq->err, sizeof(rq->err), "the VM is still waiting for its own migration");
+        return -1;
+    }
+    struct mig_conn c;
+    mig_conn_init(&c, rq->sock, MIGRATE_IO_TIMEOUT_MS);
+    struct mig_source src = {.vm = &b->vm, .ctx = b, .pause = mig_pause_cb, .resume = mig_resume_cb,
+                             .state = mig_state_cb, .relock = mig_relock_cb, .paused = b->paused,
+                             .downtime_ms = rq->downtime_ms ? (uint32_t)rq->downtime_ms : MIGRATE_DOWNTIME_MS,
+                             .max_rounds = rq->max_rounds ? (uint32_t)rq->max_rounds : MIGRATE_MAX_ROUNDS};
+    struct mig_stats st;
+    int r = mig_send_vm(&c, &src, &st);
+    mig_report(&rq->mig, &st);
+    if (r) {
+        mig_send_error(&c, c.err);
+        snprintf(rq->err, sizeof(rq->err), "migration failed, the VM runs on here: %s", c.err);
+        log_err("migrate", "%s", rq->err);
+        return -1;
+    }
+    log_err("migrate", "migrated in %llu ms (downtime %llu ms, %llu rounds, %llu pages, %.0f MiB/s)",
+             (unsigned long long)st.total_ms, (unsigned long long)st.downtime_ms,
+             (unsigned long long)st.rounds, (unsigned long long)st.pages, st.mib_per_s);
+    return 0;
+}
+
+/* The destination: loads the stream into this (never run) VM, resumes it, tells the source. */
+static int migrate_in(struct board *b, struct snap_request *rq)
+{
+    struct vm *vm = &b->vm;
+    if (!b->incoming) {
+        snprintf(rq->err, sizeof(rq->err), "this VM was not started with --incoming");
+        return -1;
+    }
+    struct mig_conn c;
+    mig_conn_init(&c, rq->sock, MIGRATE_IO_TIMEOUT_MS);
+    struct mig_sink sink = {.ram = vm->ram, .ram_size = vm->ram_size, .nharts = vm->nharts};
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (mig_receive(&c, &sink)) {
+        mig_send_error(&c, c.err);
+        snprintf(rq->err, sizeof(rq->err), "incoming migration failed: %s", c.err);
+        return -1;
+    }
+    struct timespec tend;
+    clock_gettime(CLOCK_MONOTONIC, &tend);
+    static struct snap_restore sr; /* large; one main thread */
+    struct snap_board sb;
+    char err[400];
+    if (snapshot_open_state(sink.state, sink.state_len, &sr, err, sizeof(err))) {
+        snprintf(rq->err, sizeof(rq->err), "incoming migration: the state record: %s", err);
+        mig_send_error(&c, rq->err);
+        return -1;
+    }
+    board_snap_fill(b, &sb);
+    if (sr.m.ram_size != vm->ram_size || sr.m.nharts != vm->nharts || sr.m.ndisks != b->ndisks ||
+        sr.m.nnets != b->nnets || sr.m.no_rng != (b->rng == NULL) ||
+        sr.m.no_balloon != (b->balloon == NULL)) {
+        snprintf(rq->err, sizeof(rq->err), "incoming migration: the source's machine (RAM, harts, devices) differs from this one");
+    } else if (snapshot_apply(&sb, &sr, err, sizeof(err)) < 0) {
+        snprintf(rq->err, sizeof(rq->err), "incoming migration: %s", err);
+    } else {
+        rq->err[0] = 0;
+    }
+    snapshot_close(&sr);
+    if (!rq->err[0] && disks_lock(b, true, err, sizeof(err)))
+        snprintf(rq->err, sizeof(rq->err), "incoming migration: %s", err);
+    if (rq->err[0]) {
+        mig_send_error(&c, rq->err);
+        return -1;
+    }
+    b->incoming = false;
+    if (board_resume(b) < 0) {
+        snprintf(rq->err, sizeof(rq->err), "incoming migration: the VM could not start");
+        mig_send_error(&c, rq->err);
+        return -1;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    /* Running: the source must not resume now. If this word is lost, both would run: the
+     * source waits for it before it stops (docs/migration.md, failure behaviour). */
+    if (mig_send(&c, MIG_RUNNING, NULL, 0, NULL, 0))
+        log_warn("migrate", "could not tell the source the VM runs here: %s", c.err);
+    rq->mig.total_ms = (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
+    rq->mig.downtime_ms = (uint64_t)((t1.tv_sec - tend.tv_sec) * 1000 + (t1.tv_nsec - tend.tv_nsec) / 1000000);
+    rq->mig.bytes = c.bytes_in;
+    rq->mig.pages = sink.pages;
+    rq->mig.rounds = sink.rounds;
+    log_err("migrate", "incoming VM running: %llu pages, %llu zero pages, %llu bytes, state loaded in %llu ms",
+             (unsigned long long)sink.pages, (unsigned long long)sink.zero_pages,
+             (unsigned long long)c.bytes_in, (unsigned long long)rq->mig.downtime_ms);
+    return 0;
+}
+
 /* On the main thread: carries out the control thread's request. */
 static void snap_serve(struct board *b)
 {
@@ -475,7 +654,18 @@ static void snap_serve(struct board *b)
     case SNAP_OP_PAUSE:
         board_pause(b);
         break;
+    case SNAP_OP_MIGRATE:
+        r = migrate_out(b, rq);
+        break;
+    case SNAP_OP_INCOMING:
+        r = migrate_in(b, rq);
+        break;
     case SNAP_OP_RESUME:
+        if (b->incoming) {
+            r = -1;
+            snprintf(rq->err, sizeof(rq->err), "an incoming VM starts when its migration arrives");
+            break;
+        }
         r = board_resume(b);
         if (r)
             snprintf(rq->err, sizeof(rq->err), "the VM is stopping");
@@ -507,7 +697,9 @@ static void snap_close(struct board *b, bool closed)
 {
     pthread_mutex_lock(&b->snap_lock);
     b->snap_closed = closed;
-    if (b->sreq && !b->sreq->done) {
+    /* Only at the end of a run: a request made before the first run began (a migration's
+     * destination is asked as soon as its control socket answers) waits for it. */
+    if (closed && b->sreq && !b->sreq->done) {
         snprintf(b->sreq->err, sizeof(b->sreq->err), "the VM stopped");
         b->sreq->result = -1;
         b->sreq->done = true;
@@ -560,6 +752,42 @@ static int ctl_snapshot(void *ctx, const struct control_snap *s, uint64_t *ms, c
                               .state_fd = s->state_fd, .stay_paused = s->paused};
     int r = snap_ask(b, &rq, err, errlen);
     *ms = rq.ms;
+    return r;
+}
+
+static int ctl_migrate(void *ctx, int fd, uint64_t downtime_ms, uint64_t max_rounds,
+                       struct control_migrate *out, char *err, size_t errlen)
+{
+    struct board *b = ctx;
+    if (b->gdb) {
+        snprintf(err, errlen, "a VM under the GDB stub cannot be migrated");
+        return -1;
+    }
+    if (b->cfg->nshares) {
+        snprintf(err, errlen, "VMs with --share cannot be migrated yet (9p state is not saved)");
+        return -1;
+    }
+    for (unsigned i = 0; i < b->ndisks; i++) {
+        struct disk_info di;
+        disk_get_info(b->disks[i], &di);
+        if (di.format != DISK_FORMAT_RAW) {
+            /* The destination opens it at start and would keep metadata the source changes later. */
+            snprintf(err, errlen, "disk %s is not raw: only raw disks can be migrated yet", b->cfg->disks[i].path);
+            return -1;
+        }
+    }
+    struct snap_request rq = {.op = SNAP_OP_MIGRATE, .sock = fd, .downtime_ms = downtime_ms,
+                              .max_rounds = max_rounds};
+    int r = snap_ask(b, &rq, err, errlen);
+    *out = rq.mig;
+    return r;
+}
+
+static int ctl_incoming(void *ctx, int fd, struct control_migrate *out, char *err, size_t errlen)
+{
+    struct snap_request rq = {.op = SNAP_OP_INCOMING, .sock = fd};
+    int r = snap_ask(ctx, &rq, err, errlen);
+    *out = rq.mig;
     return r;
 }
 
@@ -797,8 +1025,14 @@ int board_run(const struct board_config *cfg)
     }
     if (board_virtio_create(b, cfg) < 0)
         goto out;
-    if (!cfg->restore && load_images(b, cfg) < 0)
+    if (!cfg->restore && !cfg->incoming && load_images(b, cfg) < 0)
         goto out;
+    if (cfg->incoming) {
+        /* Nothing runs until the stream arrived (migrate_in). */
+        b->incoming = true;
+        b->restored = true;
+        b->start_paused = true;
+    }
     if (cfg->dump_dtb) {
         status = 0;
         goto out;
@@ -827,12 +1061,13 @@ int board_run(const struct board_config *cfg)
     if (cfg->restore && board_restore(b, cfg->restore) < 0)
         goto out_sig;
     console_attach_uart(b->console, b->uart);
-    console_wait_for_driver(b->console, cfg->kernel != NULL);
+    console_wait_for_driver(b->console, cfg->kernel != NULL && !cfg->incoming);
 
     if (cfg->control) {
         static const struct control_ops ops_tmpl = {
             .stats = board_ctl_stats, .balloon = board_ctl_balloon, .powerdown = ctl_powerdown,
-            .quit = ctl_quit, .limits = board_ctl_limits, .snapshot = ctl_snapshot, .pause = ctl_pause};
+            .quit = ctl_quit, .limits = board_ctl_limits, .snapshot = ctl_snapshot, .pause = ctl_pause,
+            .migrate = ctl_migrate, .incoming = ctl_incoming};
         struct control_ops ops = ops_tmpl;
         ops.ctx = b;
         char err[256];

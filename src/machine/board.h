@@ -53,6 +53,9 @@ struct board_config {
     /* Restore from a snapshot (src/snapshot/snapshot.h) instead of booting: RAM is mapped from
      * its memory file and every hart and device loaded before anything runs. NULL = boot. */
     struct snap_restore *restore;
+    /* --incoming: a live migration's destination (docs/migration.md): built like a boot but
+     * nothing is loaded or run until {"cmd":"incoming"} brings RAM and state over a socket. */
+    bool incoming;
     /* kiln run --rootfs (docs/rootfs.md): bytes appended to the initrd in guest RAM, a second
      * cpio archive (Linux unpacks concatenated archives); NULL = none. */
     const void *initrd_extra;

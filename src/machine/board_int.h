@@ -72,6 +72,8 @@ struct board {
     bool paused;       /* harts joined and devices quiesced, the VM not ended */
     bool start_paused; /* restored with --paused: the first run starts with no hart running */
     bool restored;     /* harts hold a snapshot's state: the first run must not boot them */
+    bool incoming;     /* --incoming: waiting for a migration's stream (docs/migration.md) */
+    bool mig_unlocked; /* migrating out: the disks' locks were given up at the pause */
     int snap_fd;       /* eventfd: a request is waiting in `sreq` */
     pthread_mutex_t snap_lock;
     pthread_cond_t snap_cond;

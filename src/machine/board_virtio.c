@@ -38,7 +38,8 @@ int board_virtio_create(struct board *b, const struct board_config *cfg)
         const struct board_disk *d = &cfg->disks[i];
         char *err = NULL;
         struct disk_opts o = {.readonly = d->readonly, .cache = (enum disk_cache)d->cache,
-                              .format = (enum disk_format)d->format};
+                              .format = (enum disk_format)d->format,
+                              .defer_lock = cfg->incoming}; /* the source holds it until the pause */
         b->disks[i] = disk_open_opts(d->path, &o, &err);
         if (!b->disks[i]) {
             fprintf(stderr, "kiln: %s\n", err ? err : d->path); /* err starts "disk PATH" */

@@ -219,7 +219,7 @@ int control_parse(const char *line, size_t len, struct control_req *req, char *e
 {
     struct jp j = {.p = line, .end = line + len, .err = err, .errlen = errlen};
     bool have_cmd = false, have_target = false, have_disk = false, have_net = false;
-    bool have_dir = false, have_paused = false, have_fds = false;
+    bool have_dir = false, have_paused = false, have_fds = false, have_down = false, have_rounds = false;
     char cmd[STR_MAX] = "";
     uint64_t target = 0, index = 0;
     struct control_limits lim = {0};
@@ -293,6 +293,17 @@ int control_parse(const char *line, size_t len, struct control_req *req, char *e
                     return jfail(&j, "'fds' must be true (the files come with the request)");
                 req->fds = true;
                 have_fds = true;
+            } else if (!strcmp(key, "downtime_ms") || !strcmp(key, "max_rounds")) {
+                bool *have = key[0] == 'd' ? &have_down : &have_rounds;
+                if (*have)
+                    return jfail(&j, "duplicate field '%s'", key);
+                if (v.kind != J_INT || v.neg || v.big || v.u > 1000000)
+                    return jfail(&j, "'%s' must be an integer from 0 to 1000000", key);
+                *have = true;
+                if (key[0] == 'd')
+                    req->downtime_ms = v.u;
+                else
+                    req->max_rounds = v.u;
             } else if (!strcmp(key, "paused")) {
                 if (have_paused)
                     return jfail(&j, "duplicate field 'paused'");
@@ -301,7 +312,7 @@ int control_parse(const char *line, size_t len, struct control_req *req, char *e
                 req->paused = v.u != 0;
                 have_paused = true;
             } else {
-                return jfail(&j, "unknown field (known: cmd, target_mib, disk, net, bps, iops, dir, fds, paused)");
+                return jfail(&j, "unknown field (known: cmd, target_mib, disk, net, bps, iops, dir, fds, paused, downtime_ms, max_rounds)");
             }
             jws(&j);
             if (j.p < j.end && *j.p == ',') {
@@ -336,9 +347,18 @@ int control_parse(const char *line, size_t len, struct control_req *req, char *e
         req->cmd = CONTROL_PAUSE;
     else if (!strcmp(cmd, "resume"))
         req->cmd = CONTROL_RESUME;
+    else if (!strcmp(cmd, "migrate"))
+        req->cmd = CONTROL_MIGRATE;
+    else if (!strcmp(cmd, "incoming"))
+        req->cmd = CONTROL_INCOMING;
     else
-        return jfail(&j, "unknown cmd (known: stats, balloon, powerdown, quit, limits, snapshot, pause, resume)");
-    if (req->cmd == CONTROL_SNAPSHOT) {
+        return jfail(&j, "unknown cmd (known: stats, balloon, powerdown, quit, limits, snapshot, pause, resume, migrate, incoming)");
+    if ((have_down || have_rounds) && req->cmd != CONTROL_MIGRATE)
+        return jfail(&j, "'downtime_ms' and 'max_rounds' only go with cmd migrate");
+    if (req->cmd == CONTROL_MIGRATE || req->cmd == CONTROL_INCOMING) {
+        if (!have_fds || have_dir || have_paused)
+            return jfail(&j, "%s needs 'fds':true and the socket sent with the request (SCM_RIGHTS)", cmd);
+    } else if (req->cmd == CONTROL_SNAPSHOT) {
         if (have_dir == have_fds)
             return jfail(&j, "snapshot needs either 'dir' or 'fds':true (not both)");
     } else if (have_dir || have_paused || have_fds) {
@@ -526,6 +546,25 @@ size_t control_handle_line_fds(const struct control_ops *ops, const char *line, 
             return error_line(out, outlen, err);
         sb_add(&b, "{\"ok\":true,\"paused\":%s,\"ms\":%llu}", req.paused ? "true" : "false",
                (unsigned long long)ms);
+        break;
+    }
+    case CONTROL_MIGRATE:
+    case CONTROL_INCOMING: {
+        struct control_migrate m = {0};
+        if (req.cmd == CONTROL_MIGRATE ? !ops->migrate : !ops->incoming)
+            return error_line(out, outlen, "migration is not available");
+        if (nfds != 1)
+            return error_line(out, outlen, "'fds':true needs the connected socket sent with the request (SCM_RIGHTS)");
+        int r = req.cmd == CONTROL_MIGRATE
+                    ? ops->migrate(ops->ctx, fds[0], req.downtime_ms, req.max_rounds, &m, err, sizeof(err))
+                    : ops->incoming(ops->ctx, fds[0], &m, err, sizeof(err));
+        if (r)
+            return error_line(out, outlen, err);
+        sb_add(&b, "{\"ok\":true,\"total_ms\":%llu,\"downtime_ms\":%llu,\"bytes\":%llu,\"pages\":%llu,"
+               "\"rounds\":%llu,\"mib_per_s\":%.1f}",
+               (unsigned long long)m.total_ms, (unsigned long long)m.downtime_ms,
+               (unsigned long long)m.bytes, (unsigned long long)m.pages, (unsigned long long)m.rounds,
+               m.mib_per_s);
         break;
     }
     case CONTROL_PAUSE:

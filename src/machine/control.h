@@ -14,6 +14,13 @@
  *                                     created and sent with the line (SCM_RIGHTS: memory,
  *                                     state); the client renames them (works in the jail)
  *   {"cmd":"pause"} / {"cmd":"resume"}  stop every hart at an instruction boundary / go on
+ *   {"cmd":"migrate","fds":true[,"downtime_ms":N][,"max_rounds":N]}  + SCM_RIGHTS [socket]:
+ *                                     stream this VM to the destination on the connected,
+ *                                     authenticated socket (docs/migration.md); answers once
+ *                                     the destination runs it (this VM stays paused) or
+ *                                     the migration failed (this VM runs on)
+ *   {"cmd":"incoming","fds":true}     + SCM_RIGHTS [socket]: a VM started with --incoming
+ *                                     loads the stream, resumes, answers
  *
  * Every answer is one line: {"ok":true,...} or {"error":"..."}. Requests are
  * user-controlled input; the parser (control_parse) is a small strict parser of
@@ -33,7 +40,7 @@
 
 enum control_cmd {
     CONTROL_STATS, CONTROL_BALLOON, CONTROL_POWERDOWN, CONTROL_QUIT, CONTROL_LIMITS,
-    CONTROL_SNAPSHOT, CONTROL_PAUSE, CONTROL_RESUME
+    CONTROL_SNAPSHOT, CONTROL_PAUSE, CONTROL_RESUME, CONTROL_MIGRATE, CONTROL_INCOMING
 };
 
 /* Descriptors one request may carry (the snapshot's memory and state files). */
@@ -61,6 +68,13 @@ struct control_req {
     char dir[CONTROL_DIR_MAX];    /* CONTROL_SNAPSHOT */
     bool paused;                  /* CONTROL_SNAPSHOT: stay paused afterwards */
     bool fds;                     /* CONTROL_SNAPSHOT: files passed in, not dir */
+    uint64_t downtime_ms, max_rounds; /* CONTROL_MIGRATE (0: the defaults) */
+};
+
+/* What a migration reports (src/migrate/migrate.h struct mig_stats). */
+struct control_migrate {
+    uint64_t total_ms, downtime_ms, bytes, pages, rounds;
+    double mib_per_s;
 };
 
 /* What a snapshot request asks: a directory (dir != NULL), or two open files (mem_fd, state_fd:
@@ -110,6 +124,10 @@ struct control_ops {
     int (*snapshot)(void *ctx, const struct control_snap *s, uint64_t *ms, char *err, size_t errlen);
     /* pause: stop every hart (true) or let them run again (false). */
     int (*pause)(void *ctx, bool pause, char *err, size_t errlen);
+    /* Live migration over the socket fd (the caller's): send this VM / load the incoming one. */
+    int (*migrate)(void *ctx, int fd, uint64_t downtime_ms, uint64_t max_rounds,
+                   struct control_migrate *out, char *err, size_t errlen);
+    int (*incoming)(void *ctx, int fd, struct control_migrate *out, char *err, size_t errlen);
 };
 
 /*

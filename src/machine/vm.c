@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -63,6 +64,8 @@ int vm_init_file(struct vm *vm, uint64_t ram_base, uint64_t ram_size, int fd)
 
 void vm_destroy(struct vm *vm)
 {
+    free(vm->dirty_bm);
+    vm->dirty_bm = NULL;
     if (vm->ram)
         munmap(vm->ram, vm->ram_size);
     vm->ram = NULL;
@@ -242,4 +245,68 @@ const struct cpu_bus *vm_bus(struct vm *vm)
         .ctx = vm,
     };
     return &vm->bus;
+}
+
+/* ---- dirty tracking for live migration (docs/migration.md) ---- */
+
+#define DIRTY_SYNC_MS 2000
+
+/*
+ * Asks every hart to drop its write TLB entries and waits until each running
+ * hart has (it answers between instruction batches, or from WFI when kicked).
+ * Stopped harts need no answer: a pause or the end of the run joins them.
+ */
+static int dirty_sync(struct vm *vm)
+{
+    unsigned gen = atomic_fetch_add(&vm->bus.wflush_gen, 1) + 1;
+    for (unsigned i = 0; i < vm->nharts; i++)
+        hart_kick(vm->harts[i]);
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        bool all = true;
+        for (unsigned i = 0; i < vm->nharts && all; i++)
+            all = atomic_load_explicit(&vm->harts[i]->wflush_seen, memory_order_acquire) == gen;
+        if (all || atomic_load(&vm->stop))
+            return 0;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000 > DIRTY_SYNC_MS)
+            return -ETIMEDOUT;
+        struct timespec d = {0, 50000};
+        nanosleep(&d, NULL);
+    }
+}
+
+int vm_dirty_start(struct vm *vm)
+{
+    size_t words = (size_t)((vm->ram_size >> 12) + 63) / 64;
+    if (!vm->dirty_bm && !(vm->dirty_bm = calloc(words, sizeof(uint64_t))))
+        return -ENOMEM;
+    memset(vm->dirty_bm, 0, words * sizeof(uint64_t));
+    atomic_store_explicit(&vm->bus.dirty, vm->dirty_bm, memory_order_release);
+    /* Entries installed before tracking began would let stores through unmarked. */
+    return dirty_sync(vm);
+}
+
+long vm_dirty_collect(struct vm *vm, uint64_t *out)
+{
+    size_t words = (size_t)((vm->ram_size >> 12) + 63) / 64;
+    long n = 0;
+    for (size_t i = 0; i < words; i++) {
+        uint64_t w = __atomic_exchange_n(&vm->dirty_bm[i], 0, __ATOMIC_ACQ_REL);
+        out[i] |= w;
+        n += __builtin_popcountll(w);
+    }
+    /*
+     * A hart may still hold a write entry for a page just cleared: after the
+     * sync none does, so a later store marks the page again, and whatever was
+     * stored before the sync is in RAM when the caller reads the page.
+     */
+    int e = dirty_sync(vm);
+    return e ? e : n;
+}
+
+void vm_dirty_stop(struct vm *vm)
+{
+    atomic_store_explicit(&vm->bus.dirty, NULL, memory_order_release);
 }

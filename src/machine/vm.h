@@ -93,6 +93,9 @@ struct vm {
 
     /* What the harts see of this machine (cpu/bus.h); filled by vm_bus(). */
     struct cpu_bus bus;
+    /* Live migration's dirty bitmap (1 bit per 4 KiB page): allocated by the first
+     * vm_dirty_start, published in bus.dirty only while tracking, freed by vm_destroy. */
+    uint64_t *dirty_bm;
 };
 
 /* Allocate guest RAM at VIRT_DRAM_BASE (lazily backed by the host, so an idle big guest costs little). */
@@ -121,6 +124,20 @@ void vm_request_exit(struct vm *vm, int status, const char *fmt, ...)
 
 /* Current mtime, in VM_TIMEBASE_HZ ticks. */
 uint64_t vm_time_now(const struct vm *vm);
+
+/*
+ * Dirty-page tracking for live migration (docs/migration.md). start: clears the
+ * bitmap, makes harts mark pages they store to, and waits until every running
+ * hart dropped its write TLB entries. collect: moves the marked pages into out
+ * (npages/64 words, ORed in) and clears them, then syncs the harts again, so a
+ * page written after the collect is marked for the next one; returns the number
+ * of pages moved, or -ETIMEDOUT if a hart did not answer. Devices mark the pages
+ * they write through gmem_dirty (machine/gmem.h). stop: no more marking.
+ * Called on one thread (the board's main thread), never by a hart.
+ */
+int vm_dirty_start(struct vm *vm);
+long vm_dirty_collect(struct vm *vm, uint64_t *out);
+void vm_dirty_stop(struct vm *vm);
 
 /* Drive PLIC interrupt source `source` (1..). A no-op on a VM without a PLIC. Thread-safe. */
 void vm_set_irq(struct vm *vm, unsigned source, bool level);

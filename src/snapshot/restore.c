@@ -174,6 +174,21 @@ fail:
     return -1;
 }
 
+int snapshot_open_state(uint8_t *buf, size_t len, struct snap_restore *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    out->mem_fd = -1;
+    out->t_start_ns = clock_ns(CLOCK_MONOTONIC);
+    out->state = buf;
+    out->state_len = len;
+    if (snap_parse(out->state, out->state_len, &out->file, err, errlen) ||
+        snap_machine_parse(&out->file, &out->m, err, errlen)) {
+        snapshot_close(out);
+        return -1;
+    }
+    return 0;
+}
+
 void snapshot_close(struct snap_restore *r)
 {
     free(r->state);

@@ -202,6 +202,13 @@ static int build_state(struct snap_board *b, struct snap_w *w, char *err, size_t
     return 0;
 }
 
+int snapshot_state(struct snap_board *b, struct snap_w *w, char *err, size_t errlen)
+{
+    if (save_disks(b, err, errlen))
+        return -1;
+    return build_state(b, w, err, errlen);
+}
+
 /* A descriptor handed in must be a regular file open for writing. */
 static int check_out_fd(int fd, const char *what, char *err, size_t errlen)
 {

@@ -108,6 +108,10 @@ int snapshot_write(struct snap_board *b, const char *dir, char *err, size_t errl
 /* The same into two files the caller opened (a jailed VM gets them over its control socket):
  * truncated, written and fsync'ed; renaming them is the caller's (snapshot_commit). */
 int snapshot_write_fds(struct snap_board *b, int mem_fd, int state_fd, char *err, size_t errlen);
+/* The state file's bytes alone, into w (snap_w_init'ed here; snap_w_free it): disks flushed and
+ * their identities taken first. Harts stopped, devices quiesced. 0, or -1 with a message. Live
+ * migration sends these bytes as its last record (docs/migration.md). */
+int snapshot_state(struct snap_board *b, struct snap_w *w, char *err, size_t errlen);
 /* DIR/memory.raw.tmp and DIR/state.kiln.tmp (written, synced) take their names: the old state
  * file goes first, so a crash never leaves a state file beside the wrong memory file. */
 int snapshot_commit(const char *dir, char *err, size_t errlen);
@@ -137,6 +141,9 @@ int snap_9p_load(struct snap_board *b, const struct snap_restore *r, char *err, 
 int snap_machine_parse(const struct snap_file *f, struct snap_machine *m, char *err, size_t errlen);
 /* Reads and checks DIR's state file and opens its memory file. 0, or -1 with a message. */
 int snapshot_open(const char *dir, struct snap_restore *out, char *err, size_t errlen);
+/* A state file received whole in memory (malloc'ed buf, owned by out from here on, even on
+ * failure): checked as snapshot_open checks a file; no memory file (mem_fd -1). 0 or -1. */
+int snapshot_open_state(uint8_t *buf, size_t len, struct snap_restore *out, char *err, size_t errlen);
 void snapshot_close(struct snap_restore *r);
 /* Loads every hart and device of a board built from r->m; moves guest time forward by the
  * time spent saved. Nothing runs yet. 0, or -1 with a message. */

@@ -211,6 +211,7 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c)
         uint8_t *used = gmem_ptr(q->vm, used_gpa, used_size(num));
         if (!used) return fail(q, "used ring outside guest RAM");
         store16(used + 4 + 8ull * num, q->last_avail_idx, __ATOMIC_RELAXED);
+        gmem_dirty(q->vm, used + 4 + 8ull * num, 2);
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
         aidx = load16(avail + 2, __ATOMIC_ACQUIRE);
         if (aidx == q->last_avail_idx) return 0;
@@ -308,6 +309,10 @@ int virtq_push(struct virtq *q, const struct virtq_chain *c, uint32_t written)
     __atomic_store_n(&elem[1], htole32(written), __ATOMIC_RELAXED);
     q->used_idx++;
     store16(used + 2, q->used_idx, __ATOMIC_RELEASE);
+    /* Live migration: what the device wrote into the chain and the used ring (machine/gmem.h). */
+    for (unsigned i = c->nread; i < c->nseg; i++)
+        gmem_dirty(q->vm, c->seg[i].base, c->seg[i].len);
+    gmem_dirty(q->vm, used, used_size(num));
     return 0;
 }
 
