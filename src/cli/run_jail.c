@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "backend/disk.h"
+#include "cli/run_rootfs.h"
 
 static bool readable(const char *path)
 {
@@ -66,11 +67,13 @@ int run_jail_setup(struct jail *j, struct board_config *cfg, bool user_given)
         /* The jailed VM (uid j->uid) serves the share: say so if it cannot write there. */
         struct stat st;
         const struct board_share *s = &cfg->shares[i];
+        bool rootfs = !strcmp(s->tag, RUN_ROOTFS_TAG);
         if (geteuid() == 0 && !s->readonly && !stat(s->dir, &st) &&
             !((st.st_uid == j->uid && (st.st_mode & 0200)) ||
               (st.st_gid == j->gid && (st.st_mode & 0020)) || (st.st_mode & 0002)))
-            fprintf(stderr, "kiln: --share %s: the jailed VM runs as uid %u, which cannot write "
-                    "there; pass --user with its owner (docs/9p.md)\n", s->dir, (unsigned)j->uid);
+            fprintf(stderr, "kiln: %s %s: the jailed VM runs as uid %u, which cannot write "
+                    "there; pass --user with its owner (docs/9p.md)\n", rootfs ? "--rootfs" : "--share",
+                    s->dir, (unsigned)j->uid);
     }
     j->control = cfg->control;
     cfg->lockdown = run_lockdown;

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,6 +96,31 @@ static int make_cwd(const char *rootfs, const char *cwd, bool ro)
     return rc;
 }
 
+/*
+ * kiln's default guest, as `kiln run` finds it (KILN_CACHE, else ~/.cache/kiln): named on
+ * the command line, since the container's kiln runs with an empty environment.
+ */
+static int guest_dir(char *out, size_t len)
+{
+    const char *c = getenv("KILN_CACHE");
+    const char *home = getenv("HOME");
+    struct passwd *pw = (!home || !*home) ? getpwuid(getuid()) : NULL;
+    if (pw)
+        home = pw->pw_dir;
+    if (c && *c)
+        snprintf(out, len, "%s/guest", c);
+    else
+        snprintf(out, len, "%s/.cache/kiln/guest", home && *home ? home : "/root");
+    static const char *const need[] = {"Image", "initramfs.cpio.gz", "fw_dynamic.bin"};
+    for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+        char f[PATH_MAX];
+        snprintf(f, sizeof(f), "%s/%s", out, need[i]);
+        if (access(f, R_OK))
+            return -errno;
+    }
+    return 0;
+}
+
 int oci_system_cmd_build(const struct oci_spec *s, const char *bundle, struct oci_cmd *c, char *err,
                          size_t errlen)
 {
@@ -125,7 +151,15 @@ int oci_system_cmd_build(const struct oci_spec *s, const char *bundle, struct oc
         snprintf(err, errlen, "process.cwd %s: cannot make it in the rootfs: %s", p->cwd, strerror(-e));
         return e;
     }
-    int rc = add(c, "kiln") || add(c, "run") || add(c, "--rootfs") ||
+    char guest[PATH_MAX - 32];
+    if ((e = guest_dir(guest, sizeof(guest)))) {
+        snprintf(err, errlen, "a system-VM container boots kiln's default guest, not found in %s: %s "
+                 "(make guest, or set KILN_CACHE for the runtime)", guest, strerror(-e));
+        return e;
+    }
+    int rc = add(c, "kiln") || add(c, "run") || add(c, "--firmware") || add(c, "%s/fw_dynamic.bin", guest) ||
+             add(c, "--kernel") || add(c, "%s/Image", guest) || add(c, "--initrd") ||
+             add(c, "%s/initramfs.cpio.gz", guest) || add(c, "--rootfs") ||
              add(c, "%s%s", real, s->root_ro ? ":ro" : "");
     if (s->mem_limit) {
         uint64_t m = s->mem_limit < SYSTEM_MIN_MEM ? SYSTEM_MIN_MEM : s->mem_limit;
