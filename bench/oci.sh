@@ -86,6 +86,9 @@ mem_kb() { # field pids...
 
 RUN=(run --platform linux/riscv64 --runtime io.containerd.runc.v2)
 k_lat=$(median_ms ctr "${RUN[@]}" --runc-binary "$RUNC" --rm "$IMG" "lat@N" true)
+# The system-VM kind boots a kernel per container: fewer runs.
+s_lat=$(RUNS=$(( RUNS < 3 ? RUNS : 3 )) median_ms ctr "${RUN[@]}" --runc-binary "$RUNC" --rm \
+    --annotation run.kiln.vm=system "$IMG" "slat@N" true)
 binfmt=/proc/sys/fs/binfmt_misc/qemu-riscv64
 if [ -e "$binfmt" ] && grep -q enabled "$binfmt" && command -v runc >/dev/null; then
     q_lat="$(median_ms ctr "${RUN[@]}" --rm "$IMG" "qlat@N" true) ms"
@@ -115,6 +118,19 @@ for i in $(seq "$COUNT"); do
     n=$((n + 1))
 done
 [ "$n" -gt 0 ] || { echo "bench/oci.sh: no container ran" >&2; exit 1; }
+# One system-VM container at its workload's sleep: the keeper and the VM process.
+ctr "${RUN[@]}" --runc-binary "$RUNC" -d --annotation run.kiln.vm=system "$IMG" sysmem sleep 600 >/dev/null
+sleep 8
+spids=$(ctr task ps sysmem | awk 'NR > 1 {print $1}')
+for p in $spids; do spids="$spids $(cat "/proc/$p/task/$p/children" 2>/dev/null)"; done
+# shellcheck disable=SC2086
+s_rss=$(mem_kb Rss $spids)
+# shellcheck disable=SC2086
+s_pss=$(mem_kb Pss $spids)
+ctr task kill -s SIGKILL sysmem >/dev/null 2>&1 || true
+sleep 1
+ctr task rm -f sysmem >/dev/null 2>&1 || true
+ctr container rm sysmem >/dev/null 2>&1 || true
 
 echo "| benchmark | kiln-runc (process VM) | runc + qemu-riscv64 (binfmt) |"
 echo "|---|---|---|"
@@ -123,3 +139,5 @@ echo "| the bare program (no engine): \`kiln exec\` / \`qemu-riscv64\` busybox \
 echo "| RSS per running container (\`sleep\`, $n at once; the VM's host processes) | $((rss / n)) KiB | |"
 echo "| PSS per running container (shared pages split) | $((pss / n)) KiB | |"
 echo "| RSS of its containerd shim | $((shim_rss / n)) KiB | |"
+echo "| system-VM kind (\`run.kiln.vm=system\`): \`ctr run --rm\` busybox \`true\` (median of up to 3) | ${s_lat} ms | |"
+echo "| system-VM kind: RSS / PSS of one running container (keeper + VM, 256 MiB guest) | ${s_rss} / ${s_pss} KiB | |"

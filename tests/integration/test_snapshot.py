@@ -470,7 +470,8 @@ def net_case():
         g.boot()
         g.run("i=0; while [ $i -lt 60 ] && ! ip -4 addr show eth0 | grep -q inet; do sleep 0.5; "
               "i=$((i+1)); done", timeout=60)
-        g.send("nc -l -p 5001 > /tmp/recv &\n")
+        # In a subshell: no job-control "Done" line can land between a marker and its prompt.
+        g.send("(nc -l -p 5001 > /tmp/recv &)\n")
         time.sleep(1)
         c = socket.create_connection(("127.0.0.1", port), timeout=30)
         c.sendall(b"before-snapshot\n")
@@ -484,10 +485,12 @@ def net_case():
         rep.check("net TCP connection through hostfwd survives a snapshot of the running VM",
                   "before-snapshot" in out and "after-snapshot" in out, out)
         stop(g)
+        # The restored VM binds the same host port: wait until the original let it go.
+        wait_port_free(port, 30)
         h = Restored(snapdir)
         h.send("\n")
         h.expect(re.escape(kiln_guest.PROMPT), 120)
-        h.send("nc -l -p 5001 > /tmp/recv2 &\n")
+        h.send("(nc -l -p 5001 > /tmp/recv2 &)\n")
         time.sleep(1)
         got = b""
         try:
@@ -501,11 +504,26 @@ def net_case():
         rep.check("net the restored VM binds the forward again: a new connection reaches it",
                   "to-the-restored-vm" in out, out + got.decode())
     except (GuestError, OSError) as e:
-        rep.check("net", False, str(e)[-1500:])
+        rep.check("net", False, "%s: %s" % (type(e).__name__, str(e)[-1500:]))
     finally:
         stop(g)
         if h:
             stop(h)
+
+
+def wait_port_free(port, timeout):
+    import socket
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            time.sleep(0.2)
+        finally:
+            s.close()
+    return False
 
 
 def free_port():
