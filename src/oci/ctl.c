@@ -36,7 +36,7 @@ static int ctl_addr_op(int fd, const char *path, bool do_bind)
     snprintf(a.sun_path, sizeof(a.sun_path), "%s", name);
     if (do_bind) {
         unlink(name); /* a socket left by an earlier run of the same container id */
-        mode_t old = umask(077);
+        mode_t old = umask(0177); /* srw------- */
         rc = bind(fd, (struct sockaddr *)&a, sizeof(a)) ? -errno : 0;
         umask(old);
     } else {

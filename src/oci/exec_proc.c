@@ -408,7 +408,11 @@ int oci_exec(const char *root, const struct oci_exec_opts *o)
         return 1;
     }
     enum oci_status s = oci_status_of(dirfd, &st);
-    if (s == OCI_STOPPED || s == OCI_CREATING || (s == OCI_PAUSED && !o->ignore_paused)) {
+    if (s == OCI_STOPPED) {
+        oci_err("cannot exec in a stopped container (%s)", o->id); /* runc's words */
+        goto out;
+    }
+    if (s == OCI_CREATING || (s == OCI_PAUSED && !o->ignore_paused)) {
         oci_err("cannot exec in container %s: it is %s", o->id, oci_status_name(s));
         goto out;
     }
