@@ -48,10 +48,12 @@ struct join_report {
 struct proc *exec_program_load(const struct proc_config *cfg, struct mounts *mt, int report_fd)
 {
     struct proc *p = calloc(1, sizeof(*p));
-    struct join_report rep = {.vpid = -ENOMEM, .status = 1, .msg = "out of memory"};
-    int rc = p ? proc_create(p, cfg, mt, rep.msg, sizeof(rep.msg)) : -ENOMEM;
+    struct join_report rep = {.vpid = -ENOMEM, .status = 1};
+    char err[512] = "out of memory";
+    int rc = p ? proc_create(p, cfg, mt, err, sizeof(err)) : -ENOMEM;
     if (rc) {
-        fprintf(stderr, "kiln exec: %s\n", rep.msg);
+        fprintf(stderr, "kiln exec: %s\n", err);
+        snprintf(rep.msg, sizeof(rep.msg), "%s", err);
         rep.vpid = rc;
         rep.status = rc == -ENOEXEC || rc == -EACCES ? 126 : rc == -ENOENT ? 127 : 1;
         if (report_fd >= 0 && write(report_fd, &rep, sizeof(rep)) < 0)
