@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "oci/console.h"
@@ -20,6 +21,7 @@
 
 #define JOIN_MAX_PENDING 8 /* connections that have not sent their request yet */
 #define JOIN_MAX 32        /* joined processes with a connection or a status to send */
+#define JOIN_REQUEST_S 5   /* a connection that has not sent its request by then is dropped */
 
 struct joined {
     pid_t host; /* 0: free slot */
@@ -34,6 +36,7 @@ struct exec_join {
     const struct proc_config *cfg;
     struct mounts *mt;
     int pending[JOIN_MAX_PENDING];
+    time_t pending_since[JOIN_MAX_PENDING]; /* CLOCK_MONOTONIC seconds */
     struct joined j[JOIN_MAX];
     char buf[CTL_REQ_MAX + 1];
 };
@@ -344,6 +347,13 @@ static void join_message(struct exec_join *j, struct joined *jd)
     }
 }
 
+static time_t mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec;
+}
+
 void exec_join_handle(struct exec_join *j, const struct pollfd *pf, int n)
 {
     for (int k = 0; k < n; k++) {
@@ -364,6 +374,7 @@ void exec_join_handle(struct exec_join *j, const struct pollfd *pf, int n)
                 continue;
             }
             j->pending[slot] = c;
+            j->pending_since[slot] = mono_s();
             continue;
         }
         for (int i = 0; i < JOIN_MAX_PENDING; i++)
@@ -373,6 +384,14 @@ void exec_join_handle(struct exec_join *j, const struct pollfd *pf, int n)
             if (j->j[i].host && j->j[i].conn == fd)
                 join_message(j, &j->j[i]);
     }
+    /* A caller that connects and says nothing cannot hold a slot for long. */
+    time_t now = mono_s();
+    for (int i = 0; i < JOIN_MAX_PENDING; i++)
+        if (j->pending[i] >= 0 && now - j->pending_since[i] > JOIN_REQUEST_S) {
+            ctl_send_msg(j->pending[i], CTL_ERROR, ETIMEDOUT, 1, "no request in time");
+            close(j->pending[i]);
+            j->pending[i] = -1;
+        }
     join_reap(j);
 }
 

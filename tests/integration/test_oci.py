@@ -250,6 +250,22 @@ try:
     s_ = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     s_.connect(sock_path)
     s_.close()  # connected and gone without a word
+    # Silent callers fill the waiting slots: one too many is turned away at once, and each
+    # silent one is dropped with an answer after a few seconds; exec works meanwhile.
+    silent = []
+    for _ in range(9):
+        s_ = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        s_.connect(sock_path)
+        s_.settimeout(15)
+        silent.append(s_)
+    t0 = time.time()
+    try:
+        kinds = [int.from_bytes(s_.recv(256)[4:8], sys.byteorder) for s_ in silent]
+    except OSError as e:
+        kinds = [str(e)]
+    r.check("exec-silent-callers-dropped", kinds == [3] * 9 and time.time() - t0 < 12, f"{kinds}")
+    for s_ in silent:
+        s_.close()
     rc, out, err = runc("exec", "run1", "sh", "-c", "echo after-garbage")
     r.check("exec-garbage-request-answered", answers == [True] * 7 and state("run1")["status"] == "running" and
             out == "after-garbage\n", f"{answers} {out!r} {err}")
