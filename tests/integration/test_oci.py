@@ -251,7 +251,7 @@ try:
     s_.connect(sock_path)
     s_.close()  # connected and gone without a word
     # Silent callers fill the waiting slots: one too many is turned away at once, and each
-    # silent one is dropped with an answer after a few seconds; exec works meanwhile.
+    # silent one is dropped with an answer after a few seconds; exec works after.
     silent = []
     for _ in range(9):
         s_ = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
