@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/exec_join.h"
 #include "cpu/jit/jit.h"
 #if defined(__SANITIZE_ADDRESS__)
 #define EXEC_LSAN 1
@@ -70,6 +71,7 @@ static void exec_usage(FILE *f)
             "  --cwd DIR                the guest directory the program starts in\n"
             "  --argv0 NAME             the program's argv[0] (default PROGRAM)\n"
             "  --guest-id UID[:GID]     the uid/gid the program sees (getuid...), not the host's\n"
+            "  --control-socket PATH    let more processes join this VM (kiln-runc exec; docs/oci.md)\n"
             "  --net [user[,host-loopback=on]]\n"
             "                           allow sockets; the host itself (loopback, its own addresses,\n"
             "                           abstract Unix sockets) stays closed unless host-loopback=on\n"
@@ -318,16 +320,7 @@ static void first_program(struct proc_config *cfg, struct mounts *mt, pid_t supe
     struct rlimit core = {0, 0};
     setrlimit(RLIMIT_CORE, &core);
 
-    struct proc *p = calloc(1, sizeof(*p));
-    if (!p)
-        _exit(1);
-    char err[512];
-    int rc = proc_create(p, cfg, mt, err, sizeof(err));
-    if (rc) {
-        fprintf(stderr, "kiln exec: %s\n", err);
-        _exit(rc == -ENOEXEC || rc == -EACCES ? 126 : rc == -ENOENT ? 127 : 1);
-    }
-    proc_adopt_fds(p);
+    struct proc *p = exec_program_load(cfg, mt, -1); /* as every process joining later */
     /* The host's own addresses are read before the jail; fork children inherit the policy. */
     if (cfg->net && netpolicy_init(cfg->net_host_loopback))
         fprintf(stderr, "kiln exec: cannot read the host's addresses; they stay reachable\n");
@@ -348,13 +341,7 @@ static void first_program(struct proc_config *cfg, struct mounts *mt, pid_t supe
     if (jail_enter_exec(&jc))
         _exit(1);
     jail_selftest_hostpath(cfg->prog_path); /* a file kiln itself opened before the jail */
-    rc = proc_start(p);
-    if (rc) {
-        fprintf(stderr, "kiln exec: cannot start: %s\n", strerror(-rc));
-        _exit(1);
-    }
-    for (;;)
-        pause(); /* every exit is a host exit (proc_exit) */
+    exec_program_run(p);
 }
 
 static volatile pid_t first_pid;
@@ -422,7 +409,7 @@ static double now_s(void)
  * kills whatever is left of the VM (its host process group, as the end of a
  * pid namespace's init would) and turns the ending into kiln's status.
  */
-static int supervise(pid_t child, double time_limit, const char *prog, int tty)
+static int supervise(pid_t child, double time_limit, const char *prog, int tty, struct exec_join *join)
 {
     first_pid = child;
     setpgid(child, child); /* as the child does: whoever runs first */
@@ -458,13 +445,25 @@ static int supervise(pid_t child, double time_limit, const char *prog, int tty)
             }
             ms = left > 3600 ? 3600 * 1000 : (int)(left * 1000) + 1;
         }
-        if (pidfd >= 0) {
+        if (join) {
+            /* Requests, relayed signals and ends of joined processes; a sweep each second
+               reaps their orphans (the supervisor is their subreaper). */
+            struct pollfd pf[80];
+            int n = 0;
+            if (pidfd >= 0)
+                pf[n++] = (struct pollfd){.fd = pidfd, .events = POLLIN};
+            n += exec_join_pollfds(join, pf + n, 80 - n);
+            poll(pf, (nfds_t)n, ms < 0 || ms > 1000 ? 1000 : ms);
+            exec_join_handle(join, pf, n);
+        } else if (pidfd >= 0) {
             struct pollfd pf = {.fd = pidfd, .events = POLLIN};
             poll(&pf, 1, ms);
         } else {
             usleep(10000);
         }
     }
+    if (join)
+        exec_join_end(join); /* before the group: no process joins a stopped VM */
     kill(-child, SIGKILL); /* the rest of the VM goes with its first program */
     int st = 1 << 8;
     while (waitpid(child, &st, 0) < 0 && errno == EINTR)
@@ -511,7 +510,7 @@ int cli_exec(int argc, char **argv)
     int procs = PIDTAB_DEFAULT_PROCS;
     bool net = false, net_open = false, env_inherit = false;
     /* --cwd, --argv0, --guest-id: what kiln's OCI runtime (src/oci/) maps a config.json to. */
-    const char *cwd = NULL, *argv0 = NULL;
+    const char *cwd = NULL, *argv0 = NULL, *control = NULL;
     bool guest_ids = false;
     unsigned long long guest_uid = 0, guest_gid = 0;
     jit_default_config()->mode = JIT_ON; /* every guest thread's hart, made after this */
@@ -587,6 +586,8 @@ int cli_exec(int argc, char **argv)
             cwd = v;
         } else if (!strcmp(a, "--argv0")) {
             argv0 = v;
+        } else if (!strcmp(a, "--control-socket")) {
+            control = v;
         } else if (!strcmp(a, "--guest-id")) {
             char ids[64];
             snprintf(ids, sizeof(ids), "%s", v); /* argv stays as given (ps shows it) */
@@ -775,6 +776,19 @@ int cli_exec(int argc, char **argv)
         sk.own = false; /* the outer process removes it: this one will not see it */
     }
     pid_t supervisor = getpid();
+    /* Bound now: before the jail, and before the first program's pivot_root moves this
+       process's root too (they share the mount namespace). */
+    struct exec_join *join = NULL;
+    if (control) {
+        join = exec_join_open(control, &cfg, mt);
+        if (!join) {
+            skel_remove(&sk);
+            return 1;
+        }
+        /* Joining processes are forked from here: the host's addresses, read once. */
+        if (net && netpolicy_init(net_open))
+            fprintf(stderr, "kiln exec: cannot read the host's addresses; they stay reachable\n");
+    }
     fflush(stdout);
     fflush(stderr);
     pid_t child = fork();
@@ -783,8 +797,12 @@ int cli_exec(int argc, char **argv)
         skel_remove(&sk);
         return 1;
     }
-    if (child == 0)
+    if (child == 0) {
+        exec_join_forget(join);
         first_program(&cfg, mt, supervisor, tty);
+    }
+    if (join)
+        exec_join_set_first(join, child);
     /*
      * The supervisor is jailed too (the same exec allow-list, no sockets): it
      * only waits, forwards signals, kills the VM's group and removes the skeleton.
@@ -796,13 +814,19 @@ int cli_exec(int argc, char **argv)
         __lsan_do_leak_check();
 #endif
     struct jail_exec_config sjc = exec_jail; /* no sockets, no new root of its own */
+    if (join) {
+        /* Joining processes are forked under this filter: the first program's (sockets with
+           --net) plus the control socket's calls. */
+        sjc.net = net;
+        sjc.control = true;
+    }
     if (jail_enter_exec(&sjc)) {
         kill(child, SIGKILL);
         waitpid(child, NULL, 0);
         skel_remove(&sk);
         return 1;
     }
-    int status = supervise(child, time_limit, prog, tty);
+    int status = supervise(child, time_limit, prog, tty, join);
     skel_remove(&sk);
     mounts_close(mt);
     free(mt);

@@ -460,7 +460,7 @@ int jail_enter_exec(const struct jail_exec_config *c)
     }
     if (no_seccomp)
         return 0;
-    struct sc_opts o = {.sockets = c->net, .host_execve = c->host_execve};
+    struct sc_opts o = {.sockets = c->net, .host_execve = c->host_execve, .control = c->control};
     int r = sc_prepare();
     r = r ? r : sc_load(SC_EXEC, &o, true);
     if (r) {

@@ -94,6 +94,7 @@ struct jail_exec_config {
     gid_t gid;
     bool net;          /* --net: sockets */
     bool host_execve;  /* the guest's execve still re-executes kiln on the host */
+    bool control;      /* the supervisor's control socket (--control-socket): accept, SCM_RIGHTS */
     unsigned long nproc; /* RLIMIT_NPROC; 0 = the user's tasks now + a spare (not root) */
 };
 /* kiln exec, after set-up and before guest code runs. 0, or -1 with a message. */

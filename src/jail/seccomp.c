@@ -133,6 +133,17 @@ static const int sc_exec[] = {
     SCMP_SYS(msync), SCMP_SYS(mincore), SCMP_SYS(mlock), SCMP_SYS(munlock),
 };
 
+/* The supervisor's control socket (SC_EXEC with sc_opts.control). */
+static const int sc_control[] = {
+    SCMP_SYS(accept4), SCMP_SYS(recvmsg), SCMP_SYS(sendmsg), SCMP_SYS(getsockopt),
+};
+
+/* kiln-runc exec --detach's proxy: its connection, a signalfd, its end. */
+static const int sc_proxy[] = {
+    SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(close), SCMP_SYS(poll), SCMP_SYS(ppoll),
+    SCMP_SYS(recvmsg), SCMP_SYS(sendmsg), SCMP_SYS(rt_sigaction), SCMP_SYS(signalfd4),
+};
+
 /* The host re-exec of kiln for a guest execve (until it runs in-process): the call and
  * what the dynamic loader and libc start-up then make. */
 static const int sc_exec_reexec[] = {
@@ -343,9 +354,25 @@ static int add_exec_rules(scmp_filter_ctx ctx, const struct sc_opts *o)
             r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
                                  arg_eq(0, (scmp_datum_t)families[i]));
     }
+    /* The supervisor's control socket (docs/oci.md, "exec"): connections, requests with
+     * descriptors, the peer's uid. No socket() of its own: it was bound before the jail. */
+    if (!r && o->control)
+        r = ADD_LIST(ctx, sc_control);
+    /* A joining process with a terminal takes it as its controlling one (tty_ioctl(4)). */
+    if (!r && o->control)
+        r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, arg_eq(1, TIOCSCTTY));
     /* The host re-exec of kiln for a guest execve, until it runs in-process (issue 9). */
     if (!r && o->host_execve)
         r = ADD_LIST(ctx, sc_exec_reexec);
+    return r;
+}
+
+/* The proxy ends with the program's signal by raising it on itself (wait_pid: its own pid). */
+static int add_proxy_rules(scmp_filter_ctx ctx, const struct sc_opts *o)
+{
+    int r = ADD_LIST(ctx, sc_proxy);
+    r = r ? r : seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kill), 1,
+                                 arg_eq(0, (scmp_datum_t)o->wait_pid));
     return r;
 }
 
@@ -379,6 +406,7 @@ static scmp_filter_ctx sc_build(enum sc_kind kind, const struct sc_opts *o, int 
             case SC_RUN: r = add_run_rules(ctx, o); break;
             case SC_EXEC: r = add_exec_rules(ctx, o); break;
             case SC_KEEPER: r = add_keeper_rules(ctx, o); break;
+            case SC_PROXY: r = add_proxy_rules(ctx, o); break;
             case SC_CLEANER: break;
             }
         }

@@ -23,6 +23,7 @@ enum sc_kind {
     SC_EXEC, /* the host side of `kiln exec` (process VMs) */
     SC_CLEANER, /* jail.c's socket cleaner: read its pipe, stat and unlink one path, exit */
     SC_KEEPER,  /* pidns.c's keeper: relay signals to the VM (wait_pid), wait for it, exit */
+    SC_PROXY,   /* kiln-runc exec --detach's proxy: relay signals over its connection, wait, exit */
 };
 
 struct sc_opts {
@@ -30,6 +31,8 @@ struct sc_opts {
     bool host_execve;  /* exec: the host re-exec still used for a guest execve */
     int wait_pid;      /* run: the one child kiln may wait for (jail.c's socket cleaner), 0 none;
                         keeper: the VM, the one process it may signal */
+    bool control;      /* exec: the supervisor's control socket (accept4, SCM_RIGHTS messages,
+                          SO_PEERCRED); processes joining the VM are forked under it */
     bool files;        /* run: --share, the 9P server's *at() calls beneath its directories */
 };
 

@@ -484,6 +484,18 @@ out:
     return rc;
 }
 
+int oci_cmd_control(struct oci_cmd *c, const char *path)
+{
+    /* After "kiln exec": two more slots, moved up by two. */
+    if (c->n < 2 || push(c, "--control-socket") || push(c, "%s", path))
+        return -ENOMEM;
+    char *opt = c->argv[c->n - 2], *val = c->argv[c->n - 1];
+    memmove(&c->argv[4], &c->argv[2], (c->n - 4) * sizeof(char *));
+    c->argv[2] = opt;
+    c->argv[3] = val;
+    return 0;
+}
+
 void oci_cmd_free(struct oci_cmd *c)
 {
     for (size_t i = 0; i < c->n; i++)

@@ -191,6 +191,13 @@ int oci_create(const char *root, const struct oci_create_opts *o)
         oci_err("%s", err);
         goto fail;
     }
+    /* `exec` joins this VM through its supervisor's socket (exec_proc.c). */
+    char ctl[PATH_MAX + 32];
+    snprintf(ctl, sizeof(ctl), "%s/" OCI_CTL_SOCKET, dir);
+    if (oci_cmd_control(&cmd, ctl)) {
+        oci_err("out of memory");
+        goto fail;
+    }
     if (oci_log_debugging())
         for (size_t i = 0; i < cmd.n; i++)
             oci_debug("kiln exec argv[%zu] = %s", i, cmd.argv[i]);

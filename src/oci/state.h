@@ -3,7 +3,7 @@
  * (replaced atomically: written beside, then renamed), config.json (the
  * bundle's, as it was at create: exec reads its rootfs, mounts and limits from
  * it), exec.fifo while the container waits for `start` (as runc's), and the
- * directories kiln backs tmpfs mounts with. Every command that changes a
+ * directories kiln backs tmpfs mounts with, and ctl.sock (the VM's control socket). Every command that changes a
  * container holds flock(2) on DIR/ID.
  */
 #ifndef KILN_OCI_STATE_H
@@ -16,6 +16,8 @@
 #include "oci/spec.h"
 
 #define OCI_ID_MAX 1024
+/* The VM supervisor's control socket in DIR/ID (ctl.h): how `exec` joins the container's VM. */
+#define OCI_CTL_SOCKET "ctl.sock"
 
 enum oci_status {
     OCI_CREATING,

@@ -408,7 +408,8 @@ int proc_create(struct proc *p, const struct proc_config *cfg, struct mounts *mo
     if (cfg->cwd && path_normalize("/", cfg->cwd, p->cwd, sizeof(p->cwd)))
         return fail(err, errlen, -EINVAL, "bad working directory '%s'", cfg->cwd);
 
-    int fd = open(cfg->prog_path, O_RDONLY | O_CLOEXEC);
+    int fd = cfg->prog_path ? open(cfg->prog_path, O_RDONLY | O_CLOEXEC)
+                            : fcntl(cfg->prog_fd, F_DUPFD_CLOEXEC, 3);
     if (fd < 0)
         return fail(err, errlen, -errno, "%s: %s", cfg->execfn, strerror(errno));
     char why[300];

@@ -61,6 +61,7 @@ struct proc_sigaction {
 
 struct proc_config {
     const char *prog_path;  /* host path of the first program (the user's choice, not the guest's) */
+    int prog_fd;            /* with prog_path NULL: the program, already open (a process joining the VM) */
     const char *execfn;     /* guest path of the program */
     char **argv;            /* guest argv, NULL-terminated */
     char **envp;

@@ -186,6 +186,106 @@ try:
     rc, out, err = runc("exec", "run1", "no-such-program")
     r.check("exec-missing-program-fails", rc != 0 and "executable file not found" in err, err.strip())
 
+    # exec joins the container's process VM (one pid table): a VM pid of its own, seen by
+    # kill(2) from another exec and from the first program; `runc ps` lists its host process.
+    rc, out, _ = runc("ps", "--format", "json", "run1")
+    n_before = len(json.loads(out)) if rc == 0 else -1
+    dout = open(os.path.join(tmp, "join.out"), "wb")
+    p = subprocess.run([RUNC, "--root", STATE, "exec", "--detach", "--pid-file", epid, "run1", "sh", "-c",
+                        "echo $$ > /scratch/vpid; trap 'echo trapped; exit 3' USR1; "
+                        "while :; do sleep 0.1; done"], stdout=dout, stderr=dout, stdin=subprocess.DEVNULL,
+                       timeout=60)
+    dout.close()
+    proxy = int(open(epid).read()) if p.returncode == 0 else None
+    time.sleep(0.5)
+    r.check("exec-detached-proxy-is-our-child", proxy and ppid_of(proxy) == os.getpid(), f"rc {p.returncode}")
+    rc, out, err = runc("exec", "run1", "sh", "-c", "v=$(cat /scratch/vpid); echo $v; kill -0 $v && echo alive; "
+                        "kill -0 1 && echo init; echo $$")
+    lines = out.split()
+    r.check("exec-shares-pid-table", rc == 0 and len(lines) == 4 and lines[1:3] == ["alive", "init"] and
+            lines[0] not in ("1", lines[3]), f"rc {rc} {out!r} {err}")
+    rc, out, _ = runc("ps", "--format", "json", "run1")
+    r.check("ps-lists-exec", rc == 0 and len(json.loads(out)) > n_before and proxy not in json.loads(out),
+            f"{n_before} -> {out}")
+    if proxy:
+        os.kill(proxy, signal.SIGUSR1)  # relayed by the proxy: the guest's trap runs and exits 3
+        code = reap(proxy)
+        with open(os.path.join(tmp, "join.out")) as f:
+            jout = f.read()
+        r.check("exec-detached-signal-status", code == 3 and "trapped" in jout, f"code {code} {jout!r}")
+    p = subprocess.run([RUNC, "--root", STATE, "exec", "--detach", "--pid-file", epid, "run1", "sleep", "100"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, timeout=60)
+    proxy = int(open(epid).read()) if p.returncode == 0 else None
+    time.sleep(0.3)
+    if proxy:
+        os.kill(proxy, signal.SIGTERM)
+        got, st = os.waitpid(proxy, 0)
+    r.check("exec-detached-ends-by-signal", proxy and os.WIFSIGNALED(st) and os.WTERMSIG(st) == signal.SIGTERM,
+            f"proxy {proxy}")
+    rc, out, err = runc("exec", "run1", "sh", "-c", "kill -TERM $$")
+    r.check("exec-status-signal", rc == 128 + signal.SIGTERM, f"rc {rc} {err}")
+
+    # A broken or hostile request gets an error answer; the container runs on.
+    sock_path = os.path.join(STATE, "run1", "ctl.sock")
+    answers = []
+    hdr = (0x6b786331).to_bytes(4, sys.byteorder)
+    for payload in (b"", b"junk" * 10, hdr + b"\xff" * 20, os.urandom(3000),
+                    hdr + bytes(8) + (1).to_bytes(4, sys.byteorder) + bytes(4) + b"/bin/sh\0/\0",
+                    hdr + bytes(12) + (1 << 30).to_bytes(4, sys.byteorder) + bytes(4),
+                    # well formed, but without the program and stdio descriptors
+                    hdr + bytes(12) + (1).to_bytes(4, sys.byteorder) + bytes(4) + b"sh\0/\0sh\0"):
+        s_ = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        s_.settimeout(10)
+        try:
+            s_.connect(sock_path)
+            if payload:
+                s_.sendmsg([payload])
+            else:
+                s_.shutdown(socket.SHUT_WR)
+            m = s_.recv(256)
+            answers.append(int.from_bytes(m[4:8], sys.byteorder) == 3)
+        except OSError as e:
+            answers.append(f"{e}")
+        s_.close()
+    s_ = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s_.connect(sock_path)
+    s_.close()  # connected and gone without a word
+    # Silent callers fill the waiting slots: one too many is turned away at once, and each
+    # silent one is dropped with an answer after a few seconds; exec works after.
+    silent = []
+    for _ in range(9):
+        s_ = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        s_.connect(sock_path)
+        s_.settimeout(15)
+        silent.append(s_)
+    t0 = time.time()
+    try:
+        kinds = [int.from_bytes(s_.recv(256)[4:8], sys.byteorder) for s_ in silent]
+    except OSError as e:
+        kinds = [str(e)]
+    r.check("exec-silent-callers-dropped", kinds == [3] * 9 and time.time() - t0 < 12, f"{kinds}")
+    for s_ in silent:
+        s_.close()
+    rc, out, err = runc("exec", "run1", "sh", "-c", "echo after-garbage")
+    r.check("exec-garbage-request-answered", answers == [True] * 7 and state("run1")["status"] == "running" and
+            out == "after-garbage\n", f"{answers} {out!r} {err}")
+    # Only root or the container's owner may connect (the socket is 0600; SO_PEERCRED).
+    child = os.fork()
+    if child == 0:
+        os.setgid(65534)
+        os.setuid(65534)
+        s_ = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            s_.connect(sock_path)
+            os._exit(1)
+        except PermissionError:
+            os._exit(0)
+        except BaseException:
+            os._exit(2)
+    _, st = os.waitpid(child, 0)
+    r.check("exec-socket-owner-only", os.waitstatus_to_exitcode(st) == 0 and
+            os.stat(sock_path).st_mode & 0o777 == 0o600, f"{st}")
+
     # pause / resume: no output while paused
     rc, _, err = runc("pause", "run1")
     st = state("run1")
@@ -209,6 +309,27 @@ try:
     r.check("kill-term", rc == 0 and code == 128 + signal.SIGTERM, f"rc {rc} status {code} {err}")
     rc, _, err = runc("kill", "run1", "9")
     r.check("kill-stopped-fails-2", rc != 0, err)
+    rc, _, err = runc("exec", "run1", "true")
+    r.check("exec-stopped-refused", rc != 0 and "cannot exec in a stopped container" in err, err.strip())
+
+    # An exec'd shell signals the container's first program by its VM pid (1), and the
+    # VM's process cap (pids.limit) counts exec'd processes.
+    rc, jpid, err = create("join2", config(["sh", "-c", "trap 'echo got-usr1; exit 4' USR1; "
+                                                         "while :; do sleep 0.1; done"]))
+    runc("start", "join2")
+    time.sleep(0.5)
+    rc, out, err = runc("exec", "join2", "sh", "-c", "kill -USR1 1")
+    code = reap(jpid)
+    r.check("exec-kills-first-program", rc == 0 and code == 4 and "got-usr1" in output("join2"),
+            f"rc {rc} code {code} {output('join2')!r} {err}")
+    runc("delete", "--force", "join2")
+    rc, jpid, err = create("join3", config(["sleep", "100"], resources={"pids": {"limit": 1}}))
+    runc("start", "join3")
+    time.sleep(0.3)
+    rc, out, err = runc("exec", "join3", "true")
+    r.check("exec-counts-against-pids-limit", rc != 0 and "process table is full" in err, f"rc {rc} {err}")
+    runc("delete", "--force", "join3")
+    reap(jpid, timeout=5)
     runc("delete", "run1")
 
     # A signal kiln exec does not forward itself still reaches the guest's first program.

@@ -122,6 +122,11 @@ try:
             out + err)
     rc, out, err = ctr("task", "exec", "--exec-id", "e1", "bg", "sh", "-c", "echo exec-ok; exit 4")
     r.check("ctr-task-exec", rc == 4 and out == "exec-ok\n", f"rc {rc} {out!r} {err}")
+    # The exec'd process joins the task's process VM: it is not the VM's pid 1 (the task's
+    # first process is, and it sees it); a separate VM would make the exec'd shell pid 1.
+    rc, out, err = ctr("task", "exec", "--exec-id", "e3", "bg", "sh", "-c", "echo $$; kill -0 1 && echo pid1-alive")
+    r.check("ctr-task-exec-shares-pids", rc == 0 and out.split()[1:] == ["pid1-alive"] and out.split()[0] != "1",
+            f"rc {rc} {out!r} {err}")
     buf, done, code = on_pty(["ctr", "--address", SOCK, "--namespace", NS, "task", "exec", "-t", "--exec-id", "e2",
                               "bg", "sh", "-c", "test -t 0 && echo exec-tty; read x; echo got-$x"],
                              [(b"exec-tty", b"zz\r")])

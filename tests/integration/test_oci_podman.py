@@ -132,6 +132,10 @@ try:
     r.check("podman-logs", logs == "started\n", repr(logs))
     rc, out, err = podman("exec", "bg", "sh", "-c", "echo in-exec; exit 2")
     r.check("podman-exec", rc == 2 and out == "in-exec\n", f"rc {rc} {out!r} {err}")
+    # Joined to the container's process VM: the exec'd shell is not pid 1 and sees pid 1.
+    rc, out, err = podman("exec", "bg", "sh", "-c", "echo $$; kill -0 1 && echo pid1-alive")
+    r.check("podman-exec-shares-pids", rc == 0 and out.split()[1:] == ["pid1-alive"] and out.split()[0] != "1",
+            f"rc {rc} {out!r} {err}")
     buf, done, code = on_pty(["podman", *PODMAN[1:], "exec", "-it", "bg", "sh", "-c",
                               "test -t 0 && echo exec-tty; read x; echo got-$x"], [(b"exec-tty", b"zz\r")])
     r.check("podman-exec-it", done and b"got-zz" in buf and code == 0, f"code {code} {buf[-300:]!r}")
