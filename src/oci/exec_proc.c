@@ -417,6 +417,11 @@ int oci_exec(const char *root, const struct oci_exec_opts *o)
         oci_err("cannot exec in container %s: it is %s", o->id, oci_status_name(s));
         goto out;
     }
+    if (st.vm_kind == OCI_VM_SYSTEM) {
+        /* Its processes live under a guest kernel that kiln does not reach into (docs/oci.md). */
+        oci_err("cannot exec in container %s: exec into a system-VM container is not supported", o->id);
+        goto out;
+    }
     char dir[PATH_MAX + 8], cfg[PATH_MAX + 32], err[1024];
     snprintf(dir, sizeof(dir), "%s/%s", root, o->id);
     snprintf(cfg, sizeof(cfg), "%s/config.json", dir);

@@ -191,10 +191,10 @@ int oci_create(const char *root, const struct oci_create_opts *o)
         oci_err("%s", err);
         goto fail;
     }
-    /* `exec` joins this VM through its supervisor's socket (exec_proc.c). */
+    /* `exec` joins a process VM through its supervisor's socket (exec_proc.c). */
     char ctl[PATH_MAX + 32];
     snprintf(ctl, sizeof(ctl), "%s/" OCI_CTL_SOCKET, dir);
-    if (oci_cmd_control(&cmd, ctl)) {
+    if (spec.vm_kind == OCI_VM_PROCESS && oci_cmd_control(&cmd, ctl)) {
         oci_err("out of memory");
         goto fail;
     }

@@ -573,6 +573,8 @@ try:
         time.sleep(1)
         up = state("sys2")["status"] == "running"
         rc, _, err = runc("kill", "sys2", "TERM")
+        rc2, _, err2 = runc("exec", "sys2", "true")
+        r.check("system-vm-exec-refused", rc2 != 0 and "system-VM" in err2, err2.strip())
         code = reap(pid, 120)
         r.check("system-vm-kill-term-ends-the-workload", up and rc == 0 and code == 143,
                 f"running {up}, kill rc {rc} {err.strip()}, status {code}")
