@@ -12,9 +12,11 @@
  * of RAM. The code traps into itself (mtvec points into it), may switch to
  * U-mode or turn on the FPU. Left out, because they would differ without a
  * bug: WFI (would sleep), reads of `time`, Sstc (time-driven interrupts), the
- * Zkr `seed` CSR (fresh host entropy on every access, by design), and runs
- * whose code page was written (no FENCE.I needed for the decode cache and the
- * JIT to disagree legitimately).
+ * Zkr `seed` CSR (fresh host entropy on every access, by design), all taken
+ * out of the code and of the random data pages (jumps through the pointer
+ * registers run those too; a word stored at run time and then run is not
+ * checked), and runs whose code page was written (no FENCE.I needed for the
+ * decode cache and the JIT to disagree legitimately).
  *
  * On a difference the harness replays the input on the verify and the
  * interpreting hart one instruction at a time and names the first instruction
@@ -174,6 +176,8 @@ static void setup(struct rig *r, const uint8_t *code, size_t n, uint64_t seed, b
         uint64_t v = rng_next(&s);
         memcpy(ram + i, &v, 8);
     }
+    /* Jumps through the pointer registers run the data pages as code too. */
+    sanitize(ram + DATA_OFF, RAM_SIZE - DATA_OFF);
     memcpy(ram, code, n);
     hart_reset(&r->h, VIRT_DRAM_BASE);
     /* hart_reset keeps the counters: an earlier input that stopped one hart early (a
