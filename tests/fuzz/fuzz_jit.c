@@ -11,9 +11,18 @@
  * Input: 64 bytes of state seed, then up to 2 KiB of code placed at the start
  * of RAM. The code traps into itself (mtvec points into it), may switch to
  * U-mode or turn on the FPU. Left out, because they would differ without a
- * bug: WFI (would sleep), reads of `time`, Sstc (time-driven interrupts), and
- * runs whose code page was written (no FENCE.I needed for the decode cache and
- * the JIT to disagree legitimately).
+ * bug: WFI (would sleep), reads of `time`, Sstc (time-driven interrupts), the
+ * Zkr `seed` CSR (fresh host entropy on every access, by design), all taken
+ * out of the code and of the random data pages (jumps through the pointer
+ * registers run those too; a word stored at run time and then run is not
+ * checked), and runs whose code page was written (no FENCE.I needed for the
+ * decode cache and the JIT to disagree legitimately).
+ *
+ * On a difference the harness replays the input on the verify and the
+ * interpreting hart one instruction at a time and names the first instruction
+ * after which they differ (with a budget of 1 the JIT hart runs only
+ * one-instruction blocks, so this pins down nondeterminism in the interpreter
+ * or the harness; a wrong translated block is reported by verify mode itself).
  *
  * FP: the f registers hold special values (signed zeros, infinities, the
  * canonical NaN and NaNs with payloads, quiet and signaling, subnormals,
@@ -68,7 +77,12 @@ static void rig_init(struct rig *r, enum jit_mode mode)
     if (mode != JIT_OFF && jit_attach(&r->h, &cfg) < 0) abort();
 }
 
-/* Drops instructions whose result depends on the host clock or would sleep. */
+/*
+ * Drops instructions whose result depends on the host clock or host entropy,
+ * or would sleep: CSR accesses to time (0xc01), menvcfg (0x30a: STCE turns
+ * on Sstc), stimecmp (0x14d) and seed (0x015: Zkr, 16 bits of getrandom
+ * per access, so two harts read different values).
+ */
 static void sanitize(uint8_t *code, size_t n)
 {
     for (size_t i = 0; i + 4 <= n; i += 2) {
@@ -77,7 +91,8 @@ static void sanitize(uint8_t *code, size_t n)
         if ((w & 0x7f) != 0x73) continue;
         unsigned csr = w >> 20, f3 = (w >> 12) & 7;
         bool bad = w == 0x10500073 || /* wfi */
-                   (f3 != 0 && f3 != 4 && (csr == 0xc01 || csr == 0x30a || csr == 0x14d));
+                   (f3 != 0 && f3 != 4 &&
+                    (csr == 0xc01 || csr == 0x30a || csr == 0x14d || csr == 0x015));
         if (bad) {
             w = 0x00000013; /* nop */
             memcpy(code + i, &w, 4);
@@ -152,12 +167,17 @@ static void fp_stream(uint8_t *code, size_t n, uint64_t seed)
 static void setup(struct rig *r, const uint8_t *code, size_t n, uint64_t seed, bool fp)
 {
     vm_ram_clear(&r->vm);
+    /* A previous input may have ended a rig's run: each input starts with none stopped. */
+    atomic_store(&r->vm.stop, 0);
+    atomic_store(&r->vm.exit_claimed, 0);
     uint64_t s = seed;
     uint8_t *ram = r->vm.ram;
     for (size_t i = DATA_OFF; i < RAM_SIZE; i += 8) {
         uint64_t v = rng_next(&s);
         memcpy(ram + i, &v, 8);
     }
+    /* Jumps through the pointer registers run the data pages as code too. */
+    sanitize(ram + DATA_OFF, RAM_SIZE - DATA_OFF);
     memcpy(ram, code, n);
     hart_reset(&r->h, VIRT_DRAM_BASE);
     /* hart_reset keeps the counters: an earlier input that stopped one hart early (a
@@ -200,15 +220,59 @@ static void setup(struct rig *r, const uint8_t *code, size_t n, uint64_t seed, b
     mmu_update_keys(h);
 }
 
+static bool harts_same(const struct hart *a, const struct vm *va, const struct hart *b,
+                       const struct vm *vb)
+{
+    return !memcmp(a->x, b->x, sizeof(a->x)) && !memcmp(a->f, b->f, sizeof(a->f)) &&
+           a->pc == b->pc && a->instret == b->instret && a->priv == b->priv &&
+           a->mstatus == b->mstatus && a->mepc == b->mepc && a->mcause == b->mcause &&
+           a->mtval == b->mtval && a->fflags == b->fflags && !memcmp(va->ram, vb->ram, RAM_SIZE);
+}
+
+/* The input being run, for locate(). */
+static struct {
+    const uint8_t *code;
+    size_t n;
+    uint64_t seed;
+    bool fp;
+} cur;
+
+/*
+ * Replays the input on rigs 0 and 1 one instruction at a time and prints the
+ * first instruction after which they differ: pc, privilege and the 32 bits there.
+ */
+static void locate(void)
+{
+    struct hart *a = &rigs[0].h, *b = &rigs[1].h;
+    for (int i = 0; i < 2; i++)
+        setup(&rigs[i], cur.code, cur.n, cur.seed, cur.fp);
+    for (unsigned k = 0; k < ROUNDS * STEP; k++) {
+        uint64_t pc = b->pc;
+        int priv = b->priv;
+        uint32_t w = 0;
+        if (pc >= VIRT_DRAM_BASE && pc - VIRT_DRAM_BASE + 4 <= RAM_SIZE)
+            memcpy(&w, rigs[1].vm.ram + (pc - VIRT_DRAM_BASE), 4);
+        hart_step(a, 1);
+        hart_step(b, 1);
+        if (!harts_same(a, &rigs[0].vm, b, &rigs[1].vm)) {
+            fprintf(stderr,
+                    "fuzz_jit: single-stepped, the harts first differ after step %u: pc %llx "
+                    "priv %d word %08x\n",
+                    k, (unsigned long long)pc, priv, (unsigned)w);
+            for (unsigned i = 0; i < 32; i++)
+                if (a->x[i] != b->x[i])
+                    fprintf(stderr, "  x%u %llx/%llx\n", i, (unsigned long long)a->x[i],
+                            (unsigned long long)b->x[i]);
+            return;
+        }
+    }
+    fprintf(stderr, "fuzz_jit: single-stepped, the harts do not differ\n");
+}
+
 static void compare(const struct hart *a, const struct vm *va, const struct hart *b,
                     const struct vm *vb, const char *mode)
 {
-    bool same = !memcmp(a->x, b->x, sizeof(a->x)) && !memcmp(a->f, b->f, sizeof(a->f)) &&
-                a->pc == b->pc && a->instret == b->instret && a->priv == b->priv &&
-                a->mstatus == b->mstatus && a->mepc == b->mepc && a->mcause == b->mcause &&
-                a->mtval == b->mtval && a->fflags == b->fflags &&
-                !memcmp(va->ram, vb->ram, RAM_SIZE);
-    if (same) return;
+    if (harts_same(a, va, b, vb)) return;
     fprintf(stderr,
             "fuzz_jit: --jit=%s and the interpreter differ: pc %llx/%llx instret %llu/%llu mcause "
             "%llx/%llx\n",
@@ -224,6 +288,7 @@ static void compare(const struct hart *a, const struct vm *va, const struct hart
             fprintf(stderr, "  f%u %llx/%llx\n", i, (unsigned long long)a->f[i],
                     (unsigned long long)b->f[i]);
     if (a->fflags != b->fflags) fprintf(stderr, "  fflags %x/%x\n", a->fflags, b->fflags);
+    locate();
     abort();
 }
 
@@ -248,6 +313,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bool fp = (seed >> 61) & 1;
     if (fp) fp_stream(code, size, seed);
     sanitize(code, size);
+    cur.code = code;
+    cur.n = size;
+    cur.seed = seed;
+    cur.fp = fp;
     for (int i = 0; i < 3; i++)
         setup(&rigs[i], code, size, seed, fp);
     memcpy(code_copy, rigs[1].vm.ram, sizeof(code_copy));
