@@ -33,6 +33,9 @@ KILN = os.environ.get("KILN", os.path.join(ROOT, "build", "kiln"))
 QEMU = os.environ.get("QEMU", "qemu-system-riscv64")
 CACHE = os.environ.get("KILN_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "kiln"))
 GUEST = os.path.join(CACHE, "guest")
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+# A jailed kiln run started by root runs the VM behind a keeper (docs/jail.md): its own pid.
+from kiln_guest import vm_pid_of as past_keeper  # noqa: E402
 PROMPT = "~ # "
 READY = "kiln-init: ready"
 
@@ -243,24 +246,6 @@ def vmm_boot_cmd(vmm, g, append):
                 "--kernel", g["kernel"], "--initrd", g["initrd"], "--append", append]
     return [QEMU, "-M", "virt", "-m", "256M", "-smp", "1", "-nographic", "-bios", g["firmware"],
             "-kernel", g["kernel"], "-initrd", g["initrd"], "-append", append]
-
-
-def past_keeper(pid):
-    """A jailed kiln run started by root runs the VM in a child of its keeper (pid
-    namespace, docs/jail.md): the VM's own pid, or pid itself."""
-    try:
-        with open("/proc/%d/comm" % pid) as f:
-            if f.read().strip() != "kiln-keeper":
-                return pid
-        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-            kids = [int(k) for k in f.read().split()]
-        for k in kids:  # the VM is pid 1 of its namespace; the socket cleaner is not
-            with open("/proc/%d/status" % k) as f:
-                if any(l.startswith("NSpid:") and l.split()[-1] == "1" for l in f):
-                    return k
-        return pid
-    except OSError:
-        return pid
 
 
 def vm_hwm_kb(pid):

@@ -34,8 +34,7 @@ static int fail(char *err, size_t len, int rc, const char *fmt, ...)
     return rc;
 }
 
-static int push(struct oci_cmd *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int push(struct oci_cmd *c, const char *fmt, ...)
+int oci_cmd_push(struct oci_cmd *c, const char *fmt, ...)
 {
     if (c->n + 2 > c->cap) {
         size_t cap = c->cap ? 2 * c->cap : 64;
@@ -398,28 +397,30 @@ int oci_cmd_build(const struct oci_spec *s, const struct oci_process *p, const c
         goto out;
     }
 
-    if (push(c, "%s", c->kiln) || push(c, "exec") || push(c, "--sysroot") || push(c, "none"))
+    if (oci_cmd_push(c, "%s", c->kiln) || oci_cmd_push(c, "exec") || oci_cmd_push(c, "--sysroot") ||
+        oci_cmd_push(c, "none"))
         goto nomem;
     for (unsigned i = 0; i < ms->n; i++)
-        if (push(c, "--dir") || push(c, "%s:%s%s", ms->m[i].host, ms->m[i].dest, ms->m[i].ro ? ":ro" : ""))
+        if (oci_cmd_push(c, "--dir") ||
+            oci_cmd_push(c, "%s:%s%s", ms->m[i].host, ms->m[i].dest, ms->m[i].ro ? ":ro" : ""))
             goto nomem;
     for (size_t i = 0; p->env[i]; i++)
-        if (push(c, "--env") || push(c, "%s", p->env[i]))
+        if (oci_cmd_push(c, "--env") || oci_cmd_push(c, "%s", p->env[i]))
             goto nomem;
-    if (push(c, "--cwd") || push(c, "%s", p->cwd))
+    if (oci_cmd_push(c, "--cwd") || oci_cmd_push(c, "%s", p->cwd))
         goto nomem;
-    if (push(c, "--guest-id") || push(c, "%u:%u", p->uid, p->gid))
+    if (oci_cmd_push(c, "--guest-id") || oci_cmd_push(c, "%u:%u", p->uid, p->gid))
         goto nomem;
     /* The host side runs as that user too (file permissions in the rootfs apply as with runc);
        kiln's jail takes uid 0 as "root without capabilities" (docs/jail.md). */
-    if (p->uid && p->gid && (push(c, "--user") || push(c, "%u:%u", p->uid, p->gid)))
+    if (p->uid && p->gid && (oci_cmd_push(c, "--user") || oci_cmd_push(c, "%u:%u", p->uid, p->gid)))
         goto nomem;
     if (s->mem_limit) {
         uint64_t m = s->mem_limit < MIN_MEM ? MIN_MEM : s->mem_limit;
         if (m != s->mem_limit)
             oci_warn("linux.resources.memory.limit %llu is below the process VM's minimum; using 4M",
                      (unsigned long long)s->mem_limit);
-        if (push(c, "--mem") || push(c, "%llu", (unsigned long long)(m & ~4095ull)))
+        if (oci_cmd_push(c, "--mem") || oci_cmd_push(c, "%llu", (unsigned long long)(m & ~4095ull)))
             goto nomem;
     }
     /* The VM's process cap: pids.limit, and RLIMIT_NPROC (every process of the VM is the
@@ -438,12 +439,12 @@ int oci_cmd_build(const struct oci_spec *s, const struct oci_process *p, const c
     if (procs) {
         if (procs > PIDTAB_SIZE)
             procs = PIDTAB_SIZE;
-        if (push(c, "--procs") || push(c, "%lld", procs))
+        if (oci_cmd_push(c, "--procs") || oci_cmd_push(c, "%lld", procs))
             goto nomem;
     }
     switch (s->net) {
     case OCI_NET_HOST:
-        if (push(c, "--net"))
+        if (oci_cmd_push(c, "--net"))
             goto nomem;
         break;
     case OCI_NET_PATH:
@@ -457,7 +458,7 @@ int oci_cmd_build(const struct oci_spec *s, const struct oci_process *p, const c
             rc = fail(err, errlen, -errno, "network namespace %s: %s", s->netns_path, strerror(errno));
             goto out;
         }
-        if (push(c, "--net"))
+        if (oci_cmd_push(c, "--net"))
             goto nomem;
         break;
     case OCI_NET_NEW:
@@ -466,13 +467,13 @@ int oci_cmd_build(const struct oci_spec *s, const struct oci_process *p, const c
     }
     c->set_oom = p->has_oom_score_adj;
     c->oom_score_adj = p->oom_score_adj;
-    if (push(c, "--argv0") || push(c, "%s", sc > 0 ? interp : p->args[0]) || push(c, "--") ||
-        push(c, "/proc/self/fd/%d", c->prog_fd))
+    if (oci_cmd_push(c, "--argv0") || oci_cmd_push(c, "%s", sc > 0 ? interp : p->args[0]) ||
+        oci_cmd_push(c, "--") || oci_cmd_push(c, "/proc/self/fd/%d", c->prog_fd))
         goto nomem;
-    if (sc > 0 && ((iarg[0] && push(c, "%s", iarg)) || push(c, "%s", gpath)))
+    if (sc > 0 && ((iarg[0] && oci_cmd_push(c, "%s", iarg)) || oci_cmd_push(c, "%s", gpath)))
         goto nomem;
     for (size_t i = 1; p->args[i]; i++)
-        if (push(c, "%s", p->args[i]))
+        if (oci_cmd_push(c, "%s", p->args[i]))
             goto nomem;
     free(ms);
     return 0;
@@ -487,7 +488,7 @@ out:
 int oci_cmd_control(struct oci_cmd *c, const char *path)
 {
     /* After "kiln exec": two more slots, moved up by two. */
-    if (c->n < 2 || push(c, "--control-socket") || push(c, "%s", path))
+    if (c->n < 2 || oci_cmd_push(c, "--control-socket") || oci_cmd_push(c, "%s", path))
         return -ENOMEM;
     char *opt = c->argv[c->n - 2], *val = c->argv[c->n - 1];
     memmove(&c->argv[4], &c->argv[2], (c->n - 4) * sizeof(char *));

@@ -33,6 +33,8 @@ int oci_cmd_build(const struct oci_spec *s, const struct oci_process *p, const c
 int oci_system_cmd_build(const struct oci_spec *s, const char *bundle, struct oci_cmd *cmd, char *err,
                          size_t errlen);
 void oci_cmd_free(struct oci_cmd *cmd);
+/* Appends one printf-formatted argument to cmd's argv. 0 or -ENOMEM. */
+int oci_cmd_push(struct oci_cmd *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Adds `--control-socket path` (processes joining the VM: `exec`, docs/oci.md). 0 or -ENOMEM. */
 int oci_cmd_control(struct oci_cmd *cmd, const char *path);
 /* In the container's process: enters the network namespace and sets the OOM score. 0 or -errno. */

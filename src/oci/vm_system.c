@@ -12,7 +12,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pwd.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,27 +25,6 @@
 /* The smallest guest a Linux kernel boots in comfortably, and the default without a limit. */
 #define SYSTEM_MIN_MEM (64ull << 20)
 #define SYSTEM_DEFAULT_MEM "256M"
-
-static int add(struct oci_cmd *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int add(struct oci_cmd *c, const char *fmt, ...)
-{
-    if (c->n + 2 > c->cap) {
-        size_t cap = c->cap ? 2 * c->cap : 64;
-        char **v = realloc(c->argv, cap * sizeof(char *));
-        if (!v)
-            return -ENOMEM;
-        c->argv = v;
-        c->cap = cap;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    int r = vasprintf(&c->argv[c->n], fmt, ap);
-    va_end(ap);
-    if (r < 0)
-        return -ENOMEM;
-    c->argv[++c->n] = NULL;
-    return 0;
-}
 
 /* A directory of the rootfs, resolved as if root were "/" (symlinks stay inside). */
 static int open_dir_in(int root, const char *path)
@@ -157,25 +135,26 @@ int oci_system_cmd_build(const struct oci_spec *s, const char *bundle, struct oc
                  "(make guest, or set KILN_CACHE for the runtime)", guest, strerror(-e));
         return e;
     }
-    int rc = add(c, "kiln") || add(c, "run") || add(c, "--firmware") || add(c, "%s/fw_dynamic.bin", guest) ||
-             add(c, "--kernel") || add(c, "%s/Image", guest) || add(c, "--initrd") ||
-             add(c, "%s/initramfs.cpio.gz", guest) || add(c, "--rootfs") ||
-             add(c, "%s%s", real, s->root_ro ? ":ro" : "");
+    int rc = oci_cmd_push(c, "kiln") || oci_cmd_push(c, "run") ||
+             oci_cmd_push(c, "--firmware") || oci_cmd_push(c, "%s/fw_dynamic.bin", guest) ||
+             oci_cmd_push(c, "--kernel") || oci_cmd_push(c, "%s/Image", guest) ||
+             oci_cmd_push(c, "--initrd") || oci_cmd_push(c, "%s/initramfs.cpio.gz", guest) ||
+             oci_cmd_push(c, "--rootfs") || oci_cmd_push(c, "%s%s", real, s->root_ro ? ":ro" : "");
     if (s->mem_limit) {
         uint64_t m = s->mem_limit < SYSTEM_MIN_MEM ? SYSTEM_MIN_MEM : s->mem_limit;
         if (s->mem_limit < SYSTEM_MIN_MEM)
             oci_debug("memory limit %llu bytes: a system VM gets at least 64 MiB",
                       (unsigned long long)s->mem_limit);
-        rc = rc || add(c, "--mem") || add(c, "%lluM", (unsigned long long)(m >> 20));
+        rc = rc || oci_cmd_push(c, "--mem") || oci_cmd_push(c, "%lluM", (unsigned long long)(m >> 20));
     } else {
-        rc = rc || add(c, "--mem") || add(c, SYSTEM_DEFAULT_MEM);
+        rc = rc || oci_cmd_push(c, "--mem") || oci_cmd_push(c, SYSTEM_DEFAULT_MEM);
     }
-    rc = rc || add(c, "--workdir") || add(c, "%s", p->cwd ? p->cwd : "/");
+    rc = rc || oci_cmd_push(c, "--workdir") || oci_cmd_push(c, "%s", p->cwd ? p->cwd : "/");
     for (size_t i = 0; p->env && p->env[i]; i++)
-        rc = rc || add(c, "--env") || add(c, "%s", p->env[i]);
-    rc = rc || add(c, "--uid") || add(c, "%u:%u", (unsigned)p->uid, (unsigned)p->gid);
+        rc = rc || oci_cmd_push(c, "--env") || oci_cmd_push(c, "%s", p->env[i]);
+    rc = rc || oci_cmd_push(c, "--uid") || oci_cmd_push(c, "%u:%u", (unsigned)p->uid, (unsigned)p->gid);
     if (p->terminal)
-        rc = rc || add(c, "--tty");
+        rc = rc || oci_cmd_push(c, "--tty");
     if (s->nmounts)
         oci_debug("a system-VM container gets its rootfs only: %zu other mounts not passed", s->nmounts);
     if (s->pids_limit)
@@ -195,19 +174,19 @@ int oci_system_cmd_build(const struct oci_spec *s, const char *bundle, struct oc
             return -errno;
         }
         /* User networking inside the engine's namespace: its veth and routes carry the VM. */
-        rc = rc || add(c, "--net") || add(c, "user");
+        rc = rc || oci_cmd_push(c, "--net") || oci_cmd_push(c, "user");
         break;
     case OCI_NET_HOST:
-        rc = rc || add(c, "--net") || add(c, "user");
+        rc = rc || oci_cmd_push(c, "--net") || oci_cmd_push(c, "user");
         break;
     case OCI_NET_NEW:
         break;
     }
     c->set_oom = p->has_oom_score_adj;
     c->oom_score_adj = p->oom_score_adj;
-    rc = rc || add(c, "--");
+    rc = rc || oci_cmd_push(c, "--");
     for (size_t i = 0; p->args[i]; i++)
-        rc = rc || add(c, "%s", p->args[i]);
+        rc = rc || oci_cmd_push(c, "%s", p->args[i]);
     if (rc) {
         oci_cmd_free(c);
         snprintf(err, errlen, "out of memory");

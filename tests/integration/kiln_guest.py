@@ -40,8 +40,8 @@ def vm_pid_of(pid, timeout=10):
 
 
 class Guest:
-    def __init__(self, *args, timeout=120):
-        self.cmd = [KILN, "run", *args]
+    def __init__(self, *args, timeout=120, command="run"):
+        self.cmd = [KILN, command, *args]
         self.proc = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, bufsize=0)
         self.buf = ""
@@ -134,6 +134,13 @@ class Guest:
 
     def tail(self, n=40):
         return "\n".join(self.log.split("\n")[-n:])
+
+
+class Restored(Guest):
+    """A guest started by `kiln restore DIR ...` (or a clone) instead of `kiln run`."""
+
+    def __init__(self, *args, timeout=120):
+        super().__init__(*args, timeout=timeout, command="restore")
 
 
 class Report:

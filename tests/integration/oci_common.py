@@ -5,8 +5,11 @@ import hashlib
 import io
 import json
 import os
+import pty
+import select
 import shutil
 import tarfile
+import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CACHE = os.environ.get("KILN_CACHE", os.path.expanduser("~/.cache/kiln"))
@@ -157,3 +160,28 @@ def oci_archive(rootfs, out_tar, tag="kiln.test/busybox:latest", cmd=("sh",)):
             t.add(os.path.join(layout, name), arcname=name)
     shutil.rmtree(layout)
     return out_tar
+
+
+def on_pty(argv, steps, timeout=60):
+    """Runs argv on a new pseudo-terminal; steps: (wait-for bytes, then send bytes). The output
+    seen, whether every step was reached, and the exit status."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execvp(argv[0], argv)
+    buf, step, end = b"", 0, time.time() + timeout
+    while time.time() < end:
+        rd, _, _ = select.select([fd], [], [], 0.3)
+        if rd:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            buf += chunk
+        if step < len(steps) and steps[step][0] in buf:
+            os.write(fd, steps[step][1])
+            step += 1
+    _, st = os.waitpid(pid, 0)
+    os.close(fd)
+    return buf, step == len(steps), os.waitstatus_to_exitcode(st)

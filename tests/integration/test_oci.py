@@ -412,7 +412,10 @@ try:
     rc, pid, err = create("mem2", config(["sh", "-c", prog], resources={"memory": {"limit": 256 << 20}}))
     runc("start", "mem2")
     c2 = reap(pid)
-    r.check("memory-limit", c1 != 0 and c2 == 0 and output("mem2") == "16000000\n",
+    # Under 8M the 16 MB string cannot be built: whichever process the limit stops (the shell,
+    # or head/tr in the command substitution, leaving $x empty), the length never comes out.
+    r.check("memory-limit", (c1 != 0 or output("mem") != "16000000\n") and c2 == 0 and
+            output("mem2") == "16000000\n",
             f"8M: {c1} {output('mem')!r}; 256M: {c2} {output('mem2')!r}")
     runc("delete", "mem")
     runc("delete", "mem2")
@@ -572,9 +575,9 @@ try:
         runc("start", "sys2")
         time.sleep(1)
         up = state("sys2")["status"] == "running"
-        rc, _, err = runc("kill", "sys2", "TERM")
         rc2, _, err2 = runc("exec", "sys2", "true")
         r.check("system-vm-exec-refused", rc2 != 0 and "system-VM" in err2, err2.strip())
+        rc, _, err = runc("kill", "sys2", "TERM")
         code = reap(pid, 120)
         r.check("system-vm-kill-term-ends-the-workload", up and rc == 0 and code == 143,
                 f"running {up}, kill rc {rc} {err.strip()}, status {code}")

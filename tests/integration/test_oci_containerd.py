@@ -7,7 +7,6 @@ io.containerd.runc.v2 --runc-binary build/kiln-runc`: output, exit code, detache
 containerd is torn down after. Prints "ok NAME" / "not ok NAME"; exit 77 without containerd."""
 import os
 import pty
-import select
 import shutil
 import signal
 import subprocess
@@ -16,7 +15,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from oci_common import RUNC, BUSYBOX, Report, build_rootfs, oci_archive  # noqa: E402
+from oci_common import on_pty, RUNC, BUSYBOX, Report, build_rootfs, oci_archive  # noqa: E402
 
 r = Report()
 for tool in ("containerd", "ctr", "containerd-shim-runc-v2"):
@@ -55,31 +54,6 @@ def ctr(*args, timeout=120, **kw):
     p = subprocess.run(["ctr", "--address", SOCK, "--namespace", NS, *args], capture_output=True,
                        timeout=timeout, stdin=subprocess.DEVNULL, **kw)
     return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
-
-
-def on_pty(argv, steps, timeout=60):
-    """Runs argv on a new pseudo-terminal; steps: (wait-for bytes, then send bytes). The output
-    seen, whether every step was reached, and the exit status."""
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execvp(argv[0], argv)
-    buf, step, end = b"", 0, time.time() + timeout
-    while time.time() < end:
-        rd, _, _ = select.select([fd], [], [], 0.3)
-        if rd:
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            buf += chunk
-        if step < len(steps) and steps[step][0] in buf:
-            os.write(fd, steps[step][1])
-            step += 1
-    _, st = os.waitpid(pid, 0)
-    os.close(fd)
-    return buf, step == len(steps), os.waitstatus_to_exitcode(st)
 
 
 RUN = ["run", "--platform", "linux/riscv64", "--runtime", "io.containerd.runc.v2", "--runc-binary", RUNC]

@@ -8,8 +8,6 @@ The hard RLIMIT_NOFILE here is below podman's defaults, so runs pass --ulimit. P
 import http.server
 import json
 import os
-import pty
-import select
 import shutil
 import subprocess
 import sys
@@ -18,7 +16,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from oci_common import RUNC, BUSYBOX, Report, build_rootfs, oci_archive  # noqa: E402
+from oci_common import on_pty, RUNC, BUSYBOX, Report, build_rootfs, oci_archive  # noqa: E402
 
 r = Report()
 for tool in ("podman", "conmon"):
@@ -38,31 +36,6 @@ PODMAN = ["podman", "--root", f"{tmp}/root", "--runroot", f"{tmp}/runroot", "--s
           "--cgroup-manager", "cgroupfs", "--events-backend", "file", "--tmpdir", f"{tmp}/tmp",
           "--runtime", RUNC]
 ULIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
-
-
-def on_pty(argv, steps, timeout=90):
-    """Runs argv on a new pseudo-terminal; steps: (wait-for bytes, then send bytes). The output
-    seen, whether every step was reached, and the exit status."""
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execvp(argv[0], argv)
-    buf, step, end = b"", 0, time.time() + timeout
-    while time.time() < end:
-        rd, _, _ = select.select([fd], [], [], 0.3)
-        if rd:
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            buf += chunk
-        if step < len(steps) and steps[step][0] in buf:
-            os.write(fd, steps[step][1])
-            step += 1
-    _, st = os.waitpid(pid, 0)
-    os.close(fd)
-    return buf, step == len(steps), os.waitstatus_to_exitcode(st)
 
 
 def podman(*args, timeout=120):
@@ -137,7 +110,8 @@ try:
     r.check("podman-exec-shares-pids", rc == 0 and out.split()[1:] == ["pid1-alive"] and out.split()[0] != "1",
             f"rc {rc} {out!r} {err}")
     buf, done, code = on_pty(["podman", *PODMAN[1:], "exec", "-it", "bg", "sh", "-c",
-                              "test -t 0 && echo exec-tty; read x; echo got-$x"], [(b"exec-tty", b"zz\r")])
+                              "test -t 0 && echo exec-tty; read x; echo got-$x"], [(b"exec-tty", b"zz\r")],
+                             timeout=90)
     r.check("podman-exec-it", done and b"got-zz" in buf and code == 0, f"code {code} {buf[-300:]!r}")
     rc, out, err = podman("stop", "-t", "5", "bg")
     rc2, out2, _ = podman("ps", "-a", "--format", "{{.Names}} {{.Status}}")
@@ -147,7 +121,7 @@ try:
 
     # An interactive shell: conmon hands kiln-runc a console socket, kiln-runc sends the pty master.
     buf, done, code = on_pty(["podman", *PODMAN[1:], "run", "-it", "--rm", *ULIMITS, IMG, "sh"],
-                             [(b"# ", b"test -t 0 && echo tty-$((6*7))\r"), (b"tty-42", b"exit 9\r")])
+                             [(b"# ", b"test -t 0 && echo tty-$((6*7))\r"), (b"tty-42", b"exit 9\r")], timeout=90)
     r.check("podman-run-it", done and b"tty-42" in buf and code == 9, f"code {code} {buf[-300:]!r}")
 finally:
     podman("rm", "-f", "-a", timeout=60)

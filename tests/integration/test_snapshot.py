@@ -26,24 +26,11 @@ import time
 import zlib
 
 import kiln_guest
-from kiln_guest import KILN, Guest, GuestError, Report
+from kiln_guest import KILN, Guest, GuestError, Report, Restored
 
 rep = Report()
 tmp = tempfile.mkdtemp(prefix="kiln-snap-")
 N_LOOP = int(os.environ.get("KILN_SNAP_LOOP", "100000"))
-
-
-class Restored(Guest):
-    """A guest started by `kiln restore` (or clone) instead of `kiln run`."""
-
-    def __init__(self, *args, timeout=120):
-        self.cmd = [KILN, "restore", *args]
-        self.proc = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, bufsize=0)
-        self.buf = ""
-        self.log = ""
-        self.timeout = timeout
-        self.t0 = time.monotonic()
 
 
 def expected(seed, n):

@@ -18,7 +18,7 @@ import tempfile
 import time
 
 import kiln_guest
-from kiln_guest import KILN, Guest, GuestError, Report
+from kiln_guest import KILN, Guest, GuestError, Report, Restored
 
 rep = Report()
 tmp = tempfile.mkdtemp(prefix="kiln-snap9p-")
@@ -39,17 +39,6 @@ if os.geteuid() == 0:
 
 MOUNT = ("mkdir -p /mnt/s /mnt/r && mount -t 9p -o trans=virtio,version=9p2000.L hs /mnt/s && "
          "mount -t 9p -o trans=virtio,version=9p2000.L ro /mnt/r && echo MOUNTED")
-
-
-class Restored(Guest):
-    def __init__(self, *args, timeout=120):
-        self.cmd = [KILN, "restore", *args]
-        self.proc = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, bufsize=0)
-        self.buf = ""
-        self.log = ""
-        self.timeout = timeout
-        self.t0 = time.monotonic()
 
 
 def stop(g):
