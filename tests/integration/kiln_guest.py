@@ -133,7 +133,15 @@ class Guest:
                 time.sleep(0.02)
 
     def tail(self, n=40):
-        return "\n".join(self.log.split("\n")[-n:])
+        text = "\n".join(self.log.split("\n")[-n:])
+        # Once kiln has exited, what it said on stderr is usually the reason.
+        if self.proc.poll() is not None and not hasattr(self, "stderr"):
+            try:
+                self.stderr = self.proc.stderr.read().decode("utf-8", "replace")
+            except (OSError, ValueError):
+                self.stderr = ""
+        err = getattr(self, "stderr", "")
+        return text + ("\n[kiln exited %s; stderr:]\n%s" % (self.proc.returncode, err[-1500:]) if err else "")
 
 
 class Restored(Guest):
