@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backend/disk_impl.h"
@@ -26,7 +27,7 @@
 #define DIRECT_ALIGN 4096u
 
 /* Whole-file lock on this open file description: 0, -EAGAIN if someone else holds it, or -errno. */
-static int lock_image(int fd, bool readonly)
+static int lock_image_once(int fd, bool readonly)
 {
     struct flock fl = {
         .l_type = readonly ? F_RDLCK : F_WRLCK,
@@ -40,6 +41,21 @@ static int lock_image(int fd, bool readonly)
     /* No OFD locks (old kernel): flock() is also per open file description. */
     if (flock(fd, (readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0) return 0;
     return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+}
+
+/*
+ * A VM killed a moment ago may still hold its lock: a killed process's open files are let go
+ * only when its last thread has exited, after its main thread already shows as a zombie. So a
+ * lock found taken is asked again for up to LOCK_RETRY_MS before the disk counts as in use.
+ */
+#define LOCK_RETRY_MS 2000
+static int lock_image(int fd, bool readonly)
+{
+    int r;
+    for (int waited = 0; (r = lock_image_once(fd, readonly)) == -EAGAIN && waited < LOCK_RETRY_MS;
+         waited += 20)
+        nanosleep(&(struct timespec){.tv_nsec = 20 * 1000000}, NULL);
+    return r;
 }
 
 int dfile_open(struct disk_file *f, const char *path, bool readonly, enum disk_cache cache, bool lock,

@@ -92,6 +92,11 @@ static void close_all_but(int a, int b)
 static void keeper(pid_t child, int cleaner_fd, pid_t cleaner, int alive_fd, bool no_seccomp)
 {
     close_all_but(cleaner ? cleaner_fd : -1, alive_fd);
+    /* Now the VM may go on: a file it opened before the split (a disk's lock, a pipe's end)
+     * is its alone (OFD locks belong to the open file, which the keeper no longer holds). */
+    char go = 1;
+    if (write(alive_fd, &go, 1) != 1)
+        kill(child, SIGKILL);
     vm_pid = child;
     prctl(PR_SET_NAME, "kiln-keeper");
     for (size_t i = 0; i < NRELAYED; i++) {
@@ -163,6 +168,12 @@ int pidns_split(int cleaner_fd, pid_t cleaner, bool no_seccomp)
      * outside the namespace (getppid() says 0), so the race with the keeper's death before
      * PR_SET_PDEATHSIG is closed by the keeper's pipe: a hang-up means it is gone. */
     close(alive[1]);
+    char go;
+    ssize_t n;
+    while ((n = read(alive[0], &go, 1)) < 0 && errno == EINTR)
+        ;
+    if (n != 1) /* the keeper is gone before it let us go */
+        _exit(128 + SIGKILL);
     keeper_alive_fd = alive[0];
     pidns_rearm();
     init_signals();

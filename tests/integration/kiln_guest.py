@@ -39,6 +39,22 @@ def vm_pid_of(pid, timeout=10):
         time.sleep(0.02)
 
 
+def threads_alive(pid):
+    """true while any thread of pid has not finished exiting."""
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return False
+    for t in tids:
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, t)) as f:
+                if f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X"):
+                    return True
+        except OSError:
+            pass
+    return False
+
+
 class Guest:
     def __init__(self, *args, timeout=120, command="run"):
         self.cmd = [KILN, command, *args]
@@ -122,14 +138,10 @@ class Guest:
             self.proc.wait()
             # Behind a keeper the VM dies of its keeper's death a moment later (docs/jail.md):
             # wait, so its disks are unlocked when we return.
+            # Its files (disk locks) go with its last thread, which may exit after the main
+            # thread already shows as a zombie.
             deadline = time.time() + 10
-            while vm != self.proc.pid and time.time() < deadline:
-                try:
-                    with open("/proc/%d/stat" % vm) as f:
-                        if f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
-                            break
-                except OSError:
-                    break
+            while vm != self.proc.pid and time.time() < deadline and threads_alive(vm):
                 time.sleep(0.02)
 
     def tail(self, n=40):
