@@ -297,6 +297,9 @@ def failure_cases(port, dead_port):
     m, buf = console_cmd(SRC, name, "yes abcdefghijklmnop | head -c 33554432 > /tmp/src; "
                          "(while true; do cat /tmp/src > /tmp/dirty; done) & echo busy-$((40+4))",
                          r"busy-44", 120)
+    # A 5% CPU cap (sent along with the definition, so both ends have it) stretches the
+    # stream over seconds: the destination is surely caught mid-stream on a loaded host too.
+    kiln(SRC, "set", name, "--cpu-cap", "5")
     p = subprocess.Popen([KILN, "migrate", name, "--to", "127.0.0.1:%d" % port, "--token-file", TOKEN,
                           "--downtime", "1"],
                          env=env(SRC), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
