@@ -77,10 +77,10 @@ class Daemon:
     """A kiln daemon of this test's own: KILN_STATE_DIR is TMP/state (the CLI starts the
     daemon on first use); nothing is shared with another test or the user's daemon."""
 
-    def __init__(self, prefix, tmp=None, http_timeout=120):
+    def __init__(self, prefix, tmp=None, http_timeout=120, state=None):
         self.tmp = tmp or tempfile.mkdtemp(prefix=prefix)
         os.makedirs(self.tmp, exist_ok=True)
-        self.state = os.path.join(self.tmp, "state")
+        self.state = state or os.path.join(self.tmp, "state")
         self.env = dict(os.environ, KILN_STATE_DIR=self.state)
         self.sock = os.path.join(self.state, "kiln.sock")
         self.http_timeout = http_timeout  # seconds of silence before a reply is taken as whole

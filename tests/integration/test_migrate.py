@@ -29,6 +29,9 @@ import tempfile
 import time
 import zlib
 
+import kiln_daemon
+from kiln_daemon import Daemon, check, failed
+
 KILN = os.path.abspath(os.environ.get("KILN", os.path.join(os.path.dirname(__file__), "../../build/kiln")))
 CACHE = os.environ.get("KILN_CACHE", os.path.expanduser("~/.cache/kiln"))
 TMP = tempfile.mkdtemp(prefix="kiln-mig-")
@@ -36,18 +39,7 @@ SRC = os.path.join(TMP, "src")
 DST = os.path.join(TMP, "dst")
 TOKEN = os.path.join(TMP, "token")
 N_BLOCKS = int(os.environ.get("KILN_MIG_BLOCKS", "300"))
-failures = 0
 daemons = []
-
-
-def check(name, cond, detail=""):
-    global failures
-    if cond:
-        print("ok " + name, flush=True)
-    else:
-        failures += 1
-        print("not ok " + name + (" -- " + str(detail)[-1500:] if detail else ""), flush=True)
-    return cond
 
 
 def free_port():
@@ -62,10 +54,18 @@ def env(state):
     return dict(os.environ, KILN_STATE_DIR=state)
 
 
+_daemons_by_state = {}
+
+
+def daemon_of(state):
+    """The test fixture (kiln_daemon.py) for the daemon whose KILN_STATE_DIR is state."""
+    if state not in _daemons_by_state:
+        _daemons_by_state[state] = Daemon(None, tmp=TMP, state=state, http_timeout=300)
+    return _daemons_by_state[state]
+
+
 def kiln(state, *args, timeout=300):
-    p = subprocess.run([KILN] + list(args), env=env(state), capture_output=True, text=True,
-                       timeout=timeout, stdin=subprocess.DEVNULL)
-    return p.returncode, p.stdout, p.stderr
+    return daemon_of(state).kiln(*args, timeout=timeout)
 
 
 def start_daemon(state, *extra):
@@ -88,36 +88,11 @@ def daemon_log(state):
 
 
 def http(state, method, path, body=None, timeout=300):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    s.connect(os.path.join(state, "kiln.sock"))
-    data = b"" if body is None else json.dumps(body).encode()
-    s.sendall(("%s %s HTTP/1.1\r\nHost: kiln\r\nContent-Length: %d\r\n\r\n" %
-               (method, path, len(data))).encode() + data)
-    out = b""
-    while True:
-        try:
-            chunk = s.recv(65536)
-        except socket.timeout:
-            break
-        if not chunk:
-            break
-        out += chunk
-    s.close()
-    head, _, body = out.partition(b"\r\n\r\n")
-    try:
-        status = int(head.split(b" ")[1])
-    except (IndexError, ValueError):
-        return 0, out
-    try:
-        return status, json.loads(body)
-    except ValueError:
-        return status, body
+    return daemon_of(state).http(method, path, body, timeout=timeout)
 
 
 def console_log(state, name):
-    st, b = http(state, "GET", "/v1/vms/%s/console" % name)
-    return b.decode(errors="replace") if st == 200 and isinstance(b, bytes) else ""
+    return daemon_of(state).console_log(name)
 
 
 def vm(state, name):
@@ -131,46 +106,14 @@ def vm_state(state, name):
 
 
 def wait_for(pred, timeout, step=0.5):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
+    return kiln_daemon.wait_for(pred, timeout, step)
 
 
 def console_cmd(state, name, cmd, marker, timeout=60):
     try:
-        return console_cmd1(state, name, cmd, marker, timeout)
+        return daemon_of(state).console_cmd(name, cmd, marker, timeout)
     except OSError as e:
         return None, "console of %s: %s" % (name, e)
-
-
-def console_cmd1(state, name, cmd, marker, timeout):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(5)
-    s.connect(os.path.join(state, "kiln.sock"))
-    s.sendall(("GET /v1/vms/%s/console HTTP/1.1\r\nConnection: Upgrade\r\n"
-               "Upgrade: kiln-console\r\n\r\n" % name).encode())
-    time.sleep(0.3)
-    s.sendall(cmd.encode() + b"\n")
-    buf = b""
-    end = time.time() + timeout
-    m = None
-    while time.time() < end:
-        try:
-            c = s.recv(4096)
-        except socket.timeout:
-            continue
-        if not c:
-            break
-        buf += c
-        m = re.search(marker, buf.decode(errors="replace"))
-        if m:
-            break
-    s.close()
-    return m, buf.decode(errors="replace")
 
 
 # ---- the workload and what it must produce ----
@@ -486,4 +429,4 @@ if __name__ == "__main__":
         rc = 1
     finally:
         cleanup()
-    sys.exit(1 if failures or rc else 0)
+    sys.exit(1 if failed() or rc else 0)
