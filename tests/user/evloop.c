@@ -43,6 +43,19 @@ static void *writer(void *arg)
     return NULL;
 }
 
+/* A descriptor number that is surely closed now. A fixed number (200, 300) is not: runners hand
+ * descriptors down, qemu-riscv64 passes them to its guest and its own descriptors land wherever
+ * the lowest free number is, so the two emulators saw different things under CI. */
+static int just_closed_descriptor(void)
+{
+    int q[2];
+    if (pipe(q))
+        return 1023;
+    close(q[0]);
+    close(q[1]);
+    return q[1];
+}
+
 static void test_select(void)
 {
     int p[2];
@@ -72,12 +85,10 @@ static void test_select(void)
     sigset_t none;
     sigemptyset(&none);
     printf("pselect data: %d\n", pselect(p[0] + 1, &rd, NULL, NULL, &ts, &none));
-    /* The runner may hand us an open descriptor 200 (CI does): make sure it is closed,
-     * so qemu-riscv64 (which passes host descriptors through) and kiln see the same. */
-    close(200);
+    int closed = just_closed_descriptor();
     FD_ZERO(&rd);
-    FD_SET(200, &rd);
-    n = select(201, &rd, NULL, NULL, &tv);
+    FD_SET(closed, &rd);
+    n = select(closed + 1, &rd, NULL, NULL, &tv);
     printf("select closed fd: %d %s\n", n, n < 0 ? strerror(errno) : "");
     close(p[0]);
     close(p[1]);
@@ -88,8 +99,7 @@ static void test_poll(void)
     int p[2];
     if (pipe(p))
         return;
-    close(300); /* see test_select: inherited descriptors would differ between runners */
-    struct pollfd f[3] = {{p[0], POLLIN, 0}, {-1, POLLIN, 0}, {300, POLLIN, 0}};
+    struct pollfd f[3] = {{p[0], POLLIN, 0}, {-1, POLLIN, 0}, {just_closed_descriptor(), POLLIN, 0}};
     int n = poll(f, 2, 10);
     printf("poll empty: %d\n", n);
     n = poll(f, 3, 10);
