@@ -1049,7 +1049,7 @@ def host_info():
 
 JIT_VMMS = ("kiln", "kiln-interp", "qemu")
 JIT_STATS = re.compile(r"jit: hart \d+: (\d+) blocks translated in ([0-9.]+) ms, (\d+) invalidated, "
-                       r"(\d+) flushes, (\d+) KiB of code, \d+ chained, (\d+)% of instructions")
+                       r"(\d+) flushes \(\d+ released while idle\), (\d+) KiB of code, \d+ chained, (\d+)% of instructions")
 
 
 def jit_stats(text):

@@ -82,7 +82,7 @@ static void exec_usage(FILE *f)
             "  --jit on|off|verify      translate hot code (default on), interpret only, or check every\n"
             "                           translated block against the interpreter (docs/jit.md)\n"
             "  --jit-cache SIZE         translated code per guest thread, mapped lazily (default 16M)\n"
-            "  --jit-threshold N        entries of a block before it is translated (default 64)\n",
+            "  --jit-threshold N        entries of a block before it is translated (default 16)\n",
             DEFAULT_PATH, DEFAULT_SYSROOT, PIDTAB_DEFAULT_PROCS);
 }
 

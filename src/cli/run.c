@@ -71,7 +71,7 @@ static void run_usage(FILE *f)
             "  --jit MODE        on (translate hot code), off (interpret), verify (check every\n"
             "                    translated block against the interpreter) (default: on)\n"
             "  --jit-cache SIZE  translated code per hart, mapped lazily (default 16M)\n"
-            "  --jit-threshold N entries of a block before it is translated (default 64)\n"
+            "  --jit-threshold N entries of a block before it is translated (default 16)\n"
             "  --control PATH    serve the control socket (JSON lines: stats, balloon,\n"
             "                    limits, powerdown, quit) at PATH, mode 0600 (docs/balloon.md)\n"
             "  --gdb PORT        serve gdb's remote protocol on 127.0.0.1:PORT (docs/gdb.md)\n"

@@ -405,6 +405,28 @@ uint8_t *mem_exec_page(struct hart *h, uint64_t pc, uint64_t *pa)
     return host - (pc & (PAGE_SIZE - 1));
 }
 
+/*
+ * Fills the fetch TLB entry for pc's page if the fetch would succeed, raising
+ * nothing: false when it would fault or the page is not RAM PMP gives whole
+ * (the interpreter then fetches, and raises what it must). Only A bits change,
+ * as the fetch itself would change them (priv 4.3.1: a walk may set A early).
+ */
+bool mmu_fill_fetch(struct hart *h, uint64_t pc)
+{
+    uint64_t pa;
+    if (mmu_translate(h, pc, ACC_EXEC, &pa))
+        return false;
+    if (h->pmp_on && !(pmp_perm(h, pa & ~(PAGE_SIZE - 1), PAGE_SIZE, h->priv) & PMP_X))
+        return false;
+    uint8_t *page = bus_ram_ptr(h->bus, pa & ~(PAGE_SIZE - 1), PAGE_SIZE);
+    if (!page)
+        return false;
+    struct tlb_entry *e = tlb_slot(h, TLB_EXEC, pc);
+    e->tag = tlb_tag(pc, h->fetch_key);
+    e->addend = (uintptr_t)page - (pc & ~(PAGE_SIZE - 1));
+    return true;
+}
+
 bool mem_cbo_check(struct hart *h, uint64_t va, bool zero, uint8_t **block)
 {
     uint64_t base = va & ~63ull, pa;

@@ -51,6 +51,8 @@ bool mem_fetch_slow(struct hart *h, uint64_t pc, uint32_t *insn);
 bool mem_fetch_check_pmp(struct hart *h, uint64_t va, uint64_t pa);
 /* Host address of the RAM page holding pc, translated for execution; NULL with the trap raised. */
 uint8_t *mem_exec_page(struct hart *h, uint64_t pc, uint64_t *pa);
+/* Fills the fetch TLB for pc's page when a fetch there would succeed; raises nothing. */
+bool mmu_fill_fetch(struct hart *h, uint64_t pc);
 
 /*
  * Zicbom/Zicboz (cmo spec 2.5.2): can a cache-block operation touch the 64-byte

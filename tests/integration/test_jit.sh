@@ -94,6 +94,17 @@ if [ -e "$GUEST/Image" ] && [ -e "$GUEST/initramfs.cpio.gz" ] && [ -e "$GUEST/fw
     else
         ko "$name" "$(tail -1 "$OUT/boot-tiny.log")"
     fi
+    # An idle guest gives its code back (jit_idle: two quiet seconds in a row), and code that
+    # runs again afterwards is translated again and still right.
+    name=jit/boot/idle-release
+    (sleep 7; echo 'echo idle-sum-$((40+2))'; sleep 1; echo poweroff) |
+        timeout 300 "$KILN" run -v --mem 128M --jit=on --append console=ttyS0 >"$OUT/boot-idle.log" 2>&1
+    released=$(sed -n 's/.*flushes (\([0-9]*\) released while idle).*/\1/p' "$OUT/boot-idle.log" | head -1)
+    if grep -q "idle-sum-42" "$OUT/boot-idle.log" && [ "${released:-0}" -ge 1 ]; then
+        ok "$name"
+    else
+        ko "$name" "released=${released:-none}; $(tail -1 "$OUT/boot-idle.log")"
+    fi
 else
     echo "ok jit/boot # SKIP default guest not built (make guest)"
 fi

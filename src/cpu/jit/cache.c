@@ -99,3 +99,20 @@ void jit_cache_flush(struct jit *j)
     j->stats.flushes++;
     j->stats.code_bytes = 0;
 }
+
+/*
+ * A flush that also gives the code's memory back to the host: the pages of
+ * the shared memfd are freed (MADV_REMOVE punches them out of the file, so
+ * both views lose them: madvise(2)); a private RWX fallback just drops its
+ * pages. For a hart that has been idle for seconds (jit_idle()): an idle VM
+ * then costs what it would without a JIT, and code that is still hot is
+ * translated again within a few dozen entries.
+ */
+void jit_cache_release(struct jit *j)
+{
+    jit_cache_flush(j);
+    j->stats.releases++;
+    size_t len = (j->high + 4095) & ~(size_t)4095;
+    if (len) madvise(j->rw, len, j->rw == j->rx ? MADV_DONTNEED : MADV_REMOVE);
+    j->rw_mapped = false;
+}

@@ -18,12 +18,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include "cpu/exec.h"
 #include "cpu/jit/jit_internal.h"
 #include "cpu/mmu.h"
 #include "cpu/bus.h"
 #include "util/log.h"
+
+/* jit_idle(): when an idle hart gives its code back. */
+#define JIT_QUIET_RATE 20000000ull /* instructions a second */
+#define JIT_QUIET_WINDOWS 2
+/* Less code than this stays: the idle loop's own few dozen blocks would only come back. */
+#define JIT_RELEASE_MIN (256u << 10)
 
 static struct jit_config default_config = {
     .mode = JIT_OFF,
@@ -61,6 +68,7 @@ int jit_attach(struct hart *h, const struct jit_config *cfg)
     if (!j) return -ENOMEM;
     j->cfg = *cfg;
     if (!j->cfg.threshold) j->cfg.threshold = 1;
+    j->release_after = JIT_QUIET_WINDOWS;
     int err = jit_cache_init(j, cfg->cache_size);
     if (err < 0) {
         free(j);
@@ -75,12 +83,13 @@ void jit_detach(struct hart *h)
     struct jit *j = h->jit;
     if (!j) return;
     log_debug("jit",
-              "hart %u: %llu blocks translated in %.1f ms, %llu invalidated, %llu flushes, %llu "
+              "hart %u: %llu blocks translated in %.1f ms, %llu invalidated, %llu flushes (%llu "
+              "released while idle), %llu "
               "KiB of code, %llu chained, "
               "%.0f%% of instructions in translated code",
               h->id, (unsigned long long)j->stats.translated, (double)j->stats.translate_ns / 1e6,
               (unsigned long long)j->stats.invalidated, (unsigned long long)j->stats.flushes,
-              (unsigned long long)(j->stats.code_bytes >> 10), (unsigned long long)j->stats.chained,
+              (unsigned long long)j->stats.releases, (unsigned long long)(j->stats.code_bytes >> 10), (unsigned long long)j->stats.chained,
               100.0 * (double)j->stats.insns_jit /
                   (double)(j->stats.insns_jit + j->stats.insns_interp + 1));
     jit_cache_destroy(j);
@@ -136,8 +145,13 @@ static struct jit_block *find_block(struct hart *h, struct jit *j)
 {
     uint64_t pc = h->pc;
     const struct tlb_entry *t = tlb_slot(h, TLB_EXEC, pc);
-    /* An odd pc, or a page not in the fetch TLB yet: the interpreter raises or fills. */
-    if ((pc & 1) || t->tag != tlb_tag(pc, h->fetch_key)) return NULL;
+    /*
+     * A page not in the fetch TLB yet (Linux flushes it on every satp write):
+     * fill it here when the fetch would succeed, so the block is not
+     * interpreted only to fill it. An odd pc, or a fetch that faults: the
+     * interpreter raises.
+     */
+    if ((pc & 1) || (t->tag != tlb_tag(pc, h->fetch_key) && !mmu_fill_fetch(h, pc))) return NULL;
     const uint8_t *host = (const uint8_t *)(uintptr_t)(pc + t->addend);
     uintptr_t key = (uintptr_t)host;
     uint64_t ctx = jit_context(h);
@@ -317,17 +331,54 @@ static void chain(struct jit *j, uint8_t *site, const struct jit_block *b)
 }
 
 /*
+ * Called each time the hart goes to sleep (WFI), from the interpreter, never
+ * while this hart's translated code runs.
+ *
  * Both views of the memfd map the same pages, and the kernel counts a shared
  * page in RSS once per mapping: an idle VM would show its code twice. While
  * the hart sleeps nothing writes code, so the writable view's page table
  * entries are dropped (MADV_DONTNEED on a shared mapping keeps the pages:
  * madvise(2)); the next write faults them back in. One system call per sleep
  * that follows new code, none otherwise.
+ *
+ * A hart that stays idle gives its code back altogether: after
+ * release_after one-second windows in a row (JIT_QUIET_WINDOWS at first, twice
+ * as many after each release, reset once the hart is busy) in which it retired
+ * fewer than JIT_QUIET_RATE instructions a second (a small fraction of what a
+ * busy hart retires), the cache is released. Many idle VMs then
+ * cost what they would without a JIT; whatever runs again is translated again
+ * after `threshold` entries, at a few microseconds a block.
  */
+
+static uint64_t monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts); /* the vDSO: no system call */
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 void jit_idle(struct hart *h)
 {
     struct jit *j = h->jit;
-    if (!j || !j->rw_mapped || j->rw == j->rx) return;
+    if (!j) return;
+    uint64_t now = monotonic_ns();
+    if (now - j->idle_window_ns >= 1000000000ull) {
+        /* A rate: with NO_HZ one sleep can span several windows. */
+        bool quiet = (double)(h->instret - j->idle_window_instret) * 1e9 <
+                     (double)JIT_QUIET_RATE * (double)(now - j->idle_window_ns);
+        j->quiet_windows = quiet ? j->quiet_windows + 1 : 0;
+        if (!quiet) j->release_after = JIT_QUIET_WINDOWS;
+        j->idle_window_ns = now;
+        j->idle_window_instret = h->instret;
+        if (j->quiet_windows >= j->release_after && j->used >= JIT_RELEASE_MIN && j->cfg.mode == JIT_ON) {
+            jit_cache_release(j);
+            j->quiet_windows = 0;
+            /* The idle loop's ticks bring some code back: wait twice as long each time, up to a minute. */
+            if (j->release_after < 64) j->release_after *= 2;
+            return;
+        }
+    }
+    if (!j->rw_mapped || j->rw == j->rx) return;
     size_t len = (j->used + 4095) & ~(size_t)4095;
     if (len) madvise(j->rw, len, MADV_DONTNEED);
     j->rw_mapped = false;

@@ -22,13 +22,14 @@ struct jit_config {
 };
 
 #define JIT_DEFAULT_CACHE (16u << 20)
-#define JIT_DEFAULT_THRESHOLD 64
+#define JIT_DEFAULT_THRESHOLD 16
 
 /* Counters, for --verbose and the benchmarks. */
 struct jit_stats {
     uint64_t translated;   /* blocks translated */
     uint64_t invalidated;  /* blocks dropped because their code changed */
-    uint64_t flushes;      /* whole-cache flushes (cache full) */
+    uint64_t flushes;      /* whole-cache flushes (cache full, or released) */
+    uint64_t releases;     /* of those, flushes that gave the code's memory back (idle hart) */
     uint64_t block_runs;   /* entries into translated code from the dispatcher */
     uint64_t chained;      /* direct jumps patched between blocks */
     uint64_t insns_jit;    /* instructions retired in translated code */

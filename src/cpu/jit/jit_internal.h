@@ -68,6 +68,9 @@ struct jit {
     uint8_t *sh_epilogue, *sh_commit, *sh_lookup;
     uint32_t sh_mask; /* the TLB mask the shared lookup was made for */
     bool rw_mapped; /* the writable view has pages mapped since jit_idle() last dropped them */
+    /* jit_idle()'s view of how busy the hart is: a window's start and instret then, quiet windows in a row */
+    uint64_t idle_window_ns, idle_window_instret;
+    unsigned quiet_windows, release_after;
     struct jit_entry table[JIT_TABLE_SIZE]; /* direct-mapped: entry counts and recent blocks */
     struct jit_block *buckets[JIT_BUCKETS]; /* every live block, by (hostpc, ctx) */
     struct jit_block *blocks;
@@ -157,6 +160,7 @@ struct jit_block *jit_translate(struct hart *h, const uint8_t *host, uint64_t pc
 int jit_cache_init(struct jit *j, size_t size);
 void jit_cache_destroy(struct jit *j);
 void jit_cache_flush(struct jit *j);
+void jit_cache_release(struct jit *j);
 void jit_cache_fork(struct jit *j);
 
 #endif
