@@ -117,7 +117,7 @@ struct jit_stats jit_get_stats(const struct hart *h)
 /* A translated block for (hostpc, ctx) that is still live, or NULL. */
 static struct jit_block *bucket_find(struct jit *j, uintptr_t hostpc, uint64_t ctx)
 {
-    for (struct jit_block *b = j->buckets[jit_hash(hostpc, ctx) & (JIT_BUCKETS - 1)]; b;
+    for (struct jit_block *b = j->buckets[jit_bucket(hostpc, ctx)]; b;
          b = b->hnext)
         if (b->hostpc == hostpc && b->ctx == ctx) return b;
     return NULL;
@@ -125,7 +125,7 @@ static struct jit_block *bucket_find(struct jit *j, uintptr_t hostpc, uint64_t c
 
 static void bucket_remove(struct jit *j, struct jit_block *b)
 {
-    for (struct jit_block **p = &j->buckets[jit_hash(b->hostpc, b->ctx) & (JIT_BUCKETS - 1)]; *p;
+    for (struct jit_block **p = &j->buckets[jit_bucket(b->hostpc, b->ctx)]; *p;
          p = &(*p)->hnext) {
         if (*p == b) {
             *p = b->hnext;

@@ -21,7 +21,7 @@
  * translating. */
 #define JIT_MAX_BLOCK_CODE (JIT_MAX_INSNS * 256 + 1024)
 #define JIT_TABLE_SIZE 4096
-#define JIT_BUCKETS 4096
+#define JIT_BUCKETS 16384
 
 /* What translated code returns to the dispatcher. */
 enum { JIT_EXIT_NEXT = 0, JIT_EXIT_INTERP = 1 };
@@ -155,6 +155,14 @@ static inline unsigned jit_hash(uintptr_t hostpc, uint64_t ctx)
 {
     uint64_t k = ((uint64_t)hostpc >> 1) ^ (ctx * 0x9e3779b97f4a7c15ull);
     return (unsigned)((k * 0x9e3779b97f4a7c15ull) >> 40);
+}
+/*
+ * The hash chain of every live block: other bits of the hash than the table's
+ * index, so blocks that fight over one table entry do not also share a chain.
+ */
+static inline unsigned jit_bucket(uintptr_t hostpc, uint64_t ctx)
+{
+    return (jit_hash(hostpc, ctx) >> 10) & (JIT_BUCKETS - 1);
 }
 struct jit_block *jit_translate(struct hart *h, const uint8_t *host, uint64_t pc);
 int jit_cache_init(struct jit *j, size_t size);

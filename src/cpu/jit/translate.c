@@ -156,7 +156,7 @@ struct jit_block *jit_translate(struct hart *h, const uint8_t *host, uint64_t pc
     b->next = j->blocks;
     j->blocks = b;
     b->hostpc = (uintptr_t)host;
-    unsigned k = jit_hash(b->hostpc, b->ctx) & (JIT_BUCKETS - 1);
+    unsigned k = jit_bucket(b->hostpc, b->ctx);
     b->hnext = j->buckets[k];
     j->buckets[k] = b;
     j->rw_mapped = true;
