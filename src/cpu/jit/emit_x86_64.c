@@ -417,6 +417,7 @@ static uint32_t uses(const struct decoded *d, uint32_t *written)
 }
 
 static void mxcsr_clear(struct jit_emit *e);
+static void mxcsr_merge(struct jit_emit *e);
 
 void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n)
 {
@@ -571,10 +572,9 @@ static void hart_arg(struct jit_emit *e)
 /*
  * MXCSR := all exceptions masked, RNE, no FTZ/DAZ, no flags (mov dword [rsp],
  * 0x1f80; ldmxcsr [rsp]: the frame's scratch slot). Inline FP operations keep
- * MXCSR's sticky flags a subset of the guest's fflags, so each needs only to
- * OR what it finds into fflags and never clears them itself (ldmxcsr is slow):
- * at block entry, and after a helper (its host arithmetic sets flags the guest
- * did not get), the flags are cleared.
+ * MXCSR's sticky flags a subset of the guest's fflags and never clear them
+ * (ldmxcsr is slow): at block entry, and after a helper (its host arithmetic
+ * sets flags the guest did not get), the flags are cleared.
  */
 static void mxcsr_clear(struct jit_emit *e)
 {
@@ -589,6 +589,7 @@ static void call_helper(struct jit_emit *e, const void *fn)
     /* All it may write: a later back edge can make registers written further down dirty here. */
     regs_writeback(e);
     e->reg_dirty = 0;
+    if (e->fp_inline) mxcsr_merge(e); /* the helper may read fflags, and MXCSR is cleared after it */
     mov_ri(e, RAX, (uint64_t)(uintptr_t)fn);
     byte(e, 0xff); /* call rax */
     byte(e, 0xd0);
@@ -780,6 +781,26 @@ static void fp_helper(struct jit_emit *e, uint32_t off, uint32_t insn)
 #define MX16(m) MX4(m), MX4((m) + 4), MX4((m) + 8), MX4((m) + 12)
 static const uint8_t mxcsr_to_fflags[64] = {MX16(0), MX16(16), MX16(32), MX16(48)};
 
+/*
+ * fflags |= map[MXCSR's flags]: inline operations leave their flags in MXCSR
+ * (sticky, like fflags) and the block moves them into fflags only where the
+ * guest or a helper could look: before a helper call and on every way out of
+ * the block. Reading MXCSR after each operation would wait for it to finish
+ * (stmxcsr) and cost more than the operation. IE is left out: every operation
+ * that raises it has a NaN result, which goes to the helper, so IE in MXCSR is
+ * only ever that discarded result's (the helper computes NV itself).
+ * Uses rax and rcx.
+ */
+static void mxcsr_merge(struct jit_emit *e)
+{
+    byte(e, 0x0f), byte(e, 0xae), byte(e, 0x1c), byte(e, 0x24); /* stmxcsr [rsp] */
+    byte(e, 0x0f), byte(e, 0xb6), byte(e, 0x04), byte(e, 0x24); /* movzx eax, byte [rsp] */
+    alu_ri(e, ALU_AND, 0, RAX, 0x3e);
+    mov_ri(e, RCX, (uint64_t)(uintptr_t)mxcsr_to_fflags);
+    op_m(e, 0, 0x0fb6, RAX, RCX, RAX, 0); /* movzx eax, byte [rcx + rax] */
+    op_m(e, 0, 0x09, RAX, R15, NO_INDEX, FFLAGS);
+}
+
 /* The host has FMA3 (and the OS saves the AVX state it needs): fused multiply-adds inline. */
 static bool host_fma(void)
 {
@@ -823,8 +844,9 @@ enum { CC_P = 0xa };
  * run time). Rounding is IEEE 754's in both, and with MXCSR's exceptions
  * masked the sticky flags mean what fflags mean: overflow and underflow are
  * both detected after rounding (unpriv 11.2 and SDM vol. 1, 4.9.1.5 /
- * 11.5.2.2), UF only when also inexact. The flags are cleared before the
- * operation (ldmxcsr with RNE, no FTZ/DAZ) and mapped after it. What differs
+ * 11.5.2.2), UF only when also inexact. MXCSR (RNE, no FTZ/DAZ) is cleared
+ * at block entry and after helpers; its flags reach fflags in mxcsr_merge().
+ * What differs
  * goes to fpu_exec() instead: a single operand that is not NaN-boxed, and
  * every NaN result (RISC-V returns the canonical NaN where x86 propagates a
  * payload; fused inf*0 + qNaN raises NV only on RISC-V), so a NaN result is
@@ -889,13 +911,6 @@ static bool fp_inline(struct jit_emit *e, uint32_t off, uint32_t insn)
     if (dbl) byte(e, 0x66); /* ucomis[sd] xmm0, xmm0: PF set iff NaN */
     byte(e, 0x0f), byte(e, 0x2e), byte(e, 0xc0);
     slow[nslow++] = jcc_fwd(e, CC_P);
-    /* fflags |= map[mxcsr & 0x3f] */
-    byte(e, 0x0f), byte(e, 0xae), byte(e, 0x1c), byte(e, 0x24); /* stmxcsr [rsp] */
-    byte(e, 0x0f), byte(e, 0xb6), byte(e, 0x04), byte(e, 0x24); /* movzx eax, byte [rsp] */
-    alu_ri(e, ALU_AND, 0, RAX, 0x3f);
-    mov_ri(e, RCX, (uint64_t)(uintptr_t)mxcsr_to_fflags);
-    op_m(e, 0, 0x0fb6, RAX, RCX, RAX, 0); /* movzx eax, byte [rcx + rax] */
-    op_m(e, 0, 0x09, RAX, R15, NO_INDEX, FFLAGS);
     sse_m(e, dbl, 0x0f11, 0, F(rd));
     if (!dbl) { /* NaN-box the result */
         op_m(e, 0, 0xc7, 0, R15, NO_INDEX, F(rd) + 4);
@@ -1246,6 +1261,7 @@ void jit_be_finish(struct jit_emit *e)
     const uint8_t *epilogue = j->sh_epilogue;
     /* The ways out: registers back to the hart, then the shared commit (or lookup) and epilogue. */
     const uint8_t *tail = e->p;
+    if (e->fp_inline) mxcsr_merge(e);
     regs_writeback(e);
     jmp_to(e, j->sh_commit);
     /* A chained jump that may not come in goes back to the dispatcher, pc already committed. */
@@ -1266,6 +1282,7 @@ void jit_be_finish(struct jit_emit *e)
     const uint8_t *lookup = NULL;
     if (need_lookup) {
         lookup = e->p;
+        if (e->fp_inline) mxcsr_merge(e);
         regs_writeback(e);
         mov_ri(e, RBX, e->ctx);
         jmp_to(e, j->sh_lookup);
@@ -1295,6 +1312,7 @@ void jit_be_finish(struct jit_emit *e)
              */
             exit_stub_commit(e, x->delta, x->count);
             regs_writeback_mask(e, loops ? e->reg_written : x->dirty);
+            if (e->fp_inline) mxcsr_merge(e); /* the next block clears MXCSR on entry */
             byte(e, 0xe9);
             uint8_t *site = e->p;
             imm32(e, 0);
