@@ -423,13 +423,22 @@ static void raise_illegal(struct hart *h, uint64_t pc, const struct decoded_insn
  * follow the previous one in memory (taken branch, jump, trap, xRET): the JIT
  * dispatcher interprets cold code one extended basic block at a time.
  */
-static inline __attribute__((always_inline)) uint64_t interp(struct hart *h, bool until_jump)
+static inline __attribute__((always_inline)) uint64_t interp(struct hart *h, bool until_jump,
+                                                             bool only_one)
 {
     uint64_t done = 0;
     uint64_t *x = h->x;
-    uint64_t seq = h->pc;
+    uint64_t seq = h->pc, start_page = h->pc & ~(PAGE_SIZE - 1);
     while (h->budget > 0) {
-        if (until_jump && h->pc != seq)
+        /*
+         * Without the length and page limits a long straight body (a crypto
+         * round, unrolled) would be interpreted from each cold continuation
+         * to its end, again and again until every piece was hot.
+         */
+        if (until_jump && (h->pc != seq || (h->pc & ~(PAGE_SIZE - 1)) != start_page ||
+                           done == HART_BLOCK_MAX))
+            break;
+        if (only_one && done)
             break;
         h->budget--;
         done++;
@@ -639,12 +648,17 @@ int exec_csr_insn(struct hart *h, uint32_t insn)
 
 uint64_t hart_interp(struct hart *h)
 {
-    return interp(h, false);
+    return interp(h, false, false);
 }
 
 uint64_t hart_interp_block(struct hart *h)
 {
-    return interp(h, true);
+    return interp(h, true, false);
+}
+
+uint64_t hart_interp_insn(struct hart *h)
+{
+    return interp(h, true, true);
 }
 
 uint64_t hart_exec(struct hart *h)
@@ -652,5 +666,5 @@ uint64_t hart_exec(struct hart *h)
     /* Execute triggers are checked by the interpreter's fetch: no translated code meanwhile. */
     if (h->jit && !h->trig_exec)
         return jit_exec(h);
-    return interp(h, false);
+    return interp(h, false, false);
 }

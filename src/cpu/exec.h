@@ -11,8 +11,16 @@
 uint64_t hart_exec(struct hart *h);
 /* The interpreter alone: the same, never using translated code (the JIT's reference). */
 uint64_t hart_interp(struct hart *h);
-/* The interpreter until the first control transfer (taken branch, jump, trap) or the budget's end. */
+/*
+ * The interpreter until the first control transfer (taken branch, jump,
+ * trap), the end of the page, HART_BLOCK_MAX instructions or the budget's
+ * end: where a translated block starting at the same pc would end, so the
+ * JIT's dispatcher sees (and counts) every start its blocks can have.
+ */
+#define HART_BLOCK_MAX 64
 uint64_t hart_interp_block(struct hart *h);
+/* One instruction (or the trap it takes), for the JIT's dispatcher. */
+uint64_t hart_interp_insn(struct hart *h);
 /* The M extension's arithmetic (unpriv chapter 7), shared with the JIT's helpers. */
 uint64_t exec_muldiv(unsigned f3, uint64_t a, uint64_t b);
 bool exec_muldiv_w(unsigned f3, uint64_t a, uint64_t b, uint64_t *out);

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <time.h>
 
@@ -141,7 +142,7 @@ static void bucket_remove(struct jit *j, struct jit_block *b)
  * the same code in another context: S-mode with and without SUM) is found
  * again instead of translated again.
  */
-static struct jit_block *find_block(struct hart *h, struct jit *j)
+static struct jit_block *find_block(struct hart *h, struct jit *j, bool *one)
 {
     uint64_t pc = h->pc;
     const struct tlb_entry *t = tlb_slot(h, TLB_EXEC, pc);
@@ -176,12 +177,22 @@ static struct jit_block *find_block(struct hart *h, struct jit *j)
         en->blk = NULL;
         en->count = 0;
     }
+    if (en->count == JIT_NO_BLOCK) {
+        *one = true;
+        return NULL;
+    }
     if (++en->count < j->cfg.threshold) return NULL;
     b = jit_translate(h, host, pc); /* may flush the cache, and with it the table */
     en->hostpc = key;
     en->ctx = ctx;
-    en->count = 0;
+    /*
+     * No block can start here (the first instruction straddles the page end,
+     * or is one the interpreter must run): the dispatcher interprets just that
+     * instruction from now on, so what follows it runs translated.
+     */
+    en->count = b ? 0 : JIT_NO_BLOCK;
     en->blk = b;
+    *one = !b;
     return b;
 }
 
@@ -272,6 +283,9 @@ static void report_divergence(struct hart *h, const struct jit_block *b,
  * differ without a bug (a spin loop reading a flag): with several harts a
  * difference is checked twice more from the same state before it is reported.
  */
+/* Runs of a block that differs, with several harts, before it is reported. */
+#define VERIFY_ATTEMPTS 8
+
 static int verify_run(struct hart *h, struct jit *j, struct jit_block *b)
 {
     struct arch_state s0, js, is;
@@ -305,7 +319,7 @@ static int verify_run(struct hart *h, struct jit *j, struct jit_block *b)
             h->budget = jbudget;
             return r;
         }
-        if (*h->bus->nharts < 2 || attempt == 2) {
+        if (*h->bus->nharts < 2 || attempt == VERIFY_ATTEMPTS - 1) {
             report_divergence(h, b, &s0, &js, bad);
             hart_request_exit(
                 h, 1, "jit verify: translated block at pc 0x%llx differs from the interpreter",
@@ -319,6 +333,11 @@ static int verify_run(struct hart *h, struct jit *j, struct jit_block *b)
             memcpy((void *)(uintptr_t)j->log[i].addr, &j->log[i].old, j->log[i].size);
         state_load(h, &s0);
         h->budget = budget0;
+        /*
+         * A host preemption between the two runs gives the other harts time to
+         * move a shared word (a lock, jiffies): let them get on before retrying.
+         */
+        sched_yield();
     }
 }
 
@@ -398,7 +417,8 @@ uint64_t jit_exec(struct hart *h)
         uint8_t *from = j->chain_from;
         uint64_t flushes = j->stats.flushes;
         j->chain_from = NULL;
-        struct jit_block *b = find_block(h, j);
+        bool one = false;
+        struct jit_block *b = find_block(h, j, &one);
         if (b && from && j->stats.flushes == flushes && j->cfg.mode == JIT_ON) {
             chain(j, from, b);
             j->stats.chained++;
@@ -410,14 +430,15 @@ uint64_t jit_exec(struct hart *h)
             done += h->instret - before;
             j->stats.insns_jit += h->instret - before;
             if (r == JIT_EXIT_INTERP && h->budget > 0) {
+                /* The instruction the block left before; translated code can go on after it. */
                 j->chain_from = NULL;
-                uint64_t n = hart_interp_block(h);
+                uint64_t n = hart_interp_insn(h);
                 done += n;
                 j->stats.insns_interp += n;
             }
             continue;
         }
-        uint64_t n = hart_interp_block(h);
+        uint64_t n = one ? hart_interp_insn(h) : hart_interp_block(h);
         done += n;
         j->stats.insns_interp += n;
     }

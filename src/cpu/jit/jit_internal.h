@@ -11,12 +11,13 @@
 #include <stdint.h>
 
 #include "cpu/decode.h"
+#include "cpu/exec.h"
 #include "cpu/hart.h"
 #include "cpu/jit/jit.h"
 
 /* Longest block in guest instructions: bounds code size per block and the store log of verify mode.
  */
-#define JIT_MAX_INSNS 64
+#define JIT_MAX_INSNS HART_BLOCK_MAX /* the interpreter stops where blocks would (exec.h) */
 /* Host code one block can need at most (measured worst case is far lower); checked before
  * translating. */
 #define JIT_MAX_BLOCK_CODE (JIT_MAX_INSNS * 256 + 1024)
@@ -43,6 +44,9 @@ struct jit_block {
 
 /* A slot of the lookup table: a block start's host address, its entry count, its block (also read
  * by translated code). */
+/* jit_entry.count of a start no block can begin at (jit_translate() refused it). */
+#define JIT_NO_BLOCK UINT32_MAX
+
 struct jit_entry {
     uintptr_t hostpc;
     uint64_t ctx;
