@@ -91,7 +91,13 @@ static void status_write(struct hart *h, uint64_t val, uint64_t mask)
     if ((old ^ h->mstatus) & MSTATUS_MXR)
         hart_tlb_flush(h); /* cached read permissions depended on MXR */
     mmu_update_keys(h);
-    h->budget = 0; /* interrupt enables may have changed */
+    /*
+     * An interrupt enabled here may be pending: take it before the next
+     * instruction (priv 3.1.9). Clearing an enable needs nothing, and Linux
+     * does that at every local_irq_save(): translated code goes on after it.
+     */
+    if ((h->mstatus & ~old) & (MSTATUS_SIE | MSTATUS_MIE))
+        h->budget = 0;
 }
 
 /*

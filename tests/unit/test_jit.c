@@ -2,8 +2,9 @@
  * JIT unit tests (docs/jit.md): mode parsing, the W^X code cache, a hot loop
  * run as translated code with exact instret, hart_step() never running past
  * its count, a fault after a translated loop raised exactly as the
- * interpreter raises it, and a loop reading the Zkr seed CSR (fresh entropy
- * per access) run translated and verified without a false difference.
+ * interpreter raises it, a loop reading the Zkr seed CSR (fresh entropy
+ * per access) run translated and verified without a false difference, and a
+ * loop mixing inline F/D arithmetic with a helper call.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -222,6 +223,52 @@ static void test_seed_csr_not_a_difference(void **state)
         rig_destroy(&r[i]);
 }
 
+/*
+ *  0: li a1, 100            18: loop: fdiv.d fa2, fa0, fa1   (inexact: NX left in MXCSR)
+ *  4: lui t0, 2             1c: slli.uw a3, a1, 49           (Zba: a helper with 4 arguments)
+ *  8: csrs mstatus, t0      20: add a4, a4, a3
+ *  c: fcvt.d.l fa0, a1      24: addi a1, a1, -1
+ * 10: li a2, 3              28: bnez a1, loop
+ * 14: fcvt.d.l fa1, a2      2c: frflags a5
+ *                           30: ebreak
+ */
+static const uint32_t fp_prog[] = {
+    0x06400593, 0x000022b7, 0x3002a073, 0xd225f553, 0x00300613, 0xd22675d3, 0x1ab57653,
+    0x0b15969b, 0x00d70733, 0xfff58593, 0xfe0598e3, 0x001027f3, 0x00100073,
+};
+
+/*
+ * A block with inline F/D arithmetic keeps the operations' flags in MXCSR and
+ * moves them into fflags before helper calls and on its way out; the move must
+ * leave a helper's arguments alone (it once clobbered rcx, slli.uw's fourth),
+ * and fflags read after the loop must hold NX, as the interpreter's does.
+ */
+static void test_fp_flags_and_helpers(void **state)
+{
+    (void)state;
+    static struct rig r[3];
+    const enum jit_mode modes[] = {JIT_ON, JIT_VERIFY, JIT_OFF};
+    for (int i = 0; i < 3; i++) {
+        rig_init(&r[i], modes[i], 1);
+        assert_int_equal(gmem_write(&r[i].vm, VIRT_DRAM_BASE, fp_prog, sizeof(fp_prog)), 0);
+        hart_reset(&r[i].h, VIRT_DRAM_BASE);
+        r[i].h.mtvec = VIRT_DRAM_BASE + 0x30; /* the ebreak traps to itself */
+        for (int k = 0; k < 1000 && r[i].h.mcause == 0; k++)
+            hart_step(&r[i].h, 32);
+        assert_int_equal(atomic_load(&r[i].vm.stop), 0);
+        assert_int_equal(r[i].h.mcause, EXC_BREAKPOINT);
+    }
+    assert_int_equal(r[2].h.x[15] & 1, 1); /* NX */
+    for (int i = 0; i < 2; i++) {
+        assert_memory_equal(r[i].h.x, r[2].h.x, sizeof(r[2].h.x));
+        assert_memory_equal(r[i].h.f, r[2].h.f, sizeof(r[2].h.f));
+        assert_int_equal(r[i].h.fflags, r[2].h.fflags);
+        assert_int_equal(r[i].h.instret, r[2].h.instret);
+    }
+    for (int i = 0; i < 3; i++)
+        rig_destroy(&r[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -231,6 +278,7 @@ int main(void)
         cmocka_unit_test(test_step_is_exact),
         cmocka_unit_test(test_fault_matches_interpreter),
         cmocka_unit_test(test_seed_csr_not_a_difference),
+        cmocka_unit_test(test_fp_flags_and_helpers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

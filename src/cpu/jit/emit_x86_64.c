@@ -18,7 +18,7 @@
 #if defined(__x86_64__)
 
 enum { RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8, R9, R10, R11, R12, R13, R14, R15 };
-enum { CC_B = 2, CC_AE = 3, CC_E = 4, CC_NE = 5, CC_A = 7, CC_L = 0xc, CC_GE = 0xd };
+enum { CC_B = 2, CC_AE = 3, CC_E = 4, CC_NE = 5, CC_A = 7, CC_S = 8, CC_L = 0xc, CC_GE = 0xd };
 enum { ALU_ADD = 0, ALU_OR = 1, ALU_AND = 4, ALU_SUB = 5, ALU_XOR = 6, ALU_CMP = 7 };
 enum { SH_SHL = 4, SH_SHR = 5, SH_SAR = 7 };
 #define NO_INDEX (-1)
@@ -789,16 +789,30 @@ static const uint8_t mxcsr_to_fflags[64] = {MX16(0), MX16(16), MX16(32), MX16(48
  * (stmxcsr) and cost more than the operation. IE is left out: every operation
  * that raises it has a NaN result, which goes to the helper, so IE in MXCSR is
  * only ever that discarded result's (the helper computes NV itself).
- * Uses rax and rcx.
+ *
+ * One copy per cache (jit_be_shared), called: it clobbers rax only, because
+ * call sites have a helper's arguments (rdi, rsi, rdx, rcx) set up already.
+ * Stack on entry: the return address, then the block's scratch slot.
  */
-static void mxcsr_merge(struct jit_emit *e)
+static void emit_mxcsr_merge(struct jit_emit *e)
 {
-    byte(e, 0x0f), byte(e, 0xae), byte(e, 0x1c), byte(e, 0x24); /* stmxcsr [rsp] */
-    byte(e, 0x0f), byte(e, 0xb6), byte(e, 0x04), byte(e, 0x24); /* movzx eax, byte [rsp] */
+    push(e, RCX);
+    byte(e, 0x0f), byte(e, 0xae), byte(e, 0x5c), byte(e, 0x24), byte(e, 16); /* stmxcsr [rsp+16] */
+    byte(e, 0x0f), byte(e, 0xb6), byte(e, 0x44), byte(e, 0x24), byte(e, 16); /* movzx eax, byte [rsp+16] */
     alu_ri(e, ALU_AND, 0, RAX, 0x3e);
     mov_ri(e, RCX, (uint64_t)(uintptr_t)mxcsr_to_fflags);
     op_m(e, 0, 0x0fb6, RAX, RCX, RAX, 0); /* movzx eax, byte [rcx + rax] */
     op_m(e, 0, 0x09, RAX, R15, NO_INDEX, FFLAGS);
+    pop(e, RCX);
+    byte(e, 0xc3); /* ret */
+}
+
+static void mxcsr_merge(struct jit_emit *e)
+{
+    byte(e, 0xe8); /* call rel32 */
+    uint32_t at = (uint32_t)(e->p - e->buf);
+    imm32(e, 0);
+    patch_rel32(e, at, e->jit->sh_mxcsr_merge);
 }
 
 /* The host has FMA3 (and the OS saves the AVX state it needs): fused multiply-adds inline. */
@@ -1087,10 +1101,12 @@ bool jit_be_system(struct jit_emit *e, const struct decoded *d, uint32_t off, un
                    uint32_t insn)
 {
     /*
-     * CSR instructions, through the interpreter's exec_csr(); the block ends
-     * after one (it may change interrupt enables, the translation context, or
-     * end the batch) with a plain return to the dispatcher. instret is
-     * committed first: the instruction may read it. Not in verify mode (CSR
+     * CSR instructions, through the interpreter's exec_csr() (jit_csr()).
+     * instret is committed first: the instruction may read it. The block
+     * goes on after one unless it changed the translation context or asked
+     * for the batch to end (an interrupt enabled, a timer set): then a plain
+     * return to the dispatcher. Going on, the commit is taken back, because
+     * every later exit counts from the block's start. Not in verify mode (CSR
      * side effects cannot be undone there); ECALL, xRET, WFI, SFENCE.VMA and
      * the rest stay with the interpreter.
      */
@@ -1101,10 +1117,15 @@ bool jit_be_system(struct jit_emit *e, const struct decoded *d, uint32_t off, un
     }
     hart_arg(e);
     mov_ri(e, RSI, insn);
-    call_helper(e, (const void *)exec_csr_insn);
+    mov_ri(e, RDX, e->ctx);
+    call_helper(e, (const void *)jit_csr);
     op_r(e, 0, 0x85, RAX, RAX);
-    exit_jcc(e, CC_NE, (int32_t)off, 0, EXIT_INTERP);
-    exit_jcc(e, -1, (int32_t)(off + len), 1, EXIT_RET);
+    exit_jcc(e, CC_S, (int32_t)off, 0, EXIT_INTERP);
+    exit_jcc(e, CC_NE, (int32_t)(off + len), 1, EXIT_RET);
+    if (e->ninsns) {
+        alu_mi(e, ALU_SUB, INSTRET, (int32_t)e->ninsns);
+        alu_mi(e, ALU_ADD, BUDGET, (int32_t)e->ninsns);
+    }
     return true;
 }
 
@@ -1252,6 +1273,8 @@ void jit_be_shared(struct jit_emit *e)
     j->sh_lookup = e->p;
     unpack_commit(e);
     emit_lookup(e, j->sh_epilogue);
+    j->sh_mxcsr_merge = e->p;
+    emit_mxcsr_merge(e);
     j->sh_mask = e->tlb_mask;
 }
 

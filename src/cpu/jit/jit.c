@@ -108,6 +108,19 @@ void jit_forked(struct hart *h)
     if (h->jit) jit_cache_fork(h->jit);
 }
 
+/*
+ * A CSR instruction for translated code (jit_be_system): -1 when it is
+ * illegal (the block leaves before it, the interpreter raises), 1 when the
+ * block must leave after it (its context changed: SUM, MPRV, FS, satp's mode,
+ * privilege; or the batch must end: an interrupt was enabled, a timer set),
+ * 0 when the block goes on.
+ */
+int jit_csr(struct hart *h, uint32_t insn, uint64_t ctx)
+{
+    if (exec_csr_insn(h, insn)) return -1;
+    return jit_context(h) != ctx || h->budget <= 0;
+}
+
 struct jit_stats jit_get_stats(const struct hart *h)
 {
     struct jit_stats s = {0};

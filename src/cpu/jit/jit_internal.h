@@ -42,11 +42,11 @@ struct jit_block {
     const uint8_t *src;      /* (in the code cache, after the block's code) */
 };
 
-/* A slot of the lookup table: a block start's host address, its entry count, its block (also read
- * by translated code). */
 /* jit_entry.count of a start no block can begin at (jit_translate() refused it). */
 #define JIT_NO_BLOCK UINT32_MAX
 
+/* A slot of the lookup table: a block start's host address, its entry count, its block (also read
+ * by translated code). */
 struct jit_entry {
     uintptr_t hostpc;
     uint64_t ctx;
@@ -69,7 +69,7 @@ struct jit {
     size_t size, used;
     size_t high; /* end of the code ever written since the cache was made (flushes reuse below it) */
     /* Code all blocks share, at the cache's start (writable view; jit_be_shared()). */
-    uint8_t *sh_epilogue, *sh_commit, *sh_lookup;
+    uint8_t *sh_epilogue, *sh_commit, *sh_lookup, *sh_mxcsr_merge;
     uint32_t sh_mask; /* the TLB mask the shared lookup was made for */
     bool rw_mapped; /* the writable view has pages mapped since jit_idle() last dropped them */
     /* jit_idle()'s view of how busy the hart is: a window's start and instret then, quiet windows in a row */
@@ -169,6 +169,7 @@ static inline unsigned jit_bucket(uintptr_t hostpc, uint64_t ctx)
     return (jit_hash(hostpc, ctx) >> 10) & (JIT_BUCKETS - 1);
 }
 struct jit_block *jit_translate(struct hart *h, const uint8_t *host, uint64_t pc);
+int jit_csr(struct hart *h, uint32_t insn, uint64_t ctx);
 int jit_cache_init(struct jit *j, size_t size);
 void jit_cache_destroy(struct jit *j);
 void jit_cache_flush(struct jit *j);

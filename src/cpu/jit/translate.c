@@ -114,8 +114,7 @@ struct jit_block *jit_translate(struct hart *h, const uint8_t *host, uint64_t pc
             ended = ok;
             break;
         case OP_SYSTEM:
-            ok = jit_be_system(&e, &d, off, len, insn);
-            ended = ok;
+            ok = jit_be_system(&e, &d, off, len, insn); /* a CSR instruction: the block goes on */
             break;
         default:
             ok = jit_be_insn(&e, &d, off, insn);
