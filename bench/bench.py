@@ -124,13 +124,24 @@ def run_timed(cmd, timeout):
                                 start_new_session=True)
         timer = threading.Timer(timeout, killpg, (proc,))
         timer.start()
-        proc.wait()
+        cpu, rc = reap(proc)
         t = time.perf_counter() - t0
         timer.cancel()
         out.seek(0)
         err.seek(0)
-        return (t, proc.returncode, out.read().decode("utf-8", "replace"),
-                err.read().decode("utf-8", "replace"), read_rss(rss.name))
+        return (t, rc, out.read().decode("utf-8", "replace"),
+                err.read().decode("utf-8", "replace"), read_rss(rss.name), cpu)
+
+
+def reap(proc, block=True):
+    """Waits for proc (GNU time over the VMM): (user + system CPU s of both, exit code), or None
+    when not block and it still runs. wait4's rusage counts the reaped descendants too, to the
+    microsecond (GNU time's own %U %S are in hundredths)."""
+    pid, status, ru = os.wait4(proc.pid, 0 if block else os.WNOHANG)
+    if pid == 0:
+        return None
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return ru.ru_utime + ru.ru_stime, proc.returncode
 
 
 # kiln's extra options per configuration: "kiln" is the default (JIT on), "kiln-interp" the interpreter.
@@ -169,7 +180,7 @@ def bench_cpu(reps, timeout):
             order = ("kiln", "qemu") if (r + i) % 2 == 0 else ("qemu", "kiln")
             outs = {}
             for vmm in order:
-                t, rc, out, err, rss = run_timed(vmm_cpu_cmd(vmm, elf), timeout)
+                t, rc, out, err, rss, _ = run_timed(vmm_cpu_cmd(vmm, elf), timeout)
                 lines = result_lines(out)
                 if rc != 0 or not lines or not lines[-1].startswith(name + ": "):
                     raise BenchError("%s failed on %s (exit %d, %.1f s)\ncommand: %s\nstdout:\n%s\nstderr:\n%s"
@@ -273,6 +284,7 @@ class Console:
         self.buf = ""
         self.log = ""
         self.maxrss = None
+        self.cpu = None
 
     def hwm_kb(self):
         """VmHWM of the VMM itself (the child of GNU time)."""
@@ -317,9 +329,11 @@ class Console:
         deadline = time.perf_counter() + timeout
         fd = self.proc.stdout.fileno()
         while True:
-            if self.proc.poll() is not None:
+            done = reap(self.proc, block=False) if self.proc.returncode is None else (self.cpu, self.proc.returncode)
+            if done:
                 t = self.elapsed()
                 self.maxrss = read_rss(self.rss.name)
+                self.cpu = done[0]
                 return t, self.proc.returncode
             left = deadline - time.perf_counter()
             if left <= 0:
@@ -364,7 +378,7 @@ def boot_once(vmm, g, timeout):
     if rc != 0:
         raise BenchError("%s: exit status %d after poweroff%s" % (vmm, rc, c.stderr()))
     return {"ready": t_ready, "prompt": t_prompt, "poweroff": t_exit - t_cmd, "exit": t_exit,
-            "hwm": hwm, "maxrss": c.maxrss}
+            "hwm": hwm, "maxrss": c.maxrss, "cpu": c.cpu}
 
 
 def init_once(vmm, g, timeout):
@@ -463,7 +477,7 @@ def bench_exec_cpu(reps, timeout):
             order = EXEC_VMMS[(r + i) % 3:] + EXEC_VMMS[:(r + i) % 3]
             outs = {}
             for vmm in order:
-                t, rc, out, err, _ = run_timed(exec_cmd(vmm, path, args), timeout)
+                t, rc, out, err, _, _ = run_timed(exec_cmd(vmm, path, args), timeout)
                 if rc != 0:
                     raise BenchError("exec %s failed on %s (exit %d)\ncommand: %s\n%s"
                                      % (name, vmm, rc, shlex.join(exec_cmd(vmm, path, args)), err))
@@ -1066,70 +1080,99 @@ def jit_stats(text):
 def bench_jit(reps, boot_runs, timeout):
     elfdir = build_cpu()
     progs = ["empty"] + [name for name, _ in CPU_PROGS]
-    res = {"cpu": {n: {v: [] for v in JIT_VMMS} for n in progs}, "stats": {}, "boot": {v: [] for v in JIT_VMMS}}
+    res = {"cpu": {n: {v: [] for v in JIT_VMMS} for n in progs},
+           "cput": {n: {v: [] for v in JIT_VMMS} for n in progs}, "stats": {}, "boot": None}
     for r in range(reps):
         for i, name in enumerate(progs):
             elf = os.path.join(elfdir, name + ".elf")
             order = JIT_VMMS[(r + i) % 3:] + JIT_VMMS[:(r + i) % 3]
             outs = {}
             for vmm in order:
-                t, rc, out, err, _ = run_timed(vmm_cpu_cmd(vmm, elf), timeout)
+                t, rc, out, err, _, cpu = run_timed(vmm_cpu_cmd(vmm, elf), timeout)
                 if rc != 0:
                     raise BenchError("%s failed on %s (exit %d)\n%s" % (name, vmm, rc, err))
                 outs[vmm] = result_lines(out)
                 res["cpu"][name][vmm].append(t)
+                res["cput"][name][vmm].append(cpu)
             if len(set(tuple(o) for o in outs.values())) != 1:
                 raise BenchError("%s: outputs differ: %s" % (name, outs))
             log("jit round %d/%d %-8s %s" % (r + 1, reps, name, "  ".join(
                 "%s %.3f" % (v, res["cpu"][name][v][-1]) for v in JIT_VMMS)))
     for name in progs:
-        _, _, _, err, _ = run_timed(vmm_cpu_cmd("kiln-v", os.path.join(elfdir, name + ".elf")), timeout)
+        _, _, _, err, _, _ = run_timed(vmm_cpu_cmd("kiln-v", os.path.join(elfdir, name + ".elf")), timeout)
         res["stats"][name] = jit_stats(err)
     g, missing = guest_files()
     if missing:
         res["boot"] = None
         return res
-    for r in range(boot_runs):
-        order = JIT_VMMS[r % 3:] + JIT_VMMS[:r % 3]
-        for vmm in order:
-            res["boot"][vmm].append(init_once(vmm, g, timeout)["ready"])
-        log("jit boot %d/%d %s" % (r + 1, boot_runs, "  ".join(
-            "%s %.2f" % (v, res["boot"][v][-1]) for v in JIT_VMMS)))
-    c = Console(vmm_boot_cmd("kiln-v", g, "console=ttyS0 kiln.run=poweroff"))
-    try:
-        c.expect(READY, timeout)
-        c.wait_exit(timeout)
-    finally:
-        c.kill()
-    res["stats"]["boot"] = jit_stats(c.stderr())
+    kernels = [("default", g)]
+    defconfig = defconfig_kernel()
+    if defconfig:
+        kernels.append(("defconfig", dict(g, kernel=defconfig)))
+    res["boot"] = {}
+    for kname, gk in kernels:
+        runs = res["boot"][kname] = {v: [] for v in JIT_VMMS}
+        for r in range(boot_runs):
+            order = JIT_VMMS[r % 3:] + JIT_VMMS[:r % 3]
+            for vmm in order:
+                runs[vmm].append(boot_once(vmm, gk, timeout))
+            log("jit boot %s %d/%d %s" % (kname, r + 1, boot_runs, "  ".join(
+                "%s ready %.2f prompt %.2f cpu %.2f" % (v, runs[v][-1]["ready"], runs[v][-1]["prompt"],
+                                                       runs[v][-1]["cpu"] or 0) for v in JIT_VMMS)))
+        c = Console(vmm_boot_cmd("kiln-v", gk, "console=ttyS0 kiln.run=poweroff"))
+        try:
+            c.expect(READY, timeout)
+            c.wait_exit(timeout)
+        finally:
+            c.kill()
+        res["stats"]["boot-" + kname] = jit_stats(c.stderr())
     return res
+
+
+def defconfig_kernel():
+    """A plain `defconfig` kernel (bench/defconfig.sh builds it once, 10-40 minutes), or None."""
+    log("defconfig kernel: bench/defconfig.sh (builds it the first time)")
+    p = subprocess.run(["bench/defconfig.sh"], stdout=subprocess.PIPE, text=True)
+    path = p.stdout.strip().split("\n")[-1] if p.returncode == 0 else ""
+    return path if path and os.path.exists(path) else None
 
 
 def jit_table(res):
     cpu = res["cpu"]
     base = {v: statistics.median(cpu["empty"][v]) for v in JIT_VMMS}
-    rows = ["| program | kiln JIT s | kiln interpreter s | QEMU s | JIT / QEMU | JIT speed-up over the interpreter "
-            "| blocks translated | translation ms |", "|---|---|---|---|---|---|---|---|"]
+    cput = res["cput"]
+    cbase = {v: statistics.median(cput["empty"][v]) for v in JIT_VMMS}
+    rows = ["| program | kiln JIT s | kiln interpreter s | QEMU s | JIT / QEMU | JIT / QEMU, CPU time "
+            "| JIT speed-up over the interpreter | blocks translated | translation ms |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for name, _ in CPU_PROGS:
         t = {v: [x - base[v] for x in cpu[name][v]] for v in JIT_VMMS}
+        c = {v: [x - cbase[v] for x in cput[name][v]] for v in JIT_VMMS}
         st = res["stats"].get(name, [0, 0.0, 0, 0, 0, 0])
-        rows.append("| %s | %s | %s | %s | %s | %s | %d | %.1f |" % (
+        rows.append("| %s | %s | %s | %s | %s | %s | %s | %d | %.1f |" % (
             name, fmt_s(t["kiln"]), fmt_s(t["kiln-interp"]), fmt_s(t["qemu"]),
             fmt_ratio([a / b for a, b in zip(t["kiln"], t["qemu"]) if b > 0]),
+            fmt_ratio([a / b for a, b in zip(c["kiln"], c["qemu"]) if b > 0]),
             fmt_ratio([b / a for a, b in zip(t["kiln"], t["kiln-interp"]) if a > 0]), st[0], st[1]))
-    text = "\n".join(rows) + "\n\nStart-up (`empty`, subtracted above): kiln %.3f s, QEMU %.3f s.\n" % (
-        base["kiln"], base["qemu"])
-    b = res["boot"]
-    if b:
-        st = res["stats"].get("boot", [0, 0.0, 0, 0, 0, 0])
-        text += ("\n| boot, `kiln.run=poweroff`: start → `kiln-init: ready` | kiln JIT | kiln interpreter | QEMU "
-                 "| JIT / QEMU | interpreter / QEMU |\n|---|---|---|---|---|---|\n| seconds | %s | %s | %s | %s | %s |\n"
-                 % (fmt_s(b["kiln"]), fmt_s(b["kiln-interp"]), fmt_s(b["qemu"]),
-                    fmt_ratio([x / y for x, y in zip(b["kiln"], b["qemu"])]),
-                    fmt_ratio([x / y for x, y in zip(b["kiln-interp"], b["qemu"])])))
-        text += ("\nDuring one boot to `/init` the JIT translated %d blocks in %.0f ms (%d KiB of host code in "
-                 "the cache at exit, %d invalidated, %d cache flushes); %d%% of the instructions ran as "
-                 "translated code.\n" % (st[0], st[1], st[4], st[2], st[3], st[5]))
+    text = "\n".join(rows) + ("\n\nStart-up (`empty`, subtracted above, wall / CPU): kiln %.3f / %.3f s, "
+                              "QEMU %.3f / %.3f s.\n" % (base["kiln"], cbase["kiln"], base["qemu"], cbase["qemu"]))
+    for kname, b in (res["boot"] or {}).items():
+        label = {"default": "the default guest", "defconfig": "a `defconfig` kernel (same initramfs)"}[kname]
+        text += ("\nBoot of %s, one hart, 256 MiB: wall time from start to `kiln-init: ready` and to the "
+                 "first prompt, and CPU time (user + system, all threads) of the whole session, `poweroff` "
+                 "included.\n\n| %s | kiln JIT | kiln interpreter | QEMU | JIT / QEMU | interpreter / QEMU |\n"
+                 "|---|---|---|---|---|---|\n" % (label, kname))
+        for key, what in (("ready", "start → `kiln-init: ready`, s"), ("prompt", "start → first prompt, s"),
+                          ("cpu", "CPU time of the session, s")):
+            v = {m: [x[key] for x in b[m] if x[key] is not None] for m in JIT_VMMS}
+            text += "| %s | %s | %s | %s | %s | %s |\n" % (
+                what, fmt_s(v["kiln"]), fmt_s(v["kiln-interp"]), fmt_s(v["qemu"]),
+                fmt_ratio([x / y for x, y in zip(v["kiln"], v["qemu"]) if y > 0]),
+                fmt_ratio([x / y for x, y in zip(v["kiln-interp"], v["qemu"]) if y > 0]))
+        st = res["stats"].get("boot-" + kname, [0, 0.0, 0, 0, 0, 0])
+        text += ("\nDuring one boot of %s to `/init` the JIT translated %d blocks in %.0f ms (%d KiB of host "
+                 "code in the cache at exit, %d invalidated, %d cache flushes); %d%% of the instructions ran "
+                 "as translated code.\n" % (label, st[0], st[1], st[4], st[2], st[3], st[5]))
     return text
 
 
