@@ -305,11 +305,12 @@ static void exit_jcc(struct jit_emit *e, int cc, int32_t delta, unsigned count, 
 }
 /*
  * Exit kinds. NEXT: a direct jump (chained when on the same page, else looked
- * up); INTERP: leave before an instruction the interpreter must run; BACK: the
- * block's own start; JALR: an indirect jump (looked up); RET: always back to
- * the dispatcher (after a CSR instruction, which may change the context).
+ * up); INTERP: leave before an instruction the interpreter must run; JALR: an
+ * indirect jump (looked up); RET: always back to the dispatcher (after a CSR
+ * instruction that changed the context, or a loop whose batch is spent).
+ * A jump back to the block's own start is no exit: back_edge().
  */
-enum { EXIT_NEXT = 0, EXIT_INTERP = 1, EXIT_BACK = 2, EXIT_JALR = 3, EXIT_RET = 4 };
+enum { EXIT_NEXT = 0, EXIT_INTERP = 1, EXIT_JALR = 3, EXIT_RET = 4 };
 
 static void patch_rel32(struct jit_emit *e, uint32_t at, const uint8_t *target)
 {
@@ -1034,6 +1035,32 @@ bool jit_be_insn(struct jit_emit *e, const struct decoded *d, uint32_t off, uint
     }
 }
 
+/*
+ * A jump back to the block's start, inline where the branch is, so a loop
+ * pass takes one backward jump: retire the pass (count instructions), and
+ * go round again (guest registers stay in host registers) while the batch has
+ * room for a whole pass of the block, which bounds interrupt latency and keeps
+ * instret exact; else leave with pc at the start. The pass length is known
+ * only once the block is (jit_be_finish patches it in).
+ */
+static void back_edge(struct jit_emit *e, unsigned count)
+{
+    alu_mi(e, ALU_ADD, INSTRET, (int32_t)count);
+    alu_mi(e, ALU_SUB, BUDGET, (int32_t)count);
+    op_m(e, 1, 0x83, ALU_CMP, R15, NO_INDEX, BUDGET); /* fits: ninsns <= JIT_MAX_INSNS < 128 */
+    if (e->nback < sizeof(e->back_pass) / sizeof(e->back_pass[0]))
+        e->back_pass[e->nback++] = (uint32_t)(e->p - e->buf);
+    else
+        e->overflow = true;
+    byte(e, 0);
+    byte(e, 0x0f);
+    byte(e, 0x8d); /* jge body */
+    uint32_t at = (uint32_t)(e->p - e->buf);
+    imm32(e, 0);
+    patch_rel32(e, at, e->buf + e->body);
+    exit_jcc(e, -1, 0, 0, EXIT_RET); /* nothing more to commit */
+}
+
 bool jit_be_branch(struct jit_emit *e, const struct decoded *d, uint32_t off, unsigned len)
 {
     int cc;
@@ -1061,11 +1088,31 @@ bool jit_be_branch(struct jit_emit *e, const struct decoded *d, uint32_t off, un
     }
     (void)len;
     int64_t delta = (int64_t)off + d->imm;
-    get(e, RAX, d->rs1);
-    op_g(e, 1, 0x3b, RAX, d->rs2);
+    int h1 = hreg(e, d->rs1);
+    if (d->rs2 == 0) { /* against x0: test, no memory operand */
+        if (h1 < 0) {
+            get(e, RAX, d->rs1);
+            h1 = RAX;
+        }
+        op_r(e, 1, 0x85, h1, h1); /* test h1, h1 */
+    } else {
+        if (h1 < 0) {
+            if (d->rs1)
+                get(e, RAX, d->rs1);
+            else
+                op_r(e, 0, 0x33, RAX, RAX); /* xor eax, eax: x0 */
+            h1 = RAX;
+        }
+        op_g(e, 1, 0x3b, h1, d->rs2); /* cmp h1, rs2 */
+    }
     /* verify mode checks one pass at a time (and its store log holds one pass): no loops there. */
-    exit_jcc(e, cc, (int32_t)delta, e->ninsns + 1,
-             delta == 0 && !e->verify ? EXIT_BACK : EXIT_NEXT);
+    if (delta == 0 && !e->verify) {
+        uint32_t skip = jcc_fwd(e, cc ^ 1); /* not taken: on along the block */
+        back_edge(e, e->ninsns + 1);
+        patch_rel32(e, skip, e->p);
+        return true;
+    }
+    exit_jcc(e, cc, (int32_t)delta, e->ninsns + 1, EXIT_NEXT);
     return true;
 }
 
@@ -1079,8 +1126,10 @@ bool jit_be_jump(struct jit_emit *e, const struct decoded *d, uint32_t off, unsi
         }
         /* `j` back to the block's start (a loop whose test is at the top): a back edge too */
         int64_t delta = (int64_t)off + d->imm;
-        exit_jcc(e, -1, (int32_t)delta, e->ninsns + 1,
-                 delta == 0 && !e->verify ? EXIT_BACK : EXIT_NEXT);
+        if (delta == 0 && !e->verify)
+            back_edge(e, e->ninsns + 1);
+        else
+            exit_jcc(e, -1, (int32_t)delta, e->ninsns + 1, EXIT_NEXT);
         return true;
     }
     if (d->op != OP_JALR) return false;
@@ -1134,14 +1183,11 @@ void jit_be_exit(struct jit_emit *e, uint32_t off, int code)
     exit_jcc(e, -1, (int32_t)off, e->ninsns, code == JIT_EXIT_INTERP ? EXIT_INTERP : EXIT_NEXT);
 }
 
-/* Which shared end an exit uses: 0 return, 1 interpret, 2 chainable, 3 looked up; -1 a back edge.
- */
+/* Which shared end an exit uses: 0 return, 1 interpret, 2 chainable, 3 looked up. */
 static int exit_class(const struct jit_emit *e, const struct jit_exit *x)
 {
     int64_t t = (int64_t)e->page_off + x->delta;
     switch (x->back) {
-    case EXIT_BACK:
-        return -1;
     case EXIT_INTERP:
         return 1;
     case EXIT_RET:
@@ -1296,6 +1342,9 @@ void jit_be_finish(struct jit_emit *e)
         uint32_t n = e->ninsns;
         memcpy(e->buf + e->chain_budget, &n, 4);
     }
+    for (unsigned i = 0; i < e->nback; i++)
+        if (e->back_pass[i] < (uint32_t)(e->end - e->buf))
+            e->buf[e->back_pass[i]] = (uint8_t)e->ninsns;
     bool need_lookup = false, need_chain = false;
     for (unsigned i = 0; i < e->nexits; i++) {
         int k = exit_class(e, &e->exits[i]);
@@ -1318,10 +1367,7 @@ void jit_be_finish(struct jit_emit *e)
         jmp_to(e, epilogue);
     }
     /* In a block that loops, a register written late in one pass is dirty early in the next. */
-    bool loops = false;
-    for (unsigned i = 0; i < e->nexits; i++)
-        loops |= e->exits[i].back == EXIT_BACK;
-    const uint8_t *leave_at_start = NULL;
+    bool loops = e->nback > 0;
     for (unsigned i = 0; i < e->nexits; i++) {
         struct jit_exit *x = &e->exits[i];
         patch_rel32(e, x->patch, e->p);
@@ -1346,34 +1392,9 @@ void jit_be_finish(struct jit_emit *e)
             jmp_to(e, chain_slow);
             continue;
         }
-        if (x->back != EXIT_BACK) {
-            int k = exit_class(e, x);
-            mov_ri(e, RSI, pack_exit(e, x->delta, x->count, k == 1 ? JIT_EXIT_INTERP : JIT_EXIT_NEXT));
-            jmp_to(e, k == 3 ? lookup : tail);
-            continue;
-        }
-        /*
-         * A loop on the block's own start: retire the iteration, and go round
-         * again (guest registers stay in host registers) while the batch has
-         * room for a whole pass, which bounds interrupt latency and keeps
-         * instret exact; else leave with pc at the start.
-         */
-        alu_mi(e, ALU_ADD, INSTRET, x->count);
-        alu_mi(e, ALU_SUB, BUDGET, x->count);
-        op_m(e, 1, 0x83, ALU_CMP, R15, NO_INDEX, BUDGET); /* fits: ninsns <= JIT_MAX_INSNS < 128 */
-        byte(e, e->ninsns);
-        byte(e, 0x0f);
-        byte(e, 0x8d); /* jge body */
-        uint32_t at = (uint32_t)(e->p - e->buf);
-        imm32(e, 0);
-        patch_rel32(e, at, e->buf + e->body);
-        if (!leave_at_start) {
-            leave_at_start = e->p;
-            mov_ri(e, RSI, pack_exit(e, 0, 0, JIT_EXIT_NEXT)); /* nothing more to commit */
-            jmp_to(e, tail);
-        } else {
-            jmp_to(e, leave_at_start);
-        }
+        int k = exit_class(e, x);
+        mov_ri(e, RSI, pack_exit(e, x->delta, x->count, k == 1 ? JIT_EXIT_INTERP : JIT_EXIT_NEXT));
+        jmp_to(e, k == 3 ? lookup : tail);
     }
 }
 

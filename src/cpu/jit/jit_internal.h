@@ -112,6 +112,8 @@ struct jit_emit {
     uint32_t tlb_mask; /* the hart's (fixed while it has translations) */
     unsigned ninsns;  /* instructions translated so far */
     uint32_t body;    /* offset of the first instruction (back-edge target) */
+    uint32_t back_pass[8]; /* offsets of the back edges' pass-length imm8, patched by finish */
+    unsigned nback;
     struct jit_exit exits[JIT_MAX_INSNS * 2 + 4];
     unsigned nexits;
     int8_t reg_map[32];   /* host register holding each guest register, or -1 (backend's choice) */
