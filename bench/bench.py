@@ -286,6 +286,19 @@ class Console:
         self.maxrss = None
         self.cpu = None
 
+    def rss_kb(self):
+        """Resident memory of the VMM itself now (smaps_rollup Rss: shared pages counted once)."""
+        try:
+            with open("/proc/%d/task/%d/children" % (self.proc.pid, self.proc.pid)) as f:
+                kids = f.read().split()
+            with open("/proc/%d/smaps_rollup" % past_keeper(int(kids[0]))) as f:
+                for line in f:
+                    if line.startswith("Rss:"):
+                        return int(line.split()[1])
+        except (OSError, IndexError, ValueError):
+            return None
+        return None
+
     def hwm_kb(self):
         """VmHWM of the VMM itself (the child of GNU time)."""
         try:
@@ -1126,7 +1139,28 @@ def bench_jit(reps, boot_runs, timeout):
         finally:
             c.kill()
         res["stats"]["boot-" + kname] = jit_stats(c.stderr())
+    res["idle"] = {v: [idle_rss_once(v, g, timeout) for _ in range(2)] for v in JIT_VMMS}
+    log("jit idle RSS %s" % "  ".join("%s %s" % (v, res["idle"][v]) for v in JIT_VMMS))
     return res
+
+
+IDLE_S = 8
+
+
+def idle_rss_once(vmm, g, timeout):
+    """The default guest, 64 MiB, at its prompt for IDLE_S seconds: the VMM's Rss (KiB) then."""
+    cmd = vmm_boot_cmd(vmm, g, "console=ttyS0")
+    cmd[cmd.index("256M")] = "64M"
+    c = Console(cmd)
+    try:
+        c.expect(PROMPT, timeout)
+        time.sleep(IDLE_S)
+        kb = c.rss_kb()
+        c.send("poweroff\n")
+        c.wait_exit(timeout)
+    finally:
+        c.kill()
+    return kb
 
 
 def defconfig_kernel():
@@ -1156,6 +1190,14 @@ def jit_table(res):
             fmt_ratio([b / a for a, b in zip(t["kiln"], t["kiln-interp"]) if a > 0]), st[0], st[1]))
     text = "\n".join(rows) + ("\n\nStart-up (`empty`, subtracted above, wall / CPU): kiln %.3f / %.3f s, "
                               "QEMU %.3f / %.3f s.\n" % (base["kiln"], cbase["kiln"], base["qemu"], cbase["qemu"]))
+    idle = res.get("idle")
+    if idle:
+        med = {v: statistics.median([x for x in idle[v] if x]) / 1024.0 for v in JIT_VMMS if any(idle[v])}
+        if len(med) == 3:
+            text += ("\nIdle default guest (64 MiB, one hart, %d s at its prompt; `smaps_rollup` Rss of the VMM, "
+                     "median of two boots): kiln JIT **%.1f MiB**, kiln interpreter %.1f MiB (JIT %+.1f MiB), "
+                     "QEMU %.1f MiB.\n" % (IDLE_S, med["kiln"], med["kiln-interp"],
+                                          med["kiln"] - med["kiln-interp"], med["qemu"]))
     for kname, b in (res["boot"] or {}).items():
         label = {"default": "the default guest", "defconfig": "a `defconfig` kernel (same initramfs)"}[kname]
         text += ("\nBoot of %s, one hart, 256 MiB: wall time from start to `kiln-init: ready` and to the "
