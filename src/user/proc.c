@@ -373,7 +373,7 @@ int proc_create(struct proc *p, const struct proc_config *cfg, struct mounts *mo
         p->pid = PIDTAB_INIT;
         atomic_store(&p->next_tid, p->pid + 1);
     }
-    int rc = vm_init_at(&p->vm, PROC_RAM_BASE, cfg->mem);
+    int rc = mm_vm_init(&p->vm, PROC_RAM_BASE, cfg->mem);
     if (rc)
         return fail(err, errlen, rc, "cannot reserve %llu bytes of guest RAM: %s",
                     (unsigned long long)cfg->mem, strerror(-rc));
