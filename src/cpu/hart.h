@@ -220,6 +220,12 @@ struct hart {
 
     /* The translator's state (cpu/jit/jit.h); NULL when this hart only interprets. */
     struct jit *jit;
+    /*
+     * Process VMs: user va lives at host direct_base + va for every va below
+     * 2^38, with host protections mirroring the guest's (src/user/mm.h), so
+     * translated code accesses memory directly. NULL elsewhere.
+     */
+    uint8_t *direct_base;
 };
 
 /* A hart on bus (which must outlive it), reset to the start of RAM. 0 or -errno. */

@@ -181,6 +181,7 @@ struct uthread *proc_find_thread(struct proc *p, int tid)
 static void user_mode(struct hart *h, struct mm *mm)
 {
     h->satp = mm_satp(mm);
+    h->direct_base = mm->host; /* translated code accesses user memory there (mm.h) */
     h->mstatus |= MSTATUS_FS; /* F and D on */
     h->mcounteren = h->scounteren = 7; /* rdcycle, rdtime, rdinstret from U */
     hart_set_priv(h, PRIV_U);

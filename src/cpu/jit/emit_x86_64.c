@@ -431,6 +431,9 @@ void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n
     }
     memset(e->reg_map, -1, sizeof(e->reg_map));
     e->reg_written = written & ~1u;
+    /* Direct accesses: U-mode code of a process VM, not under verify (its store log needs the TLB path). */
+    e->nsites = 0;
+    if (e->verify || (e->ctx & 3) != PRIV_U || jit_fault_enter(e->jit)) e->direct = NULL;
     for (int k = 0; k < NMAP; k++) { /* the most used first; a register used once stays in memory */
         unsigned best = 0;
         for (unsigned g = 1; g < 32; g++)
@@ -475,40 +478,43 @@ void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n
     e->body = (uint32_t)(e->p - e->buf);
 }
 
-/* dst := the `size`-byte value at [rax], zero- or sign-extended to 64 bits. */
-static void load_rax(struct jit_emit *e, int dst, unsigned size, bool sign)
+/*
+ * dst := the `size`-byte value at [rax + disp], zero- or sign-extended to 64
+ * bits (disp: 0 after a TLB probe, the direct base after direct_addr).
+ */
+static void load_rax(struct jit_emit *e, int dst, unsigned size, bool sign, int32_t disp)
 {
     switch (size) {
     case 1:
-        op_m(e, sign, sign ? 0x0fbe : 0x0fb6, dst, RAX, NO_INDEX, 0);
+        op_m(e, sign, sign ? 0x0fbe : 0x0fb6, dst, RAX, NO_INDEX, disp);
         break;
     case 2:
-        op_m(e, sign, sign ? 0x0fbf : 0x0fb7, dst, RAX, NO_INDEX, 0);
+        op_m(e, sign, sign ? 0x0fbf : 0x0fb7, dst, RAX, NO_INDEX, disp);
         break;
     case 4:
-        op_m(e, sign, sign ? 0x63 : 0x8b, dst, RAX, NO_INDEX, 0);
+        op_m(e, sign, sign ? 0x63 : 0x8b, dst, RAX, NO_INDEX, disp);
         break;
     default:
-        op_m(e, 1, 0x8b, dst, RAX, NO_INDEX, 0);
+        op_m(e, 1, 0x8b, dst, RAX, NO_INDEX, disp);
         break;
     }
 }
 
-static void store_rax(struct jit_emit *e, int src, unsigned size)
+static void store_rax(struct jit_emit *e, int src, unsigned size, int32_t disp)
 {
     switch (size) {
     case 1:
-        op_m(e, 0, 0x88, src, RAX, NO_INDEX, 0);
+        op_m(e, 0, 0x88, src, RAX, NO_INDEX, disp);
         break;
     case 2:
         byte(e, 0x66);
-        op_m(e, 0, 0x89, src, RAX, NO_INDEX, 0);
+        op_m(e, 0, 0x89, src, RAX, NO_INDEX, disp);
         break;
     case 4:
-        op_m(e, 0, 0x89, src, RAX, NO_INDEX, 0);
+        op_m(e, 0, 0x89, src, RAX, NO_INDEX, disp);
         break;
     default:
-        op_m(e, 1, 0x89, src, RAX, NO_INDEX, 0);
+        op_m(e, 1, 0x89, src, RAX, NO_INDEX, disp);
         break;
     }
 }
@@ -545,6 +551,43 @@ static void tlb_addr(struct jit_emit *e, int kind, unsigned rs1, int32_t imm, un
     op_m(e, 1, 0x03, RAX, R15, RDX, TLB(kind) + 8); /* add rax, addend */
 }
 
+/*
+ * Process VMs (hart.direct_base): rax := x[rs1] + imm, leaving the block
+ * before this instruction if it is not below 2^38 (the interpreter raises the
+ * page fault); the access is then [rax + disp] with the returned disp. Guest
+ * va lives at host direct + va with the guest's protections, so no TLB probe:
+ * a fault of the access itself is sent to the same exit by fault.c, which
+ * direct_site() tells where the access instruction is.
+ */
+static int32_t direct_addr(struct jit_emit *e, unsigned rs1, int32_t imm, uint32_t off)
+{
+    int hr = hreg(e, rs1);
+    if (hr >= 0 && imm) {
+        op_m(e, 1, 0x8d, RAX, hr, NO_INDEX, imm); /* lea rax, [hr + imm] */
+    } else {
+        get(e, RAX, rs1);
+        if (imm) alu_ri(e, ALU_ADD, 1, RAX, imm);
+    }
+    mov_rr(e, 1, RCX, RAX);
+    shift_ri(e, SH_SHR, 1, RCX, 38);
+    exit_jcc(e, CC_NE, (int32_t)off, e->ninsns, EXIT_INTERP);
+    if (e->nsites < JIT_MAX_INSNS && e->nexits)
+        e->site_exit[e->nsites] = (uint16_t)(e->nexits - 1);
+    uintptr_t base = (uintptr_t)e->direct;
+    if (base <= INT32_MAX) return (int32_t)base; /* the window is low: [rax + base] */
+    op_m(e, 1, 0x03, RAX, R15, NO_INDEX, HOFF(direct_base)); /* add rax, [r15 + direct_base] */
+    return 0;
+}
+
+/* The next instruction emitted is the access of the direct_addr just before. */
+static void direct_site(struct jit_emit *e)
+{
+    if (e->nsites < JIT_MAX_INSNS)
+        e->site_insn[e->nsites++] = (uint32_t)(e->p - e->buf);
+    else
+        e->overflow = true;
+}
+
 /* verify mode: append {address, old value, size} to the hart's store log. */
 static void log_store(struct jit_emit *e, unsigned size)
 {
@@ -556,7 +599,7 @@ static void log_store(struct jit_emit *e, unsigned size)
     int32_t base = (int32_t)((uintptr_t)&j->log[0] - (uintptr_t)&j->log_n);
     op_m(e, 1, 0x8d, RDI, RSI, RDI, base);   /* lea rdi, [rsi + rdi + base] */
     op_m(e, 1, 0x89, RAX, RDI, NO_INDEX, 0); /* addr */
-    load_rax(e, RDX, size, false);
+    load_rax(e, RDX, size, false, 0);
     op_m(e, 1, 0x89, RDX, RDI, NO_INDEX, 8); /* old */
     op_m(e, 1, 0xc7, 0, RDI, NO_INDEX, 16);  /* size */
     imm32(e, size);
@@ -702,18 +745,34 @@ static bool mem_op(struct jit_emit *e, const struct decoded *d, uint32_t off)
     };
     for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
         if (t[i].op != d->op) continue;
-        if (t[i].store) {
+        if (e->direct && t[i].store) {
+            int32_t disp = direct_addr(e, d->rs1, d->imm, off);
+            int hs = hreg(e, d->rs2);
+            if (t[i].size == 1 && hs >= RSP && hs <= RDI) hs = -1; /* spl..dil need a REX: use cl */
+            if (hs < 0) get(e, RCX, d->rs2);
+            direct_site(e);
+            store_rax(e, hs >= 0 ? hs : RCX, t[i].size, disp);
+        } else if (e->direct) {
+            int32_t disp = direct_addr(e, d->rs1, d->imm, off);
+            int hd = hreg(e, d->rd);
+            direct_site(e);
+            load_rax(e, hd >= 0 ? hd : RCX, t[i].size, t[i].sign, disp); /* faults leave hd as it was */
+            if (hd >= 0)
+                e->reg_dirty |= 1u << d->rd;
+            else if (d->rd)
+                put(e, RCX, d->rd);
+        } else if (t[i].store) {
             tlb_addr(e, TLB_WRITE, d->rs1, d->imm, t[i].size, off);
             if (e->verify) log_store(e, t[i].size);
             get(e, RCX, d->rs2);
-            store_rax(e, RCX, t[i].size);
+            store_rax(e, RCX, t[i].size, 0);
         } else {
             tlb_addr(e, TLB_READ, d->rs1, d->imm, t[i].size, off);
             if (hreg(e, d->rd) >= 0) { /* straight into rd's host register */
-                load_rax(e, hreg(e, d->rd), t[i].size, t[i].sign);
+                load_rax(e, hreg(e, d->rd), t[i].size, t[i].sign, 0);
                 e->reg_dirty |= 1u << d->rd;
             } else {
-                load_rax(e, RCX, t[i].size, t[i].sign);
+                load_rax(e, RCX, t[i].size, t[i].sign, 0);
                 if (d->rd) put(e, RCX, d->rd);
             }
         }
@@ -735,8 +794,14 @@ static bool fp_mem(struct jit_emit *e, const struct decoded *d, uint32_t off)
     case OP_FLW:
     case OP_FLD: {
         unsigned size = d->op == OP_FLW ? 4 : 8;
-        tlb_addr(e, TLB_READ, d->rs1, d->imm, size, off);
-        load_rax(e, RCX, size, false);
+        int32_t disp = 0;
+        if (e->direct) {
+            disp = direct_addr(e, d->rs1, d->imm, off);
+            direct_site(e);
+        } else {
+            tlb_addr(e, TLB_READ, d->rs1, d->imm, size, off);
+        }
+        load_rax(e, RCX, size, false, disp);
         if (size == 4) { /* NaN-boxed (unpriv 13.2) */
             mov_ri(e, RDX, 0xffffffff00000000ull);
             op_r(e, 1, 0x09, RDX, RCX);
@@ -748,10 +813,17 @@ static bool fp_mem(struct jit_emit *e, const struct decoded *d, uint32_t off)
     case OP_FSW:
     case OP_FSD: {
         unsigned size = d->op == OP_FSW ? 4 : 8;
-        tlb_addr(e, TLB_WRITE, d->rs1, d->imm, size, off);
-        if (e->verify) log_store(e, size);
-        ld(e, RCX, F(d->rs2));
-        store_rax(e, RCX, size);
+        int32_t disp = 0;
+        if (e->direct) {
+            disp = direct_addr(e, d->rs1, d->imm, off);
+            ld(e, RCX, F(d->rs2));
+            direct_site(e);
+        } else {
+            tlb_addr(e, TLB_WRITE, d->rs1, d->imm, size, off);
+            if (e->verify) log_store(e, size);
+            ld(e, RCX, F(d->rs2));
+        }
+        store_rax(e, RCX, size, disp);
         return true;
     }
     default:
@@ -1307,6 +1379,7 @@ static uint32_t pack_exit(struct jit_emit *e, int32_t delta, unsigned count, int
 void jit_be_shared(struct jit_emit *e)
 {
     struct jit *j = e->jit;
+    jit_fault_reset(j); /* an empty cache */
     j->sh_epilogue = e->p;
     alu_ri(e, ALU_ADD, 1, RSP, 8);
     for (size_t i = sizeof(saved); i-- > 0;)
@@ -1368,9 +1441,11 @@ void jit_be_finish(struct jit_emit *e)
     }
     /* In a block that loops, a register written late in one pass is dirty early in the next. */
     bool loops = e->nback > 0;
+    uint32_t stub_at[sizeof(e->exits) / sizeof(e->exits[0])];
     for (unsigned i = 0; i < e->nexits; i++) {
         struct jit_exit *x = &e->exits[i];
         patch_rel32(e, x->patch, e->p);
+        stub_at[i] = (uint32_t)(e->p - e->buf);
         int64_t target = (int64_t)e->page_off + x->delta;
         if (x->back == EXIT_NEXT && !e->verify && target >= 0 && target < (int64_t)PAGE_SIZE) {
             /*
@@ -1395,6 +1470,13 @@ void jit_be_finish(struct jit_emit *e)
         int k = exit_class(e, x);
         mov_ri(e, RSI, pack_exit(e, x->delta, x->count, k == 1 ? JIT_EXIT_INTERP : JIT_EXIT_NEXT));
         jmp_to(e, k == 3 ? lookup : tail);
+    }
+    if (e->nsites) { /* where fault.c resumes a faulting direct access: its exit */
+        struct jit_fault_site sites[JIT_MAX_INSNS];
+        uint32_t block = (uint32_t)(e->rx - j->rx);
+        for (unsigned i = 0; i < e->nsites; i++)
+            sites[i] = (struct jit_fault_site){block + e->site_insn[i], block + stub_at[e->site_exit[i]]};
+        if (!jit_fault_add(j, block, sites, e->nsites)) e->overflow = true;
     }
 }
 
