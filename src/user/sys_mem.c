@@ -93,6 +93,9 @@ static long map_it(struct ctx *c, uint64_t addr, uint64_t len, uint64_t off, int
     uint64_t va;
     if (flags & (RV_MAP_FIXED | RV_MAP_FIXED_NOREPLACE)) {
         va = addr;
+        /* Beyond the user range (2^38, Sv39): get_unmapped_area's ENOMEM. */
+        if (va > MM_USER_TOP - len)
+            return -ENOMEM;
         if ((flags & RV_MAP_FIXED_NOREPLACE) && !mm_range_free(c->mm, va, len))
             return -EEXIST;
     } else {
