@@ -226,6 +226,8 @@ struct hart {
      * translated code accesses memory directly. NULL elsewhere.
      */
     uint8_t *direct_base;
+#define HART_DIRECT_BITS 38            /* direct accesses: va < 2^38 */
+#define HART_DIRECT_GUARD (64u << 10)  /* PROT_NONE bytes at least above the 2^38 */
 };
 
 /* A hart on bus (which must outlive it), reset to the start of RAM. 0 or -errno. */

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "cpu/hart.h"
 #include "machine/gmem.h"
 #include "machine/vm.h"
 
@@ -155,6 +156,10 @@ void mm_uncharge(struct mm *mm, uint64_t pages)
     if (mm->vm_commit && pages)
         atomic_fetch_sub(mm->vm_commit, pages);
 }
+
+/* What translated code assumes of the window (cpu/hart.h direct_base). */
+_Static_assert(MM_USER_BITS == HART_DIRECT_BITS && MM_GUARD >= HART_DIRECT_GUARD,
+               "the JIT's direct accesses rely on this layout");
 
 /* Low, so that translated code can address host + va with a 32-bit displacement. */
 #define MM_HOST_HINT 0x40000000ull

@@ -59,7 +59,21 @@ __attribute__((noinline)) static double fld(uintptr_t a)
     return v;
 }
 
-enum { LD8, LBU, SW, FSD, FLD };
+/* Two loads off one base register: kiln checks the range of the first only. */
+__attribute__((noinline)) static uint64_t ld_up(uintptr_t a)
+{
+    uint64_t v, w;
+    __asm__ volatile("ld %0, 0(%2)\n\tld %1, 8(%2)" : "=&r"(v), "=&r"(w) : "r"(a) : "memory");
+    return v + w;
+}
+__attribute__((noinline)) static uint64_t ld_down(uintptr_t a)
+{
+    uint64_t v, w;
+    __asm__ volatile("ld %0, 0(%2)\n\tld %1, -8(%2)" : "=&r"(v), "=&r"(w) : "r"(a) : "memory");
+    return v + w;
+}
+
+enum { LD8, LBU, SW, FSD, FLD, LD_UP, LD_DOWN };
 
 /* Runs op at a (warming the code up at ok first) and reports how it ended. */
 static void probe(const char *what, int op, uintptr_t ok, uintptr_t a, uintptr_t base)
@@ -72,6 +86,8 @@ static void probe(const char *what, int op, uintptr_t ok, uintptr_t a, uintptr_t
         case SW: sw(ok, (uint32_t)i); break;
         case FSD: fsd(ok, i); break;
         case FLD: sum += (uint64_t)fld(ok); break;
+        case LD_UP: sum += ld_up(ok); break;
+        case LD_DOWN: sum += ld_down(ok); break;
         }
     }
     fault_sig = 0;
@@ -83,6 +99,8 @@ static void probe(const char *what, int op, uintptr_t ok, uintptr_t a, uintptr_t
         case SW: sw(a, 0x5a5a5a5a); break;
         case FSD: fsd(a, 2.5); break;
         case FLD: v = (uint64_t)fld(a); break;
+        case LD_UP: v = ld_up(a); break;
+        case LD_DOWN: v = ld_down(a); break;
         }
         printf("%s: ok value=%llx\n", what, (unsigned long long)v);
     } else if (fault_addr >= base && fault_addr - base < 8 * PG) {
@@ -149,6 +167,17 @@ int main(int argc, char **argv)
     probe("load 2^38", LD8, b + 8, 1ul << 38, b);
     probe("load 2^38-4", LD8, b + 8, (1ul << 38) - 4, b);
     probe("load null", LBU, b + 8, 0, b);
+    probe("pair into unmapped", LD_DOWN, b + 64, b + 4 * PG, b); /* 0 ok, -8 in the unmapped page */
+    /* The last page below 2^38: the second load of the pair is at 2^38. */
+    uint8_t *top = mmap((void *)((1ul << 38) - PG), PG, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (top == (uint8_t *)((1ul << 38) - PG)) {
+        probe("pair to 2^38", LD_UP, b + 64, (1ul << 38) - 8, b);
+        probe("pair below 2^38", LD_UP, b + 64, (1ul << 38) - 16, b);
+        munmap(top, PG);
+    } else {
+        printf("no page below 2^38\n");
+    }
 
     /* PROT_NONE keeps the contents: back to readable, the byte is there. */
     mprotect(m + 2 * PG, PG, PROT_READ);

@@ -433,6 +433,7 @@ void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n
     e->reg_written = written & ~1u;
     /* Direct accesses: U-mode code of a process VM, not under verify (its store log needs the TLB path). */
     e->nsites = 0;
+    memset(e->chk_reg, -1, sizeof(e->chk_reg));
     if (e->verify || (e->ctx & 3) != PRIV_U || jit_fault_enter(e->jit)) e->direct = NULL;
     for (int k = 0; k < NMAP; k++) { /* the most used first; a register used once stays in memory */
         unsigned best = 0;
@@ -478,45 +479,53 @@ void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n
     e->body = (uint32_t)(e->p - e->buf);
 }
 
-/*
- * dst := the `size`-byte value at [rax + disp], zero- or sign-extended to 64
- * bits (disp: 0 after a TLB probe, the direct base after direct_addr).
- */
-static void load_rax(struct jit_emit *e, int dst, unsigned size, bool sign, int32_t disp)
+/* dst := the `size`-byte value at [b + disp], zero- or sign-extended to 64 bits. */
+static void load_m(struct jit_emit *e, int dst, unsigned size, bool sign, int b, int32_t disp)
 {
     switch (size) {
     case 1:
-        op_m(e, sign, sign ? 0x0fbe : 0x0fb6, dst, RAX, NO_INDEX, disp);
+        op_m(e, sign, sign ? 0x0fbe : 0x0fb6, dst, b, NO_INDEX, disp);
         break;
     case 2:
-        op_m(e, sign, sign ? 0x0fbf : 0x0fb7, dst, RAX, NO_INDEX, disp);
+        op_m(e, sign, sign ? 0x0fbf : 0x0fb7, dst, b, NO_INDEX, disp);
         break;
     case 4:
-        op_m(e, sign, sign ? 0x63 : 0x8b, dst, RAX, NO_INDEX, disp);
+        op_m(e, sign, sign ? 0x63 : 0x8b, dst, b, NO_INDEX, disp);
         break;
     default:
-        op_m(e, 1, 0x8b, dst, RAX, NO_INDEX, disp);
+        op_m(e, 1, 0x8b, dst, b, NO_INDEX, disp);
         break;
     }
 }
 
-static void store_rax(struct jit_emit *e, int src, unsigned size, int32_t disp)
+static void store_m(struct jit_emit *e, int src, unsigned size, int b, int32_t disp)
 {
     switch (size) {
     case 1:
-        op_m(e, 0, 0x88, src, RAX, NO_INDEX, disp);
+        op_m(e, 0, 0x88, src, b, NO_INDEX, disp);
         break;
     case 2:
         byte(e, 0x66);
-        op_m(e, 0, 0x89, src, RAX, NO_INDEX, disp);
+        op_m(e, 0, 0x89, src, b, NO_INDEX, disp);
         break;
     case 4:
-        op_m(e, 0, 0x89, src, RAX, NO_INDEX, disp);
+        op_m(e, 0, 0x89, src, b, NO_INDEX, disp);
         break;
     default:
-        op_m(e, 1, 0x89, src, RAX, NO_INDEX, disp);
+        op_m(e, 1, 0x89, src, b, NO_INDEX, disp);
         break;
     }
+}
+
+/* The same at [rax + disp] (after a TLB probe). */
+static void load_rax(struct jit_emit *e, int dst, unsigned size, bool sign, int32_t disp)
+{
+    load_m(e, dst, size, sign, RAX, disp);
+}
+
+static void store_rax(struct jit_emit *e, int src, unsigned size, int32_t disp)
+{
+    store_m(e, src, size, RAX, disp);
 }
 
 /*
@@ -551,32 +560,69 @@ static void tlb_addr(struct jit_emit *e, int kind, unsigned rs1, int32_t imm, un
     op_m(e, 1, 0x03, RAX, R15, RDX, TLB(kind) + 8); /* add rax, addend */
 }
 
-/*
- * Process VMs (hart.direct_base): rax := x[rs1] + imm, leaving the block
- * before this instruction if it is not below 2^38 (the interpreter raises the
- * page fault); the access is then [rax + disp] with the returned disp. Guest
- * va lives at host direct + va with the guest's protections, so no TLB probe:
- * a fault of the access itself is sent to the same exit by fault.c, which
- * direct_site() tells where the access instruction is.
- */
-static int32_t direct_addr(struct jit_emit *e, unsigned rs1, int32_t imm, uint32_t off)
+/* A side exit at the current point with no jump to it: only fault.c resumes there. */
+static void exit_nojump(struct jit_emit *e, int32_t delta, unsigned count)
 {
-    int hr = hreg(e, rs1);
-    if (hr >= 0 && imm) {
-        op_m(e, 1, 0x8d, RAX, hr, NO_INDEX, imm); /* lea rax, [hr + imm] */
-    } else {
+    if (e->nexits < sizeof(e->exits) / sizeof(e->exits[0]))
+        e->exits[e->nexits++] = (struct jit_exit){.patch = 0, /* offset 0 is never a jump */
+                                                  .delta = delta,
+                                                  .count = (uint16_t)count,
+                                                  .back = EXIT_INTERP,
+                                                  .dirty = e->reg_dirty};
+    else
+        e->overflow = true;
+}
+
+/* Guest register g was written (or may have been): range checks on it no longer hold. */
+static void direct_forget(struct jit_emit *e, int g)
+{
+    for (unsigned i = 0; i < 4; i++)
+        if (g < 0 || e->chk_reg[i] == g) e->chk_reg[i] = -1;
+}
+
+/*
+ * Process VMs (hart.direct_base): the address x[rs1] + imm is checked to be
+ * below 2^38 (else the block leaves before this instruction and the
+ * interpreter raises the page fault), and the access is then the returned
+ * memory operand {*base, disp}: guest va lives at host direct + va with the
+ * guest's protections, so there is no TLB probe. A fault of the access itself
+ * is sent to the same exit by fault.c; direct_site() records where the access
+ * instruction is. The check is skipped when an earlier access of the block
+ * used the same register, unchanged since: that access succeeded, so its
+ * address was in [64 KiB, 2^38) (nothing is ever mapped below MM_USER_MIN),
+ * and this one, at most 4 KiB away, is inside the window or its PROT_NONE
+ * guard above 2^38 (HART_DIRECT_GUARD), where it faults like any other.
+ */
+static int32_t direct_addr(struct jit_emit *e, unsigned rs1, int32_t imm, uint32_t off, int *base)
+{
+    _Static_assert(HART_DIRECT_GUARD >= 2 * 4096, "the guard covers the largest skipped offset");
+    int r = hreg(e, rs1);
+    if (r < 0) {
         get(e, RAX, rs1);
-        if (imm) alu_ri(e, ALU_ADD, 1, RAX, imm);
+        r = RAX;
     }
-    mov_rr(e, 1, RCX, RAX);
-    shift_ri(e, SH_SHR, 1, RCX, 38);
-    exit_jcc(e, CC_NE, (int32_t)off, e->ninsns, EXIT_INTERP);
+    bool checked = false;
+    for (unsigned i = 0; i < 4 && rs1; i++)
+        checked |= e->chk_reg[i] == (int8_t)rs1;
+    if (checked) {
+        exit_nojump(e, (int32_t)off, e->ninsns);
+    } else {
+        op_m(e, 1, 0x8d, RCX, r, NO_INDEX, imm); /* lea rcx, [r + imm] */
+        shift_ri(e, SH_SHR, 1, RCX, HART_DIRECT_BITS);
+        exit_jcc(e, CC_NE, (int32_t)off, e->ninsns, EXIT_INTERP);
+        if (rs1) e->chk_reg[e->chk_next++ & 3] = (int8_t)rs1;
+    }
     if (e->nsites < JIT_MAX_INSNS && e->nexits)
         e->site_exit[e->nsites] = (uint16_t)(e->nexits - 1);
-    uintptr_t base = (uintptr_t)e->direct;
-    if (base <= INT32_MAX) return (int32_t)base; /* the window is low: [rax + base] */
+    uintptr_t d = (uintptr_t)e->direct;
+    if (d + 4096 <= INT32_MAX) { /* the window is low: [r + imm + direct] */
+        *base = r;
+        return (int32_t)d + imm;
+    }
+    if (r != RAX) mov_rr(e, 1, RAX, r);
     op_m(e, 1, 0x03, RAX, R15, NO_INDEX, HOFF(direct_base)); /* add rax, [r15 + direct_base] */
-    return 0;
+    *base = RAX;
+    return imm;
 }
 
 /* The next instruction emitted is the access of the direct_addr just before. */
@@ -630,6 +676,7 @@ static void mxcsr_clear(struct jit_emit *e)
  * around. */
 static void call_helper(struct jit_emit *e, const void *fn)
 {
+    direct_forget(e, -1); /* a helper may write any guest register */
     /* All it may write: a later back edge can make registers written further down dirty here. */
     regs_writeback(e);
     e->reg_dirty = 0;
@@ -746,17 +793,19 @@ static bool mem_op(struct jit_emit *e, const struct decoded *d, uint32_t off)
     for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
         if (t[i].op != d->op) continue;
         if (e->direct && t[i].store) {
-            int32_t disp = direct_addr(e, d->rs1, d->imm, off);
+            int b;
+            int32_t disp = direct_addr(e, d->rs1, d->imm, off, &b);
             int hs = hreg(e, d->rs2);
             if (t[i].size == 1 && hs >= RSP && hs <= RDI) hs = -1; /* spl..dil need a REX: use cl */
             if (hs < 0) get(e, RCX, d->rs2);
             direct_site(e);
-            store_rax(e, hs >= 0 ? hs : RCX, t[i].size, disp);
+            store_m(e, hs >= 0 ? hs : RCX, t[i].size, b, disp);
         } else if (e->direct) {
-            int32_t disp = direct_addr(e, d->rs1, d->imm, off);
+            int b;
+            int32_t disp = direct_addr(e, d->rs1, d->imm, off, &b);
             int hd = hreg(e, d->rd);
             direct_site(e);
-            load_rax(e, hd >= 0 ? hd : RCX, t[i].size, t[i].sign, disp); /* faults leave hd as it was */
+            load_m(e, hd >= 0 ? hd : RCX, t[i].size, t[i].sign, b, disp); /* a fault leaves hd as it was */
             if (hd >= 0)
                 e->reg_dirty |= 1u << d->rd;
             else if (d->rd)
@@ -795,13 +844,14 @@ static bool fp_mem(struct jit_emit *e, const struct decoded *d, uint32_t off)
     case OP_FLD: {
         unsigned size = d->op == OP_FLW ? 4 : 8;
         int32_t disp = 0;
+        int b = RAX;
         if (e->direct) {
-            disp = direct_addr(e, d->rs1, d->imm, off);
+            disp = direct_addr(e, d->rs1, d->imm, off, &b);
             direct_site(e);
         } else {
             tlb_addr(e, TLB_READ, d->rs1, d->imm, size, off);
         }
-        load_rax(e, RCX, size, false, disp);
+        load_m(e, RCX, size, false, b, disp);
         if (size == 4) { /* NaN-boxed (unpriv 13.2) */
             mov_ri(e, RDX, 0xffffffff00000000ull);
             op_r(e, 1, 0x09, RDX, RCX);
@@ -814,8 +864,9 @@ static bool fp_mem(struct jit_emit *e, const struct decoded *d, uint32_t off)
     case OP_FSD: {
         unsigned size = d->op == OP_FSW ? 4 : 8;
         int32_t disp = 0;
+        int b = RAX;
         if (e->direct) {
-            disp = direct_addr(e, d->rs1, d->imm, off);
+            disp = direct_addr(e, d->rs1, d->imm, off, &b);
             ld(e, RCX, F(d->rs2));
             direct_site(e);
         } else {
@@ -823,7 +874,7 @@ static bool fp_mem(struct jit_emit *e, const struct decoded *d, uint32_t off)
             if (e->verify) log_store(e, size);
             ld(e, RCX, F(d->rs2));
         }
-        store_rax(e, RCX, size, disp);
+        store_m(e, RCX, size, b, disp);
         return true;
     }
     default:
@@ -1020,7 +1071,16 @@ static bool fp_op(struct jit_emit *e, const struct decoded *d, uint32_t off, uin
     return true;
 }
 
+static bool insn_body(struct jit_emit *e, const struct decoded *d, uint32_t off, uint32_t insn);
+
 bool jit_be_insn(struct jit_emit *e, const struct decoded *d, uint32_t off, uint32_t insn)
+{
+    bool ok = insn_body(e, d, off, insn);
+    direct_forget(e, d->rd); /* its destination (for some formats a field that is not one: harmless) */
+    return ok;
+}
+
+static bool insn_body(struct jit_emit *e, const struct decoded *d, uint32_t off, uint32_t insn)
 {
     if (d->op >= OP_FLW && d->op <= OP_FP && !e->fp)
         return false; /* FS is Off: the interpreter raises illegal-instruction */
@@ -1444,7 +1504,7 @@ void jit_be_finish(struct jit_emit *e)
     uint32_t stub_at[sizeof(e->exits) / sizeof(e->exits[0])];
     for (unsigned i = 0; i < e->nexits; i++) {
         struct jit_exit *x = &e->exits[i];
-        patch_rel32(e, x->patch, e->p);
+        if (x->patch) patch_rel32(e, x->patch, e->p); /* 0: reached only from fault.c */
         stub_at[i] = (uint32_t)(e->p - e->buf);
         int64_t target = (int64_t)e->page_off + x->delta;
         if (x->back == EXIT_NEXT && !e->verify && target >= 0 && target < (int64_t)PAGE_SIZE) {

@@ -134,6 +134,12 @@ struct jit_emit {
     unsigned nsites;      /* direct accesses so far: offset of the host insn, its exit's index */
     uint32_t site_insn[JIT_MAX_INSNS];
     uint16_t site_exit[JIT_MAX_INSNS];
+    /*
+     * Guest registers an earlier direct access of the block used as its base
+     * and that were not written since (-1: free slot): no range check needed.
+     */
+    int8_t chk_reg[4];
+    unsigned chk_next;
     uint32_t reg_written; /* guest registers the block may write */
     uint32_t reg_dirty;   /* ... and has written since the last write-back, at this point */
 };
