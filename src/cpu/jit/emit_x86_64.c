@@ -607,9 +607,17 @@ static int32_t direct_addr(struct jit_emit *e, unsigned rs1, int32_t imm, uint32
     if (checked) {
         exit_nojump(e, (int32_t)off, e->ninsns);
     } else {
-        op_m(e, 1, 0x8d, RCX, r, NO_INDEX, imm); /* lea rcx, [r + imm] */
-        shift_ri(e, SH_SHR, 1, RCX, HART_DIRECT_BITS);
-        exit_jcc(e, CC_NE, (int32_t)off, e->ninsns, EXIT_INTERP);
+        int a = r;
+        if (imm) {
+            op_m(e, 1, 0x8d, RCX, r, NO_INDEX, imm); /* lea rcx, [r + imm] */
+            a = RCX;
+        }
+        /* cmp a, [rip + limit]; jae: one fused compare-and-branch (the limit is in the shared code) */
+        rex(e, 1, a, NO_INDEX, 0);
+        byte(e, 0x3b);
+        byte(e, (unsigned)((a & 7) << 3 | 5));
+        imm32(e, (uint32_t)(int32_t)(e->jit->sh_direct_limit - (e->p + 4)));
+        exit_jcc(e, CC_AE, (int32_t)off, e->ninsns, EXIT_INTERP);
         if (rs1) e->chk_reg[e->chk_next++ & 3] = (int8_t)rs1;
     }
     if (e->nsites < JIT_MAX_INSNS && e->nexits)
@@ -1455,6 +1463,9 @@ void jit_be_shared(struct jit_emit *e)
     j->sh_mxcsr_merge = e->p;
     emit_mxcsr_merge(e);
     j->sh_mask = e->tlb_mask;
+    while ((uintptr_t)e->p & 7) byte(e, 0xcc);
+    j->sh_direct_limit = e->p;
+    imm64(e, 1ull << HART_DIRECT_BITS);
 }
 
 void jit_be_finish(struct jit_emit *e)

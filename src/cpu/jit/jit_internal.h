@@ -80,6 +80,7 @@ struct jit {
     size_t high; /* end of the code ever written since the cache was made (flushes reuse below it) */
     /* Code all blocks share, at the cache's start (writable view; jit_be_shared()). */
     uint8_t *sh_epilogue, *sh_commit, *sh_lookup, *sh_mxcsr_merge;
+    uint8_t *sh_direct_limit; /* 2^HART_DIRECT_BITS, 8 bytes: direct accesses compare with it */
     uint32_t sh_mask; /* the TLB mask the shared lookup was made for */
     bool rw_mapped; /* the writable view has pages mapped since jit_idle() last dropped them */
     /* jit_idle()'s view of how busy the hart is: a window's start and instret then, quiet windows in a row */
