@@ -434,7 +434,8 @@ void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n
     /* Direct accesses: U-mode code of a process VM, not under verify (its store log needs the TLB path). */
     e->nsites = 0;
     memset(e->chk_reg, -1, sizeof(e->chk_reg));
-    if (e->verify || (e->ctx & 3) != PRIV_U || jit_fault_enter(e->jit)) e->direct = NULL;
+    if (e->direct && (e->verify || (e->ctx & 3) != PRIV_U || jit_fault_enter(e->jit)))
+        e->direct = NULL; /* system VMs never get here: their direct_base is NULL */
     for (int k = 0; k < NMAP; k++) { /* the most used first; a register used once stays in memory */
         unsigned best = 0;
         for (unsigned g = 1; g < 32; g++)
