@@ -73,7 +73,13 @@ __attribute__((noinline)) static uint64_t ld_down(uintptr_t a)
     return v + w;
 }
 
-enum { LD8, LBU, SW, FSD, FLD, LD_UP, LD_DOWN };
+/* A store of x0 (an immediate store on the host; sh has an operand-size prefix). */
+__attribute__((noinline)) static void shz(uintptr_t a)
+{
+    __asm__ volatile("sh zero, 0(%0)" : : "r"(a) : "memory");
+}
+
+enum { LD8, LBU, SW, FSD, FLD, LD_UP, LD_DOWN, SHZ };
 
 /* Runs op at a (warming the code up at ok first) and reports how it ended. */
 static void probe(const char *what, int op, uintptr_t ok, uintptr_t a, uintptr_t base)
@@ -88,6 +94,7 @@ static void probe(const char *what, int op, uintptr_t ok, uintptr_t a, uintptr_t
         case FLD: sum += (uint64_t)fld(ok); break;
         case LD_UP: sum += ld_up(ok); break;
         case LD_DOWN: sum += ld_down(ok); break;
+        case SHZ: shz(ok); break;
         }
     }
     fault_sig = 0;
@@ -101,6 +108,7 @@ static void probe(const char *what, int op, uintptr_t ok, uintptr_t a, uintptr_t
         case FLD: v = (uint64_t)fld(a); break;
         case LD_UP: v = ld_up(a); break;
         case LD_DOWN: v = ld_down(a); break;
+        case SHZ: shz(a); break;
         }
         printf("%s: ok value=%llx\n", what, (unsigned long long)v);
     } else if (fault_addr >= base && fault_addr - base < 8 * PG) {
@@ -157,6 +165,7 @@ int main(int argc, char **argv)
     probe("load ro", LBU, b + PG, b + PG + 7, b);
     probe("store ro", SW, b + 64, b + PG + 123, b);
     probe("fstore ro", FSD, b + 64, b + PG + 8, b);
+    probe("store zero ro", SHZ, b + 64, b + PG + 6, b);
     probe("load none", LD8, b + 8, b + 2 * PG + 8, b);
     probe("fload none", FLD, b + 8, b + 2 * PG, b);
     probe("load unmapped", LBU, b + 8, b + 3 * PG + 1, b);
@@ -189,6 +198,8 @@ int main(int argc, char **argv)
     probe("load ro->rw", LD8, b + 8, b + 2 * PG + 16, b);
     probe("store straddle", SW, b + 64, b + 3 * PG - 2, b);
     probe("load before straddle", LD8, b + 8, b + 3 * PG - 8, b); /* nothing of it was written */
+    probe("store zero rw", SHZ, b + 64, b + 3 * PG - 8, b);
+    probe("load zeroed", LD8, b + 8, b + 3 * PG - 8, b);
     /* A read-only page made writable keeps what it had. */
     mprotect(m + PG, PG, PROT_READ | PROT_WRITE);
     probe("store ro page now rw", SW, b + 64, b + PG + 120, b);

@@ -518,6 +518,24 @@ static void store_m(struct jit_emit *e, int src, unsigned size, int b, int32_t d
     }
 }
 
+/* [b + disp] := 0 of `size` bytes (a store of x0), an immediate: no register to load. */
+static void store_zero(struct jit_emit *e, unsigned size, int b, int32_t disp)
+{
+    if (size == 1) {
+        op_m(e, 0, 0xc6, 0, b, NO_INDEX, disp);
+        byte(e, 0);
+        return;
+    }
+    if (size == 2) byte(e, 0x66);
+    op_m(e, size == 8, 0xc7, 0, b, NO_INDEX, disp);
+    if (size == 2) {
+        byte(e, 0);
+        byte(e, 0);
+    } else {
+        imm32(e, 0);
+    }
+}
+
 /* The same at [rax + disp] (after a TLB probe). */
 static void load_rax(struct jit_emit *e, int dst, unsigned size, bool sign, int32_t disp)
 {
@@ -806,9 +824,12 @@ static bool mem_op(struct jit_emit *e, const struct decoded *d, uint32_t off)
             int32_t disp = direct_addr(e, d->rs1, d->imm, off, &b);
             int hs = hreg(e, d->rs2);
             if (t[i].size == 1 && hs >= RSP && hs <= RDI) hs = -1; /* spl..dil need a REX: use cl */
-            if (hs < 0) get(e, RCX, d->rs2);
+            if (hs < 0 && d->rs2) get(e, RCX, d->rs2);
             direct_site(e);
-            store_m(e, hs >= 0 ? hs : RCX, t[i].size, b, disp);
+            if (!d->rs2)
+                store_zero(e, t[i].size, b, disp);
+            else
+                store_m(e, hs >= 0 ? hs : RCX, t[i].size, b, disp);
         } else if (e->direct) {
             int b;
             int32_t disp = direct_addr(e, d->rs1, d->imm, off, &b);
