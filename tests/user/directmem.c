@@ -7,6 +7,7 @@
  * and with --jit=off.
  */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -18,7 +19,7 @@
 
 #define PG 4096ul
 
-static sigjmp_buf env;
+static __thread sigjmp_buf env; /* each thread catches its own faults */
 static volatile uintptr_t fault_addr;
 static volatile int fault_sig, fault_code;
 
@@ -123,6 +124,25 @@ static void probe(const char *what, int op, uintptr_t ok, uintptr_t a, uintptr_t
     (void)sum;
 }
 
+/* Another thread's translated code meets protections changed by main. */
+static pthread_barrier_t bar;
+static uintptr_t tbase;
+
+static void *worker(void *arg)
+{
+    (void)arg;
+    uintptr_t p = tbase;
+    probe("thread store", SW, p + PG, p + 8, p);
+    pthread_barrier_wait(&bar); /* main: p read-only */
+    pthread_barrier_wait(&bar);
+    probe("thread store ro", SW, p + PG, p + 16, p);
+    probe("thread load ro", LD8, p + PG, p + 8, p);
+    pthread_barrier_wait(&bar); /* main: p unmapped */
+    pthread_barrier_wait(&bar);
+    probe("thread load unmapped", LD8, p + PG, p + 8, p);
+    return NULL;
+}
+
 /* Deep recursion: every frame touches its own stack pages for the first time. */
 __attribute__((noinline)) static uint64_t deep(int n)
 {
@@ -222,6 +242,20 @@ int main(int argc, char **argv)
     mprotect(r, 2 * PG, PROT_READ | PROT_WRITE);
     probe("store fresh now rw", SW, b + PG + 64, rb + PG + 8, rb);
     probe("load fresh now rw", LD8, rb, rb + PG + 8, rb);
+
+    /* A second thread, its protections changed under it between two barriers. */
+    uint8_t *t = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    tbase = (uintptr_t)t;
+    pthread_barrier_init(&bar, NULL, 2);
+    pthread_t th;
+    pthread_create(&th, NULL, worker, NULL);
+    pthread_barrier_wait(&bar);
+    mprotect(t, PG, PROT_READ);
+    pthread_barrier_wait(&bar);
+    pthread_barrier_wait(&bar);
+    munmap(t, PG);
+    pthread_barrier_wait(&bar);
+    pthread_join(th, NULL);
 
     /* fork: the child's writes stay the child's. */
     m[PG + 200] = 1;
