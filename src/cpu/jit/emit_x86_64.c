@@ -1564,7 +1564,7 @@ void jit_be_finish(struct jit_emit *e)
         mov_ri(e, RSI, pack_exit(e, x->delta, x->count, k == 1 ? JIT_EXIT_INTERP : JIT_EXIT_NEXT));
         jmp_to(e, k == 3 ? lookup : tail);
     }
-    if (e->nsites) { /* where fault.c resumes a faulting direct access: its exit */
+    if (e->direct) { /* where fault.c resumes a faulting direct access: its exit */
         struct jit_fault_site sites[JIT_MAX_INSNS];
         uint32_t block = (uint32_t)(e->rx - j->rx);
         for (unsigned i = 0; i < e->nsites; i++)

@@ -96,6 +96,8 @@ bool jit_fault_add(struct jit *j, uint32_t block, const struct jit_fault_site *s
     /* Code of a block that was not kept is being written over: its sites go. */
     while (j->fsites_n && j->fsites[j->fsites_n - 1].insn >= block)
         j->fsites_n--;
+    if (!n)
+        return true;
     if (!j->fsites) {
         /*
          * Every direct access takes more than 16 bytes of code, so one entry
