@@ -376,8 +376,10 @@ int proc_create(struct proc *p, const struct proc_config *cfg, struct mounts *mo
     }
     int rc = mm_vm_init(&p->vm, PROC_RAM_BASE, cfg->mem);
     if (rc)
-        return fail(err, errlen, rc, "cannot reserve %llu bytes of guest RAM: %s",
-                    (unsigned long long)cfg->mem, strerror(-rc));
+        return fail(err, errlen, rc,
+                    "cannot reserve the guest's address space (%llu GiB of host addresses, "
+                    "not memory; is `ulimit -v` set?): %s",
+                    (unsigned long long)(MM_WINDOW(cfg->mem) >> 30), strerror(-rc));
     p->vm.user_trap = proc_trap;
     p->vm.user = p;
     (void)vm_bus(&p->vm); /* fills p->vm.bus */
