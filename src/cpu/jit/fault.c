@@ -8,7 +8,8 @@
  * before that guest instruction, with the guest registers written back: the
  * interpreter then runs the instruction with all the guest's semantics (page
  * fault, demand paging, guest SIGSEGV). Any other fault is kiln's own: the
- * default action is restored and the instruction faults again.
+ * action that was there before (the default) is put back and the instruction
+ * faults again.
  *
  * The handler is async-signal-safe: it reads a thread-local pointer to the
  * thread's cache and a sorted table, written only by this same thread while
@@ -31,6 +32,7 @@
 static __thread struct jit *fault_jit;
 static pthread_once_t fault_once = PTHREAD_ONCE_INIT;
 static int fault_err;
+static struct sigaction old_segv, old_bus; /* what was there before: kiln's own faults go to it */
 
 static const struct jit_fault_site *site_find(const struct jit *j, uint32_t insn)
 {
@@ -58,12 +60,8 @@ static void on_fault(int sig, siginfo_t *si, void *ctx)
             return;
         }
     }
-    /* Not a direct access: kiln's own fault, handled as if no handler were there. */
-    struct sigaction dfl;
-    memset(&dfl, 0, sizeof(dfl));
-    dfl.sa_handler = SIG_DFL;
-    sigemptyset(&dfl.sa_mask);
-    sigaction(sig, &dfl, NULL);
+    /* Not a direct access: kiln's own fault, for whatever handled it before (the default: die). */
+    sigaction(sig, sig == SIGBUS ? &old_bus : &old_segv, NULL);
     if (si->si_code <= 0) /* sent, not raised by an instruction: send it again (pending until we return) */
         syscall(SYS_tgkill, getpid(), (pid_t)syscall(SYS_gettid), sig);
 }
@@ -75,7 +73,7 @@ static void install(void)
     sa.sa_sigaction = on_fault;
     sa.sa_flags = SA_SIGINFO;
     sigemptyset(&sa.sa_mask);
-    if (sigaction(SIGSEGV, &sa, NULL) || sigaction(SIGBUS, &sa, NULL))
+    if (sigaction(SIGSEGV, &sa, &old_segv) || sigaction(SIGBUS, &sa, &old_bus))
         fault_err = -errno;
 }
 
