@@ -87,6 +87,16 @@ if command -v strace >/dev/null; then
     n=$(strace -f -e trace=none "$KILN" exec --jit-threshold 1 "$OUT/directmem" 2>&1 >/dev/null | grep -c -- '--- SIGSEGV')
     if [ "${n:-0}" -ge 20 ]; then ok jit-direct-host-faults; else nok jit-direct-host-faults "only ${n:-0} host faults"; fi
 fi
+# 200 threads one after another: a thread's start and end do not grow with the
+# address space (the decoded-code table of a hart spans the 2^38-byte window).
+start=$(date +%s)
+"$KILN" exec "$OUT/threadchurn" 200 >"$tmp/churn.out" 2>"$tmp/churn.err"
+rc=$? secs=$(( $(date +%s) - start ))
+if [ $rc = 0 ] && grep -q "^200 threads" "$tmp/churn.out" && [ $secs -lt 20 ]; then
+    ok jit-thread-churn
+else
+    nok jit-thread-churn "exit $rc after ${secs}s: $(head -c 300 "$tmp/churn.err")"
+fi
 # The stack's pages are charged to --mem as translated code touches them: 6 MiB do not fit in 4.
 "$KILN" exec --mem 4M --jit-threshold 1 "$OUT/directmem" deep >"$tmp/deep.out" 2>"$tmp/deep.err"
 rc=$?
