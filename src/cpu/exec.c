@@ -322,6 +322,8 @@ static bool enter_code_page(struct hart *h, uint64_t pc)
             return false;
         }
         cp->gen = h->code_gen;
+        cp->next = h->code_list;
+        h->code_list = cp;
         h->code_pages[idx] = cp;
     } else if (cp->gen != h->code_gen) {
         memset(cp->slot, 0, sizeof(cp->slot));

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "cpu/bus.h"
@@ -50,10 +51,16 @@ int hart_init(struct hart *h, const struct cpu_bus *bus, unsigned id)
         pthread_cond_destroy(&h->wfi_cond);
         return -err;
     }
-    /* Pointers only: untouched parts of this table cost no host memory. */
+    /*
+     * Pointers only: untouched parts of this table cost no host memory, and
+     * NORESERVE keeps it out of the host's commit charge (a process VM's RAM
+     * window spans 2^38 bytes: 512 MiB of pointers, docs/process-vm.md).
+     */
     h->ncode_pages = bus->ram_size >> 12;
     if (h->ncode_pages) {
-        h->code_pages = calloc(h->ncode_pages, sizeof(*h->code_pages));
+        void *t = mmap(NULL, h->ncode_pages * sizeof(*h->code_pages), PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        h->code_pages = t == MAP_FAILED ? NULL : t;
         if (!h->code_pages) {
             pthread_mutex_destroy(&h->wfi_lock);
             pthread_cond_destroy(&h->wfi_cond);
@@ -75,9 +82,13 @@ int hart_init(struct hart *h, const struct cpu_bus *bus, unsigned id)
 void hart_destroy(struct hart *h)
 {
     jit_detach(h);
-    for (uint64_t i = 0; h->code_pages && i < h->ncode_pages; i++)
-        free(h->code_pages[i]);
-    free(h->code_pages);
+    while (h->code_list) {
+        struct code_page *cp = h->code_list;
+        h->code_list = cp->next;
+        free(cp);
+    }
+    if (h->code_pages)
+        munmap(h->code_pages, h->ncode_pages * sizeof(*h->code_pages));
     h->code_pages = NULL;
     pthread_mutex_destroy(&h->wfi_lock);
     pthread_cond_destroy(&h->wfi_cond);

@@ -115,6 +115,7 @@ struct decoded_insn {
 };
 struct code_page {
     uint64_t gen; /* hart's code_gen when the slots were last valid */
+    struct code_page *next; /* every code page of the hart, for hart_destroy */
     struct decoded_insn slot[2048];
 };
 
@@ -211,8 +212,9 @@ struct hart {
     struct tlb_entry tlb[TLB_KINDS][TLB_SIZE];
 
     /* Decoded code pages, indexed by RAM page number; allocated on first execution. */
-    struct code_page **code_pages;
+    struct code_page **code_pages; /* mapped NORESERVE: a process VM's covers 2^38 bytes */
     uint64_t ncode_pages;
+    struct code_page *code_list; /* the pages allocated, linked: never a scan of the table */
     uint64_t code_gen;      /* bumped by FENCE.I: every code page is stale */
     uint64_t cur_code_va;   /* virtual page being executed; ~0 = none */
     struct code_page *cur_code;
@@ -220,6 +222,14 @@ struct hart {
 
     /* The translator's state (cpu/jit/jit.h); NULL when this hart only interprets. */
     struct jit *jit;
+    /*
+     * Process VMs: user va lives at host direct_base + va for every va below
+     * 2^38, with host protections mirroring the guest's (src/user/mm.h), so
+     * translated code accesses memory directly. NULL elsewhere.
+     */
+    uint8_t *direct_base;
+#define HART_DIRECT_BITS 38            /* direct accesses: va < 2^38 */
+#define HART_DIRECT_GUARD (64u << 10)  /* PROT_NONE bytes at least above the 2^38 */
 };
 
 /* A hart on bus (which must outlive it), reset to the start of RAM. 0 or -errno. */

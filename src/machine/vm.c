@@ -43,6 +43,30 @@ int vm_init_at(struct vm *vm, uint64_t ram_base, uint64_t ram_size)
     return 0;
 }
 
+int vm_init_reserved(struct vm *vm, uint64_t ram_base, uint64_t size, uintptr_t hint)
+{
+    int e = vm_init_at(vm, ram_base, 0);
+    if (e)
+        return e;
+    /*
+     * PROT_NONE costs no commit charge even under overcommit_memory=2, and
+     * NORESERVE keeps it so for the parts made accessible later. The hint is
+     * taken only if nothing is there (MAP_FIXED_NOREPLACE); anywhere else is
+     * as good, only slower to address (docs/jit.md, Process VMs).
+     */
+    void *p = MAP_FAILED;
+    if (hint)
+        p = mmap((void *)hint, size, PROT_NONE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+    if (p == MAP_FAILED)
+        p = mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return -errno;
+    vm->ram = p;
+    vm->ram_size = size;
+    return 0;
+}
+
 int vm_init_file(struct vm *vm, uint64_t ram_base, uint64_t ram_size, int fd)
 {
     int e = vm_init_at(vm, ram_base, 0);

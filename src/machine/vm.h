@@ -103,6 +103,11 @@ int vm_init(struct vm *vm, uint64_t ram_size);
 /* The same with RAM at a chosen guest-physical base. */
 int vm_init_at(struct vm *vm, uint64_t ram_base, uint64_t ram_size);
 /* The same with RAM mapped copy-on-write from a snapshot's memory file (fd may be closed after). */
+/*
+ * RAM of `size` bytes reserved PROT_NONE (a process VM's window, whose owner
+ * makes parts accessible: src/user/mm.c), at host address hint if that is free.
+ */
+int vm_init_reserved(struct vm *vm, uint64_t ram_base, uint64_t size, uintptr_t hint);
 int vm_init_file(struct vm *vm, uint64_t ram_base, uint64_t ram_size, int fd);
 void vm_destroy(struct vm *vm);
 /* Zeroes guest RAM and gives its pages back to the host. */

@@ -49,6 +49,22 @@ static int prot_of(uint32_t pf)
            ((pf & PF_X) ? MM_PROT_EXEC : 0);
 }
 
+/* The protection of the page at a of segment i: its own, or'ed with earlier segments sharing the page. */
+static int page_prot(const Elf64_Phdr *ph, unsigned n, unsigned i, uint64_t bias, uint64_t a)
+{
+    int prot = prot_of(ph[i].p_flags);
+    for (unsigned j = 0; j < i && j < n; j++) {
+        const Elf64_Phdr *q = &ph[j];
+        if (q->p_type != PT_LOAD || q->p_memsz == 0)
+            continue;
+        uint64_t qs = (q->p_vaddr + bias) & ~(MM_PAGE - 1);
+        uint64_t qe = (q->p_vaddr + bias + q->p_memsz + MM_PAGE - 1) & ~(MM_PAGE - 1);
+        if (a >= qs && a < qe)
+            prot |= prot_of(q->p_flags);
+    }
+    return prot;
+}
+
 /* Reads file bytes [off, off + len) to guest va, page by page (the pages are mapped writable). */
 static int copy_file(struct mm *mm, int fd, uint64_t off, uint64_t va, uint64_t len)
 {
@@ -169,13 +185,19 @@ int elf_load(struct mm *mm, int fd, uint64_t dyn_hint, struct elf_image *img, ch
             continue;
         uint64_t s = (p->p_vaddr + bias) & ~(MM_PAGE - 1);
         uint64_t e = (p->p_vaddr + bias + p->p_memsz + MM_PAGE - 1) & ~(MM_PAGE - 1);
-        /* Pages shared with an earlier segment keep their contents: map only new pages. */
-        for (uint64_t a = s; a < e; a += MM_PAGE) {
-            if (mm_page_prot(mm, a) >= 0)
+        /* Pages shared with an earlier segment keep their contents: map only new pages, a run at a time. */
+        for (uint64_t a = s; a < e;) {
+            if (mm_page_prot(mm, a) >= 0) {
+                a += MM_PAGE;
                 continue;
-            rc = mm_map(mm, a, MM_PAGE, MM_PROT_READ | MM_PROT_WRITE);
+            }
+            uint64_t run = a + MM_PAGE;
+            while (run < e && mm_page_prot(mm, run) < 0)
+                run += MM_PAGE;
+            rc = mm_map(mm, a, run - a, MM_PROT_READ | MM_PROT_WRITE);
             if (rc)
                 return fail(err, errlen, rc, "out of guest memory loading segment %u", i);
+            a = run;
         }
         rc = copy_file(mm, fd, p->p_offset, p->p_vaddr + bias, p->p_filesz);
         if (rc)
@@ -188,18 +210,17 @@ int elf_load(struct mm *mm, int fd, uint64_t dyn_hint, struct elf_image *img, ch
             continue;
         uint64_t s = (p->p_vaddr + bias) & ~(MM_PAGE - 1);
         uint64_t e = (p->p_vaddr + bias + p->p_memsz + MM_PAGE - 1) & ~(MM_PAGE - 1);
-        for (uint64_t a = s; a < e; a += MM_PAGE) {
-            int prot = prot_of(p->p_flags);
-            for (unsigned j = 0; j < i; j++) {
-                const Elf64_Phdr *q = &ph[j];
-                if (q->p_type != PT_LOAD || q->p_memsz == 0)
-                    continue;
-                uint64_t qs = (q->p_vaddr + bias) & ~(MM_PAGE - 1);
-                uint64_t qe = (q->p_vaddr + bias + q->p_memsz + MM_PAGE - 1) & ~(MM_PAGE - 1);
-                if (a >= qs && a < qe)
-                    prot |= prot_of(q->p_flags);
+        /* One mm_protect per run of pages with the same protection (each is a host mprotect). */
+        uint64_t run = s;
+        int run_prot = -1;
+        for (uint64_t a = s; a <= e; a += MM_PAGE) {
+            int prot = a < e ? page_prot(ph, eh.e_phnum, i, bias, a) : -1;
+            if (prot != run_prot) {
+                if (run_prot >= 0)
+                    mm_protect(mm, run, a - run, run_prot);
+                run = a;
+                run_prot = prot;
             }
-            mm_protect(mm, a, MM_PAGE, prot);
         }
     }
 

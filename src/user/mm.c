@@ -3,7 +3,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
+#include "cpu/hart.h"
 #include "machine/gmem.h"
 #include "machine/vm.h"
 
@@ -44,6 +46,48 @@ static uint64_t prot_bits(int prot)
 static void pte_store(uint64_t *p, uint64_t v)
 {
     __atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+/* The PPN field of va's frame: identity frames, the page at va is at base + va. */
+static uint64_t ident(const struct mm *mm, uint64_t va)
+{
+    return ((mm->base + (va & ~(MM_PAGE - 1))) >> 12) << 10;
+}
+
+/*
+ * The host protection mirroring a PTE. A valid page is readable if R or X
+ * (execute-only pages are host-readable: translated code never reads them,
+ * only the interpreter's fetch does), writable if W. A mapped page without
+ * a frame is readable when R/X (it reads as zeros, and reading creates
+ * nothing to charge) but never writable: its first write must go through
+ * mm_host, which charges it (the stack's NORESERVE pages). A PROT_NONE page
+ * keeping a frame is inaccessible, its contents stay.
+ */
+static int host_prot(uint64_t pte)
+{
+    if (!(pte & MM_PTE_MAP) || (!(pte & MM_PTE_V) && (pte & MM_PTE_FRAME)))
+        return PROT_NONE;
+    int p = (pte & (MM_PTE_R | MM_PTE_X)) ? PROT_READ : PROT_NONE;
+    if ((pte & MM_PTE_V) && (pte & MM_PTE_W))
+        p |= PROT_WRITE;
+    return p;
+}
+
+/* Fresh zero pages with prot over [va, va + len) of the host window: the old contents are dropped. */
+static int host_fresh(struct mm *mm, uint64_t va, uint64_t len, int prot)
+{
+    if (!mm->host || !len)
+        return 0;
+    void *p = mmap(mm->host + va, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED,
+                   -1, 0);
+    return p == MAP_FAILED ? -ENOMEM : 0;
+}
+
+static int host_protect(struct mm *mm, uint64_t va, uint64_t len, int prot)
+{
+    if (!mm->host || !len)
+        return 0;
+    return mprotect(mm->host + va, len, prot) ? -ENOMEM : 0;
 }
 
 static bool user_range(uint64_t va, uint64_t len)
@@ -113,11 +157,35 @@ void mm_uncharge(struct mm *mm, uint64_t pages)
         atomic_fetch_sub(mm->vm_commit, pages);
 }
 
-int mm_init(struct mm *mm, struct vm *vm, uint64_t base, uint64_t size)
+/* What translated code assumes of the window (cpu/hart.h direct_base). */
+_Static_assert(MM_USER_BITS == HART_DIRECT_BITS && MM_GUARD >= HART_DIRECT_GUARD,
+               "the JIT's direct accesses rely on this layout");
+
+/* Low, so that translated code can address host + va with a 32-bit displacement. */
+#define MM_HOST_HINT 0x40000000ull
+
+int mm_vm_init(struct vm *vm, uint64_t base, uint64_t mem)
+{
+    if ((mem & (MM_PAGE - 1)) || mem > (1ull << 44))
+        return -EINVAL;
+    return vm_init_reserved(vm, base, MM_WINDOW(mem), MM_HOST_HINT);
+}
+
+int mm_init(struct mm *mm, struct vm *vm, uint64_t base, uint64_t mem)
 {
     memset(mm, 0, sizeof(*mm));
     mm->vm = vm;
-    int err = pmem_init(&mm->pm, vm, base, size);
+    mm->base = base;
+    mm->nframes = mem / MM_PAGE;
+    if ((mem & (MM_PAGE - 1)) || mem > (1ull << 44))
+        return -EINVAL;
+    mm->host = gmem_ptr(vm, base, MM_WINDOW(mem));
+    if (!mm->host)
+        return -EINVAL;
+    /* The page tables' area is ordinary memory; the user range stays PROT_NONE until mapped. */
+    if (mem && mprotect(mm->host + MM_PT_OFF, mem, PROT_READ | PROT_WRITE))
+        return -errno;
+    int err = pmem_init(&mm->pm, vm, base + MM_PT_OFF, mem);
     if (err)
         return err;
     mm->root = pmem_alloc(&mm->pm);
@@ -125,9 +193,9 @@ int mm_init(struct mm *mm, struct vm *vm, uint64_t base, uint64_t size)
         pmem_destroy(&mm->pm);
         return -ENOMEM;
     }
-    /* Keep ~1.5% of frames (at least 64) for page tables so a full commit can still be mapped. */
-    uint64_t reserve = mm->pm.nframes / 64 + 64;
-    mm->commit_limit = mm->pm.nframes > reserve ? mm->pm.nframes - reserve : 0;
+    /* Keep ~1.5% of --mem (at least 64 pages) out of the commit, as when page tables shared it. */
+    uint64_t reserve = mm->nframes / 64 + 64;
+    mm->commit_limit = mm->nframes > reserve ? mm->nframes - reserve : 0;
     pthread_mutex_init(&mm->lock, NULL);
     return 0;
 }
@@ -232,10 +300,13 @@ int mm_reset(struct mm *mm)
     vm_settle(mm, before, 0);
     struct pmem *pm = &mm->pm;
     uint64_t base = pm->base, size = pm->nframes * MM_PAGE;
-    /* Zero-fill on next touch and out of the host's RSS, so the bump allocator may start over. */
-    vm_ram_clear(mm->vm);
+    /* Every user page inaccessible and dropped; the page tables zero-fill on next touch. */
+    int err = host_fresh(mm, 0, MM_USER_TOP, PROT_NONE);
+    if (!err && size && madvise(mm->host + MM_PT_OFF, size, MADV_DONTNEED))
+        memset(mm->host + MM_PT_OFF, 0, size);
     pmem_destroy(pm);
-    int err = pmem_init(pm, mm->vm, base, size);
+    if (!err)
+        err = pmem_init(pm, mm->vm, base, size);
     if (!err) {
         mm->root = pmem_alloc(pm);
         if (!mm->root)
@@ -252,7 +323,7 @@ int mm_reset(struct mm *mm)
 
 uint64_t mm_satp(const struct mm *mm)
 {
-    return (9ull << 60) | (mm->root >> 12);
+    return (8ull << 60) | (mm->root >> 12);
 }
 
 /*
@@ -262,7 +333,7 @@ uint64_t mm_satp(const struct mm *mm)
 static uint64_t *pte_ptr(struct mm *mm, uint64_t va, bool create, uint64_t *skip)
 {
     uint64_t table = mm->root;
-    for (int level = 3; level > 0; level--) {
+    for (int level = 2; level > 0; level--) {
         unsigned shift = 12 + 9 * (unsigned)level;
         uint64_t *e = gmem_ptr(mm->vm, table + ((va >> shift) & 0x1ff) * 8, 8);
         if (!e)
@@ -294,9 +365,7 @@ static void release(struct mm *mm, uint64_t *p)
     uint64_t old = *p;
     if (!(old & MM_PTE_MAP))
         return;
-    mm->commit -= charge(old);
-    if (has_frame(old))
-        pmem_free(&mm->pm, pte_pa(old));
+    mm->commit -= charge(old); /* the caller drops the host page */
     pte_store(p, 0);
 }
 
@@ -313,6 +382,13 @@ int mm_map(struct mm *mm, uint64_t va, uint64_t len, int prot)
         return -ENOMEM;
     uint64_t bits = prot_bits(prot);
     uint64_t fresh = MM_PTE_MAP | bits | ((prot & MM_PROT_NORESERVE) ? MM_PTE_NORESERVE : 0);
+    /*
+     * Writable and charged now: valid at once with its identity frame, so the
+     * host page is writable from the start (the host zero-fills it on first touch).
+     */
+    bool now = (bits & MM_PTE_W) && !(prot & MM_PROT_NORESERVE);
+    if (now)
+        fresh = LEAF_FLAGS | bits;
     pthread_mutex_lock(&mm->lock);
     uint64_t need = charge(fresh) * (len / MM_PAGE), give = 0;
     for (uint64_t a = va; a < va + len; a += MM_PAGE)
@@ -324,16 +400,19 @@ int mm_map(struct mm *mm, uint64_t va, uint64_t len, int prot)
         err = -ENOMEM;
         goto out;
     }
-    for (uint64_t a = va; a < va + len; a += MM_PAGE) {
+    uint64_t a;
+    for (a = va; a < va + len; a += MM_PAGE) {
         uint64_t *p = pte_ptr(mm, a, true, NULL);
         if (!p) {
             err = -ENOMEM;
             break;
         }
         release(mm, p);
-        pte_store(p, fresh);
+        pte_store(p, fresh | (now ? ident(mm, a) : 0));
         mm->commit += charge(fresh);
     }
+    if (host_fresh(mm, va, a - va, host_prot(fresh)))
+        err = -ENOMEM;
     nowrite_clear(mm, va, va + len); /* a new mapping: its own rules */
     vm_settle(mm, before, want);
     atomic_fetch_add(&mm->tlb_gen, 1);
@@ -355,6 +434,7 @@ int mm_unmap(struct mm *mm, uint64_t va, uint64_t len)
             release(mm, p);
         a = skip;
     }
+    host_fresh(mm, va, len, PROT_NONE);
     nowrite_clear(mm, va, va + len);
     vm_settle(mm, before, 0);
     if (va + len > mm->mmap_top && va + len <= MM_USER_TOP)
@@ -364,7 +444,7 @@ int mm_unmap(struct mm *mm, uint64_t va, uint64_t len)
     return 0;
 }
 
-static uint64_t with_prot(uint64_t old, uint64_t bits)
+static uint64_t with_prot(const struct mm *mm, uint64_t va, uint64_t old, uint64_t bits)
 {
     uint64_t pa = pte_pa(old);
     if (!bits)
@@ -372,7 +452,29 @@ static uint64_t with_prot(uint64_t old, uint64_t bits)
                               : MM_PTE_MAP | (old & MM_PTE_NORESERVE);
     if (has_frame(old))
         return LEAF_FLAGS | bits | ((pa >> 12) << 10);
+    /* Charged once writable (see mm_map): valid at once. */
+    if ((bits & MM_PTE_W) && !(old & MM_PTE_NORESERVE))
+        return LEAF_FLAGS | bits | ident(mm, va);
     return MM_PTE_MAP | bits | (old & MM_PTE_NORESERVE);
+}
+
+/* Host protections of [va, va + len) := what the PTEs say, one mprotect per run. Lock held. */
+static int host_sync(struct mm *mm, uint64_t va, uint64_t len)
+{
+    int err = 0, run = -1;
+    uint64_t start = va;
+    for (uint64_t a = va; a < va + len; a += MM_PAGE) {
+        int hp = host_prot(pte_get(mm, a));
+        if (hp != run) {
+            if (run >= 0 && host_protect(mm, start, a - start, run))
+                err = -ENOMEM;
+            run = hp;
+            start = a;
+        }
+    }
+    if (run >= 0 && host_protect(mm, start, va + len - start, run))
+        err = -ENOMEM;
+    return err;
 }
 
 int mm_protect(struct mm *mm, uint64_t va, uint64_t len, int prot)
@@ -398,7 +500,7 @@ int mm_protect(struct mm *mm, uint64_t va, uint64_t len, int prot)
     for (uint64_t a = va; a < va + len; a += MM_PAGE) {
         uint64_t old = pte_get(mm, a);
         give += charge(old);
-        need += charge(with_prot(old, bits));
+        need += charge(with_prot(mm, a, old, bits));
     }
     uint64_t before = mm->commit;
     int64_t want = (int64_t)need - (int64_t)give;
@@ -408,10 +510,11 @@ int mm_protect(struct mm *mm, uint64_t va, uint64_t len, int prot)
     }
     for (uint64_t a = va; a < va + len; a += MM_PAGE) {
         uint64_t *p = pte_ptr(mm, a, false, NULL);
-        uint64_t nv = with_prot(*p, bits);
+        uint64_t nv = with_prot(mm, a, *p, bits);
         mm->commit += charge(nv) - charge(*p);
         pte_store(p, nv);
     }
+    err = host_sync(mm, va, len);
     vm_settle(mm, before, want);
     atomic_fetch_add(&mm->tlb_gen, 1);
 out:
@@ -502,15 +605,21 @@ void *mm_host(struct mm *mm, uint64_t va, enum mm_access acc, int *err)
         /* Demand-zero page (a page with a frame and a protection is always valid). */
         uint64_t old = *p, before = mm->commit;
         int64_t want = 1 - (int64_t)charge(old); /* a page with a frame is always charged */
-        int r = vm_reserve(mm, want);
-        uint64_t pa = r ? 0 : pmem_alloc(&mm->pm);
-        if (!pa) {
-            if (!r)
-                vm_settle(mm, before, want); /* gives the reservation back */
+        uint64_t nv = LEAF_FLAGS | (old & PROT_BITS) | ident(mm, va);
+        if (mm->commit + (uint64_t)want > mm->commit_limit) {
             e = -ENOMEM;
             goto unlock;
         }
-        uint64_t nv = LEAF_FLAGS | (old & PROT_BITS) | ((pa >> 12) << 10);
+        if (vm_reserve(mm, want)) {
+            e = -ENOMEM;
+            goto unlock;
+        }
+        if (host_prot(nv) != host_prot(old) &&
+            host_protect(mm, va & ~(MM_PAGE - 1), MM_PAGE, host_prot(nv))) {
+            vm_settle(mm, before, want); /* gives the reservation back */
+            e = -ENOMEM;
+            goto unlock;
+        }
         mm->commit += charge(nv) - charge(old);
         pte_store(p, nv);
         vm_settle(mm, before, want);

@@ -1,8 +1,15 @@
 /*
- * The address space of a process VM: a real Sv48 page table kept in guest
+ * The address space of a process VM: a real Sv39 page table kept in guest
  * RAM (the hart's MMU enforces it), demand-zero paging, commit accounting so
  * that --mem is a hard limit (mmap fails with -ENOMEM, as with Linux's
  * overcommit_memory=2), and copy-in/copy-out of guest buffers page by page.
+ *
+ * Identity frames: the page at guest va always lives at guest-physical
+ * base + va, i.e. at host address mm->host + va, and the host protection of
+ * that page mirrors the guest's (readable when valid R or X, writable when
+ * W, PROT_NONE otherwise), so translated code may access host + va directly
+ * and let the host fault when the guest would (docs/jit.md, Process VMs).
+ * Page tables live in the window above the user range, behind a guard.
  *
  * Every leaf PTE describes one guest page. Hardware-valid pages have V|U|A|D
  * and their R/W/X. A mapped page that is not valid (PROT_NONE, or not yet
@@ -24,8 +31,15 @@
 struct vm;
 
 #define MM_PAGE 4096ull
-/* Sv48 lower half: user addresses are below 2^47. */
-#define MM_USER_TOP (1ull << 47)
+/* Sv39 lower half: user addresses are below 2^38 (256 GiB, riscv64 Linux on Sv39). */
+#define MM_USER_BITS 38
+#define MM_USER_TOP (1ull << MM_USER_BITS)
+/* Unmapped pages between the user range and the page tables: accesses straddling the top fault. */
+#define MM_GUARD (16 * MM_PAGE)
+/* Offset of the page-table area in the window. */
+#define MM_PT_OFF (MM_USER_TOP + MM_GUARD)
+/* Guest-physical window a process VM with `mem` bytes of --mem needs (page tables get as much). */
+#define MM_WINDOW(mem) (MM_PT_OFF + (mem))
 /* Like vm.mmap_min_addr: the first 64 KiB are never mapped, so NULL dereferences fault. */
 #define MM_USER_MIN 0x10000ull
 
@@ -56,8 +70,11 @@ enum mm_access { MM_READ, MM_WRITE, MM_EXEC };
 struct mm {
     pthread_mutex_t lock;
     struct vm *vm;
-    struct pmem pm;
-    uint64_t root;         /* guest-physical address of the Sv48 root table */
+    struct pmem pm;        /* the page-table frames */
+    uint8_t *host;         /* host address of guest va 0 (the window's start) */
+    uint64_t base;         /* its guest-physical address */
+    uint64_t nframes;      /* --mem in pages */
+    uint64_t root;         /* guest-physical address of the Sv39 root table */
     uint64_t commit;       /* pages charged: writable or owning a frame */
     uint64_t commit_limit; /* frames minus a reserve for page tables */
     uint64_t brk_start, brk_end; /* program break: [brk_start, brk_end) */
@@ -81,8 +98,13 @@ struct mm {
     unsigned n_nowrite;
 };
 
-/* Uses guest RAM [base, base + size) of vm for frames and page tables. */
-int mm_init(struct mm *mm, struct vm *vm, uint64_t base, uint64_t size);
+/*
+ * Reserves vm's RAM as a process VM's window: MM_WINDOW(mem) bytes at
+ * guest-physical base, PROT_NONE on the host until mapped.
+ */
+int mm_vm_init(struct vm *vm, uint64_t base, uint64_t mem);
+/* Uses the window of vm at base (mm_vm_init) with a budget of mem bytes of user pages. */
+int mm_init(struct mm *mm, struct vm *vm, uint64_t base, uint64_t mem);
 void mm_destroy(struct mm *mm);
 /* Joins the process VM's accounting: the current commit is charged to own (not to vm: see mm_charge). */
 void mm_account(struct mm *mm, _Atomic uint64_t *vm_commit, _Atomic uint64_t *own_commit,
@@ -98,7 +120,7 @@ int mm_reset(struct mm *mm);
  */
 int mm_charge(struct mm *mm, uint64_t pages);
 void mm_uncharge(struct mm *mm, uint64_t pages);
-/* satp value selecting this address space (Sv48, ASID 0). */
+/* satp value selecting this address space (Sv39, ASID 0). */
 uint64_t mm_satp(const struct mm *mm);
 
 /*

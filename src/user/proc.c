@@ -181,6 +181,7 @@ struct uthread *proc_find_thread(struct proc *p, int tid)
 static void user_mode(struct hart *h, struct mm *mm)
 {
     h->satp = mm_satp(mm);
+    h->direct_base = mm->host; /* translated code accesses user memory there (mm.h) */
     h->mstatus |= MSTATUS_FS; /* F and D on */
     h->mcounteren = h->scounteren = 7; /* rdcycle, rdtime, rdinstret from U */
     hart_set_priv(h, PRIV_U);
@@ -373,10 +374,12 @@ int proc_create(struct proc *p, const struct proc_config *cfg, struct mounts *mo
         p->pid = PIDTAB_INIT;
         atomic_store(&p->next_tid, p->pid + 1);
     }
-    int rc = vm_init_at(&p->vm, PROC_RAM_BASE, cfg->mem);
+    int rc = mm_vm_init(&p->vm, PROC_RAM_BASE, cfg->mem);
     if (rc)
-        return fail(err, errlen, rc, "cannot reserve %llu bytes of guest RAM: %s",
-                    (unsigned long long)cfg->mem, strerror(-rc));
+        return fail(err, errlen, rc,
+                    "cannot reserve the guest's address space (%llu GiB of host addresses, "
+                    "not memory; is `ulimit -v` set?): %s",
+                    (unsigned long long)(MM_WINDOW(cfg->mem) >> 30), strerror(-rc));
     p->vm.user_trap = proc_trap;
     p->vm.user = p;
     (void)vm_bus(&p->vm); /* fills p->vm.bus */

@@ -31,9 +31,9 @@
 
 /* Where things live in the guest address space. */
 #define PROC_RAM_BASE 0x80000000ull
-#define PROC_STACK_TOP 0x7ffffffff000ull
+#define PROC_STACK_TOP 0x3ffffff000ull /* the page below 2^38 stays unmapped */
 #define PROC_STACK_SIZE (8ull << 20)
-#define PROC_PIE_BASE 0x555555554000ull
+#define PROC_PIE_BASE 0x2aaaaaa000ull /* two thirds of the Sv39 user range, as Linux */
 
 struct proc;
 

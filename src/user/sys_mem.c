@@ -93,6 +93,9 @@ static long map_it(struct ctx *c, uint64_t addr, uint64_t len, uint64_t off, int
     uint64_t va;
     if (flags & (RV_MAP_FIXED | RV_MAP_FIXED_NOREPLACE)) {
         va = addr;
+        /* Beyond the user range (2^38, Sv39): get_unmapped_area's ENOMEM. */
+        if (va > MM_USER_TOP - len)
+            return -ENOMEM;
         if ((flags & RV_MAP_FIXED_NOREPLACE) && !mm_range_free(c->mm, va, len))
             return -EEXIST;
     } else {
@@ -201,14 +204,19 @@ static long do_madvise(struct ctx *c)
     len = sys_page_up(len);
     /* MADV_DONTNEED on private anonymous memory: the pages read back as zero. */
     if (c->a[2] == MADV_DONTNEED && len) {
-        for (uint64_t a = va; a < va + len; a += MM_PAGE) {
+        for (uint64_t a = va; a < va + len;) {
             a = mm_next_mapped(c->mm, a, va + len - a); /* unmapped stretches at once */
             if (!a)
                 break;
             int prot = mm_page_prot(c->mm, a);
             bool nowrite = mm_is_nowrite(c->mm, a);
-            if (prot > 0 && !mm_map(c->mm, a, MM_PAGE, prot) && nowrite)
-                mm_set_nowrite(c->mm, a, MM_PAGE);
+            /* A run of pages alike is mapped afresh at once (each mm_map is a host mmap). */
+            uint64_t end = a + MM_PAGE;
+            while (end < va + len && mm_page_prot(c->mm, end) == prot && mm_is_nowrite(c->mm, end) == nowrite)
+                end += MM_PAGE;
+            if (prot > 0 && !mm_map(c->mm, a, end - a, prot) && nowrite)
+                mm_set_nowrite(c->mm, a, end - a);
+            a = end;
         }
     }
     return 0;

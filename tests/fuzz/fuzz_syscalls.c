@@ -277,7 +277,7 @@ static void setup(void)
     sem_init(&P->done, 0, 0);
     P->pid = PIDTAB_INIT;
     atomic_store(&P->next_tid, P->pid + 1);
-    if (vm_init_at(&P->vm, PROC_RAM_BASE, GUEST_MEM) || mm_init(&P->mm, &P->vm, PROC_RAM_BASE, GUEST_MEM))
+    if (mm_vm_init(&P->vm, PROC_RAM_BASE, GUEST_MEM) || mm_init(&P->mm, &P->vm, PROC_RAM_BASE, GUEST_MEM))
         abort();
     fdtable_init(&P->fdt, &P->lock);
     netpolicy_init(false);

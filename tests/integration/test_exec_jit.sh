@@ -77,6 +77,37 @@ modes jit-threads-pipe --qemu "$OUT/pipe_threads"
 modes jit-signals --qemu "$OUT/signals"
 modes jit-sigsegv --qemu "$OUT/segv"
 modes jit-generated-code --qemu "$OUT/jitcode"
+# Direct memory access (docs/jit.md, Process VMs): stores to read-only pages, loads
+# from unmapped and PROT_NONE pages, munmap, accesses straddling into an unmapped
+# page and addresses at or beyond 2^38, each caught by a guest handler; contents
+# kept across PROT_NONE; fork; a deep stack grown a page at a time.
+modes jit-direct-faults --qemu "$OUT/directmem"
+if command -v strace >/dev/null; then
+    # The faults above must come from translated code: kiln's threads take host SIGSEGVs.
+    n=$(strace -f -e trace=none "$KILN" exec --jit-threshold 1 "$OUT/directmem" 2>&1 >/dev/null | grep -c -- '--- SIGSEGV')
+    if [ "${n:-0}" -ge 20 ]; then ok jit-direct-host-faults; else nok jit-direct-host-faults "only ${n:-0} host faults"; fi
+fi
+# 200 threads one after another: a thread's start and end do not grow with the
+# address space (the decoded-code table of a hart spans the 2^38-byte window).
+start=$(date +%s)
+"$KILN" exec "$OUT/threadchurn" 200 >"$tmp/churn.out" 2>"$tmp/churn.err"
+rc=$? secs=$(( $(date +%s) - start ))
+if [ $rc = 0 ] && grep -q "^200 threads" "$tmp/churn.out" && [ $secs -lt 20 ]; then
+    ok jit-thread-churn
+else
+    nok jit-thread-churn "exit $rc after ${secs}s: $(head -c 300 "$tmp/churn.err")"
+fi
+# The stack's pages are charged to --mem as translated code touches them: 6 MiB do not fit in 4.
+"$KILN" exec --mem 4M --jit-threshold 1 "$OUT/directmem" deep >"$tmp/deep.out" 2>"$tmp/deep.err"
+rc=$?
+if [ $rc = 135 ] && grep -q "out of guest memory" "$tmp/deep.err"; then
+    ok jit-direct-mem-limit
+else
+    nok jit-direct-mem-limit "exit $rc: $(head -c 300 "$tmp/deep.err")"
+fi
+"$KILN" exec --mem 16M --jit-threshold 1 "$OUT/directmem" deep >"$tmp/deep.out" 2>"$tmp/deep.err"
+rc=$?
+if [ $rc = 0 ] && grep -q "^deep " "$tmp/deep.out"; then ok jit-direct-stack-fits; else nok jit-direct-stack-fits "exit $rc: $(head -c 300 "$tmp/deep.err")"; fi
 
 # The bench/cpu programs built as Linux processes (bench/cpu/build.sh --user), small.
 if BENCH_CFLAGS="-DITERS=2000000 -DCRC_ROUNDS=1 -DSHA_ROUNDS=1 -DFMM_ROUNDS=2 -DMEMCPY_ROUNDS=2 -DOPS=200000" \

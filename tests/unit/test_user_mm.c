@@ -57,7 +57,7 @@ struct env {
 static int setup(void **state)
 {
     struct env *e = calloc(1, sizeof(*e));
-    if (vm_init_at(&e->vm, BASE, 8ull << 20) || mm_init(&e->mm, &e->vm, BASE, 8ull << 20) ||
+    if (mm_vm_init(&e->vm, BASE, 8ull << 20) || mm_init(&e->mm, &e->vm, BASE, 8ull << 20) ||
         hart_init(&e->h, vm_bus(&e->vm), 0))
         return -1;
     e->h.satp = mm_satp(&e->mm);
@@ -87,10 +87,24 @@ static void test_mmu_view(void **state)
     struct env *e = *state;
     uint64_t va = 0x400000;
     assert_int_equal(mm_map(&e->mm, va, 3 * MM_PAGE, MM_PROT_READ | MM_PROT_WRITE), 0);
-    /* Demand-zero: not valid for the MMU until touched. */
-    assert_int_equal(translate(e, va, ACC_READ), EXC_LOAD_PAGE_FAULT);
+    /* Writable and charged: valid at once, at its identity frame (host + va). */
+    assert_int_equal(translate(e, va, ACC_READ), 0);
     uint8_t *p = mm_host(&e->mm, va, MM_WRITE, NULL);
-    assert_non_null(p);
+    assert_ptr_equal(p, e->mm.host + va);
+    p[0] = 0x5a;
+    /* A NORESERVE (stack) page and a read-only one wait for their first touch. */
+    assert_int_equal(mm_map(&e->mm, va + 8 * MM_PAGE, MM_PAGE,
+                            MM_PROT_READ | MM_PROT_WRITE | MM_PROT_NORESERVE), 0);
+    assert_int_equal(mm_map(&e->mm, va + 9 * MM_PAGE, MM_PAGE, MM_PROT_READ), 0);
+    uint64_t c0 = e->mm.commit;
+    assert_int_equal(translate(e, va + 8 * MM_PAGE, ACC_READ), EXC_LOAD_PAGE_FAULT);
+    assert_int_equal(translate(e, va + 9 * MM_PAGE, ACC_READ), EXC_LOAD_PAGE_FAULT);
+    assert_non_null(mm_host(&e->mm, va + 8 * MM_PAGE, MM_WRITE, NULL));
+    assert_int_equal(e->mm.commit, c0 + 1);
+    assert_int_equal(translate(e, va + 8 * MM_PAGE, ACC_WRITE), 0);
+    e->mm.host[va + 8 * MM_PAGE] = 1; /* host-writable now */
+    assert_int_equal(mm_unmap(&e->mm, va + 8 * MM_PAGE, 2 * MM_PAGE), 0);
+    assert_int_equal(e->mm.commit, c0);
     assert_int_equal(translate(e, va, ACC_READ), 0);
     assert_int_equal(translate(e, va, ACC_WRITE), 0);
     assert_int_equal(translate(e, va, ACC_EXEC), EXC_INSN_PAGE_FAULT);
@@ -101,7 +115,6 @@ static void test_mmu_view(void **state)
     assert_int_equal(translate(e, va, ACC_READ), EXC_LOAD_PAGE_FAULT);
     assert_int_equal(mm_page_prot(&e->mm, va), 0);
     /* Contents survive PROT_NONE and back. */
-    p[0] = 0x5a;
     assert_int_equal(mm_protect(&e->mm, va, MM_PAGE, MM_PROT_READ | MM_PROT_EXEC), 0);
     assert_int_equal(translate(e, va, ACC_EXEC), 0);
     uint8_t b;

@@ -92,8 +92,8 @@ static void test_vm_wide_commit(void **state)
     struct pidtab *pt = pidtab_create(8, 64);
     struct vm vm1, vm2;
     struct mm m1, m2;
-    assert_int_equal(vm_init_at(&vm1, BASE, 8ull << 20), 0);
-    assert_int_equal(vm_init_at(&vm2, BASE, 8ull << 20), 0);
+    assert_int_equal(mm_vm_init(&vm1, BASE, 8ull << 20), 0);
+    assert_int_equal(mm_vm_init(&vm2, BASE, 8ull << 20), 0);
     assert_int_equal(mm_init(&m1, &vm1, BASE, 8ull << 20), 0);
     assert_int_equal(mm_init(&m2, &vm2, BASE, 8ull << 20), 0);
     pidtab_lock(pt);

@@ -62,6 +62,7 @@ static void free_blocks(struct jit *j)
 void jit_cache_destroy(struct jit *j)
 {
     free_blocks(j);
+    jit_fault_forget(j);
     if (j->rw) munmap(j->rw, j->size);
     if (j->rx && j->rx != j->rw) munmap(j->rx, j->size);
     if (j->memfd >= 0) close(j->memfd);

@@ -431,6 +431,11 @@ void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n
     }
     memset(e->reg_map, -1, sizeof(e->reg_map));
     e->reg_written = written & ~1u;
+    /* Direct accesses: U-mode code of a process VM, not under verify (its store log needs the TLB path). */
+    e->nsites = 0;
+    memset(e->chk_reg, -1, sizeof(e->chk_reg));
+    if (e->direct && (e->verify || (e->ctx & 3) != PRIV_U || jit_fault_enter(e->jit)))
+        e->direct = NULL; /* system VMs never get here: their direct_base is NULL */
     for (int k = 0; k < NMAP; k++) { /* the most used first; a register used once stays in memory */
         unsigned best = 0;
         for (unsigned g = 1; g < 32; g++)
@@ -475,42 +480,71 @@ void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n
     e->body = (uint32_t)(e->p - e->buf);
 }
 
-/* dst := the `size`-byte value at [rax], zero- or sign-extended to 64 bits. */
-static void load_rax(struct jit_emit *e, int dst, unsigned size, bool sign)
+/* dst := the `size`-byte value at [b + disp], zero- or sign-extended to 64 bits. */
+static void load_m(struct jit_emit *e, int dst, unsigned size, bool sign, int b, int32_t disp)
 {
     switch (size) {
     case 1:
-        op_m(e, sign, sign ? 0x0fbe : 0x0fb6, dst, RAX, NO_INDEX, 0);
+        op_m(e, sign, sign ? 0x0fbe : 0x0fb6, dst, b, NO_INDEX, disp);
         break;
     case 2:
-        op_m(e, sign, sign ? 0x0fbf : 0x0fb7, dst, RAX, NO_INDEX, 0);
+        op_m(e, sign, sign ? 0x0fbf : 0x0fb7, dst, b, NO_INDEX, disp);
         break;
     case 4:
-        op_m(e, sign, sign ? 0x63 : 0x8b, dst, RAX, NO_INDEX, 0);
+        op_m(e, sign, sign ? 0x63 : 0x8b, dst, b, NO_INDEX, disp);
         break;
     default:
-        op_m(e, 1, 0x8b, dst, RAX, NO_INDEX, 0);
+        op_m(e, 1, 0x8b, dst, b, NO_INDEX, disp);
         break;
     }
 }
 
-static void store_rax(struct jit_emit *e, int src, unsigned size)
+static void store_m(struct jit_emit *e, int src, unsigned size, int b, int32_t disp)
 {
     switch (size) {
     case 1:
-        op_m(e, 0, 0x88, src, RAX, NO_INDEX, 0);
+        op_m(e, 0, 0x88, src, b, NO_INDEX, disp);
         break;
     case 2:
         byte(e, 0x66);
-        op_m(e, 0, 0x89, src, RAX, NO_INDEX, 0);
+        op_m(e, 0, 0x89, src, b, NO_INDEX, disp);
         break;
     case 4:
-        op_m(e, 0, 0x89, src, RAX, NO_INDEX, 0);
+        op_m(e, 0, 0x89, src, b, NO_INDEX, disp);
         break;
     default:
-        op_m(e, 1, 0x89, src, RAX, NO_INDEX, 0);
+        op_m(e, 1, 0x89, src, b, NO_INDEX, disp);
         break;
     }
+}
+
+/* [b + disp] := 0 of `size` bytes (a store of x0), an immediate: no register to load. */
+static void store_zero(struct jit_emit *e, unsigned size, int b, int32_t disp)
+{
+    if (size == 1) {
+        op_m(e, 0, 0xc6, 0, b, NO_INDEX, disp);
+        byte(e, 0);
+        return;
+    }
+    if (size == 2) byte(e, 0x66);
+    op_m(e, size == 8, 0xc7, 0, b, NO_INDEX, disp);
+    if (size == 2) {
+        byte(e, 0);
+        byte(e, 0);
+    } else {
+        imm32(e, 0);
+    }
+}
+
+/* The same at [rax + disp] (after a TLB probe). */
+static void load_rax(struct jit_emit *e, int dst, unsigned size, bool sign, int32_t disp)
+{
+    load_m(e, dst, size, sign, RAX, disp);
+}
+
+static void store_rax(struct jit_emit *e, int src, unsigned size, int32_t disp)
+{
+    store_m(e, src, size, RAX, disp);
 }
 
 /*
@@ -545,6 +579,88 @@ static void tlb_addr(struct jit_emit *e, int kind, unsigned rs1, int32_t imm, un
     op_m(e, 1, 0x03, RAX, R15, RDX, TLB(kind) + 8); /* add rax, addend */
 }
 
+/* A side exit at the current point with no jump to it: only fault.c resumes there. */
+static void exit_nojump(struct jit_emit *e, int32_t delta, unsigned count)
+{
+    if (e->nexits < sizeof(e->exits) / sizeof(e->exits[0]))
+        e->exits[e->nexits++] = (struct jit_exit){.patch = 0, /* offset 0 is never a jump */
+                                                  .delta = delta,
+                                                  .count = (uint16_t)count,
+                                                  .back = EXIT_INTERP,
+                                                  .dirty = e->reg_dirty};
+    else
+        e->overflow = true;
+}
+
+/* Guest register g was written (or may have been): range checks on it no longer hold. */
+static void direct_forget(struct jit_emit *e, int g)
+{
+    for (unsigned i = 0; i < 4; i++)
+        if (g < 0 || e->chk_reg[i] == g) e->chk_reg[i] = -1;
+}
+
+/*
+ * Process VMs (hart.direct_base): the address x[rs1] + imm is checked to be
+ * below 2^38 (else the block leaves before this instruction and the
+ * interpreter raises the page fault), and the access is then the returned
+ * memory operand {*base, disp}: guest va lives at host direct + va with the
+ * guest's protections, so there is no TLB probe. A fault of the access itself
+ * is sent to the same exit by fault.c; direct_site() records where the access
+ * instruction is. The check is skipped when an earlier access of the block
+ * used the same register, unchanged since: that access succeeded, so its
+ * address was in [64 KiB, 2^38) (nothing is ever mapped below MM_USER_MIN),
+ * and this one, at most 4 KiB away, is inside the window or its PROT_NONE
+ * guard above 2^38 (HART_DIRECT_GUARD), where it faults like any other.
+ */
+static int32_t direct_addr(struct jit_emit *e, unsigned rs1, int32_t imm, uint32_t off, int *base)
+{
+    _Static_assert(HART_DIRECT_GUARD >= 2 * 4096, "the guard covers the largest skipped offset");
+    int r = hreg(e, rs1);
+    if (r < 0) {
+        get(e, RAX, rs1);
+        r = RAX;
+    }
+    bool checked = false;
+    for (unsigned i = 0; i < 4 && rs1; i++)
+        checked |= e->chk_reg[i] == (int8_t)rs1;
+    if (checked) {
+        exit_nojump(e, (int32_t)off, e->ninsns);
+    } else {
+        int a = r;
+        if (imm) {
+            op_m(e, 1, 0x8d, RCX, r, NO_INDEX, imm); /* lea rcx, [r + imm] */
+            a = RCX;
+        }
+        /* cmp a, [rip + limit]; jae: one fused compare-and-branch (the limit is in the shared code) */
+        rex(e, 1, a, NO_INDEX, 0);
+        byte(e, 0x3b);
+        byte(e, (unsigned)((a & 7) << 3 | 5));
+        imm32(e, (uint32_t)(int32_t)(e->jit->sh_direct_limit - (e->p + 4)));
+        exit_jcc(e, CC_AE, (int32_t)off, e->ninsns, EXIT_INTERP);
+        if (rs1) e->chk_reg[e->chk_next++ & 3] = (int8_t)rs1;
+    }
+    if (e->nsites < JIT_MAX_INSNS && e->nexits)
+        e->site_exit[e->nsites] = (uint16_t)(e->nexits - 1);
+    uintptr_t d = (uintptr_t)e->direct;
+    if (d + 4096 <= INT32_MAX) { /* the window is low: [r + imm + direct] */
+        *base = r;
+        return (int32_t)d + imm;
+    }
+    if (r != RAX) mov_rr(e, 1, RAX, r);
+    op_m(e, 1, 0x03, RAX, R15, NO_INDEX, HOFF(direct_base)); /* add rax, [r15 + direct_base] */
+    *base = RAX;
+    return imm;
+}
+
+/* The next instruction emitted is the access of the direct_addr just before. */
+static void direct_site(struct jit_emit *e)
+{
+    if (e->nsites < JIT_MAX_INSNS)
+        e->site_insn[e->nsites++] = (uint32_t)(e->p - e->buf);
+    else
+        e->overflow = true;
+}
+
 /* verify mode: append {address, old value, size} to the hart's store log. */
 static void log_store(struct jit_emit *e, unsigned size)
 {
@@ -556,7 +672,7 @@ static void log_store(struct jit_emit *e, unsigned size)
     int32_t base = (int32_t)((uintptr_t)&j->log[0] - (uintptr_t)&j->log_n);
     op_m(e, 1, 0x8d, RDI, RSI, RDI, base);   /* lea rdi, [rsi + rdi + base] */
     op_m(e, 1, 0x89, RAX, RDI, NO_INDEX, 0); /* addr */
-    load_rax(e, RDX, size, false);
+    load_rax(e, RDX, size, false, 0);
     op_m(e, 1, 0x89, RDX, RDI, NO_INDEX, 8); /* old */
     op_m(e, 1, 0xc7, 0, RDI, NO_INDEX, 16);  /* size */
     imm32(e, size);
@@ -587,6 +703,7 @@ static void mxcsr_clear(struct jit_emit *e)
  * around. */
 static void call_helper(struct jit_emit *e, const void *fn)
 {
+    direct_forget(e, -1); /* a helper may write any guest register */
     /* All it may write: a later back edge can make registers written further down dirty here. */
     regs_writeback(e);
     e->reg_dirty = 0;
@@ -702,18 +819,39 @@ static bool mem_op(struct jit_emit *e, const struct decoded *d, uint32_t off)
     };
     for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
         if (t[i].op != d->op) continue;
-        if (t[i].store) {
+        if (e->direct && t[i].store) {
+            int b;
+            int32_t disp = direct_addr(e, d->rs1, d->imm, off, &b);
+            int hs = hreg(e, d->rs2);
+            if (t[i].size == 1 && hs >= RSP && hs <= RDI) hs = -1; /* spl..dil need a REX: use cl */
+            if (hs < 0 && d->rs2) get(e, RCX, d->rs2);
+            direct_site(e);
+            if (!d->rs2)
+                store_zero(e, t[i].size, b, disp);
+            else
+                store_m(e, hs >= 0 ? hs : RCX, t[i].size, b, disp);
+        } else if (e->direct) {
+            int b;
+            int32_t disp = direct_addr(e, d->rs1, d->imm, off, &b);
+            int hd = hreg(e, d->rd);
+            direct_site(e);
+            load_m(e, hd >= 0 ? hd : RCX, t[i].size, t[i].sign, b, disp); /* a fault leaves hd as it was */
+            if (hd >= 0)
+                e->reg_dirty |= 1u << d->rd;
+            else if (d->rd)
+                put(e, RCX, d->rd);
+        } else if (t[i].store) {
             tlb_addr(e, TLB_WRITE, d->rs1, d->imm, t[i].size, off);
             if (e->verify) log_store(e, t[i].size);
             get(e, RCX, d->rs2);
-            store_rax(e, RCX, t[i].size);
+            store_rax(e, RCX, t[i].size, 0);
         } else {
             tlb_addr(e, TLB_READ, d->rs1, d->imm, t[i].size, off);
             if (hreg(e, d->rd) >= 0) { /* straight into rd's host register */
-                load_rax(e, hreg(e, d->rd), t[i].size, t[i].sign);
+                load_rax(e, hreg(e, d->rd), t[i].size, t[i].sign, 0);
                 e->reg_dirty |= 1u << d->rd;
             } else {
-                load_rax(e, RCX, t[i].size, t[i].sign);
+                load_rax(e, RCX, t[i].size, t[i].sign, 0);
                 if (d->rd) put(e, RCX, d->rd);
             }
         }
@@ -735,8 +873,15 @@ static bool fp_mem(struct jit_emit *e, const struct decoded *d, uint32_t off)
     case OP_FLW:
     case OP_FLD: {
         unsigned size = d->op == OP_FLW ? 4 : 8;
-        tlb_addr(e, TLB_READ, d->rs1, d->imm, size, off);
-        load_rax(e, RCX, size, false);
+        int32_t disp = 0;
+        int b = RAX;
+        if (e->direct) {
+            disp = direct_addr(e, d->rs1, d->imm, off, &b);
+            direct_site(e);
+        } else {
+            tlb_addr(e, TLB_READ, d->rs1, d->imm, size, off);
+        }
+        load_m(e, RCX, size, false, b, disp);
         if (size == 4) { /* NaN-boxed (unpriv 13.2) */
             mov_ri(e, RDX, 0xffffffff00000000ull);
             op_r(e, 1, 0x09, RDX, RCX);
@@ -748,10 +893,18 @@ static bool fp_mem(struct jit_emit *e, const struct decoded *d, uint32_t off)
     case OP_FSW:
     case OP_FSD: {
         unsigned size = d->op == OP_FSW ? 4 : 8;
-        tlb_addr(e, TLB_WRITE, d->rs1, d->imm, size, off);
-        if (e->verify) log_store(e, size);
-        ld(e, RCX, F(d->rs2));
-        store_rax(e, RCX, size);
+        int32_t disp = 0;
+        int b = RAX;
+        if (e->direct) {
+            disp = direct_addr(e, d->rs1, d->imm, off, &b);
+            ld(e, RCX, F(d->rs2));
+            direct_site(e);
+        } else {
+            tlb_addr(e, TLB_WRITE, d->rs1, d->imm, size, off);
+            if (e->verify) log_store(e, size);
+            ld(e, RCX, F(d->rs2));
+        }
+        store_m(e, RCX, size, b, disp);
         return true;
     }
     default:
@@ -948,7 +1101,16 @@ static bool fp_op(struct jit_emit *e, const struct decoded *d, uint32_t off, uin
     return true;
 }
 
+static bool insn_body(struct jit_emit *e, const struct decoded *d, uint32_t off, uint32_t insn);
+
 bool jit_be_insn(struct jit_emit *e, const struct decoded *d, uint32_t off, uint32_t insn)
+{
+    bool ok = insn_body(e, d, off, insn);
+    direct_forget(e, d->rd); /* its destination (for some formats a field that is not one: harmless) */
+    return ok;
+}
+
+static bool insn_body(struct jit_emit *e, const struct decoded *d, uint32_t off, uint32_t insn)
 {
     if (d->op >= OP_FLW && d->op <= OP_FP && !e->fp)
         return false; /* FS is Off: the interpreter raises illegal-instruction */
@@ -1307,6 +1469,7 @@ static uint32_t pack_exit(struct jit_emit *e, int32_t delta, unsigned count, int
 void jit_be_shared(struct jit_emit *e)
 {
     struct jit *j = e->jit;
+    jit_fault_reset(j); /* an empty cache */
     j->sh_epilogue = e->p;
     alu_ri(e, ALU_ADD, 1, RSP, 8);
     for (size_t i = sizeof(saved); i-- > 0;)
@@ -1322,6 +1485,9 @@ void jit_be_shared(struct jit_emit *e)
     j->sh_mxcsr_merge = e->p;
     emit_mxcsr_merge(e);
     j->sh_mask = e->tlb_mask;
+    while ((uintptr_t)e->p & 7) byte(e, 0xcc);
+    j->sh_direct_limit = e->p;
+    imm64(e, 1ull << HART_DIRECT_BITS);
 }
 
 void jit_be_finish(struct jit_emit *e)
@@ -1368,9 +1534,11 @@ void jit_be_finish(struct jit_emit *e)
     }
     /* In a block that loops, a register written late in one pass is dirty early in the next. */
     bool loops = e->nback > 0;
+    uint32_t stub_at[sizeof(e->exits) / sizeof(e->exits[0])];
     for (unsigned i = 0; i < e->nexits; i++) {
         struct jit_exit *x = &e->exits[i];
-        patch_rel32(e, x->patch, e->p);
+        if (x->patch) patch_rel32(e, x->patch, e->p); /* 0: reached only from fault.c */
+        stub_at[i] = (uint32_t)(e->p - e->buf);
         int64_t target = (int64_t)e->page_off + x->delta;
         if (x->back == EXIT_NEXT && !e->verify && target >= 0 && target < (int64_t)PAGE_SIZE) {
             /*
@@ -1395,6 +1563,13 @@ void jit_be_finish(struct jit_emit *e)
         int k = exit_class(e, x);
         mov_ri(e, RSI, pack_exit(e, x->delta, x->count, k == 1 ? JIT_EXIT_INTERP : JIT_EXIT_NEXT));
         jmp_to(e, k == 3 ? lookup : tail);
+    }
+    if (e->direct) { /* where fault.c resumes a faulting direct access: its exit */
+        struct jit_fault_site sites[JIT_MAX_INSNS];
+        uint32_t block = (uint32_t)(e->rx - j->rx);
+        for (unsigned i = 0; i < e->nsites; i++)
+            sites[i] = (struct jit_fault_site){block + e->site_insn[i], block + stub_at[e->site_exit[i]]};
+        if (!jit_fault_add(j, block, sites, e->nsites)) e->overflow = true;
     }
 }
 

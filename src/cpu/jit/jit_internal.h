@@ -62,6 +62,16 @@ struct jit_log {
     uint64_t now; /* filled by the dispatcher after the block ran */
 };
 
+/*
+ * A direct guest access in translated code (process VMs): the host
+ * instruction at insn (offset in the cache) may fault; the handler
+ * (fault.c) resumes at stub, the exit that leaves before the guest
+ * instruction, so the interpreter runs it with the guest's semantics.
+ */
+struct jit_fault_site {
+    uint32_t insn, stub;
+};
+
 struct jit {
     struct jit_config cfg;
     int memfd;        /* only while the cache is made: its mappings keep the memfd alive */
@@ -70,6 +80,7 @@ struct jit {
     size_t high; /* end of the code ever written since the cache was made (flushes reuse below it) */
     /* Code all blocks share, at the cache's start (writable view; jit_be_shared()). */
     uint8_t *sh_epilogue, *sh_commit, *sh_lookup, *sh_mxcsr_merge;
+    uint8_t *sh_direct_limit; /* 2^HART_DIRECT_BITS, 8 bytes: direct accesses compare with it */
     uint32_t sh_mask; /* the TLB mask the shared lookup was made for */
     bool rw_mapped; /* the writable view has pages mapped since jit_idle() last dropped them */
     /* jit_idle()'s view of how busy the hart is: a window's start and instret then, quiet windows in a row */
@@ -82,6 +93,9 @@ struct jit {
     uint8_t *chain_from; /* rel32 of the exit the last block left through, if it can be chained */
     uint64_t log_n;
     struct jit_log log[JIT_MAX_INSNS];
+    /* Direct access sites of the cache, sorted by insn (fault.c); mapped on first use. */
+    struct jit_fault_site *fsites;
+    size_t fsites_n, fsites_cap;
 };
 
 /* One side exit waiting for its out-of-line stub. */
@@ -117,6 +131,16 @@ struct jit_emit {
     struct jit_exit exits[JIT_MAX_INSNS * 2 + 4];
     unsigned nexits;
     int8_t reg_map[32];   /* host register holding each guest register, or -1 (backend's choice) */
+    uint8_t *direct;      /* process VM: guest va is at host direct + va (hart.direct_base); NULL: TLB */
+    unsigned nsites;      /* direct accesses so far: offset of the host insn, its exit's index */
+    uint32_t site_insn[JIT_MAX_INSNS];
+    uint16_t site_exit[JIT_MAX_INSNS];
+    /*
+     * Guest registers an earlier direct access of the block used as its base
+     * and that were not written since (-1: free slot): no range check needed.
+     */
+    int8_t chk_reg[4];
+    unsigned chk_next;
     uint32_t reg_written; /* guest registers the block may write */
     uint32_t reg_dirty;   /* ... and has written since the last write-back, at this point */
 };
@@ -177,5 +201,15 @@ void jit_cache_destroy(struct jit *j);
 void jit_cache_flush(struct jit *j);
 void jit_cache_release(struct jit *j);
 void jit_cache_fork(struct jit *j);
+
+/* ---- faults of direct accesses (fault.c) ---- */
+/* This thread runs j's code: installs the SIGSEGV/SIGBUS handler once. 0 or -errno. */
+int jit_fault_enter(struct jit *j);
+/* Forgets every site (an empty cache); sites of code past used are dropped by jit_fault_add. */
+void jit_fault_reset(struct jit *j);
+/* Adds a block's sites (offsets in the cache); false when the table cannot grow. */
+bool jit_fault_add(struct jit *j, uint32_t block, const struct jit_fault_site *s, unsigned n);
+/* Unmaps the table (the cache goes). */
+void jit_fault_forget(struct jit *j);
 
 #endif

@@ -73,6 +73,7 @@ struct jit_block *jit_translate(struct hart *h, const uint8_t *host, uint64_t pc
         .tlb_key = h->data_key << 60,
         .tlb_mask = h->tlb_mask,
         .fp = (h->mstatus & MSTATUS_FS) != 0,
+        .direct = h->direct_base,
     };
     unsigned page_off = (unsigned)(pc & (PAGE_SIZE - 1));
     const uint8_t *page = host - page_off;
