@@ -15,8 +15,9 @@
  * Zkr `seed` CSR (fresh host entropy on every access, by design), all taken
  * out of the code and of the random data pages (jumps through the pointer
  * registers run those too; a word stored at run time and then run is not
- * checked), and runs whose code page was written (no FENCE.I needed for the
- * decode cache and the JIT to disagree legitimately).
+ * checked), and runs that stored over code any of the three had decoded or
+ * translated (no FENCE.I needed for the decode cache and the JIT to disagree
+ * legitimately: stale_code()).
  *
  * On a difference the harness replays the input on the verify and the
  * interpreting hart one instruction at a time and names the first instruction
@@ -41,6 +42,8 @@
 #include "cpu/exec.h"
 #include "cpu/hart.h"
 #include "cpu/jit/jit.h"
+#include "cpu/jit/jit_internal.h"
+#include "cpu/rvc.h"
 #include "cpu/mmu.h"
 #include "machine/gmem.h"
 #include "machine/vm.h"
@@ -292,6 +295,41 @@ static void compare(const struct hart *a, const struct vm *va, const struct hart
     abort();
 }
 
+/*
+ * Whether a rig still holds code decoded or translated from bytes that have
+ * been stored over since, with no FENCE.I yet: from there on the harts may
+ * legitimately run different instructions (unpriv "Zifencei"), so the input
+ * proves nothing. The first page is checked byte for byte below; this covers
+ * the data pages that jumps through the pointer registers run as code.
+ */
+static bool stale_code(const struct rig *r)
+{
+    const struct hart *h = &r->h;
+    const uint8_t *ram = r->vm.ram;
+    for (uint64_t p = 0; p < h->ncode_pages && p < RAM_SIZE / 4096; p++) {
+        const struct code_page *cp = h->code_pages[p];
+        if (!cp || cp->gen != h->code_gen) continue;
+        for (unsigned i = 0; i < 2048; i++) {
+            const struct decoded_insn *d = &cp->slot[i];
+            if (d->op == OP_NONE) continue;
+            uint16_t lo, hi;
+            memcpy(&lo, ram + p * 4096 + i * 2, 2);
+            uint32_t now = lo;
+            if (d->len == 4) {
+                memcpy(&hi, ram + p * 4096 + i * 2 + 2, 2);
+                now |= (uint32_t)hi << 16;
+            } else {
+                now = rvc_expand(lo);
+            }
+            if (now != d->insn) return true;
+        }
+    }
+    if (h->jit)
+        for (const struct jit_block *b = h->jit->blocks; b; b = b->next)
+            if (memcmp(b->src, (const void *)b->hostpc, b->nbytes)) return true;
+    return false;
+}
+
 static int initialized;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -330,7 +368,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* Code rewritten without FENCE.I may legitimately run differently: not a finding. */
     if (memcmp(code_copy, rigs[0].vm.ram, sizeof(code_copy)) ||
         memcmp(code_copy, rigs[1].vm.ram, sizeof(code_copy)) ||
-        memcmp(code_copy, rigs[2].vm.ram, sizeof(code_copy))) {
+        memcmp(code_copy, rigs[2].vm.ram, sizeof(code_copy)) || stale_code(&rigs[0]) ||
+        stale_code(&rigs[1]) || stale_code(&rigs[2])) {
         atomic_store(&rigs[0].vm.stop, 0);
         atomic_store(&rigs[0].vm.exit_claimed, 0);
         return 0;

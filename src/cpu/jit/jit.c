@@ -296,6 +296,15 @@ static void report_divergence(struct hart *h, const struct jit_block *b,
  * differ without a bug (a spin loop reading a flag): with several harts a
  * difference is checked twice more from the same state before it is reported.
  */
+/* Whether a store of the block's run (its log) overlapped the guest bytes it was made from. */
+static bool stored_into_itself(const struct jit *j, const struct jit_block *b)
+{
+    for (uint64_t i = 0; i < j->log_n; i++)
+        if (j->log[i].addr < b->hostpc + b->nbytes && j->log[i].addr + j->log[i].size > b->hostpc)
+            return true;
+    return false;
+}
+
 /* Runs of a block that differs, with several harts, before it is reported. */
 #define VERIFY_ATTEMPTS 8
 
@@ -303,6 +312,13 @@ static int verify_run(struct hart *h, struct jit *j, struct jit_block *b)
 {
     struct arch_state s0, js, is;
     int64_t budget0 = h->budget;
+    /*
+     * Its code was stored over since it was translated, and no FENCE.I came
+     * yet: the block would run the old instructions, the interpreter
+     * (decoding as it goes) may run the new, and both are right (unpriv
+     * "Zifencei"). Nothing to compare: the dispatcher interprets.
+     */
+    if (memcmp(b->src, (const void *)b->hostpc, b->nbytes)) return JIT_EXIT_INTERP;
     state_save(h, &s0);
     for (int attempt = 0;; attempt++) {
         j->log_n = 0;
@@ -331,6 +347,16 @@ static int verify_run(struct hart *h, struct jit *j, struct jit_block *b)
         if (!bad && !memcmp(&is, &js, sizeof(is))) {
             h->budget = jbudget;
             return r;
+        }
+        if (stored_into_itself(j, b)) {
+            /*
+             * The block stored over its own instructions: the translation ran
+             * the old ones, the interpreter (decoding as it goes) may run the
+             * new. Without a FENCE.I both are right (unpriv "Zifencei"): keep
+             * the interpreter's run, which is already in place.
+             */
+            h->budget = jbudget;
+            return JIT_EXIT_NEXT;
         }
         if (*h->bus->nharts < 2 || attempt == VERIFY_ATTEMPTS - 1) {
             report_divergence(h, b, &s0, &js, bad);
