@@ -419,6 +419,7 @@ static uint32_t uses(const struct decoded *d, uint32_t *written)
 
 static void mxcsr_clear(struct jit_emit *e);
 static void mxcsr_merge(struct jit_emit *e);
+static void loop_sync(struct jit_emit *e);
 
 void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n)
 {
@@ -436,13 +437,16 @@ void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n
     memset(e->chk_reg, -1, sizeof(e->chk_reg));
     if (e->direct && (e->verify || (e->ctx & 3) != PRIV_U || jit_fault_enter(e->jit)))
         e->direct = NULL; /* system VMs never get here: their direct_base is NULL */
-    for (int k = 0; k < NMAP; k++) { /* the most used first; a register used once stays in memory */
+    int k = 0;
+    for (; k < NMAP; k++) { /* the most used first; a register used once stays in memory */
         unsigned best = 0;
         for (unsigned g = 1; g < 32; g++)
             if (e->reg_map[g] < 0 && count[g] >= 2 && count[g] > count[best]) best = g;
         if (!best) break;
         e->reg_map[best] = map_pool[k];
     }
+    /* A loop with a host register to spare counts its batch down there (loop_sync()). */
+    e->loop_reg = e->loop_hint && !e->verify && k < NMAP ? map_pool[NMAP - 1] : -1;
     push(e, R15);
     for (size_t i = 0; i < sizeof(saved); i++)
         push(e, saved[i]);
@@ -477,6 +481,7 @@ void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n
         e->fp_inline = insns[i].op == OP_FP;
     if (e->fp_inline) mxcsr_clear(e); /* on entry and chain entry, not on back edges */
     regs_load(e);
+    if (e->loop_reg >= 0) op_m(e, 1, 0x8b, e->loop_reg, R15, NO_INDEX, BUDGET); /* mov lr, [budget] */
     e->body = (uint32_t)(e->p - e->buf);
 }
 
@@ -708,11 +713,13 @@ static void call_helper(struct jit_emit *e, const void *fn)
     regs_writeback(e);
     e->reg_dirty = 0;
     if (e->fp_inline) mxcsr_merge(e); /* the helper may read fflags, and MXCSR is cleared after it */
+    loop_sync(e); /* ... or instret; and it may clobber lr */
     mov_ri(e, RAX, (uint64_t)(uintptr_t)fn);
     byte(e, 0xff); /* call rax */
     byte(e, 0xd0);
     if (e->fp_inline) mxcsr_clear(e);
     regs_load(e);
+    if (e->loop_reg >= 0) op_m(e, 1, 0x8b, e->loop_reg, R15, NO_INDEX, BUDGET);
 }
 
 static uint64_t helper_muldivw(unsigned f3, uint64_t a, uint64_t b)
@@ -1198,6 +1205,24 @@ static bool insn_body(struct jit_emit *e, const struct decoded *d, uint32_t off,
 }
 
 /*
+ * In a loop with a spare host register (e->loop_reg), the passes count the
+ * batch down there instead of in memory (budget and instret are two
+ * read-modify-writes of memory a pass otherwise): the register starts as
+ * budget, and every way out of the block, and every helper call, first
+ * retires the passes run since (instret += budget - lr; budget = lr). Only
+ * this hart's thread writes its budget, so nothing is lost in between.
+ * Clobbers rax.
+ */
+static void loop_sync(struct jit_emit *e)
+{
+    if (e->loop_reg < 0) return;
+    op_m(e, 1, 0x8b, RAX, R15, NO_INDEX, BUDGET);      /* mov rax, [budget] */
+    op_r(e, 1, 0x2b, RAX, e->loop_reg);                /* sub rax, lr */
+    op_m(e, 1, 0x01, RAX, R15, NO_INDEX, INSTRET);     /* add [instret], rax */
+    op_m(e, 1, 0x89, e->loop_reg, R15, NO_INDEX, BUDGET); /* mov [budget], lr */
+}
+
+/*
  * A jump back to the block's start, inline where the branch is, so a loop
  * pass takes one backward jump: retire the pass (count instructions), and
  * go round again (guest registers stay in host registers) while the batch has
@@ -1207,9 +1232,14 @@ static bool insn_body(struct jit_emit *e, const struct decoded *d, uint32_t off,
  */
 static void back_edge(struct jit_emit *e, unsigned count)
 {
-    alu_mi(e, ALU_ADD, INSTRET, (int32_t)count);
-    alu_mi(e, ALU_SUB, BUDGET, (int32_t)count);
-    op_m(e, 1, 0x83, ALU_CMP, R15, NO_INDEX, BUDGET); /* fits: ninsns <= JIT_MAX_INSNS < 128 */
+    if (e->loop_reg >= 0) {
+        alu_ri(e, ALU_SUB, 1, e->loop_reg, (int32_t)count);
+        op_r(e, 1, 0x83, ALU_CMP, e->loop_reg); /* cmp lr, imm8 (fits: ninsns < 128) */
+    } else {
+        alu_mi(e, ALU_ADD, INSTRET, (int32_t)count);
+        alu_mi(e, ALU_SUB, BUDGET, (int32_t)count);
+        op_m(e, 1, 0x83, ALU_CMP, R15, NO_INDEX, BUDGET); /* fits: ninsns <= JIT_MAX_INSNS < 128 */
+    }
     if (e->nback < sizeof(e->back_pass) / sizeof(e->back_pass[0]))
         e->back_pass[e->nback++] = (uint32_t)(e->p - e->buf);
     else
@@ -1497,6 +1527,7 @@ void jit_be_finish(struct jit_emit *e)
     /* The ways out: registers back to the hart, then the shared commit (or lookup) and epilogue. */
     const uint8_t *tail = e->p;
     if (e->fp_inline) mxcsr_merge(e);
+    loop_sync(e); /* before the shared commit adds this exit's count */
     regs_writeback(e);
     jmp_to(e, j->sh_commit);
     /* A chained jump that may not come in goes back to the dispatcher, pc already committed. */
@@ -1521,6 +1552,7 @@ void jit_be_finish(struct jit_emit *e)
     if (need_lookup) {
         lookup = e->p;
         if (e->fp_inline) mxcsr_merge(e);
+        loop_sync(e);
         regs_writeback(e);
         mov_ri(e, RBX, e->ctx);
         jmp_to(e, j->sh_lookup);
@@ -1547,6 +1579,7 @@ void jit_be_finish(struct jit_emit *e)
              * block's chain entry once it is translated (until then it falls
              * through and says where it is).
              */
+            loop_sync(e);
             exit_stub_commit(e, x->delta, x->count);
             regs_writeback_mask(e, loops ? e->reg_written : x->dirty);
             if (e->fp_inline) mxcsr_merge(e); /* the next block clears MXCSR on entry */

@@ -128,6 +128,8 @@ struct jit_emit {
     uint32_t body;    /* offset of the first instruction (back-edge target) */
     uint32_t back_pass[8]; /* offsets of the back edges' pass-length imm8, patched by finish */
     unsigned nback;
+    bool loop_hint; /* the block jumps back to its start (translate.c) */
+    int8_t loop_reg; /* host register counting the batch down in a loop, or -1 (loop_sync()) */
     struct jit_exit exits[JIT_MAX_INSNS * 2 + 4];
     unsigned nexits;
     int8_t reg_map[32];   /* host register holding each guest register, or -1 (backend's choice) */

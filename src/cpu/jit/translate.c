@@ -94,6 +94,15 @@ struct jit_block *jit_translate(struct hart *h, const uint8_t *host, uint64_t pc
     }
     uint32_t off = 0;
     bool ended = false, untranslated = false;
+    /* A branch or `j` back to the start makes a loop inside the block (no CSR instruction in it). */
+    for (unsigned i = 0, o = 0; i < n; o += lens[i], i++) {
+        if (dec[i].op == OP_SYSTEM) {
+            e.loop_hint = false;
+            break;
+        }
+        bool jump = dec[i].op == OP_JAL || (dec[i].op >= OP_BEQ && dec[i].op <= OP_BGEU);
+        if (jump && (int64_t)o + dec[i].imm == 0) e.loop_hint = true;
+    }
     jit_be_prologue(&e, dec, n);
     while (e.ninsns < n) {
         uint32_t insn = raw[e.ninsns];
