@@ -94,6 +94,35 @@ if [ -e "$GUEST/Image" ] && [ -e "$GUEST/initramfs.cpio.gz" ] && [ -e "$GUEST/fw
     else
         ko "$name" "$(tail -1 "$OUT/boot-tiny.log")"
     fi
+    # Code that reaches guest RAM by DMA (tests/user/jitdma.c): a function read with
+    # O_DIRECT into an executable page is called until translated, then another is read by
+    # the device into the same page; FENCE.I (riscv_flush_icache) must make it run.
+    name=jit/boot/dma-code
+    if ! command -v mkfs.ext4 >/dev/null 2>&1; then
+        echo "ok $name # SKIP mkfs.ext4 not installed"
+    elif tests/user/build.sh build/user-tests >"$OUT/user-build.log" 2>&1; then
+        rm -rf "$OUT/dmafs" "$OUT/dma.img"
+        mkdir -p "$OUT/dmafs"
+        cp build/user-tests/jitdma "$OUT/dmafs/"
+        # block 0: addi a0, a0, 1; ret    block 1: slli a0, a0, 1; ret
+        python3 -c 'import struct, sys
+blk = lambda *w: struct.pack("<%dI" % len(w), *w).ljust(4096, b"\0")
+sys.stdout.buffer.write(blk(0x00150513, 0x00008067) + blk(0x00151513, 0x00008067))' >"$OUT/dmafs/code.bin"
+        truncate -s 16M "$OUT/dma.img"
+        mkfs.ext4 -q -d "$OUT/dmafs" "$OUT/dma.img"
+        printf '%s\n' 'mkdir -p /mnt && mount /dev/vda /mnt && /mnt/jitdma /mnt/code.bin' 'poweroff' |
+            timeout 300 "$KILN" run -v --mem 128M --disk "$OUT/dma.img" --append console=ttyS0 \
+                >"$OUT/boot-dma.log" 2>&1
+        # sum of i + 1, then of 2 i, for i < 1000
+        if grep -q "^jitdma round 0: 500500" "$OUT/boot-dma.log" &&
+            grep -q "^jitdma round 1: 999000" "$OUT/boot-dma.log"; then
+            ok "$name"
+        else
+            ko "$name" "$(grep -a '^jitdma' "$OUT/boot-dma.log" | tr '\n' ' '); see $OUT/boot-dma.log"
+        fi
+    else
+        ko "$name" "see $OUT/user-build.log"
+    fi
     # An idle guest gives its code back (jit_idle: two quiet seconds in a row), and code that
     # runs again afterwards is translated again and still right.
     name=jit/boot/idle-release
