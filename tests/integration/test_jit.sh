@@ -75,7 +75,7 @@ fi
 GUEST=${KILN_CACHE:-$HOME/.cache/kiln}/guest
 if [ -e "$GUEST/Image" ] && [ -e "$GUEST/initramfs.cpio.gz" ] && [ -e "$GUEST/fw_dynamic.bin" ]; then
     for cpus in 1 4; do
-        for mode in on verify; do
+        for mode in off on verify; do
             name="jit/boot/$mode/${cpus}cpu"
             if timeout 300 "$KILN" run --mem 256M --cpus $cpus --jit=$mode --append "console=ttyS0 kiln.run=poweroff" \
                 </dev/null >"$OUT/boot-$mode-$cpus.log" 2>&1 && grep -q "kiln-init: ready" "$OUT/boot-$mode-$cpus.log"; then
