@@ -158,7 +158,7 @@ static void mov_rr(struct jit_emit *e, int w, int dst, int src)
  * whole block (loaded by the prologue, written back by the common exit tail
  * and around helper calls); the rest are memory operands on the hart.
  */
-static const int8_t map_pool[] = {RBX, RBP, R12, R13, R14, R8, R9, R10, R11, RSI, RDI};
+static const int8_t map_pool[] = {RBX, RBP, R12, R13, R14, R8, R9, R10, R11};
 #define NMAP ((int)sizeof(map_pool))
 
 static int hreg(const struct jit_emit *e, unsigned g)
@@ -166,14 +166,10 @@ static int hreg(const struct jit_emit *e, unsigned g)
     return g ? e->reg_map[g] : -1;
 }
 
-/*
- * host register r := guest register g. While a helper's arguments are set up
- * (e->args: everything is written back, and rsi/rdi, which may hold guest
- * registers, are being overwritten) it reads the hart's copy.
- */
+/* host register r := guest register g */
 static void get(struct jit_emit *e, int r, unsigned g)
 {
-    int hr = e->args ? -1 : hreg(e, g);
+    int hr = hreg(e, g);
     if (hr >= 0)
         op_r(e, 1, 0x8b, r, hr);
     else
@@ -441,10 +437,8 @@ void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n
     memset(e->chk_reg, -1, sizeof(e->chk_reg));
     if (e->direct && (e->verify || (e->ctx & 3) != PRIV_U || jit_fault_enter(e->jit)))
         e->direct = NULL; /* system VMs never get here: their direct_base is NULL */
-    /* rsi and rdi hold guest registers too, except under verify (its store log uses them) */
-    int nmap = e->verify ? NMAP - 2 : NMAP;
     int k = 0;
-    for (; k < nmap; k++) { /* the most used first; a register used once stays in memory */
+    for (; k < NMAP; k++) { /* the most used first; a register used once stays in memory */
         unsigned best = 0;
         for (unsigned g = 1; g < 32; g++)
             if (e->reg_map[g] < 0 && count[g] >= 2 && count[g] > count[best]) best = g;
@@ -452,7 +446,7 @@ void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n
         e->reg_map[best] = map_pool[k];
     }
     /* A loop with a host register to spare counts its batch down there (loop_sync()). */
-    e->loop_reg = e->loop_hint && !e->verify && k < nmap ? map_pool[nmap - 1] : -1;
+    e->loop_reg = e->loop_hint && !e->verify && k < NMAP ? map_pool[NMAP - 1] : -1;
     push(e, R15);
     for (size_t i = 0; i < sizeof(saved); i++)
         push(e, saved[i]);
@@ -710,13 +704,9 @@ static void mxcsr_clear(struct jit_emit *e)
     byte(e, 0x0f), byte(e, 0xae), byte(e, 0x14), byte(e, 0x24);
 }
 
-/*
- * Helpers may read or write x[] (fpu_exec) and clobber r8-r11, rsi and rdi:
- * the host registers are written back before a helper's arguments are set up
- * (helper_begin, first at every call site: rsi/rdi are argument registers) and
- * loaded again after the call.
- */
-static void helper_begin(struct jit_emit *e)
+/* Helpers may read or write x[] (fpu_exec) and clobber r8-r11: the host registers are synced
+ * around. */
+static void call_helper(struct jit_emit *e, const void *fn)
 {
     direct_forget(e, -1); /* a helper may write any guest register */
     /* All it may write: a later back edge can make registers written further down dirty here. */
@@ -724,16 +714,9 @@ static void helper_begin(struct jit_emit *e)
     e->reg_dirty = 0;
     if (e->fp_inline) mxcsr_merge(e); /* the helper may read fflags, and MXCSR is cleared after it */
     loop_sync(e); /* ... or instret; and it may clobber lr */
-    e->args = true;
-}
-
-static void call_helper(struct jit_emit *e, const void *fn)
-{
-    if (!e->args) helper_begin(e);
     mov_ri(e, RAX, (uint64_t)(uintptr_t)fn);
     byte(e, 0xff); /* call rax */
     byte(e, 0xd0);
-    e->args = false;
     if (e->fp_inline) mxcsr_clear(e);
     regs_load(e);
     if (e->loop_reg >= 0) op_m(e, 1, 0x8b, e->loop_reg, R15, NO_INDEX, BUDGET);
@@ -940,7 +923,6 @@ static bool fp_mem(struct jit_emit *e, const struct decoded *d, uint32_t off)
  * interpreter. */
 static void fp_helper(struct jit_emit *e, uint32_t off, uint32_t insn)
 {
-    helper_begin(e);
     hart_arg(e);
     mov_ri(e, RSI, insn);
     call_helper(e, (const void *)fpu_exec);
@@ -1175,7 +1157,6 @@ static bool insn_body(struct jit_emit *e, const struct decoded *d, uint32_t off,
             op_g(e, !w, 0x8b, RAX, d->rs1);
             op_g(e, !w, 0x0faf, RAX, d->rs2);
         } else {
-            helper_begin(e);
             mov_ri(e, RDI, d->aux);
             get(e, RSI, d->rs1);
             get(e, RDX, d->rs2);
@@ -1192,7 +1173,6 @@ static bool insn_body(struct jit_emit *e, const struct decoded *d, uint32_t off,
          * verify mode, whose store log cannot undo an atomic.
          */
         if (e->verify) return false;
-        helper_begin(e);
         hart_arg(e);
         mov_ri(e, RSI, insn);
         call_helper(e, (const void *)exec_amo_fast);
@@ -1212,7 +1192,6 @@ static bool insn_body(struct jit_emit *e, const struct decoded *d, uint32_t off,
         if (d->op >= OP_BM_FIRST && d->op <= OP_BM_LAST) {
             /* Zba/Zbb/Zbs/Zicond: one helper call into the interpreter's own definition. */
             if (!d->rd) return true;
-            helper_begin(e);
             mov_ri(e, RDI, d->op);
             get(e, RSI, d->rs1);
             get(e, RDX, d->rs2);
@@ -1377,7 +1356,6 @@ bool jit_be_system(struct jit_emit *e, const struct decoded *d, uint32_t off, un
         alu_mi(e, ALU_ADD, INSTRET, (int32_t)e->ninsns);
         alu_mi(e, ALU_SUB, BUDGET, (int32_t)e->ninsns);
     }
-    helper_begin(e); /* (no loop register: blocks with a CSR instruction do not get one) */
     hart_arg(e);
     mov_ri(e, RSI, insn);
     mov_ri(e, RDX, e->ctx);
@@ -1551,7 +1529,6 @@ void jit_be_finish(struct jit_emit *e)
     if (e->fp_inline) mxcsr_merge(e);
     loop_sync(e); /* before the shared commit adds this exit's count */
     regs_writeback(e);
-    mov_rr(e, 0, RSI, RDX); /* the packed exit, where the shared commit takes it */
     jmp_to(e, j->sh_commit);
     /* A chained jump that may not come in goes back to the dispatcher, pc already committed. */
     patch_rel32(e, e->chain_fail[0], e->p);
@@ -1577,7 +1554,6 @@ void jit_be_finish(struct jit_emit *e)
         if (e->fp_inline) mxcsr_merge(e);
         loop_sync(e);
         regs_writeback(e);
-        mov_rr(e, 0, RSI, RDX);
         mov_ri(e, RBX, e->ctx);
         jmp_to(e, j->sh_lookup);
     }
@@ -1618,8 +1594,7 @@ void jit_be_finish(struct jit_emit *e)
             continue;
         }
         int k = exit_class(e, x);
-        /* in edx: rsi may hold a guest register until tail writes it back */
-        mov_ri(e, RDX, pack_exit(e, x->delta, x->count, k == 1 ? JIT_EXIT_INTERP : JIT_EXIT_NEXT));
+        mov_ri(e, RSI, pack_exit(e, x->delta, x->count, k == 1 ? JIT_EXIT_INTERP : JIT_EXIT_NEXT));
         jmp_to(e, k == 3 ? lookup : tail);
     }
     if (e->direct) { /* where fault.c resumes a faulting direct access: its exit */

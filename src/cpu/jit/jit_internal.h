@@ -130,7 +130,6 @@ struct jit_emit {
     unsigned nback;
     bool loop_hint; /* the block jumps back to its start (translate.c) */
     int8_t loop_reg; /* host register counting the batch down in a loop, or -1 (loop_sync()) */
-    bool args; /* a helper's arguments are being set up: guest registers are read from the hart */
     struct jit_exit exits[JIT_MAX_INSNS * 2 + 4];
     unsigned nexits;
     int8_t reg_map[32];   /* host register holding each guest register, or -1 (backend's choice) */
