@@ -1,22 +1,13 @@
 /* The control socket's request: encoding and a strict decoder (ctl_req.h). */
 #define _GNU_SOURCE
 #include "oci/ctl_req.h"
+#include "util/errmsg.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int fail(char *err, size_t len, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t len, int rc, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, len, fmt, ap);
-    va_end(ap);
-    return rc;
-}
 
 static uint32_t get32(const char *p)
 {
@@ -36,33 +27,33 @@ int ctl_req_decode(const char *buf, size_t len, struct ctl_req *r, char *err, si
 {
     memset(r, 0, sizeof(*r));
     if (len < CTL_HDR_SIZE)
-        return fail(err, errlen, -EINVAL, "request of %zu bytes is shorter than its header", len);
+        return errmsg(err, errlen, -EINVAL, "request of %zu bytes is shorter than its header", len);
     if (len > CTL_REQ_MAX)
-        return fail(err, errlen, -E2BIG, "request of %zu bytes is over %u", len, CTL_REQ_MAX);
+        return errmsg(err, errlen, -E2BIG, "request of %zu bytes is over %u", len, CTL_REQ_MAX);
     if (get32(buf) != CTL_MAGIC)
-        return fail(err, errlen, -EINVAL, "not a kiln exec request (bad magic)");
+        return errmsg(err, errlen, -EINVAL, "not a kiln exec request (bad magic)");
     r->flags = get32(buf + 4);
     r->uid = get32(buf + 8);
     r->gid = get32(buf + 12);
     uint32_t argc = get32(buf + 16), envc = get32(buf + 20);
     if (r->flags & ~CTL_TERMINAL)
-        return fail(err, errlen, -EINVAL, "unknown flags 0x%x", r->flags);
+        return errmsg(err, errlen, -EINVAL, "unknown flags 0x%x", r->flags);
     if (argc < 1 || argc > CTL_MAX_ARGS || envc > CTL_MAX_ARGS)
-        return fail(err, errlen, -E2BIG, "argc %u / envc %u out of range (1..%d / 0..%d)", argc, envc,
+        return errmsg(err, errlen, -E2BIG, "argc %u / envc %u out of range (1..%d / 0..%d)", argc, envc,
                     CTL_MAX_ARGS, CTL_MAX_ARGS);
     if (r->uid == UINT32_MAX || r->gid == UINT32_MAX)
-        return fail(err, errlen, -EINVAL, "uid/gid -1");
+        return errmsg(err, errlen, -EINVAL, "uid/gid -1");
     const char *s = buf + CTL_HDR_SIZE, *end = buf + len;
     size_t want = 2 + (size_t)argc + envc, got = 0;
     for (const char *q = s; q < end; q++)
         got += *q == 0;
     if (got != want || end[-1] != 0)
-        return fail(err, errlen, -EINVAL, "%zu strings where the header says %zu", got, want);
+        return errmsg(err, errlen, -EINVAL, "%zu strings where the header says %zu", got, want);
     r->argv = calloc(argc + 1, sizeof(char *));
     r->envp = calloc(envc + 1, sizeof(char *));
     if (!r->argv || !r->envp) {
         ctl_req_free(r);
-        return fail(err, errlen, -ENOMEM, "out of memory");
+        return errmsg(err, errlen, -ENOMEM, "out of memory");
     }
     r->execfn = s;
     s += strlen(s) + 1;
@@ -74,12 +65,12 @@ int ctl_req_decode(const char *buf, size_t len, struct ctl_req *r, char *err, si
         r->envp[i] = (char *)s;
     int rc = 0;
     if (!r->execfn[0])
-        rc = fail(err, errlen, -EINVAL, "empty program name");
+        rc = errmsg(err, errlen, -EINVAL, "empty program name");
     else if (r->cwd[0] != '/')
-        rc = fail(err, errlen, -EINVAL, "cwd '%.64s' is not absolute", r->cwd);
+        rc = errmsg(err, errlen, -EINVAL, "cwd '%.64s' is not absolute", r->cwd);
     for (uint32_t i = 0; !rc && i < envc; i++)
         if (!strchr(r->envp[i], '=') || r->envp[i][0] == '=')
-            rc = fail(err, errlen, -EINVAL, "env[%u] is not NAME=VALUE", i);
+            rc = errmsg(err, errlen, -EINVAL, "env[%u] is not NAME=VALUE", i);
     if (rc)
         ctl_req_free(r);
     return rc;

@@ -18,21 +18,12 @@
 
 #include "oci/log.h"
 #include "user/pidtab.h"
+#include "util/errmsg.h"
 
 /* kiln exec takes at most 24 --dir (src/cli/exec.c MAX_DIRS); the rootfs is one of them. */
 #define LAUNCH_MAX_DIRS 24
 #define DEFAULT_OCI_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define MIN_MEM (4ull << 20)
-
-static int fail(char *err, size_t len, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t len, int rc, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, len, fmt, ap);
-    va_end(ap);
-    return rc;
-}
 
 int oci_cmd_push(struct oci_cmd *c, const char *fmt, ...)
 {
@@ -182,7 +173,7 @@ static int find_program(const struct rmounts *ms, const struct oci_process *p, c
         normalize(p->cwd, a0, gpath, len);
         int fd = open_program(ms, gpath);
         if (fd < 0)
-            return fail(err, errlen, fd, "exec: \"%s\": %s", a0, strerror(-fd));
+            return errmsg(err, errlen, fd, "exec: \"%s\": %s", a0, strerror(-fd));
         return fd;
     }
     const char *path = env_get(p->env, "PATH");
@@ -201,7 +192,7 @@ static int find_program(const struct rmounts *ms, const struct oci_process *p, c
     free(dirs);
     if (fd < 0)
         /* runc's words: engines look for "executable file not found" to exit 127. */
-        return fail(err, errlen, -ENOENT, "exec: \"%s\": executable file not found in $PATH", a0);
+        return errmsg(err, errlen, -ENOENT, "exec: \"%s\": executable file not found in $PATH", a0);
     return fd;
 }
 
@@ -295,17 +286,17 @@ static int resolve_mounts(const struct oci_spec *s, const char *state_dir, struc
         char host[4096];
         if (m->bind) {
             if (!strcmp(dest, "/"))
-                return fail(err, errlen, -EINVAL, "mounts[%zu]: a bind mount over / (use root.path)", i);
+                return errmsg(err, errlen, -EINVAL, "mounts[%zu]: a bind mount over / (use root.path)", i);
             if (m->src[0] != '/')
-                return fail(err, errlen, -EINVAL, "mounts[%zu]: bind source '%s' is not absolute", i, m->src);
+                return errmsg(err, errlen, -EINVAL, "mounts[%zu]: bind source '%s' is not absolute", i, m->src);
             if (access(m->src, F_OK))
-                return fail(err, errlen, -errno, "mounts[%zu]: bind source %s: %s", i, m->src,
+                return errmsg(err, errlen, -errno, "mounts[%zu]: bind source %s: %s", i, m->src,
                             strerror(errno));
             snprintf(host, sizeof(host), "%s", m->src);
         } else if (!strcmp(type, "tmpfs") && !is_under(dest, "/dev")) {
             snprintf(host, sizeof(host), "%s/tmpfs-%zu", state_dir, i);
             if (mkdir(host, 0755) && errno != EEXIST)
-                return fail(err, errlen, -errno, "mounts[%zu]: %s: %s", i, host, strerror(errno));
+                return errmsg(err, errlen, -errno, "mounts[%zu]: %s: %s", i, host, strerror(errno));
             /* tmpfs(5) defaults to mode 1777; a private directory stands in for it. */
             chmod(host, 01777);
         } else {
@@ -318,7 +309,7 @@ static int resolve_mounts(const struct oci_spec *s, const char *state_dir, struc
             continue;
         }
         if (ms->n >= LAUNCH_MAX_DIRS)
-            return fail(err, errlen, -E2BIG, "more than %d mounts: a process VM maps at most %d directories",
+            return errmsg(err, errlen, -E2BIG, "more than %d mounts: a process VM maps at most %d directories",
                         LAUNCH_MAX_DIRS - 1, LAUNCH_MAX_DIRS - 1);
         struct rmount *r = &ms->m[ms->n++];
         snprintf(r->dest, sizeof(r->dest), "%s", dest);
@@ -336,7 +327,7 @@ int oci_cmd_build(const struct oci_spec *s, const struct oci_process *p, const c
     int rc = -ENOMEM;
     ssize_t kl = readlink("/proc/self/exe", c->kiln, sizeof(c->kiln) - 1);
     if (kl <= 0)
-        return fail(err, errlen, -errno, "cannot find the kiln binary: %s", strerror(errno));
+        return errmsg(err, errlen, -errno, "cannot find the kiln binary: %s", strerror(errno));
     c->kiln[kl] = 0;
     char rootfs[8192], real[PATH_MAX];
     if (s->root_path[0] == '/')
@@ -344,12 +335,12 @@ int oci_cmd_build(const struct oci_spec *s, const struct oci_process *p, const c
     else
         snprintf(rootfs, sizeof(rootfs), "%s/%s", bundle, s->root_path);
     if (!realpath(rootfs, real))
-        return fail(err, errlen, -errno, "root.path %s: %s", rootfs, strerror(errno));
+        return errmsg(err, errlen, -errno, "root.path %s: %s", rootfs, strerror(errno));
     if (strchr(real, ':'))
-        return fail(err, errlen, -EINVAL, "root.path %s: a ':' in the path cannot be mapped", real);
+        return errmsg(err, errlen, -EINVAL, "root.path %s: a ':' in the path cannot be mapped", real);
     struct rmounts *ms = calloc(1, sizeof(*ms));
     if (!ms)
-        return fail(err, errlen, -ENOMEM, "out of memory");
+        return errmsg(err, errlen, -ENOMEM, "out of memory");
     ms->n = 1;
     snprintf(ms->m[0].dest, sizeof(ms->m[0].dest), "/");
     snprintf(ms->m[0].host, sizeof(ms->m[0].host), "%s", real);
@@ -373,7 +364,7 @@ int oci_cmd_build(const struct oci_spec *s, const struct oci_process *p, const c
     if (sc < 0 || (sc > 0 && interp[0] != '/')) {
         close(fd);
         free(ms);
-        return fail(err, errlen, -ENOEXEC, "exec: \"%s\": bad #! line", p->args[0]);
+        return errmsg(err, errlen, -ENOEXEC, "exec: \"%s\": bad #! line", p->args[0]);
     }
     if (sc > 0) {
         normalize("/", interp, ipath, sizeof(ipath));
@@ -381,7 +372,7 @@ int oci_cmd_build(const struct oci_spec *s, const struct oci_process *p, const c
         if (ifd < 0) {
             close(fd);
             free(ms);
-            return fail(err, errlen, ifd, "exec: \"%s\": interpreter %s: %s", p->args[0], ipath,
+            return errmsg(err, errlen, ifd, "exec: \"%s\": interpreter %s: %s", p->args[0], ipath,
                         strerror(-ifd));
         }
         close(fd);
@@ -393,7 +384,7 @@ int oci_cmd_build(const struct oci_spec *s, const struct oci_process *p, const c
     if (fd <= 2)
         close(fd);
     if (c->prog_fd < 0) {
-        rc = fail(err, errlen, -errno, "cannot keep the program open: %s", strerror(errno));
+        rc = errmsg(err, errlen, -errno, "cannot keep the program open: %s", strerror(errno));
         goto out;
     }
 
@@ -455,7 +446,7 @@ int oci_cmd_build(const struct oci_spec *s, const struct oci_process *p, const c
             c->netns_fd = hi;
         }
         if (c->netns_fd < 0) {
-            rc = fail(err, errlen, -errno, "network namespace %s: %s", s->netns_path, strerror(errno));
+            rc = errmsg(err, errlen, -errno, "network namespace %s: %s", s->netns_path, strerror(errno));
             goto out;
         }
         if (oci_cmd_push(c, "--net"))
@@ -478,7 +469,7 @@ int oci_cmd_build(const struct oci_spec *s, const struct oci_process *p, const c
     free(ms);
     return 0;
 nomem:
-    rc = fail(err, errlen, -ENOMEM, "out of memory");
+    rc = errmsg(err, errlen, -ENOMEM, "out of memory");
 out:
     free(ms);
     oci_cmd_free(c);
@@ -513,7 +504,7 @@ void oci_cmd_free(struct oci_cmd *c)
 int oci_cmd_enter(struct oci_cmd *c, char *err, size_t errlen)
 {
     if (c->netns_fd >= 0 && setns(c->netns_fd, CLONE_NEWNET))
-        return fail(err, errlen, -errno, "cannot enter the network namespace: %s", strerror(errno));
+        return errmsg(err, errlen, -errno, "cannot enter the network namespace: %s", strerror(errno));
     if (c->set_oom) {
         int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
         char v[16];
@@ -529,7 +520,7 @@ int oci_cmd_enter(struct oci_cmd *c, char *err, size_t errlen)
         return 0;
     int fl = fcntl(c->prog_fd, F_GETFD);
     if (fl < 0 || fcntl(c->prog_fd, F_SETFD, fl & ~FD_CLOEXEC))
-        return fail(err, errlen, -errno, "program descriptor: %s", strerror(errno));
+        return errmsg(err, errlen, -errno, "program descriptor: %s", strerror(errno));
     return 0;
 }
 
@@ -538,5 +529,5 @@ int oci_cmd_exec(struct oci_cmd *c, char *err, size_t errlen)
     /* kiln's side runs with an empty environment; the program's is in the --env options. */
     char *envp[] = {NULL};
     execve(c->kiln, c->argv, envp);
-    return fail(err, errlen, -errno, "cannot run %s: %s", c->kiln, strerror(errno));
+    return errmsg(err, errlen, -errno, "cannot run %s: %s", c->kiln, strerror(errno));
 }

@@ -9,36 +9,26 @@
 #include <unistd.h>
 
 #include "user/mm.h"
+#include "util/errmsg.h"
 
 #define MAX_PHDRS 64
-
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    if (errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
 
 int elf_check_header(const uint8_t *buf, size_t len, char *err, size_t errlen)
 {
     if (len < 4 || memcmp(buf, ELFMAG, SELFMAG))
-        return fail(err, errlen, -ENOEXEC, "not an ELF file");
+        return errmsg(err, errlen, -ENOEXEC, "not an ELF file");
     if (len < sizeof(Elf64_Ehdr))
-        return fail(err, errlen, -ENOEXEC, "truncated ELF header");
+        return errmsg(err, errlen, -ENOEXEC, "truncated ELF header");
     const Elf64_Ehdr *eh = (const void *)buf;
     if (eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_ident[EI_DATA] != ELFDATA2LSB)
-        return fail(err, errlen, -ENOEXEC, "not a 64-bit little-endian ELF (wrong architecture)");
+        return errmsg(err, errlen, -ENOEXEC, "not a 64-bit little-endian ELF (wrong architecture)");
     if (eh->e_machine != EM_RISCV)
-        return fail(err, errlen, -ENOEXEC, "ELF for machine %u, not RISC-V (wrong architecture)",
+        return errmsg(err, errlen, -ENOEXEC, "ELF for machine %u, not RISC-V (wrong architecture)",
                     eh->e_machine);
     if (eh->e_type != ET_EXEC && eh->e_type != ET_DYN)
-        return fail(err, errlen, -ENOEXEC, "not an executable ELF (type %u)", eh->e_type);
+        return errmsg(err, errlen, -ENOEXEC, "not an executable ELF (type %u)", eh->e_type);
     if (eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phnum == 0 || eh->e_phnum > MAX_PHDRS)
-        return fail(err, errlen, -ENOEXEC, "bad program header table (%u entries of %u bytes)",
+        return errmsg(err, errlen, -ENOEXEC, "bad program header table (%u entries of %u bytes)",
                     eh->e_phnum, eh->e_phentsize);
     return 0;
 }
@@ -92,14 +82,14 @@ static int read_headers(int fd, Elf64_Ehdr *ehp, Elf64_Phdr *ph, uint64_t *fsize
     memset(img, 0, sizeof(*img));
     struct stat st;
     if (fstat(fd, &st) < 0)
-        return fail(err, errlen, -errno, "cannot stat: %s", strerror(errno));
+        return errmsg(err, errlen, -errno, "cannot stat: %s", strerror(errno));
     if (!S_ISREG(st.st_mode))
-        return fail(err, errlen, -EACCES, "not a regular file");
+        return errmsg(err, errlen, -EACCES, "not a regular file");
     uint64_t fsize = (uint64_t)st.st_size;
     uint8_t hdr[sizeof(Elf64_Ehdr)];
     ssize_t got = pread(fd, hdr, sizeof(hdr), 0);
     if (got < 0)
-        return fail(err, errlen, -errno, "cannot read: %s", strerror(errno));
+        return errmsg(err, errlen, -errno, "cannot read: %s", strerror(errno));
     int rc = elf_check_header(hdr, (size_t)got, err, errlen);
     if (rc)
         return rc;
@@ -108,7 +98,7 @@ static int read_headers(int fd, Elf64_Ehdr *ehp, Elf64_Phdr *ph, uint64_t *fsize
     uint64_t phsize = (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr);
     if (eh.e_phoff > fsize || phsize > fsize - eh.e_phoff ||
         pread(fd, ph, phsize, (off_t)eh.e_phoff) != (ssize_t)phsize)
-        return fail(err, errlen, -ENOEXEC, "program headers outside the file");
+        return errmsg(err, errlen, -ENOEXEC, "program headers outside the file");
     for (unsigned i = 0; i < eh.e_phnum; i++) {
         const Elf64_Phdr *p = &ph[i];
         if (p->p_type == PT_INTERP &&
@@ -116,7 +106,7 @@ static int read_headers(int fd, Elf64_Ehdr *ehp, Elf64_Phdr *ph, uint64_t *fsize
              p->p_filesz > fsize - p->p_offset ||
              pread(fd, img->interp, p->p_filesz, (off_t)p->p_offset) != (ssize_t)p->p_filesz ||
              img->interp[p->p_filesz - 1] != 0))
-            return fail(err, errlen, -ENOEXEC, "bad PT_INTERP");
+            return errmsg(err, errlen, -ENOEXEC, "bad PT_INTERP");
     }
     *ehp = eh;
     *fsizep = fsize;
@@ -153,11 +143,11 @@ int elf_load(struct mm *mm, int fd, uint64_t dyn_hint, struct elf_image *img, ch
         if (p->p_type != PT_LOAD || p->p_memsz == 0)
             continue;
         if (p->p_filesz > p->p_memsz || p->p_offset > fsize || p->p_filesz > fsize - p->p_offset)
-            return fail(err, errlen, -ENOEXEC, "segment %u outside the file", i);
+            return errmsg(err, errlen, -ENOEXEC, "segment %u outside the file", i);
         if ((p->p_vaddr - p->p_offset) & (MM_PAGE - 1))
-            return fail(err, errlen, -ENOEXEC, "segment %u not page-congruent", i);
+            return errmsg(err, errlen, -ENOEXEC, "segment %u not page-congruent", i);
         if (p->p_vaddr >= MM_USER_TOP || p->p_memsz > MM_USER_TOP - p->p_vaddr)
-            return fail(err, errlen, -ENOEXEC, "segment %u outside user space", i);
+            return errmsg(err, errlen, -ENOEXEC, "segment %u outside user space", i);
         uint64_t s = p->p_vaddr & ~(MM_PAGE - 1);
         uint64_t e = (p->p_vaddr + p->p_memsz + MM_PAGE - 1) & ~(MM_PAGE - 1);
         if (s < lo)
@@ -166,17 +156,17 @@ int elf_load(struct mm *mm, int fd, uint64_t dyn_hint, struct elf_image *img, ch
             hi = e;
     }
     if (hi == 0)
-        return fail(err, errlen, -ENOEXEC, "no loadable segment");
+        return errmsg(err, errlen, -ENOEXEC, "no loadable segment");
 
     uint64_t bias = 0;
     if (eh.e_type == ET_DYN) {
         uint64_t base = mm_find_free(mm, dyn_hint, hi - lo);
         if (!base)
-            return fail(err, errlen, -ENOMEM, "no room for a %llu-byte image",
+            return errmsg(err, errlen, -ENOMEM, "no room for a %llu-byte image",
                         (unsigned long long)(hi - lo));
         bias = base - lo;
     } else if (lo < MM_USER_MIN) {
-        return fail(err, errlen, -ENOEXEC, "segments below 0x%llx", (unsigned long long)MM_USER_MIN);
+        return errmsg(err, errlen, -ENOEXEC, "segments below 0x%llx", (unsigned long long)MM_USER_MIN);
     }
 
     for (unsigned i = 0; i < eh.e_phnum; i++) {
@@ -196,12 +186,12 @@ int elf_load(struct mm *mm, int fd, uint64_t dyn_hint, struct elf_image *img, ch
                 run += MM_PAGE;
             rc = mm_map(mm, a, run - a, MM_PROT_READ | MM_PROT_WRITE);
             if (rc)
-                return fail(err, errlen, rc, "out of guest memory loading segment %u", i);
+                return errmsg(err, errlen, rc, "out of guest memory loading segment %u", i);
             a = run;
         }
         rc = copy_file(mm, fd, p->p_offset, p->p_vaddr + bias, p->p_filesz);
         if (rc)
-            return fail(err, errlen, rc, "cannot load segment %u: %s", i, strerror(-rc));
+            return errmsg(err, errlen, rc, "cannot load segment %u: %s", i, strerror(-rc));
     }
     /* Final protections; a page shared by two segments gets the union of theirs. */
     for (unsigned i = 0; i < eh.e_phnum; i++) {

@@ -25,6 +25,7 @@
 #include "cpu/trap.h"
 #include "user/elf.h"
 #include "user/sys.h"
+#include "util/errmsg.h"
 
 /* Instructions per batch between looks at exit, TLB shootdowns and host signals. */
 #define PROC_BATCH 65536
@@ -39,15 +40,6 @@
 #define RV_CLONE_PARENT_SETTID 0x100000
 #define RV_CLONE_CHILD_CLEARTID 0x200000
 #define RV_CLONE_CHILD_SETTID 0x1000000
-
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return code;
-}
 
 static void proc_trap(struct hart *h, uint64_t cause, uint64_t tval)
 {
@@ -255,13 +247,13 @@ static int load_image(struct proc *p, int fd, int ifd, const char *execfn, char 
     char why[200];
     int rc = elf_load(&p->mm, fd, PROC_PIE_BASE, &prog, why, sizeof(why));
     if (rc)
-        return fail(err, errlen, rc, "%s", why);
+        return errmsg(err, errlen, rc, "%s", why);
     *entry = prog.entry;
     uint64_t base = 0;
     if (ifd >= 0) {
         rc = elf_load(&p->mm, ifd, 0, &interp, why, sizeof(why));
         if (rc)
-            return fail(err, errlen, rc, "interpreter %s: %s", prog.interp, why);
+            return errmsg(err, errlen, rc, "interpreter %s: %s", prog.interp, why);
         *entry = interp.entry;
         base = interp.bias;
     }
@@ -273,13 +265,13 @@ static int load_image(struct proc *p, int fd, int ifd, const char *execfn, char 
     if (!p->tramp || mm_map(&p->mm, p->tramp, MM_PAGE, MM_PROT_READ | MM_PROT_WRITE) ||
         mm_copy_out(&p->mm, p->tramp, tramp, sizeof(tramp)) ||
         mm_protect(&p->mm, p->tramp, MM_PAGE, MM_PROT_READ | MM_PROT_EXEC))
-        return fail(err, errlen, -ENOMEM, "out of guest memory");
+        return errmsg(err, errlen, -ENOMEM, "out of guest memory");
 
     /* Stack: demand-zero, 8 MiB like the default RLIMIT_STACK, charged as it is touched. */
     rc = mm_map(&p->mm, PROC_STACK_TOP - PROC_STACK_SIZE, PROC_STACK_SIZE,
                 MM_PROT_READ | MM_PROT_WRITE | MM_PROT_NORESERVE);
     if (rc)
-        return fail(err, errlen, rc, "out of guest memory for the stack (--mem too small)");
+        return errmsg(err, errlen, rc, "out of guest memory for the stack (--mem too small)");
     uint8_t random16[16];
     if (getrandom(random16, sizeof(random16), 0) != sizeof(random16))
         memset(random16, 0x5a, sizeof(random16));
@@ -309,9 +301,9 @@ static int load_image(struct proc *p, int fd, int ifd, const char *execfn, char 
     size_t bufsize = vec_bytes(argv, &na) + vec_bytes(envp, &ne) + strlen(execfn) + 1024;
     bufsize = (bufsize + MM_PAGE - 1) & ~(size_t)(MM_PAGE - 1);
     if (bufsize > PROC_ARG_MAX + 64 * 1024)
-        return fail(err, errlen, -E2BIG, "arguments and environment too large (%zu bytes)", bufsize);
+        return errmsg(err, errlen, -E2BIG, "arguments and environment too large (%zu bytes)", bufsize);
     if (mm_charge(&p->mm, bufsize / MM_PAGE))
-        return fail(err, errlen, -ENOMEM, "out of guest memory for the arguments");
+        return errmsg(err, errlen, -ENOMEM, "out of guest memory for the arguments");
     uint8_t *buf = malloc(bufsize);
     uint64_t sp = 0;
     rc = buf ? elf_build_stack(buf, bufsize, PROC_STACK_TOP, argv, envp, execfn, "riscv64",
@@ -322,7 +314,7 @@ static int load_image(struct proc *p, int fd, int ifd, const char *execfn, char 
     free(buf);
     mm_uncharge(&p->mm, bufsize / MM_PAGE);
     if (rc)
-        return fail(err, errlen, rc, "arguments and environment too large for the stack");
+        return errmsg(err, errlen, rc, "arguments and environment too large for the stack");
     *spp = sp;
     return 0;
 }
@@ -333,18 +325,18 @@ static int open_interp_of(struct proc *p, int fd, char *err, size_t errlen)
     char interp[256], why[200];
     int rc = elf_probe(fd, interp, sizeof(interp), why, sizeof(why));
     if (rc)
-        return fail(err, errlen, rc, "%s", why);
+        return errmsg(err, errlen, rc, "%s", why);
     if (!interp[0])
         return -1;
     int ifd = proc_open_interp(p, interp);
     if (ifd < 0)
-        return fail(err, errlen, ifd, "interpreter %s: %s", interp, strerror(-ifd));
+        return errmsg(err, errlen, ifd, "interpreter %s: %s", interp, strerror(-ifd));
     char inner[256];
     rc = elf_probe(ifd, inner, sizeof(inner), why, sizeof(why));
     if (!rc && inner[0])
-        rc = fail(err, errlen, -ELIBBAD, "interpreter %s has an interpreter itself", interp);
+        rc = errmsg(err, errlen, -ELIBBAD, "interpreter %s has an interpreter itself", interp);
     else if (rc)
-        fail(err, errlen, rc, "interpreter %s: %s", interp, why);
+        errmsg(err, errlen, rc, "interpreter %s: %s", interp, why);
     if (rc) {
         close(ifd);
         return rc;
@@ -367,7 +359,7 @@ int proc_create(struct proc *p, const struct proc_config *cfg, struct mounts *mo
         p->self = pidtab_add(p->pids, 0, 0, 0);
         pidtab_unlock(p->pids);
         if (!p->self)
-            return fail(err, errlen, -EAGAIN, "the process table is full");
+            return errmsg(err, errlen, -EAGAIN, "the process table is full");
         p->self->host = getpid();
         p->pid = p->self->vpid;
     } else {
@@ -376,7 +368,7 @@ int proc_create(struct proc *p, const struct proc_config *cfg, struct mounts *mo
     }
     int rc = mm_vm_init(&p->vm, PROC_RAM_BASE, cfg->mem);
     if (rc)
-        return fail(err, errlen, rc,
+        return errmsg(err, errlen, rc,
                     "cannot reserve the guest's address space (%llu GiB of host addresses, "
                     "not memory; is `ulimit -v` set?): %s",
                     (unsigned long long)(MM_WINDOW(cfg->mem) >> 30), strerror(-rc));
@@ -386,7 +378,7 @@ int proc_create(struct proc *p, const struct proc_config *cfg, struct mounts *mo
     p->vm.bus.nharts = &proc_shared_harts;
     rc = mm_init(&p->mm, &p->vm, PROC_RAM_BASE, cfg->mem);
     if (rc)
-        return fail(err, errlen, rc, "cannot set up guest memory: %s", strerror(-rc));
+        return errmsg(err, errlen, rc, "cannot set up guest memory: %s", strerror(-rc));
     p->mm.mmap_top = PROC_STACK_TOP - PROC_STACK_SIZE - 16 * MM_PAGE;
     if (p->pids) {
         /* --mem is one budget for every process of the VM (and kiln's copies of guest data). */
@@ -409,17 +401,17 @@ int proc_create(struct proc *p, const struct proc_config *cfg, struct mounts *mo
             snprintf(p->cwd, sizeof(p->cwd), "%s", here);
     }
     if (cfg->cwd && path_normalize("/", cfg->cwd, p->cwd, sizeof(p->cwd)))
-        return fail(err, errlen, -EINVAL, "bad working directory '%s'", cfg->cwd);
+        return errmsg(err, errlen, -EINVAL, "bad working directory '%s'", cfg->cwd);
 
     int fd = cfg->prog_path ? open(cfg->prog_path, O_RDONLY | O_CLOEXEC)
                             : fcntl(cfg->prog_fd, F_DUPFD_CLOEXEC, 3);
     if (fd < 0)
-        return fail(err, errlen, -errno, "%s: %s", cfg->execfn, strerror(errno));
+        return errmsg(err, errlen, -errno, "%s: %s", cfg->execfn, strerror(errno));
     char why[300];
     int ifd = open_interp_of(p, fd, why, sizeof(why));
     if (ifd < -1) {
         close(fd);
-        return fail(err, errlen, ifd, "%s: %s%s", cfg->execfn, why,
+        return errmsg(err, errlen, ifd, "%s: %s%s", cfg->execfn, why,
                     ifd == -ENOENT ? " (try --sysroot)" : "");
     }
     uint64_t entry = 0, sp = 0;
@@ -428,11 +420,11 @@ int proc_create(struct proc *p, const struct proc_config *cfg, struct mounts *mo
     if (ifd >= 0)
         close(ifd);
     if (rc)
-        return fail(err, errlen, rc, "%s: %s", cfg->execfn, why);
+        return errmsg(err, errlen, rc, "%s: %s", cfg->execfn, why);
 
     struct uthread *t = thread_new(p, p->pid);
     if (!t)
-        return fail(err, errlen, -ENOMEM, "cannot create the main thread");
+        return errmsg(err, errlen, -ENOMEM, "cannot create the main thread");
     hart_reset(&t->hart, entry);
     user_mode(&t->hart, &p->mm);
     t->hart.x[2] = sp;
