@@ -172,17 +172,28 @@ static const uint32_t seed_prog[] = {
 };
 #define SEED_READS 64
 
+/*
+ * Loads prog and runs it in batches of step until its ebreak at ebreak_off,
+ * which traps to itself (mtvec), so mcause and mepc stay; verify mode must
+ * have found no difference on the way.
+ */
+static void run_to_ebreak(struct rig *r, const uint32_t *prog, size_t size, uint64_t ebreak_off,
+                          uint64_t step)
+{
+    assert_int_equal(gmem_write(&r->vm, VIRT_DRAM_BASE, prog, size), 0);
+    hart_reset(&r->h, VIRT_DRAM_BASE);
+    r->h.mtvec = VIRT_DRAM_BASE + ebreak_off;
+    for (int i = 0; i < 1000 && r->h.mcause == 0; i++)
+        hart_step(&r->h, step);
+    assert_int_equal(atomic_load(&r->vm.stop), 0);
+    assert_int_equal(r->h.mcause, EXC_BREAKPOINT);
+    assert_int_equal(r->h.mepc, VIRT_DRAM_BASE + ebreak_off);
+}
+
 /* Runs seed_prog to its ebreak and returns the number of distinct seed values it stored. */
 static unsigned run_seed_prog(struct rig *r)
 {
-    assert_int_equal(gmem_write(&r->vm, VIRT_DRAM_BASE, seed_prog, sizeof(seed_prog)), 0);
-    hart_reset(&r->h, VIRT_DRAM_BASE);
-    r->h.mtvec = VIRT_DRAM_BASE + 0x24; /* the ebreak traps to itself: mcause and mepc stay */
-    for (int i = 0; i < 1000 && r->h.mcause == 0; i++)
-        hart_step(&r->h, 16);
-    assert_int_equal(atomic_load(&r->vm.stop), 0); /* verify mode found no difference */
-    assert_int_equal(r->h.mcause, EXC_BREAKPOINT);
-    assert_int_equal(r->h.mepc, VIRT_DRAM_BASE + 0x24);
+    run_to_ebreak(r, seed_prog, sizeof(seed_prog), 0x24, 16);
     assert_int_equal(r->h.instret, 4 + SEED_READS * 5);
     uint64_t v[SEED_READS];
     assert_int_equal(gmem_read(&r->vm, VIRT_DRAM_BASE + 0x1000, v, sizeof(v)), 0);
@@ -250,13 +261,7 @@ static void test_fp_flags_and_helpers(void **state)
     const enum jit_mode modes[] = {JIT_ON, JIT_VERIFY, JIT_OFF};
     for (int i = 0; i < 3; i++) {
         rig_init(&r[i], modes[i], 1);
-        assert_int_equal(gmem_write(&r[i].vm, VIRT_DRAM_BASE, fp_prog, sizeof(fp_prog)), 0);
-        hart_reset(&r[i].h, VIRT_DRAM_BASE);
-        r[i].h.mtvec = VIRT_DRAM_BASE + 0x30; /* the ebreak traps to itself */
-        for (int k = 0; k < 1000 && r[i].h.mcause == 0; k++)
-            hart_step(&r[i].h, 32);
-        assert_int_equal(atomic_load(&r[i].vm.stop), 0);
-        assert_int_equal(r[i].h.mcause, EXC_BREAKPOINT);
+        run_to_ebreak(&r[i], fp_prog, sizeof(fp_prog), 0x30, 32);
     }
     assert_int_equal(r[2].h.x[15] & 1, 1); /* NX */
     for (int i = 0; i < 2; i++) {

@@ -285,6 +285,19 @@ static void setcc(struct jit_emit *e, int cc, int r)
 }
 
 /* jcc rel32 to a side exit recorded for jit_be_finish. */
+/* A side exit for jit_be_finish to give a stub; patch: its rel32's offset, 0 when nothing jumps to it. */
+static void exit_record(struct jit_emit *e, uint32_t patch, int32_t delta, unsigned count, uint8_t kind)
+{
+    if (e->nexits < sizeof(e->exits) / sizeof(e->exits[0]))
+        e->exits[e->nexits++] = (struct jit_exit){.patch = patch,
+                                                  .delta = delta,
+                                                  .count = (uint16_t)count,
+                                                  .back = kind,
+                                                  .dirty = e->reg_dirty};
+    else
+        e->overflow = true;
+}
+
 static void exit_jcc(struct jit_emit *e, int cc, int32_t delta, unsigned count, uint8_t kind)
 {
     if (cc < 0) {
@@ -293,14 +306,7 @@ static void exit_jcc(struct jit_emit *e, int cc, int32_t delta, unsigned count, 
         byte(e, 0x0f);
         byte(e, 0x80 + (unsigned)cc);
     }
-    if (e->nexits < sizeof(e->exits) / sizeof(e->exits[0]))
-        e->exits[e->nexits++] = (struct jit_exit){.patch = (uint32_t)(e->p - e->buf),
-                                                  .delta = delta,
-                                                  .count = (uint16_t)count,
-                                                  .back = kind,
-                                                  .dirty = e->reg_dirty};
-    else
-        e->overflow = true;
+    exit_record(e, (uint32_t)(e->p - e->buf), delta, count, kind);
     imm32(e, 0);
 }
 /*
@@ -587,14 +593,7 @@ static void tlb_addr(struct jit_emit *e, int kind, unsigned rs1, int32_t imm, un
 /* A side exit at the current point with no jump to it: only fault.c resumes there. */
 static void exit_nojump(struct jit_emit *e, int32_t delta, unsigned count)
 {
-    if (e->nexits < sizeof(e->exits) / sizeof(e->exits[0]))
-        e->exits[e->nexits++] = (struct jit_exit){.patch = 0, /* offset 0 is never a jump */
-                                                  .delta = delta,
-                                                  .count = (uint16_t)count,
-                                                  .back = EXIT_INTERP,
-                                                  .dirty = e->reg_dirty};
-    else
-        e->overflow = true;
+    exit_record(e, 0, delta, count, EXIT_INTERP); /* offset 0 is never a jump */
 }
 
 /* Guest register g was written (or may have been): range checks on it no longer hold. */
