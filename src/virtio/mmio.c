@@ -564,6 +564,16 @@ int virtio_mmio_load(struct virtio_mmio *t, struct snap_rd *r)
         if (q[i].broken)
             q[i].error = "malformed descriptor chain (before the snapshot)";
     }
+    /*
+     * The interrupt state first: activate lets the worker go, and a request
+     * that was waiting in the avail ring at the pause completes at once; its
+     * interrupt must add to the saved ISR, not be overwritten by it (a lost
+     * used-ring interrupt hangs the driver for good).
+     */
+    pthread_mutex_lock(&t->irq_lock);
+    atomic_store(&t->isr, isr);
+    vm_set_irq(t->vm, t->irq, isr != 0);
+    pthread_mutex_unlock(&t->irq_lock);
     pthread_mutex_lock(&t->lock);
     t->dev_features_sel = dsel;
     t->drv_features_sel = rsel;
@@ -575,9 +585,5 @@ int virtio_mmio_load(struct virtio_mmio *t, struct snap_rd *r)
     if ((status & VIRTIO_STATUS_DRIVER_OK) && t->ops->activate)
         t->ops->activate(t->dev);
     pthread_mutex_unlock(&t->lock);
-    pthread_mutex_lock(&t->irq_lock);
-    atomic_store(&t->isr, isr);
-    vm_set_irq(t->vm, t->irq, isr != 0);
-    pthread_mutex_unlock(&t->irq_lock);
     return 0;
 }
