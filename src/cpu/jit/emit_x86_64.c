@@ -166,20 +166,38 @@ static int hreg(const struct jit_emit *e, unsigned g)
     return g ? e->reg_map[g] : -1;
 }
 
-/* host register r := guest register g */
+/* host register r := guest register g (x0: xor r, r, which sets the flags) */
 static void get(struct jit_emit *e, int r, unsigned g)
 {
     int hr = hreg(e, g);
-    if (hr >= 0)
+    if (!g)
+        op_r(e, 0, 0x33, r, r);
+    else if (hr >= 0)
         op_r(e, 1, 0x8b, r, hr);
     else
         op_m(e, 1, 0x8b, r, R15, NO_INDEX, X(g));
 }
 
-/* op r, guest register g (an "op reg, r/m" opcode: mov, add, sub, and, or, xor, cmp, imul) */
+/*
+ * op r, guest register g (an "op reg, r/m" opcode: mov, add, sub, and, or, xor, cmp, imul).
+ * x0 is no memory operand: add/sub/or/xor of it leave r as it is (callers of the 32-bit
+ * forms sign-extend the low word afterwards), and/imul/mov give 0, cmp is test r, r.
+ */
 static void op_g(struct jit_emit *e, int w, unsigned op, int r, unsigned g)
 {
     int hr = hreg(e, g);
+    if (!g) {
+        switch (op) {
+        case 0x03: case 0x2b: case 0x0b: case 0x33:
+            return;
+        case 0x3b:
+            op_r(e, w, 0x85, r, r);
+            return;
+        default: /* 0x8b, 0x23, 0x0faf */
+            op_r(e, 0, 0x33, r, r);
+            return;
+        }
+    }
     if (hr >= 0)
         op_r(e, w, op, r, hr);
     else
@@ -728,8 +746,57 @@ static uint64_t helper_muldivw(unsigned f3, uint64_t a, uint64_t b)
     return v;
 }
 
+/* rd := rs (w), or rs's low word sign-extended (!w): mv, sext.w and their kin (rd != 0). */
+static void mov_g(struct jit_emit *e, unsigned rd, unsigned rs, int w)
+{
+    int hd = hreg(e, rd), hs = hreg(e, rs);
+    int r = hd >= 0 ? hd : RAX;
+    if (!rs)
+        op_r(e, 0, 0x33, r, r);
+    else if (w && hs >= 0)
+        op_r(e, 1, 0x8b, r, hs);
+    else if (w)
+        op_m(e, 1, 0x8b, r, R15, NO_INDEX, X(rs));
+    else if (hs >= 0)
+        movsxd(e, r, hs);
+    else
+        op_m(e, 1, 0x63, r, R15, NO_INDEX, X(rs)); /* movsxd r, dword [x(rs)] */
+    if (hd >= 0)
+        e->reg_dirty |= 1u << rd;
+    else
+        put(e, RAX, rd);
+}
+
+/* rd := a constant (rd != 0). */
+static void set_const(struct jit_emit *e, unsigned rd, int64_t v)
+{
+    int hd = hreg(e, rd);
+    if (hd >= 0) {
+        if (v == 0)
+            op_r(e, 0, 0x33, hd, hd);
+        else
+            mov_ri(e, hd, (uint64_t)v);
+        e->reg_dirty |= 1u << rd;
+    } else if (fits32(v)) {
+        op_m(e, 1, 0xc7, 0, R15, NO_INDEX, X(rd));
+        imm32(e, (uint32_t)v);
+    } else {
+        mov_ri(e, RAX, (uint64_t)v);
+        put(e, RAX, rd);
+    }
+}
+
 static bool alu_rr(struct jit_emit *e, const struct decoded *d)
 {
+    if (d->rd && (d->op == OP_ADD || d->op == OP_OR || d->op == OP_XOR || d->op == OP_ADDW) &&
+        (!d->rs1 || !d->rs2)) { /* mv (c.mv is add rd, x0, rs2), sext.w as addw */
+        mov_g(e, d->rd, d->rs1 ? d->rs1 : d->rs2, d->op != OP_ADDW);
+        return true;
+    }
+    if (d->rd && (d->op == OP_SUB || d->op == OP_SUBW) && !d->rs2) {
+        mov_g(e, d->rd, d->rs1, d->op == OP_SUB);
+        return true;
+    }
     static const struct {
         uint8_t op, opc, w, cc, shift;
     } t[] = {
@@ -774,6 +841,15 @@ static bool alu_rr(struct jit_emit *e, const struct decoded *d)
 
 static bool alu_imm(struct jit_emit *e, const struct decoded *d)
 {
+    if (d->rd && !d->rs1 &&
+        (d->op == OP_ADDI || d->op == OP_ADDIW || d->op == OP_ORI || d->op == OP_XORI)) {
+        set_const(e, d->rd, d->imm); /* li */
+        return true;
+    }
+    if (d->rd && !d->imm && (d->op == OP_ADDI || d->op == OP_ADDIW || d->op == OP_ORI || d->op == OP_XORI)) {
+        mov_g(e, d->rd, d->rs1, d->op != OP_ADDIW); /* mv, sext.w */
+        return true;
+    }
     static const struct {
         uint8_t op, ext, w, cc, shift;
     } t[] = {
@@ -801,8 +877,6 @@ static bool alu_imm(struct jit_emit *e, const struct decoded *d)
             if (d->imm) shift_ri(e, t[i].shift, t[i].w, r, (unsigned)d->imm);
         } else if (d->imm || t[i].ext == ALU_AND) {
             alu_ri(e, t[i].ext, t[i].w, r, d->imm);
-        } else if (!t[i].w && r != RAX) {
-            mov_rr(e, 0, r, r); /* addiw rd, rs1, 0: the low word, sign-extended below */
         }
         if (!t[i].w) movsxd(e, r, r);
         if (r == RAX)
