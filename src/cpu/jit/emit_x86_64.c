@@ -343,6 +343,20 @@ static void patch_rel32(struct jit_emit *e, uint32_t at, const uint8_t *target)
     memcpy(e->buf + at, &rel, 4);
 }
 
+/* jcc rel32 to a label patched later; returns the rel32's offset. */
+static uint32_t jcc_fwd(struct jit_emit *e, int cc)
+{
+    if (cc < 0) {
+        byte(e, 0xe9);
+    } else {
+        byte(e, 0x0f);
+        byte(e, 0x80 + (unsigned)cc);
+    }
+    uint32_t at = (uint32_t)(e->p - e->buf);
+    imm32(e, 0);
+    return at;
+}
+
 static void jmp_to(struct jit_emit *e, const uint8_t *target)
 {
     byte(e, 0xe9);
@@ -360,8 +374,15 @@ static void exit_stub_commit(struct jit_emit *e, int32_t delta, unsigned count)
     }
 }
 
-/* Callee-saved registers the block may use, pushed by the prologue (with r15: 6 pushes + 8 =
- * aligned). */
+/*
+ * Callee-saved registers the block may use, pushed by the prologue (with r15: 6 pushes, then a
+ * frame of FRAME bytes: aligned). The frame: [rsp] scratch (MXCSR), then JIT_SLOTS slots of
+ * {page, TLB addend} (slot_access()).
+ */
+#define JIT_SLOTS 8
+#define FRAME (8 + 16 * JIT_SLOTS)
+#define SLOT_PAGE(k) (8 + 16 * (int32_t)(k))
+#define SLOT_ADDEND(k) (16 + 16 * (int32_t)(k))
 static const uint8_t saved[] = {RBX, RBP, R12, R13, R14};
 
 static void push(struct jit_emit *e, int r)
@@ -443,6 +464,7 @@ static uint32_t uses(const struct decoded *d, uint32_t *written)
 
 static void mxcsr_clear(struct jit_emit *e);
 static void mxcsr_merge(struct jit_emit *e);
+static void slots_clear(struct jit_emit *e);
 static void loop_sync(struct jit_emit *e);
 
 void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n)
@@ -469,12 +491,17 @@ void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n
         if (!best) break;
         e->reg_map[best] = map_pool[k];
     }
+    /* A loop's loads and stores get slots (slot_access()): the first JIT_SLOTS of them. */
+    e->nslots = e->slot_next = 0;
+    if (e->loop_hint && !e->verify && !e->direct)
+        for (unsigned i = 0; i < n && e->nslots < JIT_SLOTS; i++)
+            e->nslots += insns[i].op >= OP_LB && insns[i].op <= OP_SD;
     /* A loop with a host register to spare counts its batch down there (loop_sync()). */
     e->loop_reg = e->loop_hint && !e->verify && k < NMAP ? map_pool[NMAP - 1] : -1;
     push(e, R15);
     for (size_t i = 0; i < sizeof(saved); i++)
         push(e, saved[i]);
-    alu_ri(e, ALU_SUB, 1, RSP, 8);
+    alu_ri(e, ALU_SUB, 1, RSP, FRAME);
     op_m(e, 1, 0x8d, R15, RDI, NO_INDEX, HB); /* lea r15, [rdi + HB] */
     byte(e, 0xeb); /* jmp short over the chain entry: the dispatcher has checked all of it */
     uint8_t *skip = e->p;
@@ -504,47 +531,60 @@ void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n
     for (unsigned i = 0; i < n && e->fp && !e->fp_inline; i++)
         e->fp_inline = insns[i].op == OP_FP;
     if (e->fp_inline) mxcsr_clear(e); /* on entry and chain entry, not on back edges */
+    slots_clear(e);
     regs_load(e);
     if (e->loop_reg >= 0) op_m(e, 1, 0x8b, e->loop_reg, R15, NO_INDEX, BUDGET); /* mov lr, [budget] */
     e->body = (uint32_t)(e->p - e->buf);
 }
 
 /* dst := the `size`-byte value at [b + disp], zero- or sign-extended to 64 bits. */
-static void load_m(struct jit_emit *e, int dst, unsigned size, bool sign, int b, int32_t disp)
+static void load_mx(struct jit_emit *e, int dst, unsigned size, bool sign, int b, int x, int32_t disp)
 {
     switch (size) {
     case 1:
-        op_m(e, sign, sign ? 0x0fbe : 0x0fb6, dst, b, NO_INDEX, disp);
+        op_m(e, sign, sign ? 0x0fbe : 0x0fb6, dst, b, x, disp);
         break;
     case 2:
-        op_m(e, sign, sign ? 0x0fbf : 0x0fb7, dst, b, NO_INDEX, disp);
+        op_m(e, sign, sign ? 0x0fbf : 0x0fb7, dst, b, x, disp);
         break;
     case 4:
-        op_m(e, sign, sign ? 0x63 : 0x8b, dst, b, NO_INDEX, disp);
+        op_m(e, sign, sign ? 0x63 : 0x8b, dst, b, x, disp);
         break;
     default:
-        op_m(e, 1, 0x8b, dst, b, NO_INDEX, disp);
+        op_m(e, 1, 0x8b, dst, b, x, disp);
+        break;
+    }
+}
+
+static void load_m(struct jit_emit *e, int dst, unsigned size, bool sign, int b, int32_t disp)
+{
+    load_mx(e, dst, size, sign, b, NO_INDEX, disp);
+}
+
+/* [b + x + disp] := the low `size` bytes of src (a byte store from spl..dil needs a REX: callers
+ * avoid those). */
+static void store_mx(struct jit_emit *e, int src, unsigned size, int b, int x, int32_t disp)
+{
+    switch (size) {
+    case 1:
+        op_m(e, 0, 0x88, src, b, x, disp);
+        break;
+    case 2:
+        byte(e, 0x66);
+        op_m(e, 0, 0x89, src, b, x, disp);
+        break;
+    case 4:
+        op_m(e, 0, 0x89, src, b, x, disp);
+        break;
+    default:
+        op_m(e, 1, 0x89, src, b, x, disp);
         break;
     }
 }
 
 static void store_m(struct jit_emit *e, int src, unsigned size, int b, int32_t disp)
 {
-    switch (size) {
-    case 1:
-        op_m(e, 0, 0x88, src, b, NO_INDEX, disp);
-        break;
-    case 2:
-        byte(e, 0x66);
-        op_m(e, 0, 0x89, src, b, NO_INDEX, disp);
-        break;
-    case 4:
-        op_m(e, 0, 0x89, src, b, NO_INDEX, disp);
-        break;
-    default:
-        op_m(e, 1, 0x89, src, b, NO_INDEX, disp);
-        break;
-    }
+    store_mx(e, src, size, b, NO_INDEX, disp);
 }
 
 /* [b + disp] := 0 of `size` bytes (a store of x0), an immediate: no register to load. */
@@ -735,6 +775,7 @@ static void call_helper(struct jit_emit *e, const void *fn)
     byte(e, 0xff); /* call rax */
     byte(e, 0xd0);
     if (e->fp_inline) mxcsr_clear(e);
+    slots_clear(e); /* a helper might change the TLB */
     regs_load(e);
     if (e->loop_reg >= 0) op_m(e, 1, 0x8b, e->loop_reg, R15, NO_INDEX, BUDGET);
 }
@@ -888,6 +929,98 @@ static bool alu_imm(struct jit_emit *e, const struct decoded *d)
     return false;
 }
 
+/*
+ * Slots: in a loop, a load or store usually touches the page it touched on the
+ * previous pass. Each of the block's first JIT_SLOTS accesses keeps, in its
+ * slot of the frame, the page number of its last access (va >> 12) and the
+ * page's TLB addend: a match (and an aligned access, so it cannot cross the
+ * page) is the access, [base + addend + imm], with no TLB index to compute
+ * and no load that depends on the address before the data's own. Anything
+ * else takes the TLB probe out of line (slot_miss()), which fills the slot.
+ * A slot is what the TLB said while the block runs: slots are cleared at
+ * every entry (the dispatcher's and chained) and after every helper call, and
+ * nothing else changes a hart's TLB while its translated code runs (flushes
+ * come from its own thread: sfence.vma, CSR writes, batch boundaries). A
+ * cleared slot holds all-ones, which no va >> 12 equals.
+ */
+static void slots_clear(struct jit_emit *e)
+{
+    for (unsigned k = 0; k < e->nslots; k++) {
+        op_m(e, 1, 0xc7, 0, RSP, NO_INDEX, SLOT_PAGE(k));
+        imm32(e, 0xffffffffu);
+    }
+}
+
+static void slot_access(struct jit_emit *e, const struct decoded *d, unsigned size, bool sign,
+                        bool store, uint32_t off)
+{
+    unsigned k = e->slot_next++;
+    int rb = hreg(e, d->rs1);
+    if (rb < 0) {
+        get(e, RAX, d->rs1);
+        rb = RAX;
+    }
+    struct jit_slot_site *ss = &e->slot_sites[k];
+    *ss = (struct jit_slot_site){.base = (int8_t)rb, .size = (uint8_t)size,
+                                 .kind = store ? TLB_WRITE : TLB_READ, .slot = (uint8_t)k,
+                                 .imm = d->imm};
+    op_m(e, 1, 0x8d, RCX, rb, NO_INDEX, d->imm); /* lea rcx, [base + imm] */
+    if (size > 1) {
+        byte(e, 0xf6); /* test cl, size - 1 */
+        byte(e, 0xc1);
+        byte(e, size - 1);
+        ss->miss2 = jcc_fwd(e, CC_NE);
+    }
+    shift_ri(e, SH_SHR, 1, RCX, PAGE_SHIFT);
+    op_m(e, 1, 0x3b, RCX, RSP, NO_INDEX, SLOT_PAGE(k)); /* cmp rcx, [slot page] */
+    ss->miss = jcc_fwd(e, CC_NE);
+    op_m(e, 1, 0x8b, RDX, RSP, NO_INDEX, SLOT_ADDEND(k)); /* mov rdx, [slot addend] */
+    ss->join = (uint32_t)(e->p - e->buf);
+    exit_record(e, 0, (int32_t)off, e->ninsns, EXIT_INTERP); /* the miss path's TLB miss */
+    ss->exit = (uint16_t)(e->nexits - 1);
+    if (store) {
+        int hs = hreg(e, d->rs2);
+        if (hs < 0 || (size == 1 && hs >= RSP && hs <= RDI)) { /* spl..dil need a REX: use cl */
+            get(e, RCX, d->rs2);
+            hs = RCX;
+        }
+        store_mx(e, hs, size, rb, RDX, d->imm);
+    } else {
+        int hd = hreg(e, d->rd);
+        load_mx(e, hd >= 0 ? hd : RCX, size, sign, rb, RDX, d->imm);
+        if (hd >= 0)
+            e->reg_dirty |= 1u << d->rd;
+        else if (d->rd)
+            put(e, RCX, d->rd);
+    }
+}
+
+/* The TLB probe of a slot's access, out of line: fills the slot, or leaves before the instruction. */
+static void slot_miss(struct jit_emit *e, const struct jit_slot_site *ss)
+{
+    patch_rel32(e, ss->miss, e->p);
+    if (ss->miss2) patch_rel32(e, ss->miss2, e->p);
+    int rb = ss->base;
+    op_m(e, 1, 0x8d, RCX, rb, NO_INDEX, ss->imm + (int32_t)ss->size - 1); /* the last byte's page */
+    shift_ri(e, SH_SHR, 1, RCX, PAGE_SHIFT);
+    for (unsigned bit = 60; bit < 64; bit++)
+        if (e->tlb_key >> bit & 1) {
+            op_r(e, 1, 0x0fba, 5, RCX); /* bts rcx, bit */
+            byte(e, bit);
+        }
+    op_m(e, 0, 0x8d, RDX, rb, NO_INDEX, ss->imm); /* lea edx, [base + imm]: the first byte's entry */
+    shift_ri(e, SH_SHR, 0, RDX, PAGE_SHIFT - 4);
+    alu_ri(e, ALU_AND, 0, RDX, (int32_t)(e->tlb_mask << 4));
+    op_m(e, 1, 0x3b, RCX, R15, RDX, TLB(ss->kind)); /* cmp rcx, tag */
+    e->exits[ss->exit].patch = jcc_fwd(e, CC_NE);
+    op_m(e, 1, 0x8b, RDX, R15, RDX, TLB(ss->kind) + 8); /* mov rdx, addend */
+    op_m(e, 1, 0x8d, RCX, rb, NO_INDEX, ss->imm);
+    shift_ri(e, SH_SHR, 1, RCX, PAGE_SHIFT);
+    op_m(e, 1, 0x89, RCX, RSP, NO_INDEX, SLOT_PAGE(ss->slot));
+    op_m(e, 1, 0x89, RDX, RSP, NO_INDEX, SLOT_ADDEND(ss->slot));
+    jmp_to(e, e->buf + ss->join);
+}
+
 static bool mem_op(struct jit_emit *e, const struct decoded *d, uint32_t off)
 {
     static const struct {
@@ -920,6 +1053,8 @@ static bool mem_op(struct jit_emit *e, const struct decoded *d, uint32_t off)
                 e->reg_dirty |= 1u << d->rd;
             else if (d->rd)
                 put(e, RCX, d->rd);
+        } else if (e->slot_next < e->nslots) {
+            slot_access(e, d, t[i].size, t[i].sign, t[i].store, off);
         } else if (t[i].store) {
             tlb_addr(e, TLB_WRITE, d->rs1, d->imm, t[i].size, off);
             if (e->verify) log_store(e, t[i].size);
@@ -1069,19 +1204,6 @@ static void sse_m(struct jit_emit *e, bool dbl, unsigned op, int reg, int32_t di
     op_m(e, 0, op, reg, R15, NO_INDEX, disp);
 }
 
-/* jcc rel32 to a label patched later; returns the rel32's offset. */
-static uint32_t jcc_fwd(struct jit_emit *e, int cc)
-{
-    if (cc < 0) {
-        byte(e, 0xe9);
-    } else {
-        byte(e, 0x0f);
-        byte(e, 0x80 + (unsigned)cc);
-    }
-    uint32_t at = (uint32_t)(e->p - e->buf);
-    imm32(e, 0);
-    return at;
-}
 
 enum { CC_P = 0xa };
 
@@ -1574,7 +1696,7 @@ void jit_be_shared(struct jit_emit *e)
     struct jit *j = e->jit;
     jit_fault_reset(j); /* an empty cache */
     j->sh_epilogue = e->p;
-    alu_ri(e, ALU_ADD, 1, RSP, 8);
+    alu_ri(e, ALU_ADD, 1, RSP, FRAME);
     for (size_t i = sizeof(saved); i-- > 0;)
         pop(e, saved[i]);
     pop(e, R15);
@@ -1637,6 +1759,8 @@ void jit_be_finish(struct jit_emit *e)
         mov_ri(e, RAX, JIT_EXIT_NEXT);
         jmp_to(e, epilogue);
     }
+    for (unsigned i = 0; i < e->slot_next; i++)
+        slot_miss(e, &e->slot_sites[i]);
     /* In a block that loops, a register written late in one pass is dirty early in the next. */
     bool loops = e->nback > 0;
     uint32_t stub_at[sizeof(e->exits) / sizeof(e->exits[0])];

@@ -143,6 +143,22 @@ struct jit_emit {
      */
     int8_t chk_reg[4];
     unsigned chk_next;
+    /*
+     * Loops (system VMs): each of the first JIT_SLOTS loads and stores keeps the
+     * page of its last access and that page's TLB addend in a slot of the
+     * frame, valid while the block runs (emit_x86_64.c, slot_addr()).
+     */
+    uint8_t nslots;    /* slots the block's entry invalidates */
+    uint8_t slot_next; /* slots given out so far */
+    struct jit_slot_site {
+        uint32_t miss;   /* offset of the rel32 of the jump to the miss path */
+        uint32_t miss2;  /* the same for the misalignment test, or 0 */
+        uint32_t join;   /* where the miss path comes back (rdx = addend) */
+        uint16_t exit;   /* index of the exit leaving before the instruction */
+        int8_t base;     /* host register holding the base address */
+        uint8_t size, kind, slot;
+        int32_t imm;
+    } slot_sites[8];
     uint32_t reg_written; /* guest registers the block may write */
     uint32_t reg_dirty;   /* ... and has written since the last write-back, at this point */
 };
