@@ -473,8 +473,10 @@ void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n
     uint32_t written = 0;
     for (unsigned i = 0; i < n; i++) {
         uint32_t u = uses(&insns[i], &written);
+        /* A loop's body runs many times, what follows it once: its uses count more. */
+        unsigned weight = e->loop_hint && i < e->loop_end ? 8 : 1;
         for (unsigned g = 1; g < 32; g++)
-            count[g] += u >> g & 1;
+            count[g] += (u >> g & 1) * weight;
     }
     memset(e->reg_map, -1, sizeof(e->reg_map));
     e->reg_written = written & ~1u;
@@ -919,7 +921,8 @@ static bool alu_imm(struct jit_emit *e, const struct decoded *d)
         } else if (d->imm || t[i].ext == ALU_AND) {
             alu_ri(e, t[i].ext, t[i].w, r, d->imm);
         }
-        if (!t[i].w) movsxd(e, r, r);
+        /* srliw by 1..31 leaves bit 31 clear: the 32-bit shift's zero extension is the sign's */
+        if (!t[i].w && !(d->op == OP_SRLIW && d->imm)) movsxd(e, r, r);
         if (r == RAX)
             put(e, RAX, d->rd);
         else

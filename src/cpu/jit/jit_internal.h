@@ -129,6 +129,7 @@ struct jit_emit {
     uint32_t back_pass[8]; /* offsets of the back edges' pass-length imm8, patched by finish */
     unsigned nback;
     bool loop_hint; /* the block jumps back to its start (translate.c) */
+    uint8_t loop_end; /* ... from its instruction loop_end - 1 (the last such jump) */
     int8_t loop_reg; /* host register counting the batch down in a loop, or -1 (loop_sync()) */
     struct jit_exit exits[JIT_MAX_INSNS * 2 + 4];
     unsigned nexits;

@@ -101,7 +101,10 @@ struct jit_block *jit_translate(struct hart *h, const uint8_t *host, uint64_t pc
             break;
         }
         bool jump = dec[i].op == OP_JAL || (dec[i].op >= OP_BEQ && dec[i].op <= OP_BGEU);
-        if (jump && (int64_t)o + dec[i].imm == 0) e.loop_hint = true;
+        if (jump && (int64_t)o + dec[i].imm == 0) {
+            e.loop_hint = true;
+            e.loop_end = (uint8_t)(i + 1);
+        }
     }
     jit_be_prologue(&e, dec, n);
     while (e.ninsns < n) {
