@@ -1307,6 +1307,47 @@ static bool fp_op(struct jit_emit *e, const struct decoded *d, uint32_t off, uin
 }
 
 static bool insn_body(struct jit_emit *e, const struct decoded *d, uint32_t off, uint32_t insn);
+/*
+ * Two instructions as one host instruction: slli t, x, 1..3 followed by an add
+ * of t and another register into t itself (an array index: t's shifted value
+ * is never seen) is lea t, [y + x * 2^s].
+ */
+bool jit_be_pair(struct jit_emit *e, const struct decoded *a, const struct decoded *b)
+{
+    if (a->op != OP_SLLI || a->imm < 1 || a->imm > 3 || !a->rd) return false;
+    if (b->op != OP_ADD || b->rd != a->rd) return false;
+    unsigned y;
+    if (b->rs1 == a->rd && b->rs2 != a->rd)
+        y = b->rs2;
+    else if (b->rs2 == a->rd && b->rs1 != a->rd)
+        y = b->rs1;
+    else
+        return false;
+    if (!y) return false;
+    int hx = hreg(e, a->rs1), hy = hreg(e, y), hd = hreg(e, a->rd);
+    if (hx < 0) {
+        get(e, RAX, a->rs1);
+        hx = RAX;
+    }
+    if (hy < 0) {
+        get(e, RCX, y);
+        hy = RCX;
+    }
+    int r = hd >= 0 ? hd : RAX;
+    rex(e, 1, r, hx, hy); /* lea r, [hy + hx * 2^s] (hx is never rsp) */
+    byte(e, 0x8d);
+    int mod = (hy & 7) == RBP ? 1 : 0; /* rbp/r13 as a base need a displacement */
+    byte(e, (unsigned)(mod << 6 | (r & 7) << 3 | RSP));
+    byte(e, (unsigned)(a->imm << 6 | (hx & 7) << 3 | (hy & 7)));
+    if (mod) byte(e, 0);
+    if (hd >= 0)
+        e->reg_dirty |= 1u << a->rd;
+    else
+        put(e, RAX, a->rd);
+    direct_forget(e, (int)a->rd);
+    return true;
+}
+
 
 bool jit_be_insn(struct jit_emit *e, const struct decoded *d, uint32_t off, uint32_t insn)
 {
@@ -1822,6 +1863,10 @@ void jit_be_shared(struct jit_emit *e)
 void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n)
 {
     (void)e;
+}
+bool jit_be_pair(struct jit_emit *e, const struct decoded *a, const struct decoded *b)
+{
+    return false;
 }
 bool jit_be_insn(struct jit_emit *e, const struct decoded *d, uint32_t off, uint32_t insn)
 {

@@ -173,6 +173,9 @@ void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n
  * form). False (nothing emitted) if not handled.
  */
 bool jit_be_insn(struct jit_emit *e, const struct decoded *d, uint32_t off, uint32_t insn);
+/* Two consecutive non-control instructions as one, when the backend has a better way for the pair
+ * (nothing emitted when false). */
+bool jit_be_pair(struct jit_emit *e, const struct decoded *a, const struct decoded *b);
 /* A conditional branch: falls through, or leaves to off+imm (or loops when that is the block
  * start). */
 bool jit_be_branch(struct jit_emit *e, const struct decoded *d, uint32_t off, unsigned len);

@@ -130,7 +130,14 @@ struct jit_block *jit_translate(struct hart *h, const uint8_t *host, uint64_t pc
             ok = jit_be_system(&e, &d, off, len, insn); /* a CSR instruction: the block goes on */
             break;
         default:
-            ok = jit_be_insn(&e, &d, off, insn);
+            if (e.ninsns + 1 < n && jit_be_pair(&e, &d, &dec[e.ninsns + 1])) {
+                e.ninsns++; /* the first of the two; the second is counted below */
+                off += len;
+                len = lens[e.ninsns];
+                ok = true;
+            } else {
+                ok = jit_be_insn(&e, &d, off, insn);
+            }
             break;
         }
         if (!ok) {
