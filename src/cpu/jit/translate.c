@@ -97,7 +97,9 @@ struct jit_block *jit_translate(struct hart *h, const uint8_t *host, uint64_t pc
     /* A branch or `j` back to the start makes a loop inside the block (no CSR instruction in it). */
     for (unsigned i = 0, o = 0; i < n; o += lens[i], i++) {
         if (dec[i].op == OP_SYSTEM) {
-            e.loop_hint = false;
+            /* a CSR instruction (which the block may run) after the loop: no loop; ECALL, EBREAK,
+             * xRET, WFI, SFENCE.VMA end the block before themselves */
+            if (dec[i].aux != 0 && dec[i].aux != 4) e.loop_hint = false;
             break;
         }
         bool jump = dec[i].op == OP_JAL || (dec[i].op >= OP_BEQ && dec[i].op <= OP_BGEU);
