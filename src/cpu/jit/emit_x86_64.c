@@ -794,6 +794,11 @@ static void mov_g(struct jit_emit *e, unsigned rd, unsigned rs, int w)
 {
     int hd = hreg(e, rd), hs = hreg(e, rs);
     int r = hd >= 0 ? hd : RAX;
+    if (w && rd == rs) return; /* mv x, x */
+    if (w && hd < 0 && hs >= 0) { /* straight into the hart's copy */
+        st(e, hs, X(rd));
+        return;
+    }
     if (!rs)
         op_r(e, 0, 0x33, r, r);
     else if (w && hs >= 0)
@@ -839,6 +844,27 @@ static bool alu_rr(struct jit_emit *e, const struct decoded *d)
     if (d->rd && (d->op == OP_SUB || d->op == OP_SUBW) && !d->rs2) {
         mov_g(e, d->rd, d->rs1, d->op == OP_SUB);
         return true;
+    }
+    if (d->rd && d->rd == d->rs1 && d->rs2 != d->rd && hreg(e, d->rd) < 0) {
+        /* x op= y on the hart's copy of x: op [x], y (a read-modify-write, no load and store) */
+        unsigned opc = 0;
+        switch (d->op) {
+        case OP_ADD: opc = 0x01; break;
+        case OP_SUB: opc = 0x29; break;
+        case OP_AND: opc = 0x21; break;
+        case OP_OR: opc = 0x09; break;
+        case OP_XOR: opc = 0x31; break;
+        default: break;
+        }
+        if (opc) {
+            int hs = hreg(e, d->rs2);
+            if (hs < 0) {
+                get(e, RAX, d->rs2);
+                hs = RAX;
+            }
+            op_m(e, 1, opc, hs, R15, NO_INDEX, X(d->rd));
+            return true;
+        }
     }
     static const struct {
         uint8_t op, opc, w, cc, shift;
@@ -911,6 +937,18 @@ static bool alu_imm(struct jit_emit *e, const struct decoded *d)
             alu_ri(e, ALU_CMP, 1, RAX, d->imm);
             setcc(e, t[i].cc, RCX);
             put(e, RCX, d->rd);
+            return true;
+        }
+        if (t[i].w && d->rd == d->rs1 && hreg(e, d->rd) < 0) {
+            /* x op= imm on the hart's copy of x: one read-modify-write of memory */
+            if (t[i].shift) {
+                if (d->imm) {
+                    op_m(e, 1, 0xc1, t[i].shift, R15, NO_INDEX, X(d->rd));
+                    byte(e, (unsigned)d->imm);
+                }
+            } else {
+                alu_mi(e, t[i].ext, X(d->rd), d->imm);
+            }
             return true;
         }
         /* in place when rd lives in a host register, else through rax */
