@@ -3,8 +3,9 @@
  * run as translated code with exact instret, hart_step() never running past
  * its count, a fault after a translated loop raised exactly as the
  * interpreter raises it, a loop reading the Zkr seed CSR (fresh entropy
- * per access) run translated and verified without a false difference, and a
- * loop mixing inline F/D arithmetic with a helper call.
+ * per access) run translated and verified without a false difference, a
+ * loop mixing inline F/D arithmetic with a helper call, and a loop's
+ * misaligned, page-crossing and finally faulting accesses through its slots.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -274,6 +275,57 @@ static void test_fp_flags_and_helpers(void **state)
         rig_destroy(&r[i]);
 }
 
+/*
+ *  0: li a1, 3000                 1c: loop: lw a3, 0(a2)     30: addi a2, a2, 3
+ *  8: lui a2, 0x80                20: add a0, a0, a3         34: addi a1, a1, -1
+ *  c: addiw a2, a2, 0xff          24: sw a0, 4(a2)           38: bnez a1, loop
+ * 10: slli a2, a2, 12             28: lbu a4, 2(a2)          3c: ebreak
+ * 14: addi a2, a2, -0x7ff         2c: add a0, a0, a4         40: spin: j spin
+ * 18: li a0, 1   (a2 = 0x800fe801, 6 KiB before the end of the 1 MiB of RAM)
+ */
+static const uint32_t slot_prog[] = {
+    0x000015b7, 0xbb85859b, 0x00080637, 0x0ff6061b, 0x00c61613, 0x80160613,
+    0x00100513, 0x00062683, 0x00d50533, 0x00a62223, 0x00264703, 0x00e50533,
+    0x00360613, 0xfff58593, 0xfe0592e3, 0x00100073, 0x0000006f,
+};
+
+/*
+ * A loop's loads and stores through their frame slots (system VMs): a
+ * pointer walking by 3 bytes makes most accesses misaligned, some cross a
+ * page (the TLB probe out of line each time), each new page refills the
+ * slots, and the walk runs off the end of RAM: the store faults exactly as
+ * with the interpreter (mepc, cause, tval, registers, memory).
+ */
+static void test_loop_slots(void **state)
+{
+    (void)state;
+    static struct rig r[2];
+    const enum jit_mode modes[] = {JIT_ON, JIT_OFF};
+    static uint8_t mem[2][8192];
+    for (int i = 0; i < 2; i++) {
+        rig_init(&r[i], modes[i], 1);
+        assert_int_equal(gmem_write(&r[i].vm, VIRT_DRAM_BASE, slot_prog, sizeof(slot_prog)), 0);
+        hart_reset(&r[i].h, VIRT_DRAM_BASE);
+        r[i].h.mtvec = VIRT_DRAM_BASE + 0x40; /* the fault lands in the spin loop */
+        for (int k = 0; k < 2000 && r[i].h.mcause == 0; k++)
+            hart_step(&r[i].h, 4096);
+        assert_int_equal(gmem_read(&r[i].vm, VIRT_DRAM_BASE + 0x100000 - sizeof(mem[i]), mem[i],
+                                   sizeof(mem[i])), 0);
+    }
+    assert_int_equal(r[1].h.mcause, EXC_STORE_ACCESS);
+    assert_true(r[1].h.x[11] > 0 && r[1].h.x[11] < 3000); /* it faulted inside the loop */
+    assert_true(r[1].h.x[10] != 0);
+    assert_int_equal(r[0].h.mcause, r[1].h.mcause);
+    assert_int_equal(r[0].h.mepc, r[1].h.mepc);
+    assert_int_equal(r[0].h.mtval, r[1].h.mtval);
+    assert_memory_equal(r[0].h.x, r[1].h.x, sizeof(r[1].h.x));
+    assert_memory_equal(mem[0], mem[1], sizeof(mem[0]));
+    struct jit_stats st = jit_get_stats(&r[0].h);
+    assert_true(st.translated >= 1);
+    for (int i = 0; i < 2; i++)
+        rig_destroy(&r[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -284,6 +336,7 @@ int main(void)
         cmocka_unit_test(test_fault_matches_interpreter),
         cmocka_unit_test(test_seed_csr_not_a_difference),
         cmocka_unit_test(test_fp_flags_and_helpers),
+        cmocka_unit_test(test_loop_slots),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -166,20 +166,38 @@ static int hreg(const struct jit_emit *e, unsigned g)
     return g ? e->reg_map[g] : -1;
 }
 
-/* host register r := guest register g */
+/* host register r := guest register g (x0: xor r, r, which sets the flags) */
 static void get(struct jit_emit *e, int r, unsigned g)
 {
     int hr = hreg(e, g);
-    if (hr >= 0)
+    if (!g)
+        op_r(e, 0, 0x33, r, r);
+    else if (hr >= 0)
         op_r(e, 1, 0x8b, r, hr);
     else
         op_m(e, 1, 0x8b, r, R15, NO_INDEX, X(g));
 }
 
-/* op r, guest register g (an "op reg, r/m" opcode: mov, add, sub, and, or, xor, cmp, imul) */
+/*
+ * op r, guest register g (an "op reg, r/m" opcode: mov, add, sub, and, or, xor, cmp, imul).
+ * x0 is no memory operand: add/sub/or/xor of it leave r as it is (callers of the 32-bit
+ * forms sign-extend the low word afterwards), and/imul/mov give 0, cmp is test r, r.
+ */
 static void op_g(struct jit_emit *e, int w, unsigned op, int r, unsigned g)
 {
     int hr = hreg(e, g);
+    if (!g) {
+        switch (op) {
+        case 0x03: case 0x2b: case 0x0b: case 0x33:
+            return;
+        case 0x3b:
+            op_r(e, w, 0x85, r, r);
+            return;
+        default: /* 0x8b, 0x23, 0x0faf */
+            op_r(e, 0, 0x33, r, r);
+            return;
+        }
+    }
     if (hr >= 0)
         op_r(e, w, op, r, hr);
     else
@@ -325,6 +343,20 @@ static void patch_rel32(struct jit_emit *e, uint32_t at, const uint8_t *target)
     memcpy(e->buf + at, &rel, 4);
 }
 
+/* jcc rel32 to a label patched later; returns the rel32's offset. */
+static uint32_t jcc_fwd(struct jit_emit *e, int cc)
+{
+    if (cc < 0) {
+        byte(e, 0xe9);
+    } else {
+        byte(e, 0x0f);
+        byte(e, 0x80 + (unsigned)cc);
+    }
+    uint32_t at = (uint32_t)(e->p - e->buf);
+    imm32(e, 0);
+    return at;
+}
+
 static void jmp_to(struct jit_emit *e, const uint8_t *target)
 {
     byte(e, 0xe9);
@@ -342,8 +374,15 @@ static void exit_stub_commit(struct jit_emit *e, int32_t delta, unsigned count)
     }
 }
 
-/* Callee-saved registers the block may use, pushed by the prologue (with r15: 6 pushes + 8 =
- * aligned). */
+/*
+ * Callee-saved registers the block may use, pushed by the prologue (with r15: 6 pushes, then a
+ * frame of FRAME bytes: aligned). The frame: [rsp] scratch (MXCSR), then JIT_SLOTS slots of
+ * {page, TLB addend} (slot_access()).
+ */
+#define JIT_SLOTS 8
+#define FRAME (8 + 16 * JIT_SLOTS)
+#define SLOT_PAGE(k) (8 + 16 * (int32_t)(k))
+#define SLOT_ADDEND(k) (16 + 16 * (int32_t)(k))
 static const uint8_t saved[] = {RBX, RBP, R12, R13, R14};
 
 static void push(struct jit_emit *e, int r)
@@ -425,6 +464,7 @@ static uint32_t uses(const struct decoded *d, uint32_t *written)
 
 static void mxcsr_clear(struct jit_emit *e);
 static void mxcsr_merge(struct jit_emit *e);
+static void slots_clear(struct jit_emit *e);
 static void loop_sync(struct jit_emit *e);
 
 void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n)
@@ -433,8 +473,10 @@ void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n
     uint32_t written = 0;
     for (unsigned i = 0; i < n; i++) {
         uint32_t u = uses(&insns[i], &written);
+        /* A loop's body runs many times, what follows it once: its uses count more. */
+        unsigned weight = e->loop_hint && i < e->loop_end ? 8 : 1;
         for (unsigned g = 1; g < 32; g++)
-            count[g] += u >> g & 1;
+            count[g] += (u >> g & 1) * weight;
     }
     memset(e->reg_map, -1, sizeof(e->reg_map));
     e->reg_written = written & ~1u;
@@ -451,12 +493,17 @@ void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n
         if (!best) break;
         e->reg_map[best] = map_pool[k];
     }
+    /* A loop's loads and stores get slots (slot_access()): the first JIT_SLOTS of them. */
+    e->nslots = e->slot_next = 0;
+    if (e->loop_hint && !e->verify && !e->direct)
+        for (unsigned i = 0; i < n && e->nslots < JIT_SLOTS; i++)
+            e->nslots += insns[i].op >= OP_LB && insns[i].op <= OP_SD;
     /* A loop with a host register to spare counts its batch down there (loop_sync()). */
     e->loop_reg = e->loop_hint && !e->verify && k < NMAP ? map_pool[NMAP - 1] : -1;
     push(e, R15);
     for (size_t i = 0; i < sizeof(saved); i++)
         push(e, saved[i]);
-    alu_ri(e, ALU_SUB, 1, RSP, 8);
+    alu_ri(e, ALU_SUB, 1, RSP, FRAME);
     op_m(e, 1, 0x8d, R15, RDI, NO_INDEX, HB); /* lea r15, [rdi + HB] */
     byte(e, 0xeb); /* jmp short over the chain entry: the dispatcher has checked all of it */
     uint8_t *skip = e->p;
@@ -486,47 +533,60 @@ void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n
     for (unsigned i = 0; i < n && e->fp && !e->fp_inline; i++)
         e->fp_inline = insns[i].op == OP_FP;
     if (e->fp_inline) mxcsr_clear(e); /* on entry and chain entry, not on back edges */
+    slots_clear(e);
     regs_load(e);
     if (e->loop_reg >= 0) op_m(e, 1, 0x8b, e->loop_reg, R15, NO_INDEX, BUDGET); /* mov lr, [budget] */
     e->body = (uint32_t)(e->p - e->buf);
 }
 
 /* dst := the `size`-byte value at [b + disp], zero- or sign-extended to 64 bits. */
-static void load_m(struct jit_emit *e, int dst, unsigned size, bool sign, int b, int32_t disp)
+static void load_mx(struct jit_emit *e, int dst, unsigned size, bool sign, int b, int x, int32_t disp)
 {
     switch (size) {
     case 1:
-        op_m(e, sign, sign ? 0x0fbe : 0x0fb6, dst, b, NO_INDEX, disp);
+        op_m(e, sign, sign ? 0x0fbe : 0x0fb6, dst, b, x, disp);
         break;
     case 2:
-        op_m(e, sign, sign ? 0x0fbf : 0x0fb7, dst, b, NO_INDEX, disp);
+        op_m(e, sign, sign ? 0x0fbf : 0x0fb7, dst, b, x, disp);
         break;
     case 4:
-        op_m(e, sign, sign ? 0x63 : 0x8b, dst, b, NO_INDEX, disp);
+        op_m(e, sign, sign ? 0x63 : 0x8b, dst, b, x, disp);
         break;
     default:
-        op_m(e, 1, 0x8b, dst, b, NO_INDEX, disp);
+        op_m(e, 1, 0x8b, dst, b, x, disp);
+        break;
+    }
+}
+
+static void load_m(struct jit_emit *e, int dst, unsigned size, bool sign, int b, int32_t disp)
+{
+    load_mx(e, dst, size, sign, b, NO_INDEX, disp);
+}
+
+/* [b + x + disp] := the low `size` bytes of src (a byte store from spl..dil needs a REX: callers
+ * avoid those). */
+static void store_mx(struct jit_emit *e, int src, unsigned size, int b, int x, int32_t disp)
+{
+    switch (size) {
+    case 1:
+        op_m(e, 0, 0x88, src, b, x, disp);
+        break;
+    case 2:
+        byte(e, 0x66);
+        op_m(e, 0, 0x89, src, b, x, disp);
+        break;
+    case 4:
+        op_m(e, 0, 0x89, src, b, x, disp);
+        break;
+    default:
+        op_m(e, 1, 0x89, src, b, x, disp);
         break;
     }
 }
 
 static void store_m(struct jit_emit *e, int src, unsigned size, int b, int32_t disp)
 {
-    switch (size) {
-    case 1:
-        op_m(e, 0, 0x88, src, b, NO_INDEX, disp);
-        break;
-    case 2:
-        byte(e, 0x66);
-        op_m(e, 0, 0x89, src, b, NO_INDEX, disp);
-        break;
-    case 4:
-        op_m(e, 0, 0x89, src, b, NO_INDEX, disp);
-        break;
-    default:
-        op_m(e, 1, 0x89, src, b, NO_INDEX, disp);
-        break;
-    }
+    store_mx(e, src, size, b, NO_INDEX, disp);
 }
 
 /* [b + disp] := 0 of `size` bytes (a store of x0), an immediate: no register to load. */
@@ -717,6 +777,7 @@ static void call_helper(struct jit_emit *e, const void *fn)
     byte(e, 0xff); /* call rax */
     byte(e, 0xd0);
     if (e->fp_inline) mxcsr_clear(e);
+    slots_clear(e); /* a helper might change the TLB */
     regs_load(e);
     if (e->loop_reg >= 0) op_m(e, 1, 0x8b, e->loop_reg, R15, NO_INDEX, BUDGET);
 }
@@ -728,8 +789,83 @@ static uint64_t helper_muldivw(unsigned f3, uint64_t a, uint64_t b)
     return v;
 }
 
+/* rd := rs (w), or rs's low word sign-extended (!w): mv, sext.w and their kin (rd != 0). */
+static void mov_g(struct jit_emit *e, unsigned rd, unsigned rs, int w)
+{
+    int hd = hreg(e, rd), hs = hreg(e, rs);
+    int r = hd >= 0 ? hd : RAX;
+    if (w && rd == rs) return; /* mv x, x */
+    if (w && hd < 0 && hs >= 0) { /* straight into the hart's copy */
+        st(e, hs, X(rd));
+        return;
+    }
+    if (!rs)
+        op_r(e, 0, 0x33, r, r);
+    else if (w && hs >= 0)
+        op_r(e, 1, 0x8b, r, hs);
+    else if (w)
+        op_m(e, 1, 0x8b, r, R15, NO_INDEX, X(rs));
+    else if (hs >= 0)
+        movsxd(e, r, hs);
+    else
+        op_m(e, 1, 0x63, r, R15, NO_INDEX, X(rs)); /* movsxd r, dword [x(rs)] */
+    if (hd >= 0)
+        e->reg_dirty |= 1u << rd;
+    else
+        put(e, RAX, rd);
+}
+
+/* rd := a constant (rd != 0). */
+static void set_const(struct jit_emit *e, unsigned rd, int64_t v)
+{
+    int hd = hreg(e, rd);
+    if (hd >= 0) {
+        if (v == 0)
+            op_r(e, 0, 0x33, hd, hd);
+        else
+            mov_ri(e, hd, (uint64_t)v);
+        e->reg_dirty |= 1u << rd;
+    } else if (fits32(v)) {
+        op_m(e, 1, 0xc7, 0, R15, NO_INDEX, X(rd));
+        imm32(e, (uint32_t)v);
+    } else {
+        mov_ri(e, RAX, (uint64_t)v);
+        put(e, RAX, rd);
+    }
+}
+
 static bool alu_rr(struct jit_emit *e, const struct decoded *d)
 {
+    if (d->rd && (d->op == OP_ADD || d->op == OP_OR || d->op == OP_XOR || d->op == OP_ADDW) &&
+        (!d->rs1 || !d->rs2)) { /* mv (c.mv is add rd, x0, rs2), sext.w as addw */
+        mov_g(e, d->rd, d->rs1 ? d->rs1 : d->rs2, d->op != OP_ADDW);
+        return true;
+    }
+    if (d->rd && (d->op == OP_SUB || d->op == OP_SUBW) && !d->rs2) {
+        mov_g(e, d->rd, d->rs1, d->op == OP_SUB);
+        return true;
+    }
+    if (d->rd && d->rd == d->rs1 && d->rs2 != d->rd && hreg(e, d->rd) < 0) {
+        /* x op= y on the hart's copy of x: op [x], y (a read-modify-write, no load and store) */
+        unsigned opc = 0;
+        switch (d->op) {
+        case OP_ADD: opc = 0x01; break;
+        case OP_SUB: opc = 0x29; break;
+        case OP_AND: opc = 0x21; break;
+        case OP_OR: opc = 0x09; break;
+        case OP_XOR: opc = 0x31; break;
+        default: break;
+        }
+        if (opc) {
+            int hs = hreg(e, d->rs2);
+            if (hs < 0) {
+                get(e, RAX, d->rs2);
+                hs = RAX;
+            }
+            op_m(e, 1, opc, hs, R15, NO_INDEX, X(d->rd));
+            return true;
+        }
+    }
     static const struct {
         uint8_t op, opc, w, cc, shift;
     } t[] = {
@@ -774,6 +910,15 @@ static bool alu_rr(struct jit_emit *e, const struct decoded *d)
 
 static bool alu_imm(struct jit_emit *e, const struct decoded *d)
 {
+    if (d->rd && !d->rs1 &&
+        (d->op == OP_ADDI || d->op == OP_ADDIW || d->op == OP_ORI || d->op == OP_XORI)) {
+        set_const(e, d->rd, d->imm); /* li */
+        return true;
+    }
+    if (d->rd && !d->imm && (d->op == OP_ADDI || d->op == OP_ADDIW || d->op == OP_ORI || d->op == OP_XORI)) {
+        mov_g(e, d->rd, d->rs1, d->op != OP_ADDIW); /* mv, sext.w */
+        return true;
+    }
     static const struct {
         uint8_t op, ext, w, cc, shift;
     } t[] = {
@@ -794,6 +939,18 @@ static bool alu_imm(struct jit_emit *e, const struct decoded *d)
             put(e, RCX, d->rd);
             return true;
         }
+        if (t[i].w && d->rd == d->rs1 && hreg(e, d->rd) < 0) {
+            /* x op= imm on the hart's copy of x: one read-modify-write of memory */
+            if (t[i].shift) {
+                if (d->imm) {
+                    op_m(e, 1, 0xc1, t[i].shift, R15, NO_INDEX, X(d->rd));
+                    byte(e, (unsigned)d->imm);
+                }
+            } else {
+                alu_mi(e, t[i].ext, X(d->rd), d->imm);
+            }
+            return true;
+        }
         /* in place when rd lives in a host register, else through rax */
         int r = hreg(e, d->rd) >= 0 ? hreg(e, d->rd) : RAX;
         if (r == RAX || hreg(e, d->rs1) != r) op_g(e, r == RAX ? t[i].w : 1, 0x8b, r, d->rs1);
@@ -801,10 +958,9 @@ static bool alu_imm(struct jit_emit *e, const struct decoded *d)
             if (d->imm) shift_ri(e, t[i].shift, t[i].w, r, (unsigned)d->imm);
         } else if (d->imm || t[i].ext == ALU_AND) {
             alu_ri(e, t[i].ext, t[i].w, r, d->imm);
-        } else if (!t[i].w && r != RAX) {
-            mov_rr(e, 0, r, r); /* addiw rd, rs1, 0: the low word, sign-extended below */
         }
-        if (!t[i].w) movsxd(e, r, r);
+        /* srliw by 1..31 leaves bit 31 clear: the 32-bit shift's zero extension is the sign's */
+        if (!t[i].w && !(d->op == OP_SRLIW && d->imm)) movsxd(e, r, r);
         if (r == RAX)
             put(e, RAX, d->rd);
         else
@@ -812,6 +968,98 @@ static bool alu_imm(struct jit_emit *e, const struct decoded *d)
         return true;
     }
     return false;
+}
+
+/*
+ * Slots: in a loop, a load or store usually touches the page it touched on the
+ * previous pass. Each of the block's first JIT_SLOTS accesses keeps, in its
+ * slot of the frame, the page number of its last access (va >> 12) and the
+ * page's TLB addend: a match (and an aligned access, so it cannot cross the
+ * page) is the access, [base + addend + imm], with no TLB index to compute
+ * and no load that depends on the address before the data's own. Anything
+ * else takes the TLB probe out of line (slot_miss()), which fills the slot.
+ * A slot is what the TLB said while the block runs: slots are cleared at
+ * every entry (the dispatcher's and chained) and after every helper call, and
+ * nothing else changes a hart's TLB while its translated code runs (flushes
+ * come from its own thread: sfence.vma, CSR writes, batch boundaries). A
+ * cleared slot holds all-ones, which no va >> 12 equals.
+ */
+static void slots_clear(struct jit_emit *e)
+{
+    for (unsigned k = 0; k < e->nslots; k++) {
+        op_m(e, 1, 0xc7, 0, RSP, NO_INDEX, SLOT_PAGE(k));
+        imm32(e, 0xffffffffu);
+    }
+}
+
+static void slot_access(struct jit_emit *e, const struct decoded *d, unsigned size, bool sign,
+                        bool store, uint32_t off)
+{
+    unsigned k = e->slot_next++;
+    int rb = hreg(e, d->rs1);
+    if (rb < 0) {
+        get(e, RAX, d->rs1);
+        rb = RAX;
+    }
+    struct jit_slot_site *ss = &e->slot_sites[k];
+    *ss = (struct jit_slot_site){.base = (int8_t)rb, .size = (uint8_t)size,
+                                 .kind = store ? TLB_WRITE : TLB_READ, .slot = (uint8_t)k,
+                                 .imm = d->imm};
+    op_m(e, 1, 0x8d, RCX, rb, NO_INDEX, d->imm); /* lea rcx, [base + imm] */
+    if (size > 1) {
+        byte(e, 0xf6); /* test cl, size - 1 */
+        byte(e, 0xc1);
+        byte(e, size - 1);
+        ss->miss2 = jcc_fwd(e, CC_NE);
+    }
+    shift_ri(e, SH_SHR, 1, RCX, PAGE_SHIFT);
+    op_m(e, 1, 0x3b, RCX, RSP, NO_INDEX, SLOT_PAGE(k)); /* cmp rcx, [slot page] */
+    ss->miss = jcc_fwd(e, CC_NE);
+    op_m(e, 1, 0x8b, RDX, RSP, NO_INDEX, SLOT_ADDEND(k)); /* mov rdx, [slot addend] */
+    ss->join = (uint32_t)(e->p - e->buf);
+    exit_record(e, 0, (int32_t)off, e->ninsns, EXIT_INTERP); /* the miss path's TLB miss */
+    ss->exit = (uint16_t)(e->nexits - 1);
+    if (store) {
+        int hs = hreg(e, d->rs2);
+        if (hs < 0 || (size == 1 && hs >= RSP && hs <= RDI)) { /* spl..dil need a REX: use cl */
+            get(e, RCX, d->rs2);
+            hs = RCX;
+        }
+        store_mx(e, hs, size, rb, RDX, d->imm);
+    } else {
+        int hd = hreg(e, d->rd);
+        load_mx(e, hd >= 0 ? hd : RCX, size, sign, rb, RDX, d->imm);
+        if (hd >= 0)
+            e->reg_dirty |= 1u << d->rd;
+        else if (d->rd)
+            put(e, RCX, d->rd);
+    }
+}
+
+/* The TLB probe of a slot's access, out of line: fills the slot, or leaves before the instruction. */
+static void slot_miss(struct jit_emit *e, const struct jit_slot_site *ss)
+{
+    patch_rel32(e, ss->miss, e->p);
+    if (ss->miss2) patch_rel32(e, ss->miss2, e->p);
+    int rb = ss->base;
+    op_m(e, 1, 0x8d, RCX, rb, NO_INDEX, ss->imm + (int32_t)ss->size - 1); /* the last byte's page */
+    shift_ri(e, SH_SHR, 1, RCX, PAGE_SHIFT);
+    for (unsigned bit = 60; bit < 64; bit++)
+        if (e->tlb_key >> bit & 1) {
+            op_r(e, 1, 0x0fba, 5, RCX); /* bts rcx, bit */
+            byte(e, bit);
+        }
+    op_m(e, 0, 0x8d, RDX, rb, NO_INDEX, ss->imm); /* lea edx, [base + imm]: the first byte's entry */
+    shift_ri(e, SH_SHR, 0, RDX, PAGE_SHIFT - 4);
+    alu_ri(e, ALU_AND, 0, RDX, (int32_t)(e->tlb_mask << 4));
+    op_m(e, 1, 0x3b, RCX, R15, RDX, TLB(ss->kind)); /* cmp rcx, tag */
+    e->exits[ss->exit].patch = jcc_fwd(e, CC_NE);
+    op_m(e, 1, 0x8b, RDX, R15, RDX, TLB(ss->kind) + 8); /* mov rdx, addend */
+    op_m(e, 1, 0x8d, RCX, rb, NO_INDEX, ss->imm);
+    shift_ri(e, SH_SHR, 1, RCX, PAGE_SHIFT);
+    op_m(e, 1, 0x89, RCX, RSP, NO_INDEX, SLOT_PAGE(ss->slot));
+    op_m(e, 1, 0x89, RDX, RSP, NO_INDEX, SLOT_ADDEND(ss->slot));
+    jmp_to(e, e->buf + ss->join);
 }
 
 static bool mem_op(struct jit_emit *e, const struct decoded *d, uint32_t off)
@@ -846,6 +1094,8 @@ static bool mem_op(struct jit_emit *e, const struct decoded *d, uint32_t off)
                 e->reg_dirty |= 1u << d->rd;
             else if (d->rd)
                 put(e, RCX, d->rd);
+        } else if (e->slot_next < e->nslots) {
+            slot_access(e, d, t[i].size, t[i].sign, t[i].store, off);
         } else if (t[i].store) {
             tlb_addr(e, TLB_WRITE, d->rs1, d->imm, t[i].size, off);
             if (e->verify) log_store(e, t[i].size);
@@ -995,19 +1245,6 @@ static void sse_m(struct jit_emit *e, bool dbl, unsigned op, int reg, int32_t di
     op_m(e, 0, op, reg, R15, NO_INDEX, disp);
 }
 
-/* jcc rel32 to a label patched later; returns the rel32's offset. */
-static uint32_t jcc_fwd(struct jit_emit *e, int cc)
-{
-    if (cc < 0) {
-        byte(e, 0xe9);
-    } else {
-        byte(e, 0x0f);
-        byte(e, 0x80 + (unsigned)cc);
-    }
-    uint32_t at = (uint32_t)(e->p - e->buf);
-    imm32(e, 0);
-    return at;
-}
 
 enum { CC_P = 0xa };
 
@@ -1108,6 +1345,47 @@ static bool fp_op(struct jit_emit *e, const struct decoded *d, uint32_t off, uin
 }
 
 static bool insn_body(struct jit_emit *e, const struct decoded *d, uint32_t off, uint32_t insn);
+/*
+ * Two instructions as one host instruction: slli t, x, 1..3 followed by an add
+ * of t and another register into t itself (an array index: t's shifted value
+ * is never seen) is lea t, [y + x * 2^s].
+ */
+bool jit_be_pair(struct jit_emit *e, const struct decoded *a, const struct decoded *b)
+{
+    if (a->op != OP_SLLI || a->imm < 1 || a->imm > 3 || !a->rd) return false;
+    if (b->op != OP_ADD || b->rd != a->rd) return false;
+    unsigned y;
+    if (b->rs1 == a->rd && b->rs2 != a->rd)
+        y = b->rs2;
+    else if (b->rs2 == a->rd && b->rs1 != a->rd)
+        y = b->rs1;
+    else
+        return false;
+    if (!y) return false;
+    int hx = hreg(e, a->rs1), hy = hreg(e, y), hd = hreg(e, a->rd);
+    if (hx < 0) {
+        get(e, RAX, a->rs1);
+        hx = RAX;
+    }
+    if (hy < 0) {
+        get(e, RCX, y);
+        hy = RCX;
+    }
+    int r = hd >= 0 ? hd : RAX;
+    rex(e, 1, r, hx, hy); /* lea r, [hy + hx * 2^s] (hx is never rsp) */
+    byte(e, 0x8d);
+    int mod = (hy & 7) == RBP ? 1 : 0; /* rbp/r13 as a base need a displacement */
+    byte(e, (unsigned)(mod << 6 | (r & 7) << 3 | RSP));
+    byte(e, (unsigned)(a->imm << 6 | (hx & 7) << 3 | (hy & 7)));
+    if (mod) byte(e, 0);
+    if (hd >= 0)
+        e->reg_dirty |= 1u << a->rd;
+    else
+        put(e, RAX, a->rd);
+    direct_forget(e, (int)a->rd);
+    return true;
+}
+
 
 bool jit_be_insn(struct jit_emit *e, const struct decoded *d, uint32_t off, uint32_t insn)
 {
@@ -1500,7 +1778,7 @@ void jit_be_shared(struct jit_emit *e)
     struct jit *j = e->jit;
     jit_fault_reset(j); /* an empty cache */
     j->sh_epilogue = e->p;
-    alu_ri(e, ALU_ADD, 1, RSP, 8);
+    alu_ri(e, ALU_ADD, 1, RSP, FRAME);
     for (size_t i = sizeof(saved); i-- > 0;)
         pop(e, saved[i]);
     pop(e, R15);
@@ -1563,6 +1841,8 @@ void jit_be_finish(struct jit_emit *e)
         mov_ri(e, RAX, JIT_EXIT_NEXT);
         jmp_to(e, epilogue);
     }
+    for (unsigned i = 0; i < e->slot_next; i++)
+        slot_miss(e, &e->slot_sites[i]);
     /* In a block that loops, a register written late in one pass is dirty early in the next. */
     bool loops = e->nback > 0;
     uint32_t stub_at[sizeof(e->exits) / sizeof(e->exits[0])];
@@ -1621,6 +1901,10 @@ void jit_be_shared(struct jit_emit *e)
 void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n)
 {
     (void)e;
+}
+bool jit_be_pair(struct jit_emit *e, const struct decoded *a, const struct decoded *b)
+{
+    return false;
 }
 bool jit_be_insn(struct jit_emit *e, const struct decoded *d, uint32_t off, uint32_t insn)
 {

@@ -129,6 +129,7 @@ struct jit_emit {
     uint32_t back_pass[8]; /* offsets of the back edges' pass-length imm8, patched by finish */
     unsigned nback;
     bool loop_hint; /* the block jumps back to its start (translate.c) */
+    uint8_t loop_end; /* ... from its instruction loop_end - 1 (the last such jump) */
     int8_t loop_reg; /* host register counting the batch down in a loop, or -1 (loop_sync()) */
     struct jit_exit exits[JIT_MAX_INSNS * 2 + 4];
     unsigned nexits;
@@ -143,6 +144,22 @@ struct jit_emit {
      */
     int8_t chk_reg[4];
     unsigned chk_next;
+    /*
+     * Loops (system VMs): each of the first JIT_SLOTS loads and stores keeps the
+     * page of its last access and that page's TLB addend in a slot of the
+     * frame, valid while the block runs (emit_x86_64.c, slot_addr()).
+     */
+    uint8_t nslots;    /* slots the block's entry invalidates */
+    uint8_t slot_next; /* slots given out so far */
+    struct jit_slot_site {
+        uint32_t miss;   /* offset of the rel32 of the jump to the miss path */
+        uint32_t miss2;  /* the same for the misalignment test, or 0 */
+        uint32_t join;   /* where the miss path comes back (rdx = addend) */
+        uint16_t exit;   /* index of the exit leaving before the instruction */
+        int8_t base;     /* host register holding the base address */
+        uint8_t size, kind, slot;
+        int32_t imm;
+    } slot_sites[8];
     uint32_t reg_written; /* guest registers the block may write */
     uint32_t reg_dirty;   /* ... and has written since the last write-back, at this point */
 };
@@ -156,6 +173,9 @@ void jit_be_prologue(struct jit_emit *e, const struct decoded *insns, unsigned n
  * form). False (nothing emitted) if not handled.
  */
 bool jit_be_insn(struct jit_emit *e, const struct decoded *d, uint32_t off, uint32_t insn);
+/* Two consecutive non-control instructions as one, when the backend has a better way for the pair
+ * (nothing emitted when false). */
+bool jit_be_pair(struct jit_emit *e, const struct decoded *a, const struct decoded *b);
 /* A conditional branch: falls through, or leaves to off+imm (or loops when that is the block
  * start). */
 bool jit_be_branch(struct jit_emit *e, const struct decoded *d, uint32_t off, unsigned len);

@@ -97,11 +97,16 @@ struct jit_block *jit_translate(struct hart *h, const uint8_t *host, uint64_t pc
     /* A branch or `j` back to the start makes a loop inside the block (no CSR instruction in it). */
     for (unsigned i = 0, o = 0; i < n; o += lens[i], i++) {
         if (dec[i].op == OP_SYSTEM) {
-            e.loop_hint = false;
+            /* a CSR instruction (which the block may run) after the loop: no loop; ECALL, EBREAK,
+             * xRET, WFI, SFENCE.VMA end the block before themselves */
+            if (dec[i].aux != 0 && dec[i].aux != 4) e.loop_hint = false;
             break;
         }
         bool jump = dec[i].op == OP_JAL || (dec[i].op >= OP_BEQ && dec[i].op <= OP_BGEU);
-        if (jump && (int64_t)o + dec[i].imm == 0) e.loop_hint = true;
+        if (jump && (int64_t)o + dec[i].imm == 0) {
+            e.loop_hint = true;
+            e.loop_end = (uint8_t)(i + 1);
+        }
     }
     jit_be_prologue(&e, dec, n);
     while (e.ninsns < n) {
@@ -127,7 +132,14 @@ struct jit_block *jit_translate(struct hart *h, const uint8_t *host, uint64_t pc
             ok = jit_be_system(&e, &d, off, len, insn); /* a CSR instruction: the block goes on */
             break;
         default:
-            ok = jit_be_insn(&e, &d, off, insn);
+            if (e.ninsns + 1 < n && jit_be_pair(&e, &d, &dec[e.ninsns + 1])) {
+                e.ninsns++; /* the first of the two; the second is counted below */
+                off += len;
+                len = lens[e.ninsns];
+                ok = true;
+            } else {
+                ok = jit_be_insn(&e, &d, off, insn);
+            }
             break;
         }
         if (!ok) {
