@@ -8,7 +8,8 @@ progress; it is migrated mid-way with `kiln migrate`. On the destination the wor
 finish with the results Python computes for the same data (a run that never moved), the disk
 image on the host must hold every block, the console must answer, and the source daemon must
 have logged the downtime. The same with 2 harts, and with --copy-disks (the disk copied into
-the destination's state dir, the VM renamed with --name). Failures: no listener there, a wrong token
+the destination's state dir, the VM renamed with --name), and a 2-hart VM with two disk-writing
+jobs moved back and forth eight times (both daemons listen). Failures: no listener there, a wrong token
 (refused, the source runs on), the destination's VM process killed mid-migration (the source
 runs on and answers), and hostile streams sent by this script to the listener (refused, the
 destination daemon stays up and keeps no VM).
@@ -216,6 +217,53 @@ def migrate_case(port, name, cpus, n, copy=False, new=None):
     kiln(DST, "kill", dname)
 
 
+def job(tag, n, seek):
+    # workload()'s loop for one of several jobs at once: its own files and its own disk range.
+    return ("( i=0; : > /tmp/acc%s; while [ $i -lt %d ]; do printf 'block %%06d %%d\\n' $i "
+            "$((i*7919 %% 100003)) > /tmp/b%s; dd if=/tmp/b%s of=/dev/vda bs=64 seek=$((i+%d)) "
+            "conv=fsync 2>/dev/null; cat /tmp/b%s >> /tmp/acc%s; s=$(sha256sum /tmp/acc%s | cut -c1-8); "
+            "i=$((i+1)); done; echo D%s=$(dd if=/dev/vda bs=64 skip=%d count=%d 2>/dev/null | sha256sum "
+            "| cut -c1-64); echo F%s=$(sha256sum /tmp/acc%s | cut -c1-64) )"
+            % (tag, n, tag, tag, seek, tag, tag, tag, tag, seek, n, tag, tag))
+
+
+def pingpong_case(ports, n, moves):
+    """A 2-hart VM with two jobs writing the disk at once is moved back and forth between the
+    daemons while they run: every move carries virtio-blk requests queued or completing at the
+    pause (a restored device once lost the interrupt of a request it completed while loading,
+    and the guest's I/O hung)."""
+    name = "pp"
+    disk = os.path.join(TMP, name + ".img")
+    with open(disk, "wb") as f:
+        f.truncate(16 << 20)
+    if not boot(SRC, name, "--cpus", "2", "--disk", disk):
+        return
+    done = "ALL$((6*7))DONE"  # the echo of the typed line must not match
+    console_cmd(SRC, name, job("X", n, 0) + " & " + job("Y", n, 4096) + " & wait; echo " + done,
+                r"\n", 5)
+    where, other, moved, failed_move = SRC, DST, 0, None
+    while moved < moves and "ALL42DONE" not in console_log(where, name):
+        time.sleep(0.5)
+        rc, out, err = kiln(where, "migrate", name, "--to", "127.0.0.1:%d" % ports[other], "--token-file",
+                            TOKEN, "--downtime", "5", timeout=120)
+        if rc != 0:
+            failed_move = out + err
+            break
+        moved += 1
+        where, other = other, where
+    check("pp: %d moves back and forth while two jobs write the disk" % moves,
+          moved == moves and failed_move is None, failed_move or "finished after %d moves" % moved)
+    finished = wait_for(lambda: "ALL42DONE" in console_log(where, name), 300, 1)
+    log = console_log(where, name)
+    want_disk, want_file, _ = expected(n)
+    got = {t: (re.search(r"D%s=([0-9a-f]{64})" % t, log), re.search(r"F%s=([0-9a-f]{64})" % t, log))
+           for t in "XY"}
+    check("pp: both jobs finish on the last daemon with the right checksums (no I/O lost in a move)",
+          finished and all(d and f and d.group(1) == want_disk and f.group(1) == want_file
+                           for d, f in got.values()), log[-600:])
+    kiln(where, "kill", name)
+
+
 def failure_cases(port, dead_port):
     name = "f"
     if not boot(SRC, name):
@@ -385,8 +433,9 @@ def main():
     with open(TOKEN, "w") as f:
         f.write(secrets.token_hex(32) + "\n")
     os.chmod(TOKEN, 0o600)
-    port, dead = free_port(), free_port()
-    start_daemon(SRC)
+    port, dead, back = free_port(), free_port(), free_port()
+    # The source listens too, for the back-and-forth case.
+    start_daemon(SRC, "--migrate-listen", "127.0.0.1:%d" % back, "--migrate-token-file", TOKEN)
     start_daemon(DST, "--migrate-listen", "127.0.0.1:%d" % port, "--migrate-token-file", TOKEN)
     check("the destination daemon listens for migrations",
           "listening for migrations on 127.0.0.1:%d" % port in daemon_log(DST), daemon_log(DST))
@@ -397,6 +446,7 @@ def main():
     hostile_cases(port)
     migrate_case(port, "w2", 2, N_BLOCKS)
     migrate_case(port, "w3", 1, N_BLOCKS, copy=True, new="w3b")
+    pingpong_case({SRC: back, DST: port}, 200, 8)
     return 0
 
 
