@@ -27,6 +27,9 @@ struct fdfile {
     int host;          /* the host descriptor (kiln's, O_CLOEXEC on the host) */
     enum fd_kind kind;
     bool ro;           /* opened on a read-only mapping: nothing may change the file through it */
+    bool host_stdio;   /* handed in by kiln's caller (its stdio): read, written and polled, but
+                          its mode, owner, times and size are the host's (it may be /dev/null
+                          or the user's terminal) */
     char *path;        /* guest path it was opened with (for *at() and fchdir), or NULL */
 };
 

@@ -443,8 +443,10 @@ void proc_adopt_fds(struct proc *p)
         if (h < 0)
             continue;
         struct fdfile *f = fdfile_new(h, FD_OTHER, false, NULL);
-        if (f)
-            fdtable_install_at(&p->fdt, fd, f, false);
+        if (!f)
+            continue;
+        f->host_stdio = true;
+        fdtable_install_at(&p->fdt, fd, f, false);
     }
 }
 

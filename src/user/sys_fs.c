@@ -214,7 +214,7 @@ static int open_target(struct ctx *c, int64_t dirfd, uint64_t pathva, int flags,
         if (!f)
             return -EBADF;
         int d = fcntl(f->host, F_DUPFD_CLOEXEC, 3);
-        *ro = f->ro;
+        *ro = f->ro || f->host_stdio;
         fdfile_put(f);
         return d < 0 ? -errno : d;
     }
@@ -441,7 +441,7 @@ static long do_utimensat(struct ctx *c)
         struct fdfile *f = sys_file(c->p, (int64_t)c->a[0]);
         if (!f)
             return -EBADF;
-        ro = f->ro;
+        ro = f->ro || f->host_stdio;
         fd = fcntl(f->host, F_DUPFD_CLOEXEC, 3);
         fdfile_put(f);
         if (fd < 0)
@@ -484,7 +484,11 @@ static long do_fchownat(struct ctx *c)
     return r;
 }
 
-/* Changes through a descriptor (fchmod, fchown, ftruncate, fallocate...): never on a read-only mapping. */
+/*
+ * Changes through a descriptor (fchmod, fchown, ftruncate, fallocate...): never
+ * on a read-only mapping, never on the stdio kiln's caller handed in (a guest
+ * running as uid 0 would otherwise chmod the host's /dev/null or terminal).
+ */
 static long do_fd_op(struct ctx *c, unsigned nr)
 {
     struct fdfile *f = sys_file(c->p, (int64_t)c->a[0]);
@@ -494,7 +498,9 @@ static long do_fd_op(struct ctx *c, unsigned nr)
     const uint64_t *a = c->a;
     long r;
     bool change = nr == RV_NR_ftruncate || nr == RV_NR_fchmod || nr == RV_NR_fchown || nr == RV_NR_fallocate;
-    if (change && f->ro)
+    if (change && f->host_stdio)
+        r = -EPERM;
+    else if (change && f->ro)
         r = -EROFS;
     else if (nr == RV_NR_fsync)
         r = sys_ret(fsync(fd));

@@ -322,6 +322,27 @@ else
 fi
 [ -s "$tmp/evloop.kerr" ] && nok poll-select-epoll-quiet "$(head -2 "$tmp/evloop.kerr" | tr '\n' ' ')" || ok poll-select-epoll-quiet
 
+# ---- the stdio kiln's caller hands in: read and written, never changed (mode, owner, times, size) ----
+printf 'stdin bytes\n' >"$tmp/in"
+chmod 644 "$tmp/in"
+touch -d '2020-01-02 03:04:05' "$tmp/in"
+before="$(stat -c '%a %u %g %Y %s' "$tmp/in")"
+run_kiln stdio-meta "$OUT/stdiometa" <"$tmp/in"
+PERM=$(printf '%s' "Operation not permitted")
+RO=$(printf '%s' "Read-only file system")
+expect_lines stdio-meta 0 "read stdin: OK
+fchmod stdin: $PERM
+fchown stdin: $PERM
+futimens stdin: $RO
+utimensat empty path stdin: $RO
+fchownat empty path stdin: $RO
+ftruncate stdin: $PERM
+fchmod stderr: $PERM
+fchmod dup of stdin: $PERM"
+after="$(stat -c '%a %u %g %Y %s' "$tmp/in")"
+[ "$after" = "644 0 0 $(date -d '2020-01-02 03:04:05' +%s) 12" ] && [ "$(stat -c %a "$tmp/stdio-meta.kerr")" != 0 ] &&
+    ok stdio-meta-host-unchanged || nok stdio-meta-host-unchanged "stdin now: $after (before: $before)"
+
 # ---- random calls of this layer: kiln answers every one and keeps running ----
 mkdir -p "$tmp/fz"
 run_kiln syscall-fuzz --dir "$tmp/fz:/w" "$OUT/sysfuzz" 7 3000 </dev/null
