@@ -237,6 +237,17 @@ static long do_fstatat(struct ctx *c, int64_t dirfd, uint64_t pathva, uint64_t b
     return r < 0 ? r : put_stat(c, buf, &st);
 }
 
+/*
+ * A host device node (the /dev/null, /dev/zero, /dev/urandom kiln maps, or one
+ * under a --dir): the guest reads and writes it but never changes its mode,
+ * owner or times. It runs as uid 0, which owns those nodes on the host.
+ */
+static bool host_node(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode));
+}
+
 static long do_statx(struct ctx *c)
 {
     bool ro;
@@ -451,7 +462,7 @@ static long do_utimensat(struct ctx *c)
         if (fd < 0)
             return fd;
     }
-    long r = ro ? -EROFS : via_proc(fd, utimes_fn, tsp);
+    long r = ro ? -EROFS : host_node(fd) ? -EPERM : via_proc(fd, utimes_fn, tsp);
     close(fd);
     return r;
 }
@@ -468,7 +479,7 @@ static long do_fchmodat(struct ctx *c)
     if (fd < 0)
         return fd;
     mode_t m = (mode_t)c->a[2];
-    long r = ro ? -EROFS : via_proc(fd, chmod_fn, &m);
+    long r = ro ? -EROFS : host_node(fd) ? -EPERM : via_proc(fd, chmod_fn, &m);
     close(fd);
     return r;
 }
@@ -479,7 +490,9 @@ static long do_fchownat(struct ctx *c)
     int fd = open_target(c, (int64_t)c->a[0], c->a[1], (int)c->a[4], &ro);
     if (fd < 0)
         return fd;
-    long r = ro ? -EROFS : sys_ret(fchownat(fd, "", (uid_t)c->a[2], (gid_t)c->a[3], AT_EMPTY_PATH));
+    long r = ro         ? -EROFS
+             : host_node(fd) ? -EPERM
+                             : sys_ret(fchownat(fd, "", (uid_t)c->a[2], (gid_t)c->a[3], AT_EMPTY_PATH));
     close(fd);
     return r;
 }
@@ -498,7 +511,7 @@ static long do_fd_op(struct ctx *c, unsigned nr)
     const uint64_t *a = c->a;
     long r;
     bool change = nr == RV_NR_ftruncate || nr == RV_NR_fchmod || nr == RV_NR_fchown || nr == RV_NR_fallocate;
-    if (change && f->host_stdio)
+    if (change && (f->host_stdio || host_node(fd)))
         r = -EPERM;
     else if (change && f->ro)
         r = -EROFS;

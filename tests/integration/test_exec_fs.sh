@@ -322,7 +322,7 @@ else
 fi
 [ -s "$tmp/evloop.kerr" ] && nok poll-select-epoll-quiet "$(head -2 "$tmp/evloop.kerr" | tr '\n' ' ')" || ok poll-select-epoll-quiet
 
-# ---- the stdio kiln's caller hands in: read and written, never changed (mode, owner, times, size) ----
+# ---- the stdio kiln's caller hands in and the host's /dev/null: read and written, never changed ----
 printf 'stdin bytes\n' >"$tmp/in"
 chmod 644 "$tmp/in"
 touch -d '2020-01-02 03:04:05' "$tmp/in"
@@ -338,10 +338,16 @@ utimensat empty path stdin: $RO
 fchownat empty path stdin: $RO
 ftruncate stdin: $PERM
 fchmod stderr: $PERM
-fchmod dup of stdin: $PERM"
+fchmod dup of stdin: $PERM
+write /dev/null: OK
+fchmod /dev/null: $PERM
+chmod /dev/null: $PERM
+chown /dev/null: $PERM
+utimensat /dev/null: $PERM"
 after="$(stat -c '%a %u %g %Y %s' "$tmp/in")"
 [ "$after" = "644 0 0 $(date -d '2020-01-02 03:04:05' +%s) 12" ] && [ "$(stat -c %a "$tmp/stdio-meta.kerr")" != 0 ] &&
-    ok stdio-meta-host-unchanged || nok stdio-meta-host-unchanged "stdin now: $after (before: $before)"
+    [ "$(stat -c '%a %u' /dev/null)" = "666 0" ] &&
+    ok stdio-meta-host-unchanged || nok stdio-meta-host-unchanged "stdin now: $after (before: $before); /dev/null $(stat -c '%a %u' /dev/null)"
 
 # ---- random calls of this layer: kiln answers every one and keeps running ----
 mkdir -p "$tmp/fz"

@@ -1,7 +1,8 @@
 /*
  * Tries to change what kiln's caller handed in as stdin (a host file, /dev/null
- * or a terminal): its mode, owner, times and size. Each must be refused; reading
- * and writing the descriptors still work. The test checks the host file after.
+ * or a terminal): its mode, owner, times and size; then the same on the host's
+ * /dev/null that kiln maps. Each must be refused; reading and writing still
+ * work. The test checks the host file and /dev/null after.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -30,5 +31,11 @@ int main(void)
     show("ftruncate stdin", ftruncate(0, 0));
     show("fchmod stderr", fchmod(2, 0));
     show("fchmod dup of stdin", fchmod(dup(0), 0));
+    int nul = open("/dev/null", O_RDWR);
+    show("write /dev/null", write(nul, "x", 1));
+    show("fchmod /dev/null", fchmod(nul, 0));
+    show("chmod /dev/null", chmod("/dev/null", 0));
+    show("chown /dev/null", chown("/dev/null", 5, 5));
+    show("utimensat /dev/null", utimensat(AT_FDCWD, "/dev/null", ts, 0));
     return 0;
 }
