@@ -379,7 +379,6 @@ static void exit_stub_commit(struct jit_emit *e, int32_t delta, unsigned count)
  * frame of FRAME bytes: aligned). The frame: [rsp] scratch (MXCSR), then JIT_SLOTS slots of
  * {page, TLB addend} (slot_access()).
  */
-#define JIT_SLOTS 8
 #define FRAME (8 + 16 * JIT_SLOTS)
 #define SLOT_PAGE(k) (8 + 16 * (int32_t)(k))
 #define SLOT_ADDEND(k) (16 + 16 * (int32_t)(k))
@@ -623,6 +622,24 @@ static void store_rax(struct jit_emit *e, int src, unsigned size, int32_t disp)
  * block before this instruction (the interpreter's mem_load/mem_store then
  * take their slow path, with exact traps).
  */
+/*
+ * The software TLB compare shared by every probe: rcx holds the page number of
+ * the access's last byte, edx its first byte's address (low 32 bits are
+ * enough). Leaves edx = the entry's offset ((va >> 12) & tlb_mask) * 16 and the
+ * flags of cmp rcx, tag (with the translation key in bits 60-63).
+ */
+static void tlb_tag_cmp(struct jit_emit *e, int kind)
+{
+    shift_ri(e, SH_SHR, 0, RDX, PAGE_SHIFT - 4);
+    alu_ri(e, ALU_AND, 0, RDX, (int32_t)(e->tlb_mask << 4));
+    for (unsigned bit = 60; bit < 64; bit++) /* the key: bts rcx, bit (5 bytes, not a 10-byte mov) */
+        if (e->tlb_key >> bit & 1) {
+            op_r(e, 1, 0x0fba, 5, RCX);
+            byte(e, bit);
+        }
+    op_m(e, 1, 0x3b, RCX, R15, RDX, TLB(kind)); /* cmp rcx, tag */
+}
+
 static void tlb_addr(struct jit_emit *e, int kind, unsigned rs1, int32_t imm, unsigned size,
                      uint32_t off)
 {
@@ -637,15 +654,8 @@ static void tlb_addr(struct jit_emit *e, int kind, unsigned rs1, int32_t imm, un
     else
         mov_rr(e, 1, RCX, RAX);
     shift_ri(e, SH_SHR, 1, RCX, PAGE_SHIFT);
-    mov_rr(e, 0, RDX, RAX); /* edx := ((va >> 12) & tlb_mask) * 16, the entry's offset */
-    shift_ri(e, SH_SHR, 0, RDX, PAGE_SHIFT - 4);
-    alu_ri(e, ALU_AND, 0, RDX, (int32_t)(e->tlb_mask << 4));
-    for (unsigned bit = 60; bit < 64; bit++) /* the key: bts rcx, bit (5 bytes, not a 10-byte mov) */
-        if (e->tlb_key >> bit & 1) {
-            op_r(e, 1, 0x0fba, 5, RCX);
-            byte(e, bit);
-        }
-    op_m(e, 1, 0x3b, RCX, R15, RDX, TLB(kind)); /* cmp rcx, tag */
+    mov_rr(e, 0, RDX, RAX);
+    tlb_tag_cmp(e, kind);
     exit_jcc(e, CC_NE, (int32_t)off, e->ninsns, EXIT_INTERP);
     op_m(e, 1, 0x03, RAX, R15, RDX, TLB(kind) + 8); /* add rax, addend */
 }
@@ -1044,15 +1054,8 @@ static void slot_miss(struct jit_emit *e, const struct jit_slot_site *ss)
     int rb = ss->base;
     op_m(e, 1, 0x8d, RCX, rb, NO_INDEX, ss->imm + (int32_t)ss->size - 1); /* the last byte's page */
     shift_ri(e, SH_SHR, 1, RCX, PAGE_SHIFT);
-    for (unsigned bit = 60; bit < 64; bit++)
-        if (e->tlb_key >> bit & 1) {
-            op_r(e, 1, 0x0fba, 5, RCX); /* bts rcx, bit */
-            byte(e, bit);
-        }
     op_m(e, 0, 0x8d, RDX, rb, NO_INDEX, ss->imm); /* lea edx, [base + imm]: the first byte's entry */
-    shift_ri(e, SH_SHR, 0, RDX, PAGE_SHIFT - 4);
-    alu_ri(e, ALU_AND, 0, RDX, (int32_t)(e->tlb_mask << 4));
-    op_m(e, 1, 0x3b, RCX, R15, RDX, TLB(ss->kind)); /* cmp rcx, tag */
+    tlb_tag_cmp(e, ss->kind);
     e->exits[ss->exit].patch = jcc_fwd(e, CC_NE);
     op_m(e, 1, 0x8b, RDX, R15, RDX, TLB(ss->kind) + 8); /* mov rdx, addend */
     op_m(e, 1, 0x8d, RCX, rb, NO_INDEX, ss->imm);

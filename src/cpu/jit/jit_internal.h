@@ -23,6 +23,8 @@
 #define JIT_MAX_BLOCK_CODE (JIT_MAX_INSNS * 256 + 1024)
 #define JIT_TABLE_SIZE 4096
 #define JIT_BUCKETS 16384
+/* Loads and stores of a loop that keep their last page and TLB addend in a frame slot (emit_x86_64.c). */
+#define JIT_SLOTS 8
 
 /* What translated code returns to the dispatcher. */
 enum { JIT_EXIT_NEXT = 0, JIT_EXIT_INTERP = 1 };
@@ -147,7 +149,7 @@ struct jit_emit {
     /*
      * Loops (system VMs): each of the first JIT_SLOTS loads and stores keeps the
      * page of its last access and that page's TLB addend in a slot of the
-     * frame, valid while the block runs (emit_x86_64.c, slot_addr()).
+     * frame, valid while the block runs (emit_x86_64.c, slot_access()).
      */
     uint8_t nslots;    /* slots the block's entry invalidates */
     uint8_t slot_next; /* slots given out so far */
@@ -159,7 +161,7 @@ struct jit_emit {
         int8_t base;     /* host register holding the base address */
         uint8_t size, kind, slot;
         int32_t imm;
-    } slot_sites[8];
+    } slot_sites[JIT_SLOTS];
     uint32_t reg_written; /* guest registers the block may write */
     uint32_t reg_dirty;   /* ... and has written since the last write-back, at this point */
 };
