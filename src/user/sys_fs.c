@@ -248,6 +248,12 @@ static bool host_node(int fd)
     return fstat(fd, &st) == 0 && (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode));
 }
 
+/* Why a change to fd's object (mode, owner, times) is refused, or 0: a read-only mapping, a host node. */
+static long change_refused(bool ro, int fd)
+{
+    return ro ? -EROFS : host_node(fd) ? -EPERM : 0;
+}
+
 static long do_statx(struct ctx *c)
 {
     bool ro;
@@ -462,7 +468,9 @@ static long do_utimensat(struct ctx *c)
         if (fd < 0)
             return fd;
     }
-    long r = ro ? -EROFS : host_node(fd) ? -EPERM : via_proc(fd, utimes_fn, tsp);
+    long r = change_refused(ro, fd);
+    if (!r)
+        r = via_proc(fd, utimes_fn, tsp);
     close(fd);
     return r;
 }
@@ -479,7 +487,9 @@ static long do_fchmodat(struct ctx *c)
     if (fd < 0)
         return fd;
     mode_t m = (mode_t)c->a[2];
-    long r = ro ? -EROFS : host_node(fd) ? -EPERM : via_proc(fd, chmod_fn, &m);
+    long r = change_refused(ro, fd);
+    if (!r)
+        r = via_proc(fd, chmod_fn, &m);
     close(fd);
     return r;
 }
@@ -490,9 +500,9 @@ static long do_fchownat(struct ctx *c)
     int fd = open_target(c, (int64_t)c->a[0], c->a[1], (int)c->a[4], &ro);
     if (fd < 0)
         return fd;
-    long r = ro         ? -EROFS
-             : host_node(fd) ? -EPERM
-                             : sys_ret(fchownat(fd, "", (uid_t)c->a[2], (gid_t)c->a[3], AT_EMPTY_PATH));
+    long r = change_refused(ro, fd);
+    if (!r)
+        r = sys_ret(fchownat(fd, "", (uid_t)c->a[2], (gid_t)c->a[3], AT_EMPTY_PATH));
     close(fd);
     return r;
 }
