@@ -133,16 +133,20 @@ def expected(n):
     return hashlib.sha256(bytes(disk)).hexdigest(), hashlib.sha256(acc).hexdigest(), bytes(disk)
 
 
-def workload(n, tag):
-    # One 64-byte slot of /dev/vda per block, fsync'ed (virtio-blk writes during the migration),
-    # and a sha256 of the growing file each round (CPU and page-cache writes).
-    return ("i=0; : > /tmp/acc; while [ $i -lt %d ]; do printf 'block %%06d %%d\\n' $i "
-            "$((i*7919 %% 100003)) > /tmp/b; dd if=/tmp/b of=/dev/vda bs=64 seek=$i conv=fsync "
-            "2>/dev/null; cat /tmp/b >> /tmp/acc; s=$(sha256sum /tmp/acc | cut -c1-8); "
-            "[ $((i %% 25)) = 0 ] && echo P%s $i $s; i=$((i+1)); done; sync; "
-            "echo D%s=$(dd if=/dev/vda bs=64 count=%d 2>/dev/null | sha256sum | cut -c1-64); "
-            "echo F%s=$(sha256sum /tmp/acc | cut -c1-64)"
-            % (n, tag, tag, n, tag))
+def workload(n, tag, files="", seek=0, progress=True):
+    # One 64-byte slot of /dev/vda per block from seek on, fsync'ed (virtio-blk writes during the
+    # migration), and a sha256 of the growing file each round (CPU and page-cache writes). files
+    # names this job's /tmp files, so several can run at once; progress prints P<tag> every 25.
+    acc, b = "/tmp/acc" + files, "/tmp/b" + files
+    return ("i=0; : > %s; while [ $i -lt %d ]; do printf 'block %%06d %%d\\n' $i "
+            "$((i*7919 %% 100003)) > %s; dd if=%s of=/dev/vda bs=64 seek=$((i+%d)) conv=fsync "
+            "2>/dev/null; cat %s >> %s; s=$(sha256sum %s | cut -c1-8); %s"
+            "i=$((i+1)); done; sync; "
+            "echo D%s=$(dd if=/dev/vda bs=64 skip=%d count=%d 2>/dev/null | sha256sum | cut -c1-64); "
+            "echo F%s=$(sha256sum %s | cut -c1-64)"
+            % (acc, n, b, b, seek, b, acc, acc,
+               "[ $((i %% 25)) = 0 ] && echo P%s $i $s; " % tag if progress else "",
+               tag, seek, n, tag, acc))
 
 
 def boot(state, name, *extra):
@@ -217,16 +221,6 @@ def migrate_case(port, name, cpus, n, copy=False, new=None):
     kiln(DST, "kill", dname)
 
 
-def job(tag, n, seek):
-    # workload()'s loop for one of several jobs at once: its own files and its own disk range.
-    return ("( i=0; : > /tmp/acc%s; while [ $i -lt %d ]; do printf 'block %%06d %%d\\n' $i "
-            "$((i*7919 %% 100003)) > /tmp/b%s; dd if=/tmp/b%s of=/dev/vda bs=64 seek=$((i+%d)) "
-            "conv=fsync 2>/dev/null; cat /tmp/b%s >> /tmp/acc%s; s=$(sha256sum /tmp/acc%s | cut -c1-8); "
-            "i=$((i+1)); done; echo D%s=$(dd if=/dev/vda bs=64 skip=%d count=%d 2>/dev/null | sha256sum "
-            "| cut -c1-64); echo F%s=$(sha256sum /tmp/acc%s | cut -c1-64) )"
-            % (tag, n, tag, tag, seek, tag, tag, tag, tag, seek, n, tag, tag))
-
-
 def pingpong_case(ports, n, moves):
     """A 2-hart VM with two jobs writing the disk at once is moved back and forth between the
     daemons while they run: every move carries virtio-blk requests queued or completing at the
@@ -240,7 +234,8 @@ def pingpong_case(ports, n, moves):
         return
     # Results go to a file, not the console: a console's history stays with the daemon it was
     # written on, and the jobs may end just before a move.
-    console_cmd(SRC, name, "(" + job("X", n, 0) + " & " + job("Y", n, 4096) + " & wait) > /tmp/res; "
+    jobs = ["(%s)" % workload(n, t, files=t, seek=seek, progress=False) for t, seek in (("X", 0), ("Y", 4096))]
+    console_cmd(SRC, name, "(" + jobs[0] + " & " + jobs[1] + " & wait) > /tmp/res; "
                 ": > /tmp/alldone", r"\n", 5)
     where, other, moved, failed_move = SRC, DST, 0, None
     while moved < moves:
