@@ -221,12 +221,11 @@ def migrate_case(port, name, cpus, n, copy=False, new=None):
     kiln(DST, "kill", dname)
 
 
-def pingpong_case(ports, n, moves):
+def pingpong_case(ports, n, moves, name="pp", keep_on_failure=False):
     """A 2-hart VM with two jobs writing the disk at once is moved back and forth between the
     daemons while they run: every move carries virtio-blk requests queued or completing at the
     pause (a restored device once lost the interrupt of a request it completed while loading,
     and the guest's I/O hung)."""
-    name = "pp"
     disk = os.path.join(TMP, name + ".img")
     with open(disk, "wb") as f:
         f.truncate(16 << 20)
@@ -255,10 +254,12 @@ def pingpong_case(ports, n, moves):
     want_disk, want_file, _ = expected(n)
     got = {t: (re.search(r"D%s=([0-9a-f]{64})" % t, log), re.search(r"F%s=([0-9a-f]{64})" % t, log))
            for t in "XY"}
-    check("pp: both jobs finish with the right checksums (no I/O lost in a move)",
-          m and all(d and f and d.group(1) == want_disk and f.group(1) == want_file
-                    for d, f in got.values()), log[-600:])
-    kiln(where, "kill", name)
+    ok = check("pp: both jobs finish with the right checksums (no I/O lost in a move)",
+               m and all(d and f and d.group(1) == want_disk and f.group(1) == want_file
+                         for d, f in got.values()), log[-600:])
+    if ok or not keep_on_failure:
+        kiln(where, "kill", name)
+    return ok, where
 
 
 def failure_cases(port, dead_port):
