@@ -325,3 +325,8 @@ int disk_lock(struct disk *d, bool lock)
 {
     return dfile_lock(&d->file, lock);
 }
+
+int disk_reload(struct disk *d, char **err)
+{
+    return d->drv->reload ? d->drv->reload(d, err) : 0;
+}

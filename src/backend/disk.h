@@ -77,6 +77,12 @@ void disk_close(struct disk *d);
  * 0, -EAGAIN when another process holds it, or -errno.
  */
 int disk_lock(struct disk *d, bool lock);
+/*
+ * After disk_lock took the lock from another process that wrote the image: forgets what was
+ * read of the format's metadata (qcow2 tables, caches, the file's end) and reads it again.
+ * Raw images cache nothing. 0, or -1 with *err set (a malloc'd message) and the old state kept.
+ */
+int disk_reload(struct disk *d, char **err);
 void disk_get_info(struct disk *d, struct disk_info *out);
 
 /*

@@ -51,6 +51,8 @@ struct disk_driver {
     int (*write_zeroes)(struct disk *d, uint64_t off, uint64_t len);
     void (*info)(struct disk *d, struct disk_info *out);
     void (*close)(struct disk *d);
+    /* Re-reads what another process may have changed (disk_reload); NULL: nothing cached. */
+    int (*reload)(struct disk *d, char **err);
 };
 
 /* Loop detection in backing chains: the files already open below the top image. */

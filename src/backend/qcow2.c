@@ -797,12 +797,9 @@ static void q_info(struct disk *d, struct disk_info *out)
     snprintf(out->backing_fmt, sizeof(out->backing_fmt), "%s", q->backing_fmt);
 }
 
-static void q_close(struct disk *d)
+/* The in-memory state only: no flush, the backing disk left to the caller. */
+static void q_free(struct qcow2 *q)
 {
-    struct qcow2 *q = d->priv;
-    if (!q) return;
-    if (!d->readonly && q->f->fd >= 0) q_flush(d);
-    disk_close(q->backing);
     for (int i = 0; i < L2_CACHE_SLOTS; i++)
         free(q->l2c[i].t);
     free(q->l1);
@@ -815,7 +812,59 @@ static void q_close(struct disk *d)
     free(q->upd);
     free(q->frees);
     free(q);
+}
+
+static void q_close(struct disk *d)
+{
+    struct qcow2 *q = d->priv;
+    if (!q) return;
+    if (!d->readonly && q->f->fd >= 0) q_flush(d);
+    disk_close(q->backing);
+    q_free(q);
     d->priv = NULL;
+}
+
+/*
+ * Another process wrote the image while this one held it open without its lock (a migration's
+ * source, docs/migration.md): every table, cached L2 and refcount block and the file's end may
+ * have moved. The header is parsed again as at open, the backing disk kept (its path may not
+ * be reachable from a jail any more; it is read-only, so nothing in it changed).
+ */
+static int q_reload(struct disk *d, char **err)
+{
+    struct qcow2 *old = d->priv;
+    if (old->nupd || old->nfrees) {
+        disk_set_err(err, "disk %s: qcow2 metadata changes are pending here", d->path);
+        return -1;
+    }
+    off_t end = lseek(d->file.fd, 0, SEEK_END);
+    if (end < 0) {
+        disk_set_err(err, "disk %s: cannot find its size: %s", d->path, strerror(errno));
+        return -1;
+    }
+    struct disk tmp = *d;
+    tmp.priv = NULL;
+    tmp.file.size = (uint64_t)end;
+    struct disk_opts o = {.readonly = d->readonly, .cache = d->file.cache, .no_backing = true};
+    int r = qcow2_attach(&tmp, &o, NULL, err);
+    struct qcow2 *q = tmp.priv;
+    if (r == 0 && (tmp.size != d->size || strcmp(q->backing_name, old->backing_name))) {
+        disk_set_err(err, "disk %s: its qcow2 size or backing file changed under this process",
+                     d->path);
+        r = -1;
+    }
+    if (r < 0) {
+        if (q) q_free(q);
+        return -1;
+    }
+    q->d = d;
+    q->f = &d->file;
+    q->backing = old->backing;
+    old->backing = NULL;
+    d->file.size = tmp.file.size;
+    d->priv = q;
+    q_free(old);
+    return 0;
 }
 
 static const struct disk_driver qcow2_driver = {
@@ -827,6 +876,7 @@ static const struct disk_driver qcow2_driver = {
     .write_zeroes = q_write_zeroes,
     .info = q_info,
     .close = q_close,
+    .reload = q_reload,
 };
 
 /* ---- open ---- */

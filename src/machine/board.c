@@ -493,6 +493,23 @@ static int disks_lock(struct board *b, bool lock, char *err, size_t errlen)
     return 0;
 }
 
+/* The destination: the source's locks, then what the source wrote into qcow2 metadata. */
+static int disks_take(struct board *b, char *err, size_t errlen)
+{
+    if (disks_lock(b, true, err, errlen))
+        return -1;
+    for (unsigned i = 0; i < b->ndisks; i++) {
+        char *why = NULL;
+        if (b->disks[i] && disk_reload(b->disks[i], &why)) {
+            snprintf(err, errlen, "%s", why ? why : "cannot read a disk's metadata again");
+            free(why);
+            disks_lock(b, false, NULL, 0);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static void mig_relock_cb(void *ctx)
 {
     struct board *b = ctx;
@@ -599,7 +616,12 @@ static int migrate_in(struct board *b, struct snap_request *rq)
         return -1;
     }
     board_snap_fill(b, &sb);
-    if (sr.m.ram_size != vm->ram_size || sr.m.nharts != vm->nharts || sr.m.ndisks != b->ndisks ||
+    /* The disks first: a restored virtio-blk may complete a request queued at the pause as soon
+     * as it is loaded, and a qcow2 image's tables are read again only once the source is done
+     * with them (it flushed before it dropped its locks). */
+    if (disks_take(b, err, sizeof(err))) {
+        snprintf(rq->err, sizeof(rq->err), "incoming migration: %s", err);
+    } else if (sr.m.ram_size != vm->ram_size || sr.m.nharts != vm->nharts || sr.m.ndisks != b->ndisks ||
         sr.m.nnets != b->nnets || sr.m.no_rng != (b->rng == NULL) ||
         sr.m.no_balloon != (b->balloon == NULL)) {
         snprintf(rq->err, sizeof(rq->err), "incoming migration: the source's machine (RAM, harts, devices) differs from this one");
@@ -609,9 +631,8 @@ static int migrate_in(struct board *b, struct snap_request *rq)
         rq->err[0] = 0;
     }
     snapshot_close(&sr);
-    if (!rq->err[0] && disks_lock(b, true, err, sizeof(err)))
-        snprintf(rq->err, sizeof(rq->err), "incoming migration: %s", err);
     if (rq->err[0]) {
+        disks_lock(b, false, err, sizeof(err)); /* the source takes them back as it resumes */
         mig_send_error(&c, rq->err);
         return -1;
     }
@@ -766,15 +787,6 @@ static int ctl_migrate(void *ctx, int fd, uint64_t downtime_ms, uint64_t max_rou
     if (b->cfg->nshares) {
         snprintf(err, errlen, "VMs with --share cannot be migrated yet (9p state is not saved)");
         return -1;
-    }
-    for (unsigned i = 0; i < b->ndisks; i++) {
-        struct disk_info di;
-        disk_get_info(b->disks[i], &di);
-        if (di.format != DISK_FORMAT_RAW) {
-            /* The destination opens it at start and would keep metadata the source changes later. */
-            snprintf(err, errlen, "disk %s is not raw: only raw disks can be migrated yet", b->cfg->disks[i].path);
-            return -1;
-        }
     }
     struct snap_request rq = {.op = SNAP_OP_MIGRATE, .sock = fd, .downtime_ms = downtime_ms,
                               .max_rounds = max_rounds};
