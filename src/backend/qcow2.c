@@ -1368,3 +1368,43 @@ int qcow2_create(const char *path, uint64_t size, const char *backing, const cha
     free(img);
     return r;
 }
+
+int qcow2_absolute_backing(const char *path, const char *dir, char **err)
+{
+    int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        disk_set_err(err, "disk %s: %s", path, strerror(errno));
+        return -1;
+    }
+    uint8_t h[HDR_V2_LEN];
+    char name[1024], full[2048];
+    int r = 0;
+    if (pread(fd, h, sizeof(h), 0) != (ssize_t)sizeof(h) || be32(h) != QCOW2_MAGIC) goto out;
+    uint64_t off = be64(h + 8), cs = 1ull << (be32(h + 20) & 31);
+    uint32_t len = be32(h + 16);
+    if (!off || !len) goto out;
+    if (len >= sizeof(name) || off > cs || len > cs - off ||
+        pread(fd, name, len, (off_t)off) != (ssize_t)len) {
+        disk_set_err(err, "disk %s: its qcow2 backing file name cannot be read", path);
+        r = -1;
+        goto out;
+    }
+    name[len] = 0;
+    if (name[0] == '/') goto out;
+    int n = snprintf(full, sizeof(full), "%s/%s", dir, name);
+    /* The name is the last thing in the header cluster (the spec puts it after the extensions). */
+    if (n < 0 || n > 1023 || (uint64_t)n > cs - off) {
+        disk_set_err(err, "disk %s: the backing file name %s/%s is too long", path, dir, name);
+        r = -1;
+        goto out;
+    }
+    uint8_t lenbuf[4];
+    put_be32(lenbuf, (uint32_t)n);
+    if (pwrite(fd, full, (size_t)n, (off_t)off) != n || pwrite(fd, lenbuf, 4, 16) != 4 || fsync(fd) < 0) {
+        disk_set_err(err, "disk %s: cannot rewrite its backing file name: %s", path, strerror(errno));
+        r = -1;
+    }
+out:
+    close(fd);
+    return r;
+}

@@ -32,6 +32,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "backend/qcow2.h"
 #include "daemon/procinfo.h"
 #include "daemon/store.h"
 #include "migrate/migrate.h"
@@ -282,6 +283,26 @@ static void copies_remove(struct disk_copies *dc)
         unlink(dc->paths[--dc->n]);
 }
 
+/* A qcow2 copy's relative backing name pointed next to the source's image: it must point
+ * there still (the base image at the same path on both hosts), not into STATE/disks. */
+static int relink_backing(const char *copy, const char *spec, char *err, size_t errlen)
+{
+    size_t plen = strcspn(spec, ",");
+    if (spec[0] != '/' || strstr(spec + plen, "format=raw") || plen >= PATH_MAX)
+        return 0;
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%.*s", (int)plen, spec);
+    char *slash = strrchr(dir, '/');
+    slash[slash == dir] = 0; /* "/a/b.img" -> "/a", "/b.img" -> "/" */
+    char *why = NULL;
+    if (qcow2_absolute_backing(copy, dir, &why)) {
+        snprintf(err, errlen, "copying the disks: %s", why ? why : "cannot rewrite a backing file name");
+        free(why);
+        return -1;
+    }
+    return 0;
+}
+
 static int receive_disks(struct daemon *d, struct mig_conn *c, json_object *vmdef, const char *name,
                          int64_t ndisks, uint8_t *buf, struct disk_copies *dc, char *err, size_t errlen)
 {
@@ -318,6 +339,8 @@ static int receive_disks(struct daemon *d, struct mig_conn *c, json_object *vmde
         }
         dc->n = copied + 1;
         const char *spec = json_object_get_string(json_object_array_get_idx(args, i + 1));
+        if (relink_backing(paths[copied], spec, err, errlen))
+            goto fail;
         char *ns = NULL;
         if (asprintf(&ns, "%s%s", paths[copied], spec + strcspn(spec, ",")) < 0) {
             snprintf(err, errlen, "out of memory");
@@ -435,10 +458,11 @@ static void *incoming_thread(void *arg)
         goto out;
     }
     buf[n] = 0;
-    if (memchr(buf, 0, n) ||
-        incoming_create(d, &c, (const char *)buf, n, name, sizeof(name), buf, dcp, err, sizeof(err))) {
-        if (memchr(buf, 0, n))
-            snprintf(err, sizeof(err), "malformed VM definition");
+    /* buf is reused for the disk copies: the definition is checked before it is overwritten. */
+    bool nul = memchr(buf, 0, n) != NULL;
+    if (nul)
+        snprintf(err, sizeof(err), "malformed VM definition");
+    if (nul || incoming_create(d, &c, (const char *)buf, n, name, sizeof(name), buf, dcp, err, sizeof(err))) {
         mig_send_error(&c, err);
         log_err("migrate", "from %s: %s", in->peer, err);
         copies_remove(dcp);

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -648,6 +649,99 @@ static void test_kill9_after_flush(void **state)
     disk_close(d);
 }
 
+/*
+ * Live migration's hand-over (docs/migration.md): B opened the image without its lock while A
+ * went on allocating clusters; after A flushes and drops the lock, B takes it and reloads, and
+ * its own allocations must not land on A's clusters.
+ */
+static void test_lock_handover_reload(void **state)
+{
+    char img[256], base[256];
+    path_of(base, sizeof(base), "base.qcow2");
+    path_of(img, sizeof(img), "top.qcow2");
+    char *err = NULL;
+    assert_int_equal(qcow2_create(base, 8 << 20, NULL, NULL, &err), 0);
+    assert_int_equal(disk_create(img, DISK_FORMAT_QCOW2, 0, "base.qcow2", DISK_FORMAT_QCOW2, &err), 0);
+    struct disk *a = open_fmt(img, false, DISK_FORMAT_QCOW2);
+    assert_non_null(a);
+    struct disk_opts o = {.cache = DISK_CACHE_WRITEBACK, .format = DISK_FORMAT_QCOW2, .defer_lock = true};
+    struct disk *b = disk_open_opts(img, &o, &err);
+    assert_non_null(b);
+    static uint8_t buf[65536], got[65536];
+    struct iovec iov = {buf, sizeof(buf)};
+    for (int i = 0; i < 64; i++) { /* 64 clusters, an L2 table and refcounts written by A */
+        memset(buf, 'a' + i % 26, sizeof(buf));
+        assert_int_equal(disk_pwritev(a, &iov, 1, (uint64_t)i * 65536 * 2), 0);
+    }
+    assert_int_equal(disk_flush(a), 0);
+    assert_int_equal(disk_lock(b, true), -EAGAIN); /* A still holds it */
+    assert_int_equal(disk_lock(a, false), 0);
+    assert_int_equal(disk_lock(b, true), 0);
+    assert_int_equal(disk_reload(b, &err), 0);
+    for (int i = 0; i < 64; i++) { /* B's clusters in between A's */
+        memset(buf, 'A' + i % 26, sizeof(buf));
+        assert_int_equal(disk_pwritev(b, &iov, 1, ((uint64_t)i * 2 + 1) * 65536), 0);
+    }
+    assert_int_equal(disk_flush(b), 0);
+    disk_close(b);
+    disk_close(a); /* without its lock: nothing left to write */
+    check_image(img);
+    struct disk *r = open_fmt(img, true, DISK_FORMAT_QCOW2);
+    assert_non_null(r);
+    struct iovec giov = {got, sizeof(got)};
+    for (int i = 0; i < 128; i++) {
+        assert_int_equal(disk_preadv(r, &giov, 1, (uint64_t)i * 65536), 0);
+        memset(buf, i % 2 ? 'A' + (i / 2) % 26 : 'a' + (i / 2) % 26, sizeof(buf));
+        assert_memory_equal(got, buf, sizeof(buf));
+    }
+    disk_close(r);
+}
+
+/* kiln migrate --copy-disks: a copy moved elsewhere keeps finding its base by an absolute name. */
+static void test_absolute_backing(void **state)
+{
+    char base[256], top[256], sub[256], copy[256], cmd[700];
+    path_of(base, sizeof(base), "base.raw");
+    path_of(top, sizeof(top), "top.qcow2");
+    path_of(sub, sizeof(sub), "copies");
+    path_of(copy, sizeof(copy), "copies/top.qcow2");
+    char *err = NULL;
+    assert_int_equal(disk_create(base, DISK_FORMAT_RAW, 1 << 20, NULL, DISK_FORMAT_AUTO, &err), 0);
+    int fd = open(base, O_WRONLY);
+    assert_int_equal(pwrite(fd, "base", 4, 4096), 4);
+    close(fd);
+    assert_int_equal(disk_create(top, DISK_FORMAT_QCOW2, 0, "base.raw", DISK_FORMAT_RAW, &err), 0);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", top, copy);
+    assert_int_equal(system(cmd), 0);
+    char *e = open_err(copy, true); /* copies/base.raw does not exist */
+    assert_non_null(e);
+    free(e);
+    assert_int_equal(qcow2_absolute_backing(copy, dir, &err), 0);
+    struct disk *d = open_fmt(copy, false, DISK_FORMAT_QCOW2);
+    assert_non_null(d);
+    struct disk_info di;
+    disk_get_info(d, &di);
+    assert_string_equal(di.backing, base);
+    assert_string_equal(di.backing_fmt, "raw");
+    char got[4];
+    struct iovec iov = {got, 4};
+    assert_int_equal(disk_preadv(d, &iov, 1, 4096), 0);
+    assert_memory_equal(got, "base", 4);
+    disk_close(d);
+    check_image(copy);
+    /* Absolute names and raw files are left as they are. */
+    assert_int_equal(qcow2_absolute_backing(copy, "/nowhere", &err), 0);
+    d = open_fmt(copy, true, DISK_FORMAT_QCOW2);
+    assert_non_null(d);
+    disk_close(d);
+    assert_int_equal(qcow2_absolute_backing(base, "/nowhere", &err), 0);
+    fd = open(base, O_RDONLY);
+    assert_int_equal(pread(fd, got, 4, 4096), 4);
+    close(fd);
+    assert_memory_equal(got, "base", 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -656,7 +750,8 @@ int main(void)
         T(test_overwrite_compressed), T(test_write_compressed), T(test_write_compressed_narrow_refcounts),
         T(test_create_info),
         T(test_hostile_headers), T(test_bad_l2_at_runtime), T(test_backing_loops),
-        T(test_probe_guard),   T(test_kill9_after_flush),
+        T(test_probe_guard),   T(test_kill9_after_flush), T(test_lock_handover_reload),
+        T(test_absolute_backing),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
