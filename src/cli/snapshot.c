@@ -15,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "backend/disk.h"
 #include "cli/cli.h"
 #include "cli/run_jail.h"
 #include "cli/vmapi.h"
@@ -23,7 +24,7 @@
 #include "snapshot/snapshot.h"
 #include "util/log.h"
 
-enum { OPT_PAUSED = 0x200, OPT_CLONE, OPT_TIMING, OPT_CONTROL, OPT_HVC, OPT_JIT };
+enum { OPT_PAUSED = 0x200, OPT_CLONE, OPT_TIMING, OPT_CONTROL, OPT_HVC, OPT_JIT, OPT_OVERLAYS };
 
 int cli_snapshot(int argc, char **argv)
 {
@@ -82,7 +83,10 @@ static void restore_usage(FILE *f)
                "  copy-on-write, so any number of VMs can start from one snapshot.\n"
                "  --paused          load everything, run nothing until {\"cmd\":\"resume\"}\n"
                "  --clone           new MAC addresses for its NICs (the guest re-reads them when\n"
-               "                    its driver probes; see docs/snapshots.md for reseeding)\n"
+               "                    its driver probes; see docs/snapshots.md for reseeding), and\n"
+               "                    its writes to disks go to qcow2 overlays of its own\n"
+               "  --disk-overlays DIR  keep those overlays in DIR (clone-diskN.qcow2); without\n"
+               "                    it they are temporary, their writes gone when the VM ends\n"
                "  --control PATH    serve the control socket\n"
                "  --hvc-out FILE    write the virtio console (hvc0) output to FILE\n"
                "  --timing          print how long the restore took to the first instruction\n"
@@ -92,7 +96,7 @@ static void restore_usage(FILE *f)
                "  a new daemon VM NEW started from the snapshot (its size is the snapshot's)\n"
                "usage: kiln clone NAME NEW [--count N] [--json]\n"
                "  snapshots the running daemon VM NAME, then starts N clones of it (NEW, or\n"
-               "  NEW-1..NEW-N), each with new MAC addresses\n");
+               "  NEW-1..NEW-N), each with new MAC addresses and its own disk overlays\n");
 }
 
 int cli_restore(int argc, char **argv)
@@ -102,9 +106,10 @@ int cli_restore(int argc, char **argv)
         {"timing", no_argument, NULL, OPT_TIMING},   {"control", required_argument, NULL, OPT_CONTROL},
         {"hvc-out", required_argument, NULL, OPT_HVC}, {"no-jail", no_argument, NULL, OPT_NO_JAIL},
         {"no-seccomp", no_argument, NULL, OPT_NO_SECCOMP}, {"verbose", no_argument, NULL, 'v'},
-        {"jit", required_argument, NULL, OPT_JIT},
+        {"jit", required_argument, NULL, OPT_JIT}, {"disk-overlays", required_argument, NULL, OPT_OVERLAYS},
         {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0}};
     static struct snap_restore r;
+    const char *overlays = NULL;
     if (cli_vm_snap_wanted(argc, argv)) /* --name NEW / clone NAME NEW: the daemon's */
         return !strcmp(argv[0], "clone") && !has_name(argc, argv) ? cli_vm_clone(argc, argv)
                                                                    : cli_vm_restore(argc, argv);
@@ -124,6 +129,7 @@ int cli_restore(int argc, char **argv)
         case OPT_TIMING: timing = true; break;
         case OPT_CONTROL: cfg.control = optarg; break;
         case OPT_HVC: cfg.hvc_out = optarg; break;
+        case OPT_OVERLAYS: overlays = optarg; break;
         case OPT_NO_JAIL: jail.off = true; break;
         case OPT_NO_SECCOMP: jail.no_seccomp = true; break;
         case 'v': log_verbose = 1; break;
@@ -147,7 +153,7 @@ int cli_restore(int argc, char **argv)
         restore_usage(stderr);
         return 2;
     }
-    char err[512];
+    char err[SNAP_PATH_MAX + 600];
     if (snapshot_open(argv[optind], &r, err, sizeof(err)) < 0) {
         fprintf(stderr, "kiln: cannot restore %s: %s\n", argv[optind], err);
         return 1;
@@ -155,6 +161,15 @@ int cli_restore(int argc, char **argv)
     r.paused = paused;
     r.clone = clone;
     r.timing = timing;
+    if (snapshot_disk_overlays(&r, overlays, err, sizeof(err)) < 0) {
+        fprintf(stderr, "kiln: cannot restore %s: %s\n", argv[optind], err);
+        snapshot_close(&r);
+        return 1;
+    }
+    for (unsigned i = 0; i < r.m.ndisks; i++)
+        if (r.overlay_fd[i] >= 0)
+            fprintf(stderr, "kiln: disk %u writes to a temporary qcow2 overlay (gone when the VM ends; "
+                    "--disk-overlays DIR keeps it)\n", i);
     const struct snap_machine *m = &r.m;
     cfg.mem = m->ram_size;
     cfg.cpus = m->nharts;
@@ -164,6 +179,8 @@ int cli_restore(int argc, char **argv)
     for (unsigned i = 0; i < m->ndisks; i++) {
         struct board_disk *d = &cfg.disks[i];
         snprintf(d->path, sizeof(d->path), "%s", m->disks[i].path);
+        if (r.disk_overlay[i])
+            d->format = DISK_FORMAT_QCOW2;
         d->readonly = m->disks[i].readonly;
         d->cache = (int)m->disks[i].cache;
         d->bps = m->disks[i].bps;

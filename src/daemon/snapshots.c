@@ -294,8 +294,22 @@ void kilnd_clone(struct daemon *d, struct reply *r, struct vm_rec *v, const char
     }
     snprintf(dir, sizeof(dir), "%s/%s-%lld", sdir, v->name, now_ms());
     uint64_t ms;
-    if (snap_vm(d, r, v, dir, false, &ms))
+    /* Paused until its writable disks are copied into the snapshot: the clones' overlays sit
+     * on those copies while the VM goes on writing its own images. */
+    bool was_running = v->state == VMS_RUNNING;
+    if (snap_vm(d, r, v, dir, true, &ms))
         goto out;
+    char ferr[SNAP_PATH_MAX + 300];
+    int frozen = snapshot_freeze_disks(dir, ferr, sizeof(ferr));
+    if (was_running) {
+        struct reply rr = {0};
+        kilnd_signal(d, &rr, v, "resume");
+        json_object_put(rr.json);
+    }
+    if (frozen) {
+        kilnd_err(r, 500, "clone of VM '%s' failed: %s", v->name, ferr);
+        goto out;
+    }
     json_object *vms = json_object_new_array();
     for (int64_t i = 0; i < count; i++) {
         struct reply one = {0};

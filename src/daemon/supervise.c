@@ -220,6 +220,9 @@ void kilnd_start(struct daemon *d, struct reply *r, struct vm_rec *v)
             argv[a++] = v->args[i];
         if (v->start_paused)
             argv[a++] = "--paused";
+        /* A clone's disk writes go to overlays of its own, kept with the VM (docs/snapshots.md). */
+        argv[a++] = "--disk-overlays";
+        argv[a++] = dir;
         if (has_ctl) {
             argv[a++] = "--control";
             argv[a++] = ctl;

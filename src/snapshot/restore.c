@@ -126,6 +126,8 @@ int snapshot_open(const char *dir, struct snap_restore *out, char *err, size_t e
     char path[4200], e2[256];
     memset(out, 0, sizeof(*out));
     out->mem_fd = -1;
+    for (unsigned i = 0; i < SNAP_MAX_DISKS; i++)
+        out->overlay_fd[i] = -1;
     out->t_start_ns = clock_ns(CLOCK_MONOTONIC);
     if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, SNAP_STATE_NAME) >= sizeof(path)) {
         snprintf(err, errlen, "snapshot directory name too long");
@@ -139,10 +141,17 @@ int snapshot_open(const char *dir, struct snap_restore *out, char *err, size_t e
         snprintf(err, errlen, "%s: %s", path, e2);
         goto fail;
     }
-    /* Disk identity: the same size (a cheap check; content changes are the user's business). */
+    /* Disk identity: the same size (a cheap check; content changes are the user's business).
+     * A frozen copy in the snapshot (disks.c) stands in for the disk it was taken of. */
     for (unsigned i = 0; i < out->m.ndisks; i++) {
-        const struct snap_disk *d = &out->m.disks[i];
+        struct snap_disk *d = &out->m.disks[i];
         struct stat st;
+        char frozen[sizeof(path) + 32];
+        snapshot_frozen_disk(dir, i, frozen, sizeof(frozen));
+        if (!d->readonly && strlen(frozen) < sizeof(d->path) && stat(frozen, &st) == 0) {
+            snprintf(d->path, sizeof(d->path), "%s", frozen);
+            out->disk_frozen[i] = true;
+        }
         if (stat(d->path, &st) < 0) {
             snprintf(err, errlen, "disk %s of the snapshot: %s", d->path, strerror(errno));
             goto fail;
@@ -153,7 +162,7 @@ int snapshot_open(const char *dir, struct snap_restore *out, char *err, size_t e
             goto fail;
         }
         int64_t mt = (int64_t)st.st_mtim.tv_sec * 1000000000ll + st.st_mtim.tv_nsec;
-        if (mt != d->mtime_ns && !d->readonly)
+        if (mt != d->mtime_ns && !d->readonly && !out->disk_frozen[i])
             fprintf(stderr, "kiln: note: disk %s was modified after the snapshot was taken\n", d->path);
     }
     snprintf(path, sizeof(path), "%s/%s", dir, SNAP_MEMORY_NAME);
@@ -178,6 +187,8 @@ int snapshot_open_state(uint8_t *buf, size_t len, struct snap_restore *out, char
 {
     memset(out, 0, sizeof(*out));
     out->mem_fd = -1;
+    for (unsigned i = 0; i < SNAP_MAX_DISKS; i++)
+        out->overlay_fd[i] = -1;
     out->t_start_ns = clock_ns(CLOCK_MONOTONIC);
     out->state = buf;
     out->state_len = len;
@@ -196,6 +207,11 @@ void snapshot_close(struct snap_restore *r)
     if (r->mem_fd >= 0)
         close(r->mem_fd);
     r->mem_fd = -1;
+    for (unsigned i = 0; i < SNAP_MAX_DISKS; i++) {
+        if (r->overlay_fd[i] >= 0)
+            close(r->overlay_fd[i]);
+        r->overlay_fd[i] = -1;
+    }
 }
 
 /* Finds `tag` and runs its loader; records left unread or short are errors. */

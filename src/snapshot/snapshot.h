@@ -94,6 +94,9 @@ struct snap_restore {
     bool paused;      /* stay paused after loading */
     bool clone;       /* new MACs (mac[]) and a note about reseeding */
     uint8_t mac[SNAP_MAX_NETS][6];
+    bool disk_frozen[SNAP_MAX_DISKS];  /* m.disks[i].path is the snapshot's copy (disks.c) */
+    bool disk_overlay[SNAP_MAX_DISKS]; /* m.disks[i].path is this VM's qcow2 overlay */
+    int overlay_fd[SNAP_MAX_DISKS];    /* a temporary overlay's descriptor, or -1 */
     bool timing;         /* print how long the restore took to the first instruction */
     uint64_t t_start_ns; /* CLOCK_MONOTONIC when the restore began */
 };
@@ -135,6 +138,20 @@ int snap_9p_parse(const struct snap_file *f, struct snap_machine *m, char *err, 
 int snap_9p_load_one(struct virtio_9p *d, struct snap_rd *r, char *err, size_t errlen);
 /* Every share of a board built from r->m. 0, or -1 with a message. */
 int snap_9p_load(struct snap_board *b, const struct snap_restore *r, char *err, size_t errlen);
+
+/* disks.c: clones and disks (docs/snapshots.md "Clones and disks"). */
+/* DIR/disk<I>.img: where a snapshot keeps its frozen copy of disk i. */
+void snapshot_frozen_disk(const char *dir, unsigned i, char *out, size_t len);
+/* Copies every writable disk the snapshot in dir names into it (sparse; a qcow2 copy's
+ * relative backing name made absolute). The VM must be paused, its disks flushed, as
+ * after snapshot_take with paused. 0, or -1 with a message. */
+int snapshot_freeze_disks(const char *dir, char *err, size_t errlen);
+/* A restore that must not write the disks it names (a clone, or a snapshot with frozen
+ * copies): each writable disk becomes a new qcow2 overlay over it, in dir as
+ * clone-disk<I>.qcow2 (replaced if there), or with dir NULL a temporary one, unlinked at
+ * once (under $TMPDIR, else /var/tmp). r->m.disks[i].path is changed to the overlay's.
+ * 0, or -1 with a message. */
+int snapshot_disk_overlays(struct snap_restore *r, const char *dir, char *err, size_t errlen);
 
 /* restore.c */
 /* The "machine" record, checked. 0 or -EINVAL with a message. */

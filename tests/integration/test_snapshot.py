@@ -238,7 +238,12 @@ def clones_case(n):
     sock = os.path.join(tmp, "clone.sock")
     snapdir = os.path.join(tmp, "clone-base")
     tool = reseed_tool()
-    args = ["--control", sock, "--net", "user"]
+    # A writable disk (vda): every clone writes its own overlay (temporary ones, under
+    # TMPDIR, unlinked at once), the image and the other clones never see it.
+    rw = os.path.join(tmp, "clones-rw.img")
+    with open(rw, "wb") as f:
+        f.truncate(4 << 20)
+    args = ["--control", sock, "--net", "user", "--disk", rw]
     if tool:
         # The guest agent a clone runs after resume, handed to the parent on a raw disk.
         img = os.path.join(tmp, "reseed.img")
@@ -251,7 +256,7 @@ def clones_case(n):
     try:
         g.boot()
         if tool:
-            g.run("head -c %d /dev/vda > /tmp/reseed; chmod +x /tmp/reseed" % size)
+            g.run("head -c %d /dev/vdb > /tmp/reseed; chmod +x /tmp/reseed" % size)
         orig_mac = g.run("cat /sys/class/net/eth0/address").strip().split("\n")[-1]
         r = snapshot(sock, snapdir, paused=True)
         rep.check("clones base snapshot (paused) answered ok", r.returncode == 0, r.stderr + r.stdout)
@@ -261,9 +266,15 @@ def clones_case(n):
     finally:
         g.kill()
     clones = []
+    overlay_dir = os.path.join(tmp, "clone-overlays")
+    os.makedirs(overlay_dir, exist_ok=True)
     try:
-        for k in range(n):
-            clones.append(Restored(snapdir, "--clone"))
+        os.environ["TMPDIR"] = overlay_dir
+        try:
+            for k in range(n):
+                clones.append(Restored(snapdir, "--clone"))
+        finally:
+            del os.environ["TMPDIR"]
         macs, nums = [], []
         # What a clone does after resume (docs/snapshots.md): re-probe its NIC, reseed.
         script = ("d=$(basename $(readlink /sys/class/net/eth0/device)); "
@@ -272,6 +283,12 @@ def clones_case(n):
                   + ("/tmp/reseed; " if tool else "head -c 256 /dev/hwrng > /dev/urandom; ") +
                   "echo MAC=$(cat /sys/class/net/eth0/address); "
                   "echo RND=$(head -c 8 /dev/urandom | od -An -tx8 | tr -d ' ')")
+        disk_ok = []
+        for k, c in enumerate(clones):
+            out = c.run("printf 'clone-%d\\n' | dd of=/dev/vda bs=512 seek=1 conv=fsync 2>/dev/null; "
+                        "sync; echo 3 > /proc/sys/vm/drop_caches; "
+                        "echo DISK=$(dd if=/dev/vda bs=512 skip=1 count=1 2>/dev/null | head -n1)" % k, 60)
+            disk_ok.append(("DISK=clone-%d" % k) in out.replace("\r", ""))
         for c in clones:
             c.send("\n")
             c.expect(re.escape(kiln_guest.PROMPT), 60)
@@ -287,6 +304,12 @@ def clones_case(n):
         rep.check("clones each has its own MAC", len(set(macs)) == n and orig_mac not in macs,
                   "%r (original %s)" % (macs, orig_mac))
         rep.check("clones each reads a different number from /dev/urandom", len(set(nums)) == n, repr(nums))
+        rep.check("clones each writes and reads back its own data on the same disk", all(disk_ok), repr(disk_ok))
+        with open(rw, "rb") as f:
+            rep.check("clones the image itself is untouched (writes went to overlays)",
+                      f.read(4096) == bytes(4096), "")
+        rep.check("clones the temporary overlays are already unlinked", os.listdir(overlay_dir) == [],
+                  repr(os.listdir(overlay_dir)))
         rss = []
         for c in clones:
             try:

@@ -145,6 +145,68 @@ def clone_case():
         kiln("kill", n)
 
 
+def sector(path, n, length=32):
+    with open(path, "rb") as f:
+        f.seek(512 * n)
+        return f.read(length).split(b"\0")[0].split(b"\n")[0]
+
+
+def clone_disk_case():
+    """Clones of a VM with a disk each write an overlay of their own over a copy of the disk
+    taken at the clone; the parent goes on writing its own image."""
+    disk = os.path.join(TMP, "dbase.img")
+    with open(disk, "wb") as f:
+        f.truncate(16 << 20)
+    if not boot("dbase", "--disk", disk):
+        return
+    put = "printf '%s\\n' | dd of=/dev/vda bs=512 seek=%d conv=fsync 2>/dev/null"
+    # "R10N=" appears only in the answer, not in the echoed command; "/" ends it.
+    get = ("sync; echo 3 > /proc/sys/vm/drop_caches; echo R$((%d+100))=$(dd if=/dev/vda bs=512 skip=%d "
+           "count=1 2>/dev/null | head -n1)/")
+    m, buf = console_cmd("dbase", put % ("parent-before", 0) + "; (i=0; while true; do " + put % ("run-$i", 1) +
+                         "; i=$((i+1)); sleep 0.1; done) & echo W-$((40+1))", r"W-41", 60)
+    check("the parent writes its disk", m, buf[-300:])
+    rc, out, err = kiln("clone", "dbase", "dc", "--count", "2", "--json", timeout=300)
+    try:
+        ans = json.loads(out)
+    except ValueError:
+        ans = {}
+    names = [v.get("name") for v in ans.get("vms", [])]
+    snap = ans.get("snapshot", "")
+    if not check("kiln clone of a VM with a disk", rc == 0 and names == ["dc-1", "dc-2"], out + err):
+        kiln("kill", "dbase")
+        return
+    check("the snapshot holds a copy of the disk", os.path.exists(os.path.join(snap, "disk0.img")),
+          os.listdir(snap) if os.path.isdir(snap) else snap)
+    m, buf = console_cmd("dbase", put % ("parent-after", 0) + "; echo A-$((40+2))", r"A-42", 60)
+    check("the parent runs on and writes its disk after the clone", state("dbase") == "running" and m,
+          buf[-300:])
+    for n in names:
+        m, buf = console_cmd(n, get % (0, 0), r"R100=([^/\s]*)/", 90)
+        check("clone %s reads the disk as it was at the clone" % n, m and m.group(1) == "parent-before",
+              buf[-300:])
+        m, buf = console_cmd(n, put % ("clone-" + n, 2) + "; " + get % (2, 2), r"R102=([^/\s]*)/", 90)
+        check("clone %s writes and reads back its own data" % n, m and m.group(1) == "clone-" + n,
+              buf[-300:])
+    kiln("kill", "dbase")
+    check("the parent's image has its own writes and none of the clones'",
+          sector(disk, 0) == b"parent-after" and sector(disk, 2) == b"" and sector(disk, 1).startswith(b"run-"),
+          [sector(disk, i) for i in range(3)])
+    for n in names:  # all of them: a running clone's lock on the copy keeps qemu-img out
+        kiln("kill", n)
+    for n in names:
+        ov = os.path.join(STATE, "vms", n, "clone-disk0.qcow2")
+        if not check("clone %s's overlay is kept with the VM" % n, os.path.exists(ov), ov):
+            continue
+        chk = subprocess.run(["qemu-img", "check", ov], capture_output=True, text=True)
+        check("qemu-img check finds %s's overlay clean" % n, chk.returncode == 0, chk.stdout + chk.stderr)
+        raw = os.path.join(TMP, n + ".raw")
+        subprocess.run(["qemu-img", "convert", "-O", "raw", ov, raw], capture_output=True)
+        check("%s's overlay holds its write over the copy" % n,
+              os.path.exists(raw) and sector(raw, 2) == ("clone-" + n).encode() and
+              sector(raw, 0) == b"parent-before", os.path.exists(raw) and [sector(raw, i) for i in range(3)])
+
+
 def bad_input_cases(snap):
     rc, out, err = kiln("create", "idle", "--mem", "64M")
     rc, out, err = kiln("snapshot", "idle", os.path.join(TMP, "idle-snap"))
@@ -206,6 +268,7 @@ def main():
     snap = computation_case()
     portable_case(snap)
     clone_case()
+    clone_disk_case()
     bad_input_cases(snap)
     return 0
 
