@@ -20,6 +20,9 @@
  *   START   src->dst  u64 RAM size, u32 harts, u32 page size (4096)
  *   PAGES   src->dst  u64 first page, u32 count (1..MIG_PAGES_MAX), u32 zero flag; count
  *                     pages unless the flag says they are all zero
+ *   VERIFY  src->dst  (only with KILN_MIGRATE_VERIFY=1 in the source's environment, after the
+ *                     last PAGES) u64 first page, u32 count (1..MIG_VERIFY_MAX), u32 zero, then
+ *                     a CRC-32 per page; the destination refuses the VM if any page differs
  *   STATE   src->dst  the snapshot state file (snapshot/format.h), at the end, VM paused
  *   END     src->dst  u32 rounds, u32 zero
  *   RUNNING dst->src  the destination resumed the VM: the source must not
@@ -48,11 +51,12 @@
 #define MIG_CONFIG_MAX (256u << 10)
 #define MIG_DISK_CHUNK (1u << 20)
 #define MIG_TOKEN_MAX 4096
+#define MIG_VERIFY_MAX 65536u /* pages per VERIFY record */
 
 enum mig_type {
     MIG_HELLO = 1, MIG_AUTH, MIG_AUTH_OK, MIG_CONFIG, MIG_ACCEPT, MIG_ERROR,
     MIG_DISK, MIG_DISK_DATA,
-    MIG_START = 16, MIG_PAGES, MIG_STATE, MIG_END, MIG_RUNNING,
+    MIG_START = 16, MIG_PAGES, MIG_STATE, MIG_END, MIG_RUNNING, MIG_VERIFY,
 };
 
 /* One end of the stream: a socket (fd) or, for the fuzzer, bytes in memory (mem). */
@@ -97,6 +101,7 @@ struct mig_sink {
     size_t state_len;
     uint64_t pages, zero_pages;
     uint32_t rounds;
+    uint64_t verified, mismatched, first_mismatch; /* VERIFY records: pages checked, differing */
 };
 /* Reads START, PAGES..., STATE, END. 0 with sink->state set, or -1 with c->err. */
 int mig_receive(struct mig_conn *c, struct mig_sink *sink);

@@ -36,6 +36,7 @@ uint32_t mig_max_len(uint32_t type)
     case MIG_STATE: return 16 + MIG_PAGES_MAX * MIG_PAGE; /* state files are a few KiB */
     case MIG_END: return 8;
     case MIG_RUNNING: return 0;
+    case MIG_VERIFY: return 16 + 4 * MIG_VERIFY_MAX;
     default: return 0;
     }
 }

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <zlib.h>
+
 #include "migrate/migrate.h"
 
 static uint64_t get64(const uint8_t *p)
@@ -64,6 +66,25 @@ static int apply_pages(struct mig_conn *c, struct mig_sink *s, const uint8_t *b,
     return 0;
 }
 
+/* KILN_MIGRATE_VERIFY: the source's CRC of each page against what arrived here. */
+static int verify_pages(struct mig_conn *c, struct mig_sink *s, const uint8_t *b, uint32_t n)
+{
+    if (n < 16)
+        return bad(c, "short VERIFY record");
+    uint64_t first = get64(b), npages = s->ram_size / MIG_PAGE;
+    uint32_t count = get32(b + 8);
+    if (count == 0 || count > MIG_VERIFY_MAX || get32(b + 12) || first >= npages || count > npages - first ||
+        n != 16 + 4ull * count)
+        return bad(c, "VERIFY record outside guest RAM or of the wrong length");
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t want = get32(b + 16 + 4ull * i);
+        if ((uint32_t)crc32(0, s->ram + (first + i) * MIG_PAGE, MIG_PAGE) != want && !s->mismatched++)
+            s->first_mismatch = first + i;
+    }
+    s->verified += count;
+    return 0;
+}
+
 int mig_receive(struct mig_conn *c, struct mig_sink *s)
 {
     uint32_t cap = mig_max_len(MIG_PAGES);
@@ -96,6 +117,13 @@ int mig_receive(struct mig_conn *c, struct mig_sink *s)
             }
             if (apply_pages(c, s, buf, n))
                 goto out;
+        } else if (t == MIG_VERIFY) {
+            if (s->state) {
+                bad(c, "VERIFY after STATE");
+                goto out;
+            }
+            if (verify_pages(c, s, buf, n))
+                goto out;
         } else if (t == MIG_STATE) {
             if (s->state || n == 0) {
                 bad(c, "a second or empty STATE record");
@@ -114,6 +142,14 @@ int mig_receive(struct mig_conn *c, struct mig_sink *s)
                 goto out;
             }
             s->rounds = get32(buf);
+            if (s->mismatched) {
+                snprintf(c->err, sizeof(c->err),
+                         "guest RAM differs from the source's in %llu of %llu pages checked (first: page %llu, "
+                         "guest physical offset 0x%llx): a write the dirty tracking missed",
+                         (unsigned long long)s->mismatched, (unsigned long long)s->verified,
+                         (unsigned long long)s->first_mismatch, (unsigned long long)s->first_mismatch * MIG_PAGE);
+                goto out;
+            }
             ret = 0;
             goto out;
         } else {
