@@ -605,6 +605,8 @@ static int migrate_in(struct board *b, struct snap_request *rq)
         snprintf(rq->err, sizeof(rq->err), "incoming migration failed: %s", c.err);
         return -1;
     }
+    if (sink.verified)
+        log_err("migrate", "RAM verified: %llu pages match the source's", (unsigned long long)sink.verified);
     struct timespec tend;
     clock_gettime(CLOCK_MONOTONIC, &tend);
     static struct snap_restore sr; /* large; one main thread */
