@@ -339,6 +339,13 @@ int cli_img(int argc, char **argv)
         img_usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    /* kiln img SUB --help (or -h anywhere after SUB): the usage, as for kiln img --help. */
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            img_usage(stdout);
+            return 0;
+        }
+    }
     if (!strcmp(argv[1], "create")) return img_create(argc - 1, argv + 1);
     if (!strcmp(argv[1], "info")) return img_info(argc - 1, argv + 1);
     if (!strcmp(argv[1], "convert")) return img_convert(argc - 1, argv + 1);

@@ -24,15 +24,15 @@
 #include "snapshot/snapshot.h"
 #include "util/log.h"
 
-enum { OPT_PAUSED = 0x200, OPT_CLONE, OPT_TIMING, OPT_CONTROL, OPT_HVC, OPT_JIT, OPT_OVERLAYS };
+enum { OPT_PAUSED = 0x200, OPT_CLONE, OPT_TIMING, OPT_CONTROL, OPT_HVC, OPT_JIT, OPT_OVERLAYS, OPT_DISKS };
 
 int cli_snapshot(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"control", required_argument, NULL, OPT_CONTROL}, {"paused", no_argument, NULL, OPT_PAUSED},
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+        {"disks", no_argument, NULL, OPT_DISKS}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     const char *sock = NULL;
-    bool paused = false;
+    bool paused = false, disks = false;
     if (cli_vm_snap_wanted(argc, argv))
         return cli_vm_snapshot(argc, argv); /* kiln snapshot NAME DIR: a daemon VM */
     opterr = 0;
@@ -42,12 +42,15 @@ int cli_snapshot(int argc, char **argv)
         switch (c) {
         case OPT_CONTROL: sock = optarg; break;
         case OPT_PAUSED: paused = true; break;
+        case OPT_DISKS: disks = true; break;
         case 'h':
-            printf("usage: kiln snapshot NAME DIR [--paused] [--json]\n"
+            printf("usage: kiln snapshot NAME DIR [--paused] [--disks] [--json]\n"
                    "  asks the daemon for a snapshot of its VM NAME into DIR\n"
-                   "usage: kiln snapshot --control SOCK DIR [--paused]\n"
+                   "usage: kiln snapshot --control SOCK DIR [--paused] [--disks]\n"
                    "  writes a snapshot of the VM serving SOCK (kiln run --control) into DIR;\n"
-                   "  the VM runs on afterwards unless --paused. Restore: kiln restore DIR\n");
+                   "  the VM runs on afterwards unless --paused. Restore: kiln restore DIR\n"
+                   "  --disks  also copy its writable disks into DIR (the VM stays paused while\n"
+                   "           they are copied); restores then write overlays over the copies\n");
             return 0;
         default:
             fprintf(stderr, "kiln snapshot: bad option '%s' (try 'kiln snapshot --help')\n", argv[optind - 1]);
@@ -55,12 +58,12 @@ int cli_snapshot(int argc, char **argv)
         }
     }
     if (!sock || optind != argc - 1) {
-        fprintf(stderr, "usage: kiln snapshot --control SOCK DIR [--paused]\n");
+        fprintf(stderr, "usage: kiln snapshot --control SOCK DIR [--paused] [--disks]\n");
         return 2;
     }
     /* The files are created here and passed to the VM: a jailed VM has no path to DIR. */
     char ans[4096], err[4400];
-    if (snapshot_take(sock, argv[optind], paused, ans, sizeof(ans), err, sizeof(err))) {
+    if (snapshot_take(sock, argv[optind], paused, disks, ans, sizeof(ans), err, sizeof(err))) {
         fprintf(stderr, "kiln snapshot: %s\n", err);
         return 1;
     }

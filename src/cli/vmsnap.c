@@ -1,7 +1,7 @@
 /*
  * The daemon's snapshot verbs (docs/snapshots.md, docs/api.md):
  *
- *   kiln snapshot NAME DIR [--paused] [--json]          POST /v1/vms/NAME/snapshot
+ *   kiln snapshot NAME DIR [--paused] [--disks] [--json]  POST /v1/vms/NAME/snapshot
  *   kiln restore DIR --name NEW [--paused] [--clone] [--json]   POST /v1/restore
  *   kiln clone NAME NEW [--count N] [--json]            POST /v1/vms/NAME/clone
  *
@@ -65,12 +65,14 @@ int cli_vm_snapshot(int argc, char **argv)
 {
     const char *pos[2];
     int npos = 0;
-    bool paused = false, json = false;
+    bool paused = false, json = false, disks = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--paused"))
             paused = true;
         else if (!strcmp(argv[i], "--json"))
             json = true;
+        else if (!strcmp(argv[i], "--disks"))
+            disks = true;
         else if (argv[i][0] != '-' && npos < 2)
             pos[npos++] = argv[i];
         else {
@@ -79,8 +81,8 @@ int cli_vm_snapshot(int argc, char **argv)
         }
     }
     if (npos != 2 || !valid_name(pos[0])) {
-        fprintf(stderr, "usage: kiln snapshot NAME DIR [--paused] [--json]   (a daemon VM)\n"
-                        "       kiln snapshot --control SOCK DIR [--paused]  (a kiln run process)\n");
+        fprintf(stderr, "usage: kiln snapshot NAME DIR [--paused] [--disks] [--json]   (a daemon VM)\n"
+                        "       kiln snapshot --control SOCK DIR [--paused] [--disks]  (a kiln run process)\n");
         return 2;
     }
     char dir[PATH_MAX], path[300];
@@ -91,6 +93,8 @@ int cli_vm_snapshot(int argc, char **argv)
     json_object_object_add(body, "dir", json_object_new_string(dir));
     if (paused)
         json_object_object_add(body, "paused", json_object_new_boolean(true));
+    if (disks)
+        json_object_object_add(body, "disks", json_object_new_boolean(true));
     vm_path(path, sizeof(path), pos[0], "snapshot");
     json_object *v = vmapi_json("POST", path, body, &rc);
     json_object_put(body);

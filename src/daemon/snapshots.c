@@ -67,7 +67,7 @@ static const char *get_dir(struct reply *r, json_object *val)
  * Returns the HTTP status of a failure (0 on success) with r set.
  */
 static int snap_vm(struct daemon *d, struct reply *r, struct vm_rec *v, const char *dir,
-                   bool paused, uint64_t *ms)
+                   bool paused, bool disks, uint64_t *ms)
 {
     char vdir[PATH_MAX], ctl[PATH_MAX + 16], ans[1024], err[SNAP_PATH_MAX + 600];
     if (!vm_live(v))
@@ -81,7 +81,7 @@ static int snap_vm(struct daemon *d, struct reply *r, struct vm_rec *v, const ch
         paused = true;
         kill(v->vm_pid, SIGCONT);
     }
-    int e = snapshot_take(ctl, dir, paused, ans, sizeof(ans), err, sizeof(err));
+    int e = snapshot_take(ctl, dir, paused, disks, ans, sizeof(ans), err, sizeof(err));
     if (e) {
         if (was_paused)
             kill(v->vm_pid, SIGSTOP); /* as it was: the snapshot left its harts running */
@@ -104,7 +104,7 @@ void kilnd_snapshot(struct daemon *d, struct reply *r, struct vm_rec *v, const c
     if (!o)
         return;
     const char *dir = NULL;
-    bool paused = false;
+    bool paused = false, disks = false;
     json_object_object_foreach(o, key, val)
     {
         if (!strcmp(key, "dir")) {
@@ -112,8 +112,10 @@ void kilnd_snapshot(struct daemon *d, struct reply *r, struct vm_rec *v, const c
                 goto out;
         } else if (!strcmp(key, "paused") && json_object_is_type(val, json_type_boolean)) {
             paused = json_object_get_boolean(val);
+        } else if (!strcmp(key, "disks") && json_object_is_type(val, json_type_boolean)) {
+            disks = json_object_get_boolean(val);
         } else {
-            kilnd_err(r, 400, "unknown or malformed field '%s' (known: dir, paused: a boolean)", key);
+            kilnd_err(r, 400, "unknown or malformed field '%s' (known: dir, paused and disks: booleans)", key);
             goto out;
         }
     }
@@ -122,7 +124,7 @@ void kilnd_snapshot(struct daemon *d, struct reply *r, struct vm_rec *v, const c
         goto out;
     }
     uint64_t ms;
-    if (snap_vm(d, r, v, dir, paused, &ms))
+    if (snap_vm(d, r, v, dir, paused, disks, &ms))
         goto out;
     r->status = 200;
     r->json = json_object_new_object();
@@ -294,22 +296,10 @@ void kilnd_clone(struct daemon *d, struct reply *r, struct vm_rec *v, const char
     }
     snprintf(dir, sizeof(dir), "%s/%s-%lld", sdir, v->name, now_ms());
     uint64_t ms;
-    /* Paused until its writable disks are copied into the snapshot: the clones' overlays sit
-     * on those copies while the VM goes on writing its own images. */
-    bool was_running = v->state == VMS_RUNNING;
-    if (snap_vm(d, r, v, dir, true, &ms))
+    /* With its writable disks copied into the snapshot while it is paused: the clones'
+     * overlays sit on those copies while the VM goes on writing its own images. */
+    if (snap_vm(d, r, v, dir, false, true, &ms))
         goto out;
-    char ferr[SNAP_PATH_MAX + 300];
-    int frozen = snapshot_freeze_disks(dir, ferr, sizeof(ferr));
-    if (was_running) {
-        struct reply rr = {0};
-        kilnd_signal(d, &rr, v, "resume");
-        json_object_put(rr.json);
-    }
-    if (frozen) {
-        kilnd_err(r, 500, "clone of VM '%s' failed: %s", v->name, ferr);
-        goto out;
-    }
     json_object *vms = json_object_new_array();
     for (int64_t i = 0; i < count; i++) {
         struct reply one = {0};

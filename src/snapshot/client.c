@@ -35,7 +35,7 @@ static int connect_unix(const char *sock, char *err, size_t errlen)
     return fd;
 }
 
-/* Sends line with both descriptors attached to its first byte, reads the one-line answer. */
+/* Sends line with both descriptors (unless -1) attached to its first byte, reads the one-line answer. */
 static int ask(int sfd, const char *line, int mem_fd, int state_fd, char *ans, size_t anslen,
                char *err, size_t errlen)
 {
@@ -47,12 +47,17 @@ static int ask(int sfd, const char *line, int mem_fd, int state_fd, char *ans, s
     struct iovec iov = {.iov_base = (void *)line, .iov_len = strlen(line)};
     struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
                         .msg_controllen = sizeof(cm.buf)};
-    struct cmsghdr *h = CMSG_FIRSTHDR(&mh);
-    h->cmsg_level = SOL_SOCKET;
-    h->cmsg_type = SCM_RIGHTS;
-    h->cmsg_len = CMSG_LEN(2 * sizeof(int));
-    int fds[2] = {mem_fd, state_fd};
-    memcpy(CMSG_DATA(h), fds, sizeof(fds));
+    if (mem_fd >= 0) {
+        struct cmsghdr *h = CMSG_FIRSTHDR(&mh);
+        h->cmsg_level = SOL_SOCKET;
+        h->cmsg_type = SCM_RIGHTS;
+        h->cmsg_len = CMSG_LEN(2 * sizeof(int));
+        int fds[2] = {mem_fd, state_fd};
+        memcpy(CMSG_DATA(h), fds, sizeof(fds));
+    } else {
+        mh.msg_control = NULL; /* a plain request (resume) */
+        mh.msg_controllen = 0;
+    }
     ssize_t w;
     do
         w = sendmsg(sfd, &mh, MSG_NOSIGNAL);
@@ -87,7 +92,19 @@ static int ask(int sfd, const char *line, int mem_fd, int state_fd, char *ans, s
     return 0;
 }
 
-int snapshot_take(const char *sock, const char *dir, bool paused, char *ans, size_t anslen,
+/* Lets the harts of the VM serving sock run again. 0 or -1. */
+static int resume(const char *sock)
+{
+    char err[256], ans[256];
+    int sfd = connect_unix(sock, err, sizeof(err));
+    if (sfd < 0)
+        return -1;
+    int r = ask(sfd, "{\"cmd\":\"resume\"}\n", -1, -1, ans, sizeof(ans), err, sizeof(err));
+    close(sfd);
+    return r;
+}
+
+int snapshot_take(const char *sock, const char *dir, bool paused, bool disks, char *ans, size_t anslen,
                   char *err, size_t errlen)
 {
     char mem_tmp[SNAP_PATH_MAX + 32], state_tmp[SNAP_PATH_MAX + 32];
@@ -118,8 +135,9 @@ int snapshot_take(const char *sock, const char *dir, bool paused, char *ans, siz
         goto out;
     }
     char line[96];
+    /* With disks, the VM stays paused until they are copied (resumed below unless paused). */
     snprintf(line, sizeof(line), "{\"cmd\":\"snapshot\",\"fds\":true,\"paused\":%s}\n",
-             paused ? "true" : "false");
+             paused || disks ? "true" : "false");
     ret = -EIO; /* from here on: the VM */
     if (ask(sfd, line, mem_fd, state_fd, ans, anslen, err, errlen))
         goto out;
@@ -128,8 +146,23 @@ int snapshot_take(const char *sock, const char *dir, bool paused, char *ans, siz
         snprintf(err, errlen, "fsync: %s", strerror(errno));
         goto out;
     }
+    /* The old state file goes before anything of the new snapshot takes its place (the
+     * rule of snapshot_commit), then the old snapshot's disk copies. */
+    char state[SNAP_PATH_MAX + 32];
+    snprintf(state, sizeof(state), "%s/%s", dir, SNAP_STATE_NAME);
+    if (unlink(state) < 0 && errno != ENOENT) {
+        snprintf(err, errlen, "%s: %s", state, strerror(errno));
+        goto out;
+    }
+    snapshot_unfreeze_disks(dir);
+    if (disks && snapshot_freeze_disks(dir, state_tmp, err, errlen))
+        goto out;
     ret = snapshot_commit(dir, err, errlen) ? -EIO : 0;
 out:
+    if (disks && !paused && ret != -EINVAL && resume(sock) < 0 && !ret) {
+        snprintf(err, errlen, "the snapshot is written but the VM did not resume");
+        ret = -EIO;
+    }
     close(sfd);
     if (mem_fd >= 0)
         close(mem_fd);
@@ -138,6 +171,8 @@ out:
     if (ret) {
         unlink(mem_tmp);
         unlink(state_tmp);
+        if (disks && ret != -EINVAL)
+            snapshot_unfreeze_disks(dir);
     }
     return ret;
 }

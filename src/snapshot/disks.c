@@ -66,17 +66,25 @@ static int copy_sparse(int in, int out, uint64_t size)
     }
 }
 
-int snapshot_freeze_disks(const char *dir, char *err, size_t errlen)
+void snapshot_unfreeze_disks(const char *dir)
 {
-    static struct snap_restore sr; /* large; one caller at a time (the daemon holds its lock) */
-    char e2[SNAP_PATH_MAX + 200];
-    if (snapshot_open(dir, &sr, e2, sizeof(e2))) {
-        snprintf(err, errlen, "%s", e2);
-        return -1;
+    for (unsigned i = 0; i < SNAP_MAX_DISKS; i++) {
+        char p[SNAP_PATH_MAX + 40];
+        snapshot_frozen_disk(dir, i, p, sizeof(p));
+        unlink(p);
+        strcat(p, ".tmp");
+        unlink(p);
     }
+}
+
+int snapshot_freeze_disks(const char *dir, const char *state_path, char *err, size_t errlen)
+{
+    static struct snap_machine m; /* large; one caller at a time (the daemon holds its lock) */
+    if (snapshot_read_machine(state_path, &m, err, errlen))
+        return -1;
     int ret = 0;
-    for (unsigned i = 0; i < sr.m.ndisks && !ret; i++) {
-        const struct snap_disk *d = &sr.m.disks[i];
+    for (unsigned i = 0; i < m.ndisks && !ret; i++) {
+        const struct snap_disk *d = &m.disks[i];
         if (d->readonly)
             continue;
         char dst[SNAP_PATH_MAX + 32], tmp[SNAP_PATH_MAX + 40];
@@ -109,7 +117,6 @@ int snapshot_freeze_disks(const char *dir, char *err, size_t errlen)
         if (ret)
             unlink(tmp);
     }
-    snapshot_close(&sr);
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
         fsync(dfd);

@@ -121,6 +121,21 @@ static int read_small_file(const char *path, uint8_t **out, size_t *len, char *e
     return 0;
 }
 
+int snapshot_read_machine(const char *state_path, struct snap_machine *m, char *err, size_t errlen)
+{
+    uint8_t *buf;
+    size_t len;
+    struct snap_file f;
+    char e2[256];
+    if (read_small_file(state_path, &buf, &len, err, errlen))
+        return -1;
+    int r = snap_parse(buf, len, &f, e2, sizeof(e2)) || snap_machine_parse(&f, m, e2, sizeof(e2)) ? -1 : 0;
+    if (r)
+        snprintf(err, errlen, "%s: %s", state_path, e2);
+    free(buf);
+    return r;
+}
+
 int snapshot_open(const char *dir, struct snap_restore *out, char *err, size_t errlen)
 {
     char path[4200], e2[256];

@@ -123,7 +123,7 @@ int snapshot_commit(const char *dir, char *err, size_t errlen);
  * the files (works for jailed VMs); the VM's one-line answer in ans. 0, or with a message in err:
  * -EINVAL (dir cannot hold the files: missing parent, not writable, too long) or -EIO (the VM
  * refused, did not answer, or the files could not be renamed into place). */
-int snapshot_take(const char *sock, const char *dir, bool paused, char *ans, size_t anslen,
+int snapshot_take(const char *sock, const char *dir, bool paused, bool disks, char *ans, size_t anslen,
                   char *err, size_t errlen);
 
 /* dev_9p.c: virtio-9p shares, their transports and 9P sessions (docs/9p.md). */
@@ -142,10 +142,12 @@ int snap_9p_load(struct snap_board *b, const struct snap_restore *r, char *err, 
 /* disks.c: clones and disks (docs/snapshots.md "Clones and disks"). */
 /* DIR/disk<I>.img: where a snapshot keeps its frozen copy of disk i. */
 void snapshot_frozen_disk(const char *dir, unsigned i, char *out, size_t len);
-/* Copies every writable disk the snapshot in dir names into it (sparse; a qcow2 copy's
- * relative backing name made absolute). The VM must be paused, its disks flushed, as
- * after snapshot_take with paused. 0, or -1 with a message. */
-int snapshot_freeze_disks(const char *dir, char *err, size_t errlen);
+/* Copies every writable disk the state file at state_path names into dir (sparse; a qcow2
+ * copy's relative backing name made absolute). The VM must be paused, its disks flushed,
+ * as after its snapshot with paused. 0, or -1 with a message. */
+int snapshot_freeze_disks(const char *dir, const char *state_path, char *err, size_t errlen);
+/* Removes the copies an earlier snapshot left in dir (before a new one takes its place). */
+void snapshot_unfreeze_disks(const char *dir);
 /* A restore that must not write the disks it names (a clone, or a snapshot with frozen
  * copies): each writable disk becomes a new qcow2 overlay over it, in dir as
  * clone-disk<I>.qcow2 (replaced if there), or with dir NULL a temporary one, unlinked at
@@ -156,6 +158,8 @@ int snapshot_disk_overlays(struct snap_restore *r, const char *dir, char *err, s
 /* restore.c */
 /* The "machine" record, checked. 0 or -EINVAL with a message. */
 int snap_machine_parse(const struct snap_file *f, struct snap_machine *m, char *err, size_t errlen);
+/* The machine record of the state file at state_path, checked. 0, or -1 with a message. */
+int snapshot_read_machine(const char *state_path, struct snap_machine *m, char *err, size_t errlen);
 /* Reads and checks DIR's state file and opens its memory file. 0, or -1 with a message. */
 int snapshot_open(const char *dir, struct snap_restore *out, char *err, size_t errlen);
 /* A state file received whole in memory (malloc'ed buf, owned by out from here on, even on

@@ -79,6 +79,8 @@ check "kiln img convert -c is smaller than without -c" \
     "[ $(stat -c %s "$T/kc.qcow2") -lt $(stat -c %s "$T/kn.qcow2") ]"
 out=$($KILN img convert -c -O raw "$T/mixed.raw" "$T/x.raw" 2>&1); rc=$?
 check "kiln img convert -c -O raw is a usage error" "[ $rc -eq 2 ] && grep -q 'needs -O qcow2' <<<\"\$out\"" "$out"
+out=$($KILN img create --help 2>&1); rc=$?
+check "kiln img create --help prints the usage" "[ $rc -eq 0 ] && grep -q 'usage: kiln img create' <<<\"\$out\"" "$out"
 $KILN img create -f qcow2 -b data.raw -F raw "$T/kov.qcow2"
 check "kiln img create -b: qemu-img sees the backing file and size" \
     "qemu-img info '$T/kov.qcow2' | grep -q 'backing file: data.raw' && \

@@ -207,6 +207,45 @@ def clone_disk_case():
               sector(raw, 0) == b"parent-before", os.path.exists(raw) and [sector(raw, i) for i in range(3)])
 
 
+def snapshot_disks_case():
+    """kiln snapshot --disks: the snapshot keeps the disk as it was; every restore starts from
+    that copy (writing an overlay), the VM's own image goes on changing."""
+    disk = os.path.join(TMP, "sd.img")
+    with open(disk, "wb") as f:
+        f.truncate(4 << 20)
+    if not boot("sd", "--disk", disk):
+        return
+    put = "printf '%s\\n' | dd of=/dev/vda bs=512 seek=0 conv=fsync 2>/dev/null"
+    get = ("sync; echo 3 > /proc/sys/vm/drop_caches; echo R$((7+100))=$(dd if=/dev/vda bs=512 count=1 "
+           "2>/dev/null | head -n1)/")
+    console_cmd("sd", put % "before" + "; echo P-$((40+3))", r"P-43", 60)
+    snap = os.path.join(TMP, "sd-snap")
+    rc, out, err = kiln("snapshot", "sd", snap, "--disks", "--json")
+    check("kiln snapshot --disks", rc == 0 and os.path.exists(os.path.join(snap, "disk0.img")) and
+          state("sd") == "running", out + err + repr(os.listdir(snap) if os.path.isdir(snap) else None))
+    m, buf = console_cmd("sd", put % "after" + "; echo P-$((40+4))", r"P-44", 60)
+    check("the VM runs on after snapshot --disks and writes its disk", m, buf[-300:])
+    kiln("kill", "sd")
+    for k in (1, 2):
+        name = "sdr%d" % k
+        rc, out, err = kiln("restore", snap, "--name", name)
+        m, buf = console_cmd(name, get, r"R107=([^/\s]*)/", 90)
+        check("restore %d of a --disks snapshot reads the disk as it was" % k,
+              rc == 0 and m and m.group(1) == "before", out + err + buf[-300:])
+        console_cmd(name, put % ("restored-%d" % k) + "; echo P-$((40+5))", r"P-45", 60)
+        kiln("kill", name)
+    check("the copy in the snapshot never changes, the VM's image has its own last write",
+          sector(os.path.join(snap, "disk0.img"), 0) == b"before" and sector(disk, 0) == b"after",
+          [sector(os.path.join(snap, "disk0.img"), 0), sector(disk, 0)])
+    # A new snapshot into the same directory without --disks drops the old copy.
+    kiln("start", "sd")
+    wait_for(lambda: "kiln-init: ready" in console_log("sd")[-2000:], 300, 1)
+    rc, out, err = kiln("snapshot", "sd", snap)
+    check("a snapshot without --disks into the same directory drops the old copy",
+          rc == 0 and not os.path.exists(os.path.join(snap, "disk0.img")), out + err + repr(os.listdir(snap)))
+    kiln("kill", "sd")
+
+
 def bad_input_cases(snap):
     rc, out, err = kiln("create", "idle", "--mem", "64M")
     rc, out, err = kiln("snapshot", "idle", os.path.join(TMP, "idle-snap"))
@@ -269,6 +308,7 @@ def main():
     portable_case(snap)
     clone_case()
     clone_disk_case()
+    snapshot_disks_case()
     bad_input_cases(snap)
     return 0
 
