@@ -4,7 +4,9 @@
  * written without a crash, a leak or an access outside the driver's buffers.
  *
  * Input: byte 0 selects the mode (bit 0: read-write, bit 1: open backing
- * files, which may name the memfd itself through /proc/self/fd), the rest is
+ * files, which may name the memfd itself through /proc/self/fd, bit 2: reload
+ * the metadata halfway as a migration's destination does, bit 3: rewrite a
+ * relative backing name as --copy-disks does, on a file copy), the rest is
  * the image. Good seeds are small-cluster images (docs/disk-images.md):
  *   qemu-img create -f qcow2 -o cluster_size=512 s.qcow2 1M; qemu-io -c 'write 0 4k' s.qcow2
  * and prefix one mode byte. Hostile images log one "qcow2: ... corrupt" line
@@ -19,6 +21,7 @@
 #include <unistd.h>
 
 #include "backend/disk.h"
+#include "backend/qcow2.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -39,6 +42,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size > 1 && write(fd, data + 1, size - 1) != (ssize_t)(size - 1)) abort();
     char path[64];
     snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    if (mode & 8) {
+        char tmp[] = "/tmp/fuzz-qcow2-XXXXXX";
+        int t = mkstemp(tmp);
+        if (t < 0) abort();
+        if (size > 1 && write(t, data + 1, size - 1) != (ssize_t)(size - 1)) abort();
+        close(t);
+        char *why = NULL;
+        if (qcow2_absolute_backing(tmp, "/nonexistent/dir", &why) && (!why || strchr(why, '\n'))) abort();
+        free(why);
+        unlink(tmp);
+    }
     struct disk_opts o = {.readonly = !(mode & 1),
                           .cache = DISK_CACHE_UNSAFE,
                           .format = DISK_FORMAT_QCOW2,
@@ -83,6 +97,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 5:
             disk_flush(d);
             break;
+        }
+        if (op == 12 && (mode & 4)) {
+            char *why = NULL;
+            disk_flush(d);
+            if (disk_reload(d, &why) && (!why || strchr(why, '\n'))) abort();
+            free(why);
         }
     }
     disk_close(d);
