@@ -139,6 +139,11 @@ int snapshot_disk_overlays(struct snap_restore *r, const char *dir, char *err, s
         int fd = -1;
         if (dir) {
             snprintf(path, sizeof(path), "%s/clone-disk%u.qcow2", dir, i);
+            struct stat st;
+            if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) { /* never written through a link */
+                snprintf(err, errlen, "disk overlay %s exists and is not a regular file", path);
+                return -1;
+            }
         } else {
             /* Temporary, as QEMU's -snapshot: unlinked once open, its writes gone at exit. */
             const char *tmpdir = getenv("TMPDIR");
