@@ -441,6 +441,22 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
     return remove(path);
 }
 
+/*
+ * The snapshot `kiln clone` took under STATE/snapshots/ goes with the last VM restored from it
+ * (v, already unlinked from the list). Snapshots elsewhere are the user's and stay.
+ */
+static void drop_clone_snapshot(struct daemon *d, const struct vm_rec *v)
+{
+    char sdir[PATH_MAX];
+    kilnd_pathf(sdir, sizeof(sdir), "%s/snapshots/", d->dir);
+    if (!kilnd_is_restore(v) || strncmp(v->args[1], sdir, strlen(sdir)) || strchr(v->args[1] + strlen(sdir), '/'))
+        return;
+    for (const struct vm_rec *o = d->vms; o; o = o->next)
+        if (kilnd_is_restore(o) && !strcmp(o->args[1], v->args[1]))
+            return;
+    nftw(v->args[1], rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 static void h_delete(struct daemon *d, struct reply *r, struct vm_rec *v)
 {
     char dir[PATH_MAX];
@@ -461,6 +477,7 @@ static void h_delete(struct daemon *d, struct reply *r, struct vm_rec *v)
             break;
         }
     }
+    drop_clone_snapshot(d, v);
     vm_rec_free(v);
     r->status = 200;
     r->json = json_object_new_object();

@@ -205,6 +205,12 @@ def clone_disk_case():
         check("%s's overlay holds its write over the copy" % n,
               os.path.exists(raw) and sector(raw, 2) == ("clone-" + n).encode() and
               sector(raw, 0) == b"parent-before", os.path.exists(raw) and [sector(raw, i) for i in range(3)])
+    # The daemon's clone snapshot goes with the last clone removed, not before.
+    kiln("rm", names[0])
+    kept = os.path.isdir(snap)
+    kiln("rm", names[1])
+    check("kiln rm of the last clone removes the snapshot the clone took (not before)",
+          kept and not os.path.exists(snap), "kept after the first rm: %s, exists now: %s" % (kept, os.path.exists(snap)))
 
 
 def snapshot_disks_case():
