@@ -163,8 +163,9 @@ int snapshot_open(const char *dir, struct snap_restore *out, char *err, size_t e
         struct stat st;
         char frozen[sizeof(path) + 32];
         snapshot_frozen_disk(dir, i, frozen, sizeof(frozen));
-        if (!d->readonly && strlen(frozen) < sizeof(d->path) && stat(frozen, &st) == 0) {
-            snprintf(d->path, sizeof(d->path), "%s", frozen);
+        size_t flen = strlen(frozen);
+        if (!d->readonly && flen < sizeof(d->path) && stat(frozen, &st) == 0) {
+            memcpy(d->path, frozen, flen + 1);
             out->disk_frozen[i] = true;
         }
         if (stat(d->path, &st) < 0) {
