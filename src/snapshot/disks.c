@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -159,7 +160,11 @@ int snapshot_disk_overlays(struct snap_restore *r, const char *dir, char *err, s
         if (fd >= 0)
             unlink(path);
         if (e) {
-            snprintf(err, errlen, "%s", why ? why : "cannot create a disk overlay");
+            /* The usual cause: the VM the snapshot was taken of still writes that disk. */
+            bool busy = why && strstr(why, "in use by another process");
+            snprintf(err, errlen, "%s%s", why ? why : "cannot create a disk overlay",
+                     busy ? " (the restore reads the disk the snapshot names, under an overlay: stop the "
+                            "VM that writes it, or take the snapshot with --disks)" : "");
             free(why);
             if (fd >= 0)
                 close(fd);

@@ -568,6 +568,47 @@ def disk_resized_case():
     rep.check("refuse disk changed size", r.returncode != 0 and "changed size" in r.stderr, r.stderr)
 
 
+def busy_disk_case():
+    """A clone of a snapshot whose VM still writes its disk is refused with what to do; the
+    same snapshot taken with --disks clones while that VM runs on."""
+    sock = os.path.join(tmp, "busy.sock")
+    img = os.path.join(tmp, "busy.img")
+    with open(img, "wb") as f:
+        f.truncate(4 << 20)
+    g = Guest("--control", sock, "--disk", img)
+    h = None
+    try:
+        g.boot()
+        g.run("printf 'busy-before\\n' | dd of=/dev/vda bs=512 conv=fsync 2>/dev/null")
+        plain, copied = os.path.join(tmp, "busy-snap"), os.path.join(tmp, "busy-snap-disks")
+        r = snapshot(sock, plain)
+        rep.check("busy snapshot answered ok", r.returncode == 0, r.stderr + r.stdout)
+        r = subprocess.run([KILN, "clone", plain], capture_output=True, text=True, timeout=60,
+                           stdin=subprocess.DEVNULL)
+        rep.check("busy clone of a snapshot whose VM still writes the disk is refused, saying what to do",
+                  r.returncode != 0 and "in use" in r.stderr and "--disks" in r.stderr, r.stderr[-500:])
+        r = subprocess.run([KILN, "snapshot", "--control", sock, copied, "--disks"], capture_output=True,
+                           text=True, timeout=120)
+        rep.check("busy snapshot --disks answered ok, the copy is there",
+                  r.returncode == 0 and os.path.exists(os.path.join(copied, "disk0.img")), r.stderr + r.stdout)
+        g.run("printf 'busy-after\\n' | dd of=/dev/vda bs=512 conv=fsync 2>/dev/null")
+        h = Restored(copied, "--clone")
+        h.send("\n")
+        h.expect(re.escape(kiln_guest.PROMPT), 60)
+        out = h.run("sync; echo 3 > /proc/sys/vm/drop_caches; echo R$((1+100))=$(dd if=/dev/vda bs=512 "
+                    "count=1 2>/dev/null | head -n1)/", 60)
+        rep.check("busy the clone runs beside its VM and reads the disk as of the snapshot",
+                  "R101=busy-before/" in out, out[-300:])
+        rep.check("busy the VM runs on and its disk has its own last write",
+                  "busy-after" in g.run("dd if=/dev/vda bs=512 count=1 2>/dev/null | head -n1"), "")
+    except GuestError as e:
+        rep.check("busy", False, str(e)[-1500:])
+    finally:
+        if h:
+            stop(h)
+        stop(g)
+
+
 def main():
     guest = os.path.join(kiln_guest.os.path.expanduser("~/.cache/kiln/guest"), "Image")
     if not os.path.exists(guest) and not os.environ.get("KILN_CACHE"):
@@ -584,6 +625,7 @@ def main():
              ("resize", disk_resized_case),
              ("nojail", nojail_case),
              ("net", net_case),
+             ("busy", busy_disk_case),
              ("clones", lambda: clones_case(int(os.environ.get("KILN_SNAP_CLONES", "20"))))]
     for key, fn in cases:
         if only and key not in only:

@@ -188,6 +188,14 @@ def clone_disk_case():
         m, buf = console_cmd(n, put % ("clone-" + n, 2) + "; " + get % (2, 2), r"R102=([^/\s]*)/", 90)
         check("clone %s writes and reads back its own data" % n, m and m.group(1) == "clone-" + n,
               buf[-300:])
+    # A clone of a clone: its disk is an overlay over a copy of dc-1's overlay (a chain of three).
+    rc, out, err = kiln("clone", names[0], "dcc", timeout=300)
+    m, buf = console_cmd("dcc", get % (2, 2), r"R102=([^/\s]*)/", 90) if rc == 0 else (None, out + err)
+    m0, buf0 = console_cmd("dcc", get % (0, 0), r"R100=([^/\s]*)/", 90) if rc == 0 else (None, "")
+    check("a clone of a clone reads its parent's writes over the first copy",
+          m and m.group(1) == "clone-" + names[0] and m0 and m0.group(1) == "parent-before", buf[-300:] + buf0[-300:])
+    kiln("kill", "dcc")
+    kiln("rm", "dcc")
     kiln("kill", "dbase")
     check("the parent's image has its own writes and none of the clones'",
           sector(disk, 0) == b"parent-after" and sector(disk, 2) == b"" and sector(disk, 1).startswith(b"run-"),
