@@ -289,14 +289,7 @@ int disk_create(const char *path, enum disk_format fmt, uint64_t size, const cha
     }
     if (backing) {
         /* The backing file must open as what we record, relative to the new image's directory. */
-        char *full = NULL;
-        if (backing[0] == '/') {
-            full = strdup(backing);
-        } else {
-            char *dup = strdup(path);
-            if (dup && asprintf(&full, "%s/%s", dirname(dup), backing) < 0) full = NULL;
-            free(dup);
-        }
+        char *full = disk_backing_path(path, backing);
         if (!full) {
             disk_set_err(err, "disk %s: out of memory", path);
             return -1;
@@ -319,6 +312,15 @@ int disk_create(const char *path, enum disk_format fmt, uint64_t size, const cha
         backing_fmt = bi.format;
     }
     return qcow2_create(path, size, backing, backing ? disk_format_name(backing_fmt) : NULL, err);
+}
+
+char *disk_backing_path(const char *image, const char *name)
+{
+    if (name[0] == '/') return strdup(name);
+    char *dup = strdup(image), *full = NULL;
+    if (dup && asprintf(&full, "%s/%s", dirname(dup), name) < 0) full = NULL;
+    free(dup);
+    return full;
 }
 
 int disk_lock(struct disk *d, bool lock)

@@ -75,6 +75,9 @@ struct disk {
 };
 
 void disk_set_err(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Where the backing file name stored in the image at `image` points: an absolute name as it
+ * is, a relative one in the image's directory (as QEMU reads them). malloc'd; NULL: no memory. */
+char *disk_backing_path(const char *image, const char *name);
 
 /* Opens path as one link of a chain (backing files recurse through here). */
 struct disk *disk_open_chain(const char *path, const struct disk_opts *o, struct disk_chain *chain,

@@ -39,7 +39,6 @@
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -924,15 +923,7 @@ static int open_backing(struct qcow2 *q, const struct disk_opts *o, struct disk_
                         char **err)
 {
     const char *p = q->d->path;
-    char *path = NULL;
-    if (q->backing_name[0] == '/') {
-        path = strdup(q->backing_name);
-    } else {
-        /* Relative names are relative to the image's directory, as QEMU reads them. */
-        char *dup = strdup(p);
-        if (dup && asprintf(&path, "%s/%s", dirname(dup), q->backing_name) < 0) path = NULL;
-        free(dup);
-    }
+    char *path = disk_backing_path(p, q->backing_name);
     if (!path) {
         disk_set_err(err, "disk %s: out of memory", p);
         return -1;
@@ -1369,7 +1360,7 @@ int qcow2_create(const char *path, uint64_t size, const char *backing, const cha
     return r;
 }
 
-int qcow2_absolute_backing(const char *path, const char *dir, char **err)
+int qcow2_absolute_backing(const char *path, const char *origin, char **err)
 {
     int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
@@ -1377,7 +1368,7 @@ int qcow2_absolute_backing(const char *path, const char *dir, char **err)
         return -1;
     }
     uint8_t h[HDR_V2_LEN];
-    char name[1024], full[2048];
+    char name[1024], *full = NULL;
     int r = 0;
     if (pread(fd, h, sizeof(h), 0) != (ssize_t)sizeof(h) || be32(h) != QCOW2_MAGIC) goto out;
     uint64_t off = be64(h + 8), cs = 1ull << (be32(h + 20) & 31);
@@ -1391,20 +1382,26 @@ int qcow2_absolute_backing(const char *path, const char *dir, char **err)
     }
     name[len] = 0;
     if (name[0] == '/') goto out;
-    int n = snprintf(full, sizeof(full), "%s/%s", dir, name);
+    if (!(full = disk_backing_path(origin, name))) {
+        disk_set_err(err, "disk %s: out of memory", path);
+        r = -1;
+        goto out;
+    }
+    size_t n = strlen(full);
     /* The name is the last thing in the header cluster (the spec puts it after the extensions). */
-    if (n < 0 || n > 1023 || (uint64_t)n > cs - off) {
-        disk_set_err(err, "disk %s: the backing file name %s/%s is too long", path, dir, name);
+    if (n > 1023 || n > cs - off) {
+        disk_set_err(err, "disk %s: the backing file name %s is too long", path, full);
         r = -1;
         goto out;
     }
     uint8_t lenbuf[4];
     put_be32(lenbuf, (uint32_t)n);
-    if (pwrite(fd, full, (size_t)n, (off_t)off) != n || pwrite(fd, lenbuf, 4, 16) != 4 || fsync(fd) < 0) {
+    if (pwrite(fd, full, n, (off_t)off) != (ssize_t)n || pwrite(fd, lenbuf, 4, 16) != 4 || fsync(fd) < 0) {
         disk_set_err(err, "disk %s: cannot rewrite its backing file name: %s", path, strerror(errno));
         r = -1;
     }
 out:
+    free(full);
     close(fd);
     return r;
 }

@@ -36,13 +36,13 @@ size_t qcow2_deflate(const void *in, size_t cs, void *out);
 int qcow2_write_deflated(struct disk *d, uint64_t off, const void *buf, const void *z,
                          size_t zlen);
 /*
- * A copy of an image moved to another directory (kiln migrate --copy-disks): a relative
- * backing file name, which resolves against the image's directory, is rewritten in place
- * as dir/NAME, dir being where the image was. Raw files, qcow2 images without a backing
+ * A copy of an image moved to another directory (kiln migrate --copy-disks, snapshot
+ * --disks): a relative backing file name, which resolves against the image's directory, is
+ * rewritten in place as the absolute name it had beside origin, the path the image had. Raw files, qcow2 images without a backing
  * file or with an absolute name are left alone. The file must not be open elsewhere.
  * 0, or -1 with *err set.
  */
-int qcow2_absolute_backing(const char *path, const char *dir, char **err);
+int qcow2_absolute_backing(const char *path, const char *origin, char **err);
 /* The image's cluster size, 0 if d is not a qcow2 image. */
 uint32_t qcow2_cluster_size(const struct disk *d);
 

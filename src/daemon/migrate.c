@@ -290,12 +290,10 @@ static int relink_backing(const char *copy, const char *spec, char *err, size_t 
     size_t plen = strcspn(spec, ",");
     if (spec[0] != '/' || strstr(spec + plen, "format=raw") || plen >= PATH_MAX)
         return 0;
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof(dir), "%.*s", (int)plen, spec);
-    char *slash = strrchr(dir, '/');
-    slash[slash == dir] = 0; /* "/a/b.img" -> "/a", "/b.img" -> "/" */
+    char origin[PATH_MAX];
+    snprintf(origin, sizeof(origin), "%.*s", (int)plen, spec);
     char *why = NULL;
-    if (qcow2_absolute_backing(copy, dir, &why)) {
+    if (qcow2_absolute_backing(copy, origin, &why)) {
         snprintf(err, errlen, "copying the disks: %s", why ? why : "cannot rewrite a backing file name");
         free(why);
         return -1;

@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,14 +105,13 @@ int snapshot_freeze_disks(const char *dir, const char *state_path, char *err, si
             ret = -1;
         } else {
             /* A qcow2 overlay's relative backing name resolved beside the original image. */
-            char *why = NULL, *dup = strdup(d->path);
-            if (!dup || qcow2_absolute_backing(tmp, dirname(dup), &why) || rename(tmp, dst) < 0) {
+            char *why = NULL;
+            if (qcow2_absolute_backing(tmp, d->path, &why) || rename(tmp, dst) < 0) {
                 snprintf(err, errlen, "copying disk %s into the snapshot: %s", d->path,
                          why ? why : strerror(errno));
                 ret = -1;
             }
             free(why);
-            free(dup);
         }
         if (ret)
             unlink(tmp);

@@ -49,7 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (size > 1 && write(t, data + 1, size - 1) != (ssize_t)(size - 1)) abort();
         close(t);
         char *why = NULL;
-        if (qcow2_absolute_backing(tmp, "/nonexistent/dir", &why) && (!why || strchr(why, '\n'))) abort();
+        if (qcow2_absolute_backing(tmp, "/nonexistent/dir/image", &why) && (!why || strchr(why, '\n'))) abort();
         free(why);
         unlink(tmp);
     }

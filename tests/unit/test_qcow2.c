@@ -717,7 +717,7 @@ static void test_absolute_backing(void **state)
     char *e = open_err(copy, true); /* copies/base.raw does not exist */
     assert_non_null(e);
     free(e);
-    assert_int_equal(qcow2_absolute_backing(copy, dir, &err), 0);
+    assert_int_equal(qcow2_absolute_backing(copy, top, &err), 0);
     struct disk *d = open_fmt(copy, false, DISK_FORMAT_QCOW2);
     assert_non_null(d);
     struct disk_info di;
@@ -731,11 +731,11 @@ static void test_absolute_backing(void **state)
     disk_close(d);
     check_image(copy);
     /* Absolute names and raw files are left as they are. */
-    assert_int_equal(qcow2_absolute_backing(copy, "/nowhere", &err), 0);
+    assert_int_equal(qcow2_absolute_backing(copy, "/nowhere/top.qcow2", &err), 0);
     d = open_fmt(copy, true, DISK_FORMAT_QCOW2);
     assert_non_null(d);
     disk_close(d);
-    assert_int_equal(qcow2_absolute_backing(base, "/nowhere", &err), 0);
+    assert_int_equal(qcow2_absolute_backing(base, "/nowhere/base.raw", &err), 0);
     fd = open(base, O_RDONLY);
     assert_int_equal(pread(fd, got, 4, 4096), 4);
     close(fd);
