@@ -47,6 +47,13 @@ def loop_cmd(seed, n, tag):
             "[ $i = %d ] && echo HALF%s; done; echo %s=$s" % (seed, n, n // 2, tag, tag))
 
 
+def blank_image(name, size):
+    path = os.path.join(tmp, name)
+    with open(path, "wb") as f:
+        f.truncate(size)
+    return path
+
+
 def snapshot(sock, d, paused=False):
     args = [KILN, "snapshot", "--control", sock, d] + (["--paused"] if paused else [])
     return subprocess.run(args, capture_output=True, text=True, timeout=120)
@@ -136,9 +143,7 @@ def disk_case():
     name = "disk"
     sock = os.path.join(tmp, "disk.sock")
     snapdir = os.path.join(tmp, "disk-snap")
-    img = os.path.join(tmp, "disk.img")
-    with open(img, "wb") as f:
-        f.truncate(8 << 20)
+    img = blank_image("disk.img", 8 << 20)
     g = Guest("--control", sock, "--disk", img)
     h = None
     try:
@@ -240,9 +245,7 @@ def clones_case(n):
     tool = reseed_tool()
     # A writable disk (vda): every clone writes its own overlay (temporary ones, under
     # TMPDIR, unlinked at once), the image and the other clones never see it.
-    rw = os.path.join(tmp, "clones-rw.img")
-    with open(rw, "wb") as f:
-        f.truncate(4 << 20)
+    rw = blank_image("clones-rw.img", 4 << 20)
     args = ["--control", sock, "--net", "user", "--disk", rw]
     if tool:
         # The guest agent a clone runs after resume, handed to the parent on a raw disk.
@@ -546,9 +549,7 @@ def free_port():
 
 
 def disk_resized_case():
-    img = os.path.join(tmp, "resize.img")
-    with open(img, "wb") as f:
-        f.truncate(4 << 20)
+    img = blank_image("resize.img", 4 << 20)
     sock = os.path.join(tmp, "resize.sock")
     snapdir = os.path.join(tmp, "resize")
     g = Guest("--control", sock, "--disk", img)
@@ -572,9 +573,7 @@ def busy_disk_case():
     """A clone of a snapshot whose VM still writes its disk is refused with what to do; the
     same snapshot taken with --disks clones while that VM runs on."""
     sock = os.path.join(tmp, "busy.sock")
-    img = os.path.join(tmp, "busy.img")
-    with open(img, "wb") as f:
-        f.truncate(4 << 20)
+    img = blank_image("busy.img", 4 << 20)
     g = Guest("--control", sock, "--disk", img)
     h = None
     try:

@@ -151,19 +151,36 @@ def sector(path, n, length=32):
         return f.read(length).split(b"\0")[0].split(b"\n")[0]
 
 
+def blank_image(name, size):
+    path = os.path.join(TMP, name)
+    with open(path, "wb") as f:
+        f.truncate(size)
+    return path
+
+
+def put(text, n):
+    """Guest command: TEXT and a newline into sector N of /dev/vda, synced."""
+    return "printf '%s\\n' | dd of=/dev/vda bs=512 seek=%d conv=fsync 2>/dev/null" % (text, n)
+
+
+def get(n):
+    """Guest command printing sector N's first line from the disk (not the page cache) as
+    R<100+N>=LINE/; "R<100+N>=" appears only in the answer, not in the echoed command."""
+    return ("sync; echo 3 > /proc/sys/vm/drop_caches; echo R$((%d+100))=$(dd if=/dev/vda bs=512 skip=%d "
+            "count=1 2>/dev/null | head -n1)/" % (n, n))
+
+
+def got(n):
+    return r"R%d=([^/\s]*)/" % (n + 100)
+
+
 def clone_disk_case():
     """Clones of a VM with a disk each write an overlay of their own over a copy of the disk
     taken at the clone; the parent goes on writing its own image."""
-    disk = os.path.join(TMP, "dbase.img")
-    with open(disk, "wb") as f:
-        f.truncate(16 << 20)
+    disk = blank_image("dbase.img", 16 << 20)
     if not boot("dbase", "--disk", disk):
         return
-    put = "printf '%s\\n' | dd of=/dev/vda bs=512 seek=%d conv=fsync 2>/dev/null"
-    # "R10N=" appears only in the answer, not in the echoed command; "/" ends it.
-    get = ("sync; echo 3 > /proc/sys/vm/drop_caches; echo R$((%d+100))=$(dd if=/dev/vda bs=512 skip=%d "
-           "count=1 2>/dev/null | head -n1)/")
-    m, buf = console_cmd("dbase", put % ("parent-before", 0) + "; (i=0; while true; do " + put % ("run-$i", 1) +
+    m, buf = console_cmd("dbase", put("parent-before", 0) + "; (i=0; while true; do " + put("run-$i", 1) +
                          "; i=$((i+1)); sleep 0.1; done) & echo W-$((40+1))", r"W-41", 60)
     check("the parent writes its disk", m, buf[-300:])
     rc, out, err = kiln("clone", "dbase", "dc", "--count", "2", "--json", timeout=300)
@@ -178,20 +195,20 @@ def clone_disk_case():
         return
     check("the snapshot holds a copy of the disk", os.path.exists(os.path.join(snap, "disk0.img")),
           os.listdir(snap) if os.path.isdir(snap) else snap)
-    m, buf = console_cmd("dbase", put % ("parent-after", 0) + "; echo A-$((40+2))", r"A-42", 60)
+    m, buf = console_cmd("dbase", put("parent-after", 0) + "; echo A-$((40+2))", r"A-42", 60)
     check("the parent runs on and writes its disk after the clone", state("dbase") == "running" and m,
           buf[-300:])
     for n in names:
-        m, buf = console_cmd(n, get % (0, 0), r"R100=([^/\s]*)/", 90)
+        m, buf = console_cmd(n, get(0), got(0), 90)
         check("clone %s reads the disk as it was at the clone" % n, m and m.group(1) == "parent-before",
               buf[-300:])
-        m, buf = console_cmd(n, put % ("clone-" + n, 2) + "; " + get % (2, 2), r"R102=([^/\s]*)/", 90)
+        m, buf = console_cmd(n, put("clone-" + n, 2) + "; " + get(2), got(2), 90)
         check("clone %s writes and reads back its own data" % n, m and m.group(1) == "clone-" + n,
               buf[-300:])
     # A clone of a clone: its disk is an overlay over a copy of dc-1's overlay (a chain of three).
     rc, out, err = kiln("clone", names[0], "dcc", timeout=300)
-    m, buf = console_cmd("dcc", get % (2, 2), r"R102=([^/\s]*)/", 90) if rc == 0 else (None, out + err)
-    m0, buf0 = console_cmd("dcc", get % (0, 0), r"R100=([^/\s]*)/", 90) if rc == 0 else (None, "")
+    m, buf = console_cmd("dcc", get(2), got(2), 90) if rc == 0 else (None, out + err)
+    m0, buf0 = console_cmd("dcc", get(0), got(0), 90) if rc == 0 else (None, "")
     check("a clone of a clone reads its parent's writes over the first copy",
           m and m.group(1) == "clone-" + names[0] and m0 and m0.group(1) == "parent-before", buf[-300:] + buf0[-300:])
     kiln("kill", "dcc")
@@ -224,29 +241,24 @@ def clone_disk_case():
 def snapshot_disks_case():
     """kiln snapshot --disks: the snapshot keeps the disk as it was; every restore starts from
     that copy (writing an overlay), the VM's own image goes on changing."""
-    disk = os.path.join(TMP, "sd.img")
-    with open(disk, "wb") as f:
-        f.truncate(4 << 20)
+    disk = blank_image("sd.img", 4 << 20)
     if not boot("sd", "--disk", disk):
         return
-    put = "printf '%s\\n' | dd of=/dev/vda bs=512 seek=0 conv=fsync 2>/dev/null"
-    get = ("sync; echo 3 > /proc/sys/vm/drop_caches; echo R$((7+100))=$(dd if=/dev/vda bs=512 count=1 "
-           "2>/dev/null | head -n1)/")
-    console_cmd("sd", put % "before" + "; echo P-$((40+3))", r"P-43", 60)
+    console_cmd("sd", put("before", 0) + "; echo P-$((40+3))", r"P-43", 60)
     snap = os.path.join(TMP, "sd-snap")
     rc, out, err = kiln("snapshot", "sd", snap, "--disks", "--json")
     check("kiln snapshot --disks", rc == 0 and os.path.exists(os.path.join(snap, "disk0.img")) and
           state("sd") == "running", out + err + repr(os.listdir(snap) if os.path.isdir(snap) else None))
-    m, buf = console_cmd("sd", put % "after" + "; echo P-$((40+4))", r"P-44", 60)
+    m, buf = console_cmd("sd", put("after", 0) + "; echo P-$((40+4))", r"P-44", 60)
     check("the VM runs on after snapshot --disks and writes its disk", m, buf[-300:])
     kiln("kill", "sd")
     for k in (1, 2):
         name = "sdr%d" % k
         rc, out, err = kiln("restore", snap, "--name", name)
-        m, buf = console_cmd(name, get, r"R107=([^/\s]*)/", 90)
+        m, buf = console_cmd(name, get(0), got(0), 90)
         check("restore %d of a --disks snapshot reads the disk as it was" % k,
               rc == 0 and m and m.group(1) == "before", out + err + buf[-300:])
-        console_cmd(name, put % ("restored-%d" % k) + "; echo P-$((40+5))", r"P-45", 60)
+        console_cmd(name, put("restored-%d" % k, 0) + "; echo P-$((40+5))", r"P-45", 60)
         kiln("kill", name)
     check("the copy in the snapshot never changes, the VM's image has its own last write",
           sector(os.path.join(snap, "disk0.img"), 0) == b"before" and sector(disk, 0) == b"after",
